@@ -1,1 +1,101 @@
-fn main(){}
+//! The `hydrant` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hydrant::config;
+use hydrant::telemetry::{self, LogFormat};
+
+/// Hydrant: a self-hosted delivery pipeline that speaks the Amazon Data Firehose API.
+///
+/// Producers send records with PutRecord / PutRecordBatch (the aws CLI, boto3 or any AWS SDK
+/// with --endpoint-url); Hydrant stores them durably (fsync before it answers), buffers them
+/// by size or time and writes objects to S3-compatible storage or a local directory.
+///
+/// Quick start:
+///   hydrant serve
+///   aws firehose put-record --endpoint-url http://127.0.0.1:4573 \
+///       --delivery-stream-name default --record '{"Data":"aGVsbG8K"}'
+///   ls -R hydrant-data/buckets/hydrant/
+#[derive(Parser)]
+#[command(name = "hydrant", version, verbatim_doc_comment)]
+struct Cli {
+    /// Log format on stderr. The level comes from RUST_LOG (default: info).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Without --config: one stream `default` on 127.0.0.1:4573, delivering
+    /// every 5 seconds to ./hydrant-data/buckets/hydrant/default/ (no other service needed).
+    Serve {
+        /// The YAML configuration (see docs/configuration.md).
+        #[arg(long, short, env = "HYDRANT_CONFIG")]
+        config: Option<PathBuf>,
+        /// Override `listen` from the configuration, e.g. 127.0.0.1:0 for any free port.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check a configuration file and print every problem with its path; exits 1 if any.
+    Validate {
+        /// The YAML configuration to check.
+        file: PathBuf,
+    },
+    /// Measure a server: PutRecordBatch throughput and latency, end-to-end delivery, memory.
+    Bench(hydrant::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve { config, listen } => serve(config, listen),
+        Command::Validate { file } => validate(&file),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(hydrant::bench::run(args))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn serve(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
+    let mut config = match &path {
+        Some(path) => config::load(path)?,
+        None => config::embedded_default(),
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    runtime()?.block_on(hydrant::server::run(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match config::load(file) {
+        Ok(config) => {
+            println!("{}: ok ({} delivery streams)", file.display(), config.delivery_streams.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: invalid configuration", file.display());
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! S3-compatible object storage through `object_store`: AWS S3, MinIO, Garage, s3s-fs, or a
+//! local directory (one folder per bucket).
+
+mod config;
+mod service;
+
+pub use config::StoreSpec;
+pub use service::{Object, S3Destination};

@@ -1,0 +1,195 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
+
+use super::StoreSpec;
+use crate::{Destination, DestinationError};
+
+/// One object to write. The key and body are final: the delivery layer has already named,
+/// formatted and compressed it.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub key: String,
+    pub body: Bytes,
+    /// `Content-Encoding` to store with the object (`gzip`, ...), as Firehose sets it.
+    pub content_encoding: Option<&'static str>,
+}
+
+/// Writes objects into one bucket.
+#[derive(Debug, Clone)]
+pub struct S3Destination {
+    store: Arc<dyn ObjectStore>,
+    bucket: String,
+    /// Local directories cannot store HTTP attributes, and `object_store` does not fsync
+    /// them; for those we sync the file ourselves so a checkpoint never outlives its object.
+    local_dir: Option<PathBuf>,
+}
+
+impl S3Destination {
+    /// Opens `bucket` in the store described by `spec`.
+    pub fn open(spec: &StoreSpec, bucket: &str) -> Result<Self, DestinationError> {
+        match spec {
+            StoreSpec::Local { root } => {
+                let dir = root.join(bucket);
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    DestinationError::permanent(
+                        "S3.NoSuchBucket",
+                        format!("cannot create local bucket directory {}: {e}", dir.display()),
+                    )
+                })?;
+                let store = LocalFileSystem::new_with_prefix(&dir).map_err(config_error)?;
+                Ok(Self { store: Arc::new(store), bucket: bucket.into(), local_dir: Some(dir) })
+            }
+            StoreSpec::S3 {
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+                allow_http,
+                virtual_hosted_style,
+            } => {
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_region(region)
+                    .with_allow_http(*allow_http)
+                    .with_virtual_hosted_style_request(*virtual_hosted_style)
+                    // Retries belong to Hydrant's delivery loop, which keeps the records in
+                    // its log while it waits; a second retry layer would only hide outages.
+                    .with_retry(object_store::RetryConfig { max_retries: 0, ..Default::default() });
+                if let Some(endpoint) = endpoint {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                if let Some(key) = access_key_id {
+                    builder = builder.with_access_key_id(key);
+                }
+                if let Some(secret) = secret_access_key {
+                    builder = builder.with_secret_access_key(secret);
+                }
+                let store = builder.build().map_err(config_error)?;
+                Ok(Self { store: Arc::new(store), bucket: bucket.into(), local_dir: None })
+            }
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The underlying store, for readers (tests, error output) that need more than `deliver`.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    fn sync_local(&self, key: &str) -> std::io::Result<()> {
+        let Some(dir) = &self.local_dir else { return Ok(()) };
+        let file = dir.join(key);
+        std::fs::File::open(&file)?.sync_all()?;
+        if let Some(parent) = file.parent() {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+fn config_error(e: object_store::Error) -> DestinationError {
+    DestinationError::permanent("S3.InvalidConfiguration", e.to_string())
+}
+
+/// Maps an `object_store` failure to Firehose's S3 error codes. Every S3 failure is transient:
+/// Firehose retries S3 for 24 hours because buckets get created and permissions get fixed.
+fn classify(e: object_store::Error) -> DestinationError {
+    use object_store::Error as E;
+    let code = match &e {
+        E::NotFound { .. } => "S3.NoSuchBucket",
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => "S3.AccessDenied",
+        E::Precondition { .. } | E::NotModified { .. } => "S3.PreconditionFailed",
+        _ => "S3.ServiceException",
+    };
+    DestinationError::transient(code, e.to_string())
+}
+
+#[async_trait]
+impl Destination for S3Destination {
+    type Request = Object;
+
+    fn kind(&self) -> &'static str {
+        "s3"
+    }
+
+    async fn deliver(&self, object: &Object) -> Result<(), DestinationError> {
+        let path = ObjectPath::parse(&object.key).map_err(|e| {
+            DestinationError::permanent("S3.InvalidKey", format!("{}: {e}", object.key))
+        })?;
+        let mut attributes = Attributes::new();
+        if self.local_dir.is_none() {
+            // Firehose writes every object as application/octet-stream.
+            attributes.insert(Attribute::ContentType, "application/octet-stream".into());
+            if let Some(encoding) = object.content_encoding {
+                attributes.insert(Attribute::ContentEncoding, encoding.into());
+            }
+        }
+        let opts = PutOptions { attributes, ..Default::default() };
+        self.store
+            .put_opts(&path, PutPayload::from_bytes(object.body.clone()), opts)
+            .await
+            .map_err(classify)?;
+        if self.local_dir.is_some() {
+            let key = object.key.clone();
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.sync_local(&key))
+                .await
+                .map_err(|e| DestinationError::transient("S3.ServiceException", e.to_string()))?
+                .map_err(|e| {
+                    DestinationError::transient("S3.ServiceException", format!("fsync: {e}"))
+                })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::ObjectStoreExt;
+
+    #[tokio::test]
+    async fn local_bucket_receives_the_object_under_its_key() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = StoreSpec::Local { root: root.path().into() };
+        let dest = S3Destination::open(&spec, "raw").unwrap();
+        let object = Object {
+            key: "clicks/2026/11/22/05/clicks-1-x".into(),
+            body: Bytes::from_static(b"hello"),
+            content_encoding: None,
+        };
+        dest.deliver(&object).await.unwrap();
+        dest.deliver(&object).await.unwrap(); // idempotent overwrite
+        let on_disk = std::fs::read(root.path().join("raw/clicks/2026/11/22/05/clicks-1-x"));
+        assert_eq!(on_disk.unwrap(), b"hello");
+        let got = dest.store().get(&ObjectPath::from(object.key.as_str())).await.unwrap();
+        assert_eq!(got.bytes().await.unwrap(), Bytes::from_static(b"hello"));
+    }
+
+    #[tokio::test]
+    async fn unreachable_s3_endpoint_is_a_transient_error() {
+        let spec = StoreSpec::S3 {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            region: "us-east-1".into(),
+            access_key_id: Some("k".into()),
+            secret_access_key: Some("s".into()),
+            allow_http: true,
+            virtual_hosted_style: false,
+        };
+        let dest = S3Destination::open(&spec, "raw").unwrap();
+        let object =
+            Object { key: "a".into(), body: Bytes::from_static(b"x"), content_encoding: None };
+        let err = dest.deliver(&object).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+    }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Installs, starts and stops the real services Hydrant's tests talk to, on loopback only.
+#
+#   scripts/services.sh install   idempotent installs (apt, cargo install, a Python venv)
+#   scripts/services.sh up        install, start, wait until ready, write $SVC_DIR/env
+#   scripts/services.sh down      stop what `up` started (by PID, never by name) and wipe state
+#
+# Services: s3s-fs (S3-compatible server on a directory, real SigV4) and moto_server (the
+# Firehose API oracle). Later destinations add theirs here.
+set -Eeuo pipefail
+
+SVC_DIR=${SVC_DIR:-/tmp/hydrant-test-services}   # not under /root: service users must reach it
+TOOLS_DIR=${TOOLS_DIR:-/opt/hydrant-test-tools}  # cached between runs on the same machine
+S3_PORT=${S3_PORT:-19000}
+MOTO_PORT=${MOTO_PORT:-15000}
+S3_ACCESS_KEY=${S3_ACCESS_KEY:-hydrantaccesskey}
+S3_SECRET_KEY=${S3_SECRET_KEY:-hydrantsecretkey}
+S3S_VERSION=0.14.1   # the last s3s-fs whose MSRV fits Rust 1.95
+PY_PKGS=("moto[s3]==5.2.5" "flask" "flask-cors" "boto3" "awscli" "pytest==8.4.2")
+VENV=$TOOLS_DIR/venv
+ENV_FILE=$SVC_DIR/env
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+install_all() {
+  local t0=$SECONDS
+  local apt_pkgs=()
+  [ -x /usr/bin/aws ] || apt_pkgs+=(awscli)          # aws CLI v2 (Debian 12 ships 2.9)
+  command -v strace >/dev/null || apt_pkgs+=(strace)
+  command -v gzip >/dev/null || apt_pkgs+=(gzip)
+  if [ ${#apt_pkgs[@]} -gt 0 ]; then
+    log "apt-get install ${apt_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade "${apt_pkgs[@]}" >/dev/null
+  fi
+  if [ "$("$TOOLS_DIR/bin/s3s-fs" --version 2>/dev/null || true)" != "s3s-fs $S3S_VERSION" ]; then
+    log "building s3s-fs $S3S_VERSION (about 3 min on 2 cores)"
+    cargo install s3s-fs --version "$S3S_VERSION" --locked --features binary --root "$TOOLS_DIR" --quiet
+  fi
+  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli' 2>/dev/null; then
+    log "creating the Python venv (moto, boto3, aws CLI v1, pytest)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
+  fi
+  log "install done in $((SECONDS - t0)) s"
+}
+
+wait_tcp() { local i; for ((i = 0; i < ${2:-30} * 10; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; log "timeout waiting for tcp $1"; return 1; }
+wait_http() { local i; for ((i = 0; i < ${2:-30} * 10; i++)); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; log "timeout waiting for $1"; return 1; }
+
+start_bg() { # name cmd...
+  local name=$1; shift
+  nohup "$@" >"$SVC_DIR/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$SVC_DIR/pids/$name"
+}
+
+up() {
+  install_all
+  if [ -d "$SVC_DIR/pids" ]; then log "$SVC_DIR exists: stopping the services of an earlier run first"; down; fi
+  local t0=$SECONDS
+  mkdir -p "$SVC_DIR"/{s3,logs,pids}
+  chmod 755 "$SVC_DIR"
+  start_bg s3s-fs "$TOOLS_DIR/bin/s3s-fs" --host 127.0.0.1 --port "$S3_PORT" \
+    --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$SVC_DIR/s3"
+  start_bg moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+  wait_tcp "$S3_PORT"
+  wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/"
+  cat >"$ENV_FILE" <<ENV
+export FH_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+export FH_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY
+export FH_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
+export FH_TEST_S3_DATA_DIR=$SVC_DIR/s3
+export FH_TEST_MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT
+export FH_TEST_PYTHON=$VENV/bin/python
+export FH_TEST_AWS_V1=$VENV/bin/aws
+export FH_TEST_AWS_V2=/usr/bin/aws
+export AWS_EC2_METADATA_DISABLED=true
+ENV
+  log "services up in $((SECONDS - t0)) s; env in $ENV_FILE"
+}
+
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ ${st// /} != Z* ]]; }
+
+down() {
+  [ -d "$SVC_DIR" ] || return 0
+  local f pid i
+  for f in "$SVC_DIR"/pids/*; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || continue
+    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+  done
+  rm -rf "$SVC_DIR"
+  log "down"
+}
+
+case "${1:-}" in
+  install) install_all ;;
+  up) up ;;
+  down) down ;;
+  env) cat "$ENV_FILE" ;;
+  *) echo "usage: $0 install|up|down|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs and starts every real service the tests
+# use (on 127.0.0.1), runs the Rust tests and the client tests (aws CLI v1/v2, boto3), and
+# stops what it started, also on failure.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh -k crash   pass arguments to pytest (the Rust tests still run)
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+
+export SVC_DIR=${SVC_DIR:-/tmp/hydrant-test-services-$$}
+trap 'scripts/services.sh down' EXIT
+scripts/services.sh up
+# shellcheck disable=SC1091
+. "$SVC_DIR/env"
+export HYDRANT_REQUIRE_SERVICES=1
+
+echo "== cargo test"
+cargo test --workspace --locked 2>&1
+echo "== client tests (pytest)"
+export HYDRANT_BIN=$PWD/target/debug/hydrant
+"$FH_TEST_PYTHON" -m pytest tests/clients -q -p no:cacheprovider "$@"

@@ -1,0 +1,80 @@
+//! Firehose errors on the wire: `{"__type": ..., "message": ...}` with the status AWS uses.
+//!
+//! Client mistakes are 4xx with a message that says what to fix and are logged at debug, not
+//! as server errors; internal failures never leak details beyond a short reason.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// The `__type` names a Firehose client can see from Hydrant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// The body is not JSON, or a member has the wrong type or encoding (bad base64).
+    Serialization,
+    /// A member violates a modelled constraint (length, range, pattern, required).
+    Validation,
+    /// Parameters that are well formed but not acceptable together (e.g. a call over 4 MiB).
+    InvalidArgument,
+    /// The delivery stream does not exist.
+    ResourceNotFound,
+    /// The `X-Amz-Target` names no Firehose operation Hydrant serves.
+    UnknownOperation,
+    /// Back-pressure: the log's disk budget is full or the disk is; SDKs retry 503s.
+    ServiceUnavailable,
+    /// Something failed inside Hydrant (an I/O error on the log).
+    InternalFailure,
+}
+
+impl ErrorType {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Serialization => "SerializationException",
+            Self::Validation => "ValidationException",
+            Self::InvalidArgument => "InvalidArgumentException",
+            Self::ResourceNotFound => "ResourceNotFoundException",
+            Self::UnknownOperation => "UnknownOperationException",
+            Self::ServiceUnavailable => "ServiceUnavailableException",
+            Self::InternalFailure => "InternalFailure",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// A failed call, answered as Firehose answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: ErrorType,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorType, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+
+    /// AWS's wording for constraint violations, so the message reads like the real service's.
+    pub fn constraint(path: &str, constraint: &str) -> Self {
+        Self::new(
+            ErrorType::Validation,
+            format!("1 validation error detected: Value at '{path}' failed to satisfy constraint: {constraint}"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "__type": self.kind.name(), "message": self.message });
+        let mut response = (self.kind.status(), super::json_body(body.to_string())).into_response();
+        response
+            .headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(self.kind.name()));
+        response
+    }
+}

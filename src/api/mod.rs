@@ -1,0 +1,152 @@
+//! The Firehose JSON 1.1 API: `POST /` routed by `X-Amz-Target: Firehose_20150804.<Op>`.
+//!
+//! Every response carries `x-amzn-RequestId` (botocore reads `ResponseMetadata.RequestId` from
+//! it) and errors are `{"__type","message"}` ([`error`]). Operations live in [`ops`]; this
+//! module only checks the envelope (target, content type, size) and dispatches.
+
+pub mod error;
+mod ops;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::{ApiError, ErrorType};
+
+use crate::streams::Streams;
+use crate::telemetry::Metrics;
+
+/// The JSON 1.1 target prefix of every Firehose operation.
+pub const TARGET_PREFIX: &str = "Firehose_20150804.";
+
+/// Largest request body accepted. A full PutRecordBatch (4 MiB of data) is about 5.4 MiB once
+/// base64-encoded; anything much larger cannot be a valid call.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// What request handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub streams: Arc<Streams>,
+    pub metrics: Metrics,
+}
+
+/// The HTTP surface: Firehose on `POST /`, plus `/healthz` and `/metrics`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(firehose))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError::new(
+                ErrorType::UnknownOperation,
+                "Firehose operations are POST / with an X-Amz-Target header",
+            )
+        })
+        .layer(middleware::from_fn(request_id))
+        // The body limit is enforced in `firehose` so the error has Firehose's shape.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn request_id(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.refresh_gauges(&state.streams);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// A JSON 1.1 response body.
+pub(crate) fn json_body(body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    response
+}
+
+async fn firehose(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match dispatch(&state, &headers, body).await {
+        Ok(body) => (StatusCode::OK, json_body(body)).into_response(),
+        Err(e) => {
+            if e.kind.status().is_server_error() {
+                tracing::warn!(error_type = e.kind.name(), message = %e.message, "request failed");
+            } else {
+                tracing::debug!(error_type = e.kind.name(), message = %e.message, "request rejected");
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
+    let operation = operation(headers)?;
+    check_content_type(headers)?;
+    let body = read_body(body).await?;
+    match operation {
+        "PutRecordBatch" => ops::put_record_batch(state, &body).await,
+        "PutRecord" => ops::put_record(state, &body).await,
+        "ListDeliveryStreams" => ops::list_delivery_streams(state, &body),
+        "DescribeDeliveryStream" => ops::describe_delivery_stream(state, &body),
+        other => Err(ApiError::new(
+            ErrorType::UnknownOperation,
+            format!(
+                "operation {other} is not supported by this Hydrant; supported: PutRecord, \
+                 PutRecordBatch, ListDeliveryStreams, DescribeDeliveryStream"
+            ),
+        )),
+    }
+}
+
+fn operation(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let target = headers.get("x-amz-target").ok_or_else(|| {
+        ApiError::new(
+            ErrorType::UnknownOperation,
+            "missing X-Amz-Target header; send e.g. X-Amz-Target: Firehose_20150804.PutRecordBatch",
+        )
+    })?;
+    let target = target.to_str().unwrap_or_default();
+    target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            ErrorType::UnknownOperation,
+            format!("X-Amz-Target {target:?} is not a Firehose operation; expected {TARGET_PREFIX}<Operation>"),
+        )
+    })
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-amz-json-1.1" | "application/x-amz-json-1.0" | "application/json" => Ok(()),
+        _ => Err(ApiError::new(
+            ErrorType::Serialization,
+            format!("Content-Type {value:?} is not accepted; send Content-Type: application/x-amz-json-1.1"),
+        )),
+    }
+}
+
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            ErrorType::InvalidArgument,
+            format!(
+                "request body is larger than {} MiB; PutRecordBatch accepts at most 500 records and 4 MiB of data per call",
+                MAX_BODY_BYTES >> 20
+            ),
+        )
+    })
+}

@@ -1,0 +1,410 @@
+//! `hydrant bench`: drive a Hydrant server with PutRecordBatch and report what it sustains.
+//!
+//! Reports ingest throughput (MB/s and records/s of record data, with the server's fsync
+//! policy), PutRecordBatch latency percentiles at full load and at half of it, end-to-end
+//! delivery throughput (until every accepted record is in the destination, read from the
+//! server's own metrics), the server's peak RSS, and the single-core gzip speed of the same
+//! data as the yardstick for a compression-bound pipeline. Benchmarks print numbers; nothing
+//! here asserts on them.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use rand::{Rng, SeedableRng};
+
+/// Options of `hydrant bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Endpoint of a running server. Without it, bench starts its own `hydrant serve` on a
+    /// temporary data directory with a local object store (and reports its peak memory).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Delivery stream to send to (with --target).
+    #[arg(long, default_value = "bench")]
+    pub stream: String,
+    /// Concurrent connections, each sending one call at a time.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Length of the full-load phase, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Records per PutRecordBatch call (at most 500).
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Approximate size of one JSON record, in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub record_size: usize,
+    /// CompressionFormat of the spawned server's stream: UNCOMPRESSED or GZIP.
+    #[arg(long, default_value = "GZIP")]
+    pub compression: String,
+    /// Shards of the spawned server's stream.
+    #[arg(long, default_value_t = 2)]
+    pub shards: u32,
+    /// BufferingHints.SizeInMBs of the spawned server's stream.
+    #[arg(long, default_value_t = 64)]
+    pub buffer_mib: u32,
+    /// Write objects to this S3 endpoint instead of a local directory (spawned server only;
+    /// credentials from --s3-access-key/--s3-secret-key, bucket `bench` must exist).
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, default_value = "")]
+    pub s3_access_key: String,
+    #[arg(long, default_value = "")]
+    pub s3_secret_key: String,
+    /// Also run a phase at half the measured peak request rate and report its latency.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub half_load: bool,
+}
+
+/// Deterministic, realistic ~1 KiB JSON log lines (compress about like web logs do).
+pub fn sample_records(count: usize, size: usize) -> Vec<Vec<u8>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    const PATHS: [&str; 6] =
+        ["/", "/cart", "/api/v1/items", "/login", "/search?q=shoes", "/checkout/confirm"];
+    const AGENTS: [&str; 3] = [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+        "curl/8.5.0",
+    ];
+    (0..count)
+        .map(|i| {
+            let mut line = format!(
+                "{{\"ts\":\"2026-11-22T05:{:02}:{:02}.{:03}Z\",\"request_id\":\"{:032x}\",\"user\":{},\"method\":\"GET\",\
+                 \"path\":\"{}\",\"status\":{},\"bytes\":{},\"latency_ms\":{:.3},\"agent\":\"{}\",\"tags\":[",
+                (i / 60) % 60,
+                i % 60,
+                rng.random_range(0..1000),
+                rng.random::<u128>(),
+                rng.random_range(1..50_000),
+                PATHS[rng.random_range(0..PATHS.len())],
+                [200, 200, 200, 304, 404, 500][rng.random_range(0..6)],
+                rng.random_range(100..90_000),
+                rng.random_range(0.1..900.0),
+                AGENTS[rng.random_range(0..AGENTS.len())],
+            );
+            while line.len() + 24 < size {
+                line.push_str(&format!("\"t{:x}\",", rng.random_range(0..4096u32)));
+            }
+            line.push_str("\"end\"]}\n");
+            line.into_bytes()
+        })
+        .collect()
+}
+
+struct Spawned {
+    child: std::process::Child,
+    _dir: tempfile_dir::TempDir,
+}
+
+mod tempfile_dir {
+    /// A directory removed on drop (a tiny stand-in to keep `tempfile` a dev-dependency).
+    pub struct TempDir(pub std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
+    let dir = std::env::temp_dir().join(format!("hydrant-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let store = match &args.s3_endpoint {
+        Some(endpoint) => format!(
+            "object_stores:\n  bench: {{ type: s3, endpoint: \"{endpoint}\", region: us-east-1, access_key_id: \"{}\", \
+             secret_access_key: \"{}\", allow_http: true }}\n",
+            args.s3_access_key, args.s3_secret_key
+        ),
+        None => format!("object_stores:\n  bench: {{ type: local, root: \"{}\" }}\n", dir.join("buckets").display()),
+    };
+    let yaml = format!(
+        "listen: 127.0.0.1:{port}\ndata_dir: \"{}\"\n{store}delivery_streams:\n  - DeliveryStreamName: bench\n    \
+         ExtendedS3DestinationConfiguration:\n      BucketARN: arn:aws:s3:::bench\n      Prefix: bench/\n      \
+         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n    \
+         hydrant: {{ object_store: bench, shards: {} }}\n",
+        dir.join("data").display(),
+        args.buffer_mib,
+        args.compression,
+        args.shards
+    );
+    let config = dir.join("hydrant.yaml");
+    std::fs::write(&config, yaml)?;
+    let exe = std::env::current_exe()?;
+    let child = std::process::Command::new(exe)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting hydrant serve")?;
+    Ok((format!("http://127.0.0.1:{port}"), Spawned { child, _dir: tempfile_dir::TempDir(dir) }))
+}
+
+/// Peak resident memory of a process, from /proc (Linux).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// One counter from the server's Prometheus text, summed over label sets.
+async fn metric(
+    client: &reqwest::Client,
+    target: &str,
+    name: &str,
+    stream: &str,
+) -> anyhow::Result<f64> {
+    let text = client.get(format!("{target}/metrics")).send().await?.text().await?;
+    let want = format!("stream=\"{stream}\"");
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(&want))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+struct Phase {
+    calls: u64,
+    records: u64,
+    bytes: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    errors: u64,
+}
+
+impl Phase {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+/// Sends calls from `connections` tasks for `duration`; `rate` (calls/s overall) paces them.
+async fn load(
+    target: &str,
+    bodies: Arc<Vec<(String, u64, u64)>>,
+    connections: usize,
+    duration: Duration,
+    rate: Option<f64>,
+) -> anyhow::Result<Phase> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+        let (bodies, stop, errors, target) =
+            (bodies.clone(), stop.clone(), errors.clone(), target.to_string());
+        let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r));
+        tasks.push(tokio::spawn(async move {
+            let mut out = (0u64, 0u64, 0u64, Vec::new());
+            let mut i = c;
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += interval;
+                }
+                let (body, records, bytes) = &bodies[i % bodies.len()];
+                i += connections;
+                let t = Instant::now();
+                let response = client
+                    .post(&target)
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let ok = match response {
+                    Ok(r) if r.status().is_success() => {
+                        let text = r.text().await.unwrap_or_default();
+                        text.contains("\"FailedPutCount\":0")
+                    }
+                    _ => false,
+                };
+                if ok {
+                    out.3.push(t.elapsed());
+                    out.0 += 1;
+                    out.1 += records;
+                    out.2 += bytes;
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            out
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut phase = Phase {
+        calls: 0,
+        records: 0,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+        errors: 0,
+    };
+    for task in tasks {
+        let (calls, records, bytes, lat) = task.await?;
+        phase.calls += calls;
+        phase.records += records;
+        phase.bytes += bytes;
+        phase.latencies.extend(lat);
+    }
+    phase.elapsed = started.elapsed();
+    phase.errors = errors.load(Ordering::Relaxed);
+    phase.latencies.sort();
+    Ok(phase)
+}
+
+fn mbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64().max(1e-9)
+}
+
+fn gzip_single_core(records: &[Vec<u8>]) -> f64 {
+    let mut total = 0u64;
+    let started = Instant::now();
+    while total < 64 << 20 {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        for r in records {
+            enc.write_all(r).expect("in-memory write");
+            total += r.len() as u64;
+        }
+        let _ = enc.finish();
+    }
+    mbps(total, started.elapsed())
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    if args.batch == 0 || args.batch > 500 {
+        bail!("--batch must be 1..=500 (Firehose's PutRecordBatch limit), got {}", args.batch);
+    }
+    let (target, mut spawned) = match &args.target {
+        Some(t) => (t.trim_end_matches('/').to_string(), None),
+        None => {
+            let (t, s) = spawn_server(&args)?;
+            (t, Some(s))
+        }
+    };
+    let stream = if spawned.is_some() { "bench".to_string() } else { args.stream.clone() };
+    let client = reqwest::Client::new();
+    let ready = Instant::now();
+    while client.get(format!("{target}/healthz")).send().await.is_err() {
+        if ready.elapsed() > Duration::from_secs(30) {
+            bail!("server at {target} did not answer /healthz within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let records = sample_records(4096, args.record_size);
+    let bodies: Vec<(String, u64, u64)> = records
+        .chunks(args.batch)
+        .filter(|c| c.len() == args.batch)
+        .map(|chunk| {
+            let entries: Vec<String> = chunk
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{{\"Data\":\"{}\"}}",
+                        base64::engine::general_purpose::STANDARD.encode(r)
+                    )
+                })
+                .collect();
+            let body = format!(
+                "{{\"DeliveryStreamName\":\"{stream}\",\"Records\":[{}]}}",
+                entries.join(",")
+            );
+            (body, chunk.len() as u64, chunk.iter().map(|r| r.len() as u64).sum())
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    eprintln!(
+        "bench: {} connections, {} records of ~{} B per call, {} s at full load against {target}",
+        args.connections, args.batch, args.record_size, args.seconds
+    );
+    let gzip_mbps = gzip_single_core(&records);
+
+    let delivered_before =
+        metric(&client, &target, "hydrant_delivery_to_s3_records_total", &stream).await?;
+    let t0 = Instant::now();
+    let full =
+        load(&target, bodies.clone(), args.connections, Duration::from_secs(args.seconds), None)
+            .await?;
+    // End to end: wait until the server has delivered everything it accepted.
+    let accepted = full.records as f64;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut delivered;
+    loop {
+        delivered = metric(&client, &target, "hydrant_delivery_to_s3_records_total", &stream)
+            .await?
+            - delivered_before;
+        if delivered >= accepted || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e2e = t0.elapsed();
+
+    println!(
+        "hydrant bench ({} shards, {}, {} connections)",
+        args.shards, args.compression, args.connections
+    );
+    println!(
+        "  ingest (fsync per server policy): {:.1} MB/s, {:.0} records/s, {:.0} calls/s, {} failed calls",
+        mbps(full.bytes, full.elapsed),
+        full.records as f64 / full.elapsed.as_secs_f64(),
+        full.calls as f64 / full.elapsed.as_secs_f64(),
+        full.errors
+    );
+    println!(
+        "  PutRecordBatch latency at full load: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        full.percentile(0.5).as_secs_f64() * 1e3,
+        full.percentile(0.99).as_secs_f64() * 1e3,
+        full.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    println!(
+        "  end to end (accepted -> delivered): {:.1} MB/s over {:.1} s ({} of {} records delivered)",
+        mbps(full.bytes, e2e),
+        e2e.as_secs_f64(),
+        delivered as u64,
+        accepted as u64
+    );
+    println!("  single-core gzip level 6 of the same records: {gzip_mbps:.1} MB/s");
+    if args.half_load && full.calls > 0 {
+        let rate = full.calls as f64 / full.elapsed.as_secs_f64() / 2.0;
+        let half = load(
+            &target,
+            bodies,
+            args.connections,
+            Duration::from_secs(args.seconds.min(10)),
+            Some(rate),
+        )
+        .await?;
+        println!(
+            "  PutRecordBatch latency at half load ({:.0} calls/s): p50 {:.1} ms, p99 {:.1} ms",
+            half.calls as f64 / half.elapsed.as_secs_f64(),
+            half.percentile(0.5).as_secs_f64() * 1e3,
+            half.percentile(0.99).as_secs_f64() * 1e3
+        );
+    }
+    if let Some(s) = spawned.as_mut() {
+        if let Some(rss) = peak_rss_mib(s.child.id()) {
+            println!("  server peak RSS: {rss:.0} MiB");
+        }
+        let _ = s.child.kill();
+        let _ = s.child.wait();
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

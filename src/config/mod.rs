@@ -1,0 +1,111 @@
+//! Hydrant's configuration: one YAML file (`hydrant.yaml`) with server settings and delivery
+//! streams written in Firehose's own `CreateDeliveryStream` shape.
+//!
+//! Loading goes through these steps, each with its own error:
+//! 1. read the file ([`ConfigError::Io`]);
+//! 2. parse YAML into a tree ([`ConfigError::Yaml`], with line and column);
+//! 3. expand `${NAME}` environment references in string values ([`ConfigError::Env`], naming
+//!    the variable and the field): only string values, never keys; `$${` is a literal `${`;
+//!    values are inserted verbatim and not expanded again;
+//! 4. map the tree onto [`Config`] and the structs below it, rejecting unknown keys and wrong
+//!    types ([`ConfigError::Invalid`] with one [`Issue`] naming the path, e.g.
+//!    `delivery_streams[1].ExtendedS3DestinationConfiguration.BufferingHnts`);
+//! 5. complete it: relative paths are resolved against the config file's directory, and the
+//!    `default` object store (`<data_dir>/buckets`) is added when the file has none;
+//! 6. validate ranges, patterns and cross-field rules ([`ConfigError::Invalid`] with every
+//!    problem found);
+//! 7. normalise each stream ([`DeliveryStreamConfig::normalize`]): the deprecated
+//!    `S3DestinationConfiguration` becomes `ExtendedS3DestinationConfiguration`, and missing
+//!    buffering hints get Firehose's defaults.
+
+mod defaults;
+mod env;
+mod error;
+mod model;
+pub mod prefix_rules;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde_yaml_ng::Value;
+
+pub use defaults::{
+    embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
+    SEGMENT_BYTES, SHARDS,
+};
+pub use error::{ConfigError, Issue};
+pub use model::{
+    AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
+    DeliveryStreamConfig, DeliveryStreamType, DynamicPartitioningConfig, EncryptionConfig,
+    ExtendedS3Config, FsyncSetting, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
+    ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,
+    ProcessorType, RetryOptions, S3BackupMode, S3DestinationConfig, Sigv4Credential, StorageConfig,
+    Tag,
+};
+pub use validate::{unsupported_features, validate};
+
+/// Parses a byte size such as `10GiB`, `512 MiB`, `500MB` or `4096` (the syntax of
+/// `storage.max_bytes`).
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    model::de::parse_byte_size(text)
+}
+
+/// Reads, parses, expands, completes, validates and normalises the config file at `path`.
+/// Relative paths in it (`data_dir`, local object store roots) are resolved against the
+/// directory that holds the file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let base_dir = std::path::absolute(dir)
+        .map_err(|source| ConfigError::Io { path: dir.to_path_buf(), source })?;
+    parse(&text, &base_dir)
+}
+
+/// Parses config text, taking `${NAME}` values from the process environment. Relative paths
+/// are resolved against `base_dir`.
+pub fn parse(yaml: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    parse_with_env(yaml, base_dir, |name| std::env::var(name))
+}
+
+/// [`parse`] with a custom source of `${NAME}` values (tests, or a secrets file).
+pub fn parse_with_env(
+    yaml: &str,
+    base_dir: &Path,
+    env: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<Config, ConfigError> {
+    let mut tree: Value = serde_yaml_ng::from_str(yaml).map_err(|e| {
+        let location = e.location();
+        ConfigError::Yaml {
+            message: e.to_string(),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+        }
+    })?;
+    if tree.is_null() {
+        // An empty file means "all defaults".
+        tree = Value::Mapping(Default::default());
+    }
+    env::expand_tree(&mut tree, &env)?;
+
+    let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::Invalid(vec![Issue::new(path, e.into_inner().to_string())])
+    })?;
+
+    defaults::complete(&mut config, base_dir);
+    let issues = validate(&config);
+    if !issues.is_empty() {
+        return Err(ConfigError::Invalid(issues));
+    }
+    for stream in &mut config.delivery_streams {
+        stream.normalize();
+    }
+    Ok(config)
+}

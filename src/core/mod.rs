@@ -1,0 +1,24 @@
+//! The durable, sharded stream core's log: checksummed frames in numbered segment files, one
+//! directory per shard, group commit, checkpoints and retention. The on-disk format and the
+//! recovery rules are in docs/log-format.md.
+
+pub mod budget;
+pub mod checkpoint;
+pub mod error;
+pub mod options;
+pub mod record;
+pub mod segment;
+pub mod shard;
+pub mod stream;
+mod writer;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+pub use budget::DiskBudget;
+pub use error::{AppendError, OpenError, ReadError};
+pub use options::{FaultInjector, FsyncPolicy, LogOptions};
+pub use record::Record;
+pub use shard::{AppendOutcome, Shard, ShardReader};

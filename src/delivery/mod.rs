@@ -1,0 +1,8 @@
+//! Delivery: per-shard workers that turn the log into objects at the destination.
+
+pub mod batch;
+pub mod naming;
+pub mod worker;
+
+pub use batch::BatchPolicy;
+pub use worker::{ShardWorker, WorkerStatus};

@@ -1,0 +1,103 @@
+//! Running Hydrant: open every stream's log, start its delivery workers, serve the API, and
+//! stop cleanly on SIGINT / SIGTERM.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::core::DiskBudget;
+use crate::streams::{StartError, Streams};
+use crate::telemetry::Metrics;
+
+/// Errors that stop the server from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("data directory {path} is in use by another hydrant process (its lock file is held)")]
+    Locked { path: String },
+    #[error(transparent)]
+    Stream(#[from] StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A started Hydrant: streams open, workers running. Dropping it without `shutdown` is what a
+/// crash looks like to the log: nothing acknowledged is lost either way.
+pub struct Hydrant {
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    _lock: File,
+}
+
+impl Hydrant {
+    /// Opens the data directory and every configured stream, and starts delivery.
+    pub fn start(config: &Config) -> Result<Self, ServerError> {
+        let dir = &config.data_dir;
+        let data_dir_error =
+            |source| ServerError::DataDir { path: dir.display().to_string(), source };
+        std::fs::create_dir_all(dir).map_err(data_dir_error)?;
+        let lock = File::create(dir.join("LOCK")).map_err(data_dir_error)?;
+        if lock.try_lock().is_err() {
+            return Err(ServerError::Locked { path: dir.display().to_string() });
+        }
+        let budget = DiskBudget::new(config.storage.max_bytes);
+        let metrics = Metrics::global();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let streams = Streams::open(config, &budget, &metrics, &shutdown_rx)?;
+        Ok(Self { state: AppState { streams: Arc::new(streams), metrics }, shutdown, _lock: lock })
+    }
+
+    /// Stops delivery workers (an in-flight write finishes or is abandoned; either way the
+    /// checkpoint tells the next start where to resume) and closes the logs.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let streams = self.state.streams.clone();
+        drop(self.state);
+        let _ = tokio::task::spawn_blocking(move || streams.join_workers()).await;
+    }
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let hydrant = Hydrant::start(&config)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.streams.names().len(),
+        "hydrant listening; Firehose endpoint is http://{addr}");
+    let app = api::router(hydrant.state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ServerError::Serve)?;
+    tracing::info!("shutting down: finishing deliveries in flight");
+    hydrant.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

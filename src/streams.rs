@@ -1,0 +1,375 @@
+//! Delivery streams at run time: each configured stream's log, destination and workers, and
+//! the registry the API looks streams up in.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use base64::Engine;
+use bytes::Bytes;
+use hydrant_destinations::s3::{S3Destination, StoreSpec};
+use hydrant_destinations::{DestinationError, RetryPolicy};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::api::{ApiError, ErrorType};
+use crate::codec::compression_for;
+use crate::config::{Config, DeliveryStreamConfig, FsyncSetting, ObjectStoreConfig};
+use crate::core::error::{AppendError, OpenError};
+use crate::core::stream::{RecordLocation, ShardedLog};
+use crate::core::{DiskBudget, FsyncPolicy, LogOptions};
+use crate::delivery::naming::{NamerError, ObjectNamer};
+use crate::delivery::{BatchPolicy, ShardWorker, WorkerStatus};
+use crate::telemetry::Metrics;
+
+/// Why a stream could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("delivery stream {stream}: cannot open its log: {source}")]
+    Log { stream: String, source: OpenError },
+    #[error("delivery stream {stream}: object store {store:?} is not defined in object_stores")]
+    UnknownStore { stream: String, store: String },
+    #[error("delivery stream {stream}: cannot open bucket {bucket}: {source}")]
+    Destination { stream: String, bucket: String, source: DestinationError },
+    #[error("delivery stream {stream}: {source}")]
+    Naming { stream: String, source: NamerError },
+    #[error(
+        "delivery stream {stream}: its log has {on_disk} shards but the configuration says {configured}; \
+         changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"
+    )]
+    ShardCount { stream: String, on_disk: u32, configured: u32 },
+}
+
+/// Whether `name` is a valid DeliveryStreamName: `[a-zA-Z0-9_.-]{1,64}`.
+pub fn is_valid_stream_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// The `RecordId` returned for a stored record: opaque to clients (as in Firehose), but
+/// derived from where the record lives so support can find it: base64 of
+/// `[1, shard u16, seq u64, arrival ms u64]`.
+pub fn record_id(location: &RecordLocation) -> String {
+    let mut raw = [0u8; 19];
+    raw[0] = 1;
+    raw[1..3].copy_from_slice(&(location.shard as u16).to_be_bytes());
+    raw[3..11].copy_from_slice(&location.seq.to_be_bytes());
+    raw[11..19].copy_from_slice(&location.arrival_ms.to_be_bytes());
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// One running delivery stream.
+pub struct DeliveryStream {
+    pub name: String,
+    pub arn: String,
+    pub config: DeliveryStreamConfig,
+    pub version: u64,
+    pub created_at: f64,
+    /// Whether records are encrypted at rest in the log (the `Encrypted` of put answers).
+    pub encrypted: bool,
+    pub log: ShardedLog,
+    pub workers: Vec<Arc<WorkerStatus>>,
+}
+
+impl DeliveryStream {
+    /// Appends records; one result per record, errors in the shape producers see.
+    pub async fn append(&self, records: Vec<Bytes>) -> Vec<Result<RecordLocation, ApiError>> {
+        self.log
+            .append(records)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(|e| append_error(&self.name, e)))
+            .collect()
+    }
+
+    /// `DeliveryStreamDescription`, with Firehose's defaults filled in (FIREHOSE.md 1.8).
+    pub fn describe(&self) -> Value {
+        let s3 = self.config.s3();
+        let hints = json!({
+            "SizeInMBs": s3.buffer_size_bytes() >> 20,
+            "IntervalInSeconds": s3.buffer_interval().as_secs(),
+        });
+        let encryption = match &s3.encryption_configuration {
+            Some(e) => serde_json::to_value(e)
+                .unwrap_or_else(|_| json!({"NoEncryptionConfig": "NoEncryption"})),
+            None => json!({"NoEncryptionConfig": "NoEncryption"}),
+        };
+        let role = s3
+            .role_arn
+            .clone()
+            .unwrap_or_else(|| format!("arn:aws:iam::{}:role/hydrant", self.account()));
+        let logging = s3
+            .cloud_watch_logging_options
+            .as_ref()
+            .and_then(|o| serde_json::to_value(o).ok())
+            .unwrap_or_else(|| json!({"Enabled": false}));
+        let mut extended = json!({
+            "RoleARN": role,
+            "BucketARN": s3.bucket_arn,
+            "Prefix": s3.prefix.clone().unwrap_or_default(),
+            "BufferingHints": hints,
+            "CompressionFormat": s3.compression_format.as_firehose_str(),
+            "EncryptionConfiguration": encryption,
+            "CloudWatchLoggingOptions": logging,
+            "S3BackupMode": "Disabled",
+            "DataFormatConversionConfiguration": {"Enabled": false},
+        });
+        let mut reduced = json!({
+            "RoleARN": extended["RoleARN"],
+            "BucketARN": s3.bucket_arn,
+            "Prefix": extended["Prefix"],
+            "BufferingHints": extended["BufferingHints"],
+            "CompressionFormat": extended["CompressionFormat"],
+            "EncryptionConfiguration": extended["EncryptionConfiguration"],
+            "CloudWatchLoggingOptions": extended["CloudWatchLoggingOptions"],
+        });
+        if let Some(error_prefix) = &s3.error_output_prefix {
+            extended["ErrorOutputPrefix"] = json!(error_prefix);
+            reduced["ErrorOutputPrefix"] = json!(error_prefix);
+        }
+        for (key, value) in
+            [("FileExtension", &s3.file_extension), ("CustomTimeZone", &s3.custom_time_zone)]
+        {
+            if let Some(v) = value {
+                extended[key] = json!(v);
+            }
+        }
+        json!({
+            "DeliveryStreamName": self.name,
+            "DeliveryStreamARN": self.arn,
+            "DeliveryStreamStatus": "ACTIVE",
+            "DeliveryStreamType": "DirectPut",
+            "DeliveryStreamEncryptionConfiguration": {"Status": if self.encrypted { "ENABLED" } else { "DISABLED" }},
+            "VersionId": self.version.to_string(),
+            "CreateTimestamp": self.created_at,
+            "Source": {"DirectPutSourceDescription": {}},
+            "Destinations": [{
+                "DestinationId": "destinationId-000000000001",
+                "ExtendedS3DestinationDescription": extended,
+                "S3DestinationDescription": reduced,
+            }],
+            "HasMoreDestinations": false,
+        })
+    }
+
+    fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or("000000000000")
+    }
+}
+
+fn append_error(stream: &str, e: AppendError) -> ApiError {
+    match e {
+        AppendError::BudgetExceeded { .. } | AppendError::DiskFull => ApiError::new(
+            ErrorType::ServiceUnavailable,
+            format!("Slow down. Delivery stream {stream} cannot store more records now ({e}); retry with backoff"),
+        ),
+        other => ApiError::new(
+            ErrorType::ServiceUnavailable,
+            format!("delivery stream {stream} could not store the records ({other}); retry later"),
+        ),
+    }
+}
+
+/// Every running stream, by name.
+pub struct Streams {
+    streams: BTreeMap<String, Arc<DeliveryStream>>,
+    account_id: String,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Streams {
+    /// Opens every configured stream and starts its delivery workers.
+    pub fn open(
+        config: &Config,
+        budget: &Arc<DiskBudget>,
+        metrics: &Metrics,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Self, StartError> {
+        let options = LogOptions {
+            fsync: match config.storage.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Interval { interval_ms } => {
+                    FsyncPolicy::Interval(std::time::Duration::from_millis(interval_ms))
+                }
+            },
+            segment_bytes: config.storage.segment_bytes,
+            ..LogOptions::default()
+        };
+        let created_at = crate::clock::now_ms() as f64 / 1000.0;
+        let mut streams = BTreeMap::new();
+        let mut threads = Vec::new();
+        for stream_config in &config.delivery_streams {
+            let (stream, handles) = open_stream(
+                config,
+                stream_config,
+                &options,
+                budget,
+                metrics,
+                shutdown,
+                created_at,
+            )?;
+            threads.extend(handles);
+            streams.insert(stream.name.clone(), Arc::new(stream));
+        }
+        Ok(Self { streams, account_id: config.account_id.clone(), threads: Mutex::new(threads) })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<DeliveryStream>> {
+        self.streams.get(name).cloned()
+    }
+
+    /// Stream names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.streams.keys().cloned().collect()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<DeliveryStream>> {
+        self.streams.values()
+    }
+
+    /// Firehose's answer for an unknown stream.
+    pub fn not_found(&self, name: &str) -> ApiError {
+        ApiError::new(
+            ErrorType::ResourceNotFound,
+            format!(
+                "Firehose {name} under account {} not found. Known delivery streams: {}",
+                self.account_id,
+                if self.streams.is_empty() { "none".to_string() } else { self.names().join(", ") }
+            ),
+        )
+    }
+
+    /// Waits for every delivery worker thread to finish (after shutdown was signalled).
+    pub fn join_workers(&self) {
+        let threads = std::mem::take(&mut *self.threads.lock().expect("not poisoned"));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn store_spec(config: &Config, name: &str) -> Option<StoreSpec> {
+    match config.object_stores.get(name) {
+        Some(ObjectStoreConfig::Local { root }) => Some(StoreSpec::Local { root: root.clone() }),
+        Some(ObjectStoreConfig::S3 {
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key,
+            allow_http,
+            virtual_hosted_style,
+        }) => Some(StoreSpec::S3 {
+            endpoint: endpoint.clone(),
+            region: region.clone().unwrap_or_else(|| config.region.clone()),
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            allow_http: *allow_http,
+            virtual_hosted_style: *virtual_hosted_style,
+        }),
+        None if name == "default" => {
+            Some(StoreSpec::Local { root: config.data_dir.join("buckets") })
+        }
+        None => None,
+    }
+}
+
+fn shards_on_disk(dir: &Path) -> u32 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("shard-"))
+                .count() as u32
+        })
+        .unwrap_or(0)
+}
+
+fn open_stream(
+    config: &Config,
+    stream_config: &DeliveryStreamConfig,
+    options: &LogOptions,
+    budget: &Arc<DiskBudget>,
+    metrics: &Metrics,
+    shutdown: &watch::Receiver<bool>,
+    created_at: f64,
+) -> Result<(DeliveryStream, Vec<JoinHandle<()>>), StartError> {
+    let name = stream_config.delivery_stream_name.clone();
+    let s3 = stream_config.s3();
+    let store_name = &stream_config.hydrant.object_store;
+    let spec = store_spec(config, store_name).ok_or_else(|| StartError::UnknownStore {
+        stream: name.clone(),
+        store: store_name.clone(),
+    })?;
+    let destination = S3Destination::open(&spec, s3.bucket()).map_err(|source| {
+        StartError::Destination { stream: name.clone(), bucket: s3.bucket().to_string(), source }
+    })?;
+    let dir = config.data_dir.join("streams").join(&name);
+    let configured = stream_config.hydrant.shards;
+    let on_disk = shards_on_disk(&dir);
+    if on_disk != 0 && on_disk != configured {
+        return Err(StartError::ShardCount { stream: name, on_disk, configured });
+    }
+    let log = ShardedLog::open(&dir, configured, options, budget)
+        .map_err(|source| StartError::Log { stream: name.clone(), source })?;
+    let compression: Arc<dyn crate::codec::Compression> =
+        Arc::from(compression_for(s3.compression_format));
+    let namer = Arc::new(
+        ObjectNamer::new(
+            &name,
+            s3.prefix.as_deref(),
+            s3.error_output_prefix.as_deref(),
+            s3.object_extension(),
+            s3.time_zone(),
+        )
+        .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
+    );
+    let policy = BatchPolicy {
+        max_bytes: s3.buffer_size_bytes(),
+        interval_ms: s3.buffer_interval().as_millis() as i64,
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let mut statuses = Vec::new();
+    let mut handles = Vec::new();
+    for (i, shard) in log.shards().iter().enumerate() {
+        let status = Arc::new(WorkerStatus::new());
+        statuses.push(status.clone());
+        let worker = ShardWorker {
+            stream: name.clone(),
+            shard_index: i as u32,
+            shard: shard.clone(),
+            version: 1,
+            policy,
+            compression: compression.clone(),
+            extension: s3.object_extension().to_string(),
+            namer: namer.clone(),
+            destination: destination.clone(),
+            retry: RetryPolicy::default(),
+            metrics: metrics.clone(),
+            status,
+            shutdown: shutdown.clone(),
+            runtime: runtime.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("deliver-{name}-{i}"))
+            .spawn(move || worker.run())
+            .expect("spawning a delivery thread");
+        handles.push(handle);
+    }
+    tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(), store = %store_name,
+        prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),
+        "delivery stream ready");
+    let arn =
+        format!("arn:aws:firehose:{}:{}:deliverystream/{name}", config.region, config.account_id);
+    let stream = DeliveryStream {
+        name,
+        arn,
+        config: stream_config.clone(),
+        version: 1,
+        created_at,
+        encrypted: false,
+        log,
+        workers: statuses,
+    };
+    Ok((stream, handles))
+}

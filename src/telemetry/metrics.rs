@@ -1,0 +1,103 @@
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::streams::Streams;
+
+/// Handle to the process-wide Prometheus recorder plus the metric names Hydrant records.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl Metrics {
+    /// The process-wide recorder (installed on first use; later calls share it).
+    pub fn global() -> Self {
+        static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+        let handle = HANDLE.get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("latency_seconds".into()),
+                    &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .expect("non-empty buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // A second recorder (another test in this process) keeps using the first.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        });
+        Self { handle: handle.clone() }
+    }
+
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Accepted records of one put call (`IncomingRecords`, `IncomingBytes`,
+    /// `IncomingPutRequests`, `PutRecordBatch.Latency`).
+    pub fn incoming(
+        &self,
+        stream: &str,
+        records: usize,
+        bytes: usize,
+        operation: &'static str,
+        latency: Duration,
+    ) {
+        let s = stream.to_string();
+        counter!("hydrant_incoming_records_total", "stream" => s.clone()).increment(records as u64);
+        counter!("hydrant_incoming_bytes_total", "stream" => s.clone()).increment(bytes as u64);
+        counter!("hydrant_incoming_put_requests_total", "stream" => s.clone(), "operation" => operation)
+            .increment(1);
+        histogram!("hydrant_put_latency_seconds", "stream" => s, "operation" => operation)
+            .record(latency.as_secs_f64());
+    }
+
+    /// Records refused with ServiceUnavailableException (`ThrottledRecords`).
+    pub fn throttled(&self, stream: &str, records: usize) {
+        counter!("hydrant_throttled_records_total", "stream" => stream.to_string())
+            .increment(records as u64);
+    }
+
+    /// One object written (`DeliveryToS3.Records`, `.Bytes`, `.Success`).
+    pub fn delivered(&self, stream: &str, records: u64, bytes: u64, object_bytes: u64) {
+        let s = stream.to_string();
+        counter!("hydrant_delivery_to_s3_records_total", "stream" => s.clone()).increment(records);
+        counter!("hydrant_delivery_to_s3_bytes_total", "stream" => s.clone()).increment(bytes);
+        counter!("hydrant_delivery_to_s3_object_bytes_total", "stream" => s.clone())
+            .increment(object_bytes);
+        counter!("hydrant_delivery_to_s3_success_total", "stream" => s).increment(1);
+    }
+
+    /// One failed attempt to write an object (it will be retried).
+    pub fn delivery_failed(&self, stream: &str, code: &str) {
+        counter!("hydrant_delivery_to_s3_failures_total", "stream" => stream.to_string(), "code" => code.to_string())
+            .increment(1);
+    }
+
+    /// Gauges computed at scrape time: data freshness, backlog and log size.
+    pub fn refresh_gauges(&self, streams: &Streams) {
+        let now = crate::clock::now_ms();
+        for stream in streams.all() {
+            let s = stream.name.clone();
+            let mut oldest: Option<i64> = None;
+            let mut backlog = 0u64;
+            let mut disk = 0u64;
+            for (shard, status) in stream.log.shards().iter().zip(stream.workers.iter()) {
+                let delivered = status.next_seq();
+                backlog += shard.next_seq().saturating_sub(delivered);
+                disk += shard.disk_bytes();
+                if let Some(arrival) = status.oldest_undelivered_ms() {
+                    oldest = Some(oldest.map_or(arrival, |o: i64| o.min(arrival)));
+                }
+            }
+            let freshness = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
+            gauge!("hydrant_delivery_to_s3_data_freshness_seconds", "stream" => s.clone())
+                .set(freshness);
+            gauge!("hydrant_shard_backlog_records", "stream" => s.clone()).set(backlog as f64);
+            gauge!("hydrant_log_disk_bytes", "stream" => s).set(disk as f64);
+        }
+    }
+}

@@ -1,0 +1,342 @@
+"""Shared fixtures: a real `hydrant` process, real S3 (s3s-fs), real clients.
+
+Service addresses come from the environment written by scripts/services.sh. When one is
+missing the test is skipped with the reason, unless HYDRANT_REQUIRE_SERVICES=1 (set by
+scripts/test.sh), where a missing service fails the test instead.
+"""
+
+import gzip
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def require_env(*names):
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        reason = f"needs {', '.join(missing)} (run scripts/test.sh, which starts the services)"
+        if os.environ.get("HYDRANT_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return [os.environ[n] for n in names]
+
+
+def hydrant_bin():
+    path = os.environ.get("HYDRANT_BIN") or str(ROOT / "target" / "debug" / "hydrant")
+    if not Path(path).exists():
+        pytest.fail(f"hydrant binary not found at {path}; run cargo build first")
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Hydrant:
+    """A `hydrant serve` child process on its own data directory."""
+
+    def __init__(self, workdir: Path, config_body: str, wrap=None):
+        self.workdir = workdir
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.data_dir = workdir / "data"
+        self.config_path = workdir / "hydrant.yaml"
+        self.config_path.write_text(
+            f"listen: 127.0.0.1:{self.port}\ndata_dir: {self.data_dir}\n" + config_body
+        )
+        self.wrap = wrap or []
+        self.proc = None
+        self.log_path = workdir / "hydrant.log"
+        self.starts = 0
+
+    def start(self, timeout=30):
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info,hydrant=debug"))
+        self.proc = subprocess.Popen(
+            self.wrap + [hydrant_bin(), "serve", "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hydrant exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                urllib.request.urlopen(self.endpoint + "/healthz", timeout=1).read()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"hydrant did not become healthy:\n{self.log()}")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def kill(self):
+        """SIGKILL: what a crash looks like."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        return self.proc.returncode if self.proc else None
+
+    def metric(self, name, stream):
+        text = urllib.request.urlopen(self.endpoint + "/metrics", timeout=5).read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name + "{") and f'stream="{stream}"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def firehose(self, **kw):
+        return boto3.client(
+            "firehose", endpoint_url=self.endpoint, region_name="us-east-1",
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **kw),
+        )
+
+
+@pytest.fixture
+def s3():
+    endpoint, key, secret = require_env("FH_TEST_S3_ENDPOINT", "FH_TEST_S3_ACCESS_KEY", "FH_TEST_S3_SECRET_KEY")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=secret,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    client.endpoint, client.key, client.secret = endpoint, key, secret
+    return client
+
+
+@pytest.fixture
+def bucket(s3):
+    name = "t-" + uuid.uuid4().hex[:16]
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def s3_store_yaml(s3, name="s3"):
+    return (
+        f"object_stores:\n  {name}: {{ type: s3, endpoint: \"{s3.endpoint}\", region: us-east-1, "
+        f"access_key_id: \"{s3.key}\", secret_access_key: \"{s3.secret}\", allow_http: true }}\n"
+    )
+
+
+def stream_yaml(name, bucket, prefix="", compression="UNCOMPRESSED", interval=1, size=5, shards=2,
+                store="s3", extra=""):
+    prefix_line = f"      Prefix: \"{prefix}\"\n" if prefix is not None else ""
+    return (
+        f"  - DeliveryStreamName: {name}\n"
+        f"    ExtendedS3DestinationConfiguration:\n"
+        f"      BucketARN: arn:aws:s3:::{bucket}\n"
+        f"{prefix_line}"
+        f"      BufferingHints: {{ SizeInMBs: {size}, IntervalInSeconds: {interval} }}\n"
+        f"      CompressionFormat: {compression}\n"
+        f"{extra}"
+        f"    hydrant: {{ object_store: {store}, shards: {shards} }}\n"
+    )
+
+
+@pytest.fixture
+def hydrant_factory(tmp_path):
+    started = []
+
+    def make(config_body, wrap=None, start=True):
+        workdir = tmp_path / f"h{len(started)}"
+        workdir.mkdir()
+        h = Hydrant(workdir, config_body, wrap=wrap)
+        started.append(h)
+        return h.start() if start else h
+
+    yield make
+    for h in started:
+        h.kill()
+
+
+def list_objects(s3, bucket, prefix=""):
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(o["Key"] for o in page.get("Contents", []))
+    return sorted(keys)
+
+
+def read_object(s3, bucket, key):
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return gzip.decompress(body) if key.endswith(".gz") else body
+
+
+def wait_for(predicate, timeout=30, interval=0.1, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+# <prefix><stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid><ext>
+KEY_SUFFIX = re.compile(
+    r"(?P<stream>[A-Za-z0-9_.-]+)-(?P<version>\d+)-(?P<ts>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})-"
+    r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})(?P<ext>(\.[a-z]+)?)$"
+)
+
+
+def delivered_lines(s3, bucket, prefix=""):
+    """Every newline-terminated record in every object under prefix, with its key."""
+    out = []
+    for key in list_objects(s3, bucket, prefix):
+        for line in read_object(s3, bucket, key).splitlines():
+            out.append((line.decode(), key))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Additions for the client suites (aws CLI, boto3, errors, moto oracle, crash, durability).
+
+import base64
+import collections
+import json
+import shutil
+import urllib.error
+
+
+def make_records(n, tag="r", size=None):
+    """n unique newline-terminated JSON records (bytes). With size, each is padded to size bytes."""
+    out = []
+    run = uuid.uuid4().hex[:8]
+    for i in range(n):
+        doc = {"tag": tag, "run": run, "i": i, "id": uuid.uuid4().hex}
+        line = json.dumps(doc, separators=(",", ":"))
+        if size is not None:
+            doc["pad"] = ""
+            base = len(json.dumps(doc, separators=(",", ":"))) + 1
+            assert size >= base, f"record size {size} is smaller than its JSON envelope {base}"
+            doc["pad"] = "x" * (size - base)
+            line = json.dumps(doc, separators=(",", ":"))
+        out.append(line.encode() + b"\n")
+    return out
+
+
+def delivered_counter(s3, bucket, prefix=""):
+    """Counter of every delivered line (as bytes, without the newline) under prefix."""
+    counts = collections.Counter()
+    for key in list_objects(s3, bucket, prefix):
+        for line in read_object(s3, bucket, key).splitlines():
+            counts[line] += 1
+    return counts
+
+
+def wait_delivered(s3, bucket, records, prefix="", timeout=60):
+    """Waits until every record (bytes ending in \\n) is present under prefix; returns the Counter.
+
+    Objects that cannot be read yet (a re-delivery overwriting one, a truncated gzip) count as
+    not ready and are read again on the next poll.
+    """
+    wanted = {r.rstrip(b"\n") for r in records}
+
+    def ready():
+        try:
+            counts = delivered_counter(s3, bucket, prefix)
+        except Exception:  # noqa: BLE001 - an object mid-write; poll again
+            return None
+        missing = [w for w in wanted if counts[w] == 0]
+        return counts if not missing else None
+
+    try:
+        return wait_for(ready, timeout=timeout, interval=0.25, what=f"{len(wanted)} records in s3://{bucket}/{prefix}")
+    except AssertionError:
+        counts = delivered_counter(s3, bucket, prefix)
+        missing = [w for w in wanted if counts[w] == 0]
+        raise AssertionError(
+            f"{len(missing)} of {len(wanted)} records never reached s3://{bucket}/{prefix} within {timeout}s; "
+            f"first missing: {missing[:3]!r}; keys: {list_objects(s3, bucket, prefix)[:10]}"
+        ) from None
+
+
+def assert_exactly_once(counts, records):
+    """Every record delivered exactly once and nothing else delivered."""
+    wanted = collections.Counter(r.rstrip(b"\n") for r in records)
+    missing = [r for r in wanted if counts[r] == 0]
+    dups = {r: c for r, c in counts.items() if c > 1}
+    extra = [r for r in counts if r not in wanted]
+    assert not missing and not dups and not extra, (
+        f"missing={len(missing)} duplicated={len(dups)} unexpected={len(extra)}; "
+        f"e.g. missing {missing[:2]!r} dup {list(dups.items())[:2]!r} extra {extra[:2]!r}"
+    )
+
+
+def raw_call(endpoint, target, body, content_type="application/x-amz-json-1.1", timeout=30, headers=None):
+    """A Firehose call without an SDK: returns (status, headers, parsed JSON body or raw bytes)."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    req = urllib.request.Request(endpoint + "/", data=body, method="POST")
+    if target is not None:
+        req.add_header("X-Amz-Target", target)
+    if content_type is not None:
+        req.add_header("Content-Type", content_type)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, hdrs, data = resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, data = e.code, e.headers, e.read()
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        parsed = data
+    return status, hdrs, parsed
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def assert_no_panic(h):
+    text = h.log_path.read_text(errors="replace")
+    assert "panicked" not in text, "hydrant panicked:\n" + "\n".join(
+        line for line in text.splitlines() if "panick" in line or "RUST_BACKTRACE" in line
+    )[:3000]
+
+
+def reconfigure(h, config_body):
+    """Rewrites a stopped Hydrant's configuration (same port and data directory)."""
+    assert h.proc is None or h.proc.poll() is not None, "stop hydrant before changing its config"
+    h.config_path.write_text(f"listen: 127.0.0.1:{h.port}\ndata_dir: {h.data_dir}\n" + config_body)
+
+
+@pytest.fixture
+def moto_endpoint():
+    (endpoint,) = require_env("FH_TEST_MOTO_ENDPOINT")
+    return endpoint
+
+
+def require_tool(path_or_name, what):
+    found = shutil.which(path_or_name) if "/" not in path_or_name else (path_or_name if Path(path_or_name).exists() else None)
+    if not found:
+        reason = f"{what} ({path_or_name}) is not installed (scripts/services.sh install adds it)"
+        if os.environ.get("HYDRANT_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
