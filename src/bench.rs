@@ -55,6 +55,9 @@ pub struct BenchArgs {
     pub s3_access_key: String,
     #[arg(long, default_value = "")]
     pub s3_secret_key: String,
+    /// How long to wait for the server to deliver everything it accepted.
+    #[arg(long, default_value_t = 300)]
+    pub drain_seconds: u64,
     /// Also run a phase at half the measured peak request rate and report its latency.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub half_load: bool,
@@ -342,21 +345,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let full =
         load(&target, bodies.clone(), args.connections, Duration::from_secs(args.seconds), None)
             .await?;
-    // End to end: wait until the server has delivered everything it accepted.
-    let accepted = full.records as f64;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let mut delivered;
-    loop {
-        delivered = metric(&client, &target, "hydrant_delivery_to_s3_records_total", &stream)
-            .await?
-            - delivered_before;
-        if delivered >= accepted || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let e2e = t0.elapsed();
-
     println!(
         "hydrant bench ({} shards, {}, {} connections)",
         args.shards, args.compression, args.connections
@@ -374,6 +362,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         full.percentile(0.99).as_secs_f64() * 1e3,
         full.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
+    // End to end: wait until the server has delivered everything it accepted.
+    let accepted = full.records as f64;
+    let deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
+    let mut delivered;
+    loop {
+        delivered = metric(&client, &target, "hydrant_delivery_to_s3_records_total", &stream)
+            .await?
+            - delivered_before;
+        if delivered >= accepted || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e2e = t0.elapsed();
+
     println!(
         "  end to end (accepted -> delivered): {:.1} MB/s over {:.1} s ({} of {} records delivered)",
         mbps(full.bytes, e2e),

@@ -341,7 +341,6 @@ fn open_stream(
             version: 1,
             policy,
             compression: compression.clone(),
-            extension: s3.object_extension().to_string(),
             namer: namer.clone(),
             destination: destination.clone(),
             retry: RetryPolicy::default(),
@@ -350,11 +349,7 @@ fn open_stream(
             shutdown: shutdown.clone(),
             runtime: runtime.clone(),
         };
-        let handle = std::thread::Builder::new()
-            .name(format!("deliver-{name}-{i}"))
-            .spawn(move || worker.run())
-            .expect("spawning a delivery thread");
-        handles.push(handle);
+        handles.extend(worker.spawn().expect("spawning delivery threads"));
     }
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(), store = %store_name,
         prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),

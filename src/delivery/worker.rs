@@ -1,9 +1,18 @@
-//! One delivery worker per shard: read from the checkpoint, cut a deterministic batch, name
-//! it, write it, then move the checkpoint. The checkpoint moves only after the destination has
-//! the object, so a crash at any point re-delivers the same batch under the same key.
+//! One delivery worker per shard, in two threads joined by a one-slot queue:
+//!
+//! - the *cutter* reads the log from the checkpoint, cuts deterministic batches and
+//!   compresses each as it reads (CPU);
+//! - the *uploader* names each sealed batch, writes it with retries, then moves the checkpoint
+//!   (I/O and waiting).
+//!
+//! So compression of the next batch overlaps the upload and fsyncs of the previous one. The
+//! checkpoint moves only after the destination has the object, in batch order, so a crash at
+//! any point re-delivers the same batch under the same key.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hydrant_destinations::s3::{Object, S3Destination};
@@ -21,24 +30,34 @@ use crate::telemetry::Metrics;
 /// Name of the delivery consumer's checkpoint in each shard.
 pub const CONSUMER: &str = "delivery";
 
+type WorkerResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
 /// What a worker shares with the metrics endpoint.
 #[derive(Debug, Default)]
 pub struct WorkerStatus {
     next_seq: AtomicU64,
-    /// Arrival time of the oldest record not yet delivered, or `i64::MIN` when caught up.
-    oldest_undelivered_ms: AtomicI64,
+    /// First arrival time of every batch started but not yet delivered, oldest first.
+    undelivered: Mutex<VecDeque<i64>>,
 }
 
 impl WorkerStatus {
     pub fn new() -> Self {
-        Self { next_seq: AtomicU64::new(0), oldest_undelivered_ms: AtomicI64::new(i64::MIN) }
+        Self::default()
     }
     /// The first sequence number not yet delivered.
     pub fn next_seq(&self) -> u64 {
         self.next_seq.load(Ordering::Relaxed)
     }
+    /// Arrival time of the oldest record not yet delivered (for DataFreshness).
     pub fn oldest_undelivered_ms(&self) -> Option<i64> {
-        Some(self.oldest_undelivered_ms.load(Ordering::Relaxed)).filter(|&t| t != i64::MIN)
+        self.undelivered.lock().expect("not poisoned").front().copied()
+    }
+    fn batch_started(&self, first_arrival_ms: i64) {
+        self.undelivered.lock().expect("not poisoned").push_back(first_arrival_ms);
+    }
+    fn batch_delivered(&self, next_seq: u64) {
+        self.undelivered.lock().expect("not poisoned").pop_front();
+        self.next_seq.store(next_seq, Ordering::Relaxed);
     }
 }
 
@@ -50,7 +69,6 @@ pub struct ShardWorker {
     pub version: u64,
     pub policy: BatchPolicy,
     pub compression: Arc<dyn Compression>,
-    pub extension: String,
     pub namer: Arc<ObjectNamer>,
     pub destination: S3Destination,
     pub retry: RetryPolicy,
@@ -66,16 +84,32 @@ enum Wake {
 }
 
 impl ShardWorker {
-    /// Runs until shutdown. Runs on its own thread: reading and compressing are blocking CPU
-    /// and file work; the async parts (waiting, the PUT) are driven with `block_on`.
-    pub fn run(mut self) {
-        if let Err(e) = self.run_inner() {
-            tracing::error!(stream = %self.stream, shard = self.shard_index, error = %e,
+    /// Starts the worker's two threads; the handles finish after shutdown.
+    pub fn spawn(self) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        let this = Arc::new(self);
+        let (tx, rx) = sync_channel::<SealedBatch>(1);
+        let name = format!("{}-{}", this.stream, this.shard_index);
+        let cutter = this.clone();
+        let uploader = this;
+        Ok(vec![
+            std::thread::Builder::new()
+                .name(format!("cut-{name}"))
+                .spawn(move || cutter.report(cutter.cut(tx), "cutter"))?,
+            std::thread::Builder::new()
+                .name(format!("upload-{name}"))
+                .spawn(move || uploader.report(uploader.upload(rx), "uploader"))?,
+        ])
+    }
+
+    fn report(&self, result: WorkerResult<()>, part: &str) {
+        if let Err(e) = result {
+            tracing::error!(stream = %self.stream, shard = self.shard_index, part, error = %e,
                 "delivery worker stopped; records stay in the log and are delivered after a restart");
         }
     }
 
-    fn run_inner(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+    /// The cutter: log -> sealed batches.
+    fn cut(&self, out: SyncSender<SealedBatch>) -> WorkerResult<()> {
         let start = self.shard.load_checkpoint(CONSUMER)?;
         self.status.next_seq.store(start, Ordering::Relaxed);
         let mut reader = self.shard.reader(start)?;
@@ -89,55 +123,59 @@ impl ShardWorker {
                     None => return Ok(()),
                 },
             };
-            self.status.oldest_undelivered_ms.store(first.arrival_ms, Ordering::Relaxed);
+            self.status.batch_started(first.arrival_ms);
             let mut batch = BatchBuilder::start(self.policy, self.compression.writer(), &first)?;
             // Fill until a record falls outside the batch, or no record can still join it.
-            loop {
-                if batch.is_full() {
-                    break;
+            while !batch.is_full() {
+                let mut next = reader.next()?;
+                let mut complete = false;
+                if next.is_none() {
+                    // Read the watermark, then look again: every record committed after the
+                    // watermark was read arrives at or after it, so if nothing is there now
+                    // and the window ends before the watermark, nothing can still join.
+                    let watermark = self.shard.watermark_ms();
+                    next = reader.next()?;
+                    complete = watermark >= batch.window_end();
                 }
-                // The watermark must be read before looking for data: every record committed
-                // after this point arrives at or after it.
-                let watermark = self.shard.watermark_ms();
-                match reader.next()? {
+                match next {
                     Some(record) if batch.admits(&record) => batch.push(&record)?,
                     Some(record) => {
                         pending = Some(record);
                         break;
                     }
-                    None if watermark >= batch.window_end() => break,
+                    None if complete => break,
                     None => {
-                        let wait = Duration::from_millis(
-                            (batch.window_end() - now_ms()).clamp(0, 60_000) as u64 + 1,
-                        );
-                        if let Wake::Shutdown = self.wait(&mut commits, Some(wait)) {
+                        let wait = (batch.window_end() - now_ms()).clamp(0, 60_000) as u64 + 1;
+                        if let Wake::Shutdown = self.wait(&mut commits, Some(Duration::from_millis(wait))) {
                             return Ok(());
                         }
                     }
                 }
             }
-            let sealed = batch.seal()?;
+            if out.send(batch.seal()?).is_err() {
+                return Ok(()); // the uploader stopped (shutdown or error, which it reports)
+            }
+        }
+    }
+
+    /// The uploader: sealed batches -> destination -> checkpoint, in order.
+    fn upload(&self, batches: Receiver<SealedBatch>) -> WorkerResult<()> {
+        while let Ok(sealed) = batches.recv() {
             if !self.deliver(&sealed)? {
                 return Ok(()); // shutdown while retrying; the batch is re-delivered after restart
             }
             self.shard.store_checkpoint(CONSUMER, sealed.last_seq + 1)?;
-            self.status.next_seq.store(sealed.last_seq + 1, Ordering::Relaxed);
-            let oldest = pending.as_ref().map_or(i64::MIN, |r| r.arrival_ms);
-            self.status.oldest_undelivered_ms.store(oldest, Ordering::Relaxed);
+            self.status.batch_delivered(sealed.last_seq + 1);
         }
+        Ok(())
     }
 
     /// The next committed record, waiting for one; `None` on shutdown.
-    fn next_record(
-        &self,
-        reader: &mut ShardReader,
-        commits: &mut watch::Receiver<u64>,
-    ) -> Result<Option<Record>, Box<dyn std::error::Error>> {
+    fn next_record(&self, reader: &mut ShardReader, commits: &mut watch::Receiver<u64>) -> WorkerResult<Option<Record>> {
         loop {
             if let Some(record) = reader.next()? {
                 return Ok(Some(record));
             }
-            self.status.oldest_undelivered_ms.store(i64::MIN, Ordering::Relaxed);
             if let Wake::Shutdown = self.wait(commits, None) {
                 return Ok(None);
             }
@@ -159,13 +197,13 @@ impl ShardWorker {
             tokio::select! {
                 _ = commits.changed() => Wake::Data,
                 _ = timer => Wake::Data,
-                _ = shutdown.changed() => Wake::Shutdown,
+                _ = shutdown.wait_for(|s| *s) => Wake::Shutdown,
             }
         })
     }
 
     /// Writes one batch, retrying with backoff until it succeeds. `Ok(false)` on shutdown.
-    fn deliver(&self, sealed: &SealedBatch) -> Result<bool, Box<dyn std::error::Error>> {
+    fn deliver(&self, sealed: &SealedBatch) -> WorkerResult<bool> {
         let identity = BatchIdentity {
             stream: &self.stream,
             shard: self.shard_index,
@@ -173,25 +211,16 @@ impl ShardWorker {
             last_seq: sealed.last_seq,
         };
         let key = self.namer.object_key(self.version, &identity, sealed.first_arrival_ms, None)?;
-        let object = Object {
-            key,
-            body: sealed.body.clone(),
-            content_encoding: self.compression.content_encoding(),
-        };
+        let object =
+            Object { key, body: sealed.body.clone(), content_encoding: self.compression.content_encoding() };
         let mut backoff = self.retry.backoff();
         loop {
-            let result = self.runtime.block_on(self.destination.deliver(&object));
-            match result {
+            match self.runtime.block_on(self.destination.deliver(&object)) {
                 Ok(()) => {
                     tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
                         records = sealed.records, bytes = sealed.bytes, object_bytes = object.body.len(),
                         "delivered object");
-                    self.metrics.delivered(
-                        &self.stream,
-                        sealed.records,
-                        sealed.bytes,
-                        object.body.len() as u64,
-                    );
+                    self.metrics.delivered(&self.stream, sealed.records, sealed.bytes, object.body.len() as u64);
                     return Ok(true);
                 }
                 Err(e) => {
