@@ -51,7 +51,7 @@ impl Hydrant {
         let metrics = Metrics::global();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let streams = Streams::open(config, &budget, &metrics, &shutdown_rx)?;
-        Ok(Self { state: AppState { streams: Arc::new(streams), metrics }, shutdown, _lock: lock })
+        Ok(Self { state: AppState::new(Arc::new(streams), metrics), shutdown, _lock: lock })
     }
 
     /// Stops delivery workers (an in-flight write finishes or is abandoned; either way the

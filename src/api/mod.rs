@@ -30,11 +30,31 @@ pub const TARGET_PREFIX: &str = "Firehose_20150804.";
 /// base64-encoded; anything much larger cannot be a valid call.
 pub const MAX_BODY_BYTES: usize = 8 << 20;
 
+/// Request bodies held in memory at once, in MiB. The log's writers take appends without a
+/// bound, so the API is where memory is capped: past this, callers wait briefly and then get
+/// ServiceUnavailableException ("Slow down."), which every SDK retries with backoff.
+pub const MAX_INFLIGHT_MIB: u32 = 256;
+
+/// How long a call may wait for room before it is turned away.
+const INFLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What request handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub streams: Arc<Streams>,
     pub metrics: Metrics,
+    /// One permit per MiB of request body in flight.
+    pub inflight: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(streams: Arc<Streams>, metrics: Metrics) -> Self {
+        Self {
+            streams,
+            metrics,
+            inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_MIB as usize)),
+        }
+    }
 }
 
 /// The HTTP surface: Firehose on `POST /`, plus `/healthz` and `/metrics`.
@@ -95,6 +115,7 @@ async fn firehose(State(state): State<AppState>, headers: HeaderMap, body: Body)
 async fn dispatch(state: &AppState, headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
     let operation = operation(headers)?;
     check_content_type(headers)?;
+    let _room = reserve_memory(state, headers).await?;
     let body = read_body(body).await?;
     match operation {
         "PutRecordBatch" => ops::put_record_batch(state, &body).await,
@@ -135,6 +156,29 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         _ => Err(ApiError::new(
             ErrorType::Serialization,
             format!("Content-Type {value:?} is not accepted; send Content-Type: application/x-amz-json-1.1"),
+        )),
+    }
+}
+
+/// Reserves memory for the body (by Content-Length; the maximum when it is absent).
+async fn reserve_memory(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(MAX_BODY_BYTES)
+        .min(MAX_BODY_BYTES);
+    let mib = length.div_ceil(1 << 20).max(1) as u32;
+    let permit =
+        tokio::time::timeout(INFLIGHT_WAIT, state.inflight.clone().acquire_many_owned(mib)).await;
+    match permit {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::new(
+            ErrorType::ServiceUnavailable,
+            "Slow down. Hydrant is holding its maximum of in-flight request data; retry with backoff",
         )),
     }
 }

@@ -146,7 +146,9 @@ impl ShardWorker {
                     None if complete => break,
                     None => {
                         let wait = (batch.window_end() - now_ms()).clamp(0, 60_000) as u64 + 1;
-                        if let Wake::Shutdown = self.wait(&mut commits, Some(Duration::from_millis(wait))) {
+                        if let Wake::Shutdown =
+                            self.wait(&mut commits, Some(Duration::from_millis(wait)))
+                        {
                             return Ok(());
                         }
                     }
@@ -171,7 +173,11 @@ impl ShardWorker {
     }
 
     /// The next committed record, waiting for one; `None` on shutdown.
-    fn next_record(&self, reader: &mut ShardReader, commits: &mut watch::Receiver<u64>) -> WorkerResult<Option<Record>> {
+    fn next_record(
+        &self,
+        reader: &mut ShardReader,
+        commits: &mut watch::Receiver<u64>,
+    ) -> WorkerResult<Option<Record>> {
         loop {
             if let Some(record) = reader.next()? {
                 return Ok(Some(record));
@@ -211,8 +217,11 @@ impl ShardWorker {
             last_seq: sealed.last_seq,
         };
         let key = self.namer.object_key(self.version, &identity, sealed.first_arrival_ms, None)?;
-        let object =
-            Object { key, body: sealed.body.clone(), content_encoding: self.compression.content_encoding() };
+        let object = Object {
+            key,
+            body: sealed.body.clone(),
+            content_encoding: self.compression.content_encoding(),
+        };
         let mut backoff = self.retry.backoff();
         loop {
             match self.runtime.block_on(self.destination.deliver(&object)) {
@@ -220,7 +229,12 @@ impl ShardWorker {
                     tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
                         records = sealed.records, bytes = sealed.bytes, object_bytes = object.body.len(),
                         "delivered object");
-                    self.metrics.delivered(&self.stream, sealed.records, sealed.bytes, object.body.len() as u64);
+                    self.metrics.delivered(
+                        &self.stream,
+                        sealed.records,
+                        sealed.bytes,
+                        object.body.len() as u64,
+                    );
                     return Ok(true);
                 }
                 Err(e) => {

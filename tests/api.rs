@@ -1,0 +1,203 @@
+//! The Firehose API in process (router + a real log and a local-directory bucket), no socket:
+//! envelope checks, error shapes and a full put -> object round trip. The real clients (aws
+//! CLI, boto3) and real S3 are exercised by tests/clients.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use hydrant::api::router;
+use hydrant::server::Hydrant;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+fn config(dir: &Path, interval: u32) -> hydrant::config::Config {
+    let yaml = format!(
+        "data_dir: {data}\nobject_stores:\n  local: {{ type: local, root: {root} }}\ndelivery_streams:\n  \
+         - DeliveryStreamName: clicks\n    ExtendedS3DestinationConfiguration:\n      \
+         BucketARN: arn:aws:s3:::raw\n      Prefix: clicks/\n      \
+         BufferingHints: {{ SizeInMBs: 1, IntervalInSeconds: {interval} }}\n      CompressionFormat: GZIP\n    \
+         hydrant: {{ object_store: local, shards: 2 }}\n",
+        data = dir.join("data").display(),
+        root = dir.join("buckets").display(),
+    );
+    hydrant::config::parse(&yaml, dir).expect("valid test config")
+}
+
+async fn call(
+    app: &axum::Router,
+    target: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, Value, bool) {
+    let request = Request::post("/")
+        .header("x-amz-target", target)
+        .header("content-type", content_type)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let has_request_id = response.headers().contains_key("x-amzn-requestid");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), has_request_id)
+}
+
+async fn put_batch(app: &axum::Router, body: Value) -> (StatusCode, Value, bool) {
+    call(app, "Firehose_20150804.PutRecordBatch", "application/x-amz-json-1.1", &body.to_string())
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_record_batch_answers_per_record_and_delivers_one_gzip_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), 0)).unwrap();
+    let app = router(hydrant.state.clone());
+    let records: Vec<Value> =
+        (0..20).map(|i| json!({"Data": base64(&format!("record-{i}\n"))})).collect();
+    let (status, body, has_id) =
+        put_batch(&app, json!({"DeliveryStreamName": "clicks", "Records": records})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(has_id);
+    assert_eq!(body["FailedPutCount"], 0);
+    assert_eq!(body["Encrypted"], false);
+    let responses = body["RequestResponses"].as_array().unwrap();
+    assert_eq!(responses.len(), 20);
+    assert!(responses.iter().all(|r| r["RecordId"].is_string() && r.get("ErrorCode").is_none()));
+
+    // Zero buffering: objects appear within moments; every record exactly once.
+    let root = dir.path().join("buckets/raw/clicks");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    while Instant::now() < deadline {
+        lines = read_all_gzip(&root);
+        if lines.len() >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lines.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("record-{i}")).collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_firehose_types_statuses_and_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), 60)).unwrap();
+    let app = router(hydrant.state.clone());
+    let json11 = "application/x-amz-json-1.1";
+    let cases: Vec<(&str, &str, String, &str)> = vec![
+        ("Firehose_20150804.PutRecordBatch", json11, "{not json".into(), "SerializationException"),
+        ("Firehose_20150804.PutRecordBatch", "text/plain", "{}".into(), "SerializationException"),
+        ("Firehose_20150804.Nope", json11, "{}".into(), "UnknownOperationException"),
+        ("Kinesis_20131202.PutRecords", json11, "{}".into(), "UnknownOperationException"),
+        (
+            "Firehose_20150804.PutRecordBatch",
+            json11,
+            json!({"DeliveryStreamName": "missing", "Records": [{"Data": "YQ=="}]}).to_string(),
+            "ResourceNotFoundException",
+        ),
+        (
+            "Firehose_20150804.PutRecordBatch",
+            json11,
+            json!({"DeliveryStreamName": "bad name!", "Records": [{"Data": "YQ=="}]}).to_string(),
+            "ValidationException",
+        ),
+        (
+            "Firehose_20150804.PutRecordBatch",
+            json11,
+            json!({"DeliveryStreamName": "clicks", "Records": []}).to_string(),
+            "ValidationException",
+        ),
+        (
+            "Firehose_20150804.PutRecordBatch",
+            json11,
+            json!({"DeliveryStreamName": "clicks", "Records": vec![json!({"Data": "YQ=="}); 501]})
+                .to_string(),
+            "ValidationException",
+        ),
+        (
+            "Firehose_20150804.PutRecord",
+            json11,
+            json!({"DeliveryStreamName": "clicks", "Record": {"Data": "%%%"}}).to_string(),
+            "SerializationException",
+        ),
+        (
+            "Firehose_20150804.PutRecord",
+            json11,
+            json!({"DeliveryStreamName": "clicks"}).to_string(),
+            "ValidationException",
+        ),
+    ];
+    for (target, content_type, body, expected) in cases {
+        let (status, answer, has_id) = call(&app, target, content_type, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{target} {answer}");
+        assert_eq!(answer["__type"], expected, "{target} {content_type} {answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(has_id);
+    }
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_and_describe_follow_the_firehose_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), 60)).unwrap();
+    let app = router(hydrant.state.clone());
+    let (status, list, _) =
+        call(&app, "Firehose_20150804.ListDeliveryStreams", "application/x-amz-json-1.1", "{}")
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list, json!({"DeliveryStreamNames": ["clicks"], "HasMoreDeliveryStreams": false}));
+    let (status, described, _) = call(
+        &app,
+        "Firehose_20150804.DescribeDeliveryStream",
+        "application/x-amz-json-1.1",
+        r#"{"DeliveryStreamName":"clicks"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let d = &described["DeliveryStreamDescription"];
+    assert_eq!(
+        d["DeliveryStreamARN"],
+        "arn:aws:firehose:us-east-1:000000000000:deliverystream/clicks"
+    );
+    assert_eq!(d["DeliveryStreamStatus"], "ACTIVE");
+    assert_eq!(d["VersionId"], "1");
+    let s3 = &d["Destinations"][0]["ExtendedS3DestinationDescription"];
+    assert_eq!(s3["CompressionFormat"], "GZIP");
+    assert_eq!(s3["BufferingHints"], json!({"SizeInMBs": 1, "IntervalInSeconds": 60}));
+    assert_eq!(d["Destinations"][0]["S3DestinationDescription"]["BucketARN"], "arn:aws:s3:::raw");
+    hydrant.shutdown().await;
+}
+
+fn base64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn read_all_gzip(root: &Path) -> Vec<String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "gz") {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+                    .read_to_string(&mut text)
+                    .unwrap();
+                out.extend(text.lines().map(str::to_string));
+            }
+        }
+    }
+    out
+}
