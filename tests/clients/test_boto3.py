@@ -204,3 +204,56 @@ def test_an_empty_record_is_accepted_and_adds_no_bytes(s3, bucket, hydrant_facto
     assert sorted(content.splitlines(keepends=True)) == sorted([a, b]), content[:500]
     wait_for(lambda: h.metric("hydrant_incoming_records_total", "empty") == 4, timeout=5,
              what="4 records counted (2 of them empty)")
+
+
+def test_prefix_forms_extension_and_time_zone_shape_the_keys(s3, hydrant_factory):
+    """No Prefix -> yyyy/MM/dd/HH/; a Prefix without expressions gets that appended with no '/'
+    added; FileExtension replaces the extension; CustomTimeZone sets the hour of the path."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    cases = {
+        "noprefix": dict(prefix=None),
+        "legacy": dict(prefix="legacy"),
+        "ext": dict(prefix="ext/", compression="GZIP", extra="      FileExtension: \".jsonl.gz\"\n"),
+        "tokyo": dict(prefix="tz/", extra="      CustomTimeZone: Asia/Tokyo\n"),
+    }
+    buckets = {}
+    for name in cases:
+        buckets[name] = "t-" + uuid.uuid4().hex[:16]
+        s3.create_bucket(Bucket=buckets[name])
+    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + "".join(
+        stream_yaml(name, buckets[name], **kw) for name, kw in cases.items()))
+    fh = h.firehose()
+    sent = {}
+    t0 = dt.datetime.now(dt.timezone.utc)
+    for name in cases:
+        sent[name] = make_records(5, tag=name)
+        assert fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in sent[name]])[
+            "FailedPutCount"] == 0
+    t1 = dt.datetime.now(dt.timezone.utc)
+    for name in cases:
+        assert_exactly_once(wait_delivered(s3, buckets[name], sent[name]), sent[name])
+
+    def hours(tz, fmt="%Y/%m/%d/%H/"):
+        return {t0.astimezone(tz).strftime(fmt), t1.astimezone(tz).strftime(fmt)}
+
+    utc = dt.timezone.utc
+    for key in list_objects(s3, buckets["noprefix"]):
+        assert key[:14] in hours(utc) and KEY_SUFFIX.fullmatch(key[14:]), key
+        assert KEY_SUFFIX.fullmatch(key[14:])["ext"] == "", key
+    for key in list_objects(s3, buckets["legacy"]):
+        # FIREHOSE.md 3.2: Prefix "legacy" gives "legacy2026/07/13/14/..." (no '/' added).
+        assert key.startswith("legacy") and key[6:20] in hours(utc) and KEY_SUFFIX.fullmatch(key[20:]), key
+    for key in list_objects(s3, buckets["ext"]):
+        assert key.endswith(".jsonl.gz"), key
+        m = KEY_SUFFIX.fullmatch(key[len("ext/") + 14:-len(".jsonl.gz")])
+        assert m and m["ext"] == "" and m["stream"] == "ext", key
+    tokyo = ZoneInfo("Asia/Tokyo")
+    for key in list_objects(s3, buckets["tokyo"]):
+        path = key[len("tz/"):len("tz/") + 14]
+        assert path in hours(tokyo), f"{key}: the path hour is not Asia/Tokyo time {hours(tokyo)}"
+        m = KEY_SUFFIX.fullmatch(key[len("tz/") + 14:])
+        assert m, key
+        # The suffix timestamp uses the same zone (FIREHOSE.md 3.2).
+        assert m["ts"][:13] in hours(tokyo, "%Y-%m-%d-%H"), key

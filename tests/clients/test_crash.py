@@ -4,6 +4,7 @@ the end every acknowledged record is in S3, and the only duplicates are records 
 answer was lost (the producer resent them not knowing they were stored)."""
 
 import collections
+import json
 import os
 import random
 import threading
@@ -91,7 +92,6 @@ def where(s3, bucket, record):
 
 
 def call_of(record):
-    import json
     doc = json.loads(record)
     return doc["t"], doc["c"]
 

@@ -156,6 +156,12 @@ def test_a_full_disk_budget_answers_503_and_every_acknowledged_record_survives(s
         for r, entry in zip(records, out["RequestResponses"]):
             (acked if entry.get("RecordId") else rejected).append(r)
     assert saw_503, f"200 calls ({len(acked)} records, {len(acked) * 1024 >> 20} MiB) never hit the 1 MiB budget"
+    (single,) = make_records(1, tag="budget-single", size=1024)
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        fh.put_record(DeliveryStreamName="budget", Record={"Data": single})
+    r = info.value.response
+    assert (r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailableException", 503), r
+    rejected.append(single)
     print(f"first 503 at call {saw_503[0]}: {saw_503[1]!r}; acknowledged {len(acked)}, rejected {len(rejected)}")
     assert acked, "the budget refused even the first call"
     assert h.metric("hydrant_incoming_records_total", "budget") == len(acked)

@@ -137,7 +137,7 @@ def test_list_limit_over_10000_is_a_validation_error(server):
 # --- errors only raw HTTP can send ---------------------------------------------------------------
 
 def test_malformed_json_is_a_serialization_error(server):
-    for body in [b"{not json", b'{"DeliveryStreamName": "errs", "Records": [', b"[1,2]", b'"str"',
+    for body in [b"", b"{not json", b"{} trailing", b'{"DeliveryStreamName": "errs", "Records": [', b"[1,2]", b'"str"',
                  b'{"DeliveryStreamName": "errs", "Records": "YQo="}',
                  b'{"DeliveryStreamName": "errs", "Records": [{"Data": 5}]}',
                  b'{"DeliveryStreamName": 7, "Records": [{"Data": "YQo="}]}']:

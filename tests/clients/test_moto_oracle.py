@@ -50,15 +50,26 @@ def pair(s3, bucket, hydrant_factory, moto_endpoint):
     moto_bucket = f"orc-{tag}"
     moto_s3.create_bucket(Bucket=moto_bucket)
     for n in names:
-        moto_fh.create_delivery_stream(
+        create = dict(
             DeliveryStreamName=n, DeliveryStreamType="DirectPut",
             ExtendedS3DestinationConfiguration={
                 "RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{moto_bucket}", "Prefix": "p/",
                 "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 1}, "CompressionFormat": "UNCOMPRESSED"})
+        try:
+            moto_fh.create_delivery_stream(**create)
+        except moto_fh.exceptions.LimitExceededException:
+            # moto keeps Firehose's 50-stream limit across runs on one moto_server: drop streams
+            # this module left behind (interrupted runs) and try again.
+            for old in moto_fh.list_delivery_streams(Limit=10000)["DeliveryStreamNames"]:
+                if old.startswith("orc-") and old not in names:
+                    moto_fh.delete_delivery_stream(DeliveryStreamName=old)
+            moto_fh.create_delivery_stream(**create)
     h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + "".join(
         stream_yaml(n, bucket, prefix="p/", interval=1, size=5) for n in names))
-    return {"moto": moto_fh, "hydrant": h.firehose(), "names": names, "moto_s3": moto_s3,
-            "moto_bucket": moto_bucket, "bucket": bucket, "h": h}
+    yield {"moto": moto_fh, "hydrant": h.firehose(), "names": names, "moto_s3": moto_s3,
+           "moto_bucket": moto_bucket, "bucket": bucket, "h": h}
+    for n in names:
+        moto_fh.delete_delivery_stream(DeliveryStreamName=n)
 
 
 def keys_of(answer):
