@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::api::{ApiError, ErrorType};
-use crate::codec::compression_for;
+use crate::codec::{compression_for, ObjectCodec};
 use crate::config::{Config, DeliveryStreamConfig, FsyncSetting, ObjectStoreConfig};
 use crate::core::error::{AppendError, OpenError};
 use crate::core::stream::{RecordLocation, ShardedLog};
@@ -312,8 +312,10 @@ fn open_stream(
     }
     let log = ShardedLog::open(&dir, configured, options, budget)
         .map_err(|source| StartError::Log { stream: name.clone(), source })?;
-    let compression: Arc<dyn crate::codec::Compression> =
-        Arc::from(compression_for(s3.compression_format));
+    let codec = ObjectCodec::concatenated(
+        Arc::from(compression_for(s3.compression_format)),
+        s3.object_extension(),
+    );
     let namer = Arc::new(
         ObjectNamer::new(
             &name,
@@ -340,7 +342,8 @@ fn open_stream(
             shard: shard.clone(),
             version: 1,
             policy,
-            compression: compression.clone(),
+            codec: codec.clone(),
+            catalog: serde_json::Value::Null,
             namer: namer.clone(),
             destination: destination.clone(),
             retry: RetryPolicy::default(),

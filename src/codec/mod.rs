@@ -1,6 +1,96 @@
-//! Turning a batch of records into object bytes: framing, compression (and later Parquet and
-//! encryption). Each step is a small trait so the delivery worker never matches on formats.
+//! Turning a batch of records into an object's bytes: format (raw concatenation, later
+//! Parquet), compression, and encryption. Each step is a small trait or type so the delivery
+//! worker never matches on formats.
 
 pub mod compression;
 
+use std::io::{self, Write};
+use std::sync::Arc;
+
 pub use compression::{compression_for, CompressWriter, Compression};
+
+/// A record the format could not take (it goes to the error output, the rest is delivered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// Firehose-style error code, e.g. `DataFormatConversion.MalformedData`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Why [`ObjectEncoder::push`] failed.
+#[derive(Debug)]
+pub enum PushError {
+    /// This record does not fit; the encoder is unchanged and takes further records.
+    Rejected(RecordError),
+    /// The encoder itself failed; the batch cannot be built.
+    Io(io::Error),
+}
+
+impl From<io::Error> for PushError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Builds one object from records, streaming.
+pub trait ObjectEncoder: Send {
+    /// Adds one record (all of it or nothing).
+    fn push(&mut self, record: &[u8]) -> Result<(), PushError>;
+    /// The finished object body (before encryption).
+    fn finish(self: Box<Self>) -> io::Result<Vec<u8>>;
+}
+
+/// Firehose's default format: the records' bytes concatenated, then compressed.
+struct Concatenated(Box<dyn CompressWriter>);
+
+impl ObjectEncoder for Concatenated {
+    fn push(&mut self, record: &[u8]) -> Result<(), PushError> {
+        Ok(self.0.write_all(record)?)
+    }
+    fn finish(self: Box<Self>) -> io::Result<Vec<u8>> {
+        self.0.finish()
+    }
+}
+
+/// How one stream's objects are encoded, built once from its configuration.
+#[derive(Clone)]
+pub struct ObjectCodec {
+    compression: Arc<dyn Compression>,
+    extension: String,
+}
+
+impl std::fmt::Debug for ObjectCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectCodec")
+            .field("compression", &self.compression)
+            .field("extension", &self.extension)
+            .finish()
+    }
+}
+
+impl ObjectCodec {
+    /// Raw records with the given compression; `extension` is the final key extension
+    /// (`FileExtension` or the compression's).
+    pub fn concatenated(compression: Arc<dyn Compression>, extension: impl Into<String>) -> Self {
+        Self { compression, extension: extension.into() }
+    }
+
+    /// Starts a new object.
+    pub fn encoder(&self) -> Box<dyn ObjectEncoder> {
+        Box::new(Concatenated(self.compression.writer()))
+    }
+
+    /// The last step on a finished body (encryption, when configured).
+    pub fn seal(&self, body: Vec<u8>) -> io::Result<Vec<u8>> {
+        Ok(body)
+    }
+
+    pub fn extension(&self) -> &str {
+        &self.extension
+    }
+
+    /// `Content-Encoding` stored with the object.
+    pub fn content_encoding(&self) -> Option<&'static str> {
+        self.compression.content_encoding()
+    }
+}

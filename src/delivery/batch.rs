@@ -6,9 +6,9 @@
 //! does). Both rules read only what the log holds, never the wall clock at flush time, so a
 //! replay after a crash cuts exactly the same batches and names them with the same keys.
 
-use std::io::{self, Write};
+use std::io;
 
-use crate::codec::CompressWriter;
+use crate::codec::{ObjectEncoder, PushError, RecordError};
 use crate::core::Record;
 
 /// `BufferingHints` as batch-cutting rules.
@@ -29,10 +29,18 @@ impl BatchPolicy {
     }
 }
 
-/// A batch being filled: records stream into the compressor as they are read.
+/// A record the object format refused; it goes to the error output.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub record: Record,
+    pub error: RecordError,
+}
+
+/// A batch being filled: records stream into the encoder as they are read.
 pub struct BatchBuilder {
     policy: BatchPolicy,
-    writer: Box<dyn CompressWriter>,
+    encoder: Box<dyn ObjectEncoder>,
+    rejected: Vec<Rejected>,
     pub first_seq: u64,
     pub last_seq: u64,
     pub first_arrival_ms: i64,
@@ -40,9 +48,11 @@ pub struct BatchBuilder {
     pub bytes: u64,
 }
 
-/// A finished batch: the compressed object body and what it holds.
+/// A finished batch: the object body and what it holds.
 pub struct SealedBatch {
     pub body: bytes::Bytes,
+    /// Records the format refused (for the error output); not in `body`.
+    pub rejected: Vec<Rejected>,
     pub first_seq: u64,
     pub last_seq: u64,
     pub first_arrival_ms: i64,
@@ -55,12 +65,13 @@ impl BatchBuilder {
     /// the smallest buffer).
     pub fn start(
         policy: BatchPolicy,
-        writer: Box<dyn CompressWriter>,
+        encoder: Box<dyn ObjectEncoder>,
         first: &Record,
     ) -> io::Result<Self> {
         let mut batch = Self {
             policy,
-            writer,
+            encoder,
+            rejected: Vec::new(),
             first_seq: first.seq,
             last_seq: first.seq,
             first_arrival_ms: first.arrival_ms,
@@ -92,7 +103,13 @@ impl BatchBuilder {
     }
 
     fn append(&mut self, record: &Record) -> io::Result<()> {
-        self.writer.write_all(&record.data)?;
+        match self.encoder.push(&record.data) {
+            Ok(()) => {}
+            Err(PushError::Rejected(error)) => {
+                self.rejected.push(Rejected { record: record.clone(), error })
+            }
+            Err(PushError::Io(e)) => return Err(e),
+        }
         self.last_seq = record.seq;
         self.records += 1;
         self.bytes += record.data.len() as u64;
@@ -101,7 +118,8 @@ impl BatchBuilder {
 
     pub fn seal(self) -> io::Result<SealedBatch> {
         Ok(SealedBatch {
-            body: self.writer.finish()?.into(),
+            body: self.encoder.finish()?.into(),
+            rejected: self.rejected,
             first_seq: self.first_seq,
             last_seq: self.last_seq,
             first_arrival_ms: self.first_arrival_ms,
@@ -190,9 +208,11 @@ mod tests {
     fn the_builder_agrees_with_cut() {
         let policy = BatchPolicy { max_bytes: 25, interval_ms: 100 };
         let records = [rec(0, 0, 10), rec(1, 10, 10), rec(2, 20, 10)];
-        let writer =
-            crate::codec::compression_for(crate::config::CompressionFormat::Uncompressed).writer();
-        let mut b = BatchBuilder::start(policy, writer, &records[0]).unwrap();
+        let codec = crate::codec::ObjectCodec::concatenated(
+            crate::codec::compression_for(crate::config::CompressionFormat::Uncompressed).into(),
+            "",
+        );
+        let mut b = BatchBuilder::start(policy, codec.encoder(), &records[0]).unwrap();
         assert!(b.admits(&records[1]));
         b.push(&records[1]).unwrap();
         assert!(!b.admits(&records[2]));

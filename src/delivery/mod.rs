@@ -1,6 +1,7 @@
 //! Delivery: per-shard workers that turn the log into objects at the destination.
 
 pub mod batch;
+pub mod error_output;
 pub mod naming;
 pub mod worker;
 

@@ -21,9 +21,10 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::batch::{BatchBuilder, BatchPolicy, SealedBatch};
+use super::error_output;
 use super::naming::{BatchIdentity, ObjectNamer};
 use crate::clock::now_ms;
-use crate::codec::Compression;
+use crate::codec::ObjectCodec;
 use crate::core::{Record, Shard, ShardReader};
 use crate::telemetry::Metrics;
 
@@ -68,7 +69,9 @@ pub struct ShardWorker {
     pub shard: Shard,
     pub version: u64,
     pub policy: BatchPolicy,
-    pub compression: Arc<dyn Compression>,
+    pub codec: ObjectCodec,
+    /// What error documents name as the schema source (`dataCatalogTable`).
+    pub catalog: serde_json::Value,
     pub namer: Arc<ObjectNamer>,
     pub destination: S3Destination,
     pub retry: RetryPolicy,
@@ -124,7 +127,7 @@ impl ShardWorker {
                 },
             };
             self.status.batch_started(first.arrival_ms);
-            let mut batch = BatchBuilder::start(self.policy, self.compression.writer(), &first)?;
+            let mut batch = BatchBuilder::start(self.policy, self.codec.encoder(), &first)?;
             // Fill until a record falls outside the batch, or no record can still join it.
             while !batch.is_full() {
                 let mut next = reader.next()?;
@@ -208,7 +211,8 @@ impl ShardWorker {
         })
     }
 
-    /// Writes one batch, retrying with backoff until it succeeds. `Ok(false)` on shutdown.
+    /// Writes one batch (its error object first, if records were refused), each with retries.
+    /// `Ok(false)` on shutdown.
     fn deliver(&self, sealed: &SealedBatch) -> WorkerResult<bool> {
         let identity = BatchIdentity {
             stream: &self.stream,
@@ -216,46 +220,70 @@ impl ShardWorker {
             first_seq: sealed.first_seq,
             last_seq: sealed.last_seq,
         };
+        if !sealed.rejected.is_empty() {
+            let oldest = sealed
+                .rejected
+                .iter()
+                .map(|r| r.record.arrival_ms)
+                .min()
+                .unwrap_or(sealed.first_arrival_ms);
+            let kind = error_output::output_type::FORMAT_CONVERSION_FAILED;
+            let key = self.namer.error_key(self.version, &identity, oldest, kind)?;
+            let docs = sealed.rejected.iter().map(|r| {
+                error_output::format_conversion_failed(r, self.shard_index, &self.catalog)
+            });
+            let object =
+                Object { key, body: error_output::json_lines(docs).into(), content_encoding: None };
+            if !self.put_with_retry(&object)? {
+                return Ok(false);
+            }
+            tracing::warn!(stream = %self.stream, shard = self.shard_index, key = %object.key,
+                records = sealed.rejected.len(), first_error = %sealed.rejected[0].error.message,
+                "records failed format conversion; written to the error output");
+            self.metrics.conversion_failed(&self.stream, sealed.rejected.len() as u64);
+        }
+        if sealed.records == sealed.rejected.len() as u64 {
+            return Ok(true); // nothing converted: no empty object
+        }
         let key = self.namer.object_key(self.version, &identity, sealed.first_arrival_ms, None)?;
         let object = Object {
             key,
             body: sealed.body.clone(),
-            content_encoding: self.compression.content_encoding(),
+            content_encoding: self.codec.content_encoding(),
         };
+        if !self.put_with_retry(&object)? {
+            return Ok(false);
+        }
+        tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
+            records = sealed.records, bytes = sealed.bytes, object_bytes = object.body.len(), "delivered object");
+        let delivered = sealed.records - sealed.rejected.len() as u64;
+        self.metrics.delivered(&self.stream, delivered, sealed.bytes, object.body.len() as u64);
+        Ok(true)
+    }
+
+    /// Writes one object, retrying with backoff until it succeeds. `Ok(false)` on shutdown.
+    fn put_with_retry(&self, object: &Object) -> WorkerResult<bool> {
         let mut backoff = self.retry.backoff();
         loop {
-            match self.runtime.block_on(self.destination.deliver(&object)) {
-                Ok(()) => {
-                    tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
-                        records = sealed.records, bytes = sealed.bytes, object_bytes = object.body.len(),
-                        "delivered object");
-                    self.metrics.delivered(
-                        &self.stream,
-                        sealed.records,
-                        sealed.bytes,
-                        object.body.len() as u64,
-                    );
-                    return Ok(true);
+            let Err(e) = self.runtime.block_on(self.destination.deliver(object)) else {
+                return Ok(true);
+            };
+            self.metrics.delivery_failed(&self.stream, &e.code);
+            // S3 delivery has no retry deadline: records stay in the log until the store takes
+            // them, so only shutdown ends this loop.
+            let wait = backoff.next_wait().unwrap_or(self.retry.max);
+            tracing::warn!(stream = %self.stream, shard = self.shard_index, destination = "s3",
+                bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
+                retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
+            let mut shutdown = self.shutdown.clone();
+            let stopped = self.runtime.block_on(async {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => false,
+                    _ = shutdown.wait_for(|s| *s) => true,
                 }
-                Err(e) => {
-                    self.metrics.delivery_failed(&self.stream, &e.code);
-                    // S3 delivery has no retry deadline: records stay in the log until the
-                    // store takes them, so only shutdown ends this loop.
-                    let wait = backoff.next_wait().unwrap_or(self.retry.max);
-                    tracing::warn!(stream = %self.stream, shard = self.shard_index, destination = "s3",
-                        bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
-                        retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
-                    let mut shutdown = self.shutdown.clone();
-                    let stopped = self.runtime.block_on(async {
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => false,
-                            _ = shutdown.wait_for(|s| *s) => true,
-                        }
-                    });
-                    if stopped {
-                        return Ok(false);
-                    }
-                }
+            });
+            if stopped {
+                return Ok(false);
             }
         }
     }

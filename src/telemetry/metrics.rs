@@ -71,6 +71,12 @@ impl Metrics {
         counter!("hydrant_delivery_to_s3_success_total", "stream" => s).increment(1);
     }
 
+    /// Records that failed format conversion (`FailedConversion.Records`).
+    pub fn conversion_failed(&self, stream: &str, records: u64) {
+        counter!("hydrant_failed_conversion_records_total", "stream" => stream.to_string())
+            .increment(records);
+    }
+
     /// One failed attempt to write an object (it will be retried).
     pub fn delivery_failed(&self, stream: &str, code: &str) {
         counter!("hydrant_delivery_to_s3_failures_total", "stream" => stream.to_string(), "code" => code.to_string())
