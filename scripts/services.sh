@@ -16,7 +16,9 @@ MOTO_PORT=${MOTO_PORT:-15000}
 S3_ACCESS_KEY=${S3_ACCESS_KEY:-hydrantaccesskey}
 S3_SECRET_KEY=${S3_SECRET_KEY:-hydrantsecretkey}
 S3S_VERSION=0.14.1   # the last s3s-fs whose MSRV fits Rust 1.95
-PY_PKGS=("moto[s3]==5.2.5" "flask" "flask-cors" "boto3" "awscli" "pytest==8.4.2")
+PY_PKGS=("moto[s3]==5.2.5" "flask" "flask-cors" "boto3" "awscli" "pytest==8.4.2"
+         # independent readers of what Hydrant writes (formats we did not write ourselves)
+         "cramjam" "python-snappy" "kafka-python" "cryptography" "pyarrow")
 VENV=$TOOLS_DIR/venv
 ENV_FILE=$SVC_DIR/env
 
@@ -28,6 +30,8 @@ install_all() {
   [ -x /usr/bin/aws ] || apt_pkgs+=(awscli)          # aws CLI v2 (Debian 12 ships 2.9)
   command -v strace >/dev/null || apt_pkgs+=(strace)
   command -v gzip >/dev/null || apt_pkgs+=(gzip)
+  command -v unzip >/dev/null || apt_pkgs+=(unzip)
+  command -v zstd >/dev/null || apt_pkgs+=(zstd)
   if [ ${#apt_pkgs[@]} -gt 0 ]; then
     log "apt-get install ${apt_pkgs[*]}"
     apt-get update -qq
@@ -37,7 +41,7 @@ install_all() {
     log "building s3s-fs $S3S_VERSION (about 3 min on 2 cores)"
     cargo install s3s-fs --version "$S3S_VERSION" --locked --features binary --root "$TOOLS_DIR" --quiet
   fi
-  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli, cramjam, snappy, kafka, cryptography, pyarrow' 2>/dev/null; then
     log "creating the Python venv (moto, boto3, aws CLI v1, pytest)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"

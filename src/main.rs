@@ -46,6 +46,15 @@ enum Command {
         /// The YAML configuration to check.
         file: PathBuf,
     },
+    /// Decrypt an object written with `hydrant.encryption` (stdin to stdout).
+    ///
+    /// Example: hydrant decrypt --key-file k2.key < clicks-1-...gz > clicks.gz
+    Decrypt {
+        /// A master key file (32 raw bytes or base64), as `PATH` (used for the key the object
+        /// names) or `ID=PATH`. Repeat to give several.
+        #[arg(long = "key-file", required = true)]
+        key_files: Vec<String>,
+    },
     /// Measure a server: PutRecordBatch throughput and latency, end-to-end delivery, memory.
     Bench(hydrant::bench::BenchArgs),
 }
@@ -56,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Validate { file } => validate(&file),
+        Command::Decrypt { key_files } => decrypt(&key_files),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(hydrant::bench::run(args))),
     };
     match result {
@@ -98,4 +108,30 @@ fn validate(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn decrypt(key_files: &[String]) -> anyhow::Result<ExitCode> {
+    use hydrant::codec::encryption::{decrypt_stream, header_key_id, KeyRing, MasterKey};
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+    let header = input.fill_buf().context("reading the object from stdin")?;
+    let object_key = header_key_id(header).context("stdin is not a Hydrant encrypted object")?;
+    let mut keys = Vec::new();
+    for spec in key_files {
+        let (id, path) = match spec.split_once('=') {
+            Some((id, path)) => (id.to_string(), path),
+            None => (object_key.clone(), spec.as_str()),
+        };
+        keys.push(
+            MasterKey::from_file(id, path).with_context(|| format!("loading key file {path}"))?,
+        );
+    }
+    let ring = KeyRing::new(object_key.clone(), keys).with_context(|| {
+        format!("the object is encrypted under master key {object_key:?}; give it with --key-file")
+    })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    decrypt_stream(&ring, input, &mut out)
+        .context("decryption failed (output is incomplete: discard it)")?;
+    std::io::Write::flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
 }

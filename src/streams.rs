@@ -8,14 +8,17 @@ use std::thread::JoinHandle;
 
 use base64::Engine;
 use bytes::Bytes;
-use hydrant_destinations::s3::{S3Destination, StoreSpec};
+use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
 use hydrant_destinations::{DestinationError, RetryPolicy};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::api::{ApiError, ErrorType};
 use crate::codec::{compression_for, ObjectCodec};
-use crate::config::{Config, DeliveryStreamConfig, FsyncSetting, ObjectStoreConfig};
+use crate::config::{
+    Config, DeliveryStreamConfig, EncryptionConfig, FsyncSetting, ObjectStoreConfig,
+    ServerSideEncryptionSetting,
+};
 use crate::core::error::{AppendError, OpenError};
 use crate::core::stream::{RecordLocation, ShardedLog};
 use crate::core::{DiskBudget, FsyncPolicy, LogOptions};
@@ -32,6 +35,8 @@ pub enum StartError {
     UnknownStore { stream: String, store: String },
     #[error("delivery stream {stream}: cannot open bucket {bucket}: {source}")]
     Destination { stream: String, bucket: String, source: DestinationError },
+    #[error("delivery stream {stream}: encryption keys: {message}")]
+    Keys { stream: String, message: String },
     #[error("delivery stream {stream}: {source}")]
     Naming { stream: String, source: NamerError },
     #[error(
@@ -140,7 +145,7 @@ impl DeliveryStream {
             "DeliveryStreamARN": self.arn,
             "DeliveryStreamStatus": "ACTIVE",
             "DeliveryStreamType": "DirectPut",
-            "DeliveryStreamEncryptionConfiguration": {"Status": if self.encrypted { "ENABLED" } else { "DISABLED" }},
+            "DeliveryStreamEncryptionConfiguration": self.encryption_description(),
             "VersionId": self.version.to_string(),
             "CreateTimestamp": self.created_at,
             "Source": {"DirectPutSourceDescription": {}},
@@ -151,6 +156,22 @@ impl DeliveryStream {
             }],
             "HasMoreDestinations": false,
         })
+    }
+
+    fn encryption_description(&self) -> Value {
+        match &self.config.delivery_stream_encryption_configuration_input {
+            None => json!({"Status": "DISABLED"}),
+            Some(input) => {
+                let mut d = json!({
+                    "Status": "ENABLED",
+                    "KeyType": input.key_type.clone().unwrap_or_else(|| "CUSTOMER_MANAGED_CMK".into()),
+                });
+                if let Some(arn) = &input.key_arn {
+                    d["KeyARN"] = json!(arn);
+                }
+                d
+            }
+        }
     }
 
     fn account(&self) -> &str {
@@ -301,21 +322,46 @@ fn open_stream(
         stream: name.clone(),
         store: store_name.clone(),
     })?;
-    let destination = S3Destination::open(&spec, s3.bucket()).map_err(|source| {
-        StartError::Destination { stream: name.clone(), bucket: s3.bucket().to_string(), source }
-    })?;
+    let sse = match (&s3.encryption_configuration, stream_config.hydrant.server_side_encryption) {
+        (Some(EncryptionConfig { kms_encryption_config: Some(kms), .. }), _) => {
+            Some(ServerSideEncryption::Kms { key_id: kms.awskms_key_arn.clone() })
+        }
+        (_, Some(ServerSideEncryptionSetting::AES256)) => Some(ServerSideEncryption::S3Managed),
+        _ => None,
+    };
+    let destination =
+        S3Destination::open_with(&spec, s3.bucket(), sse.as_ref()).map_err(|source| {
+            StartError::Destination {
+                stream: name.clone(),
+                bucket: s3.bucket().to_string(),
+                source,
+            }
+        })?;
+    let ring = match &stream_config.hydrant.encryption {
+        None => None,
+        Some(encryption) => Some(Arc::new(
+            encryption
+                .key_ring(Path::new("/"))
+                .map_err(|e| StartError::Keys { stream: name.clone(), message: e.to_string() })?,
+        )),
+    };
+    let at_rest = stream_config.delivery_stream_encryption_configuration_input.is_some();
     let dir = config.data_dir.join("streams").join(&name);
     let configured = stream_config.hydrant.shards;
     let on_disk = shards_on_disk(&dir);
     if on_disk != 0 && on_disk != configured {
         return Err(StartError::ShardCount { stream: name, on_disk, configured });
     }
-    let log = ShardedLog::open(&dir, configured, options, budget)
+    let log_ring = if at_rest { ring.as_deref() } else { None };
+    let log = ShardedLog::open_encrypted(&dir, configured, options, budget, log_ring)
         .map_err(|source| StartError::Log { stream: name.clone(), source })?;
-    let codec = ObjectCodec::concatenated(
+    let mut codec = ObjectCodec::concatenated(
         Arc::from(compression_for(s3.compression_format)),
         s3.object_extension(),
     );
+    if let Some(ring) = &ring {
+        codec = codec.with_encryption(ring.clone());
+    }
     let namer = Arc::new(
         ObjectNamer::new(
             &name,
@@ -344,6 +390,7 @@ fn open_stream(
             policy,
             codec: codec.clone(),
             catalog: serde_json::Value::Null,
+            cipher: log.cipher(i),
             namer: namer.clone(),
             destination: destination.clone(),
             retry: RetryPolicy::default(),
@@ -365,7 +412,7 @@ fn open_stream(
         config: stream_config.clone(),
         version: 1,
         created_at,
-        encrypted: false,
+        encrypted: log.is_encrypted(),
         log,
         workers: statuses,
     };

@@ -3,6 +3,7 @@
 //! worker never matches on formats.
 
 pub mod compression;
+pub mod encryption;
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -57,6 +58,8 @@ impl ObjectEncoder for Concatenated {
 pub struct ObjectCodec {
     compression: Arc<dyn Compression>,
     extension: String,
+    /// Client-side envelope encryption of the finished object.
+    encryption: Option<Arc<encryption::KeyRing>>,
 }
 
 impl std::fmt::Debug for ObjectCodec {
@@ -72,7 +75,13 @@ impl ObjectCodec {
     /// Raw records with the given compression; `extension` is the final key extension
     /// (`FileExtension` or the compression's).
     pub fn concatenated(compression: Arc<dyn Compression>, extension: impl Into<String>) -> Self {
-        Self { compression, extension: extension.into() }
+        Self { compression, extension: extension.into(), encryption: None }
+    }
+
+    /// Encrypts every finished object under the ring's active key (docs/encryption.md).
+    pub fn with_encryption(mut self, ring: Arc<encryption::KeyRing>) -> Self {
+        self.encryption = Some(ring);
+        self
     }
 
     /// Starts a new object.
@@ -80,17 +89,26 @@ impl ObjectCodec {
         Box::new(Concatenated(self.compression.writer()))
     }
 
-    /// The last step on a finished body (encryption, when configured).
-    pub fn seal(&self, body: Vec<u8>) -> io::Result<Vec<u8>> {
-        Ok(body)
+    /// The last step on a finished body: encryption, when configured.
+    pub fn seal(&self, body: bytes::Bytes) -> io::Result<bytes::Bytes> {
+        match &self.encryption {
+            None => Ok(body),
+            Some(ring) => {
+                encryption::encrypt(ring, &body).map(Into::into).map_err(io::Error::other)
+            }
+        }
     }
 
     pub fn extension(&self) -> &str {
         &self.extension
     }
 
-    /// `Content-Encoding` stored with the object.
+    /// `Content-Encoding` stored with the object. None for encrypted objects: an HTTP client
+    /// must not try to gunzip ciphertext.
     pub fn content_encoding(&self) -> Option<&'static str> {
-        self.compression.content_encoding()
+        match self.encryption {
+            Some(_) => None,
+            None => self.compression.content_encoding(),
+        }
     }
 }

@@ -75,6 +75,7 @@ pub fn embedded_default() -> Config {
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),
             delivery_stream_type: None,
+            delivery_stream_encryption_configuration_input: None,
             extended_s3_destination_configuration: Some(ExtendedS3Config {
                 role_arn: None,
                 bucket_arn: "arn:aws:s3:::hydrant".to_owned(),
@@ -131,6 +132,15 @@ pub(crate) fn complete(config: &mut Config, base_dir: &Path) {
     for store in config.object_stores.values_mut() {
         if let ObjectStoreConfig::Local { root } = store {
             *root = resolve_path(base_dir, root);
+        }
+    }
+    for stream in &mut config.delivery_streams {
+        if let Some(encryption) = &mut stream.hydrant.encryption {
+            for key in &mut encryption.keys {
+                if let Some(file) = &mut key.file {
+                    *file = resolve_path(base_dir, file);
+                }
+            }
         }
     }
     if !config.object_stores.contains_key(OBJECT_STORE_NAME) {

@@ -42,8 +42,8 @@ pub use model::{
     DeliveryStreamConfig, DeliveryStreamType, DynamicPartitioningConfig, EncryptionConfig,
     ExtendedS3Config, FsyncSetting, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
     ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,
-    ProcessorType, RetryOptions, S3BackupMode, S3DestinationConfig, Sigv4Credential, StorageConfig,
-    Tag,
+    ProcessorType, RetryOptions, S3BackupMode, S3DestinationConfig, ServerSideEncryptionSetting,
+    Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
 };
 pub use validate::{unsupported_features, validate};
 

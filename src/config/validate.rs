@@ -7,11 +7,11 @@
 //! [`unsupported_features`], so that supporting one means deleting its lines there.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use super::model::{
-    BufferingHints, CompressionFormat, Config, DeliveryStreamConfig, DeliveryStreamType,
-    EncryptionConfig, ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode,
-    S3DestinationConfig, Tag,
+    BufferingHints, Config, DeliveryStreamConfig, DeliveryStreamType, EncryptionConfig,
+    ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode, S3DestinationConfig, Tag,
 };
 use super::prefix_rules;
 use super::{AuthConfig, Issue};
@@ -56,10 +56,76 @@ pub fn validate(config: &Config) -> Vec<Issue> {
             first_use.insert(name, i);
         }
         check_stream(config, stream, &path, &mut issues);
+        check_encryption(config, stream, &path, &mut issues);
     }
 
     issues.extend(unsupported_features(config));
     issues
+}
+
+/// Encryption settings: client-side keys, log encryption at rest, server-side encryption.
+fn check_encryption(
+    config: &Config,
+    stream: &DeliveryStreamConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) {
+    let hydrant = &stream.hydrant;
+    if let Some(encryption) = &hydrant.encryption {
+        let problems = encryption.validate();
+        if problems.is_empty() {
+            // Key files are resolved against the config's directory by now: load them.
+            if let Err(e) = encryption.key_ring(Path::new("/")) {
+                issues.push(Issue::new(format!("{path}.hydrant.encryption.keys"), e.to_string()));
+            }
+        }
+        for (field, message) in problems {
+            issues.push(Issue::new(format!("{path}.hydrant.encryption.{field}"), message));
+        }
+    }
+    if stream.delivery_stream_encryption_configuration_input.is_some()
+        && hydrant.encryption.is_none()
+    {
+        issues.push(Issue::new(
+            format!("{path}.DeliveryStreamEncryptionConfigurationInput"),
+            "encrypting the log at rest needs keys: add hydrant.encryption { active_key, keys } to this \
+             stream (the same keys encrypt its delivered objects)",
+        ));
+    }
+    let kms = [
+        &stream
+            .extended_s3_destination_configuration
+            .as_ref()
+            .and_then(|s| s.encryption_configuration.clone()),
+        &stream
+            .s3_destination_configuration
+            .as_ref()
+            .and_then(|s| s.encryption_configuration.clone()),
+    ]
+    .into_iter()
+    .any(|e| e.as_ref().is_some_and(|e| e.kms_encryption_config.is_some()));
+    let sse_s3 = hydrant.server_side_encryption.is_some();
+    if kms && sse_s3 {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.server_side_encryption"),
+            "choose one server-side encryption: KMSEncryptionConfig (SSE-KMS) or hydrant.server_side_encryption: \
+             AES256 (SSE-S3), not both",
+        ));
+    }
+    let local = matches!(
+        config.object_stores.get(&hydrant.object_store),
+        Some(ObjectStoreConfig::Local { .. })
+    );
+    if (kms || sse_s3) && local {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.object_store"),
+            format!(
+                "server-side encryption needs an s3 object store, but {:?} is a local directory; use \
+                 hydrant.encryption for client-side encryption instead",
+                hydrant.object_store
+            ),
+        ));
+    }
 }
 
 /// NOT YET IMPLEMENTED IN THIS HYDRANT VERSION.
@@ -98,47 +164,10 @@ pub fn unsupported_features(config: &Config) -> Vec<Issue> {
             }
         }
 
-        // Settings shared by every S3-shaped block: compression and KMS encryption.
-        let mut s3_block = |block: &str,
-                            compression: CompressionFormat,
-                            encryption: Option<&EncryptionConfig>| {
-            if !matches!(compression, CompressionFormat::Uncompressed | CompressionFormat::Gzip) {
-                not_yet(
-                    format!("{block}.CompressionFormat"),
-                    format!("{compression} is not supported yet; use GZIP or UNCOMPRESSED"),
-                );
-            }
-            if encryption.is_some_and(|e| e.kms_encryption_config.is_some()) {
-                not_yet(
-                    format!("{block}.EncryptionConfiguration.KMSEncryptionConfig"),
-                    "KMS encryption is not supported yet by this Hydrant version; use \
-                     `EncryptionConfiguration: { NoEncryptionConfig: NoEncryption }` or \
-                     leave EncryptionConfiguration out"
-                        .into(),
-                );
-            }
-        };
-
-        if let Some(s3) = &stream.s3_destination_configuration {
-            s3_block(
-                &format!("{path}.S3DestinationConfiguration"),
-                s3.compression_format,
-                s3.encryption_configuration.as_ref(),
-            );
-        }
-
         let Some(ext) = &stream.extended_s3_destination_configuration else {
             continue;
         };
         let ext_path = format!("{path}.ExtendedS3DestinationConfiguration");
-        s3_block(&ext_path, ext.compression_format, ext.encryption_configuration.as_ref());
-        if let Some(backup) = &ext.s3_backup_configuration {
-            s3_block(
-                &format!("{ext_path}.S3BackupConfiguration"),
-                backup.compression_format,
-                backup.encryption_configuration.as_ref(),
-            );
-        }
 
         if ext.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false) {
             not_yet(

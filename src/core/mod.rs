@@ -2,6 +2,7 @@
 //! directory per shard, group commit, checkpoints and retention. The on-disk format and the
 //! recovery rules are in docs/log-format.md.
 
+pub mod at_rest;
 pub mod budget;
 pub mod checkpoint;
 pub mod error;

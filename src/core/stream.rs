@@ -12,10 +12,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
+use super::at_rest::ShardCipher;
 use super::budget::DiskBudget;
 use super::error::{AppendError, OpenError};
 use super::shard::Shard;
 use super::LogOptions;
+use crate::codec::encryption::KeyRing;
 
 /// Where an appended record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub struct RecordLocation {
 #[derive(Debug)]
 pub struct ShardedLog {
     shards: Vec<Shard>,
+    /// Per shard, when records are encrypted at rest.
+    ciphers: Option<Vec<Arc<ShardCipher>>>,
     nonce: u64,
     counter: AtomicU64,
 }
@@ -41,16 +45,50 @@ impl ShardedLog {
         options: &LogOptions,
         budget: &Arc<DiskBudget>,
     ) -> Result<Self, OpenError> {
+        Self::open_encrypted(dir, count, options, budget, None)
+    }
+
+    /// Like [`open`](Self::open); with a key ring, records are encrypted at rest.
+    pub fn open_encrypted(
+        dir: &Path,
+        count: u32,
+        options: &LogOptions,
+        budget: &Arc<DiskBudget>,
+        ring: Option<&KeyRing>,
+    ) -> Result<Self, OpenError> {
         let shards = (0..count)
             .map(|i| {
                 Shard::open(&dir.join(format!("shard-{i:04}")), options.clone(), budget.clone())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { shards, nonce: rand::random(), counter: AtomicU64::new(0) })
+        let ciphers = match ring {
+            None => None,
+            Some(ring) => Some(
+                shards
+                    .iter()
+                    .map(|shard| ShardCipher::open(shard.dir(), ring).map(Arc::new))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| OpenError::Io {
+                        path: dir.to_path_buf(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?,
+            ),
+        };
+        Ok(Self { shards, ciphers, nonce: rand::random(), counter: AtomicU64::new(0) })
     }
 
     pub fn shards(&self) -> &[Shard] {
         &self.shards
+    }
+
+    /// The at-rest cipher of shard `i`, when the stream is encrypted.
+    pub fn cipher(&self, i: usize) -> Option<Arc<ShardCipher>> {
+        self.ciphers.as_ref().map(|c| c[i].clone())
+    }
+
+    /// Whether records are encrypted at rest.
+    pub fn is_encrypted(&self) -> bool {
+        self.ciphers.is_some()
     }
 
     /// Which shard owns a 128-bit hash key: shard `i` owns `[i * 2^128 / n, (i + 1) * 2^128 / n)`.

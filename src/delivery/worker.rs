@@ -70,6 +70,8 @@ pub struct ShardWorker {
     pub version: u64,
     pub policy: BatchPolicy,
     pub codec: ObjectCodec,
+    /// Decrypts records when the log is encrypted at rest.
+    pub cipher: Option<Arc<crate::core::at_rest::ShardCipher>>,
     /// What error documents name as the schema source (`dataCatalogTable`).
     pub catalog: serde_json::Value,
     pub namer: Arc<ObjectNamer>,
@@ -130,14 +132,14 @@ impl ShardWorker {
             let mut batch = BatchBuilder::start(self.policy, self.codec.encoder(), &first)?;
             // Fill until a record falls outside the batch, or no record can still join it.
             while !batch.is_full() {
-                let mut next = reader.next()?;
+                let mut next = self.read(&mut reader)?;
                 let mut complete = false;
                 if next.is_none() {
                     // Read the watermark, then look again: every record committed after the
                     // watermark was read arrives at or after it, so if nothing is there now
                     // and the window ends before the watermark, nothing can still join.
                     let watermark = self.shard.watermark_ms();
-                    next = reader.next()?;
+                    next = self.read(&mut reader)?;
                     complete = watermark >= batch.window_end();
                 }
                 match next {
@@ -157,7 +159,9 @@ impl ShardWorker {
                     }
                 }
             }
-            if out.send(batch.seal()?).is_err() {
+            let mut sealed = batch.seal()?;
+            sealed.body = self.codec.seal(sealed.body)?;
+            if out.send(sealed).is_err() {
                 return Ok(()); // the uploader stopped (shutdown or error, which it reports)
             }
         }
@@ -175,6 +179,15 @@ impl ShardWorker {
         Ok(())
     }
 
+    /// The next committed record, if any, decrypted when the log is encrypted at rest.
+    fn read(&self, reader: &mut ShardReader) -> WorkerResult<Option<Record>> {
+        let Some(mut record) = reader.next()? else { return Ok(None) };
+        if let Some(cipher) = &self.cipher {
+            record.data = cipher.decrypt(&record.data)?;
+        }
+        Ok(Some(record))
+    }
+
     /// The next committed record, waiting for one; `None` on shutdown.
     fn next_record(
         &self,
@@ -182,7 +195,7 @@ impl ShardWorker {
         commits: &mut watch::Receiver<u64>,
     ) -> WorkerResult<Option<Record>> {
         loop {
-            if let Some(record) = reader.next()? {
+            if let Some(record) = self.read(reader)? {
                 return Ok(Some(record));
             }
             if let Wake::Shutdown = self.wait(commits, None) {

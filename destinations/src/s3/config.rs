@@ -16,3 +16,14 @@ pub enum StoreSpec {
         virtual_hosted_style: bool,
     },
 }
+
+/// Server-side encryption requested on every PUT (the S3 `x-amz-server-side-encryption`
+/// headers). Firehose's `KMSEncryptionConfig` maps to `Kms`; Hydrant's
+/// `hydrant.server_side_encryption: AES256` to `S3Managed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSideEncryption {
+    /// `x-amz-server-side-encryption: AES256` (SSE-S3: keys managed by the store).
+    S3Managed,
+    /// `x-amz-server-side-encryption: aws:kms` with `x-amz-server-side-encryption-aws-kms-key-id`.
+    Kms { key_id: String },
+}

@@ -4,5 +4,5 @@
 mod config;
 mod service;
 
-pub use config::StoreSpec;
+pub use config::{ServerSideEncryption, StoreSpec};
 pub use service::{Object, S3Destination};

@@ -8,7 +8,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
 
-use super::StoreSpec;
+use super::{ServerSideEncryption, StoreSpec};
 use crate::{Destination, DestinationError};
 
 /// One object to write. The key and body are final: the delivery layer has already named,
@@ -34,7 +34,21 @@ pub struct S3Destination {
 impl S3Destination {
     /// Opens `bucket` in the store described by `spec`.
     pub fn open(spec: &StoreSpec, bucket: &str) -> Result<Self, DestinationError> {
+        Self::open_with(spec, bucket, None)
+    }
+
+    /// Opens `bucket`, asking the store to encrypt every object it writes.
+    pub fn open_with(
+        spec: &StoreSpec,
+        bucket: &str,
+        sse: Option<&ServerSideEncryption>,
+    ) -> Result<Self, DestinationError> {
         match spec {
+            StoreSpec::Local { .. } if sse.is_some() => Err(DestinationError::permanent(
+                "S3.InvalidConfiguration",
+                "server-side encryption needs an S3 store; a local directory cannot encrypt objects \
+                 (use Hydrant's client-side encryption instead)",
+            )),
             StoreSpec::Local { root } => {
                 let dir = root.join(bucket);
                 std::fs::create_dir_all(&dir).map_err(|e| {
@@ -71,6 +85,14 @@ impl S3Destination {
                 if let Some(secret) = secret_access_key {
                     builder = builder.with_secret_access_key(secret);
                 }
+                builder = match sse {
+                    Some(ServerSideEncryption::Kms { key_id }) => builder.with_sse_kms_encryption(key_id),
+                    Some(ServerSideEncryption::S3Managed) => builder.with_config(
+                        "aws_server_side_encryption".parse().map_err(config_error)?,
+                        "AES256",
+                    ),
+                    None => builder,
+                };
                 let store = builder.build().map_err(config_error)?;
                 Ok(Self { store: Arc::new(store), bucket: bucket.into(), local_dir: None })
             }
