@@ -793,17 +793,8 @@ fn other_firehose_rules_are_checked() {
 
 #[test]
 fn features_not_implemented_yet_are_rejected_clearly() {
-    for (format, name) in
-        [("ZIP", "ZIP"), ("Snappy", "Snappy"), ("HADOOP_SNAPPY", "HADOOP_SNAPPY"), ("ZSTD", "ZSTD")]
-    {
-        let found = issues(&stream(&format!("CompressionFormat: {format}"), ""));
-        assert_eq!(
-            found,
-            vec![Issue::new(
-                format!("{EXT}.CompressionFormat"),
-                format!("{name} is not supported yet; use GZIP or UNCOMPRESSED")
-            )]
-        );
+    for format in ["ZIP", "Snappy", "HADOOP_SNAPPY", "ZSTD"] {
+        parse_ok(&stream(&format!("CompressionFormat: {format}"), ""));
     }
     parse_ok(&stream("CompressionFormat: GZIP", ""));
     parse_ok(&stream("CompressionFormat: UNCOMPRESSED", ""));
@@ -831,14 +822,6 @@ fn features_not_implemented_yet_are_rejected_clearly() {
         (
             stream("S3BackupMode: Enabled\nS3BackupConfiguration: { BucketARN: arn:aws:s3:::b }", ""),
             format!("{EXT}.S3BackupMode"),
-        ),
-        (
-            stream("EncryptionConfiguration: { KMSEncryptionConfig: { AWSKMSKeyARN: \"arn:aws:kms:us-east-1:123456789012:key/k\" } }", ""),
-            format!("{EXT}.EncryptionConfiguration.KMSEncryptionConfig"),
-        ),
-        (
-            stream("S3BackupConfiguration: { BucketARN: arn:aws:s3:::b, CompressionFormat: ZIP }", ""),
-            format!("{EXT}.S3BackupConfiguration.CompressionFormat"),
         ),
         (
             stream("", "DeliveryStreamType: KinesisStreamAsSource"),
@@ -892,7 +875,6 @@ delivery_streams:
         "delivery_streams[0].hydrant.object_store",
         "delivery_streams[0].hydrant.shards",
         "delivery_streams[1].S3DestinationConfiguration.BufferingHints.IntervalInSeconds",
-        "delivery_streams[0].ExtendedS3DestinationConfiguration.CompressionFormat",
     ];
     assert_eq!(paths, expected);
     let text = err.to_string();
@@ -1153,4 +1135,26 @@ fn debug_output_redacts_secrets() {
         }],
     };
     assert!(!format!("{auth:?}").contains("SECRET"));
+}
+
+#[test]
+fn server_side_encryption_needs_an_s3_store() {
+    let kms = stream(
+        "EncryptionConfiguration: { KMSEncryptionConfig: { AWSKMSKeyARN: \"arn:aws:kms:us-east-1:123456789012:key/k\" } }",
+        "",
+    );
+    let found = issues(&kms);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].path, "delivery_streams[0].hydrant.object_store");
+    assert!(found[0].message.contains("needs an s3 object store"), "{}", found[0].message);
+}
+
+#[test]
+fn log_encryption_at_rest_needs_hydrant_keys() {
+    let found = issues(&stream(
+        "",
+        "DeliveryStreamEncryptionConfigurationInput: { KeyType: CUSTOMER_MANAGED_CMK }",
+    ));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].path, "delivery_streams[0].DeliveryStreamEncryptionConfigurationInput");
 }
