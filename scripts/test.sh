@@ -15,6 +15,10 @@ scripts/services.sh up
 . "$SVC_DIR/env"
 export HYDRANT_REQUIRE_SERVICES=1
 
+echo "== transform modules (wasm32-wasip1)"
+rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+transforms/build.sh
+
 echo "== cargo test"
 cargo test --workspace --locked 2>&1
 echo "== client tests (pytest)"

@@ -12,6 +12,8 @@ pub mod codec;
 pub mod config;
 pub mod core;
 pub mod delivery;
+pub mod processors;
 pub mod server;
 pub mod streams;
 pub mod telemetry;
+pub mod transform;

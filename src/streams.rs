@@ -22,9 +22,14 @@ use crate::config::{
 use crate::core::error::{AppendError, OpenError};
 use crate::core::stream::{RecordLocation, ShardedLog};
 use crate::core::{DiskBudget, FsyncPolicy, LogOptions};
+use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
 use crate::delivery::naming::{NamerError, ObjectNamer};
 use crate::delivery::{BatchPolicy, ShardWorker, WorkerStatus};
+use crate::processors::Processors;
 use crate::telemetry::Metrics;
+use crate::transform::{
+    resolve_module, SandboxLimits, Transform, TransformContext, TransformEngine, TransformModule,
+};
 
 /// Why a stream could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,8 @@ pub enum StartError {
     UnknownStore { stream: String, store: String },
     #[error("delivery stream {stream}: cannot open bucket {bucket}: {source}")]
     Destination { stream: String, bucket: String, source: DestinationError },
+    #[error("delivery stream {stream}: processing: {message}")]
+    Processing { stream: String, message: String },
     #[error("delivery stream {stream}: encryption keys: {message}")]
     Keys { stream: String, message: String },
     #[error("delivery stream {stream}: {source}")]
@@ -359,6 +366,27 @@ fn open_stream(
         Arc::from(compression_for(s3.compression_format)),
         s3.object_extension(),
     );
+    if let Some(conversion) =
+        s3.data_format_conversion_configuration.as_ref().filter(|c| c.is_enabled())
+    {
+        let columns = stream_config
+            .hydrant
+            .schema
+            .as_ref()
+            .ok_or_else(|| StartError::Processing {
+                stream: name.clone(),
+                message: "hydrant.schema is missing".into(),
+            })?
+            .load(None)
+            .map_err(|e| StartError::Processing { stream: name.clone(), message: e.to_string() })?;
+        let extension = s3
+            .file_extension
+            .clone()
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| ".parquet".into());
+        codec = ObjectCodec::parquet(conversion.clone(), columns, extension)
+            .map_err(|e| StartError::Processing { stream: name.clone(), message: e.to_string() })?;
+    }
     if let Some(ring) = &ring {
         codec = codec.with_encryption(ring.clone());
     }
@@ -372,33 +400,45 @@ fn open_stream(
         )
         .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
     );
+    let partitioned = s3.dynamic_partitioning_enabled();
     let policy = BatchPolicy {
-        max_bytes: s3.buffer_size_bytes(),
+        // With dynamic partitioning SizeInMBs bounds each partition's object; the batch they
+        // are cut from may hold several partitions' worth.
+        max_bytes: if partitioned {
+            (s3.buffer_size_bytes() * 8).min(1 << 30)
+        } else {
+            s3.buffer_size_bytes()
+        },
         interval_ms: s3.buffer_interval().as_millis() as i64,
     };
+    let build = StageBuilder::new(config, stream_config, &arn_of(config, &name))
+        .map_err(|message| StartError::Processing { stream: name.clone(), message })?;
     let runtime = tokio::runtime::Handle::current();
     let mut statuses = Vec::new();
     let mut handles = Vec::new();
     for (i, shard) in log.shards().iter().enumerate() {
         let status = Arc::new(WorkerStatus::new());
         statuses.push(status.clone());
-        let worker = ShardWorker {
-            stream: name.clone(),
-            shard_index: i as u32,
-            shard: shard.clone(),
-            version: 1,
-            policy,
-            codec: codec.clone(),
-            catalog: serde_json::Value::Null,
-            cipher: log.cipher(i),
-            namer: namer.clone(),
-            destination: destination.clone(),
-            retry: RetryPolicy::default(),
-            metrics: metrics.clone(),
-            status,
-            shutdown: shutdown.clone(),
-            runtime: runtime.clone(),
-        };
+        let worker =
+            ShardWorker {
+                stream: name.clone(),
+                shard_index: i as u32,
+                shard: shard.clone(),
+                version: 1,
+                policy,
+                codec: codec.clone(),
+                stages: std::sync::Mutex::new(Some(build.stages(&namer).map_err(|message| {
+                    StartError::Processing { stream: name.clone(), message }
+                })?)),
+                cipher: log.cipher(i),
+                namer: namer.clone(),
+                destination: destination.clone(),
+                retry: RetryPolicy::default(),
+                metrics: metrics.clone(),
+                status,
+                shutdown: shutdown.clone(),
+                runtime: runtime.clone(),
+            };
         handles.extend(worker.spawn().expect("spawning delivery threads"));
     }
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(), store = %store_name,
@@ -417,4 +457,89 @@ fn open_stream(
         workers: statuses,
     };
     Ok((stream, handles))
+}
+
+fn arn_of(config: &Config, name: &str) -> String {
+    format!("arn:aws:firehose:{}:{}:deliverystream/{name}", config.region, config.account_id)
+}
+
+/// What every shard's [`Stages`] share: validated processors and the compiled transform.
+struct StageBuilder {
+    processors: Option<Arc<Processors>>,
+    transform:
+        Option<(TransformModule, TransformContext, SandboxLimits, crate::processors::LambdaSpec)>,
+    partitioned: bool,
+    max_partitions: usize,
+    object_max_bytes: u64,
+    catalog: Value,
+}
+
+impl StageBuilder {
+    fn new(config: &Config, stream: &DeliveryStreamConfig, arn: &str) -> Result<Self, String> {
+        let s3 = stream.s3();
+        let enabled = s3.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false);
+        let processors = match s3.processing_configuration.as_ref().filter(|_| enabled) {
+            None => None,
+            Some(p) => Some(Arc::new(Processors::from_config(p).map_err(|issues| {
+                issues
+                    .into_iter()
+                    .map(|(path, message)| format!("{path}: {message}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?)),
+        };
+        let transform = match processors.as_ref().and_then(|p| p.lambda()) {
+            None => None,
+            Some(spec) => {
+                let path = resolve_module(&spec.lambda_arn, &config.functions, &config.base_dir)?;
+                let module = transform_engine()?.load(&path).map_err(|e| e.to_string())?;
+                let limits =
+                    stream.hydrant.transform.unwrap_or_default().apply(SandboxLimits::default());
+                let context = TransformContext {
+                    delivery_stream_arn: arn.to_string(),
+                    region: config.region.clone(),
+                };
+                Some((module, context, limits, spec.clone()))
+            }
+        };
+        let catalog = match &s3.data_format_conversion_configuration {
+            Some(c) => serde_json::to_value(&c.schema_configuration).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        Ok(Self {
+            processors,
+            transform,
+            partitioned: s3.dynamic_partitioning_enabled(),
+            max_partitions: stream.hydrant.max_partitions,
+            object_max_bytes: s3.buffer_size_bytes(),
+            catalog,
+        })
+    }
+
+    /// One shard's stages (each gets its own transform instance).
+    fn stages(&self, namer: &ObjectNamer) -> Result<Stages, String> {
+        Ok(Stages {
+            processors: self.processors.clone(),
+            transform: self.transform.as_ref().map(|(module, context, limits, spec)| {
+                TransformStage {
+                    transform: Transform::new(module, context.clone(), *limits),
+                    lambda_arn: spec.lambda_arn.clone(),
+                    retries: spec.number_of_retries,
+                    chunk_bytes: spec.buffer_size_bytes(),
+                }
+            }),
+            partitioning: self
+                .partitioned
+                .then(|| Partitioning::for_prefix(namer, self.max_partitions)),
+            object_max_bytes: self.object_max_bytes,
+            catalog: self.catalog.clone(),
+        })
+    }
+}
+
+/// The process-wide WebAssembly engine (compiled modules are cached in it).
+fn transform_engine() -> Result<&'static TransformEngine, String> {
+    static ENGINE: std::sync::OnceLock<Result<TransformEngine, String>> =
+        std::sync::OnceLock::new();
+    ENGINE.get_or_init(TransformEngine::new).as_ref().map_err(Clone::clone)
 }

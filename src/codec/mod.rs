@@ -4,6 +4,7 @@
 
 pub mod compression;
 pub mod encryption;
+pub mod parquet;
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -53,9 +54,34 @@ impl ObjectEncoder for Concatenated {
     }
 }
 
+/// JSON records converted to one Parquet file (`DataFormatConversionConfiguration`).
+struct ParquetObject(parquet::ParquetEncoder);
+
+impl ObjectEncoder for ParquetObject {
+    fn push(&mut self, record: &[u8]) -> Result<(), PushError> {
+        self.0
+            .push(record)
+            .map_err(|e| PushError::Rejected(RecordError { code: e.code, message: e.message }))
+    }
+    fn finish(self: Box<Self>) -> io::Result<Vec<u8>> {
+        self.0.finish().map_err(io::Error::other)
+    }
+}
+
+/// The object format: Firehose's raw concatenation, or Parquet.
+#[derive(Clone)]
+enum Format {
+    Concatenated,
+    Parquet {
+        conversion: Arc<parquet::DataFormatConversionConfiguration>,
+        columns: Arc<Vec<parquet::Column>>,
+    },
+}
+
 /// How one stream's objects are encoded, built once from its configuration.
 #[derive(Clone)]
 pub struct ObjectCodec {
+    format: Format,
     compression: Arc<dyn Compression>,
     extension: String,
     /// Client-side envelope encryption of the finished object.
@@ -75,7 +101,31 @@ impl ObjectCodec {
     /// Raw records with the given compression; `extension` is the final key extension
     /// (`FileExtension` or the compression's).
     pub fn concatenated(compression: Arc<dyn Compression>, extension: impl Into<String>) -> Self {
-        Self { compression, extension: extension.into(), encryption: None }
+        Self {
+            format: Format::Concatenated,
+            compression,
+            extension: extension.into(),
+            encryption: None,
+        }
+    }
+
+    /// JSON records converted to Parquet (compression happens inside the file). Checks that
+    /// an encoder can be built, so a bad configuration fails at start, not per batch.
+    pub fn parquet(
+        conversion: parquet::DataFormatConversionConfiguration,
+        columns: Vec<parquet::Column>,
+        extension: impl Into<String>,
+    ) -> Result<Self, parquet::ConversionConfigError> {
+        parquet::ParquetEncoder::new(&conversion, &columns)?;
+        Ok(Self {
+            format: Format::Parquet {
+                conversion: Arc::new(conversion),
+                columns: Arc::new(columns),
+            },
+            compression: Arc::new(compression::Uncompressed),
+            extension: extension.into(),
+            encryption: None,
+        })
     }
 
     /// Encrypts every finished object under the ring's active key (docs/encryption.md).
@@ -86,7 +136,13 @@ impl ObjectCodec {
 
     /// Starts a new object.
     pub fn encoder(&self) -> Box<dyn ObjectEncoder> {
-        Box::new(Concatenated(self.compression.writer()))
+        match &self.format {
+            Format::Concatenated => Box::new(Concatenated(self.compression.writer())),
+            Format::Parquet { conversion, columns } => Box::new(ParquetObject(
+                parquet::ParquetEncoder::new(conversion, columns)
+                    .expect("checked when the codec was built"),
+            )),
+        }
     }
 
     /// The last step on a finished body: encryption, when configured.

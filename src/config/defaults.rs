@@ -72,6 +72,8 @@ pub fn embedded_default() -> Config {
         auth: AuthConfig::None,
         storage: StorageConfig::default(),
         object_stores,
+        functions: BTreeMap::new(),
+        base_dir: PathBuf::from("."),
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),
             delivery_stream_type: None,
@@ -127,7 +129,16 @@ pub(crate) fn resolve_path(base: &Path, path: &Path) -> PathBuf {
 
 /// Completes a freshly parsed file before validation: resolves relative paths against the
 /// config file's directory and adds the implicit `default` object store.
+/// Default of `hydrant.max_partitions` (Firehose's default active-partition quota).
+pub fn max_partitions() -> usize {
+    500
+}
+
 pub(crate) fn complete(config: &mut Config, base_dir: &Path) {
+    config.base_dir = base_dir.to_path_buf();
+    for path in config.functions.values_mut() {
+        *path = resolve_path(base_dir, path);
+    }
     config.data_dir = resolve_path(base_dir, &config.data_dir);
     for store in config.object_stores.values_mut() {
         if let ObjectStoreConfig::Local { root } = store {
@@ -135,6 +146,10 @@ pub(crate) fn complete(config: &mut Config, base_dir: &Path) {
         }
     }
     for stream in &mut config.delivery_streams {
+        if let Some(crate::codec::parquet::SchemaSource::File { file }) = &mut stream.hydrant.schema
+        {
+            *file = resolve_path(base_dir, file);
+        }
         if let Some(encryption) = &mut stream.hydrant.encryption {
             for key in &mut encryption.keys {
                 if let Some(file) = &mut key.file {

@@ -62,6 +62,15 @@ pub struct Config {
     /// The delivery streams defined by this file, in Firehose's `CreateDeliveryStream` shape.
     #[serde(default)]
     pub delivery_streams: Vec<DeliveryStreamConfig>,
+
+    /// WebAssembly modules standing in for Lambda functions: `LambdaArn` -> module path, so
+    /// a `ProcessingConfiguration` pasted from Firehose keeps its real ARN.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub functions: BTreeMap<String, PathBuf>,
+
+    /// Directory of the configuration file (relative paths were resolved against it).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 /// How API callers are authenticated (`auth:`), selected by `mode`.
@@ -410,6 +419,20 @@ pub struct HydrantStreamConfig {
     /// Firehose's `EncryptionConfiguration.KMSEncryptionConfig`. Needs an `s3` object store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_side_encryption: Option<ServerSideEncryptionSetting>,
+
+    /// The table schema for `DataFormatConversionConfiguration` (Firehose reads it from AWS
+    /// Glue): `columns: [{name, type}]` with Hive/Glue types, or `file:` with such a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<crate::codec::parquet::SchemaSource>,
+
+    /// Most dynamic partitions one buffer may hold (Firehose's active-partition quota);
+    /// records of further partitions go to the error output as `partitioning-failed`.
+    #[serde(default = "defaults::max_partitions")]
+    pub max_partitions: usize,
+
+    /// Sandbox limits of this stream's WebAssembly transform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<crate::transform::TransformLimits>,
 }
 
 /// `hydrant.server_side_encryption` values.
@@ -441,6 +464,9 @@ impl Default for HydrantStreamConfig {
             shards: defaults::shards(),
             encryption: None,
             server_side_encryption: None,
+            schema: None,
+            max_partitions: defaults::max_partitions(),
+            transform: None,
         }
     }
 }
@@ -524,7 +550,8 @@ pub struct ExtendedS3Config {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub data_format_conversion_configuration: Option<serde_json::Value>,
+    pub data_format_conversion_configuration:
+        Option<crate::codec::parquet::DataFormatConversionConfiguration>,
 
     /// Dynamic partitioning: group records into objects by keys taken from the records
     /// (`!{partitionKeyFromQuery:...}` / `!{partitionKeyFromLambda:...}` in `Prefix`).

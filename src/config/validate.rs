@@ -57,6 +57,8 @@ pub fn validate(config: &Config) -> Vec<Issue> {
         }
         check_stream(config, stream, &path, &mut issues);
         check_encryption(config, stream, &path, &mut issues);
+        check_conversion(stream, &path, &mut issues);
+        check_processing(config, stream, &path, &mut issues);
     }
 
     issues.extend(unsupported_features(config));
@@ -128,6 +130,89 @@ fn check_encryption(
     }
 }
 
+/// `ProcessingConfiguration` (processors, the Lambda transform) and dynamic partitioning.
+fn check_processing(
+    config: &Config,
+    stream: &DeliveryStreamConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) {
+    let Some(ext) = &stream.extended_s3_destination_configuration else { return };
+    let ext_path = format!("{path}.ExtendedS3DestinationConfiguration");
+    let mut lambda = None;
+    if let Some(processing) = &ext.processing_configuration {
+        match crate::processors::Processors::from_config(processing) {
+            Ok(processors) => lambda = processors.lambda().cloned(),
+            Err(problems) => {
+                for (field, message) in problems {
+                    issues.push(Issue::new(
+                        format!("{ext_path}.ProcessingConfiguration.{field}"),
+                        message,
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(spec) = lambda.filter(|_| processing_enabled(ext)) {
+        if let Err(message) =
+            crate::transform::resolve_module(&spec.lambda_arn, &config.functions, &config.base_dir)
+        {
+            issues.push(Issue::new(
+                format!("{ext_path}.ProcessingConfiguration.Processors"),
+                message,
+            ));
+        }
+    }
+    if stream.hydrant.max_partitions == 0 {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.max_partitions"),
+            "must be at least 1, got 0",
+        ));
+    }
+}
+
+/// Whether the stream's `ProcessingConfiguration` is on.
+pub fn processing_enabled(ext: &crate::config::ExtendedS3Config) -> bool {
+    ext.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false)
+}
+
+/// `DataFormatConversionConfiguration` (JSON to Parquet) with its `hydrant.schema`.
+fn check_conversion(stream: &DeliveryStreamConfig, path: &str, issues: &mut Vec<Issue>) {
+    let Some(ext) = &stream.extended_s3_destination_configuration else { return };
+    let ext_path = format!("{path}.ExtendedS3DestinationConfiguration");
+    let Some(conversion) = &ext.data_format_conversion_configuration else {
+        if stream.hydrant.schema.is_some() {
+            issues.push(Issue::new(
+                format!("{path}.hydrant.schema"),
+                "a schema is only used by DataFormatConversionConfiguration; add one or remove the schema",
+            ));
+        }
+        return;
+    };
+    for (field, message) in
+        crate::codec::parquet::validate(conversion, stream.hydrant.schema.as_ref())
+    {
+        let full = if field.starts_with(crate::codec::parquet::config::SCHEMA_PATH) {
+            format!("{path}.{field}")
+        } else {
+            format!("{ext_path}.DataFormatConversionConfiguration.{field}")
+        };
+        issues.push(Issue::new(full.trim_end_matches('.').to_string(), message));
+    }
+    if conversion.is_enabled()
+        && ext.compression_format != crate::config::CompressionFormat::Uncompressed
+    {
+        issues.push(Issue::new(
+            format!("{ext_path}.CompressionFormat"),
+            format!(
+                "must be UNCOMPRESSED when DataFormatConversionConfiguration is enabled (got {}); \
+                 compress inside Parquet with OutputFormatConfiguration.Serializer.ParquetSerDe.Compression",
+                ext.compression_format
+            ),
+        ));
+    }
+}
+
 /// NOT YET IMPLEMENTED IN THIS HYDRANT VERSION.
 ///
 /// Settings that are valid Firehose (or planned Hydrant) configuration but that this version
@@ -169,38 +254,6 @@ pub fn unsupported_features(config: &Config) -> Vec<Issue> {
         };
         let ext_path = format!("{path}.ExtendedS3DestinationConfiguration");
 
-        if ext.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false) {
-            not_yet(
-                format!("{ext_path}.ProcessingConfiguration.Enabled"),
-                "record processing (transforms, de-aggregation, delimiters) is not supported \
-                 yet by this Hydrant version; set Enabled: false or remove \
-                 ProcessingConfiguration"
-                    .into(),
-            );
-        }
-        if ext.dynamic_partitioning_enabled() {
-            not_yet(
-                format!("{ext_path}.DynamicPartitioningConfiguration.Enabled"),
-                "dynamic partitioning is not supported yet by this Hydrant version; set \
-                 Enabled: false or remove DynamicPartitioningConfiguration"
-                    .into(),
-            );
-        }
-        if let Some(conversion) = &ext.data_format_conversion_configuration {
-            // Firehose: "Enabled defaults to true".
-            let enabled =
-                conversion.get("Enabled").map(|e| e.as_bool() != Some(false)).unwrap_or(true);
-            if enabled {
-                not_yet(
-                    format!("{ext_path}.DataFormatConversionConfiguration.Enabled"),
-                    "data format conversion (Parquet/ORC) is not supported yet by this Hydrant \
-                     version, and Firehose treats the block as enabled unless it says \
-                     Enabled: false; set Enabled: false or remove \
-                     DataFormatConversionConfiguration"
-                        .into(),
-                );
-            }
-        }
         if ext.s3_backup_mode == S3BackupMode::Enabled {
             not_yet(
                 format!("{ext_path}.S3BackupMode"),
@@ -585,23 +638,6 @@ fn check_extended_s3(ext: &ExtendedS3Config, path: &str, issues: &mut Vec<Issue>
                 format!("{path}.DynamicPartitioningConfiguration.RetryOptions.DurationInSeconds"),
                 format!("must be 0..=7200, got {retry}"),
             ));
-        }
-    }
-
-    if let Some(conversion) = &ext.data_format_conversion_configuration {
-        if !conversion.is_object() {
-            issues.push(Issue::new(
-                format!("{path}.DataFormatConversionConfiguration"),
-                "must be a mapping (SchemaConfiguration, InputFormatConfiguration, \
-                 OutputFormatConfiguration, Enabled)",
-            ));
-        } else if let Some(enabled) = conversion.get("Enabled") {
-            if !enabled.is_boolean() {
-                issues.push(Issue::new(
-                    format!("{path}.DataFormatConversionConfiguration.Enabled"),
-                    format!("must be true or false, got {enabled}"),
-                ));
-            }
         }
     }
 

@@ -8,7 +8,8 @@
 
 use std::io;
 
-use crate::codec::{ObjectEncoder, PushError, RecordError};
+use super::assembler::{Assembler, Unit};
+use crate::codec::RecordError;
 use crate::core::Record;
 
 /// `BufferingHints` as batch-cutting rules.
@@ -36,11 +37,10 @@ pub struct Rejected {
     pub error: RecordError,
 }
 
-/// A batch being filled: records stream into the encoder as they are read.
-pub struct BatchBuilder {
+/// A batch being filled: records stream through the assembler as they are read.
+pub struct BatchBuilder<'s> {
     policy: BatchPolicy,
-    encoder: Box<dyn ObjectEncoder>,
-    rejected: Vec<Rejected>,
+    assembler: Assembler<'s>,
     pub first_seq: u64,
     pub last_seq: u64,
     pub first_arrival_ms: i64,
@@ -48,11 +48,9 @@ pub struct BatchBuilder {
     pub bytes: u64,
 }
 
-/// A finished batch: the object body and what it holds.
+/// A finished batch: the objects it became, and the log range it covers.
 pub struct SealedBatch {
-    pub body: bytes::Bytes,
-    /// Records the format refused (for the error output); not in `body`.
-    pub rejected: Vec<Rejected>,
+    pub units: Vec<Unit>,
     pub first_seq: u64,
     pub last_seq: u64,
     pub first_arrival_ms: i64,
@@ -60,18 +58,17 @@ pub struct SealedBatch {
     pub bytes: u64,
 }
 
-impl BatchBuilder {
+impl<'s> BatchBuilder<'s> {
     /// Starts a batch with its first record (always admitted: one record is never larger than
     /// the smallest buffer).
     pub fn start(
         policy: BatchPolicy,
-        encoder: Box<dyn ObjectEncoder>,
+        assembler: Assembler<'s>,
         first: &Record,
     ) -> io::Result<Self> {
         let mut batch = Self {
             policy,
-            encoder,
-            rejected: Vec::new(),
+            assembler,
             first_seq: first.seq,
             last_seq: first.seq,
             first_arrival_ms: first.arrival_ms,
@@ -103,13 +100,7 @@ impl BatchBuilder {
     }
 
     fn append(&mut self, record: &Record) -> io::Result<()> {
-        match self.encoder.push(&record.data) {
-            Ok(()) => {}
-            Err(PushError::Rejected(error)) => {
-                self.rejected.push(Rejected { record: record.clone(), error })
-            }
-            Err(PushError::Io(e)) => return Err(e),
-        }
+        self.assembler.push(record)?;
         self.last_seq = record.seq;
         self.records += 1;
         self.bytes += record.data.len() as u64;
@@ -118,8 +109,7 @@ impl BatchBuilder {
 
     pub fn seal(self) -> io::Result<SealedBatch> {
         Ok(SealedBatch {
-            body: self.encoder.finish()?.into(),
-            rejected: self.rejected,
+            units: self.assembler.finish()?,
             first_seq: self.first_seq,
             last_seq: self.last_seq,
             first_arrival_ms: self.first_arrival_ms,
@@ -212,7 +202,9 @@ mod tests {
             crate::codec::compression_for(crate::config::CompressionFormat::Uncompressed).into(),
             "",
         );
-        let mut b = BatchBuilder::start(policy, codec.encoder(), &records[0]).unwrap();
+        let mut stages = super::super::assembler::Stages::plain(1 << 20);
+        let assembler = Assembler::new(&mut stages, &codec, 0);
+        let mut b = BatchBuilder::start(policy, assembler, &records[0]).unwrap();
         assert!(b.admits(&records[1]));
         b.push(&records[1]).unwrap();
         assert!(!b.admits(&records[2]));
@@ -221,6 +213,5 @@ mod tests {
             (sealed.first_seq, sealed.last_seq, sealed.records, sealed.bytes),
             (0, 1, 2, 20)
         );
-        assert_eq!(sealed.body.len(), 20);
     }
 }

@@ -1,5 +1,6 @@
 //! Delivery: per-shard workers that turn the log into objects at the destination.
 
+pub mod assembler;
 pub mod batch;
 pub mod error_output;
 pub mod naming;

@@ -20,8 +20,8 @@ use hydrant_destinations::{Destination, RetryPolicy};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
+use super::assembler::{Assembler, Stages, UnitKind};
 use super::batch::{BatchBuilder, BatchPolicy, SealedBatch};
-use super::error_output;
 use super::naming::{BatchIdentity, ObjectNamer};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
@@ -72,8 +72,8 @@ pub struct ShardWorker {
     pub codec: ObjectCodec,
     /// Decrypts records when the log is encrypted at rest.
     pub cipher: Option<Arc<crate::core::at_rest::ShardCipher>>,
-    /// What error documents name as the schema source (`dataCatalogTable`).
-    pub catalog: serde_json::Value,
+    /// Processing and partitioning, owned by the cutter thread once it starts.
+    pub stages: Mutex<Option<Stages>>,
     pub namer: Arc<ObjectNamer>,
     pub destination: S3Destination,
     pub retry: RetryPolicy,
@@ -115,6 +115,8 @@ impl ShardWorker {
 
     /// The cutter: log -> sealed batches.
     fn cut(&self, out: SyncSender<SealedBatch>) -> WorkerResult<()> {
+        let mut stages =
+            self.stages.lock().expect("not poisoned").take().ok_or("the cutter runs once")?;
         let start = self.shard.load_checkpoint(CONSUMER)?;
         self.status.next_seq.store(start, Ordering::Relaxed);
         let mut reader = self.shard.reader(start)?;
@@ -129,7 +131,8 @@ impl ShardWorker {
                 },
             };
             self.status.batch_started(first.arrival_ms);
-            let mut batch = BatchBuilder::start(self.policy, self.codec.encoder(), &first)?;
+            let assembler = Assembler::new(&mut stages, &self.codec, self.shard_index);
+            let mut batch = BatchBuilder::start(self.policy, assembler, &first)?;
             // Fill until a record falls outside the batch, or no record can still join it.
             while !batch.is_full() {
                 let mut next = self.read(&mut reader)?;
@@ -159,9 +162,7 @@ impl ShardWorker {
                     }
                 }
             }
-            let mut sealed = batch.seal()?;
-            sealed.body = self.codec.seal(sealed.body)?;
-            if out.send(sealed).is_err() {
+            if out.send(batch.seal()?).is_err() {
                 return Ok(()); // the uploader stopped (shutdown or error, which it reports)
             }
         }
@@ -224,53 +225,59 @@ impl ShardWorker {
         })
     }
 
-    /// Writes one batch (its error object first, if records were refused), each with retries.
-    /// `Ok(false)` on shutdown.
+    /// Writes every object of one batch, each with retries. `Ok(false)` on shutdown.
     fn deliver(&self, sealed: &SealedBatch) -> WorkerResult<bool> {
-        let identity = BatchIdentity {
-            stream: &self.stream,
-            shard: self.shard_index,
-            first_seq: sealed.first_seq,
-            last_seq: sealed.last_seq,
-        };
-        if !sealed.rejected.is_empty() {
-            let oldest = sealed
-                .rejected
-                .iter()
-                .map(|r| r.record.arrival_ms)
-                .min()
-                .unwrap_or(sealed.first_arrival_ms);
-            let kind = error_output::output_type::FORMAT_CONVERSION_FAILED;
-            let key = self.namer.error_key(self.version, &identity, oldest, kind)?;
-            let docs = sealed.rejected.iter().map(|r| {
-                error_output::format_conversion_failed(r, self.shard_index, &self.catalog)
-            });
-            let object =
-                Object { key, body: error_output::json_lines(docs).into(), content_encoding: None };
+        for unit in &sealed.units {
+            let identity = BatchIdentity {
+                stream: &self.stream,
+                shard: self.shard_index,
+                first_seq: sealed.first_seq,
+                last_seq: sealed.last_seq,
+                variant: unit.variant,
+            };
+            let (key, content_encoding) = match &unit.kind {
+                UnitKind::Data { partition } => (
+                    self.namer.object_key(
+                        self.version,
+                        &identity,
+                        unit.oldest_arrival_ms,
+                        partition.as_ref(),
+                    )?,
+                    self.codec.content_encoding(),
+                ),
+                UnitKind::Errors { output_type } => (
+                    self.namer.error_key(
+                        self.version,
+                        &identity,
+                        unit.oldest_arrival_ms,
+                        output_type,
+                    )?,
+                    None,
+                ),
+            };
+            let object = Object { key, body: unit.body.clone(), content_encoding };
             if !self.put_with_retry(&object)? {
                 return Ok(false);
             }
-            tracing::warn!(stream = %self.stream, shard = self.shard_index, key = %object.key,
-                records = sealed.rejected.len(), first_error = %sealed.rejected[0].error.message,
-                "records failed format conversion; written to the error output");
-            self.metrics.conversion_failed(&self.stream, sealed.rejected.len() as u64);
+            match &unit.kind {
+                UnitKind::Data { .. } => {
+                    tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
+                        records = unit.records, bytes = unit.bytes, object_bytes = object.body.len(), "delivered object");
+                    self.metrics.delivered(
+                        &self.stream,
+                        unit.records,
+                        unit.bytes,
+                        object.body.len() as u64,
+                    );
+                }
+                UnitKind::Errors { output_type } => {
+                    tracing::warn!(stream = %self.stream, shard = self.shard_index, key = %object.key,
+                        records = unit.records, error_output_type = output_type,
+                        "records could not be delivered as they are; written to the error output");
+                    self.metrics.error_output(&self.stream, output_type, unit.records);
+                }
+            }
         }
-        if sealed.records == sealed.rejected.len() as u64 {
-            return Ok(true); // nothing converted: no empty object
-        }
-        let key = self.namer.object_key(self.version, &identity, sealed.first_arrival_ms, None)?;
-        let object = Object {
-            key,
-            body: sealed.body.clone(),
-            content_encoding: self.codec.content_encoding(),
-        };
-        if !self.put_with_retry(&object)? {
-            return Ok(false);
-        }
-        tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
-            records = sealed.records, bytes = sealed.bytes, object_bytes = object.body.len(), "delivered object");
-        let delivered = sealed.records - sealed.rejected.len() as u64;
-        self.metrics.delivered(&self.stream, delivered, sealed.bytes, object.body.len() as u64);
         Ok(true)
     }
 

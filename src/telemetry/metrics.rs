@@ -71,9 +71,10 @@ impl Metrics {
         counter!("hydrant_delivery_to_s3_success_total", "stream" => s).increment(1);
     }
 
-    /// Records that failed format conversion (`FailedConversion.Records`).
-    pub fn conversion_failed(&self, stream: &str, records: u64) {
-        counter!("hydrant_failed_conversion_records_total", "stream" => stream.to_string())
+    /// Records written to the error output, by error-output type (`FailedConversion.Records`
+    /// for `format-conversion-failed`, failed processing, failed partitioning).
+    pub fn error_output(&self, stream: &str, output_type: &'static str, records: u64) {
+        counter!("hydrant_error_output_records_total", "stream" => stream.to_string(), "type" => output_type)
             .increment(records);
     }
 

@@ -42,6 +42,9 @@ pub struct BatchIdentity<'a> {
     pub shard: u32,
     pub first_seq: u64,
     pub last_seq: u64,
+    /// Tells apart several objects cut from one batch (dynamic partitions, or parts of a
+    /// partition larger than the buffer size). 0 for the batch's only object.
+    pub variant: u64,
 }
 
 impl BatchIdentity<'_> {
@@ -58,6 +61,10 @@ impl BatchIdentity<'_> {
         md5.update(self.shard.to_be_bytes());
         md5.update(self.first_seq.to_be_bytes());
         md5.update(self.last_seq.to_be_bytes());
+        // Appended only when set, so the keys of single-object batches never change.
+        if self.variant != 0 {
+            md5.update(self.variant.to_be_bytes());
+        }
         md5.finalize().into()
     }
 
@@ -350,7 +357,7 @@ mod tests {
     const PROBE_MS: i64 = 1_783_951_509_250;
 
     const BATCH: BatchIdentity<'static> =
-        BatchIdentity { stream: "clicks", shard: 0, first_seq: 100, last_seq: 199 };
+        BatchIdentity { stream: "clicks", shard: 0, first_seq: 100, last_seq: 199, variant: 0 };
 
     fn namer(prefix: Option<&str>, error_prefix: Option<&str>) -> ObjectNamer {
         ObjectNamer::new("clicks", prefix, error_prefix, ".gz", UTC)
@@ -683,7 +690,7 @@ mod tests {
                 shard in any::<u32>(), first in any::<u64>(), last in any::<u64>(),
                 version in 1u64..u64::MAX, ms in 0i64..7_258_118_400_000,
             ) {
-                let batch = BatchIdentity { stream: "clicks", shard, first_seq: first, last_seq: last };
+                let batch = BatchIdentity { stream: "clicks", shard, first_seq: first, last_seq: last, variant: 0 };
                 let key = namer(Some("p/"), None).object_key(version, &batch, ms, None).unwrap();
                 let uuid = &key[key.len() - 3 - 36..key.len() - 3];
                 prop_assert!(is_uuid_v8(uuid), "{}", key);

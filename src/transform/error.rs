@@ -1,0 +1,147 @@
+//! Errors of loading a transform module and of invoking it.
+//!
+//! Per-record verdicts (MissingRecordId, DuplicatedRecordId, InvalidReturnFormat,
+//! ProcessingFailedStatus) are not errors: they are [`crate::transform::RecordResult`]s.
+//! An [`InvocationError`] fails the whole batch, exactly as a failed Lambda invocation does
+//! in Firehose.
+
+use std::path::PathBuf;
+
+use super::codes;
+
+/// Why a module could not be loaded. Returned by [`crate::transform::TransformEngine::load`];
+/// a config that names such a module should be rejected at startup.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read transform module {path}: {source}")]
+    Io {
+        /// The module path as given.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid WebAssembly module (or WAT text).
+    #[error("cannot compile transform module {path}: {message}")]
+    Compile {
+        /// The module path.
+        path: PathBuf,
+        /// Wasmtime's explanation.
+        message: String,
+    },
+    /// The module does not follow Hydrant's transform ABI (missing or mistyped exports,
+    /// imports other than WASI preview 1, an unsupported ABI version).
+    #[error("transform module {path} does not follow the Hydrant transform ABI: {message}")]
+    Abi {
+        /// The module path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Why one invocation failed as a whole. Every record of the batch is then retried or sent
+/// to the error output with [`InvocationError::code`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvocationError {
+    /// The guest trapped: a panic, `unreachable`, an out-of-bounds access, a stack overflow,
+    /// or a call to `proc_exit`.
+    #[error("transform trapped: {message}")]
+    Trap {
+        /// The trap, the wasm backtrace and the tail of the guest's stderr.
+        message: String,
+    },
+    /// The guest used up its fuel (CPU budget) for this invocation: Hydrant's stand-in for
+    /// the Lambda timeout.
+    #[error("transform timed out: used up its budget of {fuel} fuel units")]
+    Timeout {
+        /// The budget that was exhausted.
+        fuel: u64,
+    },
+    /// The guest tried to grow its memory past the cap.
+    #[error("transform exceeded its memory limit of {limit_bytes} bytes")]
+    MemoryLimitExceeded {
+        /// The cap.
+        limit_bytes: u64,
+    },
+    /// The response is larger than Lambda's 6 MB payload limit (or the configured limit).
+    #[error("transform response of {size} bytes exceeds the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// Size of the response buffer.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The response could not be decoded at all (invalid JSON; a truncated or over-long
+    /// binary response).
+    #[error("transform response cannot be parsed: {message}")]
+    ResponseUnparseable {
+        /// Where and why decoding failed.
+        message: String,
+    },
+    /// The guest broke the memory protocol of the ABI (a null or out-of-bounds buffer).
+    #[error("transform broke the ABI: {message}")]
+    Abi {
+        /// What it did.
+        message: String,
+    },
+    /// A fresh instance could not be created (e.g. its start function trapped, or its
+    /// initial memory is over the cap).
+    #[error("transform could not be instantiated: {message}")]
+    Instantiation {
+        /// Wasmtime's explanation.
+        message: String,
+    },
+}
+
+impl InvocationError {
+    /// The Firehose error code written to the error output (`errorCode`) when the batch
+    /// finally fails with this error.
+    ///
+    /// Traps, timeouts, memory exhaustion and instantiation failures are what Lambda reports
+    /// as a function error. An unparseable response is `Lambda.JsonProcessingException`. An
+    /// oversized response is reported by real Firehose as missing record ids (FIREHOSE.md
+    /// §4.3), so it maps to `Lambda.MissingRecordId`. An ABI violation means the module is not
+    /// a working function: `Lambda.FunctionError` as well.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvocationError::Trap { .. }
+            | InvocationError::Timeout { .. }
+            | InvocationError::MemoryLimitExceeded { .. }
+            | InvocationError::Abi { .. }
+            | InvocationError::Instantiation { .. } => codes::FUNCTION_ERROR,
+            InvocationError::ResponseTooLarge { .. } => codes::MISSING_RECORD_ID,
+            InvocationError::ResponseUnparseable { .. } => codes::JSON_PROCESSING_EXCEPTION,
+        }
+    }
+
+    /// Whether Firehose retries the invocation (up to `NumberOfRetries` times) before sending
+    /// the batch to the error output.
+    ///
+    /// Function errors are retried, as in Firehose, even though a deterministic guest will
+    /// usually fail the same way again. A response that came back but cannot be used (too
+    /// large, unparseable) is not retried: the records go to the error output with
+    /// `attemptsMade` 1 (FIREHOSE.md §4.4, observed).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            InvocationError::Trap { .. }
+            | InvocationError::Timeout { .. }
+            | InvocationError::MemoryLimitExceeded { .. }
+            | InvocationError::Abi { .. }
+            | InvocationError::Instantiation { .. } => true,
+            InvocationError::ResponseTooLarge { .. }
+            | InvocationError::ResponseUnparseable { .. } => false,
+        }
+    }
+
+    /// Whether the instance must be thrown away (the next invocation instantiates afresh).
+    pub(crate) fn poisons_instance(&self) -> bool {
+        !matches!(
+            self,
+            InvocationError::ResponseTooLarge { .. } | InvocationError::ResponseUnparseable { .. }
+        )
+    }
+}
