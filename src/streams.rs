@@ -390,14 +390,17 @@ fn open_stream(
     if let Some(ring) = &ring {
         codec = codec.with_encryption(ring.clone());
     }
+    let extension = codec.extension().to_string();
     let namer = Arc::new(
         ObjectNamer::new(
             &name,
             s3.prefix.as_deref(),
             s3.error_output_prefix.as_deref(),
-            s3.object_extension(),
+            &extension,
             s3.time_zone(),
         )
+        // Error objects are plain JSON lines whatever the delivery format.
+        .and_then(|namer| namer.with_error_extension(""))
         .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
     );
     let partitioned = s3.dynamic_partitioning_enabled();

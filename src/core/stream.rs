@@ -118,7 +118,20 @@ impl ShardedLog {
         let appends =
             per_shard.into_iter().enumerate().filter(|(_, r)| !r.is_empty()).map(|(i, r)| {
                 let shard = self.shards[i].clone();
-                async move { (i, shard.append(r).await) }
+                let cipher = self.cipher(i);
+                async move {
+                    let records = match cipher {
+                        None => r,
+                        Some(cipher) => match cipher.encrypt_all(r) {
+                            Ok(sealed) => sealed,
+                            Err(e) => {
+                                let e = std::io::Error::other(e.to_string());
+                                return (i, Err(AppendError::Io(Arc::new(e))));
+                            }
+                        },
+                    };
+                    (i, shard.append(records).await)
+                }
             });
         let mut outcomes: Vec<Option<Result<(u64, i64), AppendError>>> =
             (0..n).map(|_| None).collect();
@@ -178,5 +191,31 @@ mod tests {
             }
             assert!(expected.next().is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_log_holds_no_plaintext_and_reads_back() {
+        use crate::codec::encryption::{KeyRing, MasterKey};
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::new("k", [MasterKey::from_bytes("k", &[9u8; 32]).unwrap()]).unwrap();
+        let log = ShardedLog::open_encrypted(
+            dir.path(),
+            1,
+            &LogOptions::default(),
+            &DiskBudget::new(None),
+            Some(&ring),
+        )
+        .unwrap();
+        assert!(log.is_encrypted());
+        let results = log.append(vec![Bytes::from_static(b"top secret record")]).await;
+        assert!(results[0].is_ok());
+        let segment =
+            std::fs::read(dir.path().join("shard-0000/00000000000000000000.seg")).unwrap();
+        assert!(!segment.windows(10).any(|w| w == b"top secret"), "plaintext found in the segment");
+        let stored = log.shards()[0].reader(0).unwrap().next().unwrap().unwrap();
+        assert_eq!(
+            log.cipher(0).unwrap().decrypt(&stored.data).unwrap(),
+            Bytes::from_static(b"top secret record")
+        );
     }
 }
