@@ -55,6 +55,12 @@ pub struct BenchArgs {
     pub s3_access_key: String,
     #[arg(long, default_value = "")]
     pub s3_secret_key: String,
+    /// Run this WebAssembly transform (a `.wasm` path) as the spawned stream's Lambda processor.
+    #[arg(long)]
+    pub transform: Option<String>,
+    /// Encrypt the spawned stream's objects (client-side, AES-256-GCM) with a generated key.
+    #[arg(long)]
+    pub encrypt: bool,
     /// How long to wait for the server to deliver everything it accepted.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,
@@ -128,11 +134,25 @@ fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
         ),
         None => format!("object_stores:\n  bench: {{ type: local, root: \"{}\" }}\n", dir.join("buckets").display()),
     };
+    let processing = match &args.transform {
+        Some(path) => format!(
+            "      ProcessingConfiguration:\n        Enabled: true\n        Processors:\n          - Type: Lambda\n            \
+             Parameters: [{{ ParameterName: LambdaArn, ParameterValue: \"{path}\" }}]\n"
+        ),
+        None => String::new(),
+    };
+    let encryption = if args.encrypt {
+        let key: [u8; 32] = rand::random();
+        std::fs::write(dir.join("bench.key"), key)?;
+        format!(", encryption: {{ active_key: bench, keys: [{{ id: bench, file: \"{}\" }}] }}", dir.join("bench.key").display())
+    } else {
+        String::new()
+    };
     let yaml = format!(
         "listen: 127.0.0.1:{port}\ndata_dir: \"{}\"\n{store}delivery_streams:\n  - DeliveryStreamName: bench\n    \
          ExtendedS3DestinationConfiguration:\n      BucketARN: arn:aws:s3:::bench\n      Prefix: bench/\n      \
-         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n    \
-         hydrant: {{ object_store: bench, shards: {} }}\n",
+         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n{processing}    \
+         hydrant: {{ object_store: bench, shards: {}{encryption} }}\n",
         dir.join("data").display(),
         args.buffer_mib,
         args.compression,

@@ -340,3 +340,97 @@ def require_tool(path_or_name, what):
             pytest.fail(reason)
         pytest.skip(reason)
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Additions for the feature suites (transforms, partitioning, formats, encryption).
+
+TESTDATA_WAT = ROOT / "src" / "transform" / "testdata"
+WASM_DIST = ROOT / "transforms" / "dist"
+
+
+def s3_client():
+    """A path-style S3 client for the test S3 server (what the `s3` fixture returns), for fixtures
+    of a wider scope than a function."""
+    endpoint, key, secret = require_env("FH_TEST_S3_ENDPOINT", "FH_TEST_S3_ACCESS_KEY", "FH_TEST_S3_SECRET_KEY")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=secret,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    client.endpoint, client.key, client.secret = endpoint, key, secret
+    return client
+
+
+def new_bucket(s3):
+    name = "t-" + uuid.uuid4().hex[:16]
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def feature_stream_yaml(name, bucket, hydrant="", processors=None, error_prefix=None, partitioning=False,
+                        **kw):
+    """stream_yaml plus the feature blocks: `processors` is a list of (Type, {ParameterName: value});
+    `hydrant` is extra flow-style members of the stream's hydrant: block (`max_partitions: 2`)."""
+    extra = kw.pop("extra", "")
+    if error_prefix is not None:
+        extra += f"      ErrorOutputPrefix: {json.dumps(error_prefix)}\n"
+    if partitioning:
+        extra += "      DynamicPartitioningConfiguration: { Enabled: true }\n"
+    if processors is not None:
+        extra += "      ProcessingConfiguration:\n        Enabled: true\n        Processors:\n"
+        for ptype, params in processors:
+            extra += f"          - Type: {ptype}\n"
+            if params:
+                extra += "            Parameters:\n"
+                for pname, pvalue in params.items():
+                    extra += (f"              - {{ ParameterName: {pname}, "
+                              f"ParameterValue: {json.dumps(str(pvalue))} }}\n")
+    text = stream_yaml(name, bucket, extra=extra, **kw)
+    if hydrant:
+        head, sep, tail = text.rpartition(" }\n")
+        assert sep and tail == "", text
+        text = f"{head}, {hydrant} }}\n"
+    return text
+
+
+def lambda_processor(arn, retries=None, buffer_mb=None):
+    params = {"LambdaArn": arn}
+    if retries is not None:
+        params["NumberOfRetries"] = retries
+    if buffer_mb is not None:
+        params["BufferSizeInMBs"] = buffer_mb
+    return ("Lambda", params)
+
+
+def error_documents(s3, bucket, prefix):
+    """Every JSON document of every (uncompressed JSON lines) error object under prefix, as
+    (key, parsed document) pairs."""
+    out = []
+    for key in list_objects(s3, bucket, prefix):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        for line in body.splitlines():
+            out.append((key, json.loads(line)))
+    return out
+
+
+def wait_error_documents(s3, bucket, prefix, count, timeout=30):
+    """Waits until at least count error documents are under prefix; returns them all."""
+    def ready():
+        try:
+            docs = error_documents(s3, bucket, prefix)
+        except Exception:  # noqa: BLE001 - an object mid-write; poll again
+            return None
+        return docs if len(docs) >= count else None
+    try:
+        return wait_for(ready, timeout=timeout, interval=0.25, what=f"{count} error documents under {prefix}")
+    except AssertionError:
+        raise AssertionError(
+            f"fewer than {count} error documents under s3://{bucket}/{prefix} after {timeout}s: "
+            f"{error_documents(s3, bucket, prefix)[:5]!r}; bucket keys: {list_objects(s3, bucket)[:20]}"
+        ) from None
+
+
+def raw_of(doc):
+    """The original record bytes of an error document."""
+    return base64.b64decode(doc["rawData"])
