@@ -144,7 +144,10 @@ fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
     let encryption = if args.encrypt {
         let key: [u8; 32] = rand::random();
         std::fs::write(dir.join("bench.key"), key)?;
-        format!(", encryption: {{ active_key: bench, keys: [{{ id: bench, file: \"{}\" }}] }}", dir.join("bench.key").display())
+        format!(
+            ", encryption: {{ active_key: bench, keys: [{{ id: bench, file: \"{}\" }}] }}",
+            dir.join("bench.key").display()
+        )
     } else {
         String::new()
     };

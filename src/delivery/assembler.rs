@@ -197,7 +197,7 @@ impl<'s> Assembler<'s> {
                         self.run_transform()?;
                     }
                 }
-                None => self.route(origin, sub, &BTreeMap::new())?,
+                None => self.route(origin, sub.clone(), sub, &BTreeMap::new())?,
             }
         }
         Ok(())
@@ -236,7 +236,7 @@ impl<'s> Assembler<'s> {
                 for ((origin, raw), outcome) in chunk.into_iter().zip(outcomes) {
                     match outcome.result {
                         RecordResult::Ok { data, partition_keys } => {
-                            self.route(origin, data, &partition_keys)?
+                            self.route(origin, raw, data, &partition_keys)?
                         }
                         RecordResult::Dropped => {}
                         RecordResult::ProcessingFailed { error_code, error_message } => {
@@ -270,10 +270,12 @@ impl<'s> Assembler<'s> {
         self.stages.transform.as_ref().map(|t| t.lambda_arn.clone()).unwrap_or_default()
     }
 
-    /// Partition keys, delimiter, then into its partition's object.
+    /// Partition keys, delimiter, then into its partition's object. `raw` is the record as
+    /// the producer sent it (before the transform): what error documents carry as `rawData`.
     fn route(
         &mut self,
         origin: Origin,
+        raw: Bytes,
         data: Bytes,
         lambda_keys: &BTreeMap<String, String>,
     ) -> std::io::Result<()> {
@@ -281,19 +283,19 @@ impl<'s> Assembler<'s> {
             None => (data, None),
             Some(p) => match p.post_transform(data) {
                 Ok(processed) => (processed.data, processed.partition_keys),
-                Err(ProcessingError::Extraction { data, error }) => {
+                Err(ProcessingError::Extraction { error, .. }) => {
                     let kind = if self.stages.partitioning.is_some() {
                         PARTITIONING_FAILED
                     } else {
                         output_type::PROCESSING_FAILED
                     };
                     let doc =
-                        self.processing_failed(origin, &data, error.code(), &error.to_string(), 1);
+                        self.processing_failed(origin, &raw, error.code(), &error.to_string(), 1);
                     self.error(kind, origin, doc);
                     return Ok(());
                 }
                 Err(e) => {
-                    let doc = self.processing_failed(origin, &[], e.code(), &e.to_string(), 1);
+                    let doc = self.processing_failed(origin, &raw, e.code(), &e.to_string(), 1);
                     self.error(output_type::PROCESSING_FAILED, origin, doc);
                     return Ok(());
                 }
@@ -312,7 +314,7 @@ impl<'s> Assembler<'s> {
                         );
                         let doc = self.processing_failed(
                             origin,
-                            &data,
+                            &raw,
                             "DynamicPartitioning.PartitionCountExceeded",
                             &message,
                             1,
@@ -325,7 +327,7 @@ impl<'s> Assembler<'s> {
                 Err(message) => {
                     let doc = self.processing_failed(
                         origin,
-                        &data,
+                        &raw,
                         "DynamicPartitioning.MissingPartitionKey",
                         &message,
                         1,
@@ -359,7 +361,7 @@ impl<'s> Assembler<'s> {
             }
             Err(PushError::Rejected(e)) => {
                 let rejected = super::batch::Rejected {
-                    record: Record { seq: origin.seq, arrival_ms: origin.arrival_ms, data },
+                    record: Record { seq: origin.seq, arrival_ms: origin.arrival_ms, data: raw },
                     error: e,
                 };
                 let doc = error_output::format_conversion_failed(
@@ -441,12 +443,15 @@ impl<'s> Assembler<'s> {
         for (kind, docs) in std::mem::take(&mut self.errors) {
             let oldest = docs.iter().map(|(t, _)| *t).min().unwrap_or(0);
             let records = docs.len() as u64;
-            let body = error_output::json_lines(docs.into_iter().map(|(_, d)| d));
+            let plain = error_output::json_lines(docs.into_iter().map(|(_, d)| d));
+            let bytes = plain.len() as u64;
+            // Encrypted streams encrypt their error objects too: they carry record data.
+            let body = self.codec.seal(plain.into())?;
             self.units.push(Unit {
                 kind: UnitKind::Errors { output_type: kind },
                 variant: variant_of_type(kind),
-                bytes: body.len() as u64,
-                body: body.into(),
+                bytes,
+                body,
                 records,
                 oldest_arrival_ms: oldest,
             });
