@@ -61,6 +61,9 @@ pub struct BenchArgs {
     /// Encrypt the spawned stream's objects (client-side, AES-256-GCM) with a generated key.
     #[arg(long)]
     pub encrypt: bool,
+    /// Also encrypt the spawned stream's log at rest (implies --encrypt's keys).
+    #[arg(long)]
+    pub encrypt_log: bool,
     /// How long to wait for the server to deliver everything it accepted.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,
@@ -141,7 +144,7 @@ fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
         ),
         None => String::new(),
     };
-    let encryption = if args.encrypt {
+    let encryption = if args.encrypt || args.encrypt_log {
         let key: [u8; 32] = rand::random();
         std::fs::write(dir.join("bench.key"), key)?;
         format!(
@@ -151,10 +154,15 @@ fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
     } else {
         String::new()
     };
+    let at_rest = if args.encrypt_log {
+        "    DeliveryStreamEncryptionConfigurationInput: { KeyType: CUSTOMER_MANAGED_CMK }\n"
+    } else {
+        ""
+    };
     let yaml = format!(
         "listen: 127.0.0.1:{port}\ndata_dir: \"{}\"\n{store}delivery_streams:\n  - DeliveryStreamName: bench\n    \
          ExtendedS3DestinationConfiguration:\n      BucketARN: arn:aws:s3:::bench\n      Prefix: bench/\n      \
-         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n{processing}    \
+         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n{processing}{at_rest}    \
          hydrant: {{ object_store: bench, shards: {}{encryption} }}\n",
         dir.join("data").display(),
         args.buffer_mib,
