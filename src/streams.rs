@@ -147,6 +147,23 @@ impl DeliveryStream {
                 extended[key] = json!(v);
             }
         }
+        // The processing, partitioning and conversion blocks as configured.
+        let configured = [
+            ("ProcessingConfiguration", serde_json::to_value(&s3.processing_configuration)),
+            (
+                "DynamicPartitioningConfiguration",
+                serde_json::to_value(&s3.dynamic_partitioning_configuration),
+            ),
+            (
+                "DataFormatConversionConfiguration",
+                serde_json::to_value(&s3.data_format_conversion_configuration),
+            ),
+        ];
+        for (key, value) in configured {
+            if let Some(v) = value.ok().filter(|v| !v.is_null()) {
+                extended[key] = v;
+            }
+        }
         json!({
             "DeliveryStreamName": self.name,
             "DeliveryStreamARN": self.arn,
