@@ -110,6 +110,7 @@ impl ShardWorker {
         if let Err(e) = result {
             tracing::error!(stream = %self.stream, shard = self.shard_index, part, error = %e,
                 "delivery worker stopped; records stay in the log and are delivered after a restart");
+            self.metrics.worker_stopped(&self.stream, self.shard_index);
         }
     }
 

@@ -78,6 +78,13 @@ impl Metrics {
             .increment(records);
     }
 
+    /// A shard's delivery stopped on an error it cannot retry (alert on this: the shard's
+    /// backlog grows until an operator fixes the cause and restarts).
+    pub fn worker_stopped(&self, stream: &str, shard: u32) {
+        gauge!("hydrant_delivery_worker_stopped", "stream" => stream.to_string(), "shard" => shard.to_string())
+            .set(1.0);
+    }
+
     /// One failed attempt to write an object (it will be retried).
     pub fn delivery_failed(&self, stream: &str, code: &str) {
         counter!("hydrant_delivery_to_s3_failures_total", "stream" => stream.to_string(), "code" => code.to_string())
