@@ -115,14 +115,7 @@ class Hydrant:
 
 @pytest.fixture
 def s3():
-    endpoint, key, secret = require_env("FH_TEST_S3_ENDPOINT", "FH_TEST_S3_ACCESS_KEY", "FH_TEST_S3_SECRET_KEY")
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id=key, aws_secret_access_key=secret,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    client.endpoint, client.key, client.secret = endpoint, key, secret
-    return client
+    return s3_client()
 
 
 @pytest.fixture
