@@ -96,6 +96,33 @@ def call_of(record):
     return doc["t"], doc["c"]
 
 
+
+class Producers:
+    """One `producer` thread per client, all writing to `ledger` until `finish()`."""
+
+    def __init__(self, clients, ledger, seconds):
+        self.stop = threading.Event()
+        self.errors = []
+        deadline = time.time() + seconds
+
+        def run(i):
+            try:
+                producer(clients[i], i, ledger, self.stop, deadline)
+            except BaseException as e:  # noqa: BLE001
+                self.errors.append(e)
+
+        self.threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(clients))]
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+        assert not self.errors, self.errors
+        assert all(not t.is_alive() for t in self.threads), "a producer did not finish"
+
+
 def test_sigkill_under_load_loses_no_acknowledged_record_and_duplicates_only_unanswered_calls(
         s3, bucket, hydrant_factory):
     seed = int(os.environ.get("HYDRANT_CRASH_SEED", random.randrange(1 << 30)))
@@ -107,19 +134,7 @@ def test_sigkill_under_load_loses_no_acknowledged_record_and_duplicates_only_una
     # outcome the producer sees is the truth of one HTTP exchange.
     clients = [h.firehose(connect_timeout=2, read_timeout=15) for _ in range(THREADS)]
     ledger = Ledger()
-    stop = threading.Event()
-    deadline = time.time() + 90
-    errors = []
-
-    def run(i):
-        try:
-            producer(clients[i], i, ledger, stop, deadline)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(THREADS)]
-    for t in threads:
-        t.start()
+    producers = Producers(clients, ledger, seconds=90)
     kills = rng.randint(*KILLS)
     kill_times = []
     for k in range(kills):
@@ -131,11 +146,7 @@ def test_sigkill_under_load_loses_no_acknowledged_record_and_duplicates_only_una
         h.start()
         print(f"kill {k + 1}/{kills}: {acked_at_kill} records acknowledged before it")
     time.sleep(1.5)
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
-    assert all(not t.is_alive() for t in threads), "a producer did not finish"
+    producers.finish()
 
     acked = ledger.acked
     assert len(acked) > 0

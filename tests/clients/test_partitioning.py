@@ -10,7 +10,6 @@ import json
 import os
 import random
 import re
-import threading
 import time
 import uuid
 
@@ -271,7 +270,7 @@ def test_a_partition_larger_than_size_in_mbs_is_split_into_several_objects(srv):
 # ---------------------------------------------------------------------------------------------
 # Crash test with partitioning on (the approach of test_crash.py, whose producer and ledger it reuses).
 
-from test_crash import Ledger, producer  # noqa: E402
+from test_crash import Ledger, Producers  # noqa: E402
 
 CRASH_STREAM = "crash"  # test_crash.producer writes to the stream of this name
 
@@ -287,19 +286,7 @@ def test_sigkill_under_load_with_partitioning_loses_no_acknowledged_record(s3, b
         error_prefix="cerr/!{firehose:error-output-type}/"))
     clients = [h.firehose(connect_timeout=2, read_timeout=15) for _ in range(3)]
     ledger = Ledger()
-    stop = threading.Event()
-    deadline = time.time() + 60
-    errors = []
-
-    def run(i):
-        try:
-            producer(clients[i], i, ledger, stop, deadline)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(3)]
-    for t in threads:
-        t.start()
+    producers = Producers(clients, ledger, seconds=60)
     kills = rng.randint(2, 3)
     for k in range(kills):
         time.sleep(rng.uniform(0.5, 2.0))
@@ -307,10 +294,7 @@ def test_sigkill_under_load_with_partitioning_loses_no_acknowledged_record(s3, b
         time.sleep(rng.uniform(0.0, 0.4))
         h.start()
     time.sleep(1.0)
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    producers.finish()
     acked = ledger.acked
     assert acked and ledger.calls["unanswered"] > 0, f"the kills interrupted no call: {dict(ledger.calls)}"
 
