@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use crate::{Destination, DestinationError, Outcome, Rejected};
+
 /// Backoff shape plus an optional overall deadline.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -77,6 +79,60 @@ impl Backoff {
     }
 }
 
+/// A request that could not be delivered within its retry policy.
+#[derive(Debug)]
+pub struct GaveUp<R> {
+    /// The last failure (a permanent error, or the transient one that outlived the deadline).
+    pub error: DestinationError,
+    /// What is still undelivered: the original request, or the last partial one.
+    pub remaining: R,
+    /// Records rejected for good by earlier partial attempts.
+    pub rejected: Vec<Rejected>,
+    /// Attempts made, the first included.
+    pub attempts: u32,
+}
+
+/// Delivers `request`, retrying by the destination's [`Destination::retry_policy`]: transient
+/// errors and retryable items are tried again after a backoff, permanent errors end at once.
+/// Returns the records rejected for good (everything else is delivered), or what was left when
+/// the policy gave up. `on_retry` hears of every failure that will be retried (for logs and
+/// metrics) with the attempt number and the wait before the next one.
+pub async fn deliver_with_retry<D: Destination>(
+    destination: &D,
+    request: D::Request,
+    mut on_retry: impl FnMut(&DestinationError, u32, Duration) + Send,
+) -> Result<Vec<Rejected>, GaveUp<D::Request>> {
+    let mut backoff = destination.retry_policy().backoff();
+    let mut current = request;
+    let mut rejected = Vec::new();
+    loop {
+        let error = match destination.deliver(&current).await {
+            Ok(Outcome::Delivered { rejected: more }) => {
+                rejected.extend(more);
+                return Ok(rejected);
+            }
+            Ok(Outcome::RetryPartial { request, rejected: more }) => {
+                rejected.extend(more);
+                current = request;
+                DestinationError::transient(
+                    format!("{}.PartialFailure", destination.kind()),
+                    "some records failed with a retryable error",
+                )
+            }
+            Err(e) => e,
+        };
+        let wait = if error.is_retryable() { backoff.next_wait() } else { None };
+        let attempts = backoff.attempts().max(1);
+        match wait {
+            Some(wait) => {
+                on_retry(&error, attempts, wait);
+                tokio::time::sleep(wait).await;
+            }
+            None => return Err(GaveUp { error, remaining: current, rejected, attempts }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +175,105 @@ mod tests {
     fn zero_retry_duration_means_no_retry() {
         let policy = RetryPolicy { max_duration: Some(Duration::ZERO), ..RetryPolicy::default() };
         assert!(policy.backoff().next_wait().is_none());
+    }
+}
+
+#[cfg(test)]
+mod driver_tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::ErrorClass;
+
+    /// Items are numbers; odd numbers fail once with a retryable error, 13 is rejected for
+    /// good, and a request of only `[99]` fails as a whole with `class`.
+    #[derive(Debug)]
+    struct Picky {
+        seen: Mutex<Vec<Vec<u32>>>,
+        class: ErrorClass,
+        deadline: Option<Duration>,
+    }
+
+    #[async_trait]
+    impl Destination for Picky {
+        type Request = Vec<(usize, u32)>;
+        fn kind(&self) -> &'static str {
+            "picky"
+        }
+        fn retry_policy(&self) -> RetryPolicy {
+            RetryPolicy {
+                initial: Duration::from_millis(1),
+                max: Duration::from_millis(2),
+                jitter: 0.0,
+                max_duration: self.deadline,
+                ..RetryPolicy::default()
+            }
+        }
+        async fn deliver(
+            &self,
+            request: &Self::Request,
+        ) -> Result<Outcome<Self::Request>, DestinationError> {
+            let first_time = {
+                let mut seen = self.seen.lock().unwrap();
+                seen.push(request.iter().map(|(_, n)| *n).collect());
+                seen.len() == 1
+            };
+            if request.iter().any(|(_, n)| *n == 99) {
+                return Err(DestinationError {
+                    class: self.class,
+                    code: "X".into(),
+                    message: "no".into(),
+                });
+            }
+            let rejected = request
+                .iter()
+                .filter(|(_, n)| *n == 13)
+                .map(|(i, _)| Rejected { index: *i, code: "Bad".into(), message: "13".into() })
+                .collect();
+            let retry: Vec<_> = request
+                .iter()
+                .filter(|(_, n)| first_time && n % 2 == 1 && *n != 13)
+                .copied()
+                .collect();
+            if retry.is_empty() {
+                Ok(Outcome::Delivered { rejected })
+            } else {
+                Ok(Outcome::RetryPartial { request: retry, rejected })
+            }
+        }
+    }
+
+    fn picky(class: ErrorClass, deadline: Option<Duration>) -> Picky {
+        Picky { seen: Mutex::new(Vec::new()), class, deadline }
+    }
+
+    #[tokio::test]
+    async fn only_retryable_items_are_sent_again_and_rejections_keep_original_positions() {
+        let dest = picky(ErrorClass::Transient, None);
+        let request = vec![(0, 2), (1, 3), (2, 13), (3, 4), (4, 5)];
+        let mut retries = 0;
+        let rejected = deliver_with_retry(&dest, request, |_, _, _| retries += 1).await.unwrap();
+        assert_eq!(rejected, vec![Rejected { index: 2, code: "Bad".into(), message: "13".into() }]);
+        assert_eq!(*dest.seen.lock().unwrap(), vec![vec![2, 3, 13, 4, 5], vec![3, 5]]);
+        assert_eq!(retries, 1);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_gives_up_after_one_attempt() {
+        let dest = picky(ErrorClass::Permanent, None);
+        let gave_up = deliver_with_retry(&dest, vec![(0, 99)], |_, _, _| {}).await.unwrap_err();
+        assert_eq!(gave_up.attempts, 1);
+        assert_eq!(gave_up.remaining, vec![(0, 99)]);
+        assert_eq!(dest.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_transient_error_is_retried_until_the_retry_duration_ends() {
+        let dest = picky(ErrorClass::Transient, Some(Duration::from_millis(30)));
+        let gave_up = deliver_with_retry(&dest, vec![(0, 99)], |_, _, _| {}).await.unwrap_err();
+        assert!(gave_up.attempts > 3, "{}", gave_up.attempts);
+        assert_eq!(gave_up.error.code, "X");
     }
 }

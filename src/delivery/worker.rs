@@ -286,6 +286,7 @@ impl ShardWorker {
     fn put_with_retry(&self, object: &Object) -> WorkerResult<bool> {
         let mut backoff = self.retry.backoff();
         loop {
+            // S3 takes whole objects: an `Ok` outcome never rejects part of one.
             let Err(e) = self.runtime.block_on(self.destination.deliver(object)) else {
                 return Ok(true);
             };

@@ -9,7 +9,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
 
 use super::{ServerSideEncryption, StoreSpec};
-use crate::{Destination, DestinationError};
+use crate::{Destination, DestinationError, Outcome};
 
 /// One object to write. The key and body are final: the delivery layer has already named,
 /// formatted and compressed it.
@@ -144,7 +144,7 @@ impl Destination for S3Destination {
         "s3"
     }
 
-    async fn deliver(&self, object: &Object) -> Result<(), DestinationError> {
+    async fn deliver(&self, object: &Object) -> Result<Outcome<Object>, DestinationError> {
         let path = ObjectPath::parse(&object.key).map_err(|e| {
             DestinationError::permanent("S3.InvalidKey", format!("{}: {e}", object.key))
         })?;
@@ -171,7 +171,7 @@ impl Destination for S3Destination {
                     DestinationError::transient("S3.ServiceException", format!("fsync: {e}"))
                 })?;
         }
-        Ok(())
+        Ok(Outcome::delivered())
     }
 }
 
