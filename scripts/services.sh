@@ -5,20 +5,26 @@
 #   scripts/services.sh up        install, start, wait until ready, write $SVC_DIR/env
 #   scripts/services.sh down      stop what `up` started (by PID, never by name) and wipe state
 #
-# Services: s3s-fs (S3-compatible server on a directory, real SigV4) and moto_server (the
-# Firehose API oracle). Later destinations add theirs here.
+# Services: s3s-fs (S3-compatible server on a directory, real SigV4), moto_server (the Firehose
+# API oracle), PostgreSQL 15 (a private throw-away cluster, the warehouse COPY target) and
+# osmem-server (an in-memory OpenSearch with real `_bulk` semantics).
 set -Eeuo pipefail
 
 SVC_DIR=${SVC_DIR:-/tmp/hydrant-test-services}   # not under /root: service users must reach it
 TOOLS_DIR=${TOOLS_DIR:-/opt/hydrant-test-tools}  # cached between runs on the same machine
 S3_PORT=${S3_PORT:-19000}
 MOTO_PORT=${MOTO_PORT:-15000}
+PG_PORT=${PG_PORT:-55432}
+PG_DB=${PG_DB:-hydrant}
+OS_PORT=${OS_PORT:-19200}
+PGBIN=/usr/lib/postgresql/15/bin
 S3_ACCESS_KEY=${S3_ACCESS_KEY:-hydrantaccesskey}
 S3_SECRET_KEY=${S3_SECRET_KEY:-hydrantsecretkey}
 S3S_VERSION=0.14.1   # the last s3s-fs whose MSRV fits Rust 1.95
 PY_PKGS=("moto[s3]==5.2.5" "flask" "flask-cors" "boto3" "awscli" "pytest==8.4.2"
          # independent readers of what Hydrant writes (formats we did not write ourselves)
-         "cramjam" "python-snappy" "kafka-python" "cryptography" "pyarrow")
+         "cramjam" "python-snappy" "kafka-python" "cryptography" "pyarrow"
+         "osmem-server==0.1.6" "psycopg[binary]")
 VENV=$TOOLS_DIR/venv
 ENV_FILE=$SVC_DIR/env
 
@@ -32,6 +38,12 @@ install_all() {
   command -v gzip >/dev/null || apt_pkgs+=(gzip)
   command -v unzip >/dev/null || apt_pkgs+=(unzip)
   command -v zstd >/dev/null || apt_pkgs+=(zstd)
+  if [ ! -x "$PGBIN/initdb" ]; then
+    # keep the Debian package from creating and starting its own cluster on 5432
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/50-no-main.conf
+    apt_pkgs+=(postgresql-15 postgresql-client-15)
+  fi
   if [ ${#apt_pkgs[@]} -gt 0 ]; then
     log "apt-get install ${apt_pkgs[*]}"
     apt-get update -qq
@@ -41,7 +53,7 @@ install_all() {
     log "building s3s-fs $S3S_VERSION (about 3 min on 2 cores)"
     cargo install s3s-fs --version "$S3S_VERSION" --locked --features binary --root "$TOOLS_DIR" --quiet
   fi
-  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli, cramjam, snappy, kafka, cryptography, pyarrow' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli, cramjam, snappy, kafka, cryptography, pyarrow, osmem_server, psycopg' 2>/dev/null; then
     log "creating the Python venv (moto, boto3, aws CLI v1, pytest)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
@@ -67,14 +79,22 @@ up() {
   start_bg s3s-fs "$TOOLS_DIR/bin/s3s-fs" --host 127.0.0.1 --port "$S3_PORT" \
     --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$SVC_DIR/s3"
   start_bg moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+  start_bg osmem "$("$VENV/bin/python" -c 'import osmem_server; print(osmem_server.resolve_binary())')" \
+    -addr "127.0.0.1:$OS_PORT" -no-stdin-watch
+  pg_start
   wait_tcp "$S3_PORT"
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/"
+  wait_http "http://127.0.0.1:$OS_PORT/"
   cat >"$ENV_FILE" <<ENV
 export FH_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export FH_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY
 export FH_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
 export FH_TEST_S3_DATA_DIR=$SVC_DIR/s3
 export FH_TEST_MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT
+export FH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/$PG_DB
+export FH_TEST_SVC_DIR=$SVC_DIR
+export FH_TEST_SERVICES_SH=$(cd "$(dirname "$0")" && pwd)/services.sh
+export FH_TEST_OPENSEARCH_ENDPOINT=http://127.0.0.1:$OS_PORT
 export FH_TEST_PYTHON=$VENV/bin/python
 export FH_TEST_AWS_V1=$VENV/bin/aws
 export FH_TEST_AWS_V2=/usr/bin/aws
@@ -83,10 +103,28 @@ ENV
   log "services up in $((SECONDS - t0)) s; env in $ENV_FILE"
 }
 
+# PostgreSQL: a private cluster under $SVC_DIR, run as `postgres` (initdb and pg_ctl refuse
+# root). Tests stop and start it (`services.sh pg-stop|pg-start`) to simulate an outage.
+pg_ctl_as_postgres() { su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D '$SVC_DIR/pg/data' $*"; }
+
+pg_start() {
+  if [ ! -d "$SVC_DIR/pg/data" ]; then
+    install -d -o postgres -g postgres "$SVC_DIR/pg"
+    su postgres -s /bin/sh -c "$PGBIN/initdb -D '$SVC_DIR/pg/data' -U postgres -A trust -E UTF8 --no-sync" \
+      >"$SVC_DIR/logs/initdb.log" 2>&1
+    local fresh=1
+  fi
+  pg_ctl_as_postgres "-l '$SVC_DIR/pg/postgres.log' -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p $PG_PORT -k $SVC_DIR/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start" >/dev/null
+  if [ -n "${fresh:-}" ]; then createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres "$PG_DB"; fi
+}
+
+pg_stop() { [ -f "$SVC_DIR/pg/data/postmaster.pid" ] && pg_ctl_as_postgres "-m fast -w stop" >/dev/null || true; }
+
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ ${st// /} != Z* ]]; }
 
 down() {
   [ -d "$SVC_DIR" ] || return 0
+  pg_stop
   local f pid i
   for f in "$SVC_DIR"/pids/*; do
     [ -f "$f" ] || continue
@@ -104,5 +142,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   env) cat "$ENV_FILE" ;;
-  *) echo "usage: $0 install|up|down|env" >&2; exit 2 ;;
+  pg-stop) pg_stop ;;
+  pg-start) pg_start ;;
+  *) echo "usage: $0 install|up|down|env|pg-stop|pg-start" >&2; exit 2 ;;
 esac
