@@ -420,15 +420,9 @@ fn open_stream(
         .and_then(|namer| namer.with_error_extension(""))
         .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
     );
-    let partitioned = s3.dynamic_partitioning_enabled();
     let policy = BatchPolicy {
-        // With dynamic partitioning SizeInMBs bounds each partition's object; the batch they
-        // are cut from may hold several partitions' worth.
-        max_bytes: if partitioned {
-            (s3.buffer_size_bytes() * 8).min(1 << 30)
-        } else {
-            s3.buffer_size_bytes()
-        },
+        // Per buffer: with dynamic partitioning, every partition has its own.
+        max_bytes: s3.buffer_size_bytes(),
         interval_ms: s3.buffer_interval().as_millis() as i64,
     };
     let build = StageBuilder::new(config, stream_config, &arn_of(config, &name))
@@ -490,7 +484,6 @@ struct StageBuilder {
         Option<(TransformModule, TransformContext, SandboxLimits, crate::processors::LambdaSpec)>,
     partitioned: bool,
     max_partitions: usize,
-    object_max_bytes: u64,
     catalog: Value,
 }
 
@@ -531,7 +524,6 @@ impl StageBuilder {
             transform,
             partitioned: s3.dynamic_partitioning_enabled(),
             max_partitions: stream.hydrant.max_partitions,
-            object_max_bytes: s3.buffer_size_bytes(),
             catalog,
         })
     }
@@ -546,12 +538,12 @@ impl StageBuilder {
                     lambda_arn: spec.lambda_arn.clone(),
                     retries: spec.number_of_retries,
                     chunk_bytes: spec.buffer_size_bytes(),
+                    chunk_interval_ms: i64::from(spec.buffer_interval_seconds) * 1000,
                 }
             }),
             partitioning: self
                 .partitioned
                 .then(|| Partitioning::for_prefix(namer, self.max_partitions)),
-            object_max_bytes: self.object_max_bytes,
             catalog: self.catalog.clone(),
         })
     }

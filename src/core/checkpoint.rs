@@ -69,13 +69,19 @@ pub fn read(path: &Path) -> io::Result<u64> {
 pub fn store(dir: &Path, consumer: &str, next_seq: u64) -> io::Result<()> {
     validate_consumer(consumer)?;
     let tmp = dir.join(format!("{TMP_PREFIX}{consumer}{TMP_SUFFIX}"));
+    write_atomic(&tmp, &path(dir, consumer), encode(next_seq).as_bytes())
+}
+
+/// Replaces `target` with `contents` so that a crash leaves the old or the new file, never a
+/// mix: write `tmp`, fsync it, rename it over `target`, fsync the directory.
+pub fn write_atomic(tmp: &Path, target: &Path, contents: &[u8]) -> io::Result<()> {
     {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-        f.write_all(encode(next_seq).as_bytes())?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(tmp)?;
+        f.write_all(contents)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, path(dir, consumer))?;
-    sync_dir(dir)
+    fs::rename(tmp, target)?;
+    sync_dir(target.parent().unwrap_or(Path::new(".")))
 }
 
 /// Every `(consumer, path)` with a checkpoint file in `dir`; removes leftover temp files.

@@ -1,56 +1,46 @@
-//! From one batch's raw records to the objects it becomes.
+//! From the log's raw records to the objects they become.
 //!
 //! Firehose's processing order (FIREHOSE.md 3.10): de-aggregation -> transform -> partition
-//! keys (jq) -> delimiter -> one buffer per partition -> format -> compression. The batch was
-//! cut from the log deterministically, and everything here is a function of its records (and
-//! of the transform, which must then be deterministic too), so a replayed batch becomes the
+//! keys (jq) -> delimiter -> one buffer per partition -> format -> compression. The transform
+//! runs on chunks of records (the Lambda processor's `BufferSizeInMBs` /
+//! `BufferIntervalInSeconds`); each processed record then goes to its partition's buffer
+//! ([`Buffers`]), which cuts objects deterministically. Everything here is a function of the
+//! log (and of the transform, which must then be deterministic too), so a replay becomes the
 //! same objects under the same keys.
 //!
-//! With dynamic partitioning, each partition of a batch becomes its own object (split further
-//! when it passes `SizeInMBs`); records that cannot be processed or partitioned become
-//! error-output documents. Nothing is dropped without a trace except records a transform
-//! marks `Dropped`.
+//! Records that cannot be processed or partitioned become error-output documents. Nothing is
+//! dropped without a trace except records a transform marks `Dropped`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
+use super::batch::BatchPolicy;
+use super::buffers::{BufferKey, Buffers, Markers, Pos, Pushed};
+pub use super::buffers::{Unit, PARTITIONING_FAILED};
 use super::error_output::{self, output_type};
 use super::naming::{Expression, ObjectNamer, Partition};
 use crate::clock::now_ms;
-use crate::codec::{ObjectCodec, ObjectEncoder, PushError};
+use crate::codec::ObjectCodec;
 use crate::core::Record;
 use crate::processors::{ProcessingError, Processors};
 use crate::transform::{InputRecord, InvocationError, RecordResult, Transform};
-
-/// `!{firehose:error-output-type}` of records whose partition could not be determined
-/// (extraction failed, a key the prefix needs is missing, or the partition cap was reached).
-pub const PARTITIONING_FAILED: &str = "partitioning-failed";
 
 /// How a stream processes and partitions its records, built once per worker.
 pub struct Stages {
     pub processors: Option<Arc<Processors>>,
     pub transform: Option<TransformStage>,
     pub partitioning: Option<Partitioning>,
-    /// `SizeInMBs`: no object holds more record bytes (after processing) than this.
-    pub object_max_bytes: u64,
     /// What `format-conversion-failed` documents name as the schema (`dataCatalogTable`).
     pub catalog: Value,
 }
 
 impl Stages {
-    /// No processing: records go into one object as they are.
-    pub fn plain(object_max_bytes: u64) -> Self {
-        Self {
-            processors: None,
-            transform: None,
-            partitioning: None,
-            object_max_bytes,
-            catalog: Value::Null,
-        }
+    /// No processing: records go into one buffer as they are.
+    pub fn plain() -> Self {
+        Self { processors: None, transform: None, partitioning: None, catalog: Value::Null }
     }
 }
 
@@ -61,6 +51,9 @@ pub struct TransformStage {
     pub retries: u32,
     /// `BufferSizeInMBs`: records handed to one invocation.
     pub chunk_bytes: u64,
+    /// `BufferIntervalInSeconds` in ms: the longest a record waits (by arrival time) for its
+    /// chunk to fill.
+    pub chunk_interval_ms: i64,
 }
 
 /// Dynamic partitioning: which keys the prefix uses and how many partitions may be open.
@@ -113,94 +106,151 @@ impl Partitioning {
     }
 }
 
-/// One object a batch becomes.
-pub struct Unit {
-    pub kind: UnitKind,
-    /// Tells this object's key apart from the batch's other objects (0: the only one).
-    pub variant: u64,
-    pub body: Bytes,
-    /// Records in it (or error documents).
-    pub records: u64,
-    /// Record bytes in it, before compression.
-    pub bytes: u64,
-    /// Arrival time of its oldest record: its key's timestamps.
-    pub oldest_arrival_ms: i64,
-}
-
-pub enum UnitKind {
-    Data { partition: Option<Partition> },
-    Errors { output_type: &'static str },
-}
-
 /// Where a processed record came from.
 #[derive(Clone, Copy)]
 struct Origin {
-    seq: u64,
+    pos: Pos,
     arrival_ms: i64,
 }
 
-struct Part {
-    encoder: Box<dyn ObjectEncoder>,
-    index: u32,
-    records: u64,
-    bytes: u64,
-    oldest_arrival_ms: i64,
-}
-
-/// Builds the objects of one batch.
-pub struct Assembler<'s> {
-    stages: &'s mut Stages,
-    codec: &'s ObjectCodec,
+/// One shard's processing: records in, sealed objects out ([`Assembler::take_sealed`]).
+pub struct Assembler<'c> {
+    stages: Stages,
     shard: u32,
-    parts: BTreeMap<Partition, Part>,
-    units: Vec<Unit>,
-    errors: BTreeMap<&'static str, Vec<(i64, Value)>>,
+    buffers: Buffers<'c>,
     chunk: Vec<(Origin, Bytes)>,
     chunk_bytes: u64,
+    /// The sequence number after the last record pushed.
+    next_seq: u64,
 }
 
-impl<'s> Assembler<'s> {
-    pub fn new(stages: &'s mut Stages, codec: &'s ObjectCodec, shard: u32) -> Self {
+impl<'c> Assembler<'c> {
+    /// Starts processing a shard at `start_seq`; `markers` say what a replay must skip.
+    pub fn new(
+        stages: Stages,
+        codec: &'c ObjectCodec,
+        shard: u32,
+        policy: BatchPolicy,
+        markers: Markers,
+        start_seq: u64,
+    ) -> Self {
+        let partitioned = stages.partitioning.is_some();
         Self {
             stages,
-            codec,
             shard,
-            parts: BTreeMap::new(),
-            units: Vec::new(),
-            errors: BTreeMap::new(),
+            buffers: Buffers::new(policy, codec, partitioned, markers, start_seq),
             chunk: Vec::new(),
             chunk_bytes: 0,
+            next_seq: start_seq,
         }
     }
 
-    /// Takes one record from the log.
+    /// Takes the next record from the log.
     pub fn push(&mut self, record: &Record) -> std::io::Result<()> {
-        let origin = Origin { seq: record.seq, arrival_ms: record.arrival_ms };
+        self.next_seq = record.seq + 1;
+        if let (Some(stage), Some((first, _))) = (&self.stages.transform, self.chunk.first()) {
+            if record.arrival_ms >= first.arrival_ms.saturating_add(stage.chunk_interval_ms) {
+                self.run_transform()?;
+            }
+        }
+        let first = Origin { pos: Pos { seq: record.seq, sub: 0 }, arrival_ms: record.arrival_ms };
         let subs = match &self.stages.processors {
             None => vec![record.data.clone()],
             Some(p) => match p.deaggregate(record.data.clone()) {
                 Ok(subs) => subs,
                 Err(e) => {
+                    self.buffers.set_floor(record.seq);
                     let doc =
-                        self.processing_failed(origin, &record.data, e.code(), &e.to_string(), 1);
-                    self.error(output_type::PROCESSING_FAILED, origin, doc);
+                        self.processing_failed(first, &record.data, e.code(), &e.to_string(), 1);
+                    self.error(output_type::PROCESSING_FAILED, first, doc)?;
+                    self.settle();
                     return Ok(());
                 }
             },
         };
-        for sub in subs {
+        for (sub, data) in subs.into_iter().enumerate() {
+            let origin = Origin { pos: Pos { seq: record.seq, sub: sub as u32 }, ..first };
             match &self.stages.transform {
                 Some(stage) => {
-                    self.chunk_bytes += sub.len() as u64;
-                    self.chunk.push((origin, sub));
-                    if self.chunk_bytes >= stage.chunk_bytes {
+                    self.chunk_bytes += data.len() as u64;
+                    let full = self.chunk_bytes >= stage.chunk_bytes;
+                    self.chunk.push((origin, data));
+                    if full {
                         self.run_transform()?;
                     }
                 }
-                None => self.route(origin, sub.clone(), sub, &BTreeMap::new())?,
+                None => {
+                    self.buffers.set_floor(record.seq);
+                    self.route(origin, data.clone(), data, &BTreeMap::new())?;
+                }
             }
         }
+        self.settle();
         Ok(())
+    }
+
+    /// The log is read to its end and nothing committed later can arrive before `watermark`:
+    /// run a transform chunk that is due and seal the buffers whose window has passed.
+    pub fn idle(&mut self, watermark: i64) -> std::io::Result<()> {
+        if let Some((first, _)) = self.chunk.first() {
+            let chunk_due = self
+                .stages
+                .transform
+                .as_ref()
+                .map_or(i64::MAX, |t| first.arrival_ms.saturating_add(t.chunk_interval_ms));
+            // The chunk's records are older than everything routed since: a buffer cannot be
+            // sealed by the watermark while they might still belong to it.
+            let buffer_due = self.buffers.next_window_end().unwrap_or(i64::MAX);
+            if watermark >= chunk_due.min(buffer_due) {
+                self.run_transform()?;
+                self.settle();
+            }
+        }
+        if self.chunk.is_empty() {
+            self.buffers.advance(watermark)?;
+        }
+        Ok(())
+    }
+
+    /// Arrival time at which [`Assembler::idle`] has work next.
+    pub fn next_due(&self) -> Option<i64> {
+        let chunk = self
+            .chunk
+            .first()
+            .zip(self.stages.transform.as_ref())
+            .map(|((first, _), t)| first.arrival_ms.saturating_add(t.chunk_interval_ms));
+        match (chunk, self.buffers.next_window_end()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Arrival time of the oldest record not yet in a sealed object.
+    pub fn oldest_pending_arrival(&self) -> Option<i64> {
+        let chunk = self.chunk.first().map(|(o, _)| o.arrival_ms);
+        match (chunk, self.buffers.oldest_open_arrival()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Objects sealed since the last call, in delivery order.
+    pub fn take_sealed(&mut self) -> Vec<Unit> {
+        self.buffers.take_sealed()
+    }
+
+    /// Seals everything still open (the end of a finite input).
+    pub fn finish(&mut self) -> std::io::Result<Vec<Unit>> {
+        self.run_transform()?;
+        self.settle();
+        self.buffers.seal_all()?;
+        Ok(self.take_sealed())
+    }
+
+    /// Every pushed record is routed or waits in the chunk: tell the buffers how far that is.
+    fn settle(&mut self) {
+        let floor = self.chunk.first().map_or(self.next_seq, |(o, _)| o.pos.seq);
+        self.buffers.set_floor(floor);
     }
 
     /// Invokes the transform on the pending chunk, with retries, and routes what it returns.
@@ -215,7 +265,7 @@ impl<'s> Assembler<'s> {
             .iter()
             .enumerate()
             .map(|(i, (origin, data))| InputRecord {
-                record_id: format!("{}.{}.{i}", origin.seq, self.shard),
+                record_id: format!("{}.{}.{i}", origin.pos.seq, self.shard),
                 approximate_arrival_timestamp: origin.arrival_ms,
                 data: data.clone(),
             })
@@ -234,6 +284,7 @@ impl<'s> Assembler<'s> {
         match outcome {
             Ok(outcomes) => {
                 for ((origin, raw), outcome) in chunk.into_iter().zip(outcomes) {
+                    self.buffers.set_floor(origin.pos.seq);
                     match outcome.result {
                         RecordResult::Ok { data, partition_keys } => {
                             self.route(origin, raw, data, &partition_keys)?
@@ -247,7 +298,7 @@ impl<'s> Assembler<'s> {
                                 &error_message,
                                 1,
                             );
-                            self.error(output_type::PROCESSING_FAILED, origin, doc);
+                            self.error(output_type::PROCESSING_FAILED, origin, doc)?;
                         }
                     }
                 }
@@ -257,9 +308,10 @@ impl<'s> Assembler<'s> {
                 tracing::warn!(lambda = %self.lambda_arn(), attempts, error = %e,
                     records = chunk.len(), "transform invocation failed; records go to the error output");
                 for (origin, raw) in chunk {
+                    self.buffers.set_floor(origin.pos.seq);
                     let doc =
                         self.processing_failed(origin, &raw, e.code(), &e.to_string(), attempts);
-                    self.error(output_type::PROCESSING_FAILED, origin, doc);
+                    self.error(output_type::PROCESSING_FAILED, origin, doc)?;
                 }
             }
         }
@@ -270,7 +322,7 @@ impl<'s> Assembler<'s> {
         self.stages.transform.as_ref().map(|t| t.lambda_arn.clone()).unwrap_or_default()
     }
 
-    /// Partition keys, delimiter, then into its partition's object. `raw` is the record as
+    /// Partition keys, delimiter, then into its partition's buffer. `raw` is the record as
     /// the producer sent it (before the transform): what error documents carry as `rawData`.
     fn route(
         &mut self,
@@ -291,39 +343,18 @@ impl<'s> Assembler<'s> {
                     };
                     let doc =
                         self.processing_failed(origin, &raw, error.code(), &error.to_string(), 1);
-                    self.error(kind, origin, doc);
-                    return Ok(());
+                    return self.error(kind, origin, doc);
                 }
                 Err(e) => {
                     let doc = self.processing_failed(origin, &raw, e.code(), &e.to_string(), 1);
-                    self.error(output_type::PROCESSING_FAILED, origin, doc);
-                    return Ok(());
+                    return self.error(output_type::PROCESSING_FAILED, origin, doc);
                 }
             },
         };
         let partition = match &self.stages.partitioning {
             None => Partition::default(),
             Some(p) => match p.partition(query_keys.as_ref(), lambda_keys) {
-                Ok(partition) => {
-                    if !self.parts.contains_key(&partition) && self.parts.len() >= p.max_partitions
-                    {
-                        let message = format!(
-                            "more than {} active partitions in one buffer; raise hydrant.max_partitions or \
-                             use fewer distinct partition keys",
-                            p.max_partitions
-                        );
-                        let doc = self.processing_failed(
-                            origin,
-                            &raw,
-                            "DynamicPartitioning.PartitionCountExceeded",
-                            &message,
-                            1,
-                        );
-                        self.error(PARTITIONING_FAILED, origin, doc);
-                        return Ok(());
-                    }
-                    partition
-                }
+                Ok(partition) => partition,
                 Err(message) => {
                     let doc = self.processing_failed(
                         origin,
@@ -332,77 +363,47 @@ impl<'s> Assembler<'s> {
                         &message,
                         1,
                     );
-                    self.error(PARTITIONING_FAILED, origin, doc);
-                    return Ok(());
+                    return self.error(PARTITIONING_FAILED, origin, doc);
                 }
             },
         };
-        let max = self.stages.object_max_bytes;
-        let full = self
-            .parts
-            .get(&partition)
-            .is_some_and(|p| p.records > 0 && p.bytes + data.len() as u64 > max);
-        if full {
-            let part = self.parts.remove(&partition).expect("checked");
-            let next = part.index + 1;
-            self.finish_part(partition.clone(), part)?;
-            self.parts.insert(partition.clone(), self.new_part(next, origin.arrival_ms));
-        }
-        if !self.parts.contains_key(&partition) {
-            let part = self.new_part(0, origin.arrival_ms);
-            self.parts.insert(partition.clone(), part);
-        }
-        let part = self.parts.get_mut(&partition).expect("inserted");
-        match part.encoder.push(&data) {
-            Ok(()) => {
-                part.records += 1;
-                part.bytes += data.len() as u64;
-                part.oldest_arrival_ms = part.oldest_arrival_ms.min(origin.arrival_ms);
+        if let Some(p) = &self.stages.partitioning {
+            // Buffers whose window has passed close before the cap is counted.
+            self.buffers.advance(origin.arrival_ms)?;
+            let key = BufferKey::Data(partition.clone());
+            if !self.buffers.is_open(&key)
+                && !self.buffers.delivered(&key, origin.pos)
+                && self.buffers.open_partitions() >= p.max_partitions
+            {
+                let message = format!(
+                    "more than {} active partitions; raise hydrant.max_partitions or use fewer \
+                     distinct partition keys",
+                    p.max_partitions
+                );
+                let doc = self.processing_failed(
+                    origin,
+                    &raw,
+                    "DynamicPartitioning.PartitionCountExceeded",
+                    &message,
+                    1,
+                );
+                return self.error(PARTITIONING_FAILED, origin, doc);
             }
-            Err(PushError::Rejected(e)) => {
-                let rejected = super::batch::Rejected {
-                    record: Record { seq: origin.seq, arrival_ms: origin.arrival_ms, data: raw },
-                    error: e,
-                };
+        }
+        match self.buffers.push_data(partition, origin.pos, origin.arrival_ms, &data)? {
+            Pushed::Accepted | Pushed::Skipped => Ok(()),
+            Pushed::Rejected(e) => {
                 let doc = error_output::format_conversion_failed(
-                    &rejected,
+                    &raw,
+                    &e,
+                    origin.pos,
+                    origin.arrival_ms,
                     self.shard,
                     &self.stages.catalog,
                 );
-                self.error(output_type::FORMAT_CONVERSION_FAILED, origin, doc);
+                self.error(output_type::FORMAT_CONVERSION_FAILED, origin, doc)
             }
-            Err(PushError::Io(e)) => return Err(e),
         }
-        Ok(())
-    }
-
-    fn new_part(&self, index: u32, arrival_ms: i64) -> Part {
-        Part {
-            encoder: self.codec.encoder(),
-            index,
-            records: 0,
-            bytes: 0,
-            oldest_arrival_ms: arrival_ms,
-        }
-    }
-
-    fn finish_part(&mut self, partition: Partition, part: Part) -> std::io::Result<()> {
-        if part.records == 0 {
-            return Ok(()); // every record was refused by the format: no empty object
-        }
-        let partitioned = self.stages.partitioning.is_some();
-        let variant =
-            if !partitioned && part.index == 0 { 0 } else { variant(&partition, part.index) };
-        let body = self.codec.seal(part.encoder.finish()?.into())?;
-        self.units.push(Unit {
-            kind: UnitKind::Data { partition: partitioned.then_some(partition) },
-            variant,
-            body,
-            records: part.records,
-            bytes: part.bytes,
-            oldest_arrival_ms: part.oldest_arrival_ms,
-        });
-        Ok(())
     }
 
     fn processing_failed(
@@ -428,56 +429,8 @@ impl<'s> Assembler<'s> {
         doc
     }
 
-    fn error(&mut self, kind: &'static str, origin: Origin, doc: Value) {
-        self.errors.entry(kind).or_default().push((origin.arrival_ms, doc));
+    fn error(&mut self, kind: &'static str, origin: Origin, doc: Value) -> std::io::Result<()> {
+        self.buffers.push_error(kind, origin.pos, origin.arrival_ms, &doc)?;
+        Ok(())
     }
-
-    /// Every object of the batch: data objects, then one error object per error type.
-    pub fn finish(mut self) -> std::io::Result<Vec<Unit>> {
-        if self.stages.transform.is_some() {
-            self.run_transform()?;
-        }
-        for (partition, part) in std::mem::take(&mut self.parts) {
-            self.finish_part(partition, part)?;
-        }
-        for (kind, docs) in std::mem::take(&mut self.errors) {
-            let oldest = docs.iter().map(|(t, _)| *t).min().unwrap_or(0);
-            let records = docs.len() as u64;
-            let plain = error_output::json_lines(docs.into_iter().map(|(_, d)| d));
-            let bytes = plain.len() as u64;
-            // Encrypted streams encrypt their error objects too: they carry record data.
-            let body = self.codec.seal(plain.into())?;
-            self.units.push(Unit {
-                kind: UnitKind::Errors { output_type: kind },
-                variant: variant_of_type(kind),
-                bytes,
-                body,
-                records,
-                oldest_arrival_ms: oldest,
-            });
-        }
-        Ok(self.units)
-    }
-}
-
-/// Key discriminator of a partition's `index`-th object.
-fn variant(partition: &Partition, index: u32) -> u64 {
-    let mut md5 = Md5::new();
-    for (tag, map) in [(b'q', &partition.query), (b'l', &partition.lambda)] {
-        for (k, v) in map {
-            md5.update([tag]);
-            md5.update((k.len() as u64).to_be_bytes());
-            md5.update(k.as_bytes());
-            md5.update((v.len() as u64).to_be_bytes());
-            md5.update(v.as_bytes());
-        }
-    }
-    md5.update(index.to_be_bytes());
-    let digest: [u8; 16] = md5.finalize().into();
-    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
-}
-
-fn variant_of_type(kind: &str) -> u64 {
-    let digest: [u8; 16] = Md5::digest(kind.as_bytes()).into();
-    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
 }

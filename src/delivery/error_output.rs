@@ -2,14 +2,15 @@
 //! document per line, under the stream's `ErrorOutputPrefix` with the Firehose shapes of
 //! FIREHOSE.md 3.4, so nothing that fails is silently dropped.
 //!
-//! Error objects are named from the same batch identity as the batch they came from (plus the
-//! error-output type), so a re-delivered batch overwrites its error object too.
+//! Error documents collect in one buffer per error-output type, cut and named like data
+//! buffers, so a replay rewrites the same error objects.
 
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::batch::Rejected;
+use super::buffers::Pos;
 use crate::clock::now_ms;
+use crate::codec::RecordError;
 
 /// `!{firehose:error-output-type}` values.
 pub mod output_type {
@@ -20,16 +21,23 @@ pub mod output_type {
 /// One `format-conversion-failed` document (Firehose's DG shape). Hydrant takes the schema
 /// from its own configuration rather than AWS Glue, so `dataCatalogTable` names the stream's
 /// schema source instead of a Glue table.
-pub fn format_conversion_failed(rejected: &Rejected, shard: u32, catalog: &Value) -> Value {
+pub fn format_conversion_failed(
+    raw: &[u8],
+    error: &RecordError,
+    pos: Pos,
+    arrival_ms: i64,
+    shard: u32,
+    catalog: &Value,
+) -> Value {
     json!({
         "attemptsMade": 1,
-        "arrivalTimestamp": rejected.record.arrival_ms,
-        "lastErrorCode": rejected.error.code,
-        "lastErrorMessage": rejected.error.message,
+        "arrivalTimestamp": arrival_ms,
+        "lastErrorCode": error.code,
+        "lastErrorMessage": error.message,
         "attemptEndingTimestamp": now_ms(),
-        "rawData": base64::engine::general_purpose::STANDARD.encode(&rejected.record.data),
-        "sequenceNumber": format!("{shard}-{}", rejected.record.seq),
-        "subSequenceNumber": 0,
+        "rawData": base64::engine::general_purpose::STANDARD.encode(raw),
+        "sequenceNumber": format!("{shard}-{}", pos.seq),
+        "subSequenceNumber": pos.sub,
         "dataCatalogTable": catalog,
     })
 }
@@ -47,23 +55,24 @@ pub fn json_lines(documents: impl IntoIterator<Item = Value>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::RecordError;
-    use crate::core::Record;
 
     #[test]
     fn a_conversion_failure_document_has_the_firehose_fields() {
-        let rejected = Rejected {
-            record: Record {
-                seq: 7,
-                arrival_ms: 1_594_265_943_615,
-                data: bytes::Bytes::from_static(b"{bad"),
-            },
-            error: RecordError {
-                code: "DataFormatConversion.MalformedData".into(),
-                message: "eof".into(),
-            },
+        let error = RecordError {
+            code: "DataFormatConversion.MalformedData".into(),
+            message: "eof".into(),
         };
-        let doc = format_conversion_failed(&rejected, 1, &json!({"tableName": "t"}));
+        let pos = Pos { seq: 7, sub: 2 };
+        let doc = format_conversion_failed(
+            b"{bad",
+            &error,
+            pos,
+            1_594_265_943_615,
+            1,
+            &json!({"tableName": "t"}),
+        );
+        assert_eq!(doc["sequenceNumber"], "1-7");
+        assert_eq!(doc["subSequenceNumber"], 2);
         assert_eq!(doc["rawData"], "e2JhZA==");
         assert_eq!(doc["arrivalTimestamp"], 1_594_265_943_615i64);
         assert_eq!(doc["lastErrorCode"], "DataFormatConversion.MalformedData");

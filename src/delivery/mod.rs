@@ -2,6 +2,7 @@
 
 pub mod assembler;
 pub mod batch;
+pub mod buffers;
 pub mod error_output;
 pub mod naming;
 pub mod worker;

@@ -1,16 +1,17 @@
 //! One delivery worker per shard, in two threads joined by a one-slot queue:
 //!
-//! - the *cutter* reads the log from the checkpoint, cuts deterministic batches and
-//!   compresses each as it reads (CPU);
-//! - the *uploader* names each sealed batch, writes it with retries, then moves the checkpoint
-//!   (I/O and waiting).
+//! - the *cutter* reads the log from the checkpoint, processes the records and fills one
+//!   buffer per partition, compressing as it goes (CPU), and seals objects deterministically
+//!   ([`super::buffers`]);
+//! - the *uploader* names each sealed object, writes it with retries, records what it
+//!   delivered ([`Markers`]) and moves the checkpoint (I/O and waiting).
 //!
-//! So compression of the next batch overlaps the upload and fsyncs of the previous one. The
-//! checkpoint moves only after the destination has the object, in batch order, so a crash at
-//! any point re-delivers the same batch under the same key.
+//! So compression of the next object overlaps the upload and fsyncs of the previous one. The
+//! checkpoint moves only after the destination has the objects before it, in seal order, so a
+//! crash at any point re-delivers the same objects under the same keys.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,8 +21,9 @@ use hydrant_destinations::{Destination, RetryPolicy};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use super::assembler::{Assembler, Stages, UnitKind};
-use super::batch::{BatchBuilder, BatchPolicy, SealedBatch};
+use super::assembler::{Assembler, Stages};
+use super::batch::BatchPolicy;
+use super::buffers::{BufferKey, Markers, Progress, Unit};
 use super::naming::{BatchIdentity, ObjectNamer};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
@@ -34,31 +36,51 @@ pub const CONSUMER: &str = "delivery";
 type WorkerResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// What a worker shares with the metrics endpoint.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorkerStatus {
     next_seq: AtomicU64,
-    /// First arrival time of every batch started but not yet delivered, oldest first.
-    undelivered: Mutex<VecDeque<i64>>,
+    /// Oldest arrival time in the cutter's open buffers (`i64::MAX`: none).
+    open_oldest: AtomicI64,
+    /// Oldest arrival time of each sealed object not yet delivered, in delivery order.
+    in_flight: Mutex<VecDeque<i64>>,
+}
+
+impl Default for WorkerStatus {
+    fn default() -> Self {
+        Self {
+            next_seq: AtomicU64::new(0),
+            open_oldest: AtomicI64::new(i64::MAX),
+            in_flight: Mutex::new(VecDeque::new()),
+        }
+    }
 }
 
 impl WorkerStatus {
     pub fn new() -> Self {
         Self::default()
     }
-    /// The first sequence number not yet delivered.
+    /// The checkpoint: the first sequence number a restart would read again.
     pub fn next_seq(&self) -> u64 {
         self.next_seq.load(Ordering::Relaxed)
     }
     /// Arrival time of the oldest record not yet delivered (for DataFreshness).
     pub fn oldest_undelivered_ms(&self) -> Option<i64> {
-        self.undelivered.lock().expect("not poisoned").front().copied()
+        let in_flight = self.in_flight.lock().expect("not poisoned").iter().copied().min();
+        let open = Some(self.open_oldest.load(Ordering::Relaxed)).filter(|&t| t != i64::MAX);
+        match (in_flight, open) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
-    fn batch_started(&self, first_arrival_ms: i64) {
-        self.undelivered.lock().expect("not poisoned").push_back(first_arrival_ms);
+    fn buffers_hold(&self, oldest_arrival_ms: Option<i64>) {
+        self.open_oldest.store(oldest_arrival_ms.unwrap_or(i64::MAX), Ordering::Relaxed);
     }
-    fn batch_delivered(&self, next_seq: u64) {
-        self.undelivered.lock().expect("not poisoned").pop_front();
-        self.next_seq.store(next_seq, Ordering::Relaxed);
+    fn object_sealed(&self, oldest_arrival_ms: i64) {
+        self.in_flight.lock().expect("not poisoned").push_back(oldest_arrival_ms);
+    }
+    fn object_delivered(&self, checkpoint: u64) {
+        self.in_flight.lock().expect("not poisoned").pop_front();
+        self.next_seq.store(checkpoint, Ordering::Relaxed);
     }
 }
 
@@ -92,7 +114,7 @@ impl ShardWorker {
     /// Starts the worker's two threads; the handles finish after shutdown.
     pub fn spawn(self) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         let this = Arc::new(self);
-        let (tx, rx) = sync_channel::<SealedBatch>(1);
+        let (tx, rx) = sync_channel::<Unit>(1);
         let name = format!("{}-{}", this.stream, this.shard_index);
         let cutter = this.clone();
         let uploader = this;
@@ -114,69 +136,79 @@ impl ShardWorker {
         }
     }
 
-    /// The cutter: log -> sealed batches.
-    fn cut(&self, out: SyncSender<SealedBatch>) -> WorkerResult<()> {
-        let mut stages =
+    /// The cutter: log -> processed records -> buffers -> sealed objects.
+    fn cut(&self, out: SyncSender<Unit>) -> WorkerResult<()> {
+        let stages =
             self.stages.lock().expect("not poisoned").take().ok_or("the cutter runs once")?;
         let start = self.shard.load_checkpoint(CONSUMER)?;
         self.status.next_seq.store(start, Ordering::Relaxed);
+        let markers = Markers::load(self.shard.dir())?;
+        let mut assembler =
+            Assembler::new(stages, &self.codec, self.shard_index, self.policy, markers, start);
         let mut reader = self.shard.reader(start)?;
         let mut commits = self.shard.subscribe();
-        let mut pending: Option<Record> = None;
         loop {
-            let first = match pending.take() {
-                Some(record) => record,
-                None => match self.next_record(&mut reader, &mut commits)? {
-                    Some(record) => record,
-                    None => return Ok(()),
-                },
-            };
-            self.status.batch_started(first.arrival_ms);
-            let assembler = Assembler::new(&mut stages, &self.codec, self.shard_index);
-            let mut batch = BatchBuilder::start(self.policy, assembler, &first)?;
-            // Fill until a record falls outside the batch, or no record can still join it.
-            while !batch.is_full() {
-                let mut next = self.read(&mut reader)?;
-                let mut complete = false;
-                if next.is_none() {
-                    // Read the watermark, then look again: every record committed after the
-                    // watermark was read arrives at or after it, so if nothing is there now
-                    // and the window ends before the watermark, nothing can still join.
-                    let watermark = self.shard.watermark_ms();
-                    next = self.read(&mut reader)?;
-                    complete = watermark >= batch.window_end();
+            if let Some(record) = self.read(&mut reader)? {
+                assembler.push(&record)?;
+                if !self.send(&mut assembler, &out) {
+                    return Ok(());
                 }
-                match next {
-                    Some(record) if batch.admits(&record) => batch.push(&record)?,
-                    Some(record) => {
-                        pending = Some(record);
-                        break;
-                    }
-                    None if complete => break,
-                    None => {
-                        let wait = (batch.window_end() - now_ms()).clamp(0, 60_000) as u64 + 1;
-                        if let Wake::Shutdown =
-                            self.wait(&mut commits, Some(Duration::from_millis(wait)))
-                        {
-                            return Ok(());
-                        }
-                    }
-                }
+                continue;
             }
-            if out.send(batch.seal()?).is_err() {
-                return Ok(()); // the uploader stopped (shutdown or error, which it reports)
+            // Read the watermark, then look again: every record committed after the watermark
+            // was read arrives at or after it, so if nothing is there now, buffers whose window
+            // ends before the watermark can take nothing more.
+            let watermark = self.shard.watermark_ms();
+            if let Some(record) = self.read(&mut reader)? {
+                assembler.push(&record)?;
+            } else {
+                assembler.idle(watermark)?;
+            }
+            if !self.send(&mut assembler, &out) {
+                return Ok(());
+            }
+            self.status.buffers_hold(assembler.oldest_pending_arrival());
+            let wait = assembler
+                .next_due()
+                .map(|due| Duration::from_millis((due - now_ms()).clamp(0, 60_000) as u64 + 1));
+            if let Wake::Shutdown = self.wait(&mut commits, wait) {
+                return Ok(());
             }
         }
     }
 
-    /// The uploader: sealed batches -> destination -> checkpoint, in order.
-    fn upload(&self, batches: Receiver<SealedBatch>) -> WorkerResult<()> {
-        while let Ok(sealed) = batches.recv() {
-            if !self.deliver(&sealed)? {
-                return Ok(()); // shutdown while retrying; the batch is re-delivered after restart
+    /// Hands the sealed objects to the uploader; `false` once it has stopped.
+    fn send(&self, assembler: &mut Assembler<'_>, out: &SyncSender<Unit>) -> bool {
+        let sealed = assembler.take_sealed();
+        if sealed.is_empty() {
+            return true;
+        }
+        self.status.buffers_hold(assembler.oldest_pending_arrival());
+        for unit in sealed {
+            self.status.object_sealed(unit.oldest_arrival_ms);
+            if out.send(unit).is_err() {
+                return false; // the uploader stopped (shutdown or error, which it reports)
             }
-            self.shard.store_checkpoint(CONSUMER, sealed.last_seq + 1)?;
-            self.status.batch_delivered(sealed.last_seq + 1);
+        }
+        true
+    }
+
+    /// The uploader: sealed objects -> destination -> markers and checkpoint, in order.
+    fn upload(&self, units: Receiver<Unit>) -> WorkerResult<()> {
+        let mut progress =
+            Progress::new(Markers::load(self.shard.dir())?, self.shard.load_checkpoint(CONSUMER)?);
+        while let Ok(unit) = units.recv() {
+            if !self.deliver(&unit)? {
+                return Ok(()); // shutdown while retrying; the object is re-delivered after restart
+            }
+            let step = progress.delivered(&unit);
+            if let Some(markers) = step.markers {
+                markers.store(self.shard.dir())?; // before the checkpoint: see `Markers`
+            }
+            if let Some(checkpoint) = step.checkpoint {
+                self.shard.store_checkpoint(CONSUMER, checkpoint)?;
+            }
+            self.status.object_delivered(progress.checkpoint());
         }
         Ok(())
     }
@@ -188,22 +220,6 @@ impl ShardWorker {
             record.data = cipher.decrypt(&record.data)?;
         }
         Ok(Some(record))
-    }
-
-    /// The next committed record, waiting for one; `None` on shutdown.
-    fn next_record(
-        &self,
-        reader: &mut ShardReader,
-        commits: &mut watch::Receiver<u64>,
-    ) -> WorkerResult<Option<Record>> {
-        loop {
-            if let Some(record) = self.read(reader)? {
-                return Ok(Some(record));
-            }
-            if let Wake::Shutdown = self.wait(commits, None) {
-                return Ok(None);
-            }
-        }
     }
 
     fn wait(&self, commits: &mut watch::Receiver<u64>, timeout: Option<Duration>) -> Wake {
@@ -226,57 +242,55 @@ impl ShardWorker {
         })
     }
 
-    /// Writes every object of one batch, each with retries. `Ok(false)` on shutdown.
-    fn deliver(&self, sealed: &SealedBatch) -> WorkerResult<bool> {
-        for unit in &sealed.units {
-            let identity = BatchIdentity {
-                stream: &self.stream,
-                shard: self.shard_index,
-                first_seq: sealed.first_seq,
-                last_seq: sealed.last_seq,
-                variant: unit.variant,
-            };
-            let (key, content_encoding) = match &unit.kind {
-                UnitKind::Data { partition } => (
-                    self.namer.object_key(
-                        self.version,
-                        &identity,
-                        unit.oldest_arrival_ms,
-                        partition.as_ref(),
-                    )?,
-                    self.codec.content_encoding(),
-                ),
-                UnitKind::Errors { output_type } => (
-                    self.namer.error_key(
-                        self.version,
-                        &identity,
-                        unit.oldest_arrival_ms,
-                        output_type,
-                    )?,
-                    None,
-                ),
-            };
-            let object = Object { key, body: unit.body.clone(), content_encoding };
-            if !self.put_with_retry(&object)? {
-                return Ok(false);
+    /// Names and writes one sealed object, with retries. `Ok(false)` on shutdown.
+    fn deliver(&self, unit: &Unit) -> WorkerResult<bool> {
+        let identity = BatchIdentity {
+            stream: &self.stream,
+            shard: self.shard_index,
+            first_seq: unit.first.seq,
+            last_seq: unit.last.seq,
+            variant: unit.variant,
+        };
+        let (key, content_encoding) = match &unit.key {
+            BufferKey::Data(partition) => (
+                self.namer.object_key(
+                    self.version,
+                    &identity,
+                    unit.oldest_arrival_ms,
+                    Some(partition),
+                )?,
+                self.codec.content_encoding(),
+            ),
+            BufferKey::Errors(output_type) => (
+                self.namer.error_key(
+                    self.version,
+                    &identity,
+                    unit.oldest_arrival_ms,
+                    output_type,
+                )?,
+                None,
+            ),
+        };
+        let object = Object { key, body: unit.body.clone(), content_encoding };
+        if !self.put_with_retry(&object)? {
+            return Ok(false);
+        }
+        match &unit.key {
+            BufferKey::Data(_) => {
+                tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
+                    records = unit.records, bytes = unit.bytes, object_bytes = object.body.len(), "delivered object");
+                self.metrics.delivered(
+                    &self.stream,
+                    unit.records,
+                    unit.bytes,
+                    object.body.len() as u64,
+                );
             }
-            match &unit.kind {
-                UnitKind::Data { .. } => {
-                    tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
-                        records = unit.records, bytes = unit.bytes, object_bytes = object.body.len(), "delivered object");
-                    self.metrics.delivered(
-                        &self.stream,
-                        unit.records,
-                        unit.bytes,
-                        object.body.len() as u64,
-                    );
-                }
-                UnitKind::Errors { output_type } => {
-                    tracing::warn!(stream = %self.stream, shard = self.shard_index, key = %object.key,
-                        records = unit.records, error_output_type = output_type,
-                        "records could not be delivered as they are; written to the error output");
-                    self.metrics.error_output(&self.stream, output_type, unit.records);
-                }
+            BufferKey::Errors(output_type) => {
+                tracing::warn!(stream = %self.stream, shard = self.shard_index, key = %object.key,
+                    records = unit.records, error_output_type = output_type,
+                    "records could not be delivered as they are; written to the error output");
+                self.metrics.error_output(&self.stream, output_type, unit.records);
             }
         }
         Ok(true)

@@ -387,8 +387,9 @@ def feature_stream_yaml(name, bucket, hydrant="", processors=None, error_prefix=
     return text
 
 
-def lambda_processor(arn, retries=None, buffer_mb=None):
-    params = {"LambdaArn": arn}
+def lambda_processor(arn, retries=None, buffer_mb=None, interval=1):
+    # Firehose's default BufferIntervalInSeconds is 60: tests ask for 1 so records do not wait.
+    params = {"LambdaArn": arn, "BufferIntervalInSeconds": interval}
     if retries is not None:
         params["NumberOfRetries"] = retries
     if buffer_mb is not None:

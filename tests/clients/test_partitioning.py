@@ -56,6 +56,10 @@ STREAMS = {
                 processors=[("MetadataExtraction", {"MetadataExtractionQuery": "{k: .k}",
                                                     "JsonParsingEngine": "JQ-1.6"}), DELIM],
                 hydrant="max_partitions: 2"),
+    # Each partition's buffer has its own 4 s window, counted from its own first record.
+    "win": dict(prefix="w/k=!{partitionKeyFromQuery:k}/", interval=4,
+                processors=[("MetadataExtraction", {"MetadataExtractionQuery": "{k: .k}",
+                                                    "JsonParsingEngine": "JQ-1.6"}), DELIM]),
     "big": dict(prefix="big/k=!{partitionKeyFromQuery:k}/", size=1,
                 processors=[("MetadataExtraction", {"MetadataExtractionQuery": "{k: .k}",
                                                     "JsonParsingEngine": "JQ-1.6"})]),
@@ -86,7 +90,8 @@ def srv(tmp_path_factory):
     body = s3_store_yaml(s3) + "delivery_streams:\n"
     for name, kw in STREAMS.items():
         kw = dict(kw)
-        body += feature_stream_yaml(name, bucket, shards=1, interval=1, partitioning=True,
+        interval = kw.pop("interval", 1)
+        body += feature_stream_yaml(name, bucket, shards=1, interval=interval, partitioning=True,
                                     error_prefix=err_prefix(name), **kw)
     h = Hydrant(tmp_path_factory.mktemp("partitioning"), body)
     h.start(timeout=120)
@@ -175,6 +180,31 @@ def test_a_record_missing_a_partition_key_goes_to_partitioning_failed_with_its_o
         f"{mine[raw][1]['errorCode']} -> {got!r}" for raw, got in wrong.items())
 
 
+def test_each_partition_is_flushed_on_its_own_interval(srv):
+    # p opens at 0 s (window to 4 s) and q at 1 s (window to 5 s). At 4.5 s, p's next record
+    # starts a new object while q's still joins its first one: one buffer per partition, each
+    # with its own timer, as Firehose does (a shared window would split q instead).
+    run = uid()
+
+    def put(k, name):
+        srv.put("win", [json.dumps({"k": k, "run": run, "n": name}).encode()])
+
+    put("p", "p1")
+    time.sleep(1)
+    put("q", "q1")
+    time.sleep(1)
+    put("p", "p2")
+    time.sleep(2.5)
+    put("p", "p3")
+    put("q", "q2")
+    found = wait_lines(srv, "w/", 5, run.encode(), timeout=60)
+    objects = sorted(sorted(json.loads(line)["n"] for line in lines) for lines in found.values())
+    assert objects == [["p1", "p2"], ["p3"], ["q1", "q2"]], found
+    for key, lines in found.items():
+        k = re.fullmatch(r"w/k=([pq])/.+", key)[1]
+        assert all(json.loads(line)["k"] == k for line in lines), (key, lines)
+
+
 def test_partition_keys_from_the_partition_by_field_transform_shape_the_prefix(srv):
     run = uid()
     t0 = dt.datetime.now(dt.timezone.utc)
@@ -260,7 +290,7 @@ def test_a_partition_larger_than_size_in_mbs_is_split_into_several_objects(srv):
     srv.put("big", records)
     found = wait_lines(srv, "big/", len(records), run.encode(), timeout=45)
     one = [k for k in found if k.startswith("big/k=one/")]
-    assert len(one) >= 2, f"2 MB in a 1 MiB stream must make several objects: {one}"
+    assert len(one) >= 2, f"2 MB in a 1 MiB stream must make several objects: { {k: len(v) for k, v in found.items()} }"
     for k in one:
         assert sum(len(line) for line in found[k]) <= 1024 * 1024, k
     seen = collections.Counter(line for lines in found.values() for line in lines)
