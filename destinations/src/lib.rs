@@ -11,7 +11,7 @@ pub mod retry;
 pub mod s3;
 
 pub use error::{DestinationError, ErrorClass};
-pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryPolicy};
+pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryClock, RetryPolicy};
 
 use async_trait::async_trait;
 
