@@ -7,11 +7,12 @@
 //! buffering: that separation keeps each one small and testable on its own.
 
 pub mod error;
+pub mod http;
 pub mod retry;
 pub mod s3;
 
 pub use error::{DestinationError, ErrorClass};
-pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryPolicy};
+pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryClock, RetryPolicy};
 
 use async_trait::async_trait;
 

@@ -24,6 +24,19 @@ pub struct RetryPolicy {
     pub jitter: f64,
     /// Stop retrying once this much time has passed since the first failure (`None`: never).
     pub max_duration: Option<Duration>,
+    /// What counts against `max_duration`.
+    pub clock: RetryClock,
+}
+
+/// What a retry duration measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RetryClock {
+    /// Wall-clock time since the sequence started, attempts included.
+    #[default]
+    Elapsed,
+    /// Only the waits between attempts: time spent waiting for a destination's answer does not
+    /// count (Firehose's HTTP endpoint `RetryOptions.DurationInSeconds`).
+    WaitsOnly,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +47,7 @@ impl Default for RetryPolicy {
             multiplier: 2.0,
             jitter: 0.15,
             max_duration: None,
+            clock: RetryClock::Elapsed,
         }
     }
 }
@@ -41,7 +55,12 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Starts a backoff sequence for one request.
     pub fn backoff(&self) -> Backoff {
-        Backoff { policy: self.clone(), attempt: 0, started: Instant::now() }
+        Backoff {
+            policy: self.clone(),
+            attempt: 0,
+            started: Instant::now(),
+            waited: Duration::ZERO,
+        }
     }
 }
 
@@ -51,6 +70,8 @@ pub struct Backoff {
     policy: RetryPolicy,
     attempt: u32,
     started: Instant,
+    /// Sum of the waits handed out so far.
+    waited: Duration,
 }
 
 impl Backoff {
@@ -72,9 +93,16 @@ impl Backoff {
             1.0
         };
         let wait = Duration::from_secs_f64((capped * factor).max(0.0));
+        let used = match self.policy.clock {
+            RetryClock::Elapsed => self.started.elapsed(),
+            RetryClock::WaitsOnly => self.waited,
+        };
         match self.policy.max_duration {
-            Some(limit) if self.started.elapsed() + wait > limit => None,
-            _ => Some(wait),
+            Some(limit) if used + wait > limit => None,
+            _ => {
+                self.waited += wait;
+                Some(wait)
+            }
         }
     }
 }
@@ -169,6 +197,21 @@ mod tests {
         assert!(b.next_wait().is_some()); // 200 ms fits
         assert!(b.next_wait().is_some()); // 400 ms fits (elapsed is ~0 in this test)
         assert!(b.next_wait().is_none()); // 800 ms would pass the deadline
+    }
+
+    #[test]
+    fn a_waits_only_clock_ignores_time_spent_on_attempts() {
+        let policy = RetryPolicy {
+            max_duration: Some(Duration::from_millis(700)),
+            jitter: 0.0,
+            clock: RetryClock::WaitsOnly,
+            ..RetryPolicy::default()
+        };
+        let mut b = policy.backoff();
+        std::thread::sleep(Duration::from_millis(750)); // a slow attempt: not counted
+        assert_eq!(b.next_wait(), Some(Duration::from_millis(200)));
+        assert_eq!(b.next_wait(), Some(Duration::from_millis(400))); // 600 ms waited
+        assert_eq!(b.next_wait(), None); // 800 ms more would pass 700 ms
     }
 
     #[test]
