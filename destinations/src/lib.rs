@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod retry;
 pub mod s3;
+pub mod search;
 
 pub use error::{DestinationError, ErrorClass};
 pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryClock, RetryPolicy};

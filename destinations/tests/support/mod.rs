@@ -1,0 +1,3 @@
+//! Helpers shared by the destination integration tests.
+
+pub mod bulk_stub;
