@@ -9,6 +9,7 @@
 pub mod error;
 pub mod retry;
 pub mod s3;
+pub mod warehouse;
 
 pub use error::{DestinationError, ErrorClass};
 pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryPolicy};
