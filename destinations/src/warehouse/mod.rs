@@ -15,8 +15,21 @@
 
 mod config;
 mod copy_options;
+mod manifest;
+mod request_builder;
+mod retry;
+mod service;
 
 pub use config::{
     CopyCommand, FieldErrors, Ident, TableName, Target, WarehouseSettings, DEFAULT_RETRY_SECONDS,
 };
 pub use copy_options::{parse_pg_copy_options, PgCopyOptions, PgFormat};
+pub use manifest::{
+    failure_manifest_json, manifest_json, redshift_copy_sql, redshift_load_statements,
+    CredentialsClause, FailedLoad, RedshiftStatements,
+};
+pub use request_builder::{
+    decompress, postgres_copy_sql, record_spans, Column, LoadRequest, CHECKPOINT_TABLE,
+};
+pub use retry::{classify, DATA_LOAD_FAILED};
+pub use service::{PostgresLoader, RedshiftLoadRequest, RedshiftLoader, MAX_BAD_ROWS};
