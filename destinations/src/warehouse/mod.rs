@@ -31,5 +31,5 @@ pub use manifest::{
 pub use request_builder::{
     decompress, postgres_copy_sql, record_spans, Column, LoadRequest, CHECKPOINT_TABLE,
 };
-pub use retry::{classify, DATA_LOAD_FAILED};
+pub use retry::{classify, CONNECTION_FAILED, DATA_LOAD_FAILED};
 pub use service::{PostgresLoader, RedshiftLoadRequest, RedshiftLoader, MAX_BAD_ROWS};

@@ -17,6 +17,9 @@ use crate::{DestinationError, RetryPolicy};
 /// Firehose's code for a COPY that failed on the data (and for rejected rows).
 pub const DATA_LOAD_FAILED: &str = "Redshift.DataLoadFailed";
 
+/// Firehose's code for a database that cannot be reached or dropped the connection.
+pub const CONNECTION_FAILED: &str = "Redshift.ConnectionFailed";
+
 /// Backoff for warehouse loads: 1 s doubling to 60 s with ±20 % jitter, for
 /// `RetryOptions.DurationInSeconds` in all.
 pub(crate) fn retry_policy(duration: Duration) -> RetryPolicy {
@@ -85,7 +88,7 @@ pub fn classify(e: &tokio_postgres::Error, table: &str) -> DestinationError {
     let said = describe(e);
     let Some(db) = e.as_db_error() else {
         return DestinationError::transient(
-            "Redshift.ConnectionFailed",
+            CONNECTION_FAILED,
             format!("cannot reach the database or lost the connection: {said}"),
         );
     };
@@ -156,7 +159,7 @@ pub fn classify(e: &tokio_postgres::Error, table: &str) -> DestinationError {
         || *code == SqlState::CRASH_SHUTDOWN
         || *code == SqlState::CANNOT_CONNECT_NOW
     {
-        ("Redshift.ConnectionFailed", format!("the database is unavailable: {said}"), true)
+        (CONNECTION_FAILED, format!("the database is unavailable: {said}"), true)
     } else if said.contains("S3") && (said.contains("does not exist") || said.contains("not found"))
     {
         // Redshift reports S3 problems as internal errors; recognise them by their wording.

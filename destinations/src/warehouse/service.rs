@@ -31,7 +31,9 @@ use super::manifest::{manifest_json, redshift_load_statements, CredentialsClause
 use super::request_builder::{
     copy_rows, decompress, postgres_copy_sql, resolve_columns, Column, LoadRequest,
 };
-use super::retry::{classify, copy_error_line, describe, retry_policy, DATA_LOAD_FAILED};
+use super::retry::{
+    classify, copy_error_line, describe, retry_policy, CONNECTION_FAILED, DATA_LOAD_FAILED,
+};
 use crate::{Destination, DestinationError, Outcome, Rejected, RetryPolicy};
 
 /// Rows one PostgreSQL load may reject. Each rejection costs one more COPY of the rest of the
@@ -91,9 +93,11 @@ impl Session {
     }
 }
 
-/// Forgets a connection that broke during a load, so the next load reconnects.
-fn forget_if_broken(guard: &mut Option<Conn>) {
-    if guard.as_ref().is_some_and(|c| c.client.is_closed()) {
+/// Forgets a connection that broke during a load, so the next load reconnects. A connection
+/// error is enough: the client may report "connection closed" a moment before it knows.
+fn forget_if_broken<T>(guard: &mut Option<Conn>, result: &Result<T, DestinationError>) {
+    let failed = matches!(result, Err(e) if e.code == CONNECTION_FAILED);
+    if failed || guard.as_ref().is_some_and(|c| c.client.is_closed()) {
         *guard = None;
     }
 }
@@ -345,7 +349,7 @@ impl Destination for PostgresLoader {
         let mut guard = self.session.connected().await?;
         let conn = guard.as_mut().expect("connected() leaves a connection");
         let result = self.load(conn, request).await;
-        forget_if_broken(&mut guard);
+        forget_if_broken(&mut guard, &result);
         result
     }
 }
@@ -493,7 +497,7 @@ impl Destination for RedshiftLoader {
         let mut guard = self.session.connected().await?;
         let conn = guard.as_mut().expect("connected() leaves a connection");
         let result = self.load(conn, request).await;
-        forget_if_broken(&mut guard);
+        forget_if_broken(&mut guard, &result);
         result
     }
 }
