@@ -11,6 +11,7 @@ pub mod http;
 pub mod retry;
 pub mod s3;
 pub mod search;
+pub mod warehouse;
 
 pub use error::{DestinationError, ErrorClass};
 pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryClock, RetryPolicy};

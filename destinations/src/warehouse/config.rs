@@ -1,0 +1,668 @@
+//! Configuration: Firehose's `CopyCommand` block, the cluster URL, and the checked
+//! [`WarehouseSettings`] both loaders run from.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::config::SslMode;
+
+use super::copy_options::{mentions_keyword, parse_pg_copy_options, PgCopyOptions};
+
+/// Validation problems as `(Firehose field name, what is wrong and how to fix it)`, e.g.
+/// `("CopyCommand.CopyOptions", "CopyOptions: MAXERROR is not supported ...")`. The caller
+/// prefixes the path of the destination block.
+pub type FieldErrors = Vec<(&'static str, String)>;
+
+/// Firehose's `CopyCommand`: what table the staged objects are loaded into, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct CopyCommand {
+    /// The target table, optionally schema-qualified (`analytics.clicks`). It must exist:
+    /// Hydrant, like Firehose, never creates it. 1 to 512 characters.
+    pub data_table_name: String,
+    /// Comma-separated columns the records fill, in record order (for CSV and text) or by key
+    /// (for `JSON 'auto'`). Leave out to use all the table's columns in table order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_table_columns: Option<String>,
+    /// Redshift COPY options. Redshift targets get them verbatim; PostgreSQL targets accept the
+    /// subset listed in `docs/destinations/warehouse.md` and reject anything else by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_options: Option<String>,
+}
+
+/// Which database the cluster URL points at, with the COPY options for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `jdbc:postgresql://`, `postgres://`, `postgresql://`: the staged object is streamed
+    /// with `COPY ... FROM STDIN` (see [`super::PostgresLoader`]).
+    Postgres(PgCopyOptions),
+    /// `jdbc:redshift://`: Redshift reads the staged object from S3 through a manifest; the
+    /// options are appended verbatim (see [`super::RedshiftLoader`]).
+    Redshift { copy_options: String },
+}
+
+/// One SQL identifier: how it is written in SQL, and the name it denotes (unquoted
+/// identifiers fold to lower case, as in PostgreSQL and Redshift).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub sql: String,
+    pub name: String,
+}
+
+/// A table name, optionally schema-qualified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub parts: Vec<Ident>,
+}
+
+impl TableName {
+    /// The name as written in SQL (`analytics.clicks`, `"Mixed"`).
+    pub fn sql(&self) -> String {
+        self.parts.iter().map(|p| p.sql.as_str()).collect::<Vec<_>>().join(".")
+    }
+}
+
+/// Checked settings of one warehouse destination.
+#[derive(Debug, Clone)]
+pub struct WarehouseSettings {
+    pub target: Target,
+    /// Where to connect (the password is redacted from `Debug`). Always plain TCP: TLS is not
+    /// supported yet and `sslmode=require` is refused when the settings are built.
+    pub connection: tokio_postgres::Config,
+    pub table: TableName,
+    /// `DataTableColumns`, when given.
+    pub columns: Option<Vec<Ident>>,
+    /// `RetryOptions.DurationInSeconds` (default 3600).
+    pub retry_duration: Duration,
+}
+
+/// Firehose's default `RetryOptions.DurationInSeconds` for Redshift.
+pub const DEFAULT_RETRY_SECONDS: u32 = 3600;
+
+impl WarehouseSettings {
+    /// Checks a `RedshiftDestinationConfiguration`'s fields: `cluster_jdbc_url`
+    /// (`ClusterJDBCURL`), `copy_command`, `username`, `password` and
+    /// `RetryOptions.DurationInSeconds` (`None`: 3600). Every problem is reported.
+    ///
+    /// `username` and `password` override a user and password given in the URL; an empty
+    /// password is allowed (trust or peer authentication on a local PostgreSQL).
+    pub fn from_firehose(
+        cluster_jdbc_url: &str,
+        copy_command: &CopyCommand,
+        username: &str,
+        password: &str,
+        retry_duration_in_seconds: Option<u32>,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors: FieldErrors = Vec::new();
+
+        let parsed = parse_cluster_url(cluster_jdbc_url);
+        if let Err(e) = &parsed {
+            errors.push(("ClusterJDBCURL", e.clone()));
+        }
+
+        let table = check_table_name(&copy_command.data_table_name);
+        if let Err(e) = &table {
+            errors.push(("CopyCommand.DataTableName", e.clone()));
+        }
+
+        let columns = match copy_command.data_table_columns.as_deref() {
+            None => Ok(None),
+            Some(s) => check_columns(s).map(Some),
+        };
+        if let Err(e) = &columns {
+            errors.push(("CopyCommand.DataTableColumns", e.clone()));
+        }
+
+        let options = copy_command.copy_options.as_deref().unwrap_or("").trim().to_owned();
+        if options.len() > 10240 {
+            errors.push((
+                "CopyCommand.CopyOptions",
+                format!("must be at most 10240 characters, got {}; shorten it", options.len()),
+            ));
+        }
+
+        let retry_seconds = retry_duration_in_seconds.unwrap_or(DEFAULT_RETRY_SECONDS);
+        if retry_seconds > 7200 {
+            errors.push((
+                "RetryOptions.DurationInSeconds",
+                format!("must be 0..=7200 seconds, got {retry_seconds}; use 7200 at most"),
+            ));
+        }
+
+        let mut target = None;
+        let mut connection = None;
+        if let Ok((kind, mut config)) = parsed {
+            target = match kind {
+                Kind::Postgres => match parse_pg_copy_options(&options) {
+                    Ok(o) => Some(Target::Postgres(o)),
+                    Err(messages) => {
+                        errors.extend(messages.into_iter().map(|m| ("CopyCommand.CopyOptions", m)));
+                        None
+                    }
+                },
+                Kind::Redshift => Some(Target::Redshift { copy_options: options }),
+            };
+            if !username.is_empty() {
+                config.user(username);
+            } else if config.get_user().is_none() {
+                errors.push((
+                    "Username",
+                    "required: the database user Hydrant loads as (it needs INSERT on the table, \
+                     and CREATE for its checkpoint table on first use)"
+                        .into(),
+                ));
+            }
+            if !password.is_empty() {
+                config.password(password);
+            }
+            connection = Some(config);
+        }
+
+        match (target, connection, table, columns) {
+            (Some(target), Some(connection), Ok(table), Ok(columns)) if errors.is_empty() => {
+                Ok(Self {
+                    target,
+                    connection,
+                    table,
+                    columns,
+                    retry_duration: Duration::from_secs(u64::from(retry_seconds)),
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+
+    /// Checks `CopyOptions` against the intermediate `S3Configuration.CompressionFormat`
+    /// (`gzip`: `GZIP`, otherwise `UNCOMPRESSED`): Redshift needs `GZIP` exactly when the staged
+    /// objects are compressed, and PostgreSQL targets are held to the same rule so that a
+    /// configuration means the same on both.
+    pub fn check_compression(&self, gzip: bool) -> FieldErrors {
+        let says_gzip = match &self.target {
+            Target::Postgres(o) => o.gzip,
+            Target::Redshift { copy_options } => mentions_keyword(copy_options, "GZIP"),
+        };
+        match (gzip, says_gzip) {
+            (true, false) => vec![(
+                "CopyCommand.CopyOptions",
+                "S3Configuration.CompressionFormat is GZIP but CopyOptions lacks GZIP; add GZIP \
+                 (Redshift cannot read the staged objects otherwise)"
+                    .into(),
+            )],
+            (false, true) => vec![(
+                "CopyCommand.CopyOptions",
+                "CopyOptions says GZIP but S3Configuration.CompressionFormat is not GZIP; remove \
+                 GZIP or set CompressionFormat: GZIP"
+                    .into(),
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Postgres,
+    Redshift,
+}
+
+const URL_FORMS: &str = "use jdbc:redshift://host:5439/db, jdbc:postgresql://host:5432/db, \
+                         postgres://user@host:5432/db or postgresql://...";
+
+/// Parses `ClusterJDBCURL` into a target kind and connection settings. Messages never echo the
+/// URL past its scheme: it may hold a password.
+fn parse_cluster_url(url: &str) -> Result<(Kind, tokio_postgres::Config), String> {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    let (kind, mut config) = if lower.starts_with("jdbc:postgresql://") {
+        (Kind::Postgres, parse_jdbc(&url["jdbc:postgresql://".len()..], 5432)?)
+    } else if lower.starts_with("jdbc:redshift://") {
+        (Kind::Redshift, parse_jdbc(&url["jdbc:redshift://".len()..], 5439)?)
+    } else if lower.starts_with("jdbc:redshift:iam://") {
+        return Err("jdbc:redshift:iam:// (IAM authentication) is not supported; use \
+                    jdbc:redshift://host:5439/db with Username and Password"
+            .into());
+    } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| format!("not a valid PostgreSQL URL: {e}; {URL_FORMS}"))?;
+        if config.get_hosts().is_empty() {
+            return Err(format!("the URL names no host; {URL_FORMS}"));
+        }
+        if config.get_dbname().is_none() {
+            return Err(format!("the URL names no database; {URL_FORMS}"));
+        }
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(tls_unsupported());
+        }
+        (Kind::Postgres, config)
+    } else {
+        let scheme = url.split("//").next().unwrap_or("");
+        return Err(format!("unsupported URL scheme {scheme:?}; {URL_FORMS}"));
+    };
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("hydrant");
+    }
+    config.keepalives(true);
+    Ok((kind, config))
+}
+
+fn tls_unsupported() -> String {
+    "TLS connections are not supported yet (Hydrant connects without TLS); remove \
+     sslmode=require / ssl=true, or reach the database through a local TLS tunnel"
+        .into()
+}
+
+/// `host[:port]/database[?key=value&...]`, the part after `jdbc:<driver>://`.
+fn parse_jdbc(rest: &str, default_port: u16) -> Result<tokio_postgres::Config, String> {
+    let (authority, path) =
+        rest.split_once('/').ok_or_else(|| format!("the URL names no database; {URL_FORMS}"))?;
+    if authority.contains('@') {
+        return Err("JDBC URLs carry no user@ part; put the user in Username".into());
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| "unclosed [ in the host; write [::1]:5432".to_owned())?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("the URL names no host; {URL_FORMS}"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            format!("port {p:?} is not a number in 1..=65535; write host:{default_port}")
+        })?,
+    };
+    let (dbname, query) = match path.split_once('?') {
+        Some((d, q)) => (d, Some(q)),
+        None => (path, None),
+    };
+    if dbname.is_empty() {
+        return Err(format!("the URL names no database; {URL_FORMS}"));
+    }
+    let mut config = tokio_postgres::Config::new();
+    config.host(host).port(port).dbname(dbname);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key.to_ascii_lowercase().as_str() {
+            "user" => {
+                config.user(value);
+            }
+            "password" => {
+                config.password(value);
+            }
+            "sslmode" => match value.to_ascii_lowercase().as_str() {
+                "disable" | "allow" | "prefer" => {}
+                _ => return Err(tls_unsupported()),
+            },
+            "ssl" => match value.to_ascii_lowercase().as_str() {
+                "false" => {}
+                _ => return Err(tls_unsupported()),
+            },
+            "applicationname" | "application_name" => {
+                config.application_name(value);
+            }
+            "connecttimeout" | "connect_timeout" | "logintimeout" => {
+                let secs = value.parse::<u64>().map_err(|_| {
+                    format!("{key}={value:?} is not a number of seconds; write {key}=10")
+                })?;
+                config.connect_timeout(Duration::from_secs(secs));
+            }
+            _ => {
+                return Err(format!(
+                    "URL parameter {key:?} is not supported; remove it (supported: user, password, \
+                     sslmode=disable|prefer, ssl=false, ApplicationName, connectTimeout)"
+                ))
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Parses identifiers separated by `sep` (`.` for a qualified name, `,` for a column list).
+fn parse_idents(s: &str, sep: char) -> Result<Vec<Ident>, String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let ident = match chars.peek() {
+            Some('"') => {
+                chars.next();
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            name.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) => name.push(c),
+                        None => {
+                            return Err("a quoted name is not closed; add the closing \"".into())
+                        }
+                    }
+                }
+                if name.is_empty() {
+                    return Err("\"\" is not a name".into());
+                }
+                Ident { sql: format!("\"{}\"", name.replace('"', "\"\"")), name }
+            }
+            Some(&c) if c.is_alphabetic() || c == '_' => {
+                let mut sql = String::new();
+                while let Some(&c) = chars.peek() {
+                    if !(c.is_alphanumeric() || c == '_' || c == '$') {
+                        break;
+                    }
+                    sql.push(c);
+                    chars.next();
+                }
+                Ident { name: sql.to_ascii_lowercase(), sql }
+            }
+            Some(c) => {
+                return Err(format!(
+                    "unexpected {c:?}; names are letters, digits, _ and $ (or \"quoted\")"
+                ))
+            }
+            None => return Err("a name is missing".into()),
+        };
+        out.push(ident);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Ok(out),
+            Some(c) if c == sep => {}
+            Some(c) => {
+                return Err(format!(
+                    "unexpected {c:?} after a name; names are letters, digits, _ and $ (or \
+                     \"quoted\")"
+                ))
+            }
+        }
+    }
+}
+
+fn check_table_name(s: &str) -> Result<TableName, String> {
+    let len = s.chars().count();
+    if !(1..=512).contains(&len) {
+        return Err(format!("must be 1 to 512 characters, got {len}; name the target table"));
+    }
+    let parts = parse_idents(s, '.').map_err(|e| format!("{e}; write table or schema.table"))?;
+    if parts.len() > 2 {
+        return Err("at most schema.table; remove the database part".into());
+    }
+    Ok(TableName { parts })
+}
+
+fn check_columns(s: &str) -> Result<Vec<Ident>, String> {
+    if s.len() > 10240 {
+        return Err(format!("must be at most 10240 characters, got {}", s.len()));
+    }
+    let columns = parse_idents(s, ',').map_err(|e| format!("{e}; write col1,col2,..."))?;
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].iter().any(|d| d.name == c.name) {
+            return Err(format!("column {} is listed twice; list it once", c.name));
+        }
+    }
+    Ok(columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::config::Host;
+
+    use super::*;
+    use crate::warehouse::PgFormat;
+
+    fn copy(table: &str, columns: Option<&str>, options: Option<&str>) -> CopyCommand {
+        CopyCommand {
+            data_table_name: table.into(),
+            data_table_columns: columns.map(Into::into),
+            copy_options: options.map(Into::into),
+        }
+    }
+
+    fn settings(url: &str) -> Result<WarehouseSettings, FieldErrors> {
+        WarehouseSettings::from_firehose(url, &copy("t", None, None), "loader", "secret", None)
+    }
+
+    fn url_error(url: &str) -> String {
+        let errors = settings(url).expect_err(url);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "ClusterJDBCURL");
+        errors[0].1.clone()
+    }
+
+    fn host(config: &tokio_postgres::Config) -> String {
+        match &config.get_hosts()[0] {
+            Host::Tcp(h) => h.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn copy_command_parses_firehose_field_names_and_refuses_unknown_ones() {
+        let c: CopyCommand = serde_json::from_str(
+            r#"{"DataTableName":"clicks","DataTableColumns":"a,b","CopyOptions":"JSON 'auto'"}"#,
+        )
+        .unwrap();
+        assert_eq!(c, copy("clicks", Some("a,b"), Some("JSON 'auto'")));
+        let e = serde_json::from_str::<CopyCommand>(r#"{"DataTableName":"t","Bogus":1}"#);
+        assert!(e.unwrap_err().to_string().contains("unknown field `Bogus`"));
+        assert_eq!(
+            serde_json::to_string(&copy("t", None, None)).unwrap(),
+            r#"{"DataTableName":"t"}"#
+        );
+    }
+
+    #[test]
+    fn jdbc_postgresql_url_gives_a_postgres_target() {
+        let s = settings("jdbc:postgresql://db.example.com:6432/warehouse").unwrap();
+        assert!(matches!(s.target, Target::Postgres(_)));
+        assert_eq!(host(&s.connection), "db.example.com");
+        assert_eq!(s.connection.get_ports(), [6432]);
+        assert_eq!(s.connection.get_dbname(), Some("warehouse"));
+        assert_eq!(s.connection.get_user(), Some("loader"));
+        assert_eq!(s.connection.get_password(), Some(&b"secret"[..]));
+        assert_eq!(s.retry_duration, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn jdbc_redshift_url_gives_a_redshift_target_on_port_5439_by_default() {
+        let s = settings("jdbc:redshift://c.abc.us-east-1.redshift.amazonaws.com/dev").unwrap();
+        assert_eq!(s.target, Target::Redshift { copy_options: String::new() });
+        assert_eq!(s.connection.get_ports(), [5439]);
+        assert_eq!(s.connection.get_dbname(), Some("dev"));
+    }
+
+    #[test]
+    fn postgres_urls_give_a_postgres_target_and_keep_their_user() {
+        let s = WarehouseSettings::from_firehose(
+            "postgres://postgres@127.0.0.1:55432/hydrant",
+            &copy("t", None, None),
+            "",
+            "",
+            Some(0),
+        )
+        .unwrap();
+        assert_eq!(s.connection.get_user(), Some("postgres"));
+        assert_eq!(s.connection.get_password(), None);
+        assert_eq!(s.retry_duration, Duration::ZERO);
+        assert!(settings("postgresql://h/db").is_ok());
+        assert_eq!(host(&settings("jdbc:postgresql://[::1]:5432/db").unwrap().connection), "::1");
+    }
+
+    #[test]
+    fn bad_cluster_urls_are_reported_on_cluster_jdbc_url() {
+        assert!(url_error("mysql://h/db").contains("unsupported URL scheme \"mysql:\""));
+        assert!(url_error("jdbc:postgresql://h:99999/db").contains("port \"99999\""));
+        assert!(url_error("jdbc:postgresql://h:5432").contains("names no database"));
+        assert!(url_error("jdbc:postgresql://h:5432/").contains("names no database"));
+        assert!(url_error("jdbc:postgresql://:5432/db").contains("names no host"));
+        assert!(url_error("jdbc:redshift:iam://c/dev").contains("IAM authentication"));
+        assert!(url_error("jdbc:postgresql://h/db?sslmode=require").contains("TLS"));
+        assert!(url_error("jdbc:redshift://h/db?ssl=true").contains("TLS"));
+        assert!(url_error("postgres://h/db?sslmode=require").contains("TLS"));
+        assert!(url_error("jdbc:postgresql://h/db?tcpKeepAlive=true").contains("\"tcpKeepAlive\""));
+        assert!(url_error("jdbc:postgresql://u@h/db").contains("Username"));
+    }
+
+    #[test]
+    fn url_errors_never_echo_a_password() {
+        let e = url_error("postgres://u:hunter22@h/db?sslmode=nonsense");
+        assert!(!e.contains("hunter22"), "{e}");
+        let e = url_error("jdbc:postgresql://h/db?password=hunter22&bogus=1");
+        assert!(!e.contains("hunter22"), "{e}");
+    }
+
+    #[test]
+    fn a_user_is_required_from_username_or_the_url() {
+        let e = WarehouseSettings::from_firehose(
+            "jdbc:postgresql://h/db",
+            &copy("t", None, None),
+            "",
+            "",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e[0].0, "Username");
+        let s = WarehouseSettings::from_firehose(
+            "jdbc:postgresql://h/db?user=u&password=p",
+            &copy("t", None, None),
+            "",
+            "",
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.connection.get_user(), Some("u"));
+    }
+
+    #[test]
+    fn table_and_column_names_fold_unquoted_identifiers() {
+        let s = WarehouseSettings::from_firehose(
+            "jdbc:postgresql://h/db",
+            &copy("Analytics.\"Click\"\"s\"", Some(" Id, \"Name\" ,ts"), None),
+            "u",
+            "",
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.table.sql(), "Analytics.\"Click\"\"s\"");
+        assert_eq!(s.table.parts[0].name, "analytics");
+        assert_eq!(s.table.parts[1].name, "Click\"s");
+        let names: Vec<_> = s.columns.unwrap().into_iter().map(|c| (c.sql, c.name)).collect();
+        assert_eq!(
+            names,
+            [
+                ("Id".into(), "id".into()),
+                ("\"Name\"".into(), "Name".into()),
+                ("ts".into(), "ts".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_with_its_firehose_name() {
+        let e = WarehouseSettings::from_firehose(
+            "jdbc:postgresql://h/db",
+            &copy("t; drop table x", Some("a,,b"), Some("MAXERROR 5")),
+            "u",
+            "",
+            Some(9000),
+        )
+        .unwrap_err();
+        let fields: Vec<_> = e.iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            fields,
+            [
+                "CopyCommand.DataTableName",
+                "CopyCommand.DataTableColumns",
+                "RetryOptions.DurationInSeconds",
+                "CopyCommand.CopyOptions"
+            ]
+        );
+        assert!(e[0].1.contains("unexpected ';'"), "{}", e[0].1);
+        assert!(e[1].1.contains("unexpected ','"), "{}", e[1].1);
+        assert!(e[3].1.contains("MAXERROR is not supported"), "{}", e[3].1);
+        let e = WarehouseSettings::from_firehose(
+            "jdbc:postgresql://h/db",
+            &copy("a.b.c", Some("x,X"), None),
+            "u",
+            "",
+            None,
+        )
+        .unwrap_err();
+        assert!(e[0].1.contains("at most schema.table"));
+        assert!(e[1].1.contains("column x is listed twice"));
+        let e = WarehouseSettings::from_firehose(
+            "jdbc:postgresql://h/db",
+            &copy("", None, None),
+            "u",
+            "",
+            None,
+        )
+        .unwrap_err();
+        assert!(e[0].1.contains("1 to 512 characters"));
+    }
+
+    #[test]
+    fn redshift_copy_options_pass_through_verbatim_and_postgres_ones_are_parsed() {
+        let s = WarehouseSettings::from_firehose(
+            "jdbc:redshift://h/dev",
+            &copy("t", None, Some(" MAXERROR 5 json 's3://b/paths' ")),
+            "u",
+            "pw",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.target,
+            Target::Redshift { copy_options: "MAXERROR 5 json 's3://b/paths'".into() }
+        );
+        let s = WarehouseSettings::from_firehose(
+            "jdbc:postgresql://h/db",
+            &copy("t", None, Some("CSV IGNOREHEADER 1")),
+            "u",
+            "pw",
+            None,
+        )
+        .unwrap();
+        let Target::Postgres(o) = s.target else { panic!() };
+        assert_eq!(o.format, PgFormat::Csv { delimiter: b',', quote: b'"' });
+        assert_eq!(o.ignore_header, 1);
+    }
+
+    #[test]
+    fn gzip_in_copy_options_must_match_the_compression_format() {
+        let s = WarehouseSettings::from_firehose(
+            "jdbc:redshift://h/dev",
+            &copy("t", None, Some("gzip json 'auto'")),
+            "u",
+            "",
+            None,
+        )
+        .unwrap();
+        assert!(s.check_compression(true).is_empty());
+        assert!(s.check_compression(false)[0].1.contains("remove GZIP"));
+        let s = settings("jdbc:postgresql://h/db").unwrap();
+        assert!(s.check_compression(false).is_empty());
+        assert!(s.check_compression(true)[0].1.contains("add GZIP"));
+    }
+
+    #[test]
+    fn settings_debug_output_hides_the_password() {
+        let s = settings("jdbc:postgresql://h/db").unwrap();
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+}
