@@ -170,6 +170,7 @@ impl DeliveryStream {
                 extended[key] = v;
             }
         }
+        let destination = self.destination_description(extended, reduced);
         json!({
             "DeliveryStreamName": self.name,
             "DeliveryStreamARN": self.arn,
@@ -179,12 +180,51 @@ impl DeliveryStream {
             "VersionId": self.version.to_string(),
             "CreateTimestamp": self.created_at,
             "Source": {"DirectPutSourceDescription": {}},
-            "Destinations": [{
-                "DestinationId": "destinationId-000000000001",
-                "ExtendedS3DestinationDescription": extended,
-                "S3DestinationDescription": reduced,
-            }],
+            "Destinations": [destination],
             "HasMoreDestinations": false,
+        })
+    }
+
+    /// `Destinations[0]`: the S3 descriptions, and for other destinations their own block as
+    /// configured (with Firehose's `...Description` names, secrets left out).
+    fn destination_description(&self, extended: Value, reduced: Value) -> Value {
+        let (key, mut block) = match self.config.destination() {
+            Destination::S3 => {
+                return json!({
+                    "DestinationId": "destinationId-000000000001",
+                    "ExtendedS3DestinationDescription": extended,
+                    "S3DestinationDescription": reduced,
+                });
+            }
+            Destination::Redshift(r) => {
+                ("RedshiftDestinationDescription", serde_json::to_value(r).unwrap_or_default())
+            }
+            Destination::Search { config, elasticsearch } => (
+                if elasticsearch {
+                    "ElasticsearchDestinationDescription"
+                } else {
+                    "AmazonopensearchserviceDestinationDescription"
+                },
+                serde_json::to_value(config).unwrap_or_default(),
+            ),
+            Destination::Http(h) => {
+                ("HttpEndpointDestinationDescription", serde_json::to_value(h).unwrap_or_default())
+            }
+        };
+        if let Some(map) = block.as_object_mut() {
+            // Firehose never echoes secrets.
+            map.remove("Password");
+            if let Some(endpoint) = map.get_mut("EndpointConfiguration").and_then(Value::as_object_mut)
+            {
+                endpoint.remove("AccessKey");
+            }
+            map.remove("S3Configuration");
+            map.insert("S3DestinationDescription".into(), reduced.clone());
+        }
+        json!({
+            "DestinationId": "destinationId-000000000001",
+            key: block,
+            "S3DestinationDescription": reduced,
         })
     }
 
