@@ -214,7 +214,8 @@ impl DeliveryStream {
         if let Some(map) = block.as_object_mut() {
             // Firehose never echoes secrets.
             map.remove("Password");
-            if let Some(endpoint) = map.get_mut("EndpointConfiguration").and_then(Value::as_object_mut)
+            if let Some(endpoint) =
+                map.get_mut("EndpointConfiguration").and_then(Value::as_object_mut)
             {
                 endpoint.remove("AccessKey");
             }
