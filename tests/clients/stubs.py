@@ -157,7 +157,8 @@ def parse_bulk(body: bytes):
 
 class BulkStub(Stub):
     """A `_bulk` endpoint. `plan` entries are a Reply (the whole request answered that way) or
-    an item rule: a callable (position, meta, doc) -> item status (2xx indexed); the answer is then
+    an item rule: a callable (position, meta, doc) -> item status (2xx indexed), or (status, error
+    object); the answer is then
     a well-formed bulk response with one item per document. The request index counts `_bulk`
     requests only; anything else (GET /) gets a small cluster banner."""
 
@@ -181,6 +182,9 @@ class BulkStub(Stub):
         items, errors = [], False
         for position, (name, meta, doc) in enumerate(parse_bulk(rec.body)):
             status = entry(position, meta, doc)
+            error = None
+            if isinstance(status, tuple):
+                status, error = status
             item = {"_index": meta.get("_index"), "_id": meta.get("_id") or f"gen-{n}-{position}",
                     "status": status}
             if 200 <= status < 300:
@@ -188,7 +192,7 @@ class BulkStub(Stub):
             else:
                 errors = True
                 kind = "es_rejected_execution_exception" if status == 429 else "stub_failure"
-                item["error"] = {"type": kind, "reason": f"stub said {status} for position {position}"}
+                item["error"] = error or {"type": kind, "reason": f"stub said {status} for position {position}"}
             items.append({name: item})
         return Reply(200, {"took": 1, "errors": errors, "items": items})
 
@@ -228,7 +232,8 @@ def dropped(rec, index):
 
 class Receiver(Stub):
     """A Firehose HTTP endpoint receiver. `plan` entries are callables (rec, index) -> Reply
-    (firehose_ok, firehose_error(500), wrong_request_id, dropped) or Replies; the last repeats.
+    (firehose_ok, firehose_error(500), wrong_request_id, dropped) or Replies, request i getting
+    plan[i] and the last one repeating.
     `plan` may be replaced while running."""
 
     def __init__(self, plan=None):
@@ -236,7 +241,7 @@ class Receiver(Stub):
         super().__init__()
 
     def answer(self, rec, index):
-        entry = _pick(self.plan, index, rec) if not callable(self.plan) else self.plan(rec, index)
+        entry = self.plan[min(index, len(self.plan) - 1)]
         return entry(rec, index) if callable(entry) else entry
 
     def records(self, requests=None):

@@ -131,7 +131,7 @@ def now_ms():
 
 
 def search_stream(name, bucket, endpoint, index, rotation="NoRotation", interval=1, retry=None,
-                  elasticsearch=False, id_format=None, shards=2, auth=False, prefix=None):
+                  elasticsearch=False, id_format=None, shards=2, auth=False, prefix=None, type_name=None):
     block = "ElasticsearchDestinationConfiguration" if elasticsearch else \
         "AmazonopensearchserviceDestinationConfiguration"
     text = (
@@ -142,6 +142,8 @@ def search_stream(name, bucket, endpoint, index, rotation="NoRotation", interval
         f"      IndexRotationPeriod: {rotation}\n"
         f"      BufferingHints: {{ SizeInMBs: 1, IntervalInSeconds: {interval} }}\n"
     )
+    if type_name:
+        text += f"      TypeName: {type_name}\n"
     if retry is not None:
         text += f"      RetryOptions: {{ DurationInSeconds: {retry} }}\n"
     if id_format:
@@ -167,7 +169,7 @@ def id_re(stream):
     return re.compile(rf"^{re.escape(stream)}-(?P<shard>\d+)-(?P<seq>\d+)-(?P<sub>\d+)$")
 
 
-def assert_failed_document(doc, key, *, prefix, output_type, stream, index, before, after, code):
+def assert_failed_document(doc, key, *, prefix, output_type, stream, index, before, after, code, type_name=""):
     assert re.fullmatch(rf"{re.escape(prefix)}{output_type}/\d{{4}}/\d{{2}}/\d{{2}}/\d{{2}}/[^/]+", key), key
     assert list(doc) == FAILED_FIELDS, f"fields and order of a failed document: {list(doc)}"
     assert before <= doc["arrivalTimestamp"] <= after, (doc, before, after)
@@ -176,7 +178,7 @@ def assert_failed_document(doc, key, *, prefix, output_type, stream, index, befo
     assert doc["errorCode"] == code, doc
     assert id_re(stream).match(doc["esDocumentId"]), doc
     assert doc["esIndexName"] == index, doc
-    assert doc["esTypeName"] == "", doc
+    assert doc["esTypeName"] == type_name, doc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,6 +221,20 @@ def env(tmp_path_factory):
                                             "status": 503}), all_ok])
     e.stub_down = BulkStub([Reply(503, {"error": "cluster is down"})])
 
+    seen_once = set()
+
+    def retry_then_reject(position, meta, doc):
+        # 429 the first time, a mapping error the second: rejected on the second attempt.
+        if meta["_id"] not in seen_once:
+            seen_once.add(meta["_id"])
+            return 429
+        return 400, {"type": "mapper_parsing_exception", "reason": "failed to parse field [n]"}
+
+    e.stub_retry_reject = BulkStub(lambda rec, n: retry_then_reject)
+    e.stub_late_413 = BulkStub([Reply(503, {"error": "busy"}),
+                                Reply(413, {"error": {"type": "content_too_long", "reason": "too big"}})])
+    e.stub_garbage = BulkStub([Reply(200, {"took": 1, "acknowledged": True}), all_ok])
+
     body = s3_store_yaml(e.s3) + "delivery_streams:\n"
     for r in ROTATIONS:
         body += search_stream(f"rot-{r.lower()}", e.bucket, e.os, e.index[r], rotation=r)
@@ -228,12 +244,16 @@ def env(tmp_path_factory):
     body += search_stream("partial", e.bucket, e.stub_partial.url, "partial", shards=1, auth=True)
     body += search_stream("once503", e.bucket, e.stub_503_once.url, "once", shards=1)
     body += search_stream("down", e.bucket, e.stub_down.url, "down", shards=1, retry=3)
+    body += search_stream("retryreject", e.bucket, e.stub_retry_reject.url, "rr", shards=1)
+    body += search_stream("late413", e.bucket, e.stub_late_413.url, "late", shards=1, type_name="logline")
+    body += search_stream("garbage", e.bucket, e.stub_garbage.url, "garbage", shards=1)
     e.h = Hydrant(tmp_path_factory.mktemp("search"), body)
     e.h.start(timeout=60)
     e.fh = e.h.firehose(read_timeout=30)
     yield e
     e.h.kill()
-    for stub in (e.stub_partial, e.stub_503_once, e.stub_down):
+    for stub in (e.stub_partial, e.stub_503_once, e.stub_down, e.stub_retry_reject, e.stub_late_413,
+                 e.stub_garbage):
         stub.close()
     for name in e.index.values():
         for index in indices_starting(name):
@@ -332,8 +352,11 @@ def test_a_mapping_error_sends_only_the_bad_documents_to_s3_as_failed_documents(
 def test_no_document_id_lets_the_cluster_choose_ids(env):
     index, stream = env.index["noid"], "noid"
     recs = records_for(env.run, 10, kind="noid")
-    put(env.fh, stream, recs)
+    put(env.fh, stream, recs + [b"{not json"])
     wait_count(index, len(recs))
+    (key, failed), = wait_error_documents(env.s3, env.bucket, "noid/AmazonOpenSearchService-failed/", 1)
+    assert raw_of(failed) == b"{not json" and failed["esDocumentId"] == "", failed
+    assert failed["errorCode"] == "OS.MapperParsingException", failed
     found = hits(index)
     assert len(found) == len(recs)
     ids = [h["_id"] for h in found]
@@ -439,6 +462,51 @@ def test_documents_go_to_s3_when_the_cluster_stays_down_past_the_retry_duration(
              timeout=30, what="the next record reaching the recovered cluster")
     wait_for(lambda: delivered(env, stream) >= 1, timeout=30, what="the next record counted as delivered")
     assert len(error_documents(env.s3, env.bucket, prefix)) == len(recs), "the old failures are not written again"
+
+
+def test_a_document_rejected_on_its_second_attempt_reports_two_attempts(env):
+    stream, stub = "retryreject", env.stub_retry_reject
+    recs = records_for(env.run, 2, kind="rr")
+    before = now_ms()
+    put(env.fh, stream, recs)
+    after = now_ms()
+    docs = wait_error_documents(env.s3, env.bucket, f"{stream}/AmazonOpenSearchService-failed/", 2)
+    assert len(stub.bulks()) == 2, "429 retried once, then rejected for good"
+    assert sorted(raw_of(d) for _, d in docs) == sorted(recs)
+    for key, doc in docs:
+        assert_failed_document(doc, key, prefix=f"{stream}/", output_type="AmazonOpenSearchService-failed",
+                               stream=stream, index="rr", before=before, after=after,
+                               code="OS.MapperParsingException")
+        assert doc["attemptsMade"] == 2, f"two _bulk attempts carried this document: {doc}"
+
+
+def test_a_413_after_a_503_is_not_retried_and_reports_both_attempts(env):
+    stream, stub = "late413", env.stub_late_413
+    recs = records_for(env.run, 3, kind="late")
+    before = now_ms()
+    put(env.fh, stream, recs)
+    after = now_ms()
+    docs = wait_error_documents(env.s3, env.bucket, f"{stream}/AmazonOpenSearchService-failed/", 3)
+    bulks = stub.bulks()
+    assert len(bulks) == 2, f"413 must end retrying: {len(bulks)} attempts"
+    for _, meta, _ in parse_bulk(bulks[0].body):
+        assert meta["_type"] == "logline", "TypeName is sent as _type"
+    for key, doc in docs:
+        assert_failed_document(doc, key, prefix=f"{stream}/", output_type="AmazonOpenSearchService-failed",
+                               stream=stream, index="late", before=before, after=after,
+                               code="OS.RequestEntityTooLarge", type_name="logline")
+        assert doc["attemptsMade"] == 2, f"two _bulk attempts were made: {doc}"
+
+
+def test_a_2xx_that_is_not_a_bulk_answer_is_retried(env):
+    stream, stub = "garbage", env.stub_garbage
+    recs = records_for(env.run, 3, kind="garbage")
+    put(env.fh, stream, recs)
+    wait_for(lambda: delivered(env, stream) >= len(recs), timeout=30, what="delivery after a bogus 200")
+    bulks = stub.bulks()
+    assert len(bulks) == 2 and bulks[0].raw == bulks[1].raw, len(bulks)
+    assert env.h.metric("hydrant_delivery_to_amazon_opensearch_service_failures_total", stream) >= 1
+    assert not list_objects(env.s3, env.bucket, f"{stream}/")
 
 
 # ---------------------------------------------------------------------------------------------
