@@ -149,7 +149,11 @@ fn every_field_of_every_block_in_the_reference_is_documented() {
         "fields not shown in {REFERENCE} (add them, with a comment):\n  {}",
         missing.join("\n  ")
     );
-    assert!(blocks.len() > 20, "the probe found only {} blocks; is the probe broken?", blocks.len());
+    assert!(
+        blocks.len() > 20,
+        "the probe found only {} blocks; is the probe broken?",
+        blocks.len()
+    );
 }
 
 #[test]
@@ -165,11 +169,18 @@ fn the_probe_notices_an_undocumented_field() {
                 .and_then(|m| m.remove("CompressionFormat"))
         })
         .count();
-    assert!(removed > 0, "the reference has an ExtendedS3DestinationConfiguration with CompressionFormat");
+    assert!(
+        removed > 0,
+        "the reference has an ExtendedS3DestinationConfiguration with CompressionFormat"
+    );
     let mut all = Vec::new();
     mappings(&tree, &mut Vec::new(), &mut all);
     let found = all.iter().any(|(path, keys)| {
-        expected_fields(&tree, path).is_some_and(|e| e.contains("CompressionFormat") && !keys.contains("CompressionFormat") && e.contains("DynamicPartitioningConfiguration"))
+        expected_fields(&tree, path).is_some_and(|e| {
+            e.contains("CompressionFormat")
+                && !keys.contains("CompressionFormat")
+                && e.contains("DynamicPartitioningConfiguration")
+        })
     });
     assert!(found, "removing CompressionFormat was not noticed");
 }
