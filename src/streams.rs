@@ -28,6 +28,7 @@ use crate::core::{DiskBudget, FsyncPolicy, LogOptions};
 use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
 use crate::delivery::naming::{NamerError, ObjectNamer};
 use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
+use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{BatchPolicy, ShardWorker, WorkerStatus};
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
@@ -491,6 +492,7 @@ fn open_stream(
         let worker =
             ShardWorker {
                 stream: name.clone(),
+                consumer: CONSUMER,
                 shard_index: i as u32,
                 shard: shard.clone(),
                 version: 1,
@@ -507,6 +509,70 @@ fn open_stream(
                 runtime: runtime.clone(),
             };
         handles.extend(worker.spawn().expect("spawning delivery threads"));
+    }
+    if let Some(backup) = stream_config.backup_target() {
+        // Source records, before any processing, under their own checkpoint ("backup"): the
+        // log keeps a record until both consumers have it.
+        let destination = S3Destination::open_with(&spec, backup.bucket(), sse.as_ref())
+            .map_err(|source| StartError::Destination {
+                stream: name.clone(),
+                bucket: backup.bucket().to_string(),
+                source,
+            })?;
+        let mut backup_codec = ObjectCodec::concatenated(
+            Arc::from(compression_for(backup.compression_format)),
+            backup.compression_format.extension(),
+        );
+        if let Some(ring) = &ring {
+            backup_codec = backup_codec.with_encryption(ring.clone());
+        }
+        let backup_namer = Arc::new(
+            ObjectNamer::new(
+                &name,
+                backup.prefix.as_deref(),
+                backup.error_output_prefix.as_deref(),
+                backup_codec.extension(),
+                s3.time_zone(),
+            )
+            .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
+        );
+        let hints = backup.buffering_hints.unwrap_or_default();
+        let backup_policy = BatchPolicy {
+            max_bytes: u64::from(hints.size_in_mbs.unwrap_or(crate::config::BUFFER_SIZE_MBS)) << 20,
+            interval_ms: i64::from(
+                hints.interval_in_seconds.unwrap_or(crate::config::BUFFER_INTERVAL_SECONDS),
+            ) * 1000,
+        };
+        let sink: Arc<dyn Sink> = Arc::new(S3Sink {
+            output: S3Output {
+                destination,
+                namer: backup_namer,
+                codec: backup_codec.clone(),
+                retry: RetryPolicy::default(),
+            },
+            backup: true,
+        });
+        for (i, shard) in log.shards().iter().enumerate() {
+            let worker = ShardWorker {
+                stream: name.clone(),
+                consumer: BACKUP_CONSUMER,
+                shard_index: i as u32,
+                shard: shard.clone(),
+                version: 1,
+                policy: backup_policy,
+                codec: backup_codec.clone(),
+                stages: std::sync::Mutex::new(Some(Stages::plain())),
+                cipher: log.cipher(i),
+                sink: sink.clone(),
+                metrics: metrics.clone(),
+                status: Arc::new(WorkerStatus::new()),
+                shutdown: shutdown.clone(),
+                runtime: runtime.clone(),
+            };
+            handles.extend(worker.spawn().expect("spawning backup threads"));
+        }
+        tracing::info!(stream = %name, bucket = backup.bucket(),
+            prefix = backup.prefix.as_deref().unwrap_or(""), "source records are backed up");
     }
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(), store = %store_name,
         prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),
@@ -537,7 +603,7 @@ fn build_sink(
         errors.into_iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
     };
     Ok(match stream.destination() {
-        Destination::S3 => Arc::new(S3Sink(output)),
+        Destination::S3 => Arc::new(S3Sink { output, backup: false }),
         Destination::Redshift(r) => {
             let settings = r.settings().map_err(fields)?;
             let loader = match &settings.target {

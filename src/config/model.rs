@@ -411,6 +411,29 @@ impl DeliveryStreamConfig {
         }
     }
 
+    /// Where source records are also written, if anywhere: `S3BackupConfiguration` with
+    /// `S3BackupMode: Enabled` (S3, Redshift), or `S3Configuration` for search
+    /// `AllDocuments` and HTTP `AllData`.
+    pub fn backup_target(&self) -> Option<&S3DestinationConfig> {
+        match self.destination() {
+            Destination::S3 => {
+                let ext = self.extended_s3_destination_configuration.as_ref()?;
+                (ext.s3_backup_mode == S3BackupMode::Enabled)
+                    .then_some(ext.s3_backup_configuration.as_ref())
+                    .flatten()
+            }
+            Destination::Redshift(r) => (r.s3_backup_mode == S3BackupMode::Enabled)
+                .then_some(r.s3_backup_configuration.as_ref())
+                .flatten(),
+            Destination::Search { config, .. } => (config.s3_backup_mode
+                == SearchS3BackupMode::AllDocuments)
+                .then_some(&config.s3_configuration),
+            Destination::Http(h) => (h.s3_backup_mode
+                == hydrant_destinations::http::HttpS3BackupMode::AllData)
+                .then_some(&h.s3_configuration),
+        }
+    }
+
     /// How many destination blocks the stream has (exactly one is valid).
     pub fn destination_count(&self) -> usize {
         [

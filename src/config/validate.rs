@@ -451,48 +451,6 @@ pub fn unsupported_features(config: &Config) -> Vec<Issue> {
                 );
             }
         }
-
-        match stream.destination() {
-            Destination::Redshift(r) if r.s3_backup_mode == S3BackupMode::Enabled => not_yet(
-                format!("{path}.RedshiftDestinationConfiguration.S3BackupMode"),
-                "Enabled is not supported yet by this Hydrant version (source record backup); \
-                 use Disabled"
-                    .into(),
-            ),
-            Destination::Search { config, elasticsearch }
-                if config.s3_backup_mode == crate::config::SearchS3BackupMode::AllDocuments =>
-            {
-                not_yet(
-                    format!("{path}.{}.S3BackupMode", search_block(elasticsearch)),
-                    "AllDocuments is not supported yet by this Hydrant version; use \
-                     FailedDocumentsOnly"
-                        .into(),
-                )
-            }
-            Destination::Http(h)
-                if h.s3_backup_mode == hydrant_destinations::http::HttpS3BackupMode::AllData =>
-            {
-                not_yet(
-                    format!("{path}.HttpEndpointDestinationConfiguration.S3BackupMode"),
-                    "AllData is not supported yet by this Hydrant version; use FailedDataOnly"
-                        .into(),
-                )
-            }
-            _ => {}
-        }
-        let Some(ext) = &stream.extended_s3_destination_configuration else {
-            continue;
-        };
-        let ext_path = format!("{path}.ExtendedS3DestinationConfiguration");
-
-        if ext.s3_backup_mode == S3BackupMode::Enabled {
-            not_yet(
-                format!("{ext_path}.S3BackupMode"),
-                "Enabled is not supported yet by this Hydrant version (source record backup); \
-                 use Disabled"
-                    .into(),
-            );
-        }
     }
     issues
 }

@@ -423,8 +423,10 @@ pub struct Markers {
     max_seq: Option<u64>,
 }
 
-const MARKERS_FILE: &str = "delivery-markers.json";
-const MARKERS_TMP: &str = ".delivery-markers.json.tmp";
+/// `<consumer>-markers.json` (`delivery-markers.json` for the delivery worker).
+fn markers_file(consumer: &str) -> String {
+    format!("{consumer}-markers.json")
+}
 
 #[derive(Serialize, Deserialize)]
 struct MarkersFile {
@@ -449,14 +451,15 @@ struct PartitionJson {
 
 impl Markers {
     /// Reads the shard's markers; none when the file does not exist yet.
-    pub fn load(dir: &Path) -> io::Result<Markers> {
-        let text = match std::fs::read(dir.join(MARKERS_FILE)) {
+    pub fn load(dir: &Path, consumer: &str) -> io::Result<Markers> {
+        let file_name = markers_file(consumer);
+        let text = match std::fs::read(dir.join(&file_name)) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Markers::default()),
             Err(e) => return Err(e),
         };
         let file: MarkersFile = serde_json::from_slice(&text).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{MARKERS_FILE}: {e}"))
+            io::Error::new(io::ErrorKind::InvalidData, format!("{file_name}: {e}"))
         })?;
         let mut markers = Markers::default();
         for entry in file.delivered {
@@ -495,7 +498,7 @@ impl Markers {
     }
 
     /// Atomically writes the markers to the shard directory.
-    pub fn store(&self, dir: &Path) -> io::Result<()> {
+    pub fn store(&self, dir: &Path, consumer: &str) -> io::Result<()> {
         let delivered = self
             .delivered
             .iter()
@@ -511,7 +514,8 @@ impl Markers {
             })
             .collect();
         let json = serde_json::to_vec(&MarkersFile { delivered }).map_err(io::Error::other)?;
-        checkpoint::write_atomic(&dir.join(MARKERS_TMP), &dir.join(MARKERS_FILE), &json)
+        let file_name = markers_file(consumer);
+        checkpoint::write_atomic(&dir.join(format!(".{file_name}.tmp")), &dir.join(file_name), &json)
     }
 }
 
@@ -681,13 +685,14 @@ mod tests {
         let mut markers = Markers::default();
         markers.record(BufferKey::Data(partition(3)), Pos { seq: 10, sub: 2 });
         markers.record(BufferKey::Errors(PARTITIONING_FAILED), Pos { seq: 11, sub: 0 });
-        markers.store(dir.path()).unwrap();
-        let back = Markers::load(dir.path()).unwrap();
+        markers.store(dir.path(), "delivery").unwrap();
+        let back = Markers::load(dir.path(), "delivery").unwrap();
+        assert!(Markers::load(dir.path(), "backup").unwrap().max_seq.is_none());
         assert!(back.covers(&BufferKey::Data(partition(3)), Pos { seq: 10, sub: 2 }));
         assert!(!back.covers(&BufferKey::Data(partition(3)), Pos { seq: 10, sub: 3 }));
         assert!(!back.covers(&BufferKey::Data(partition(4)), Pos { seq: 1, sub: 0 }));
         assert!(back.covers(&BufferKey::Errors(PARTITIONING_FAILED), Pos { seq: 5, sub: 0 }));
-        assert!(Markers::load(&dir.path().join("none")).unwrap().max_seq.is_none());
+        assert!(Markers::load(&dir.path().join("none"), "delivery").unwrap().max_seq.is_none());
     }
 
     /// What the uploader made durable, as a crash would find it.

@@ -30,6 +30,8 @@ use crate::telemetry::Metrics;
 
 /// Name of the delivery consumer's checkpoint in each shard.
 pub const CONSUMER: &str = "delivery";
+/// Name of the source-record backup consumer (`S3BackupMode: Enabled` and the like).
+pub const BACKUP_CONSUMER: &str = "backup";
 
 type WorkerResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -85,6 +87,8 @@ impl WorkerStatus {
 /// Everything one shard's worker needs.
 pub struct ShardWorker {
     pub stream: String,
+    /// Whose checkpoint and markers this worker keeps ([`CONSUMER`] or [`BACKUP_CONSUMER`]).
+    pub consumer: &'static str,
     pub shard_index: u32,
     pub shard: Shard,
     pub version: u64,
@@ -137,9 +141,9 @@ impl ShardWorker {
     fn cut(&self, out: SyncSender<Unit>) -> WorkerResult<()> {
         let stages =
             self.stages.lock().expect("not poisoned").take().ok_or("the cutter runs once")?;
-        let start = self.shard.load_checkpoint(CONSUMER)?;
+        let start = self.shard.load_checkpoint(self.consumer)?;
         self.status.next_seq.store(start, Ordering::Relaxed);
-        let markers = Markers::load(self.shard.dir())?;
+        let markers = Markers::load(self.shard.dir(), self.consumer)?;
         let mut assembler = Assembler::new(
             stages,
             &self.codec,
@@ -200,17 +204,20 @@ impl ShardWorker {
     /// The uploader: sealed objects -> destination -> markers and checkpoint, in order.
     fn upload(&self, units: Receiver<Unit>) -> WorkerResult<()> {
         let mut progress =
-            Progress::new(Markers::load(self.shard.dir())?, self.shard.load_checkpoint(CONSUMER)?);
+            Progress::new(
+                Markers::load(self.shard.dir(), self.consumer)?,
+                self.shard.load_checkpoint(self.consumer)?,
+            );
         while let Ok(unit) = units.recv() {
             if !self.deliver(&unit)? {
                 return Ok(()); // shutdown while retrying; the object is re-delivered after restart
             }
             let step = progress.delivered(&unit);
             if let Some(markers) = step.markers {
-                markers.store(self.shard.dir())?; // before the checkpoint: see `Markers`
+                markers.store(self.shard.dir(), self.consumer)?; // before the checkpoint: see `Markers`
             }
             if let Some(checkpoint) = step.checkpoint {
-                self.shard.store_checkpoint(CONSUMER, checkpoint)?;
+                self.shard.store_checkpoint(self.consumer, checkpoint)?;
             }
             self.status.object_delivered(progress.checkpoint());
         }

@@ -72,6 +72,14 @@ impl Metrics {
         counter!("hydrant_delivery_to_s3_success_total", "stream" => s).increment(1);
     }
 
+    /// One source-record backup object written (`BackupToS3.Records`, `.Bytes`, `.Success`).
+    pub fn backed_up(&self, stream: &str, records: u64, bytes: u64) {
+        let s = stream.to_string();
+        counter!("hydrant_backup_to_s3_records_total", "stream" => s.clone()).increment(records);
+        counter!("hydrant_backup_to_s3_bytes_total", "stream" => s.clone()).increment(bytes);
+        counter!("hydrant_backup_to_s3_success_total", "stream" => s).increment(1);
+    }
+
     /// Records written to the error output, by error-output type (`FailedConversion.Records`
     /// for `format-conversion-failed`, failed processing, failed partitioning).
     pub fn error_output(&self, stream: &str, output_type: &'static str, records: u64) {

@@ -15,6 +15,7 @@ import base64
 import collections
 import gzip
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -42,8 +43,88 @@ def ids_of_lines(lines, counts):
 # Adapters
 
 
+class S3Gate:
+    """A pass-through proxy in front of the test S3 server that answers NoSuchBucket while `closed`.
+
+    The test S3 server (s3s-fs) creates a bucket's directory on the first PutObject, so a bucket
+    that "does not exist yet" would not refuse anything there; real S3 answers 404 NoSuchBucket.
+    Requests are forwarded verbatim (Host included, so SigV4 signatures still verify)."""
+
+    def __init__(self, upstream):
+        import http.client
+        import urllib.parse
+        up = urllib.parse.urlsplit(upstream)
+        self.closed = False
+        self.refused = 0
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        chunk = self.rfile.read(size + 2)[:size]
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return out
+                        out += chunk
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def relay(self):
+                data = self.body()
+                if gate.closed:
+                    gate.refused += 1
+                    bucket = self.path.lstrip("/").split("/")[0].split("?")[0]
+                    xml = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchBucket</Code>"
+                           f"<Message>The specified bucket does not exist</Message><BucketName>{bucket}"
+                           f"</BucketName></Error>").encode()
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(xml)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(xml)
+                    return
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+                if data or self.command in ("PUT", "POST"):
+                    headers["Content-Length"] = str(len(data))
+                conn.request(self.command, self.path, body=data, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+                self.send_response(resp.status, resp.reason)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "content-length", "connection", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload) if self.command != "HEAD"
+                                                       else resp.getheader("Content-Length") or 0))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class S3Adapter:
-    """ExtendedS3DestinationConfiguration. Blocked: the bucket does not exist yet."""
+    """ExtendedS3DestinationConfiguration. Blocked: the bucket does not exist yet (Hydrant reaches
+    the S3 server through an S3Gate, which answers NoSuchBucket until the bucket is created)."""
     name = "s3"
     exact = True
     failure_metric = "hydrant_delivery_to_s3_failures_total"
@@ -51,19 +132,26 @@ class S3Adapter:
     def __init__(self, s3):
         self.s3 = s3
         self.bucket = "t-" + uuid.uuid4().hex[:16]
+        self.gate = S3Gate(s3.endpoint)
 
     def setup(self, blocked=False):
+        self.gate.closed = blocked
         if not blocked:
             self.unblock()
 
     def unblock(self):
         self.s3.create_bucket(Bucket=self.bucket)
+        self.gate.closed = False
 
     def teardown(self):
-        pass
+        self.gate.close()
+
+    def store_yaml(self):
+        return (f"  gate: {{ type: s3, endpoint: \"{self.gate.endpoint}\", region: us-east-1, "
+                f"access_key_id: \"{self.s3.key}\", secret_access_key: \"{self.s3.secret}\", allow_http: true }}\n")
 
     def config_yaml(self, stream):
-        return stream_yaml(stream, self.bucket, prefix="c/", size=1, interval=1, shards=SHARDS)
+        return stream_yaml(stream, self.bucket, prefix="c/", size=1, interval=1, shards=SHARDS, store="gate")
 
     def read(self):
         counts = collections.Counter()
@@ -291,7 +379,8 @@ def dest(request, s3):
 
 def start(dest, hydrant_factory, s3):
     stream = f"conf-{dest.name}-{uuid.uuid4().hex[:6]}"
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + dest.config_yaml(stream))
+    stores = s3_store_yaml(s3) + getattr(dest, "store_yaml", lambda: "")()
+    h = hydrant_factory(stores + "delivery_streams:\n" + dest.config_yaml(stream))
     return h, stream
 
 
@@ -327,9 +416,17 @@ def settled(dest, h, stream, ids, timeout=60):
         got = dest.read()
         missing = sorted(wanted - set(got))
         raise AssertionError(f"{len(missing)} of {len(wanted)} records never reached {dest.name}: "
-                             f"{missing[:5]}\n{h.log()}") from None
+                             f"{missing[:5]}{panics(h)}\n{h.log()}") from None
     wait_for(lambda: h.metric("hydrant_shard_backlog_records", stream) == 0, timeout=30, what="backlog 0")
     return dest.read()
+
+
+def panics(h):
+    """Hydrant's panic messages (with the line after each, where it happened), for failure messages."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", h.log_path.read_text(errors="replace")).splitlines()
+    found = [f"{line.strip()} {lines[i + 1].strip() if i + 1 < len(lines) else ''}"
+             for i, line in enumerate(lines) if "panicked at" in line]
+    return ("; hydrant panicked: " + " | ".join(found[:4])) if found else ""
 
 
 def assert_exactly_once(dest, counts, ids):

@@ -142,12 +142,17 @@ fn mix(variant: u64, output_type: &str) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
 }
 
-/// The S3 destination: every data unit is one object under `Prefix`.
-pub struct S3Sink(pub S3Output);
+/// The S3 destination (or a source-record backup): every data unit is one object under
+/// `Prefix`.
+pub struct S3Sink {
+    pub output: S3Output,
+    /// Counted as `BackupToS3.*` rather than `DeliveryToS3.*`.
+    pub backup: bool,
+}
 
 impl Sink for S3Sink {
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
-        let out = &self.0;
+        let out = &self.output;
         if let BufferKey::Errors(_) = unit.key {
             return out.deliver_error_unit(ctx, unit);
         }
@@ -155,9 +160,13 @@ impl Sink for S3Sink {
         if !out.put(ctx, key.clone(), unit.body.clone(), out.codec.content_encoding())? {
             return Ok(false);
         }
-        tracing::debug!(stream = %ctx.stream, shard = ctx.shard, key = %key,
+        tracing::debug!(stream = %ctx.stream, shard = ctx.shard, key = %key, backup = self.backup,
             records = unit.records, bytes = unit.bytes, object_bytes = unit.body.len(), "delivered object");
-        ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
+        if self.backup {
+            ctx.metrics.backed_up(&ctx.stream, unit.records, unit.bytes);
+        } else {
+            ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
+        }
         Ok(true)
     }
 }
