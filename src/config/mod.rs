@@ -43,7 +43,7 @@ pub use model::{
     ExtendedS3Config, FsyncSetting, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
     ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,
     ProcessorType, RetryOptions, S3BackupMode, S3DestinationConfig, ServerSideEncryptionSetting,
-    Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
+    Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag, TlsConfig,
 };
 pub use validate::{unsupported_features, validate};
 
