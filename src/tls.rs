@@ -89,6 +89,15 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
+/// Every problem with the configured files: each file on its own, then (when both load)
+/// whether they belong together. Empty when [`server_config`] would succeed.
+pub fn problems(tls: &TlsConfig) -> Vec<TlsError> {
+    match (load_certs(&tls.cert), load_key(&tls.key)) {
+        (Ok(_), Ok(_)) => server_config(tls).err().into_iter().collect(),
+        (certs, key) => certs.err().into_iter().chain(key.err()).collect(),
+    }
+}
+
 fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read { field, path: path.to_owned(), source })
 }
@@ -234,6 +243,18 @@ mod tests {
         config.key = "/nonexistent/k".into();
         let e = server_config(&config).unwrap_err();
         assert_eq!(e.field(), "tls.key");
+    }
+
+    #[test]
+    fn problems_with_both_files_are_reported_together() {
+        let config =
+            TlsConfig { cert: "/nonexistent/cert.pem".into(), key: "/nonexistent/k".into() };
+        let fields: Vec<_> = problems(&config).iter().map(TlsError::field).collect();
+        assert_eq!(fields, ["tls.cert", "tls.key"]);
+        let (_dir, config) = files(CERT, KEY);
+        assert!(problems(&config).is_empty());
+        let (_dir, config) = files(CERT, OTHER_KEY);
+        assert_eq!(problems(&config).len(), 1);
     }
 
     #[test]

@@ -326,7 +326,7 @@ fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
 /// `tls:`: both PEM files load and the key belongs to the certificate.
 fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
     let Some(tls) = &config.tls else { return };
-    if let Err(e) = crate::tls::server_config(tls) {
+    for e in crate::tls::problems(tls) {
         issues.push(Issue::new(e.field(), e.to_string()));
     }
 }
