@@ -24,7 +24,9 @@ S3S_VERSION=0.14.1   # the last s3s-fs whose MSRV fits Rust 1.95
 PY_PKGS=("moto[s3]==5.2.5" "flask" "flask-cors" "boto3" "awscli" "pytest==8.4.2"
          # independent readers of what Hydrant writes (formats we did not write ourselves)
          "cramjam" "python-snappy" "kafka-python" "cryptography" "pyarrow"
-         "osmem-server==0.1.6" "psycopg[binary]")
+         "osmem-server==0.1.6" "psycopg[binary]"
+         # tests/clients/test_deploy_assets.py reads the deploy/ YAML files
+         "pyyaml")
 VENV=$TOOLS_DIR/venv
 ENV_FILE=$SVC_DIR/env
 
@@ -38,6 +40,9 @@ install_all() {
   command -v gzip >/dev/null || apt_pkgs+=(gzip)
   command -v unzip >/dev/null || apt_pkgs+=(unzip)
   command -v zstd >/dev/null || apt_pkgs+=(zstd)
+  # promtool checks deploy/prometheus/ (the package also brings a Prometheus server that no test
+  # uses; containers without systemd do not start it)
+  command -v promtool >/dev/null || apt_pkgs+=(prometheus)
   if [ ! -x "$PGBIN/initdb" ]; then
     # keep the Debian package from creating and starting its own cluster on 5432
     mkdir -p /etc/postgresql-common/createcluster.d
@@ -53,7 +58,7 @@ install_all() {
     log "building s3s-fs $S3S_VERSION (about 3 min on 2 cores)"
     cargo install s3s-fs --version "$S3S_VERSION" --locked --features binary --root "$TOOLS_DIR" --quiet
   fi
-  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli, cramjam, snappy, kafka, cryptography, pyarrow, osmem_server, psycopg' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli, cramjam, snappy, kafka, cryptography, pyarrow, osmem_server, psycopg, yaml' 2>/dev/null; then
     log "creating the Python venv (moto, boto3, aws CLI v1, pytest)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"

@@ -70,6 +70,74 @@ pub struct BenchArgs {
     /// Also run a phase at half the measured peak request rate and report its latency.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub half_load: bool,
+    /// Destination of the spawned stream: `s3` (a local directory or --s3-endpoint),
+    /// `postgres` (COPY into a table bench creates; needs --postgres-url), `opensearch`
+    /// (`_bulk`; needs --opensearch-endpoint) or `http` (Firehose HTTP endpoint delivery to a
+    /// receiver bench runs itself). Non-S3 destinations stage / write failures to the local
+    /// directory (or --s3-endpoint).
+    #[arg(long, value_enum, default_value = "s3")]
+    pub destination: BenchDestination,
+    /// PostgreSQL to load into, e.g. postgres://postgres@127.0.0.1:55432/hydrant.
+    #[arg(long)]
+    pub postgres_url: Option<String>,
+    /// OpenSearch / Elasticsearch endpoint, e.g. http://127.0.0.1:19200.
+    #[arg(long)]
+    pub opensearch_endpoint: Option<String>,
+}
+
+/// Destinations `hydrant bench` can spawn a stream for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchDestination {
+    S3,
+    Postgres,
+    Opensearch,
+    Http,
+}
+
+impl BenchDestination {
+    /// The counter of delivered records for this destination.
+    fn delivered_metric(self) -> &'static str {
+        match self {
+            BenchDestination::S3 => "hydrant_delivery_to_s3_records_total",
+            BenchDestination::Postgres => "hydrant_delivery_to_redshift_records_total",
+            BenchDestination::Opensearch => {
+                "hydrant_delivery_to_amazon_opensearch_service_records_total"
+            }
+            BenchDestination::Http => "hydrant_delivery_to_http_endpoint_records_total",
+        }
+    }
+}
+
+/// The table `--destination postgres` loads into (and the psql baseline's copy of it).
+const PG_COLUMNS: &str = "ts text, request_id text, \"user\" int, method text, path text, \
+    status int, bytes int, latency_ms float8, agent text, tags text";
+
+/// The sample records as CSV lines with the same fields (what `CopyOptions: CSV` loads).
+pub fn csv_records(json: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    json.iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(r).expect("sample records are JSON");
+            let field = |k: &str| match &v[k] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let tags = v["tags"].to_string().replace('"', "\"\"");
+            format!(
+                "{},{},{},{},\"{}\",{},{},{},\"{}\",\"{}\"\n",
+                field("ts"),
+                field("request_id"),
+                field("user"),
+                field("method"),
+                field("path"),
+                field("status"),
+                field("bytes"),
+                field("latency_ms"),
+                field("agent"),
+                tags
+            )
+            .into_bytes()
+        })
+        .collect()
 }
 
 /// Deterministic, realistic ~1 KiB JSON log lines (compress about like web logs do).
@@ -122,7 +190,12 @@ mod tempfile_dir {
     }
 }
 
-fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
+/// Table (and index) name of this bench run.
+fn pg_table() -> String {
+    format!("bench_{}", std::process::id())
+}
+
+fn spawn_server(args: &BenchArgs, receiver: Option<String>) -> anyhow::Result<(String, Spawned)> {
     let dir = std::env::temp_dir().join(format!("hydrant-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let port = {
@@ -159,14 +232,52 @@ fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
     } else {
         ""
     };
+    let s3_block = format!(
+        "BucketARN: arn:aws:s3:::bench\n      Prefix: bench/\n      \
+         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n",
+        args.buffer_mib, args.compression
+    );
+    let destination = match args.destination {
+        BenchDestination::S3 => {
+            format!("    ExtendedS3DestinationConfiguration:\n      {s3_block}{processing}")
+        }
+        BenchDestination::Postgres => {
+            let url = args.postgres_url.as_deref().context("--postgres-url is required")?;
+            format!(
+                "    RedshiftDestinationConfiguration:\n      ClusterJDBCURL: \"{url}\"\n      \
+                 CopyCommand: {{ DataTableName: {}, CopyOptions: CSV }}\n      Username: postgres\n      \
+                 Password: \"\"\n      S3Configuration:\n        {}{}",
+                pg_table(),
+                s3_block.replace("\n      ", "\n        "),
+                processing
+            )
+        }
+        BenchDestination::Opensearch => {
+            let endpoint =
+                args.opensearch_endpoint.as_deref().context("--opensearch-endpoint is required")?;
+            format!(
+                "    AmazonopensearchserviceDestinationConfiguration:\n      ClusterEndpoint: \"{endpoint}\"\n      \
+                 IndexName: {}\n      IndexRotationPeriod: NoRotation\n      \
+                 BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      \
+                 S3Configuration: {{ BucketARN: \"arn:aws:s3:::bench\", Prefix: failed/ }}\n{processing}",
+                pg_table(),
+                args.buffer_mib.min(100)
+            )
+        }
+        BenchDestination::Http => {
+            let url = receiver.context("the HTTP receiver did not start")?;
+            format!(
+                "    HttpEndpointDestinationConfiguration:\n      EndpointConfiguration: {{ Url: \"{url}\" }}\n      \
+                 BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      \
+                 S3Configuration: {{ BucketARN: \"arn:aws:s3:::bench\", Prefix: failed/ }}\n{processing}",
+                args.buffer_mib.min(64)
+            )
+        }
+    };
     let yaml = format!(
-        "listen: 127.0.0.1:{port}\ndata_dir: \"{}\"\n{store}delivery_streams:\n  - DeliveryStreamName: bench\n    \
-         ExtendedS3DestinationConfiguration:\n      BucketARN: arn:aws:s3:::bench\n      Prefix: bench/\n      \
-         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n{processing}{at_rest}    \
-         hydrant: {{ object_store: bench, shards: {}{encryption} }}\n",
+        "listen: 127.0.0.1:{port}\ndata_dir: \"{}\"\n{store}delivery_streams:\n  - DeliveryStreamName: bench\n\
+         {destination}{at_rest}    hydrant: {{ object_store: bench, shards: {}{encryption} }}\n",
         dir.join("data").display(),
-        args.buffer_mib,
-        args.compression,
         args.shards
     );
     let config = dir.join("hydrant.yaml");
@@ -180,6 +291,106 @@ fn spawn_server(args: &BenchArgs) -> anyhow::Result<(String, Spawned)> {
         .spawn()
         .context("starting hydrant serve")?;
     Ok((format!("http://127.0.0.1:{port}"), Spawned { child, _dir: tempfile_dir::TempDir(dir) }))
+}
+
+/// CPU time (user + system) a process has used, from /proc (Linux; 100 ticks per second).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Runs one SQL statement.
+async fn pg_execute(url: &str, sql: &str) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.with_context(|| sql.to_string())?;
+    Ok(())
+}
+
+/// `psql \copy` of `count` records (cycling through `records`) into a fresh table: the
+/// yardstick for the warehouse destination. Returns (bytes, time).
+async fn psql_baseline(
+    url: &str,
+    records: &[Vec<u8>],
+    count: usize,
+) -> anyhow::Result<(u64, Duration)> {
+    let table = format!("{}_psql", pg_table());
+    pg_execute(url, &format!("CREATE TABLE {table} ({PG_COLUMNS})")).await?;
+    let path = std::env::temp_dir().join(format!("{table}.csv"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let mut bytes = 0u64;
+    for r in records.iter().cycle().take(count) {
+        file.write_all(r)?;
+        bytes += r.len() as u64;
+    }
+    file.flush()?;
+    drop(file);
+    let t = Instant::now();
+    let status = std::process::Command::new("psql")
+        .arg(url)
+        .arg("-q")
+        .arg("-c")
+        .arg(format!("\\copy {table} FROM '{}' CSV", path.display()))
+        .status()
+        .context("running psql")?;
+    let took = t.elapsed();
+    let _ = std::fs::remove_file(&path);
+    if !status.success() {
+        bail!("psql exited with {status}");
+    }
+    Ok((bytes, took))
+}
+
+/// A Firehose HTTP endpoint receiver inside the bench process: answers every request as a
+/// healthy endpoint would, counting what it gets.
+struct Receiver {
+    url: String,
+    records: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+async fn start_receiver() -> anyhow::Result<Receiver> {
+    let records = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let (r, q) = (records.clone(), requests.clone());
+    let app = axum::Router::new().route(
+        "/in",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let (r, q) = (r.clone(), q.clone());
+            async move {
+                #[derive(serde::Deserialize)]
+                struct Request {
+                    #[serde(rename = "requestId")]
+                    request_id: String,
+                    records: Vec<serde::de::IgnoredAny>,
+                }
+                let Ok(req) = serde_json::from_slice::<Request>(&body) else {
+                    return (axum::http::StatusCode::BAD_REQUEST, String::new());
+                };
+                r.fetch_add(req.records.len() as u64, Ordering::Relaxed);
+                q.fetch_add(1, Ordering::Relaxed);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis();
+                (
+                    axum::http::StatusCode::OK,
+                    format!("{{\"requestId\":\"{}\",\"timestamp\":{now}}}", req.request_id),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/in", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Receiver { url, records, requests })
 }
 
 /// Peak resident memory of a process, from /proc (Linux).
@@ -325,10 +536,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     if args.batch == 0 || args.batch > 500 {
         bail!("--batch must be 1..=500 (Firehose's PutRecordBatch limit), got {}", args.batch);
     }
+    if args.target.is_some() && args.destination != BenchDestination::S3 {
+        bail!("--destination applies to the server bench spawns; leave out --target");
+    }
+    if args.destination == BenchDestination::Postgres {
+        let url = args.postgres_url.as_deref().context("--postgres-url is required")?;
+        pg_execute(url, &format!("CREATE TABLE {} ({PG_COLUMNS})", pg_table())).await?;
+    }
+    let receiver = match args.destination {
+        BenchDestination::Http => Some(start_receiver().await?),
+        _ => None,
+    };
     let (target, mut spawned) = match &args.target {
         Some(t) => (t.trim_end_matches('/').to_string(), None),
         None => {
-            let (t, s) = spawn_server(&args)?;
+            let (t, s) = spawn_server(&args, receiver.as_ref().map(|r| r.url.clone()))?;
             (t, Some(s))
         }
     };
@@ -342,7 +564,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let records = sample_records(4096, args.record_size);
+    let mut records = sample_records(4096, args.record_size);
+    if args.destination == BenchDestination::Postgres {
+        records = csv_records(&records);
+    }
     let bodies: Vec<(String, u64, u64)> = records
         .chunks(args.batch)
         .filter(|c| c.len() == args.batch)
@@ -370,8 +595,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     );
     let gzip_mbps = gzip_single_core(&records);
 
-    let delivered_before =
-        metric(&client, &target, "hydrant_delivery_to_s3_records_total", &stream).await?;
+    let delivered_metric = args.destination.delivered_metric();
+    let delivered_before = metric(&client, &target, delivered_metric, &stream).await?;
+    let cpu_before = spawned.as_ref().and_then(|s| cpu_seconds(s.child.id()));
     let t0 = Instant::now();
     let full =
         load(&target, bodies.clone(), args.connections, Duration::from_secs(args.seconds), None)
@@ -398,9 +624,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
     let mut delivered;
     loop {
-        delivered = metric(&client, &target, "hydrant_delivery_to_s3_records_total", &stream)
-            .await?
-            - delivered_before;
+        delivered = metric(&client, &target, delivered_metric, &stream).await? - delivered_before;
         if delivered >= accepted || Instant::now() > deadline {
             break;
         }
@@ -415,6 +639,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         delivered as u64,
         accepted as u64
     );
+    println!(
+        "  end to end: {:.0} records/s to {:?}",
+        delivered / e2e.as_secs_f64().max(1e-9),
+        args.destination
+    );
+    if let (Some(before), Some(s)) = (cpu_before, spawned.as_ref()) {
+        if let Some(after) = cpu_seconds(s.child.id()) {
+            let used = after - before;
+            println!(
+                "  hydrant CPU during ingest + delivery: {used:.1} s over {:.1} s wall = {:.2} cores",
+                e2e.as_secs_f64(),
+                used / e2e.as_secs_f64()
+            );
+        }
+    }
+    if let Some(r) = &receiver {
+        println!(
+            "  HTTP receiver (in the bench process) got {} records in {} requests",
+            r.records.load(Ordering::Relaxed),
+            r.requests.load(Ordering::Relaxed)
+        );
+    }
+    if args.destination == BenchDestination::Postgres {
+        let url = args.postgres_url.as_deref().expect("checked");
+        match psql_baseline(url, &records, full.records as usize).await {
+            Ok((bytes, took)) => println!(
+                "  psql \\copy of the same {} CSV records: {:.1} MB/s ({:.1} s); Hydrant end to end is {:.0}% of it",
+                full.records,
+                mbps(bytes, took),
+                took.as_secs_f64(),
+                100.0 * mbps(full.bytes, e2e) / mbps(bytes, took).max(1e-9)
+            ),
+            Err(e) => println!("  psql \\copy baseline failed: {e:#}"),
+        }
+    }
     println!("  single-core gzip level 6 of the same records: {gzip_mbps:.1} MB/s");
     if args.half_load && full.calls > 0 {
         let rate = full.calls as f64 / full.elapsed.as_secs_f64() / 2.0;

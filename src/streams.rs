@@ -8,7 +8,10 @@ use std::thread::JoinHandle;
 
 use base64::Engine;
 use bytes::Bytes;
+use hydrant_destinations::http::HttpDestination;
 use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
+use hydrant_destinations::search::SearchDestination;
+use hydrant_destinations::warehouse::{CredentialsClause, PostgresLoader, RedshiftLoader, Target};
 use hydrant_destinations::{DestinationError, RetryPolicy};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -16,14 +19,15 @@ use tokio::sync::watch;
 use crate::api::{ApiError, ErrorType};
 use crate::codec::{compression_for, ObjectCodec};
 use crate::config::{
-    Config, DeliveryStreamConfig, EncryptionConfig, FsyncSetting, ObjectStoreConfig,
-    ServerSideEncryptionSetting,
+    CompressionFormat, Config, DeliveryStreamConfig, Destination, EncryptionConfig, FsyncSetting,
+    ObjectStoreConfig, ServerSideEncryptionSetting,
 };
 use crate::core::error::{AppendError, OpenError};
 use crate::core::stream::{RecordLocation, ShardedLog};
 use crate::core::{DiskBudget, FsyncPolicy, LogOptions};
 use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
 use crate::delivery::naming::{NamerError, ObjectNamer};
+use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
 use crate::delivery::{BatchPolicy, ShardWorker, WorkerStatus};
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
@@ -42,6 +46,8 @@ pub enum StartError {
     Destination { stream: String, bucket: String, source: DestinationError },
     #[error("delivery stream {stream}: processing: {message}")]
     Processing { stream: String, message: String },
+    #[error("delivery stream {stream}: destination: {message}")]
+    Sink { stream: String, message: String },
     #[error("delivery stream {stream}: encryption keys: {message}")]
     Keys { stream: String, message: String },
     #[error("delivery stream {stream}: {source}")]
@@ -164,6 +170,7 @@ impl DeliveryStream {
                 extended[key] = v;
             }
         }
+        let destination = self.destination_description(extended, reduced);
         json!({
             "DeliveryStreamName": self.name,
             "DeliveryStreamARN": self.arn,
@@ -173,12 +180,52 @@ impl DeliveryStream {
             "VersionId": self.version.to_string(),
             "CreateTimestamp": self.created_at,
             "Source": {"DirectPutSourceDescription": {}},
-            "Destinations": [{
-                "DestinationId": "destinationId-000000000001",
-                "ExtendedS3DestinationDescription": extended,
-                "S3DestinationDescription": reduced,
-            }],
+            "Destinations": [destination],
             "HasMoreDestinations": false,
+        })
+    }
+
+    /// `Destinations[0]`: the S3 descriptions, and for other destinations their own block as
+    /// configured (with Firehose's `...Description` names, secrets left out).
+    fn destination_description(&self, extended: Value, reduced: Value) -> Value {
+        let (key, mut block) = match self.config.destination() {
+            Destination::S3 => {
+                return json!({
+                    "DestinationId": "destinationId-000000000001",
+                    "ExtendedS3DestinationDescription": extended,
+                    "S3DestinationDescription": reduced,
+                });
+            }
+            Destination::Redshift(r) => {
+                ("RedshiftDestinationDescription", serde_json::to_value(r).unwrap_or_default())
+            }
+            Destination::Search { config, elasticsearch } => (
+                if elasticsearch {
+                    "ElasticsearchDestinationDescription"
+                } else {
+                    "AmazonopensearchserviceDestinationDescription"
+                },
+                serde_json::to_value(config).unwrap_or_default(),
+            ),
+            Destination::Http(h) => {
+                ("HttpEndpointDestinationDescription", serde_json::to_value(h).unwrap_or_default())
+            }
+        };
+        if let Some(map) = block.as_object_mut() {
+            // Firehose never echoes secrets.
+            map.remove("Password");
+            if let Some(endpoint) =
+                map.get_mut("EndpointConfiguration").and_then(Value::as_object_mut)
+            {
+                endpoint.remove("AccessKey");
+            }
+            map.remove("S3Configuration");
+            map.insert("S3DestinationDescription".into(), reduced.clone());
+        }
+        json!({
+            "DestinationId": "destinationId-000000000001",
+            key: block,
+            "S3DestinationDescription": reduced,
         })
     }
 
@@ -427,6 +474,14 @@ fn open_stream(
     };
     let build = StageBuilder::new(config, stream_config, &arn_of(config, &name))
         .map_err(|message| StartError::Processing { stream: name.clone(), message })?;
+    let output = S3Output {
+        destination: destination.clone(),
+        namer: namer.clone(),
+        codec: codec.clone(),
+        retry: RetryPolicy::default(),
+    };
+    let sink = build_sink(config, stream_config, output)
+        .map_err(|message| StartError::Sink { stream: name.clone(), message })?;
     let runtime = tokio::runtime::Handle::current();
     let mut statuses = Vec::new();
     let mut handles = Vec::new();
@@ -445,9 +500,7 @@ fn open_stream(
                     StartError::Processing { stream: name.clone(), message }
                 })?)),
                 cipher: log.cipher(i),
-                namer: namer.clone(),
-                destination: destination.clone(),
-                retry: RetryPolicy::default(),
+                sink: sink.clone(),
                 metrics: metrics.clone(),
                 status,
                 shutdown: shutdown.clone(),
@@ -471,6 +524,59 @@ fn open_stream(
         workers: statuses,
     };
     Ok((stream, handles))
+}
+
+/// The stream's destination as a delivery sink; `output` is its S3 side (the destination
+/// itself, the intermediate bucket, or where failed records go).
+fn build_sink(
+    config: &Config,
+    stream: &DeliveryStreamConfig,
+    output: S3Output,
+) -> Result<Arc<dyn Sink>, String> {
+    let fields = |errors: Vec<(&'static str, String)>| {
+        errors.into_iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
+    };
+    Ok(match stream.destination() {
+        Destination::S3 => Arc::new(S3Sink(output)),
+        Destination::Redshift(r) => {
+            let settings = r.settings().map_err(fields)?;
+            let loader = match &settings.target {
+                Target::Postgres(options) => {
+                    let options = options.clone();
+                    let loader = PostgresLoader::new(settings).map_err(|e| e.to_string())?;
+                    Loader::Postgres { loader, options }
+                }
+                Target::Redshift { .. } => {
+                    let role = r.role_arn.as_deref().unwrap_or_default();
+                    let credentials = CredentialsClause::iam_role(role)?;
+                    let store = output.destination.store().clone();
+                    let bucket = output.destination.bucket().to_string();
+                    Loader::Redshift(RedshiftLoader::new(settings, credentials, store, bucket))
+                }
+            };
+            Arc::new(WarehouseSink {
+                gzip: r.s3_configuration.compression_format == CompressionFormat::Gzip,
+                prefix: r.s3_configuration.prefix.clone().unwrap_or_default(),
+                staging: output,
+                loader,
+            })
+        }
+        Destination::Search { config: c, elasticsearch } => {
+            let settings =
+                c.settings(elasticsearch, stream.hydrant.basic_auth.as_ref()).map_err(fields)?;
+            let destination =
+                SearchDestination::new(settings.clone()).map_err(|e| e.to_string())?;
+            Arc::new(SearchSink { destination, settings, errors: output })
+        }
+        Destination::Http(h) => {
+            let arn = arn_of(config, &stream.delivery_stream_name);
+            let settings = h.settings(&arn).map_err(|errors| {
+                errors.into_iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
+            })?;
+            let destination = HttpDestination::new(&settings).map_err(|e| e.to_string())?;
+            Arc::new(HttpSink { destination, source_arn: arn, errors: output })
+        }
+    })
 }
 
 fn arn_of(config: &Config, name: &str) -> String {

@@ -19,6 +19,7 @@
 //!    buffering hints get Firehose's defaults.
 
 mod defaults;
+mod destinations;
 mod env;
 mod error;
 mod model;
@@ -39,11 +40,13 @@ pub use defaults::{
 pub use error::{ConfigError, Issue};
 pub use model::{
     AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
-    DeliveryStreamConfig, DeliveryStreamType, DynamicPartitioningConfig, EncryptionConfig,
-    ExtendedS3Config, FsyncSetting, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
-    ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,
-    ProcessorType, RetryOptions, S3BackupMode, S3DestinationConfig, ServerSideEncryptionSetting,
-    Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag, TlsConfig,
+    DeliveryStreamConfig, DeliveryStreamType, Destination, DynamicPartitioningConfig,
+    EncryptionConfig, ExtendedS3Config, FsyncSetting, HttpEndpointConfig, HydrantStreamConfig,
+    KmsEncryptionConfig, NoEncryptionConfig, ObjectStoreConfig, ProcessingConfig, Processor,
+    ProcessorParameter, ProcessorParameterName, ProcessorType, RedshiftConfig, RetryOptions,
+    S3BackupMode, S3DestinationConfig, SearchConfig, SearchS3BackupMode,
+    ServerSideEncryptionSetting, Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
+    TlsConfig,
 };
 pub use validate::{unsupported_features, validate};
 

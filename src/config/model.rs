@@ -17,6 +17,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::destinations::{
+    s3_view, Destination, HttpEndpointConfig, RedshiftConfig, SearchConfig, SearchS3BackupMode,
+};
+
 use super::defaults;
 
 /// The whole `hydrant.yaml` file.
@@ -339,6 +343,44 @@ pub struct DeliveryStreamConfig {
     )]
     pub s3_destination_configuration: Option<S3DestinationConfig>,
 
+    /// A warehouse COPY destination (PostgreSQL, Redshift): records are staged in S3, then
+    /// loaded with `COPY`. See docs/destinations/warehouse.md.
+    #[serde(
+        rename = "RedshiftDestinationConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub redshift_destination_configuration: Option<RedshiftConfig>,
+
+    /// An OpenSearch `_bulk` destination. See docs/destinations/search.md.
+    #[serde(
+        rename = "AmazonopensearchserviceDestinationConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub amazonopensearchservice_destination_configuration: Option<SearchConfig>,
+
+    /// An Elasticsearch `_bulk` destination (Firehose's legacy name, same fields).
+    #[serde(
+        rename = "ElasticsearchDestinationConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub elasticsearch_destination_configuration: Option<SearchConfig>,
+
+    /// Firehose's HTTP endpoint delivery. See docs/destinations/http.md.
+    #[serde(
+        rename = "HttpEndpointDestinationConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub http_endpoint_destination_configuration: Option<HttpEndpointConfig>,
+
+    /// The S3 side of a non-S3 destination, as the delivery pipeline sees it (built by
+    /// [`DeliveryStreamConfig::normalize`]).
+    #[serde(skip)]
+    pub(crate) delivery_view: Option<ExtendedS3Config>,
+
     /// Key/value labels for the stream (at most 50), returned by `ListTagsForDeliveryStream`.
     #[serde(rename = "Tags", default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
@@ -365,10 +407,45 @@ impl DeliveryStreamConfig {
     /// # Panics
     /// If the stream has neither destination block. [`crate::config::load`] and
     /// [`crate::config::parse`] reject such streams, so this cannot happen for a loaded config.
+    ///
+    /// For warehouse, search and HTTP destinations this is their `S3Configuration` (the
+    /// intermediate or error bucket) with the destination's processing and buffering: the
+    /// part of the stream the delivery pipeline works on.
     pub fn s3(&self) -> &ExtendedS3Config {
         self.extended_s3_destination_configuration
             .as_ref()
+            .or(self.delivery_view.as_ref())
             .expect("a validated delivery stream has a destination; call DeliveryStreamConfig::normalize after validation")
+    }
+
+    /// The stream's destination.
+    pub fn destination(&self) -> Destination<'_> {
+        if let Some(r) = &self.redshift_destination_configuration {
+            Destination::Redshift(r)
+        } else if let Some(c) = &self.amazonopensearchservice_destination_configuration {
+            Destination::Search { config: c, elasticsearch: false }
+        } else if let Some(c) = &self.elasticsearch_destination_configuration {
+            Destination::Search { config: c, elasticsearch: true }
+        } else if let Some(h) = &self.http_endpoint_destination_configuration {
+            Destination::Http(h)
+        } else {
+            Destination::S3
+        }
+    }
+
+    /// How many destination blocks the stream has (exactly one is valid).
+    pub fn destination_count(&self) -> usize {
+        [
+            self.extended_s3_destination_configuration.is_some(),
+            self.s3_destination_configuration.is_some(),
+            self.redshift_destination_configuration.is_some(),
+            self.amazonopensearchservice_destination_configuration.is_some(),
+            self.elasticsearch_destination_configuration.is_some(),
+            self.http_endpoint_destination_configuration.is_some(),
+        ]
+        .into_iter()
+        .filter(|&b| b)
+        .count()
     }
 
     /// Rewrites the stream into its normalised form: a deprecated `S3DestinationConfiguration`
@@ -381,7 +458,25 @@ impl DeliveryStreamConfig {
                 self.extended_s3_destination_configuration = Some(deprecated.into());
             }
         }
-        if let Some(s3) = &mut self.extended_s3_destination_configuration {
+        self.delivery_view = match self.destination() {
+            Destination::S3 => None,
+            Destination::Redshift(r) => {
+                Some(s3_view(&r.s3_configuration, r.processing_configuration.as_ref(), None))
+            }
+            Destination::Search { config, .. } => Some(s3_view(
+                &config.s3_configuration,
+                config.processing_configuration.as_ref(),
+                config.buffering_hints,
+            )),
+            Destination::Http(h) => Some(s3_view(
+                &h.s3_configuration,
+                h.processing_configuration.as_ref(),
+                h.buffering_hints,
+            )),
+        };
+        let s3 =
+            self.extended_s3_destination_configuration.as_mut().or(self.delivery_view.as_mut());
+        if let Some(s3) = s3 {
             let hints = s3.buffering_hints.get_or_insert_with(BufferingHints::default);
             hints.size_in_mbs.get_or_insert(defaults::BUFFER_SIZE_MBS);
             hints.interval_in_seconds.get_or_insert(defaults::BUFFER_INTERVAL_SECONDS);
@@ -455,6 +550,11 @@ pub struct HydrantStreamConfig {
     /// Sandbox limits of this stream's WebAssembly transform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<crate::transform::TransformLimits>,
+
+    /// HTTP basic auth for a search destination's cluster (Firehose signs with IAM instead):
+    /// `{ username: ..., password: ${OPENSEARCH_PASSWORD} }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthConfig>,
 }
 
 /// `hydrant.server_side_encryption` values.
@@ -489,7 +589,26 @@ impl Default for HydrantStreamConfig {
             schema: None,
             max_partitions: defaults::max_partitions(),
             transform: None,
+            basic_auth: None,
         }
+    }
+}
+
+/// `hydrant.basic_auth`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    pub username: String,
+    /// Write `${ENV_VAR}`, never the secret itself.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuthConfig")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 

@@ -9,9 +9,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::destinations::Destination;
 use super::model::{
-    BufferingHints, Config, DeliveryStreamConfig, DeliveryStreamType, EncryptionConfig,
-    ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode, S3DestinationConfig, Tag,
+    BufferingHints, CompressionFormat, Config, DeliveryStreamConfig, DeliveryStreamType,
+    EncryptionConfig, ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode,
+    S3DestinationConfig, Tag,
 };
 use super::prefix_rules;
 use super::{AuthConfig, Issue};
@@ -65,6 +67,182 @@ pub fn validate(config: &Config) -> Vec<Issue> {
 
     issues.extend(unsupported_features(config));
     issues
+}
+
+/// Warehouse, search and HTTP destinations: their own fields (checked by the destination
+/// modules) and their `S3Configuration`.
+fn check_other_destination(
+    config: &Config,
+    stream: &DeliveryStreamConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) {
+    let mut push = |block: &str, field: &str, message: String| {
+        issues.push(Issue::new(format!("{path}.{block}.{field}"), message));
+    };
+    match stream.destination() {
+        Destination::S3 => return,
+        Destination::Redshift(r) => {
+            let block = "RedshiftDestinationConfiguration";
+            let settings = r.settings();
+            let gzip = r.s3_configuration.compression_format == CompressionFormat::Gzip;
+            match settings {
+                Ok(settings) => {
+                    for (field, message) in settings.check_compression(gzip) {
+                        push(block, field, message);
+                    }
+                    let redshift = matches!(
+                        settings.target,
+                        hydrant_destinations::warehouse::Target::Redshift { .. }
+                    );
+                    if redshift && r.role_arn.is_none() {
+                        push(
+                            block,
+                            "RoleARN",
+                            "is required for a jdbc:redshift:// target: Redshift reads the \
+                             staged objects with CREDENTIALS 'aws_iam_role=<RoleARN>'"
+                                .into(),
+                        );
+                    }
+                }
+                Err(errors) => {
+                    for (field, message) in errors {
+                        push(block, field, message);
+                    }
+                }
+            }
+            let s3 = &r.s3_configuration;
+            if !matches!(
+                s3.compression_format,
+                CompressionFormat::Uncompressed | CompressionFormat::Gzip
+            ) {
+                push(
+                    block,
+                    "S3Configuration.CompressionFormat",
+                    format!(
+                        "{} cannot be loaded by COPY; use UNCOMPRESSED or GZIP (Firehose allows only these two here)",
+                        s3.compression_format
+                    ),
+                );
+            }
+            if s3.prefix.as_deref().is_some_and(|p| p.contains("!{")) {
+                push(
+                    block,
+                    "S3Configuration.Prefix",
+                    "may not contain !{...} expressions for a Redshift destination (Firehose \
+                     rule); use a plain prefix such as staging/"
+                        .into(),
+                );
+            }
+            if r.s3_backup_mode == S3BackupMode::Enabled && r.s3_backup_configuration.is_none() {
+                push(
+                    block,
+                    "S3BackupConfiguration",
+                    "is required when S3BackupMode is Enabled; add a bucket for the source \
+                     records or set S3BackupMode: Disabled"
+                        .into(),
+                );
+            }
+            check_retry(r.retry_options, &format!("{path}.{block}"), issues);
+            check_s3_destination(s3, &format!("{path}.{block}.S3Configuration"), issues);
+        }
+        Destination::Search { config: c, elasticsearch } => {
+            let block = search_block(elasticsearch);
+            if let Err(errors) = c.settings(elasticsearch, stream.hydrant.basic_auth.as_ref()) {
+                for (field, message) in errors {
+                    let field = match field {
+                        "username" | "password" => {
+                            issues.push(Issue::new(
+                                format!("{path}.hydrant.basic_auth.{field}"),
+                                message,
+                            ));
+                            continue;
+                        }
+                        f => f,
+                    };
+                    issues.push(Issue::new(format!("{path}.{block}.{field}"), message));
+                }
+            }
+            check_hints(c.buffering_hints, 1..=100, &format!("{path}.{block}"), issues);
+            check_s3_destination(
+                &c.s3_configuration,
+                &format!("{path}.{block}.S3Configuration"),
+                issues,
+            );
+        }
+        Destination::Http(h) => {
+            let block = "HttpEndpointDestinationConfiguration";
+            let arn = format!(
+                "arn:aws:firehose:{}:{}:deliverystream/{}",
+                config.region, config.account_id, stream.delivery_stream_name
+            );
+            if let Err(errors) = h.settings(&arn) {
+                for (field, message) in errors {
+                    issues.push(Issue::new(format!("{path}.{block}.{field}"), message));
+                }
+            }
+            check_s3_destination(
+                &h.s3_configuration,
+                &format!("{path}.{block}.S3Configuration"),
+                issues,
+            );
+        }
+    }
+    if stream.hydrant.encryption.is_some()
+        && matches!(stream.destination(), Destination::Redshift(_))
+    {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.encryption"),
+            "client-side object encryption cannot be used with a warehouse destination (the \
+             database must read the staged objects); remove it",
+        ));
+    }
+    if stream.hydrant.basic_auth.is_some()
+        && !matches!(stream.destination(), Destination::Search { .. })
+    {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.basic_auth"),
+            "is only used by search destinations; remove it",
+        ));
+    }
+}
+
+/// `RetryOptions.DurationInSeconds`: 0..=7200 (Firehose).
+fn check_retry(retry: Option<crate::config::RetryOptions>, path: &str, issues: &mut Vec<Issue>) {
+    if let Some(d) = retry.and_then(|r| r.duration_in_seconds) {
+        if d > 7200 {
+            issues.push(Issue::new(
+                format!("{path}.RetryOptions.DurationInSeconds"),
+                format!("must be 0..=7200 seconds, got {d}"),
+            ));
+        }
+    }
+}
+
+/// A destination's own `BufferingHints` (search: 1-100 MiB; both: 0-900 s).
+fn check_hints(
+    hints: Option<BufferingHints>,
+    sizes: std::ops::RangeInclusive<u32>,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) {
+    let Some(hints) = hints else { return };
+    if let Some(size) = hints.size_in_mbs {
+        if !sizes.contains(&size) {
+            issues.push(Issue::new(
+                format!("{path}.BufferingHints.SizeInMBs"),
+                format!("must be {}..={} MiB here, got {size}", sizes.start(), sizes.end()),
+            ));
+        }
+    }
+    if let Some(interval) = hints.interval_in_seconds {
+        if !INTERVAL_IN_SECONDS_RANGE.contains(&interval) {
+            issues.push(Issue::new(
+                format!("{path}.BufferingHints.IntervalInSeconds"),
+                format!("must be 0..=900 seconds, got {interval}"),
+            ));
+        }
+    }
 }
 
 /// Encryption settings: client-side keys, log encryption at rest, server-side encryption.
@@ -139,10 +317,10 @@ fn check_processing(
     path: &str,
     issues: &mut Vec<Issue>,
 ) {
-    let Some(ext) = &stream.extended_s3_destination_configuration else { return };
-    let ext_path = format!("{path}.ExtendedS3DestinationConfiguration");
+    let Some((block, processing)) = processing_block(stream) else { return };
+    let ext_path = format!("{path}.{block}");
     let mut lambda = None;
-    if let Some(processing) = &ext.processing_configuration {
+    if let Some(processing) = processing {
         match crate::processors::Processors::from_config(processing) {
             Ok(processors) => lambda = processors.lambda().cloned(),
             Err(problems) => {
@@ -155,7 +333,8 @@ fn check_processing(
             }
         }
     }
-    if let Some(spec) = lambda.filter(|_| processing_enabled(ext)) {
+    let enabled = processing.and_then(|p| p.enabled).unwrap_or(false);
+    if let Some(spec) = lambda.filter(|_| enabled) {
         if let Err(message) =
             crate::transform::resolve_module(&spec.lambda_arn, &config.functions, &config.base_dir)
         {
@@ -173,9 +352,33 @@ fn check_processing(
     }
 }
 
-/// Whether the stream's `ProcessingConfiguration` is on.
-pub fn processing_enabled(ext: &crate::config::ExtendedS3Config) -> bool {
-    ext.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false)
+/// The destination block that holds the stream's `ProcessingConfiguration`, and that block.
+fn processing_block(
+    stream: &DeliveryStreamConfig,
+) -> Option<(&'static str, Option<&crate::config::ProcessingConfig>)> {
+    Some(match stream.destination() {
+        Destination::S3 => {
+            let ext = stream.extended_s3_destination_configuration.as_ref()?;
+            ("ExtendedS3DestinationConfiguration", ext.processing_configuration.as_ref())
+        }
+        Destination::Redshift(r) => {
+            ("RedshiftDestinationConfiguration", r.processing_configuration.as_ref())
+        }
+        Destination::Search { config, elasticsearch } => {
+            (search_block(elasticsearch), config.processing_configuration.as_ref())
+        }
+        Destination::Http(h) => {
+            ("HttpEndpointDestinationConfiguration", h.processing_configuration.as_ref())
+        }
+    })
+}
+
+fn search_block(elasticsearch: bool) -> &'static str {
+    if elasticsearch {
+        "ElasticsearchDestinationConfiguration"
+    } else {
+        "AmazonopensearchserviceDestinationConfiguration"
+    }
 }
 
 /// `DataFormatConversionConfiguration` (JSON to Parquet) with its `hydrant.schema`.
@@ -242,6 +445,34 @@ pub fn unsupported_features(config: &Config) -> Vec<Issue> {
             }
         }
 
+        match stream.destination() {
+            Destination::Redshift(r) if r.s3_backup_mode == S3BackupMode::Enabled => not_yet(
+                format!("{path}.RedshiftDestinationConfiguration.S3BackupMode"),
+                "Enabled is not supported yet by this Hydrant version (source record backup); \
+                 use Disabled"
+                    .into(),
+            ),
+            Destination::Search { config, elasticsearch }
+                if config.s3_backup_mode == crate::config::SearchS3BackupMode::AllDocuments =>
+            {
+                not_yet(
+                    format!("{path}.{}.S3BackupMode", search_block(elasticsearch)),
+                    "AllDocuments is not supported yet by this Hydrant version; use \
+                     FailedDocumentsOnly"
+                        .into(),
+                )
+            }
+            Destination::Http(h)
+                if h.s3_backup_mode == hydrant_destinations::http::HttpS3BackupMode::AllData =>
+            {
+                not_yet(
+                    format!("{path}.HttpEndpointDestinationConfiguration.S3BackupMode"),
+                    "AllData is not supported yet by this Hydrant version; use FailedDataOnly"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
         let Some(ext) = &stream.extended_s3_destination_configuration else {
             continue;
         };
@@ -492,20 +723,22 @@ fn check_stream(
         ));
     }
 
-    match (&stream.extended_s3_destination_configuration, &stream.s3_destination_configuration) {
-        (Some(_), Some(_)) => issues.push(Issue::new(
-            path,
-            "has both ExtendedS3DestinationConfiguration and S3DestinationConfiguration; \
-             exactly one destination configuration is supported per stream, keep one \
-             (preferably ExtendedS3DestinationConfiguration)",
-        )),
-        (None, None) => issues.push(Issue::new(
+    match stream.destination_count() {
+        0 => issues.push(Issue::new(
             path,
             "has no destination; add an ExtendedS3DestinationConfiguration block with at \
-             least a BucketARN",
+             least a BucketARN (or a RedshiftDestinationConfiguration, \
+             AmazonopensearchserviceDestinationConfiguration, \
+             ElasticsearchDestinationConfiguration or HttpEndpointDestinationConfiguration)",
         )),
-        _ => {}
+        1 => {}
+        _ => issues.push(Issue::new(
+            path,
+            "has more than one destination block; a stream delivers to exactly one \
+             destination, keep one (for S3, preferably ExtendedS3DestinationConfiguration)",
+        )),
     }
+    check_other_destination(config, stream, path, issues);
     if let Some(ext) = &stream.extended_s3_destination_configuration {
         check_extended_s3(ext, &format!("{path}.ExtendedS3DestinationConfiguration"), issues);
     }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::batch::BatchPolicy;
-use super::buffers::{BufferKey, Buffers, Markers, Pos, Pushed};
+use super::buffers::{BufferKey, Buffers, Layout, Markers, Pos, Pushed};
 pub use super::buffers::{Unit, PARTITIONING_FAILED};
 use super::error_output::{self, output_type};
 use super::naming::{Expression, ObjectNamer, Partition};
@@ -130,6 +130,7 @@ impl<'c> Assembler<'c> {
         stages: Stages,
         codec: &'c ObjectCodec,
         shard: u32,
+        layout: Layout,
         policy: BatchPolicy,
         markers: Markers,
         start_seq: u64,
@@ -138,7 +139,7 @@ impl<'c> Assembler<'c> {
         Self {
             stages,
             shard,
-            buffers: Buffers::new(policy, codec, partitioned, markers, start_seq),
+            buffers: Buffers::new(policy, codec, layout, partitioned, markers, start_seq),
             chunk: Vec::new(),
             chunk_bytes: 0,
             next_seq: start_seq,
@@ -390,7 +391,7 @@ impl<'c> Assembler<'c> {
                 return self.error(PARTITIONING_FAILED, origin, doc);
             }
         }
-        match self.buffers.push_data(partition, origin.pos, origin.arrival_ms, &data)? {
+        match self.buffers.push_data(partition, origin.pos, origin.arrival_ms, data)? {
             Pushed::Accepted | Pushed::Skipped => Ok(()),
             Pushed::Rejected(e) => {
                 let doc = error_output::format_conversion_failed(

@@ -50,13 +50,33 @@ pub enum BufferKey {
     Errors(&'static str),
 }
 
+/// How a data buffer holds its records: encoded into one object body (S3, warehouse staging),
+/// or kept one by one for destinations that send records individually (search documents,
+/// HTTP endpoint records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Object,
+    Records,
+}
+
+/// A record kept by a [`Layout::Records`] buffer.
+#[derive(Debug, Clone)]
+pub struct BufferedRecord {
+    pub pos: Pos,
+    pub arrival_ms: i64,
+    pub data: Bytes,
+}
+
 /// One sealed buffer: an object ready to deliver.
 pub struct Unit {
     pub key: BufferKey,
     /// Tells this object's key apart from other objects covering the same sequence numbers
     /// (0 for the stream's one unpartitioned buffer).
     pub variant: u64,
+    /// The object (empty for [`Layout::Records`] data buffers).
     pub body: Bytes,
+    /// The records one by one ([`Layout::Records`] data buffers only).
+    pub items: Vec<BufferedRecord>,
     /// Records (or error documents) in it.
     pub records: u64,
     /// Record bytes in it, before compression.
@@ -81,6 +101,7 @@ pub enum Pushed {
 
 enum Content {
     Object(Box<dyn ObjectEncoder>),
+    Records(Vec<BufferedRecord>),
     /// JSON lines of error documents.
     Errors(Vec<u8>),
 }
@@ -100,6 +121,7 @@ struct Open {
 pub struct Buffers<'c> {
     policy: BatchPolicy,
     codec: &'c ObjectCodec,
+    layout: Layout,
     partitioned: bool,
     open: HashMap<BufferKey, Open>,
     keys: HashMap<u64, BufferKey>,
@@ -118,6 +140,7 @@ impl<'c> Buffers<'c> {
     pub fn new(
         policy: BatchPolicy,
         codec: &'c ObjectCodec,
+        layout: Layout,
         partitioned: bool,
         skip: Markers,
         floor: u64,
@@ -125,6 +148,7 @@ impl<'c> Buffers<'c> {
         Self {
             policy,
             codec,
+            layout,
             partitioned,
             open: HashMap::new(),
             keys: HashMap::new(),
@@ -208,7 +232,7 @@ impl<'c> Buffers<'c> {
         partition: Partition,
         pos: Pos,
         arrival_ms: i64,
-        data: &[u8],
+        data: Bytes,
     ) -> io::Result<Pushed> {
         self.advance(arrival_ms)?;
         let key = BufferKey::Data(partition);
@@ -217,22 +241,34 @@ impl<'c> Buffers<'c> {
         }
         self.make_room(&key, data.len() as u64)?;
         if !self.open.contains_key(&key) {
-            let mut encoder = self.codec.encoder();
-            match encoder.push(data) {
-                Ok(()) => {}
-                Err(PushError::Rejected(e)) => return Ok(Pushed::Rejected(e)),
-                Err(PushError::Io(e)) => return Err(e),
+            let content = match self.layout {
+                Layout::Records => Content::Records(Vec::new()),
+                Layout::Object => {
+                    let mut encoder = self.codec.encoder();
+                    match encoder.push(&data) {
+                        Ok(()) => {}
+                        Err(PushError::Rejected(e)) => return Ok(Pushed::Rejected(e)),
+                        Err(PushError::Io(e)) => return Err(e),
+                    }
+                    Content::Object(encoder)
+                }
+            };
+            self.open_with(key.clone(), content, pos, arrival_ms);
+            if let Some(Content::Records(items)) = self.open.get_mut(&key).map(|o| &mut o.content) {
+                items.push(BufferedRecord { pos, arrival_ms, data: data.clone() });
             }
-            self.open_with(key.clone(), Content::Object(encoder), pos, arrival_ms);
         } else {
             let open = self.open.get_mut(&key).expect("checked");
-            let Content::Object(encoder) = &mut open.content else {
-                unreachable!("data keys hold objects")
-            };
-            match encoder.push(data) {
-                Ok(()) => {}
-                Err(PushError::Rejected(e)) => return Ok(Pushed::Rejected(e)),
-                Err(PushError::Io(e)) => return Err(e),
+            match &mut open.content {
+                Content::Object(encoder) => match encoder.push(&data) {
+                    Ok(()) => {}
+                    Err(PushError::Rejected(e)) => return Ok(Pushed::Rejected(e)),
+                    Err(PushError::Io(e)) => return Err(e),
+                },
+                Content::Records(items) => {
+                    items.push(BufferedRecord { pos, arrival_ms, data: data.clone() })
+                }
+                Content::Errors(_) => unreachable!("data keys hold records"),
             }
         }
         self.added(&key, pos, arrival_ms, data.len() as u64)?;
@@ -329,16 +365,18 @@ impl<'c> Buffers<'c> {
         if matches!(key, BufferKey::Data(_)) {
             self.data_open -= 1;
         }
-        let plain = match open.content {
-            Content::Object(encoder) => encoder.finish()?,
-            Content::Errors(lines) => lines,
+        let (plain, items) = match open.content {
+            Content::Object(encoder) => (encoder.finish()?, Vec::new()),
+            Content::Errors(lines) => (lines, Vec::new()),
+            Content::Records(items) => (Vec::new(), items),
         };
         let checkpoint_after = self.checkpoint_bound();
         self.sealed.push(Unit {
             variant: variant(key, open.first, self.partitioned),
             key: key.clone(),
             // Encrypted streams encrypt their error objects too: they carry record data.
-            body: self.codec.seal(plain.into())?,
+            body: if items.is_empty() { self.codec.seal(plain.into())? } else { Bytes::new() },
+            items,
             records: open.records,
             bytes: open.bytes,
             first: open.first,
@@ -573,14 +611,14 @@ mod tests {
         start: u64,
         watermark: Option<i64>,
     ) -> Vec<Unit> {
-        let mut b = Buffers::new(policy, codec, true, markers, start);
+        let mut b = Buffers::new(policy, codec, Layout::Object, true, markers, start);
         for r in records.iter().filter(|r| r.seq >= start) {
             b.set_floor(r.seq);
             let pos = Pos { seq: r.seq, sub: 0 };
             let body = vec![b'a' + r.partition.unwrap_or(0) % 26; r.len];
             match r.partition {
                 Some(p) => {
-                    b.push_data(partition(p), pos, r.arrival_ms, &body).unwrap();
+                    b.push_data(partition(p), pos, r.arrival_ms, body.into()).unwrap();
                 }
                 None => {
                     let doc = serde_json::json!({"seq": r.seq});

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod buffers;
 pub mod error_output;
 pub mod naming;
+pub mod sinks;
 pub mod worker;
 
 pub use batch::BatchPolicy;

@@ -16,15 +16,13 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hydrant_destinations::s3::{Object, S3Destination};
-use hydrant_destinations::{Destination, RetryPolicy};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
-use super::buffers::{BufferKey, Markers, Progress, Unit};
-use super::naming::{BatchIdentity, ObjectNamer};
+use super::buffers::{Markers, Progress, Unit};
+use super::sinks::{Sink, SinkContext};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::core::{Record, Shard, ShardReader};
@@ -96,9 +94,8 @@ pub struct ShardWorker {
     pub cipher: Option<Arc<crate::core::at_rest::ShardCipher>>,
     /// Processing and partitioning, owned by the cutter thread once it starts.
     pub stages: Mutex<Option<Stages>>,
-    pub namer: Arc<ObjectNamer>,
-    pub destination: S3Destination,
-    pub retry: RetryPolicy,
+    /// Where sealed buffers go.
+    pub sink: Arc<dyn Sink>,
     pub metrics: Metrics,
     pub status: Arc<WorkerStatus>,
     pub shutdown: watch::Receiver<bool>,
@@ -143,8 +140,15 @@ impl ShardWorker {
         let start = self.shard.load_checkpoint(CONSUMER)?;
         self.status.next_seq.store(start, Ordering::Relaxed);
         let markers = Markers::load(self.shard.dir())?;
-        let mut assembler =
-            Assembler::new(stages, &self.codec, self.shard_index, self.policy, markers, start);
+        let mut assembler = Assembler::new(
+            stages,
+            &self.codec,
+            self.shard_index,
+            self.sink.layout(),
+            self.policy,
+            markers,
+            start,
+        );
         let mut reader = self.shard.reader(start)?;
         let mut commits = self.shard.subscribe();
         loop {
@@ -242,85 +246,16 @@ impl ShardWorker {
         })
     }
 
-    /// Names and writes one sealed object, with retries. `Ok(false)` on shutdown.
+    /// Hands one sealed object to the sink. `Ok(false)` on shutdown.
     fn deliver(&self, unit: &Unit) -> WorkerResult<bool> {
-        let identity = BatchIdentity {
-            stream: &self.stream,
+        let ctx = SinkContext {
+            stream: self.stream.clone(),
             shard: self.shard_index,
-            first_seq: unit.first.seq,
-            last_seq: unit.last.seq,
-            variant: unit.variant,
+            version: self.version,
+            metrics: self.metrics.clone(),
+            runtime: self.runtime.clone(),
+            shutdown: self.shutdown.clone(),
         };
-        let (key, content_encoding) = match &unit.key {
-            BufferKey::Data(partition) => (
-                self.namer.object_key(
-                    self.version,
-                    &identity,
-                    unit.oldest_arrival_ms,
-                    Some(partition),
-                )?,
-                self.codec.content_encoding(),
-            ),
-            BufferKey::Errors(output_type) => (
-                self.namer.error_key(
-                    self.version,
-                    &identity,
-                    unit.oldest_arrival_ms,
-                    output_type,
-                )?,
-                None,
-            ),
-        };
-        let object = Object { key, body: unit.body.clone(), content_encoding };
-        if !self.put_with_retry(&object)? {
-            return Ok(false);
-        }
-        match &unit.key {
-            BufferKey::Data(_) => {
-                tracing::debug!(stream = %self.stream, shard = self.shard_index, key = %object.key,
-                    records = unit.records, bytes = unit.bytes, object_bytes = object.body.len(), "delivered object");
-                self.metrics.delivered(
-                    &self.stream,
-                    unit.records,
-                    unit.bytes,
-                    object.body.len() as u64,
-                );
-            }
-            BufferKey::Errors(output_type) => {
-                tracing::warn!(stream = %self.stream, shard = self.shard_index, key = %object.key,
-                    records = unit.records, error_output_type = output_type,
-                    "records could not be delivered as they are; written to the error output");
-                self.metrics.error_output(&self.stream, output_type, unit.records);
-            }
-        }
-        Ok(true)
-    }
-
-    /// Writes one object, retrying with backoff until it succeeds. `Ok(false)` on shutdown.
-    fn put_with_retry(&self, object: &Object) -> WorkerResult<bool> {
-        let mut backoff = self.retry.backoff();
-        loop {
-            // S3 takes whole objects: an `Ok` outcome never rejects part of one.
-            let Err(e) = self.runtime.block_on(self.destination.deliver(object)) else {
-                return Ok(true);
-            };
-            self.metrics.delivery_failed(&self.stream, &e.code);
-            // S3 delivery has no retry deadline: records stay in the log until the store takes
-            // them, so only shutdown ends this loop.
-            let wait = backoff.next_wait().unwrap_or(self.retry.max);
-            tracing::warn!(stream = %self.stream, shard = self.shard_index, destination = "s3",
-                bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
-                retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
-            let mut shutdown = self.shutdown.clone();
-            let stopped = self.runtime.block_on(async {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => false,
-                    _ = shutdown.wait_for(|s| *s) => true,
-                }
-            });
-            if stopped {
-                return Ok(false);
-            }
-        }
+        self.sink.deliver(unit, &ctx)
     }
 }

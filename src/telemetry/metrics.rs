@@ -92,6 +92,35 @@ impl Metrics {
             .set(1.0);
     }
 
+    /// One delivery to a warehouse, search or HTTP destination (`DeliveryToRedshift.*`,
+    /// `DeliveryToAmazonOpenSearchService.*`, `DeliveryToHttpEndpoint.*`): `records` of
+    /// `attempted` arrived, `bytes` before compression.
+    pub fn delivered_to(
+        &self,
+        stream: &str,
+        destination: &'static str,
+        records: u64,
+        attempted: u64,
+        bytes: u64,
+    ) {
+        let s = stream.to_string();
+        counter!(format!("hydrant_delivery_to_{destination}_records_total"), "stream" => s.clone())
+            .increment(records);
+        counter!(format!("hydrant_delivery_to_{destination}_bytes_total"), "stream" => s.clone())
+            .increment(bytes);
+        counter!(format!("hydrant_delivery_to_{destination}_attempted_records_total"), "stream" => s.clone())
+            .increment(attempted);
+        counter!(format!("hydrant_delivery_to_{destination}_success_total"), "stream" => s)
+            .increment(1);
+    }
+
+    /// One failed attempt at a warehouse, search or HTTP destination, by error code.
+    pub fn destination_failed(&self, stream: &str, destination: &'static str, code: &str) {
+        counter!(format!("hydrant_delivery_to_{destination}_failures_total"),
+            "stream" => stream.to_string(), "code" => code.to_string())
+        .increment(1);
+    }
+
     /// One failed attempt to write an object (it will be retried).
     pub fn delivery_failed(&self, stream: &str, code: &str) {
         counter!("hydrant_delivery_to_s3_failures_total", "stream" => stream.to_string(), "code" => code.to_string())

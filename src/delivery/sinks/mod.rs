@@ -1,0 +1,70 @@
+//! Where a worker's sealed buffers go: one [`Sink`] per destination kind.
+//!
+//! A sink takes one sealed buffer ([`Unit`]) and delivers it, retrying as its destination's
+//! policy says, and writes whatever could not be delivered to the error output in S3, so the
+//! uploader can move the checkpoint past it. Every sink writes its error documents and staged
+//! or backup objects through an [`S3Output`].
+//!
+//! - [`S3Sink`]: the object itself (retried until it lands: Firehose retries S3 for 24 h,
+//!   Hydrant keeps the records in its log until the store takes them);
+//! - [`WarehouseSink`]: stage the object in S3, then COPY it (PostgreSQL or Redshift);
+//! - [`SearchSink`]: one `_bulk` request of the buffer's records;
+//! - [`HttpSink`]: one Firehose HTTP endpoint request of the buffer's records.
+
+mod http;
+mod s3;
+mod search;
+mod warehouse;
+
+use std::future::Future;
+
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+pub use self::http::HttpSink;
+pub use self::s3::{S3Output, S3Sink};
+pub use self::search::SearchSink;
+pub use self::warehouse::{Loader, WarehouseSink};
+use super::buffers::{Layout, Unit};
+use crate::telemetry::Metrics;
+
+pub type SinkResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A destination as the delivery worker sees it.
+pub trait Sink: Send + Sync {
+    /// How this destination wants its buffers: one encoded object, or the records one by one.
+    fn layout(&self) -> Layout {
+        Layout::Object
+    }
+
+    /// Delivers one sealed buffer (data or error documents). `Ok(false)` when shutdown
+    /// interrupted it: nothing was checkpointed, so it is delivered again after a restart.
+    fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool>;
+}
+
+/// What a sink needs from the worker that runs it.
+pub struct SinkContext {
+    pub stream: String,
+    pub shard: u32,
+    /// The stream's version, part of object names.
+    pub version: u64,
+    pub metrics: Metrics,
+    pub runtime: Handle,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl SinkContext {
+    /// Runs `future` to completion on the runtime, or returns `None` once shutdown begins.
+    pub fn run<F: Future>(&self, future: F) -> Option<F::Output> {
+        let mut shutdown = self.shutdown.clone();
+        if *shutdown.borrow() {
+            return None;
+        }
+        self.runtime.block_on(async {
+            tokio::select! {
+                out = future => Some(out),
+                _ = shutdown.wait_for(|s| *s) => None,
+            }
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! S3 objects: the S3 destination itself, and the error output / staging of every other sink.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hydrant_destinations::s3::{Object, S3Destination};
+use hydrant_destinations::{Destination, RetryPolicy};
+use md5::{Digest, Md5};
+
+use super::{Sink, SinkContext, SinkResult};
+use crate::codec::ObjectCodec;
+use crate::delivery::buffers::{BufferKey, Unit};
+use crate::delivery::naming::{BatchIdentity, ObjectNamer};
+
+/// A bucket plus the stream's naming rules.
+pub struct S3Output {
+    pub destination: S3Destination,
+    pub namer: Arc<ObjectNamer>,
+    /// The stream's object format: compression (and `Content-Encoding`), encryption.
+    pub codec: ObjectCodec,
+    pub retry: RetryPolicy,
+}
+
+impl S3Output {
+    fn identity<'a>(&self, ctx: &'a SinkContext, unit: &Unit, variant: u64) -> BatchIdentity<'a> {
+        BatchIdentity {
+            stream: &ctx.stream,
+            shard: ctx.shard,
+            first_seq: unit.first.seq,
+            last_seq: unit.last.seq,
+            variant,
+        }
+    }
+
+    /// Key of a data unit's object under `Prefix`.
+    pub fn data_key(&self, ctx: &SinkContext, unit: &Unit) -> SinkResult<String> {
+        let BufferKey::Data(partition) = &unit.key else {
+            return Err("a data key was asked for an error unit".into());
+        };
+        let identity = self.identity(ctx, unit, unit.variant);
+        Ok(self.namer.object_key(
+            ctx.version,
+            &identity,
+            unit.oldest_arrival_ms,
+            Some(partition),
+        )?)
+    }
+
+    /// Key of an error object of `output_type` made from `unit`'s records. The variant mixes
+    /// in the type, so a data unit's failures never overwrite another object.
+    pub fn error_key(
+        &self,
+        ctx: &SinkContext,
+        unit: &Unit,
+        output_type: &str,
+    ) -> SinkResult<String> {
+        let variant = match unit.key {
+            BufferKey::Errors(_) => unit.variant,
+            BufferKey::Data(_) => mix(unit.variant, output_type),
+        };
+        let identity = self.identity(ctx, unit, variant);
+        Ok(self.namer.error_key(ctx.version, &identity, unit.oldest_arrival_ms, output_type)?)
+    }
+
+    /// Writes one object, retrying until it lands. `Ok(false)` on shutdown.
+    pub fn put(
+        &self,
+        ctx: &SinkContext,
+        key: String,
+        body: Bytes,
+        content_encoding: Option<&'static str>,
+    ) -> SinkResult<bool> {
+        let object = Object { key, body, content_encoding };
+        let mut backoff = self.retry.backoff();
+        loop {
+            // S3 takes whole objects: an `Ok` outcome never rejects part of one.
+            let Some(result) = ctx.run(self.destination.deliver(&object)) else {
+                return Ok(false);
+            };
+            let Err(e) = result else { return Ok(true) };
+            ctx.metrics.delivery_failed(&ctx.stream, &e.code);
+            // S3 delivery has no retry deadline: records stay in the log until the store takes
+            // them, so only shutdown ends this loop.
+            let wait = backoff.next_wait().unwrap_or(self.retry.max);
+            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
+                bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
+                retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
+            if ctx.run(tokio::time::sleep(wait)).is_none() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Writes JSON-lines error documents of `output_type` for `unit` (encrypted like data
+    /// objects when the stream encrypts). `Ok(false)` on shutdown.
+    pub fn put_errors(
+        &self,
+        ctx: &SinkContext,
+        unit: &Unit,
+        output_type: &'static str,
+        lines: Vec<u8>,
+        records: u64,
+    ) -> SinkResult<bool> {
+        if records == 0 {
+            return Ok(true);
+        }
+        let key = self.error_key(ctx, unit, output_type)?;
+        // Encrypted streams encrypt their error objects too: they carry record data.
+        if !self.put(ctx, key.clone(), self.codec.seal(lines.into())?, None)? {
+            return Ok(false);
+        }
+        tracing::warn!(stream = %ctx.stream, shard = ctx.shard, key = %key, records,
+            error_output_type = output_type,
+            "records could not be delivered; written to the error output");
+        ctx.metrics.error_output(&ctx.stream, output_type, records);
+        Ok(true)
+    }
+
+    /// Delivers an error unit (documents the pipeline already wrote).
+    pub fn deliver_error_unit(&self, ctx: &SinkContext, unit: &Unit) -> SinkResult<bool> {
+        let BufferKey::Errors(output_type) = unit.key else {
+            return Err("not an error unit".into());
+        };
+        let key = self.error_key(ctx, unit, output_type)?;
+        if !self.put(ctx, key.clone(), unit.body.clone(), None)? {
+            return Ok(false);
+        }
+        tracing::warn!(stream = %ctx.stream, shard = ctx.shard, key = %key,
+            records = unit.records, error_output_type = output_type,
+            "records could not be delivered as they are; written to the error output");
+        ctx.metrics.error_output(&ctx.stream, output_type, unit.records);
+        Ok(true)
+    }
+}
+
+/// A key variant for `output_type` documents derived from a data unit.
+fn mix(variant: u64, output_type: &str) -> u64 {
+    let mut md5 = Md5::new();
+    md5.update(variant.to_be_bytes());
+    md5.update(output_type.as_bytes());
+    let digest: [u8; 16] = md5.finalize().into();
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
+}
+
+/// The S3 destination: every data unit is one object under `Prefix`.
+pub struct S3Sink(pub S3Output);
+
+impl Sink for S3Sink {
+    fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
+        let out = &self.0;
+        if let BufferKey::Errors(_) = unit.key {
+            return out.deliver_error_unit(ctx, unit);
+        }
+        let key = out.data_key(ctx, unit)?;
+        if !out.put(ctx, key.clone(), unit.body.clone(), out.codec.content_encoding())? {
+            return Ok(false);
+        }
+        tracing::debug!(stream = %ctx.stream, shard = ctx.shard, key = %key,
+            records = unit.records, bytes = unit.bytes, object_bytes = unit.body.len(), "delivered object");
+        ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
+        Ok(true)
+    }
+}

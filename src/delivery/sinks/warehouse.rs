@@ -1,0 +1,162 @@
+//! Warehouse COPY: stage the buffer as an object in the intermediate bucket, then load it.
+//!
+//! The staged object's key is the load's id, and the loader commits the COPY together with a
+//! `hydrant_load_checkpoints` row, so a replayed buffer (same key) is loaded once. Rows the
+//! database rejects go to the error output as `redshift-failed` documents; a load that keeps
+//! failing past `RetryOptions.DurationInSeconds` is skipped and a manifest of its staged
+//! object is written under `errors/manifests/` for a manual backfill, as Firehose does.
+
+use base64::Engine;
+use bytes::Bytes;
+use hydrant_destinations::warehouse::{
+    decompress, failure_manifest_json, record_spans, FailedLoad, LoadRequest, PgCopyOptions,
+    PostgresLoader, RedshiftLoadRequest, RedshiftLoader,
+};
+use hydrant_destinations::{deliver_with_retry, GaveUp, Rejected};
+use serde_json::json;
+
+use super::{S3Output, Sink, SinkContext, SinkResult};
+use crate::clock::now_ms;
+use crate::delivery::buffers::{BufferKey, Unit};
+
+/// `!{firehose:error-output-type}` of rows the warehouse refused.
+pub const REDSHIFT_FAILED: &str = "redshift-failed";
+/// Metric name part (`hydrant_delivery_to_redshift_*`).
+const METRIC: &str = "redshift";
+
+/// How staged objects are loaded.
+pub enum Loader {
+    /// `COPY ... FROM STDIN`, the staged bytes streamed by Hydrant.
+    Postgres { loader: PostgresLoader, options: PgCopyOptions },
+    /// `COPY ... FROM 's3://<manifest>' MANIFEST`, run by Redshift itself.
+    Redshift(RedshiftLoader),
+}
+
+pub struct WarehouseSink {
+    /// The intermediate bucket (`S3Configuration`).
+    pub staging: S3Output,
+    pub loader: Loader,
+    pub gzip: bool,
+    /// `S3Configuration.Prefix` (no expressions), where manifests go under `manifests/`.
+    pub prefix: String,
+}
+
+impl Sink for WarehouseSink {
+    fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
+        if let BufferKey::Errors(_) = unit.key {
+            return self.staging.deliver_error_unit(ctx, unit);
+        }
+        let key = self.staging.data_key(ctx, unit)?;
+        let encoding = self.staging.codec.content_encoding();
+        if !self.staging.put(ctx, key.clone(), unit.body.clone(), encoding)? {
+            return Ok(false);
+        }
+        ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
+        let url = format!("s3://{}/{key}", self.staging.destination.bucket());
+        let on_retry =
+            |e: &hydrant_destinations::DestinationError, attempt, wait: std::time::Duration| {
+                ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
+                tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "warehouse",
+                object = %url, attempt, retry_in_ms = wait.as_millis() as u64, error = %e,
+                "COPY failed; will retry");
+            };
+        let outcome = match &self.loader {
+            Loader::Postgres { loader, .. } => {
+                let request = LoadRequest {
+                    load_id: key.clone(),
+                    object_url: url.clone(),
+                    body: unit.body.clone(),
+                    gzip: self.gzip,
+                };
+                match ctx.run(deliver_with_retry(loader, request, on_retry)) {
+                    None => return Ok(false),
+                    Some(r) => r.map_err(|g| (g.error, g.attempts, g.rejected)),
+                }
+            }
+            Loader::Redshift(loader) => {
+                let manifest_key = format!(
+                    "{}manifests/{}",
+                    self.prefix,
+                    key.strip_prefix(&self.prefix).unwrap_or(&key)
+                );
+                let request = RedshiftLoadRequest {
+                    load_id: manifest_key.clone(),
+                    object_urls: vec![url.clone()],
+                    manifest_key,
+                };
+                match ctx.run(deliver_with_retry(loader, request, on_retry)) {
+                    None => return Ok(false),
+                    Some(r) => r.map_err(|g: GaveUp<_>| (g.error, g.attempts, g.rejected)),
+                }
+            }
+        };
+        match outcome {
+            Ok(rejected) => {
+                let loaded = unit.records.saturating_sub(rejected.len() as u64);
+                ctx.metrics.delivered_to(&ctx.stream, METRIC, loaded, unit.records, unit.bytes);
+                tracing::debug!(stream = %ctx.stream, shard = ctx.shard, object = %url,
+                    rows = loaded, rejected = rejected.len(), "loaded staged object");
+                self.reject_rows(ctx, unit, &rejected)
+            }
+            Err((error, attempts, rejected)) => {
+                tracing::error!(stream = %ctx.stream, shard = ctx.shard, object = %url, attempts,
+                    error = %error, "COPY kept failing for RetryOptions.DurationInSeconds; \
+                    skipping the batch and writing a manifest under errors/manifests/ for a backfill");
+                let manifest = failure_manifest_json(&FailedLoad {
+                    load_id: key.clone(),
+                    object_urls: vec![url],
+                    error_code: error.code.clone(),
+                    error_message: error.message.clone(),
+                    attempts_made: attempts,
+                    first_attempt_timestamp: unit.oldest_arrival_ms.max(0) as u64,
+                    attempt_ending_timestamp: now_ms().max(0) as u64,
+                });
+                let manifest_key = format!("errors/manifests/{key}");
+                if !self.staging.put(ctx, manifest_key, manifest.into(), None)? {
+                    return Ok(false);
+                }
+                ctx.metrics.error_output(&ctx.stream, "redshift-skipped", unit.records);
+                self.reject_rows(ctx, unit, &rejected)
+            }
+        }
+    }
+}
+
+impl WarehouseSink {
+    /// Rows the database refused, as error documents with the row's bytes.
+    fn reject_rows(
+        &self,
+        ctx: &SinkContext,
+        unit: &Unit,
+        rejected: &[Rejected],
+    ) -> SinkResult<bool> {
+        if rejected.is_empty() {
+            return Ok(true);
+        }
+        let plain = match &self.loader {
+            // Warehouse streams never encrypt objects (validation refuses it): the database
+            // must read them, so the body is the staged object as is.
+            Loader::Postgres { .. } => decompress(&unit.body, self.gzip)?,
+            Loader::Redshift(_) => Bytes::new(),
+        };
+        let spans = match &self.loader {
+            Loader::Postgres { options, .. } => record_spans(&plain, options),
+            Loader::Redshift(_) => Vec::new(),
+        };
+        let mut lines = Vec::new();
+        for r in rejected {
+            let raw = spans.get(r.index).map(|s| &plain[s.clone()]).unwrap_or_default();
+            let doc = json!({
+                "attemptsMade": 1,
+                "arrivalTimestamp": unit.oldest_arrival_ms,
+                "errorCode": r.code,
+                "errorMessage": r.message,
+                "attemptEndingTimestamp": now_ms(),
+                "rawData": base64::engine::general_purpose::STANDARD.encode(raw),
+            });
+            serde_json::to_writer(&mut lines, &doc)?;
+            lines.push(b'\n');
+        }
+        self.staging.put_errors(ctx, unit, REDSHIFT_FAILED, lines, rejected.len() as u64)
+    }
+}
