@@ -56,7 +56,7 @@ enum Command {
         key_files: Vec<String>,
     },
     /// Measure a server: PutRecordBatch throughput and latency, end-to-end delivery, memory.
-    Bench(hydrant::bench::BenchArgs),
+    Bench(Box<hydrant::bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Validate { file } => validate(&file),
         Command::Decrypt { key_files } => decrypt(&key_files),
-        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(hydrant::bench::run(args))),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(hydrant::bench::run(*args))),
     };
     match result {
         Ok(code) => code,

@@ -585,6 +585,7 @@ fn arn_of(config: &Config, name: &str) -> String {
 
 /// What every shard's [`Stages`] share: validated processors and the compiled transform.
 struct StageBuilder {
+    stream: String,
     processors: Option<Arc<Processors>>,
     transform:
         Option<(TransformModule, TransformContext, SandboxLimits, crate::processors::LambdaSpec)>,
@@ -626,6 +627,7 @@ impl StageBuilder {
             None => Value::Null,
         };
         Ok(Self {
+            stream: stream.delivery_stream_name.clone(),
             processors,
             transform,
             partitioned: s3.dynamic_partitioning_enabled(),
@@ -640,6 +642,7 @@ impl StageBuilder {
             processors: self.processors.clone(),
             transform: self.transform.as_ref().map(|(module, context, limits, spec)| {
                 TransformStage {
+                    stream: self.stream.clone(),
                     transform: Transform::new(module, context.clone(), *limits),
                     lambda_arn: spec.lambda_arn.clone(),
                     retries: spec.number_of_retries,

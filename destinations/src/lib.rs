@@ -14,7 +14,7 @@ pub mod search;
 pub mod warehouse;
 
 pub use error::{DestinationError, ErrorClass};
-pub use retry::{deliver_with_retry, Backoff, GaveUp, RetryClock, RetryPolicy};
+pub use retry::{deliver_with_retry, Backoff, GaveUp, Refused, RetryClock, RetryPolicy};
 
 use async_trait::async_trait;
 

@@ -115,7 +115,7 @@ pub struct GaveUp<R> {
     /// What is still undelivered: the original request, or the last partial one.
     pub remaining: R,
     /// Records rejected for good by earlier partial attempts.
-    pub rejected: Vec<Rejected>,
+    pub rejected: Vec<Refused>,
     /// Attempts made, the first included.
     pub attempts: u32,
 }
@@ -129,18 +129,22 @@ pub async fn deliver_with_retry<D: Destination>(
     destination: &D,
     request: D::Request,
     mut on_retry: impl FnMut(&DestinationError, u32, Duration) + Send,
-) -> Result<Vec<Rejected>, GaveUp<D::Request>> {
+) -> Result<Vec<Refused>, GaveUp<D::Request>> {
     let mut backoff = destination.retry_policy().backoff();
     let mut current = request;
     let mut rejected = Vec::new();
+    let mut attempts = 0;
     loop {
+        attempts += 1;
+        let refused =
+            |r: Vec<Rejected>| r.into_iter().map(move |record| Refused { record, attempts });
         let error = match destination.deliver(&current).await {
             Ok(Outcome::Delivered { rejected: more }) => {
-                rejected.extend(more);
+                rejected.extend(refused(more));
                 return Ok(rejected);
             }
             Ok(Outcome::RetryPartial { request, rejected: more }) => {
-                rejected.extend(more);
+                rejected.extend(refused(more));
                 current = request;
                 DestinationError::transient(
                     format!("{}.PartialFailure", destination.kind()),
@@ -150,7 +154,6 @@ pub async fn deliver_with_retry<D: Destination>(
             Err(e) => e,
         };
         let wait = if error.is_retryable() { backoff.next_wait() } else { None };
-        let attempts = backoff.attempts().max(1);
         match wait {
             Some(wait) => {
                 on_retry(&error, attempts, wait);
@@ -159,6 +162,14 @@ pub async fn deliver_with_retry<D: Destination>(
             None => return Err(GaveUp { error, remaining: current, rejected, attempts }),
         }
     }
+}
+
+/// A record the destination refused for good, and on which attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub record: Rejected,
+    /// Attempts made for the request that carried it when it was refused (the first is 1).
+    pub attempts: u32,
 }
 
 #[cfg(test)]
@@ -298,7 +309,8 @@ mod driver_tests {
         let request = vec![(0, 2), (1, 3), (2, 13), (3, 4), (4, 5)];
         let mut retries = 0;
         let rejected = deliver_with_retry(&dest, request, |_, _, _| retries += 1).await.unwrap();
-        assert_eq!(rejected, vec![Rejected { index: 2, code: "Bad".into(), message: "13".into() }]);
+        let record = Rejected { index: 2, code: "Bad".into(), message: "13".into() };
+        assert_eq!(rejected, vec![Refused { record, attempts: 1 }]);
         assert_eq!(*dest.seen.lock().unwrap(), vec![vec![2, 3, 13, 4, 5], vec![3, 5]]);
         assert_eq!(retries, 1);
     }

@@ -163,7 +163,12 @@ async fn a_mapping_error_rejects_only_its_document_at_its_original_index() {
         "s",
         &[(r#"{"n":1}"#, 0), (r#"{"n":"not a number"}"#, 0), (r#"{"n":3}"#, 0), ("[1,2]", 0)],
     );
-    let rejected = deliver_with_retry(&dest, req, |_, _, _| {}).await.unwrap();
+    let rejected: Vec<Rejected> = deliver_with_retry(&dest, req, |_, _, _| {})
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
     let got: Vec<(usize, &str)> = rejected.iter().map(|r| (r.index, r.code.as_str())).collect();
     assert_eq!(got, vec![(1, "OS.MapperParsingException"), (3, "OS.MapperParsingException")]);
     assert!(rejected[0].message.contains("[n]"), "{}", rejected[0].message);
@@ -186,7 +191,7 @@ async fn delivering_the_same_request_again_creates_no_duplicates() {
         DefaultDocumentIdFormat::FirehoseDefault,
     );
     let req = request(&settings, "s", &[(r#"{"a":1}"#, 0), (r#"{"a":2}"#, 0), (r#"{"a":3}"#, 0)]);
-    let first: Vec<Rejected> = deliver_with_retry(&dest, req.clone(), |_, _, _| {}).await.unwrap();
+    let first = deliver_with_retry(&dest, req.clone(), |_, _, _| {}).await.unwrap();
     assert!(first.is_empty());
     assert_eq!(cluster.count(&index).await, 3);
     // A crash after the cluster indexed the batch but before the checkpoint: sent again.

@@ -55,9 +55,11 @@ async fn only_retryable_items_are_sent_again_until_they_are_delivered() {
         stub.requests().iter().map(|r| r.ids().into_iter().map(String::from).collect()).collect();
     assert_eq!(sent, vec![vec!["d0", "d1", "d2", "d3", "d4"], vec!["d2", "d3"], vec!["d2"]]);
     assert_eq!(rejected.len(), 1);
-    assert_eq!(rejected[0].index, 10);
-    assert_eq!(rejected[0].code, "OS.MapperParsingException");
-    assert!(rejected[0].message.contains("failed to parse field [n]"), "{}", rejected[0].message);
+    assert_eq!(rejected[0].record.index, 10);
+    assert_eq!(rejected[0].record.code, "OS.MapperParsingException");
+    let message = &rejected[0].record.message;
+    assert!(message.contains("failed to parse field [n]"), "{message}");
+    assert_eq!(rejected[0].attempts, 1, "its 400 came on the first attempt");
     assert_eq!(retries.len(), 2);
     assert!(stub.requests().iter().all(|r| r.malformed.is_none()));
 }
@@ -174,7 +176,7 @@ async fn items_still_failing_at_the_deadline_are_left_over_with_earlier_rejectio
     assert_eq!(gave_up.remaining.docs.len(), 1);
     assert_eq!(gave_up.remaining.docs[0].index, 10);
     assert_eq!(
-        gave_up.rejected,
+        gave_up.rejected.into_iter().map(|r| r.record).collect::<Vec<_>>(),
         vec![Rejected {
             index: 0,
             code: "OS.MapperParsingException".into(),
@@ -193,7 +195,8 @@ async fn records_that_are_not_json_objects_never_reach_the_cluster() {
     let dest = SearchDestination::new(settings(&stub, 0)).unwrap();
     let rejected = deliver_with_retry(&dest, req, |_, _, _| {}).await.unwrap();
     assert_eq!(rejected.len(), 1);
-    assert_eq!((rejected[0].index, rejected[0].code.as_str()), (10, "OS.MapperParsingException"));
+    let first = &rejected[0].record;
+    assert_eq!((first.index, first.code.as_str()), (10, "OS.MapperParsingException"));
     let requests = stub.requests();
     assert_eq!(requests[0].ids(), vec!["d0", "d2"]);
     assert!(requests[0].docs.iter().all(|d| d.index == "logs"));

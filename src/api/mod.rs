@@ -71,11 +71,12 @@ impl AppState {
     }
 }
 
-/// The HTTP surface: Firehose on `POST /`, plus `/healthz` and `/metrics`.
+/// The HTTP surface: Firehose on `POST /`, plus `/healthz`, `/readyz` and `/metrics`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(firehose))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError::new(
@@ -96,6 +97,26 @@ async fn request_id(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
     response
+}
+
+/// Readiness: 200 when every shard's log accepts writes; 503 naming the shards that do not
+/// (a log poisoned by an I/O error refuses puts until a restart). `/healthz` is liveness only.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let broken: Vec<String> = state
+        .streams
+        .all()
+        .flat_map(|stream| {
+            stream.log.shards().iter().enumerate().filter_map(|(i, shard)| {
+                shard.poisoned().map(|why| format!("{} shard {i}: {why}", stream.name))
+            })
+        })
+        .collect();
+    if broken.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready:\n{}\n", broken.join("\n")))
+            .into_response()
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -145,7 +145,10 @@ impl Writer {
         if let Some(f) = fault {
             f.before_sync()?;
         }
-        file.sync_data()
+        let started = std::time::Instant::now();
+        let result = file.sync_data();
+        metrics::histogram!("hydrant_log_fsync_seconds").record(started.elapsed().as_secs_f64());
+        result
     }
 
     fn interval_sync(&mut self) {

@@ -46,6 +46,8 @@ impl Stages {
 
 /// The Lambda processor, run as a WebAssembly module.
 pub struct TransformStage {
+    /// The stream, for the transform's metrics.
+    pub stream: String,
     pub transform: Transform,
     pub lambda_arn: String,
     pub retries: u32,
@@ -274,7 +276,15 @@ impl<'c> Assembler<'c> {
         let mut attempts = 0;
         let outcome = loop {
             attempts += 1;
-            match stage.transform.invoke(&inputs) {
+            let started = std::time::Instant::now();
+            let result = stage.transform.invoke(&inputs);
+            let stream = stage.stream.clone();
+            metrics::histogram!("hydrant_execute_processing_duration_seconds", "stream" => stream.clone())
+                .record(started.elapsed().as_secs_f64());
+            let success = if result.is_ok() { "true" } else { "false" };
+            metrics::counter!("hydrant_execute_processing_total", "stream" => stream, "success" => success)
+                .increment(1);
+            match result {
                 Ok(outcomes) => break Ok(outcomes),
                 Err(e) if e.is_retryable() && attempts <= stage.retries => {
                     tracing::debug!(lambda = %stage.lambda_arn, attempt = attempts, error = %e, "transform failed; retrying");
@@ -284,6 +294,19 @@ impl<'c> Assembler<'c> {
         };
         match outcome {
             Ok(outcomes) => {
+                let (mut ok_records, mut ok_bytes) = (0u64, 0u64);
+                for outcome in &outcomes {
+                    if let RecordResult::Ok { data, .. } = &outcome.result {
+                        ok_records += 1;
+                        ok_bytes += data.len() as u64;
+                    }
+                }
+                let stream =
+                    self.stages.transform.as_ref().map(|t| t.stream.clone()).unwrap_or_default();
+                metrics::counter!("hydrant_succeed_processing_records_total", "stream" => stream.clone())
+                    .increment(ok_records);
+                metrics::counter!("hydrant_succeed_processing_bytes_total", "stream" => stream)
+                    .increment(ok_bytes);
                 for ((origin, raw), outcome) in chunk.into_iter().zip(outcomes) {
                     self.buffers.set_floor(origin.pos.seq);
                     match outcome.result {

@@ -1,6 +1,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::config::Destination;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -144,7 +145,17 @@ impl Metrics {
                 }
             }
             let freshness = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
-            gauge!("hydrant_delivery_to_s3_data_freshness_seconds", "stream" => s.clone())
+            let destination = match stream.config.destination() {
+                Destination::S3 => "s3",
+                Destination::Redshift(_) => "redshift",
+                Destination::Search { .. } => "amazon_opensearch_service",
+                Destination::Http(_) => "http_endpoint",
+            };
+            if destination == "s3" {
+                gauge!("hydrant_delivery_to_s3_data_freshness_seconds", "stream" => s.clone())
+                    .set(freshness);
+            }
+            gauge!("hydrant_delivery_data_freshness_seconds", "stream" => s.clone(), "destination" => destination)
                 .set(freshness);
             gauge!("hydrant_shard_backlog_records", "stream" => s.clone()).set(backlog as f64);
             gauge!("hydrant_log_disk_bytes", "stream" => s).set(disk as f64);

@@ -67,7 +67,8 @@ impl Sink for HttpSink {
                     "HTTP endpoint delivery failed for good; writing the records to S3");
                 let ended = now_ms().max(0) as u64;
                 for r in chunk {
-                    let data_id = format!("{}.{}", r.pos.seq, r.pos.sub);
+                    // Unique in the stream: sequence numbers are per shard.
+                    let data_id = format!("{}-{}.{}", ctx.shard, r.pos.seq, r.pos.sub);
                     lines.extend(
                         error_output_json(&FailedRecord {
                             attempts_made: gave_up.attempts,

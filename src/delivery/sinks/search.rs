@@ -8,7 +8,7 @@ use hydrant_destinations::search::{
     BulkRequest, Document, FailedDocument, Failure, RecordPosition, SearchDestination,
     SearchSettings,
 };
-use hydrant_destinations::{deliver_with_retry, Rejected};
+use hydrant_destinations::{deliver_with_retry, Refused};
 
 use super::{S3Output, Sink, SinkContext, SinkResult};
 use crate::clock::now_ms;
@@ -67,7 +67,7 @@ impl Sink for SearchSink {
             lines.extend(FailedDocument::new(doc, &self.settings, arrival, failure).to_json_line());
             failed += 1;
         };
-        let rejected: Vec<Rejected> = match &outcome {
+        let rejected: Vec<Refused> = match &outcome {
             Ok(rejected) => rejected.clone(),
             Err(gave_up) => {
                 tracing::error!(stream = %ctx.stream, shard = ctx.shard, attempts = gave_up.attempts,
@@ -81,7 +81,7 @@ impl Sink for SearchSink {
             }
         };
         for r in &rejected {
-            write(&docs[r.index], &Failure::rejected(r, 1, ended));
+            write(&docs[r.record.index], &Failure::rejected(&r.record, r.attempts, ended));
         }
         let indexed = unit.records.saturating_sub(failed);
         ctx.metrics.delivered_to(&ctx.stream, METRIC, indexed, unit.records, unit.bytes);

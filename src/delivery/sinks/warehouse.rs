@@ -12,7 +12,7 @@ use hydrant_destinations::warehouse::{
     decompress, failure_manifest_json, record_spans, FailedLoad, LoadRequest, PgCopyOptions,
     PostgresLoader, RedshiftLoadRequest, RedshiftLoader,
 };
-use hydrant_destinations::{deliver_with_retry, GaveUp, Rejected};
+use hydrant_destinations::{deliver_with_retry, GaveUp, Refused};
 use serde_json::json;
 
 use super::{S3Output, Sink, SinkContext, SinkResult};
@@ -128,7 +128,7 @@ impl WarehouseSink {
         &self,
         ctx: &SinkContext,
         unit: &Unit,
-        rejected: &[Rejected],
+        rejected: &[Refused],
     ) -> SinkResult<bool> {
         if rejected.is_empty() {
             return Ok(true);
@@ -144,10 +144,10 @@ impl WarehouseSink {
             Loader::Redshift(_) => Vec::new(),
         };
         let mut lines = Vec::new();
-        for r in rejected {
+        for Refused { record: r, attempts } in rejected {
             let raw = spans.get(r.index).map(|s| &plain[s.clone()]).unwrap_or_default();
             let doc = json!({
-                "attemptsMade": 1,
+                "attemptsMade": attempts,
                 "arrivalTimestamp": unit.oldest_arrival_ms,
                 "errorCode": r.code,
                 "errorMessage": r.message,
