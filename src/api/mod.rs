@@ -4,7 +4,7 @@
 //! it) and errors are `{"__type","message"}` ([`error`]). Operations live in [`ops`]; this
 //! module only checks the envelope (signature, target, content type, size, the caller's
 //! stream allow-list) and dispatches. With `auth: sigv4`, [`auth`] verifies every `POST /`
-//! before anything else is looked at; `/healthz` and `/metrics` stay open.
+//! before anything else is looked at; `/healthz`, `/readyz` and `/metrics` stay open.
 
 pub mod auth;
 pub mod error;
