@@ -16,4 +16,5 @@ pub mod processors;
 pub mod server;
 pub mod streams;
 pub mod telemetry;
+pub mod tls;
 pub mod transform;

@@ -26,6 +26,11 @@ pub enum ServerError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("{}: {source}", source.field())]
+    Tls {
+        #[from]
+        source: crate::tls::TlsError,
+    },
 }
 
 /// A started Hydrant: streams open, workers running. Dropping it without `shutdown` is what a
@@ -51,7 +56,9 @@ impl Hydrant {
         let metrics = Metrics::global();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let streams = Streams::open(config, &budget, &metrics, &shutdown_rx)?;
-        Ok(Self { state: AppState::new(Arc::new(streams), metrics), shutdown, _lock: lock })
+        let verifier = api::Verifier::from_config(&config.auth, &config.region);
+        let state = AppState::new(Arc::new(streams), metrics).with_auth(verifier);
+        Ok(Self { state, shutdown, _lock: lock })
     }
 
     /// Stops delivery workers (an in-flight write finishes or is abandoned; either way the
@@ -64,20 +71,29 @@ impl Hydrant {
     }
 }
 
-/// Serves until SIGINT or SIGTERM.
+/// Serves (HTTPS when `tls` is configured) until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    // Load the certificate before opening anything, so a bad file fails fast.
+    let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?;
     let hydrant = Hydrant::start(&config)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let auth = if hydrant.state.auth.is_some() { "sigv4" } else { "none" };
     tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.streams.names().len(),
-        "hydrant listening; Firehose endpoint is http://{addr}");
+        auth, "hydrant listening; Firehose endpoint is {scheme}://{addr}");
     let app = api::router(hydrant.state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(ServerError::Serve)?;
+    match tls {
+        Some(tls) => {
+            let listener =
+                crate::tls::TlsListener::new(listener, tls).map_err(ServerError::Serve)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,
+    }
+    .map_err(ServerError::Serve)?;
     tracing::info!("shutting down: finishing deliveries in flight");
     hydrant.shutdown().await;
     tracing::info!("stopped");

@@ -201,3 +201,178 @@ fn read_all_gzip(root: &Path) -> Vec<String> {
     }
     out
 }
+
+// --- auth: sigv4 through the router ------------------------------------------------------------
+
+fn sigv4_config(dir: &Path) -> hydrant::config::Config {
+    let yaml = format!(
+        "data_dir: {data}\nobject_stores:\n  local: {{ type: local, root: {root} }}\n\
+         auth:\n  mode: sigv4\n  credentials:\n    \
+         - {{ access_key_id: AKIDADMIN, secret_access_key: admin-secret }}\n    \
+         - {{ access_key_id: AKIDCLICKS, secret_access_key: clicks-secret, streams: [clicks, ghost] }}\n\
+         delivery_streams:\n{clicks}{orders}",
+        data = dir.join("data").display(),
+        root = dir.join("buckets").display(),
+        clicks = stream_block("clicks"),
+        orders = stream_block("orders"),
+    );
+    hydrant::config::parse(&yaml, dir).expect("valid test config")
+}
+
+fn stream_block(name: &str) -> String {
+    format!(
+        "  - DeliveryStreamName: {name}\n    ExtendedS3DestinationConfiguration:\n      \
+         BucketARN: arn:aws:s3:::raw\n      Prefix: {name}/\n    hydrant: {{ object_store: local, shards: 1 }}\n"
+    )
+}
+
+/// A request signed now with aws-sigv4, as an AWS SDK signs it.
+fn signed_request(key: &str, secret: &str, operation: &str, body: &str) -> Request<Body> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let target = format!("Firehose_20150804.{operation}");
+    let headers = [
+        ("host", "127.0.0.1:4573"),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", target.as_str()),
+    ];
+    let identity = aws_credential_types::Credentials::new(key, secret, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("firehose")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        "/",
+        headers.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = Request::post("/");
+    for (name, value) in headers.into_iter().chain(instructions.headers()) {
+        request = request.header(name, value);
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    assert!(response.headers().contains_key("x-amzn-requestid"));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sigv4_unsigned_calls_are_refused_but_health_and_metrics_stay_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&sigv4_config(dir.path())).unwrap();
+    let app = router(hydrant.state.clone());
+    let (status, answer, has_id) =
+        call(&app, "Firehose_20150804.ListDeliveryStreams", "application/x-amz-json-1.1", "{}")
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["__type"], "MissingAuthenticationTokenException");
+    assert!(has_id);
+    // Auth comes first: an unsigned call learns nothing about targets or streams.
+    let (status, answer, _) = call(&app, "Nope", "text/plain", "").await;
+    assert_eq!(
+        (status, answer["__type"].as_str()),
+        (StatusCode::FORBIDDEN, Some("MissingAuthenticationTokenException"))
+    );
+
+    for path in ["/healthz", "/metrics"] {
+        let response =
+            app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let (status, answer) =
+        send(&app, signed_request("AKIDADMIN", "wrong-secret", "ListDeliveryStreams", "{}")).await;
+    assert_eq!(
+        (status, answer["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidSignatureException"))
+    );
+    let metrics = hydrant.state.metrics.render();
+    for reason in ["missing", "signature_mismatch"] {
+        assert!(
+            metrics.contains(&format!("hydrant_auth_failures_total{{reason=\"{reason}\"}}")),
+            "{reason} not counted:\n{metrics}"
+        );
+    }
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_an_allow_list_reaches_only_its_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&sigv4_config(dir.path())).unwrap();
+    let app = router(hydrant.state.clone());
+    let put = |stream: &str| {
+        json!({"DeliveryStreamName": stream, "Records": [{"Data": base64("x\n")}]}).to_string()
+    };
+
+    let (status, answer) =
+        send(&app, signed_request("AKIDCLICKS", "clicks-secret", "PutRecordBatch", &put("clicks")))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["FailedPutCount"], 0);
+
+    for (operation, body) in [
+        ("PutRecordBatch", put("orders")),
+        (
+            "PutRecord",
+            json!({"DeliveryStreamName": "orders", "Record": {"Data": "eA=="}}).to_string(),
+        ),
+        ("DescribeDeliveryStream", json!({"DeliveryStreamName": "orders"}).to_string()),
+        ("DescribeDeliveryStream", json!({"DeliveryStreamName": "unknown"}).to_string()),
+    ] {
+        let (status, answer) =
+            send(&app, signed_request("AKIDCLICKS", "clicks-secret", operation, &body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{operation} {answer}");
+        assert_eq!(answer["__type"], "AccessDeniedException", "{operation} {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains("AKIDCLICKS") && message.contains(&format!("firehose:{operation}")),
+            "{message}"
+        );
+    }
+
+    // Listing shows only the key's streams; the admin key sees them all.
+    let (_, list) =
+        send(&app, signed_request("AKIDCLICKS", "clicks-secret", "ListDeliveryStreams", "{}"))
+            .await;
+    assert_eq!(list["DeliveryStreamNames"], json!(["clicks"]));
+    let (_, list) =
+        send(&app, signed_request("AKIDADMIN", "admin-secret", "ListDeliveryStreams", "")).await;
+    assert_eq!(list["DeliveryStreamNames"], json!(["clicks", "orders"]));
+    let (status, _) =
+        send(&app, signed_request("AKIDADMIN", "admin-secret", "PutRecordBatch", &put("orders")))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // An allowed name that does not exist is not found, without naming the other streams.
+    let (status, answer) = send(
+        &app,
+        signed_request(
+            "AKIDCLICKS",
+            "clicks-secret",
+            "DescribeDeliveryStream",
+            r#"{"DeliveryStreamName":"ghost"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["__type"], "ResourceNotFoundException");
+    assert!(!answer["message"].as_str().unwrap().contains("orders"), "{answer}");
+    assert!(hydrant
+        .state
+        .metrics
+        .render()
+        .contains("hydrant_auth_failures_total{reason=\"access_denied\"}"));
+    hydrant.shutdown().await;
+}

@@ -23,6 +23,16 @@ pub enum ErrorType {
     ServiceUnavailable,
     /// Something failed inside Hydrant (an I/O error on the log).
     InternalFailure,
+    /// `auth: sigv4` and the request has no `Authorization` header (HTTP 403).
+    MissingAuthenticationToken,
+    /// The `Authorization` header (or the date it needs) is malformed or incomplete.
+    IncompleteSignature,
+    /// The access key id is not one of the configured keys.
+    UnrecognizedClient,
+    /// The signature does not verify: wrong secret, scope (region, service, date) or expired.
+    InvalidSignature,
+    /// The access key may not use the delivery stream it names (`auth.credentials[].streams`).
+    AccessDenied,
 }
 
 impl ErrorType {
@@ -35,6 +45,11 @@ impl ErrorType {
             Self::UnknownOperation => "UnknownOperationException",
             Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::InternalFailure => "InternalFailure",
+            Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Self::IncompleteSignature => "IncompleteSignatureException",
+            Self::UnrecognizedClient => "UnrecognizedClientException",
+            Self::InvalidSignature => "InvalidSignatureException",
+            Self::AccessDenied => "AccessDeniedException",
         }
     }
 
@@ -42,6 +57,7 @@ impl ErrorType {
         match self {
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MissingAuthenticationToken => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -2,22 +2,27 @@
 //!
 //! Every response carries `x-amzn-RequestId` (botocore reads `ResponseMetadata.RequestId` from
 //! it) and errors are `{"__type","message"}` ([`error`]). Operations live in [`ops`]; this
-//! module only checks the envelope (target, content type, size) and dispatches.
+//! module only checks the envelope (signature, target, content type, size, the caller's
+//! stream allow-list) and dispatches. With `auth: sigv4`, [`auth`] verifies every `POST /`
+//! before anything else is looked at; `/healthz`, `/readyz` and `/metrics` stay open.
 
+pub mod auth;
 pub mod error;
 mod ops;
 mod wire;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use auth::{AuthError, Caller, Verifier};
 pub use error::{ApiError, ErrorType};
 
 use crate::streams::Streams;
@@ -45,6 +50,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// One permit per MiB of request body in flight.
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// SigV4 verification (`auth: sigv4`); `None` accepts every request (`auth: none`).
+    pub auth: Option<Arc<Verifier>>,
 }
 
 impl AppState {
@@ -53,7 +60,14 @@ impl AppState {
             streams,
             metrics,
             inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_MIB as usize)),
+            auth: None,
         }
+    }
+
+    /// Requires every Firehose request to be signed for `verifier` (`None`: no authentication).
+    pub fn with_auth(mut self, verifier: Option<Verifier>) -> Self {
+        self.auth = verifier.map(Arc::new);
+        self
     }
 }
 
@@ -119,8 +133,14 @@ pub(crate) fn json_body(body: String) -> Response {
     response
 }
 
-async fn firehose(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match dispatch(&state, &headers, body).await {
+async fn firehose(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match dispatch(&state, &method, &uri, &headers, body).await {
         Ok(body) => (StatusCode::OK, json_body(body)).into_response(),
         Err(e) => {
             if e.kind.status().is_server_error() {
@@ -133,15 +153,44 @@ async fn firehose(State(state): State<AppState>, headers: HeaderMap, body: Body)
     }
 }
 
-async fn dispatch(state: &AppState, headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
+async fn dispatch(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, ApiError> {
+    let auth_failed = |e: AuthError| {
+        state.metrics.auth_failure(e.reason());
+        ApiError::from(e)
+    };
+    // Nothing of an unauthenticated request is read or looked at beyond its headers.
+    let pending = match &state.auth {
+        Some(verifier) => Some(
+            verifier
+                .check_headers(uri, headers, std::time::SystemTime::now())
+                .map_err(auth_failed)?,
+        ),
+        None => None,
+    };
     let operation = operation(headers)?;
     check_content_type(headers)?;
     let _room = reserve_memory(state, headers).await?;
     let body = read_body(body).await?;
-    match operation {
+    let caller = match pending {
+        Some(pending) => Some(pending.verify(method, uri, headers, &body).map_err(auth_failed)?),
+        None => None,
+    };
+    let restricted = caller.as_ref().filter(|c| c.is_restricted());
+    if let Some(caller) = restricted {
+        authorize(state, caller, operation, &body)?;
+    }
+    let result = match operation {
         "PutRecordBatch" => ops::put_record_batch(state, &body).await,
         "PutRecord" => ops::put_record(state, &body).await,
-        "ListDeliveryStreams" => ops::list_delivery_streams(state, &body),
+        "ListDeliveryStreams" => ops::list_delivery_streams(state, &body, |name| {
+            restricted.is_none_or(|caller| caller.may_use(name))
+        }),
         "DescribeDeliveryStream" => ops::describe_delivery_stream(state, &body),
         other => Err(ApiError::new(
             ErrorType::UnknownOperation,
@@ -150,6 +199,55 @@ async fn dispatch(state: &AppState, headers: &HeaderMap, body: Body) -> Result<S
                  PutRecordBatch, ListDeliveryStreams, DescribeDeliveryStream"
             ),
         )),
+    };
+    result.map_err(|mut e| {
+        if restricted.is_some() && e.kind == ErrorType::ResourceNotFound {
+            // A key limited to some streams does not get to learn the others' names.
+            if let Some(at) = e.message.find(" Known delivery streams:") {
+                e.message.truncate(at);
+            }
+        }
+        e
+    })
+}
+
+/// A key with a `streams` allow-list may only name those streams (in any operation that has
+/// a `DeliveryStreamName`). Unknown streams are denied too, so the key learns nothing about
+/// streams outside its list.
+fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    operation: &str,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(rename = "DeliveryStreamName", borrow)]
+        name: Option<Cow<'a, str>>,
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let named: Named<'_> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorType::Serialization,
+            format!("request body is not a valid Firehose JSON request: {e}"),
+        )
+    })?;
+    match named.name {
+        Some(name) if !caller.may_use(&name) => {
+            state.metrics.auth_failure("access_denied");
+            let key = &caller.access_key_id;
+            Err(ApiError::new(
+                ErrorType::AccessDenied,
+                format!(
+                    "User {key} is not authorized to perform firehose:{operation} on delivery \
+                     stream {name:?}: access key {key} may only use the streams listed in its \
+                     auth.credentials[].streams; add {name:?} there to allow it"
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -204,7 +204,12 @@ pub async fn put_record(state: &AppState, body: &[u8]) -> Result<String, ApiErro
     Ok(serde_json::to_string(&output).expect("serializable"))
 }
 
-pub fn list_delivery_streams(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
+/// `visible` says which streams the caller may see (all, unless its key has an allow-list).
+pub fn list_delivery_streams(
+    state: &AppState,
+    body: &[u8],
+    visible: impl Fn(&str) -> bool,
+) -> Result<String, ApiError> {
     let input: ListDeliveryStreamsInput = if body.iter().all(u8::is_ascii_whitespace) {
         ListDeliveryStreamsInput::default()
     } else {
@@ -228,6 +233,7 @@ pub fn list_delivery_streams(state: &AppState, body: &[u8]) -> Result<String, Ap
         }
     }
     let mut names = state.streams.names();
+    names.retain(|n| visible(n));
     // Every Hydrant stream is DirectPut; other source types list nothing.
     if input.delivery_stream_type.as_deref().is_some_and(|t| t != "DirectPut") {
         names.clear();

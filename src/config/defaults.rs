@@ -70,6 +70,7 @@ pub fn embedded_default() -> Config {
         region: region(),
         account_id: account_id(),
         auth: AuthConfig::None,
+        tls: None,
         storage: StorageConfig::default(),
         object_stores,
         functions: BTreeMap::new(),
@@ -145,6 +146,10 @@ pub(crate) fn complete(config: &mut Config, base_dir: &Path) {
         *path = resolve_path(base_dir, path);
     }
     config.data_dir = resolve_path(base_dir, &config.data_dir);
+    if let Some(tls) = &mut config.tls {
+        tls.cert = resolve_path(base_dir, &tls.cert);
+        tls.key = resolve_path(base_dir, &tls.key);
+    }
     for store in config.object_stores.values_mut() {
         if let ObjectStoreConfig::Local { root } = store {
             *root = resolve_path(base_dir, root);

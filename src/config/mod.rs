@@ -46,6 +46,7 @@ pub use model::{
     ProcessorParameter, ProcessorParameterName, ProcessorType, RedshiftConfig, RetryOptions,
     S3BackupMode, S3DestinationConfig, SearchConfig, SearchS3BackupMode,
     ServerSideEncryptionSetting, Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
+    TlsConfig,
 };
 pub use validate::{unsupported_features, validate};
 

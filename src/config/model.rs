@@ -52,6 +52,11 @@ pub struct Config {
     #[serde(default)]
     pub auth: AuthConfig,
 
+    /// Serve the API over HTTPS with this certificate and key (PEM files, paths relative to
+    /// the config file). Default: plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+
     /// Settings of the durable log that holds accepted records until they are delivered.
     #[serde(default)]
     pub storage: StorageConfig,
@@ -85,9 +90,9 @@ pub enum AuthConfig {
     /// trusted network or a development machine.
     #[default]
     None,
-    /// `{ mode: sigv4, credentials: [...] }`: check AWS Signature Version 4 on every request
-    /// against the listed credentials. Not supported yet by this Hydrant version: a config
-    /// that selects it is rejected.
+    /// `{ mode: sigv4, credentials: [...] }`: check AWS Signature Version 4 on every
+    /// Firehose request (`POST /`) against the listed credentials, as AWS does: service
+    /// `firehose`, the configured `region`, a clock skew of at most 15 minutes.
     Sigv4 {
         /// The access key pairs that may call the API.
         credentials: Vec<Sigv4Credential>,
@@ -162,6 +167,10 @@ pub struct Sigv4Credential {
     pub access_key_id: String,
     /// The secret key. Write it as `${ENV_VAR}` rather than inline.
     pub secret_access_key: String,
+    /// Delivery streams this key may use (every operation that names a
+    /// `DeliveryStreamName`); `ListDeliveryStreams` shows only these. Default: every stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Sigv4Credential {
@@ -169,8 +178,21 @@ impl fmt::Debug for Sigv4Credential {
         f.debug_struct("Sigv4Credential")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
+            .field("streams", &self.streams)
             .finish()
     }
+}
+
+/// HTTPS for the API (`tls:`). Both files are PEM; relative paths are taken relative to the
+/// directory of the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server certificate, followed by any intermediate certificates (a "fullchain" file).
+    pub cert: PathBuf,
+    /// The certificate's private key: PKCS#8 (`BEGIN PRIVATE KEY`), PKCS#1
+    /// (`BEGIN RSA PRIVATE KEY`) or SEC1 (`BEGIN EC PRIVATE KEY`), unencrypted.
+    pub key: PathBuf,
 }
 
 /// Settings of the durable log (`storage:`).

@@ -932,11 +932,6 @@ fn features_not_implemented_yet_are_rejected_clearly() {
             stream("", "DeliveryStreamType: KinesisStreamAsSource"),
             "delivery_streams[0].DeliveryStreamType".to_owned(),
         ),
-        (
-            "auth: { mode: sigv4, credentials: [{ access_key_id: a, secret_access_key: b }] }\n"
-                .to_owned(),
-            "auth.mode".to_owned(),
-        ),
     ];
     for (yaml, path) in not_yet {
         let found = issues(&yaml);
@@ -1238,6 +1233,7 @@ fn debug_output_redacts_secrets() {
         credentials: vec![Sigv4Credential {
             access_key_id: "AK".into(),
             secret_access_key: "SECRET".into(),
+            streams: Some(vec!["clicks".into()]),
         }],
     };
     assert!(!format!("{auth:?}").contains("SECRET"));
@@ -1263,4 +1259,102 @@ fn log_encryption_at_rest_needs_hydrant_keys() {
     ));
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].path, "delivery_streams[0].DeliveryStreamEncryptionConfigurationInput");
+}
+
+#[test]
+fn sigv4_credentials_load_with_secrets_from_the_environment_and_optional_allow_lists() {
+    let yaml = r#"
+auth:
+  mode: sigv4
+  credentials:
+    - { access_key_id: AKIAPRODUCER, secret_access_key: "${PRODUCER_SECRET}", streams: [clicks, orders] }
+    - { access_key_id: AKIAADMIN, secret_access_key: "${ADMIN_SECRET}" }
+"#;
+    let env = env_map(&[("PRODUCER_SECRET", "p-secret"), ("ADMIN_SECRET", "a-secret")]);
+    let c = parse_with_env(yaml, Path::new(BASE), env).unwrap();
+    let AuthConfig::Sigv4 { credentials } = &c.auth else { panic!("{:?}", c.auth) };
+    assert_eq!(credentials[0].secret_access_key, "p-secret");
+    assert_eq!(credentials[0].streams, Some(vec!["clicks".to_owned(), "orders".to_owned()]));
+    assert_eq!(credentials[1].streams, None);
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("p-secret") && !debug.contains("a-secret"), "{debug}");
+}
+
+#[test]
+fn bad_sigv4_credentials_are_reported_with_their_path() {
+    let cred = |body: &str| format!("auth:\n  mode: sigv4\n  credentials:\n{body}");
+    assert_issue("auth: { mode: sigv4 }\n", "auth.credentials", &["at least one access key"]);
+    assert_issue(
+        &cred("    - { access_key_id: \"AK/ID\", secret_access_key: s }\n"),
+        "auth.credentials[0].access_key_id",
+        &["cannot appear in a SigV4 Credential"],
+    );
+    assert_issue(
+        &cred("    - { access_key_id: A, secret_access_key: s }\n    - { access_key_id: A, secret_access_key: t }\n"),
+        "auth.credentials[1].access_key_id",
+        &["already the access key of auth.credentials[0]"],
+    );
+    assert_issue(
+        &cred("    - { access_key_id: A, secret_access_key: \"\" }\n"),
+        "auth.credentials[0].secret_access_key",
+        &["is empty"],
+    );
+    assert_issue(
+        &cred("    - { access_key_id: A, secret_access_key: s, streams: [] }\n"),
+        "auth.credentials[0].streams",
+        &["remove `streams` to allow every stream"],
+    );
+    assert_issue(
+        &cred("    - { access_key_id: A, secret_access_key: s, streams: [ok, \"bad name\"] }\n"),
+        "auth.credentials[0].streams[1]",
+        &["\"bad name\" is not a delivery stream name"],
+    );
+    assert_issue(
+        &cred("    - { access_key_id: A, secret_access_key: s, stream: [x] }\n"),
+        "auth.credentials[0].stream",
+        &["unknown field `stream`"],
+    );
+}
+
+#[test]
+fn tls_paths_are_relative_to_the_config_file_and_their_files_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    std::fs::write(dir.path().join("certs/server.pem"), include_str!("../testdata/tls/cert.pem"))
+        .unwrap();
+    std::fs::write(dir.path().join("certs/server.key"), include_str!("../testdata/tls/key.pem"))
+        .unwrap();
+    let yaml = "tls: { cert: certs/server.pem, key: ./certs/server.key }\n";
+    let c = parse_with_env(yaml, dir.path(), env_map(&[])).unwrap();
+    let tls = c.tls.unwrap();
+    assert_eq!(tls.cert, dir.path().join("certs/server.pem"));
+    assert_eq!(tls.key, dir.path().join("certs/server.key"));
+
+    let err = parse_with_env(
+        "tls: { cert: certs/nope.pem, key: certs/server.key }\n",
+        dir.path(),
+        env_map(&[]),
+    )
+    .unwrap_err();
+    assert_issue_in(&err, "tls.cert", "cannot read");
+    let err = parse_with_env(
+        "tls: { cert: certs/server.key, key: certs/server.key }\n",
+        dir.path(),
+        env_map(&[]),
+    )
+    .unwrap_err();
+    assert_issue_in(&err, "tls.cert", "holds no certificate");
+    let err = parse_with_env(
+        "tls: { cert: certs/server.pem, key: certs/server.pem }\n",
+        dir.path(),
+        env_map(&[]),
+    )
+    .unwrap_err();
+    assert_issue_in(&err, "tls.key", "holds no private key");
+    assert_issue("tls: { cert: a.pem }\n", "tls", &["missing field `key`"]);
+    assert_issue(
+        "tls: { cert: a.pem, key: b.pem, ca: c.pem }\n",
+        "tls.ca",
+        &["unknown field `ca`"],
+    );
 }

@@ -38,6 +38,8 @@ pub const MAX_TAGS: usize = 50;
 pub fn validate(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     check_server(config, &mut issues);
+    check_auth(config, &mut issues);
+    check_tls(config, &mut issues);
     for (name, store) in &config.object_stores {
         check_object_store(name, store, &mut issues);
     }
@@ -426,15 +428,6 @@ pub fn unsupported_features(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     let mut not_yet = |path: String, message: String| issues.push(Issue::new(path, message));
 
-    if let AuthConfig::Sigv4 { .. } = config.auth {
-        not_yet(
-            "auth.mode".into(),
-            "sigv4 is not supported yet by this Hydrant version; use `auth: { mode: none }` \
-             and keep the API on a trusted network"
-                .into(),
-        );
-    }
-
     for (i, stream) in config.delivery_streams.iter().enumerate() {
         let path = format!("delivery_streams[{i}]");
 
@@ -453,6 +446,78 @@ pub fn unsupported_features(config: &Config) -> Vec<Issue> {
         }
     }
     issues
+}
+
+/// `auth:` with `mode: sigv4`: at least one key, unique ids that fit in a SigV4 `Credential=`,
+/// non-empty secrets, and allow-lists of valid stream names.
+fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
+    let AuthConfig::Sigv4 { credentials } = &config.auth else { return };
+    if credentials.is_empty() {
+        issues.push(Issue::new(
+            "auth.credentials",
+            "sigv4 needs at least one access key: add credentials: [{ access_key_id: ..., \
+             secret_access_key: ${HYDRANT_SECRET} }]",
+        ));
+    }
+    let mut first_use: HashMap<&str, usize> = HashMap::new();
+    for (i, credential) in credentials.iter().enumerate() {
+        let path = format!("auth.credentials[{i}]");
+        let id = credential.access_key_id.as_str();
+        if id.is_empty()
+            || !id.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b',' | b'='))
+        {
+            issues.push(Issue::new(
+                format!("{path}.access_key_id"),
+                format!(
+                    "{id:?} cannot appear in a SigV4 Credential; use letters and digits, e.g. \
+                     AKIAHYDRANTEXAMPLE1"
+                ),
+            ));
+        } else if let Some(first) = first_use.insert(id, i) {
+            issues.push(Issue::new(
+                format!("{path}.access_key_id"),
+                format!(
+                    "{id:?} is already the access key of auth.credentials[{first}]; access key \
+                     ids must be unique"
+                ),
+            ));
+        }
+        if credential.secret_access_key.is_empty() {
+            // Never echo the value, not even an empty one's surroundings.
+            issues.push(Issue::new(
+                format!("{path}.secret_access_key"),
+                "is empty; give the secret, preferably as ${ENV_VAR}",
+            ));
+        }
+        if let Some(streams) = &credential.streams {
+            if streams.is_empty() {
+                issues.push(Issue::new(
+                    format!("{path}.streams"),
+                    "is empty, so this key could not use any stream; list the streams it may \
+                     use, or remove `streams` to allow every stream",
+                ));
+            }
+            for (j, name) in streams.iter().enumerate() {
+                if !crate::streams::is_valid_stream_name(name) {
+                    issues.push(Issue::new(
+                        format!("{path}.streams[{j}]"),
+                        format!(
+                            "{name:?} is not a delivery stream name; names are 1-64 characters \
+                             of letters, digits, `_`, `.` and `-`"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// `tls:`: both PEM files load and the key belongs to the certificate.
+fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
+    let Some(tls) = &config.tls else { return };
+    for e in crate::tls::problems(tls) {
+        issues.push(Issue::new(e.field(), e.to_string()));
+    }
 }
 
 fn check_server(config: &Config, issues: &mut Vec<Issue>) {

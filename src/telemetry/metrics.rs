@@ -56,6 +56,13 @@ impl Metrics {
             .record(latency.as_secs_f64());
     }
 
+    /// A request refused by authentication or a key's stream allow-list
+    /// (`hydrant_auth_failures_total{reason}`; reasons are [`crate::api::AuthError::reason`]
+    /// and `access_denied`).
+    pub fn auth_failure(&self, reason: &'static str) {
+        counter!("hydrant_auth_failures_total", "reason" => reason).increment(1);
+    }
+
     /// Records refused with ServiceUnavailableException (`ThrottledRecords`).
     pub fn throttled(&self, stream: &str, records: usize) {
         counter!("hydrant_throttled_records_total", "stream" => stream.to_string())

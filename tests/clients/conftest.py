@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -47,12 +48,16 @@ def free_port():
 
 
 class Hydrant:
-    """A `hydrant serve` child process on its own data directory."""
+    """A `hydrant serve` child process on its own data directory.
 
-    def __init__(self, workdir: Path, config_body: str, wrap=None):
+    With tls_ca (the CA file that signed the server certificate configured under `tls:`), the
+    endpoint is https and every client here verifies the server against that CA."""
+
+    def __init__(self, workdir: Path, config_body: str, wrap=None, tls_ca=None):
         self.workdir = workdir
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.tls_ca = str(tls_ca) if tls_ca else None
+        self.endpoint = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
         self.data_dir = workdir / "data"
         self.config_path = workdir / "hydrant.yaml"
         self.config_path.write_text(
@@ -76,7 +81,7 @@ class Hydrant:
             if self.proc.poll() is not None:
                 raise AssertionError(f"hydrant exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                urllib.request.urlopen(self.endpoint + "/healthz", timeout=1).read()
+                self.urlopen(self.endpoint + "/healthz", timeout=1).read()
                 return self
             except OSError:
                 time.sleep(0.05)
@@ -84,6 +89,10 @@ class Hydrant:
 
     def log(self):
         return self.log_path.read_text(errors="replace")[-5000:]
+
+    def urlopen(self, url_or_request, timeout):
+        context = ssl.create_default_context(cafile=self.tls_ca) if self.tls_ca else None
+        return urllib.request.urlopen(url_or_request, timeout=timeout, context=context)
 
     def kill(self):
         """SIGKILL: what a crash looks like."""
@@ -98,17 +107,17 @@ class Hydrant:
         return self.proc.returncode if self.proc else None
 
     def metric(self, name, stream):
-        text = urllib.request.urlopen(self.endpoint + "/metrics", timeout=5).read().decode()
+        text = self.urlopen(self.endpoint + "/metrics", timeout=5).read().decode()
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + "{") and f'stream="{stream}"' in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
-    def firehose(self, **kw):
+    def firehose(self, key="AKIDEXAMPLE", secret="secret", region="us-east-1", **kw):
         return boto3.client(
-            "firehose", endpoint_url=self.endpoint, region_name="us-east-1",
-            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+            "firehose", endpoint_url=self.endpoint, region_name=region,
+            aws_access_key_id=key, aws_secret_access_key=secret, verify=self.tls_ca,
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, **kw),
         )
 
@@ -151,10 +160,10 @@ def stream_yaml(name, bucket, prefix="", compression="UNCOMPRESSED", interval=1,
 def hydrant_factory(tmp_path):
     started = []
 
-    def make(config_body, wrap=None, start=True):
+    def make(config_body, wrap=None, start=True, tls_ca=None):
         workdir = tmp_path / f"h{len(started)}"
         workdir.mkdir()
-        h = Hydrant(workdir, config_body, wrap=wrap)
+        h = Hydrant(workdir, config_body, wrap=wrap, tls_ca=tls_ca)
         started.append(h)
         return h.start() if start else h
 

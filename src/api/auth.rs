@@ -1,0 +1,606 @@
+//! Verifying a request's AWS Signature Version 4 (`auth: { mode: sigv4 }`), the way AWS
+//! verifies it.
+//!
+//! Verification has two steps so that nothing is read from an unknown caller:
+//! 1. [`Verifier::check_headers`], before the body is read: the `Authorization` header parses
+//!    (`AWS4-HMAC-SHA256 Credential=AKID/YYYYMMDD/REGION/firehose/aws4_request,
+//!    SignedHeaders=..., Signature=<64 hex>`), the access key is configured, the credential
+//!    scope names service `firehose`, this server's region and the date of `X-Amz-Date` (or
+//!    `Date`), that date is within 15 minutes of now, `host` is signed, and every signed header
+//!    is present.
+//! 2. [`Pending::verify`], with the body: `x-amz-content-sha256`, when sent, is the body's
+//!    SHA-256, and the signature recomputed by `aws-sigv4` from the received method, path,
+//!    query, signed headers and body with the configured secret equals the one sent
+//!    (compared in constant time).
+//!
+//! Failures carry the `__type` and HTTP status AWS uses ([`AuthError::kind`]) and a reason
+//! label for `hydrant_auth_failures_total` ([`AuthError::reason`]). Secrets never appear in
+//! errors, logs or `Debug` output. Presigned URLs (query-string auth) and session tokens are
+//! not accepted: Hydrant's keys are long-term access keys.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use axum::http::{HeaderMap, Method, Uri};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, ErrorType};
+use crate::config::AuthConfig;
+
+/// The signing name of Firehose, the only service in a valid credential scope.
+pub const SERVICE: &str = "firehose";
+
+/// Largest difference between the request's date and the server's clock (AWS: 15 minutes).
+pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const TERMINATOR: &str = "aws4_request";
+const AMZ_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+/// More signed headers than any SDK sends; a guard against absurd requests.
+const MAX_SIGNED_HEADERS: usize = 64;
+
+/// AWS's wording when the recomputed signature differs.
+pub const MISMATCH_MESSAGE: &str = "The request signature we calculated does not match the \
+     signature you provided. Check your AWS Secret Access Key and signing method. Consult the \
+     service documentation for details.";
+
+/// AWS's wording for an access key it does not know.
+pub const UNKNOWN_KEY_MESSAGE: &str = "The security token included in the request is invalid.";
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization` header at all.
+    #[error(
+        "Missing Authentication Token: this Hydrant requires AWS Signature Version 4; sign \
+         the request with an access key from its auth.credentials"
+    )]
+    Missing,
+    /// Query-string authentication (a presigned URL).
+    #[error(
+        "Presigned URLs (X-Amz-Signature in the query string) are not accepted; sign the \
+         request with an Authorization header, as every AWS SDK and the aws CLI do"
+    )]
+    Presigned,
+    /// The `Authorization` header or the date header is malformed or incomplete.
+    #[error("{0}")]
+    Incomplete(String),
+    /// The access key id is not configured.
+    #[error("{UNKNOWN_KEY_MESSAGE}")]
+    UnknownKey,
+    /// The request carries a session token, which only AWS STS can issue.
+    #[error(
+        "{UNKNOWN_KEY_MESSAGE} Hydrant's credentials are long-term access keys and it issues \
+         no session tokens: remove X-Amz-Security-Token (unset AWS_SESSION_TOKEN)"
+    )]
+    SessionToken,
+    /// The credential scope names another service.
+    #[error(
+        "Credential should be scoped to correct service: '{SERVICE}'. The request was signed \
+         for service '{got}'; use a Firehose client"
+    )]
+    WrongService { got: String },
+    /// The credential scope names another region.
+    #[error(
+        "Credential should be scoped to a valid region, not '{got}'. This Hydrant serves region \
+         '{expected}': configure the client with region {expected} (--region, AWS_REGION or \
+         region_name)"
+    )]
+    WrongRegion { got: String, expected: String },
+    /// The credential scope does not end in `aws4_request`.
+    #[error("Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{got}'.")]
+    WrongTerminator { got: String },
+    /// The credential scope's date is not the request date's.
+    #[error(
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from \
+         HTTP: '{scope}' != '{date}', from '{stamp}'."
+    )]
+    ScopeDate { scope: String, date: String, stamp: String },
+    /// The request date is more than [`MAX_SKEW`] in the past.
+    #[error(
+        "Signature expired: {stamp} is now earlier than {earliest} ({now} - 15 min.) Check the \
+         client's clock, or send the request again with a fresh signature"
+    )]
+    Expired { stamp: String, earliest: String, now: String },
+    /// The request date is more than [`MAX_SKEW`] in the future.
+    #[error(
+        "Signature not yet current: {stamp} is still later than {latest} ({now} + 15 min.) \
+         Check the client's clock"
+    )]
+    NotYetCurrent { stamp: String, latest: String, now: String },
+    /// A header named in `SignedHeaders` is not in the request (a proxy may have dropped it).
+    #[error(
+        "The request signature we calculated does not match the signature you provided: \
+         SignedHeaders names '{0}', but the request has no such header"
+    )]
+    SignedHeaderMissing(String),
+    /// `x-amz-content-sha256` is not the SHA-256 of the body.
+    #[error(
+        "The provided 'x-amz-content-sha256' header does not match what was computed: it must \
+         be the hex SHA-256 of the request body (UNSIGNED-PAYLOAD and streaming payloads are \
+         not accepted)"
+    )]
+    BodyHash,
+    /// The recomputed signature differs from the one sent.
+    #[error("{MISMATCH_MESSAGE}")]
+    Mismatch,
+}
+
+impl AuthError {
+    /// The Firehose error type (and so HTTP status) AWS answers this failure with.
+    pub fn kind(&self) -> ErrorType {
+        match self {
+            AuthError::Missing => ErrorType::MissingAuthenticationToken,
+            AuthError::Presigned | AuthError::Incomplete(_) => ErrorType::IncompleteSignature,
+            AuthError::UnknownKey | AuthError::SessionToken => ErrorType::UnrecognizedClient,
+            _ => ErrorType::InvalidSignature,
+        }
+    }
+
+    /// Label of `hydrant_auth_failures_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Presigned => "presigned",
+            AuthError::Incomplete(_) => "incomplete",
+            AuthError::UnknownKey => "unknown_key",
+            AuthError::SessionToken => "session_token",
+            AuthError::WrongService { .. } => "wrong_service",
+            AuthError::WrongRegion { .. } => "wrong_region",
+            AuthError::WrongTerminator { .. } => "wrong_terminator",
+            AuthError::ScopeDate { .. } => "scope_date",
+            AuthError::Expired { .. } => "expired",
+            AuthError::NotYetCurrent { .. } => "not_yet_current",
+            AuthError::SignedHeaderMissing(_) => "signed_header_missing",
+            AuthError::BodyHash => "body_hash",
+            AuthError::Mismatch => "signature_mismatch",
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
+fn incomplete(message: impl Into<String>) -> AuthError {
+    AuthError::Incomplete(message.into())
+}
+
+/// A value from the request, quoted and cut short, for an error message.
+fn shown(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}...", &value[..end]),
+        None => format!("{value:?}"),
+    }
+}
+
+/// One configured access key.
+struct Key {
+    secret: String,
+    /// `None`: every stream.
+    streams: Option<Arc<HashSet<String>>>,
+}
+
+/// Who sent a verified request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The access key id the request was signed with.
+    pub access_key_id: String,
+    streams: Option<Arc<HashSet<String>>>,
+}
+
+impl Caller {
+    /// Whether this caller may use the delivery stream `name`.
+    pub fn may_use(&self, name: &str) -> bool {
+        self.streams.as_ref().is_none_or(|allowed| allowed.contains(name))
+    }
+
+    /// Whether this caller is limited to some streams (so requests must be checked).
+    pub fn is_restricted(&self) -> bool {
+        self.streams.is_some()
+    }
+}
+
+/// Checks SigV4 signatures against the configured keys.
+pub struct Verifier {
+    region: String,
+    keys: HashMap<String, Key>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<&String> = self.keys.keys().collect();
+        ids.sort();
+        f.debug_struct("Verifier")
+            .field("region", &self.region)
+            .field("access_key_ids", &ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// The verifier for `auth`, or `None` when requests are not authenticated (`mode: none`).
+    pub fn from_config(auth: &AuthConfig, region: &str) -> Option<Self> {
+        let AuthConfig::Sigv4 { credentials } = auth else { return None };
+        let keys = credentials
+            .iter()
+            .map(|c| {
+                let streams =
+                    c.streams.as_ref().map(|s| Arc::new(s.iter().cloned().collect::<HashSet<_>>()));
+                (c.access_key_id.clone(), Key { secret: c.secret_access_key.clone(), streams })
+            })
+            .collect();
+        Some(Self { region: region.to_owned(), keys })
+    }
+
+    /// Step 1: everything that can be checked without the body. `now` is the server's clock.
+    pub fn check_headers<'v>(
+        &'v self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> Result<Pending<'v>, AuthError> {
+        let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
+            let query = uri.query().unwrap_or("");
+            let presigned = query.split('&').any(|pair| {
+                let name = pair.split('=').next().unwrap_or("");
+                name == "X-Amz-Signature" || name == "X-Amz-Credential"
+            });
+            return Err(if presigned { AuthError::Presigned } else { AuthError::Missing });
+        };
+        if values.next().is_some() {
+            return Err(incomplete("send exactly one Authorization header"));
+        }
+        let value = std::str::from_utf8(value.as_bytes())
+            .map_err(|_| incomplete("the Authorization header is not valid UTF-8"))?;
+        let auth = Authorization::parse(value)?;
+        let date = RequestDate::from_headers(headers)?;
+
+        let key = self.keys.get(auth.access_key_id).ok_or(AuthError::UnknownKey)?;
+        if headers.contains_key("x-amz-security-token") {
+            return Err(AuthError::SessionToken);
+        }
+        if auth.service != SERVICE {
+            return Err(AuthError::WrongService { got: auth.service.to_owned() });
+        }
+        if auth.region != self.region {
+            return Err(AuthError::WrongRegion {
+                got: auth.region.to_owned(),
+                expected: self.region.clone(),
+            });
+        }
+        if auth.terminator != TERMINATOR {
+            return Err(AuthError::WrongTerminator { got: auth.terminator.to_owned() });
+        }
+        let date_stamp = date.time.format("%Y%m%d").to_string();
+        if auth.scope_date != date_stamp {
+            return Err(AuthError::ScopeDate {
+                scope: auth.scope_date.to_owned(),
+                date: date_stamp,
+                stamp: date.time.format(AMZ_DATE_FORMAT).to_string(),
+            });
+        }
+        check_skew(date.time, DateTime::<Utc>::from(now))?;
+        for name in &auth.signed_headers {
+            if !headers.contains_key(name.as_str()) {
+                return Err(AuthError::SignedHeaderMissing(name.clone()));
+            }
+        }
+        Ok(Pending {
+            access_key_id: auth.access_key_id.to_owned(),
+            key,
+            region: &self.region,
+            time: date.time,
+            signed_headers: auth.signed_headers,
+            signature: auth.signature.to_owned(),
+        })
+    }
+
+    /// Both steps at once (for tests and callers that already hold the body).
+    pub fn verify(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Caller, AuthError> {
+        self.check_headers(uri, headers, now)?.verify(method, uri, headers, body)
+    }
+}
+
+fn check_skew(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AuthError> {
+    let skew = chrono::TimeDelta::from_std(MAX_SKEW).expect("15 minutes fits");
+    let stamp = |t: DateTime<Utc>| t.format(AMZ_DATE_FORMAT).to_string();
+    if time < now - skew {
+        return Err(AuthError::Expired {
+            stamp: stamp(time),
+            earliest: stamp(now - skew),
+            now: stamp(now),
+        });
+    }
+    if time > now + skew {
+        return Err(AuthError::NotYetCurrent {
+            stamp: stamp(time),
+            latest: stamp(now + skew),
+            now: stamp(now),
+        });
+    }
+    Ok(())
+}
+
+/// A request whose headers passed [`Verifier::check_headers`]; the signature is still to check.
+pub struct Pending<'v> {
+    access_key_id: String,
+    key: &'v Key,
+    region: &'v str,
+    time: DateTime<Utc>,
+    signed_headers: Vec<String>,
+    signature: String,
+}
+
+impl fmt::Debug for Pending<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("access_key_id", &self.access_key_id)
+            .field("time", &self.time)
+            .field("signed_headers", &self.signed_headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending<'_> {
+    /// Step 2: the body hash and the signature.
+    pub fn verify(
+        self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Caller, AuthError> {
+        let body_hash = hex(&Sha256::digest(body));
+        let mut claimed = headers.get_all("x-amz-content-sha256").iter();
+        if let Some(value) = claimed.next() {
+            let value = value.to_str().unwrap_or("");
+            if claimed.next().is_some() || !value.eq_ignore_ascii_case(&body_hash) {
+                return Err(AuthError::BodyHash);
+            }
+        }
+
+        let mut signed: Vec<(&str, &str)> = Vec::new();
+        for name in &self.signed_headers {
+            for value in headers.get_all(name.as_str()) {
+                let value = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+                    incomplete(format!("the value of signed header {name} is not valid UTF-8"))
+                })?;
+                signed.push((name.as_str(), value));
+            }
+        }
+        let mut settings = SigningSettings::default();
+        // Sign exactly what the client signed: aws-sigv4 adds X-Amz-Date to what it signs, so
+        // leave it out when the client did not sign it (it signed `Date` instead).
+        settings.excluded_headers =
+            Some(if self.signed_headers.iter().any(|h| h == "x-amz-date") {
+                Vec::new()
+            } else {
+                vec!["x-amz-date".into()]
+            });
+        let identity = aws_credential_types::Credentials::new(
+            self.access_key_id.clone(),
+            self.key.secret.clone(),
+            None,
+            None,
+            "hydrant-config",
+        )
+        .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(self.region)
+            .name(SERVICE)
+            .time(SystemTime::from(self.time))
+            .settings(settings)
+            .build()
+            .map_err(|e| incomplete(format!("cannot compute the signature: {e}")))?
+            .into();
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let request = SignableRequest::new(
+            method.as_str(),
+            path,
+            signed.into_iter(),
+            SignableBody::Precomputed(body_hash),
+        )
+        .map_err(|e| incomplete(format!("cannot canonicalize the request: {e}")))?;
+        let (_, expected) = aws_sigv4::http_request::sign(request, &params)
+            .map_err(|e| incomplete(format!("cannot canonicalize the request: {e}")))?
+            .into_parts();
+        if !bool::from(expected.as_bytes().ct_eq(self.signature.as_bytes())) {
+            return Err(AuthError::Mismatch);
+        }
+        Ok(Caller { access_key_id: self.access_key_id, streams: self.key.streams.clone() })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The parts of `Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
+/// Signature=...`.
+#[derive(Debug)]
+struct Authorization<'a> {
+    access_key_id: &'a str,
+    scope_date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    terminator: &'a str,
+    signed_headers: Vec<String>,
+    signature: &'a str,
+}
+
+impl<'a> Authorization<'a> {
+    fn parse(value: &'a str) -> Result<Self, AuthError> {
+        let value = value.trim();
+        let (algorithm, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+        if algorithm != ALGORITHM {
+            return Err(incomplete(format!(
+                "Unsupported AWS 'algorithm': {}; sign requests with {ALGORITHM} (Signature \
+                 Version 4)",
+                shown(algorithm)
+            )));
+        }
+        let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+        for part in rest.split(',') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let Some((name, value)) = part.split_once('=') else {
+                return Err(incomplete(format!(
+                    "Authorization header parameter {} is not of the form name=value",
+                    shown(part)
+                )));
+            };
+            let slot = match name.trim() {
+                "Credential" => &mut credential,
+                "SignedHeaders" => &mut signed_headers,
+                "Signature" => &mut signature,
+                // Unknown parameters are ignored, as AWS does.
+                _ => continue,
+            };
+            if slot.replace(value.trim()).is_some() {
+                return Err(incomplete(format!(
+                    "Authorization header has more than one '{}' parameter",
+                    name.trim()
+                )));
+            }
+        }
+        let missing: Vec<String> = [
+            ("Credential", credential.is_none()),
+            ("Signature", signature.is_none()),
+            ("SignedHeaders", signed_headers.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(name, _)| format!("Authorization header requires '{name}' parameter."))
+        .collect();
+        if !missing.is_empty() {
+            return Err(incomplete(missing.join(" ")));
+        }
+        let (credential, signed_headers, signature) =
+            (credential.unwrap_or(""), signed_headers.unwrap_or(""), signature.unwrap_or(""));
+
+        let scope: Vec<&str> = credential.split('/').collect();
+        let [access_key_id, scope_date, region, service, terminator] = scope[..] else {
+            return Err(incomplete(format!(
+                "Credential should be <access key id>/<YYYYMMDD>/<region>/{SERVICE}/{TERMINATOR}; \
+                 got {}",
+                shown(credential)
+            )));
+        };
+        if access_key_id.is_empty() {
+            return Err(incomplete("Credential has an empty access key id"));
+        }
+        if scope_date.len() != 8 || !scope_date.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(incomplete(format!(
+                "the date in Credential must be YYYYMMDD; got {}",
+                shown(scope_date)
+            )));
+        }
+
+        let mut names: Vec<String> = Vec::new();
+        for name in signed_headers.split(';') {
+            let valid = !name.is_empty()
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.!#$%&'*+^`|~".contains(&b)
+                });
+            if !valid {
+                return Err(incomplete(format!(
+                    "SignedHeaders must be lowercase header names separated by ';'; got {}",
+                    shown(signed_headers)
+                )));
+            }
+            if names.iter().any(|n| n == name) {
+                return Err(incomplete(format!("SignedHeaders lists '{name}' twice")));
+            }
+            names.push(name.to_owned());
+        }
+        if names.len() > MAX_SIGNED_HEADERS {
+            return Err(incomplete(format!(
+                "SignedHeaders lists {} headers; at most {MAX_SIGNED_HEADERS} are accepted",
+                names.len()
+            )));
+        }
+        if !names.iter().any(|n| n == "host") {
+            return Err(incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization."));
+        }
+        if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(incomplete(format!(
+                "Signature must be 64 hexadecimal characters; got {}",
+                shown(signature)
+            )));
+        }
+        Ok(Self {
+            access_key_id,
+            scope_date,
+            region,
+            service,
+            terminator,
+            signed_headers: names,
+            signature,
+        })
+    }
+}
+
+/// The request's date: `X-Amz-Date` (ISO-8601 basic), else `Date` (RFC 1123).
+struct RequestDate {
+    time: DateTime<Utc>,
+}
+
+impl RequestDate {
+    fn from_headers(headers: &HeaderMap) -> Result<Self, AuthError> {
+        let one = |name: &str| -> Result<Option<&str>, AuthError> {
+            let mut values = headers.get_all(name).iter();
+            let Some(value) = values.next() else { return Ok(None) };
+            if values.next().is_some() {
+                return Err(incomplete(format!("send exactly one {name} header")));
+            }
+            value.to_str().map(Some).map_err(|_| incomplete(format!("{name} is not ASCII")))
+        };
+        if let Some(value) = one("x-amz-date")? {
+            let time = NaiveDateTime::parse_from_str(value, AMZ_DATE_FORMAT)
+                .ok()
+                .filter(|_| value.len() == 16)
+                .ok_or_else(|| {
+                    incomplete(format!(
+                        "X-Amz-Date must be in ISO-8601 basic format, e.g. 20261122T032422Z; got {}",
+                        shown(value)
+                    ))
+                })?;
+            return Ok(Self { time: time.and_utc() });
+        }
+        if let Some(value) = one("date")? {
+            let time = DateTime::parse_from_rfc2822(value).map_err(|_| {
+                incomplete(format!(
+                    "Date must be an HTTP date, e.g. Sun, 22 Nov 2026 03:24:22 GMT; got {}",
+                    shown(value)
+                ))
+            })?;
+            return Ok(Self { time: time.with_timezone(&Utc) });
+        }
+        Err(incomplete(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
