@@ -513,11 +513,13 @@ fn open_stream(
     if let Some(backup) = stream_config.backup_target() {
         // Source records, before any processing, under their own checkpoint ("backup"): the
         // log keeps a record until both consumers have it.
-        let destination = S3Destination::open_with(&spec, backup.bucket(), sse.as_ref())
-            .map_err(|source| StartError::Destination {
-                stream: name.clone(),
-                bucket: backup.bucket().to_string(),
-                source,
+        let destination =
+            S3Destination::open_with(&spec, backup.bucket(), sse.as_ref()).map_err(|source| {
+                StartError::Destination {
+                    stream: name.clone(),
+                    bucket: backup.bucket().to_string(),
+                    source,
+                }
             })?;
         let mut backup_codec = ObjectCodec::concatenated(
             Arc::from(compression_for(backup.compression_format)),

@@ -927,12 +927,10 @@ fn features_not_implemented_yet_are_rejected_clearly() {
         "",
     ));
 
-    let not_yet = [
-        (
-            stream("", "DeliveryStreamType: KinesisStreamAsSource"),
-            "delivery_streams[0].DeliveryStreamType".to_owned(),
-        ),
-    ];
+    let not_yet = [(
+        stream("", "DeliveryStreamType: KinesisStreamAsSource"),
+        "delivery_streams[0].DeliveryStreamType".to_owned(),
+    )];
     for (yaml, path) in not_yet {
         let found = issues(&yaml);
         assert_eq!(found.len(), 1, "{yaml}\n{found:#?}");

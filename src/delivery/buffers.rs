@@ -458,9 +458,8 @@ impl Markers {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Markers::default()),
             Err(e) => return Err(e),
         };
-        let file: MarkersFile = serde_json::from_slice(&text).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{file_name}: {e}"))
-        })?;
+        let file: MarkersFile = serde_json::from_slice(&text)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{file_name}: {e}")))?;
         let mut markers = Markers::default();
         for entry in file.delivered {
             let key = match (entry.partition, entry.errors) {
@@ -515,7 +514,11 @@ impl Markers {
             .collect();
         let json = serde_json::to_vec(&MarkersFile { delivered }).map_err(io::Error::other)?;
         let file_name = markers_file(consumer);
-        checkpoint::write_atomic(&dir.join(format!(".{file_name}.tmp")), &dir.join(file_name), &json)
+        checkpoint::write_atomic(
+            &dir.join(format!(".{file_name}.tmp")),
+            &dir.join(file_name),
+            &json,
+        )
     }
 }
 

@@ -203,11 +203,10 @@ impl ShardWorker {
 
     /// The uploader: sealed objects -> destination -> markers and checkpoint, in order.
     fn upload(&self, units: Receiver<Unit>) -> WorkerResult<()> {
-        let mut progress =
-            Progress::new(
-                Markers::load(self.shard.dir(), self.consumer)?,
-                self.shard.load_checkpoint(self.consumer)?,
-            );
+        let mut progress = Progress::new(
+            Markers::load(self.shard.dir(), self.consumer)?,
+            self.shard.load_checkpoint(self.consumer)?,
+        );
         while let Ok(unit) = units.recv() {
             if !self.deliver(&unit)? {
                 return Ok(()); // shutdown while retrying; the object is re-delivered after restart

@@ -96,13 +96,15 @@ def test_all_data_backup_of_an_http_endpoint_survives_a_kill(tmp_path):
             fh = h.firehose()
             out = fh.put_record_batch(DeliveryStreamName="hb", Records=[{"Data": r} for r in records[100:]])
             assert out["FailedPutCount"] == 0
-            wait_for(lambda: sum(lines_under(s3, bucket, "all/").values()) >= len(records), timeout=60,
-                     what="every record backed up")
-            # The records carry no newline: the backup object is their concatenation, as Firehose
+            # The records carry no newline: a backup object is their concatenation, as Firehose
             # writes it; count each record's JSON object.
-            blob = b"".join(read_object(s3, bucket, k) for k in list_objects(s3, bucket, "all/"))
-            counts = collections.Counter(blob.replace(b"}{", b"}\n{").splitlines())
-            assert counts == collections.Counter(records), "each record backed up exactly once"
+            def backed_up():
+                blob = b"".join(read_object(s3, bucket, k) for k in list_objects(s3, bucket, "all/"))
+                return collections.Counter(blob.replace(b"}{", b"}\n{").splitlines())
+
+            wait_for(lambda: sum(backed_up().values()) >= len(records), timeout=60,
+                     what="every record backed up")
+            assert backed_up() == collections.Counter(records), "each record backed up exactly once"
             got = {r for _, recs in receiver.records() for r in recs}
             wait_for(lambda: {r for _, recs in receiver.records() for r in recs} >= set(records), timeout=60,
                      what="every record at the receiver")

@@ -409,9 +409,14 @@ def settled(dest, h, stream, ids, timeout=60):
     """Waits until every id arrived and the stream's backlog is 0 (nothing left to deliver, so no
     later duplicate can come); returns the final Counter."""
     wanted = set(ids)
+
+    def arrived():
+        if h.proc.poll() is not None or "panicked at" in h.log_path.read_text(errors="replace"):
+            raise AssertionError(f"hydrant died or a thread panicked while delivering to {dest.name} "
+                                 f"(exit {h.proc.poll()}){panics(h)}")
+        return wanted <= set(dest.read())
     try:
-        wait_for(lambda: wanted <= set(dest.read()), timeout=timeout, interval=0.3,
-                 what=f"{len(wanted)} records at {dest.name}")
+        wait_for(arrived, timeout=timeout, interval=0.3, what=f"{len(wanted)} records at {dest.name}")
     except AssertionError:
         got = dest.read()
         missing = sorted(wanted - set(got))
