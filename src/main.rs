@@ -92,7 +92,8 @@ fn serve(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> anyhow:
     if let Some(listen) = listen {
         config.listen = listen;
     }
-    runtime()?.block_on(hydrant::server::run(config))?;
+    let reload = path.map(|path| hydrant::server::ReloadSource { path, listen });
+    runtime()?.block_on(hydrant::server::run(config, reload))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -128,7 +128,8 @@ impl Metrics {
             let mut oldest: Option<i64> = None;
             let mut backlog = 0u64;
             let mut disk = 0u64;
-            for (shard, status) in stream.log.shards().iter().zip(stream.workers.iter()) {
+            let statuses = stream.worker_statuses();
+            for (shard, status) in stream.log.shards().iter().zip(statuses.iter()) {
                 let delivered = status.next_seq();
                 backlog += shard.next_seq().saturating_sub(delivered);
                 disk += shard.disk_bytes();
