@@ -33,6 +33,8 @@ struct Cli {
 enum Command {
     /// Run the server. Without --config: one stream `default` on 127.0.0.1:4573, delivering
     /// every 5 seconds to ./hydrant-data/buckets/hydrant/default/ (no other service needed).
+    /// SIGHUP re-reads the config file and applies it; SIGTERM/SIGINT deliver what is buffered
+    /// (within shutdown_timeout_seconds) and exit.
     Serve {
         /// The YAML configuration (see docs/configuration.md).
         #[arg(long, short, env = "HYDRANT_CONFIG")]
