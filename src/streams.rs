@@ -551,19 +551,6 @@ impl Streams {
             ),
         )
     }
-
-    /// Stops every stream's workers at once without delivering what is buffered (tests and
-    /// crash-like stops; [`Streams::shutdown`] is the graceful one).
-    pub async fn stop_now(&self) {
-        let _ = self.abort.send(true);
-        let now = tokio::time::Instant::now();
-        let stops = self
-            .all()
-            .into_iter()
-            .filter_map(|s| s.take_workers())
-            .map(|w| w.stop(StopMode::Stop, now, self.abort.subscribe()));
-        futures::future::join_all(stops).await;
-    }
 }
 
 fn store_spec(config: &Config, name: &str) -> Option<StoreSpec> {
