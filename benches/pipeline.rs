@@ -21,7 +21,11 @@ fn records() -> Vec<Record> {
     lines
         .into_iter()
         .enumerate()
-        .map(|(i, data)| Record { seq: i as u64, arrival_ms: 1_000 + (i / 1000) as i64, data: data.into() })
+        .map(|(i, data)| Record {
+            seq: i as u64,
+            arrival_ms: 1_000 + (i / 1000) as i64,
+            data: data.into(),
+        })
         .collect()
 }
 

@@ -3,13 +3,15 @@
 //! Producers `PutRecord(Batch)` into [`api`]; records are appended to the durable sharded log
 //! in [`core`] and acknowledged once fsync'd; [`delivery`] workers cut deterministic batches
 //! from each shard, [`codec`] compresses them and `hydrant-destinations` writes them out.
-//! [`streams`] ties one configured delivery stream's pieces together and [`server`] runs them.
+//! [`streams`] ties one configured delivery stream's pieces together, [`control`] creates,
+//! changes and removes streams while serving, and [`server`] runs them.
 
 pub mod api;
 pub mod bench;
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod delivery;
 pub mod processors;

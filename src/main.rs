@@ -33,6 +33,8 @@ struct Cli {
 enum Command {
     /// Run the server. Without --config: one stream `default` on 127.0.0.1:4573, delivering
     /// every 5 seconds to ./hydrant-data/buckets/hydrant/default/ (no other service needed).
+    /// SIGHUP re-reads the config file and applies it; SIGTERM/SIGINT deliver what is buffered
+    /// (within shutdown_timeout_seconds) and exit.
     Serve {
         /// The YAML configuration (see docs/configuration.md).
         #[arg(long, short, env = "HYDRANT_CONFIG")]
@@ -92,7 +94,8 @@ fn serve(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> anyhow:
     if let Some(listen) = listen {
         config.listen = listen;
     }
-    runtime()?.block_on(hydrant::server::run(config))?;
+    let reload = path.map(|path| hydrant::server::ReloadSource { path, listen });
+    runtime()?.block_on(hydrant::server::run(config, reload))?;
     Ok(ExitCode::SUCCESS)
 }
 

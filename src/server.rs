@@ -1,10 +1,20 @@
-//! Running Hydrant: open every stream's log, start its delivery workers, serve the API, and
-//! stop cleanly on SIGINT / SIGTERM.
+//! Running Hydrant: open every stream's log, start its delivery workers, serve the API,
+//! re-read the config file on SIGHUP, and stop gracefully on SIGINT / SIGTERM.
+//!
+//! Graceful stop: the listener closes (no new connections), requests in flight finish, every
+//! stream drains (its open buffers are sealed early and delivered) and checkpoints are stored;
+//! all within `shutdown_timeout_seconds` from the signal. Past the deadline, uploads still in
+//! flight are abandoned and their records stay in the log for the next start. A second signal
+//! abandons them at once.
 
 use std::fs::File;
+use std::future::IntoFuture;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
@@ -24,6 +34,8 @@ pub enum ServerError {
     Stream(#[from] StartError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal { signal: &'static str, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
     #[error("{}: {source}", source.field())]
@@ -37,12 +49,13 @@ pub enum ServerError {
 /// crash looks like to the log: nothing acknowledged is lost either way.
 pub struct Hydrant {
     pub state: AppState,
-    shutdown: watch::Sender<bool>,
+    shutdown_timeout: Duration,
     _lock: File,
 }
 
 impl Hydrant {
-    /// Opens the data directory and every configured stream, and starts delivery.
+    /// Opens the data directory and every stream (the config file's and the API's), and
+    /// starts delivery. Call it inside a Tokio runtime.
     pub fn start(config: &Config) -> Result<Self, ServerError> {
         let dir = &config.data_dir;
         let data_dir_error =
@@ -54,27 +67,51 @@ impl Hydrant {
         }
         let budget = DiskBudget::new(config.storage.max_bytes);
         let metrics = Metrics::global();
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let streams = Streams::open(config, &budget, &metrics, &shutdown_rx)?;
+        let streams = Arc::new(Streams::open(config, &budget, &metrics)?);
+        streams.resume_deletions(streams.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
-        let state = AppState::new(Arc::new(streams), metrics).with_auth(verifier);
-        Ok(Self { state, shutdown, _lock: lock })
+        Ok(Self {
+            state: AppState::new(streams, metrics).with_auth(verifier),
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
+            _lock: lock,
+        })
     }
 
-    /// Stops delivery workers (an in-flight write finishes or is abandoned; either way the
-    /// checkpoint tells the next start where to resume) and closes the logs.
+    /// Drains every stream (delivering what is buffered) within `shutdown_timeout_seconds`,
+    /// then stops; what is not delivered by then stays in the log.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        self.shutdown_by(deadline).await;
+    }
+
+    async fn shutdown_by(self, deadline: tokio::time::Instant) {
         let streams = self.state.streams.clone();
         drop(self.state);
-        let _ = tokio::task::spawn_blocking(move || streams.join_workers()).await;
+        streams.shutdown(deadline).await;
     }
 }
 
-/// Serves (HTTPS when `tls` is configured) until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> Result<(), ServerError> {
+/// Where SIGHUP re-reads the configuration from.
+#[derive(Debug, Clone)]
+pub struct ReloadSource {
+    /// The config file.
+    pub path: PathBuf,
+    /// `--listen`, which overrides the file's `listen`.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Serves (HTTPS when `tls` is configured) until SIGINT or SIGTERM; SIGHUP reloads
+/// `reload`'s file (ignored without one).
+pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), ServerError> {
     // Load the certificate before opening anything, so a bad file fails fast.
     let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?;
+    let installer = |kind: SignalKind, name: &'static str| {
+        signal(kind).map_err(|source| ServerError::Signal { signal: name, source })
+    };
+    let mut hangup = installer(SignalKind::hangup(), "SIGHUP")?;
+    let mut terminate = installer(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = installer(SignalKind::interrupt(), "SIGINT")?;
+
     let hydrant = Hydrant::start(&config)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -84,36 +121,136 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let auth = if hydrant.state.auth.is_some() { "sigv4" } else { "none" };
     tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.streams.names().len(),
         auth, "hydrant listening; Firehose endpoint is {scheme}://{addr}");
+    let streams = hydrant.state.streams.clone();
     let app = api::router(hydrant.state.clone());
-    match tls {
+    let (stop, stopped) = watch::channel(false);
+    let graceful = async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let mut server = match tls {
         Some(tls) => {
             let listener =
                 crate::tls::TlsListener::new(listener, tls).map_err(ServerError::Serve)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,
+        None => {
+            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
+        }
+    };
+
+    let reloads = Arc::new(tokio::sync::Mutex::new(()));
+    let signal_name = loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                match &reload {
+                    Some(source) => {
+                        let (streams, source, reloads) = (streams.clone(), source.clone(), reloads.clone());
+                        tokio::spawn(async move {
+                            let _one_at_a_time = reloads.lock().await;
+                            reload_config(&streams, &source).await;
+                        });
+                    }
+                    None => tracing::warn!("SIGHUP ignored: hydrant was started without --config, there is no file to reload"),
+                }
+            }
+            _ = terminate.recv() => break "SIGTERM",
+            _ = interrupt.recv() => break "SIGINT",
+            result = &mut server => {
+                // The server stopped by itself: an I/O error on the listener.
+                let error = match result {
+                    Ok(Ok(())) => std::io::Error::other("the listener closed"),
+                    Ok(Err(e)) => e,
+                    Err(e) => std::io::Error::other(e),
+                };
+                hydrant.shutdown().await;
+                return Err(ServerError::Serve(error));
+            }
+        }
+    };
+
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(config.shutdown_timeout_seconds);
+    tracing::info!(
+        signal = signal_name,
+        timeout_seconds = config.shutdown_timeout_seconds,
+        "shutting down: finishing requests in flight, then delivering every buffered record"
+    );
+    let _ = stop.send(true);
+    // A second signal: stop waiting, abandon uploads in flight.
+    let second = {
+        let streams = streams.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            tracing::warn!(
+                "second signal: abandoning deliveries in flight (records stay in the log)"
+            );
+            streams.abort();
+        })
+    };
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!(
+                "requests still in flight at shutdown_timeout_seconds; closing their connections"
+            );
+            server.abort();
+        }
     }
-    .map_err(ServerError::Serve)?;
-    tracing::info!("shutting down: finishing deliveries in flight");
-    hydrant.shutdown().await;
+    hydrant.shutdown_by(deadline).await;
+    second.abort();
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// SIGHUP: loads and validates the file like `hydrant validate`; on success applies it.
+async fn reload_config(streams: &Arc<Streams>, source: &ReloadSource) {
+    let path = source.path.display().to_string();
+    tracing::info!(path = %path, "SIGHUP: reloading the configuration");
+    let file = source.path.clone();
+    let loaded = tokio::task::spawn_blocking(move || crate::config::load(&file)).await;
+    let mut config = match loaded {
+        Ok(Ok(config)) => config,
+        Ok(Err(e)) => {
+            tracing::error!(path = %path, "{path}: invalid configuration; the running configuration stays");
+            for line in e.to_string().lines() {
+                tracing::error!(path = %path, "{line}");
             }
-            Err(_) => std::future::pending().await,
+            return;
+        }
+        Err(e) => {
+            tracing::error!(path = %path, error = %e, "reloading failed; the running configuration stays");
+            return;
         }
     };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    if let Some(listen) = source.listen {
+        config.listen = listen;
+    }
+    match streams.reload(config).await {
+        Ok(changes) if changes.is_empty() => {
+            tracing::info!(path = %path, "configuration reloaded: nothing changed")
+        }
+        Ok(changes) => {
+            for change in changes {
+                match change {
+                    crate::control::reload::Change::Failed { .. } => {
+                        tracing::error!(path = %path, "{change}")
+                    }
+                    crate::control::reload::Change::NeedsRestart { .. } => {
+                        tracing::warn!(path = %path, "{change}")
+                    }
+                    _ => tracing::info!(path = %path, "{change}"),
+                }
+            }
+        }
+        Err(crate::control::ReloadError::Conflicts(issues)) => {
+            tracing::error!(path = %path, "{path}: the configuration conflicts with streams created through the API; the running configuration stays");
+            for issue in issues {
+                tracing::error!(path = %path, "{issue}");
+            }
+        }
     }
 }

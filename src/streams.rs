@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use base64::Engine;
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::api::{ApiError, ErrorType};
+use crate::codec::encryption::KeyRing;
 use crate::codec::{compression_for, ObjectCodec};
 use crate::config::{
     CompressionFormat, Config, DeliveryStreamConfig, Destination, EncryptionConfig, FsyncSetting,
@@ -29,7 +31,7 @@ use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
 use crate::delivery::naming::{NamerError, ObjectNamer};
 use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
-use crate::delivery::{BatchPolicy, ShardWorker, WorkerStatus};
+use crate::delivery::{BatchPolicy, ShardWorker, StopMode, WorkerSignals, WorkerStatus};
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
 use crate::transform::{
@@ -58,6 +60,15 @@ pub enum StartError {
          changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"
     )]
     ShardCount { stream: String, on_disk: u32, configured: u32 },
+    #[error("delivery stream {stream}: cannot start its delivery threads: {source}")]
+    Threads { stream: String, source: std::io::Error },
+    #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
+    Version { stream: String, source: std::io::Error },
+    #[error(
+        "{path}: {message}; fix the stream (or remove the file to drop it, losing its undelivered \
+         records) and start again"
+    )]
+    ApiStream { path: String, message: String },
 }
 
 /// Whether `name` is a valid DeliveryStreamName: `[a-zA-Z0-9_.-]{1,64}`.
@@ -78,33 +89,183 @@ pub fn record_id(location: &RecordLocation) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
+/// Who owns a stream's definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// `delivery_streams` of the YAML file: changed by editing the file (SIGHUP or restart).
+    ConfigFile,
+    /// Created with CreateDeliveryStream; kept in `<data_dir>/api-streams/<name>.json`.
+    Api,
+}
+
+/// The parts of a stream that UpdateDestination, tagging and reloads change.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub config: Arc<DeliveryStreamConfig>,
+    /// `VersionId`: 1 at creation, +1 on every change of the destination. Part of object names.
+    pub version: u64,
+    /// `LastUpdateTimestamp` (seconds), once the stream was changed.
+    pub last_update: Option<f64>,
+}
+
+/// A stream's running delivery workers and how to stop them.
+pub struct Workers {
+    signals: WorkerSignals,
+    threads: Vec<JoinHandle<()>>,
+    statuses: Vec<Arc<WorkerStatus>>,
+}
+
+impl Workers {
+    /// Asks the workers to stop in `mode` and waits for them. Past `deadline`, or once `abort`
+    /// says so, uploads in flight are abandoned (what was not delivered stays in the log).
+    /// `true` when they finished without being abandoned.
+    pub async fn stop(
+        self,
+        mode: StopMode,
+        deadline: tokio::time::Instant,
+        mut abort: watch::Receiver<bool>,
+    ) -> bool {
+        self.signals.request(mode);
+        let mut in_time = true;
+        while !self.threads.iter().all(JoinHandle::is_finished) {
+            if tokio::time::Instant::now() >= deadline || *abort.borrow() {
+                self.signals.abandon();
+                in_time = false;
+                break;
+            }
+            let tick = tokio::time::sleep(std::time::Duration::from_millis(20));
+            tokio::select! {
+                _ = tick => {}
+                _ = abort.changed() => {}
+            }
+        }
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+        in_time
+    }
+
+    /// Stops the workers at once, without waiting (a stream that failed to register).
+    fn abandon(self) {
+        self.signals.abandon();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
 /// One running delivery stream.
 pub struct DeliveryStream {
     pub name: String,
     pub arn: String,
-    pub config: DeliveryStreamConfig,
-    pub version: u64,
+    pub owner: Owner,
     pub created_at: f64,
     /// Whether records are encrypted at rest in the log (the `Encrypted` of put answers).
     pub encrypted: bool,
     pub log: ShardedLog,
-    pub workers: Vec<Arc<WorkerStatus>>,
+    definition: RwLock<Definition>,
+    workers: Mutex<Option<Workers>>,
+    /// Closed (false) once the stream is being deleted or removed: puts are refused. Puts hold
+    /// it for reading while they append, so closing it waits for appends in flight.
+    accepting: tokio::sync::RwLock<bool>,
+    deleting: AtomicBool,
 }
 
 impl DeliveryStream {
-    /// Appends records; one result per record, errors in the shape producers see.
-    pub async fn append(&self, records: Vec<Bytes>) -> Vec<Result<RecordLocation, ApiError>> {
-        self.log
-            .append(records)
-            .await
-            .into_iter()
-            .map(|r| r.map_err(|e| append_error(&self.name, e)))
-            .collect()
+    /// Appends records; one result per record, errors in the shape producers see. The whole
+    /// call fails with ResourceNotFoundException once the stream is being deleted.
+    pub async fn append(
+        &self,
+        records: Vec<Bytes>,
+    ) -> Result<Vec<Result<RecordLocation, ApiError>>, ApiError> {
+        let accepting = self.accepting.read().await;
+        if !*accepting {
+            return Err(ApiError::new(
+                ErrorType::ResourceNotFound,
+                format!(
+                    "Firehose {} under account {} not found: it is being deleted and accepts no more records",
+                    self.name,
+                    self.account()
+                ),
+            ));
+        }
+        let results = self.log.append(records).await;
+        drop(accepting);
+        Ok(results.into_iter().map(|r| r.map_err(|e| append_error(&self.name, e))).collect())
+    }
+
+    /// The stream's current definition.
+    pub fn definition(&self) -> Definition {
+        self.definition.read().expect("not poisoned").clone()
+    }
+
+    /// The stream's current configuration.
+    pub fn config(&self) -> Arc<DeliveryStreamConfig> {
+        self.definition.read().expect("not poisoned").config.clone()
+    }
+
+    /// `VersionId`.
+    pub fn version(&self) -> u64 {
+        self.definition.read().expect("not poisoned").version
+    }
+
+    pub(crate) fn set_definition(&self, definition: Definition) {
+        *self.definition.write().expect("not poisoned") = definition;
+    }
+
+    /// Whether the stream is being deleted (or removed from the config file).
+    pub fn is_deleting(&self) -> bool {
+        self.deleting.load(Ordering::Acquire)
+    }
+
+    /// Marks the stream as being deleted and refuses puts from now on; returns once the puts
+    /// in flight have been stored.
+    pub(crate) async fn close(&self) {
+        self.deleting.store(true, Ordering::Release);
+        *self.accepting.write().await = false;
+    }
+
+    /// Marks a stream that is not serving yet as being deleted (a deletion accepted before a
+    /// restart).
+    pub(crate) fn mark_deleting(&self) {
+        self.deleting.store(true, Ordering::Release);
+        if let Ok(mut accepting) = self.accepting.try_write() {
+            *accepting = false;
+        }
+    }
+
+    /// The delivery workers' progress (for metrics): one per shard while workers run.
+    pub fn worker_statuses(&self) -> Vec<Arc<WorkerStatus>> {
+        self.workers
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|w| w.statuses.clone())
+            .unwrap_or_default()
+    }
+
+    /// Takes the running workers out (to stop them).
+    pub(crate) fn take_workers(&self) -> Option<Workers> {
+        self.workers.lock().expect("not poisoned").take()
+    }
+
+    pub(crate) fn put_workers(&self, workers: Workers) {
+        let old = self.workers.lock().expect("not poisoned").replace(workers);
+        if let Some(old) = old {
+            // Never happens: callers take the old workers out first.
+            old.abandon();
+        }
     }
 
     /// `DeliveryStreamDescription`, with Firehose's defaults filled in (FIREHOSE.md 1.8).
     pub fn describe(&self) -> Value {
-        let s3 = self.config.s3();
+        let definition = self.definition();
+        let config = &definition.config;
+        let s3 = config.s3();
         let hints = json!({
             "SizeInMBs": s3.buffer_size_bytes() >> 20,
             "IntervalInSeconds": s3.buffer_interval().as_secs(),
@@ -171,83 +332,93 @@ impl DeliveryStream {
                 extended[key] = v;
             }
         }
-        let destination = self.destination_description(extended, reduced);
-        json!({
+        let destination = destination_description(config, extended, reduced);
+        let mut description = json!({
             "DeliveryStreamName": self.name,
             "DeliveryStreamARN": self.arn,
-            "DeliveryStreamStatus": "ACTIVE",
+            "DeliveryStreamStatus": if self.is_deleting() { "DELETING" } else { "ACTIVE" },
             "DeliveryStreamType": "DirectPut",
-            "DeliveryStreamEncryptionConfiguration": self.encryption_description(),
-            "VersionId": self.version.to_string(),
+            "DeliveryStreamEncryptionConfiguration": encryption_description(config),
+            "VersionId": definition.version.to_string(),
             "CreateTimestamp": self.created_at,
             "Source": {"DirectPutSourceDescription": {}},
             "Destinations": [destination],
             "HasMoreDestinations": false,
-        })
-    }
-
-    /// `Destinations[0]`: the S3 descriptions, and for other destinations their own block as
-    /// configured (with Firehose's `...Description` names, secrets left out).
-    fn destination_description(&self, extended: Value, reduced: Value) -> Value {
-        let (key, mut block) = match self.config.destination() {
-            Destination::S3 => {
-                return json!({
-                    "DestinationId": "destinationId-000000000001",
-                    "ExtendedS3DestinationDescription": extended,
-                    "S3DestinationDescription": reduced,
-                });
-            }
-            Destination::Redshift(r) => {
-                ("RedshiftDestinationDescription", serde_json::to_value(r).unwrap_or_default())
-            }
-            Destination::Search { config, elasticsearch } => (
-                if elasticsearch {
-                    "ElasticsearchDestinationDescription"
-                } else {
-                    "AmazonopensearchserviceDestinationDescription"
-                },
-                serde_json::to_value(config).unwrap_or_default(),
-            ),
-            Destination::Http(h) => {
-                ("HttpEndpointDestinationDescription", serde_json::to_value(h).unwrap_or_default())
-            }
-        };
-        if let Some(map) = block.as_object_mut() {
-            // Firehose never echoes secrets.
-            map.remove("Password");
-            if let Some(endpoint) =
-                map.get_mut("EndpointConfiguration").and_then(Value::as_object_mut)
-            {
-                endpoint.remove("AccessKey");
-            }
-            map.remove("S3Configuration");
-            map.insert("S3DestinationDescription".into(), reduced.clone());
+        });
+        if let Some(updated) = definition.last_update {
+            description["LastUpdateTimestamp"] = json!(updated);
         }
-        json!({
-            "DestinationId": "destinationId-000000000001",
-            key: block,
-            "S3DestinationDescription": reduced,
-        })
-    }
-
-    fn encryption_description(&self) -> Value {
-        match &self.config.delivery_stream_encryption_configuration_input {
-            None => json!({"Status": "DISABLED"}),
-            Some(input) => {
-                let mut d = json!({
-                    "Status": "ENABLED",
-                    "KeyType": input.key_type.clone().unwrap_or_else(|| "CUSTOMER_MANAGED_CMK".into()),
-                });
-                if let Some(arn) = &input.key_arn {
-                    d["KeyARN"] = json!(arn);
-                }
-                d
-            }
-        }
+        description
     }
 
     fn account(&self) -> &str {
         self.arn.split(':').nth(4).unwrap_or("000000000000")
+    }
+}
+
+/// The id of a stream's one destination (AWS's and moto's spelling).
+pub const DESTINATION_ID: &str = "destinationId-000000000001";
+
+/// `Destinations[0]`: the S3 descriptions, and for other destinations their own block as
+/// configured (with Firehose's `...Description` names, secrets left out).
+fn destination_description(
+    config: &DeliveryStreamConfig,
+    extended: Value,
+    reduced: Value,
+) -> Value {
+    let (key, mut block) = match config.destination() {
+        Destination::S3 => {
+            return json!({
+                "DestinationId": DESTINATION_ID,
+                "ExtendedS3DestinationDescription": extended,
+                "S3DestinationDescription": reduced,
+            });
+        }
+        Destination::Redshift(r) => {
+            ("RedshiftDestinationDescription", serde_json::to_value(r).unwrap_or_default())
+        }
+        Destination::Search { config, elasticsearch } => (
+            if elasticsearch {
+                "ElasticsearchDestinationDescription"
+            } else {
+                "AmazonopensearchserviceDestinationDescription"
+            },
+            serde_json::to_value(config).unwrap_or_default(),
+        ),
+        Destination::Http(h) => {
+            ("HttpEndpointDestinationDescription", serde_json::to_value(h).unwrap_or_default())
+        }
+    };
+    if let Some(map) = block.as_object_mut() {
+        // Firehose never echoes secrets.
+        map.remove("Password");
+        if let Some(endpoint) = map.get_mut("EndpointConfiguration").and_then(Value::as_object_mut)
+        {
+            endpoint.remove("AccessKey");
+        }
+        map.remove("S3Configuration");
+        map.insert("S3DestinationDescription".into(), reduced.clone());
+    }
+    json!({
+        "DestinationId": DESTINATION_ID,
+        key: block,
+        "S3DestinationDescription": reduced,
+    })
+}
+
+fn encryption_description(config: &DeliveryStreamConfig) -> Value {
+    match &config.delivery_stream_encryption_configuration_input {
+        None => json!({"Status": "DISABLED"}),
+        Some(input) => {
+            let mut d = json!({
+                "Status": "ENABLED",
+                "KeyType": input.key_type.clone().unwrap_or_else(|| "CUSTOMER_MANAGED_CMK".into()),
+            });
+            if let Some(arn) = &input.key_arn {
+                d["KeyARN"] = json!(arn);
+            }
+            d
+        }
     }
 }
 
@@ -264,20 +435,31 @@ fn append_error(stream: &str, e: AppendError) -> ApiError {
     }
 }
 
-/// Every running stream, by name.
+/// Every stream, by name, and what opening more of them needs.
 pub struct Streams {
-    streams: BTreeMap<String, Arc<DeliveryStream>>,
+    map: RwLock<BTreeMap<String, Arc<DeliveryStream>>>,
+    /// The server settings streams are opened with (object stores, functions, ...) and the
+    /// config file's streams, as last applied.
+    config: RwLock<Arc<Config>>,
+    pub(crate) options: LogOptions,
+    pub(crate) budget: Arc<DiskBudget>,
+    pub(crate) metrics: Metrics,
     account_id: String,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Serialises changes: create, delete, update, tags, reload and shutdown.
+    pub(crate) control: tokio::sync::Mutex<()>,
+    /// Fired at the shutdown deadline: every stop in progress abandons its uploads.
+    pub(crate) abort: watch::Sender<bool>,
+    /// Deletions and removals draining in the background.
+    pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Streams {
-    /// Opens every configured stream and starts its delivery workers.
+    /// Opens every stream of the config file and every stream created through the API (kept
+    /// in `<data_dir>/api-streams/`), and starts their delivery workers. Blocking.
     pub fn open(
         config: &Config,
         budget: &Arc<DiskBudget>,
         metrics: &Metrics,
-        shutdown: &watch::Receiver<bool>,
     ) -> Result<Self, StartError> {
         let options = LogOptions {
             fsync: match config.storage.fsync {
@@ -289,56 +471,86 @@ impl Streams {
             segment_bytes: config.storage.segment_bytes,
             ..LogOptions::default()
         };
+        crate::control::persist::clean_trash(&config.data_dir);
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
-        let mut streams = BTreeMap::new();
-        let mut threads = Vec::new();
+        let mut map = BTreeMap::new();
         for stream_config in &config.delivery_streams {
-            let (stream, handles) = open_stream(
+            let name = &stream_config.delivery_stream_name;
+            let dir = config.data_dir.join("streams").join(name);
+            let version = crate::control::persist::file_stream_version(&dir, stream_config)
+                .map_err(|source| StartError::Version { stream: name.clone(), source })?;
+            let opening = Opening {
                 config,
-                stream_config,
-                &options,
-                budget,
-                metrics,
-                shutdown,
+                stream: stream_config,
+                owner: Owner::ConfigFile,
+                version,
                 created_at,
-            )?;
-            threads.extend(handles);
-            streams.insert(stream.name.clone(), Arc::new(stream));
+                last_update: None,
+            };
+            let stream = open_stream(opening, &options, budget, metrics)?;
+            map.insert(stream.name.clone(), Arc::new(stream));
         }
-        Ok(Self { streams, account_id: config.account_id.clone(), threads: Mutex::new(threads) })
+        let streams = Self {
+            map: RwLock::new(map),
+            config: RwLock::new(Arc::new(config.clone())),
+            options,
+            budget: budget.clone(),
+            metrics: metrics.clone(),
+            account_id: config.account_id.clone(),
+            control: tokio::sync::Mutex::new(()),
+            abort: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
+        };
+        streams.open_api_streams()?;
+        Ok(streams)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<DeliveryStream>> {
-        self.streams.get(name).cloned()
+        self.map.read().expect("not poisoned").get(name).cloned()
     }
 
     /// Stream names, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.streams.keys().cloned().collect()
+        self.map.read().expect("not poisoned").keys().cloned().collect()
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<DeliveryStream>> {
-        self.streams.values()
+    /// Every stream, sorted by name.
+    pub fn all(&self) -> Vec<Arc<DeliveryStream>> {
+        self.map.read().expect("not poisoned").values().cloned().collect()
+    }
+
+    pub(crate) fn insert(&self, stream: Arc<DeliveryStream>) {
+        self.map.write().expect("not poisoned").insert(stream.name.clone(), stream);
+    }
+
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<DeliveryStream>> {
+        self.map.write().expect("not poisoned").remove(name)
+    }
+
+    /// The server settings and config-file streams as last applied.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().expect("not poisoned").clone()
+    }
+
+    pub(crate) fn set_config(&self, config: Config) {
+        *self.config.write().expect("not poisoned") = Arc::new(config);
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.account_id
     }
 
     /// Firehose's answer for an unknown stream.
     pub fn not_found(&self, name: &str) -> ApiError {
+        let names = self.names();
         ApiError::new(
             ErrorType::ResourceNotFound,
             format!(
                 "Firehose {name} under account {} not found. Known delivery streams: {}",
                 self.account_id,
-                if self.streams.is_empty() { "none".to_string() } else { self.names().join(", ") }
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
             ),
         )
-    }
-
-    /// Waits for every delivery worker thread to finish (after shutdown was signalled).
-    pub fn join_workers(&self) {
-        let threads = std::mem::take(&mut *self.threads.lock().expect("not poisoned"));
-        for t in threads {
-            let _ = t.join();
-        }
     }
 }
 
@@ -378,45 +590,279 @@ fn shards_on_disk(dir: &Path) -> u32 {
         .unwrap_or(0)
 }
 
-fn open_stream(
-    config: &Config,
-    stream_config: &DeliveryStreamConfig,
+/// Everything a stream's workers are built from, prepared (and checked) before anything runs:
+/// a configuration change prepares the new pipeline while the old workers still deliver.
+pub(crate) struct Pipeline {
+    codec: ObjectCodec,
+    namer: Arc<ObjectNamer>,
+    policy: BatchPolicy,
+    build: StageBuilder,
+    sink: Arc<dyn Sink>,
+    /// `hydrant.encryption`'s keys (objects, and the log at rest when enabled).
+    ring: Option<Arc<KeyRing>>,
+    /// Source-record backup, when the stream asks for one.
+    backup: Option<Backup>,
+}
+
+/// The backup consumer's own object format, naming, buffering and bucket.
+struct Backup {
+    codec: ObjectCodec,
+    policy: BatchPolicy,
+    sink: Arc<dyn Sink>,
+}
+
+impl Backup {
+    /// Source records, before any processing, under their own checkpoint ("backup"): the log
+    /// keeps a record until both consumers have it.
+    fn prepare(
+        stream: &DeliveryStreamConfig,
+        spec: &StoreSpec,
+        sse: Option<&ServerSideEncryption>,
+        ring: Option<&Arc<KeyRing>>,
+    ) -> Result<Option<Self>, StartError> {
+        let Some(backup) = stream.backup_target() else { return Ok(None) };
+        let name = &stream.delivery_stream_name;
+        let destination =
+            S3Destination::open_with(spec, backup.bucket(), sse).map_err(|source| {
+                StartError::Destination {
+                    stream: name.clone(),
+                    bucket: backup.bucket().to_string(),
+                    source,
+                }
+            })?;
+        let mut codec = ObjectCodec::concatenated(
+            Arc::from(compression_for(backup.compression_format)),
+            backup.compression_format.extension(),
+        );
+        if let Some(ring) = ring {
+            codec = codec.with_encryption(ring.clone());
+        }
+        let namer = Arc::new(
+            ObjectNamer::new(
+                name,
+                backup.prefix.as_deref(),
+                backup.error_output_prefix.as_deref(),
+                codec.extension(),
+                stream.s3().time_zone(),
+            )
+            .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
+        );
+        let hints = backup.buffering_hints.unwrap_or_default();
+        let policy = BatchPolicy {
+            max_bytes: u64::from(hints.size_in_mbs.unwrap_or(crate::config::BUFFER_SIZE_MBS)) << 20,
+            interval_ms: i64::from(
+                hints.interval_in_seconds.unwrap_or(crate::config::BUFFER_INTERVAL_SECONDS),
+            ) * 1000,
+        };
+        let output =
+            S3Output { destination, namer, codec: codec.clone(), retry: RetryPolicy::default() };
+        Ok(Some(Backup { codec, policy, sink: Arc::new(S3Sink { output, backup: true }) }))
+    }
+}
+
+impl Pipeline {
+    /// Builds the destination, object format, naming and processing of `stream_config`.
+    pub(crate) fn prepare(
+        config: &Config,
+        stream_config: &DeliveryStreamConfig,
+    ) -> Result<Self, StartError> {
+        let name = stream_config.delivery_stream_name.clone();
+        let s3 = stream_config.s3();
+        let store_name = &stream_config.hydrant.object_store;
+        let spec = store_spec(config, store_name).ok_or_else(|| StartError::UnknownStore {
+            stream: name.clone(),
+            store: store_name.clone(),
+        })?;
+        let sse = match (&s3.encryption_configuration, stream_config.hydrant.server_side_encryption)
+        {
+            (Some(EncryptionConfig { kms_encryption_config: Some(kms), .. }), _) => {
+                Some(ServerSideEncryption::Kms { key_id: kms.awskms_key_arn.clone() })
+            }
+            (_, Some(ServerSideEncryptionSetting::AES256)) => Some(ServerSideEncryption::S3Managed),
+            _ => None,
+        };
+        let destination =
+            S3Destination::open_with(&spec, s3.bucket(), sse.as_ref()).map_err(|source| {
+                StartError::Destination {
+                    stream: name.clone(),
+                    bucket: s3.bucket().to_string(),
+                    source,
+                }
+            })?;
+        let ring = match &stream_config.hydrant.encryption {
+            None => None,
+            Some(encryption) => {
+                Some(Arc::new(encryption.key_ring(Path::new("/")).map_err(|e| {
+                    StartError::Keys { stream: name.clone(), message: e.to_string() }
+                })?))
+            }
+        };
+        let mut codec = ObjectCodec::concatenated(
+            Arc::from(compression_for(s3.compression_format)),
+            s3.object_extension(),
+        );
+        if let Some(conversion) =
+            s3.data_format_conversion_configuration.as_ref().filter(|c| c.is_enabled())
+        {
+            let columns = stream_config
+                .hydrant
+                .schema
+                .as_ref()
+                .ok_or_else(|| StartError::Processing {
+                    stream: name.clone(),
+                    message: "hydrant.schema is missing".into(),
+                })?
+                .load(None)
+                .map_err(|e| StartError::Processing {
+                    stream: name.clone(),
+                    message: e.to_string(),
+                })?;
+            let extension = s3
+                .file_extension
+                .clone()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| ".parquet".into());
+            codec = ObjectCodec::parquet(conversion.clone(), columns, extension).map_err(|e| {
+                StartError::Processing { stream: name.clone(), message: e.to_string() }
+            })?;
+        }
+        if let Some(ring) = &ring {
+            codec = codec.with_encryption(ring.clone());
+        }
+        let extension = codec.extension().to_string();
+        let namer = Arc::new(
+            ObjectNamer::new(
+                &name,
+                s3.prefix.as_deref(),
+                s3.error_output_prefix.as_deref(),
+                &extension,
+                s3.time_zone(),
+            )
+            // Error objects are plain JSON lines whatever the delivery format.
+            .and_then(|namer| namer.with_error_extension(""))
+            .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
+        );
+        let policy = BatchPolicy {
+            // Per buffer: with dynamic partitioning, every partition has its own.
+            max_bytes: s3.buffer_size_bytes(),
+            interval_ms: s3.buffer_interval().as_millis() as i64,
+        };
+        let build = StageBuilder::new(config, stream_config, &arn_of(config, &name))
+            .map_err(|message| StartError::Processing { stream: name.clone(), message })?;
+        let output = S3Output {
+            destination,
+            namer: namer.clone(),
+            codec: codec.clone(),
+            retry: RetryPolicy::default(),
+        };
+        let sink = build_sink(config, stream_config, output)
+            .map_err(|message| StartError::Sink { stream: name.clone(), message })?;
+        let backup = Backup::prepare(stream_config, &spec, sse.as_ref(), ring.as_ref())?;
+        Ok(Self { codec, namer, policy, build, sink, ring, backup })
+    }
+
+    /// Starts one worker per shard of `log`, naming objects with `version`.
+    pub(crate) fn start(
+        &self,
+        name: &str,
+        log: &ShardedLog,
+        version: u64,
+        metrics: &Metrics,
+    ) -> Result<Workers, StartError> {
+        let runtime = tokio::runtime::Handle::current();
+        let signals = WorkerSignals::new();
+        let mut statuses = Vec::new();
+        let mut threads = Vec::new();
+        let mut stages = Vec::new();
+        for _ in log.shards() {
+            stages.push(
+                self.build.stages(&self.namer).map_err(|message| StartError::Processing {
+                    stream: name.to_string(),
+                    message,
+                })?,
+            );
+        }
+        for (i, (shard, stages)) in log.shards().iter().zip(stages).enumerate() {
+            let status = Arc::new(WorkerStatus::new());
+            statuses.push(status.clone());
+            let worker = ShardWorker {
+                stream: name.to_string(),
+                consumer: CONSUMER,
+                shard_index: i as u32,
+                shard: shard.clone(),
+                version,
+                policy: self.policy,
+                codec: self.codec.clone(),
+                stages: std::sync::Mutex::new(Some(stages)),
+                cipher: log.cipher(i),
+                sink: self.sink.clone(),
+                metrics: metrics.clone(),
+                status,
+                stop: signals.receiver(),
+                runtime: runtime.clone(),
+            };
+            match worker.spawn() {
+                Ok(handles) => threads.extend(handles),
+                Err(source) => {
+                    Workers { signals, threads, statuses }.abandon();
+                    return Err(StartError::Threads { stream: name.to_string(), source });
+                }
+            }
+        }
+        if let Some(backup) = &self.backup {
+            for (i, shard) in log.shards().iter().enumerate() {
+                let worker = ShardWorker {
+                    stream: name.to_string(),
+                    consumer: BACKUP_CONSUMER,
+                    shard_index: i as u32,
+                    shard: shard.clone(),
+                    version,
+                    policy: backup.policy,
+                    codec: backup.codec.clone(),
+                    stages: std::sync::Mutex::new(Some(Stages::plain())),
+                    cipher: log.cipher(i),
+                    sink: backup.sink.clone(),
+                    metrics: metrics.clone(),
+                    // Freshness and backlog metrics follow the destination, not the backup.
+                    status: Arc::new(WorkerStatus::new()),
+                    stop: signals.receiver(),
+                    runtime: runtime.clone(),
+                };
+                match worker.spawn() {
+                    Ok(handles) => threads.extend(handles),
+                    Err(source) => {
+                        Workers { signals, threads, statuses }.abandon();
+                        return Err(StartError::Threads { stream: name.to_string(), source });
+                    }
+                }
+            }
+        }
+        Ok(Workers { signals, threads, statuses })
+    }
+}
+
+/// How a stream comes to be opened.
+pub(crate) struct Opening<'a> {
+    pub config: &'a Config,
+    pub stream: &'a DeliveryStreamConfig,
+    pub owner: Owner,
+    pub version: u64,
+    pub created_at: f64,
+    pub last_update: Option<f64>,
+}
+
+/// Opens a stream's log (recovering it) and starts its workers. Blocking.
+pub(crate) fn open_stream(
+    opening: Opening<'_>,
     options: &LogOptions,
     budget: &Arc<DiskBudget>,
     metrics: &Metrics,
-    shutdown: &watch::Receiver<bool>,
-    created_at: f64,
-) -> Result<(DeliveryStream, Vec<JoinHandle<()>>), StartError> {
+) -> Result<DeliveryStream, StartError> {
+    let Opening { config, stream: stream_config, owner, version, created_at, last_update } =
+        opening;
+    let pipeline = Pipeline::prepare(config, stream_config)?;
     let name = stream_config.delivery_stream_name.clone();
     let s3 = stream_config.s3();
-    let store_name = &stream_config.hydrant.object_store;
-    let spec = store_spec(config, store_name).ok_or_else(|| StartError::UnknownStore {
-        stream: name.clone(),
-        store: store_name.clone(),
-    })?;
-    let sse = match (&s3.encryption_configuration, stream_config.hydrant.server_side_encryption) {
-        (Some(EncryptionConfig { kms_encryption_config: Some(kms), .. }), _) => {
-            Some(ServerSideEncryption::Kms { key_id: kms.awskms_key_arn.clone() })
-        }
-        (_, Some(ServerSideEncryptionSetting::AES256)) => Some(ServerSideEncryption::S3Managed),
-        _ => None,
-    };
-    let destination =
-        S3Destination::open_with(&spec, s3.bucket(), sse.as_ref()).map_err(|source| {
-            StartError::Destination {
-                stream: name.clone(),
-                bucket: s3.bucket().to_string(),
-                source,
-            }
-        })?;
-    let ring = match &stream_config.hydrant.encryption {
-        None => None,
-        Some(encryption) => Some(Arc::new(
-            encryption
-                .key_ring(Path::new("/"))
-                .map_err(|e| StartError::Keys { stream: name.clone(), message: e.to_string() })?,
-        )),
-    };
     let at_rest = stream_config.delivery_stream_encryption_configuration_input.is_some();
     let dir = config.data_dir.join("streams").join(&name);
     let configured = stream_config.hydrant.shards;
@@ -424,174 +870,30 @@ fn open_stream(
     if on_disk != 0 && on_disk != configured {
         return Err(StartError::ShardCount { stream: name, on_disk, configured });
     }
-    let log_ring = if at_rest { ring.as_deref() } else { None };
+    let log_ring = if at_rest { pipeline.ring.as_deref() } else { None };
     let log = ShardedLog::open_encrypted(&dir, configured, options, budget, log_ring)
         .map_err(|source| StartError::Log { stream: name.clone(), source })?;
-    let mut codec = ObjectCodec::concatenated(
-        Arc::from(compression_for(s3.compression_format)),
-        s3.object_extension(),
-    );
-    if let Some(conversion) =
-        s3.data_format_conversion_configuration.as_ref().filter(|c| c.is_enabled())
-    {
-        let columns = stream_config
-            .hydrant
-            .schema
-            .as_ref()
-            .ok_or_else(|| StartError::Processing {
-                stream: name.clone(),
-                message: "hydrant.schema is missing".into(),
-            })?
-            .load(None)
-            .map_err(|e| StartError::Processing { stream: name.clone(), message: e.to_string() })?;
-        let extension = s3
-            .file_extension
-            .clone()
-            .filter(|e| !e.is_empty())
-            .unwrap_or_else(|| ".parquet".into());
-        codec = ObjectCodec::parquet(conversion.clone(), columns, extension)
-            .map_err(|e| StartError::Processing { stream: name.clone(), message: e.to_string() })?;
-    }
-    if let Some(ring) = &ring {
-        codec = codec.with_encryption(ring.clone());
-    }
-    let extension = codec.extension().to_string();
-    let namer = Arc::new(
-        ObjectNamer::new(
-            &name,
-            s3.prefix.as_deref(),
-            s3.error_output_prefix.as_deref(),
-            &extension,
-            s3.time_zone(),
-        )
-        // Error objects are plain JSON lines whatever the delivery format.
-        .and_then(|namer| namer.with_error_extension(""))
-        .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
-    );
-    let policy = BatchPolicy {
-        // Per buffer: with dynamic partitioning, every partition has its own.
-        max_bytes: s3.buffer_size_bytes(),
-        interval_ms: s3.buffer_interval().as_millis() as i64,
-    };
-    let build = StageBuilder::new(config, stream_config, &arn_of(config, &name))
-        .map_err(|message| StartError::Processing { stream: name.clone(), message })?;
-    let output = S3Output {
-        destination: destination.clone(),
-        namer: namer.clone(),
-        codec: codec.clone(),
-        retry: RetryPolicy::default(),
-    };
-    let sink = build_sink(config, stream_config, output)
-        .map_err(|message| StartError::Sink { stream: name.clone(), message })?;
-    let runtime = tokio::runtime::Handle::current();
-    let mut statuses = Vec::new();
-    let mut handles = Vec::new();
-    for (i, shard) in log.shards().iter().enumerate() {
-        let status = Arc::new(WorkerStatus::new());
-        statuses.push(status.clone());
-        let worker =
-            ShardWorker {
-                stream: name.clone(),
-                consumer: CONSUMER,
-                shard_index: i as u32,
-                shard: shard.clone(),
-                version: 1,
-                policy,
-                codec: codec.clone(),
-                stages: std::sync::Mutex::new(Some(build.stages(&namer).map_err(|message| {
-                    StartError::Processing { stream: name.clone(), message }
-                })?)),
-                cipher: log.cipher(i),
-                sink: sink.clone(),
-                metrics: metrics.clone(),
-                status,
-                shutdown: shutdown.clone(),
-                runtime: runtime.clone(),
-            };
-        handles.extend(worker.spawn().expect("spawning delivery threads"));
-    }
-    if let Some(backup) = stream_config.backup_target() {
-        // Source records, before any processing, under their own checkpoint ("backup"): the
-        // log keeps a record until both consumers have it.
-        let destination =
-            S3Destination::open_with(&spec, backup.bucket(), sse.as_ref()).map_err(|source| {
-                StartError::Destination {
-                    stream: name.clone(),
-                    bucket: backup.bucket().to_string(),
-                    source,
-                }
-            })?;
-        let mut backup_codec = ObjectCodec::concatenated(
-            Arc::from(compression_for(backup.compression_format)),
-            backup.compression_format.extension(),
-        );
-        if let Some(ring) = &ring {
-            backup_codec = backup_codec.with_encryption(ring.clone());
-        }
-        let backup_namer = Arc::new(
-            ObjectNamer::new(
-                &name,
-                backup.prefix.as_deref(),
-                backup.error_output_prefix.as_deref(),
-                backup_codec.extension(),
-                s3.time_zone(),
-            )
-            .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
-        );
-        let hints = backup.buffering_hints.unwrap_or_default();
-        let backup_policy = BatchPolicy {
-            max_bytes: u64::from(hints.size_in_mbs.unwrap_or(crate::config::BUFFER_SIZE_MBS)) << 20,
-            interval_ms: i64::from(
-                hints.interval_in_seconds.unwrap_or(crate::config::BUFFER_INTERVAL_SECONDS),
-            ) * 1000,
-        };
-        let sink: Arc<dyn Sink> = Arc::new(S3Sink {
-            output: S3Output {
-                destination,
-                namer: backup_namer,
-                codec: backup_codec.clone(),
-                retry: RetryPolicy::default(),
-            },
-            backup: true,
-        });
-        for (i, shard) in log.shards().iter().enumerate() {
-            let worker = ShardWorker {
-                stream: name.clone(),
-                consumer: BACKUP_CONSUMER,
-                shard_index: i as u32,
-                shard: shard.clone(),
-                version: 1,
-                policy: backup_policy,
-                codec: backup_codec.clone(),
-                stages: std::sync::Mutex::new(Some(Stages::plain())),
-                cipher: log.cipher(i),
-                sink: sink.clone(),
-                metrics: metrics.clone(),
-                status: Arc::new(WorkerStatus::new()),
-                shutdown: shutdown.clone(),
-                runtime: runtime.clone(),
-            };
-            handles.extend(worker.spawn().expect("spawning backup threads"));
-        }
-        tracing::info!(stream = %name, bucket = backup.bucket(),
-            prefix = backup.prefix.as_deref().unwrap_or(""), "source records are backed up");
-    }
-    tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(), store = %store_name,
+    let workers = pipeline.start(&name, &log, version, metrics)?;
+    tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
+        store = %stream_config.hydrant.object_store, version,
         prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),
-        "delivery stream ready");
-    let arn =
-        format!("arn:aws:firehose:{}:{}:deliverystream/{name}", config.region, config.account_id);
-    let stream = DeliveryStream {
+        owner = ?owner, "delivery stream ready");
+    Ok(DeliveryStream {
+        arn: arn_of(config, &name),
         name,
-        arn,
-        config: stream_config.clone(),
-        version: 1,
+        owner,
         created_at,
         encrypted: log.is_encrypted(),
         log,
-        workers: statuses,
-    };
-    Ok((stream, handles))
+        definition: RwLock::new(Definition {
+            config: Arc::new(stream_config.clone()),
+            version,
+            last_update,
+        }),
+        workers: Mutex::new(Some(workers)),
+        accepting: tokio::sync::RwLock::new(true),
+        deleting: AtomicBool::new(false),
+    })
 }
 
 /// The stream's destination as a delivery sink; `output` is its S3 side (the destination

@@ -97,13 +97,15 @@ impl Backoff {
             RetryClock::Elapsed => self.started.elapsed(),
             RetryClock::WaitsOnly => self.waited,
         };
-        match self.policy.max_duration {
-            Some(limit) if used + wait > limit => None,
-            _ => {
-                self.waited += wait;
-                Some(wait)
-            }
-        }
+        // Retry until the duration is used up: the last wait is cut short so one more attempt
+        // lands at the deadline, rather than giving up early because a full wait would pass it.
+        let wait = match self.policy.max_duration {
+            Some(limit) if used >= limit => return None,
+            Some(limit) => wait.min(limit - used),
+            None => wait,
+        };
+        self.waited += wait;
+        Some(wait)
     }
 }
 
@@ -205,9 +207,15 @@ mod tests {
             ..RetryPolicy::default()
         };
         let mut b = policy.backoff();
-        assert!(b.next_wait().is_some()); // 200 ms fits
-        assert!(b.next_wait().is_some()); // 400 ms fits (elapsed is ~0 in this test)
-        assert!(b.next_wait().is_none()); // 800 ms would pass the deadline
+        std::thread::sleep(b.next_wait().expect("200 ms fits"));
+        // 400 ms would pass the deadline: the wait is cut so the last attempt lands on it.
+        let last = b.next_wait().expect("one more attempt at the deadline");
+        assert!(
+            last <= Duration::from_millis(300) && last >= Duration::from_millis(200),
+            "{last:?}"
+        );
+        std::thread::sleep(last);
+        assert!(b.next_wait().is_none(), "the duration is used up");
     }
 
     #[test]
@@ -222,7 +230,8 @@ mod tests {
         std::thread::sleep(Duration::from_millis(750)); // a slow attempt: not counted
         assert_eq!(b.next_wait(), Some(Duration::from_millis(200)));
         assert_eq!(b.next_wait(), Some(Duration::from_millis(400))); // 600 ms waited
-        assert_eq!(b.next_wait(), None); // 800 ms more would pass 700 ms
+        assert_eq!(b.next_wait(), Some(Duration::from_millis(100))); // cut to the deadline
+        assert_eq!(b.next_wait(), None); // 700 ms waited: done
     }
 
     #[test]

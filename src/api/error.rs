@@ -17,6 +17,12 @@ pub enum ErrorType {
     InvalidArgument,
     /// The delivery stream does not exist.
     ResourceNotFound,
+    /// The stream exists already, is being deleted, or is owned by the config file.
+    ResourceInUse,
+    /// `CurrentDeliveryStreamVersionId` is not the stream's current version.
+    ConcurrentModification,
+    /// Too many tags.
+    LimitExceeded,
     /// The `X-Amz-Target` names no Firehose operation Hydrant serves.
     UnknownOperation,
     /// Back-pressure: the log's disk budget is full or the disk is; SDKs retry 503s.
@@ -42,6 +48,9 @@ impl ErrorType {
             Self::Validation => "ValidationException",
             Self::InvalidArgument => "InvalidArgumentException",
             Self::ResourceNotFound => "ResourceNotFoundException",
+            Self::ResourceInUse => "ResourceInUseException",
+            Self::ConcurrentModification => "ConcurrentModificationException",
+            Self::LimitExceeded => "LimitExceededException",
             Self::UnknownOperation => "UnknownOperationException",
             Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::InternalFailure => "InternalFailure",

@@ -7,6 +7,7 @@
 //! before anything else is looked at; `/healthz`, `/readyz` and `/metrics` stay open.
 
 pub mod auth;
+mod control_ops;
 pub mod error;
 mod ops;
 mod wire;
@@ -30,6 +31,22 @@ use crate::telemetry::Metrics;
 
 /// The JSON 1.1 target prefix of every Firehose operation.
 pub const TARGET_PREFIX: &str = "Firehose_20150804.";
+
+/// Every operation Hydrant serves.
+pub const OPERATIONS: [&str; 12] = [
+    "PutRecord",
+    "PutRecordBatch",
+    "ListDeliveryStreams",
+    "DescribeDeliveryStream",
+    "CreateDeliveryStream",
+    "DeleteDeliveryStream",
+    "UpdateDestination",
+    "TagDeliveryStream",
+    "UntagDeliveryStream",
+    "ListTagsForDeliveryStream",
+    "StartDeliveryStreamEncryption",
+    "StopDeliveryStreamEncryption",
+];
 
 /// Largest request body accepted. A full PutRecordBatch (4 MiB of data) is about 5.4 MiB once
 /// base64-encoded; anything much larger cannot be a valid call.
@@ -105,6 +122,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let broken: Vec<String> = state
         .streams
         .all()
+        .iter()
         .flat_map(|stream| {
             stream.log.shards().iter().enumerate().filter_map(|(i, shard)| {
                 shard.poisoned().map(|why| format!("{} shard {i}: {why}", stream.name))
@@ -192,11 +210,23 @@ async fn dispatch(
             restricted.is_none_or(|caller| caller.may_use(name))
         }),
         "DescribeDeliveryStream" => ops::describe_delivery_stream(state, &body),
+        "CreateDeliveryStream" => control_ops::create_delivery_stream(state, &body).await,
+        "DeleteDeliveryStream" => control_ops::delete_delivery_stream(state, &body).await,
+        "UpdateDestination" => control_ops::update_destination(state, &body).await,
+        "TagDeliveryStream" => control_ops::tag_delivery_stream(state, &body).await,
+        "UntagDeliveryStream" => control_ops::untag_delivery_stream(state, &body).await,
+        "ListTagsForDeliveryStream" => control_ops::list_tags_for_delivery_stream(state, &body),
+        "StartDeliveryStreamEncryption" => {
+            control_ops::start_delivery_stream_encryption(state, &body)
+        }
+        "StopDeliveryStreamEncryption" => {
+            control_ops::stop_delivery_stream_encryption(state, &body)
+        }
         other => Err(ApiError::new(
             ErrorType::UnknownOperation,
             format!(
-                "operation {other} is not supported by this Hydrant; supported: PutRecord, \
-                 PutRecordBatch, ListDeliveryStreams, DescribeDeliveryStream"
+                "operation {other} is not supported by this Hydrant; supported: {}",
+                OPERATIONS.join(", ")
             ),
         )),
     };

@@ -143,7 +143,7 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
     let payloads = decode_records(records)?;
     let bytes: usize = payloads.iter().map(Bytes::len).sum();
     let count = payloads.len();
-    let results = stream.append(payloads).await;
+    let results = stream.append(payloads).await?;
 
     let mut failed = 0;
     let mut first_failure = None;
@@ -198,7 +198,7 @@ pub async fn put_record(state: &AppState, body: &[u8]) -> Result<String, ApiErro
         e
     })?;
     let bytes = payload[0].len();
-    let location = stream.append(payload).await.pop().expect("one result per record")?;
+    let location = stream.append(payload).await?.pop().expect("one result per record")?;
     state.metrics.incoming(&stream.name, 1, bytes, "PutRecord", started.elapsed());
     let output = PutRecordOutput { record_id: record_id(&location), encrypted: stream.encrypted };
     Ok(serde_json::to_string(&output).expect("serializable"))

@@ -40,6 +40,13 @@ pub(crate) fn account_id() -> String {
     "000000000000".to_owned()
 }
 
+/// Default of `shutdown_timeout_seconds`.
+pub const SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
+
+pub(crate) fn shutdown_timeout_seconds() -> u64 {
+    SHUTDOWN_TIMEOUT_SECONDS
+}
+
 pub(crate) fn segment_bytes() -> u64 {
     SEGMENT_BYTES
 }
@@ -74,6 +81,7 @@ pub fn embedded_default() -> Config {
         storage: StorageConfig::default(),
         object_stores,
         functions: BTreeMap::new(),
+        shutdown_timeout_seconds: SHUTDOWN_TIMEOUT_SECONDS,
         base_dir: PathBuf::from("."),
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),

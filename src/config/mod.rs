@@ -35,7 +35,7 @@ use serde_yaml_ng::Value;
 
 pub use defaults::{
     embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
-    SEGMENT_BYTES, SHARDS,
+    SEGMENT_BYTES, SHARDS, SHUTDOWN_TIMEOUT_SECONDS,
 };
 pub use error::{ConfigError, Issue};
 pub use model::{
@@ -48,7 +48,8 @@ pub use model::{
     ServerSideEncryptionSetting, Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
     TlsConfig,
 };
-pub use validate::{unsupported_features, validate};
+pub(crate) use validate::check_tags;
+pub use validate::{unsupported_features, validate, MAX_TAGS};
 
 /// Parses a byte size such as `10GiB`, `512 MiB`, `500MB` or `4096` (the syntax of
 /// `storage.max_bytes`).

@@ -77,6 +77,14 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub functions: BTreeMap<String, PathBuf>,
 
+    /// On SIGTERM / SIGINT, how long Hydrant may spend finishing requests and delivering
+    /// every buffered record before it exits; what is not delivered by then stays in the log
+    /// for the next start. The same bound applies to draining a stream that is deleted or
+    /// removed from this file, and to a stream's in-flight uploads when its configuration
+    /// changes. Default 30.
+    #[serde(default = "defaults::shutdown_timeout_seconds")]
+    pub shutdown_timeout_seconds: u64,
+
     /// Directory of the configuration file (relative paths were resolved against it).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -28,6 +28,8 @@ pub const SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
 pub const SIZE_IN_MBS_RANGE: std::ops::RangeInclusive<u32> = 1..=128;
 /// Range of `BufferingHints.IntervalInSeconds` for S3 (Firehose).
 pub const INTERVAL_IN_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 0..=900;
+/// Largest accepted `shutdown_timeout_seconds`.
+pub const MAX_SHUTDOWN_TIMEOUT_SECONDS: u64 = 3600;
 /// Most tags a stream may have (Firehose).
 pub const MAX_TAGS: usize = 50;
 
@@ -547,6 +549,17 @@ fn check_server(config: &Config, issues: &mut Vec<Issue>) {
         ));
     }
 
+    if config.shutdown_timeout_seconds > MAX_SHUTDOWN_TIMEOUT_SECONDS {
+        issues.push(Issue::new(
+            "shutdown_timeout_seconds",
+            format!(
+                "must be at most {MAX_SHUTDOWN_TIMEOUT_SECONDS} (one hour), got {}; records not \
+                 delivered by the deadline stay in the log for the next start anyway",
+                config.shutdown_timeout_seconds
+            ),
+        ));
+    }
+
     let storage = &config.storage;
     if let FsyncSetting::Interval { interval_ms } = storage.fsync {
         if !(1..=MAX_FSYNC_INTERVAL_MS).contains(&interval_ms) {
@@ -953,7 +966,8 @@ fn check_extended_s3(ext: &ExtendedS3Config, path: &str, issues: &mut Vec<Issue>
     }
 }
 
-fn check_tags(tags: &[Tag], path: &str, issues: &mut Vec<Issue>) {
+/// Checks a stream's tags (count, key and value rules); `path` is the stream's.
+pub(crate) fn check_tags(tags: &[Tag], path: &str, issues: &mut Vec<Issue>) {
     if tags.len() > MAX_TAGS {
         issues.push(Issue::new(
             format!("{path}.Tags"),

@@ -9,4 +9,4 @@ pub mod sinks;
 pub mod worker;
 
 pub use batch::BatchPolicy;
-pub use worker::{ShardWorker, WorkerStatus};
+pub use worker::{ShardWorker, StopMode, StopReceiver, WorkerSignals, WorkerStatus};

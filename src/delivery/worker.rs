@@ -9,6 +9,11 @@
 //! So compression of the next object overlaps the upload and fsyncs of the previous one. The
 //! checkpoint moves only after the destination has the objects before it, in seal order, so a
 //! crash at any point re-delivers the same objects under the same keys.
+//!
+//! A worker is stopped through its [`WorkerSignals`]: *stop* (the cutter stops, the uploader
+//! delivers what is already sealed), *drain* (the cutter reads the log to its end, seals every
+//! open buffer early and the uploader delivers all of it) or *abandon* (an upload in flight is
+//! given up; the checkpoint says where the next worker resumes).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -102,13 +107,79 @@ pub struct ShardWorker {
     pub sink: Arc<dyn Sink>,
     pub metrics: Metrics,
     pub status: Arc<WorkerStatus>,
-    pub shutdown: watch::Receiver<bool>,
+    /// How the worker is asked to stop (see [`WorkerSignals`]).
+    pub stop: StopReceiver,
     pub runtime: Handle,
+}
+
+/// How a stream's workers are asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Keep delivering.
+    Run,
+    /// Stop cutting; the uploader delivers the objects already sealed, then exits. Used when a
+    /// stream's configuration changes: the next workers resume from the checkpoint, cutting
+    /// exactly as these would have.
+    Stop,
+    /// Read the log to its end, seal every open buffer (early: before its size or interval is
+    /// reached), deliver everything, then exit. Used by delete, removal and shutdown.
+    Drain,
+}
+
+/// The receiving side of [`WorkerSignals`], one per worker.
+#[derive(Clone)]
+pub struct StopReceiver {
+    mode: watch::Receiver<StopMode>,
+    abandon: watch::Receiver<bool>,
+}
+
+/// Stops a stream's workers: [`StopMode`] for the cutters, and *abandon* for uploads in
+/// flight (their retry loops give up; nothing is checkpointed, so it is delivered again).
+pub struct WorkerSignals {
+    mode: watch::Sender<StopMode>,
+    abandon: watch::Sender<bool>,
+}
+
+impl Default for WorkerSignals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WorkerSignals {
+    pub fn new() -> Self {
+        Self { mode: watch::channel(StopMode::Run).0, abandon: watch::channel(false).0 }
+    }
+
+    /// A receiver for one more worker.
+    pub fn receiver(&self) -> StopReceiver {
+        StopReceiver { mode: self.mode.subscribe(), abandon: self.abandon.subscribe() }
+    }
+
+    /// Asks the workers to stop (`Stop`) or drain (`Drain`). A drain is never downgraded to
+    /// a stop.
+    pub fn request(&self, mode: StopMode) {
+        self.mode.send_if_modified(|current| {
+            let next = match (*current, mode) {
+                (StopMode::Drain, _) => StopMode::Drain,
+                (_, next) => next,
+            };
+            let changed = *current != next;
+            *current = next;
+            changed
+        });
+    }
+
+    /// Gives up uploads in flight and stops every part of the workers.
+    pub fn abandon(&self) {
+        self.abandon.send_replace(true);
+    }
 }
 
 enum Wake {
     Data,
-    Shutdown,
+    Stop,
+    Drain,
 }
 
 impl ShardWorker {
@@ -155,11 +226,20 @@ impl ShardWorker {
         );
         let mut reader = self.shard.reader(start)?;
         let mut commits = self.shard.subscribe();
+        let mut since_check = 0u32;
         loop {
             if let Some(record) = self.read(&mut reader)? {
                 assembler.push(&record)?;
                 if !self.send(&mut assembler, &out) {
                     return Ok(());
+                }
+                // A long backlog: look at the stop signal now and then (a drain keeps reading).
+                since_check += 1;
+                if since_check >= 1024 {
+                    since_check = 0;
+                    if let Some(Wake::Stop) = self.stop_requested() {
+                        return Ok(());
+                    }
                 }
                 continue;
             }
@@ -179,9 +259,51 @@ impl ShardWorker {
             let wait = assembler
                 .next_due()
                 .map(|due| Duration::from_millis((due - now_ms()).clamp(0, 60_000) as u64 + 1));
-            if let Wake::Shutdown = self.wait(&mut commits, wait) {
+            match self.wait(&mut commits, wait) {
+                Wake::Data => {}
+                Wake::Stop => return Ok(()),
+                Wake::Drain => return self.drain(&mut reader, &mut assembler, &out),
+            }
+        }
+    }
+
+    /// Reads the log to its end, seals every open buffer and hands everything to the uploader;
+    /// returning closes the queue, so the uploader exits once it has delivered it all.
+    fn drain(
+        &self,
+        reader: &mut ShardReader,
+        assembler: &mut Assembler<'_>,
+        out: &SyncSender<Unit>,
+    ) -> WorkerResult<()> {
+        while let Some(record) = self.read(reader)? {
+            assembler.push(&record)?;
+            if !self.send(assembler, out) || *self.stop.abandon.borrow() {
                 return Ok(());
             }
+        }
+        let units = assembler.finish()?;
+        self.status.buffers_hold(None);
+        let (objects, records) = (units.len(), units.iter().map(|u| u.records).sum::<u64>());
+        for unit in units {
+            self.status.object_sealed(unit.oldest_arrival_ms);
+            if out.send(unit).is_err() {
+                return Ok(());
+            }
+        }
+        tracing::debug!(stream = %self.stream, shard = self.shard_index, objects, records,
+            "drain: sealed every open buffer");
+        Ok(())
+    }
+
+    /// What the stop signal asks for now, if anything.
+    fn stop_requested(&self) -> Option<Wake> {
+        if *self.stop.abandon.borrow() {
+            return Some(Wake::Stop);
+        }
+        match *self.stop.mode.borrow() {
+            StopMode::Run => None,
+            StopMode::Stop => Some(Wake::Stop),
+            StopMode::Drain => Some(Wake::Drain),
         }
     }
 
@@ -233,10 +355,11 @@ impl ShardWorker {
     }
 
     fn wait(&self, commits: &mut watch::Receiver<u64>, timeout: Option<Duration>) -> Wake {
-        let mut shutdown = self.shutdown.clone();
-        if *shutdown.borrow() {
-            return Wake::Shutdown;
+        if let Some(wake) = self.stop_requested() {
+            return wake;
         }
+        let mut mode = self.stop.mode.clone();
+        let mut abandon = self.stop.abandon.clone();
         self.runtime.block_on(async {
             let timer = async {
                 match timeout {
@@ -247,7 +370,12 @@ impl ShardWorker {
             tokio::select! {
                 _ = commits.changed() => Wake::Data,
                 _ = timer => Wake::Data,
-                _ = shutdown.wait_for(|s| *s) => Wake::Shutdown,
+                changed = mode.changed() => match changed {
+                    // The signals are gone: the stream was dropped.
+                    Err(_) => Wake::Stop,
+                    Ok(()) => self.stop_requested().unwrap_or(Wake::Data),
+                },
+                _ = abandon.wait_for(|a| *a) => Wake::Stop,
             }
         })
     }
@@ -260,7 +388,7 @@ impl ShardWorker {
             version: self.version,
             metrics: self.metrics.clone(),
             runtime: self.runtime.clone(),
-            shutdown: self.shutdown.clone(),
+            shutdown: self.stop.abandon.clone(),
         };
         self.sink.deliver(unit, &ctx)
     }

@@ -144,7 +144,8 @@ impl Metrics {
             let mut oldest: Option<i64> = None;
             let mut backlog = 0u64;
             let mut disk = 0u64;
-            for (shard, status) in stream.log.shards().iter().zip(stream.workers.iter()) {
+            let statuses = stream.worker_statuses();
+            for (shard, status) in stream.log.shards().iter().zip(statuses.iter()) {
                 let delivered = status.next_seq();
                 backlog += shard.next_seq().saturating_sub(delivered);
                 disk += shard.disk_bytes();
@@ -153,7 +154,7 @@ impl Metrics {
                 }
             }
             let freshness = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
-            let destination = match stream.config.destination() {
+            let destination = match stream.config().destination() {
                 Destination::S3 => "s3",
                 Destination::Redshift(_) => "redshift",
                 Destination::Search { .. } => "amazon_opensearch_service",

@@ -135,6 +135,8 @@ def test_a_full_disk_budget_answers_503_and_every_acknowledged_record_survives(s
         "access_key_id: \"x\", secret_access_key: \"y\", allow_http: true }\n" % closed
     )
     storage = "storage: { fsync: always, max_bytes: 1048576, segment_bytes: 65536 }\n"
+    # SIGTERM drains buffers until this deadline; the destination is dead, so keep it short.
+    storage += "shutdown_timeout_seconds: 5\n"
     streams = "delivery_streams:\n" + stream_yaml("budget", bucket, prefix="b/", interval=1, shards=2)
     h = hydrant_factory(unreachable + storage + streams)
     fh = h.firehose(read_timeout=30)

@@ -85,7 +85,9 @@ impl S3Output {
             tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
                 bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
                 retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
-            if ctx.run(tokio::time::sleep(wait)).is_none() {
+            // Created inside `run` (an async block): a timer made on this thread, outside the
+            // runtime, panics ("no reactor running").
+            if ctx.run(async move { tokio::time::sleep(wait).await }).is_none() {
                 return Ok(false);
             }
         }

@@ -53,6 +53,7 @@ impl Sink for WarehouseSink {
         }
         ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
         let url = format!("s3://{}/{key}", self.staging.destination.bucket());
+        let first_attempt = now_ms();
         let on_retry =
             |e: &hydrant_destinations::DestinationError, attempt, wait: std::time::Duration| {
                 ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
@@ -63,7 +64,9 @@ impl Sink for WarehouseSink {
         let outcome = match &self.loader {
             Loader::Postgres { loader, .. } => {
                 let request = LoadRequest {
-                    load_id: key.clone(),
+                    // The object's full URL: two Hydrants staging in different buckets under
+                    // the same stream name never take each other's loads for their own.
+                    load_id: url.clone(),
                     object_url: url.clone(),
                     body: unit.body.clone(),
                     gzip: self.gzip,
@@ -108,7 +111,7 @@ impl Sink for WarehouseSink {
                     error_code: error.code.clone(),
                     error_message: error.message.clone(),
                     attempts_made: attempts,
-                    first_attempt_timestamp: unit.oldest_arrival_ms.max(0) as u64,
+                    first_attempt_timestamp: first_attempt.max(0) as u64,
                     attempt_ending_timestamp: now_ms().max(0) as u64,
                 });
                 let manifest_key = format!("errors/manifests/{key}");

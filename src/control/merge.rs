@@ -1,0 +1,317 @@
+//! `UpdateDestination`: how an update block changes a stream's configuration (FIREHOSE.md
+//! 1.11).
+//!
+//! - The same destination type: the members given override the current ones, recursively
+//!   (`BufferingHints: {SizeInMBs: 64}` keeps the interval); lists and one-of blocks
+//!   (`EncryptionConfiguration`, a conversion's `Serializer`/`Deserializer`) are replaced
+//!   whole; members left out keep their values (so a Redshift `Password` need not be sent
+//!   again).
+//! - A different type: nothing is merged, the update must be a full configuration of the new
+//!   type. Switching to or from a search (OpenSearch / Elasticsearch) or HTTP endpoint
+//!   destination is refused, as Firehose does.
+//! - One-way switches: `S3BackupMode` cannot go back from `Enabled` to `Disabled`, and dynamic
+//!   partitioning can be neither turned on nor off after creation.
+//!
+//! Update blocks name their S3 parts `S3Update` / `S3BackupUpdate`; they merge into
+//! `S3Configuration` / `S3BackupConfiguration`.
+
+use serde_json::{Map, Value};
+
+use crate::config::DeliveryStreamConfig;
+
+/// The update blocks Hydrant applies, by their `UpdateDestination` member name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// `S3DestinationUpdate` (the deprecated form; merged into the extended S3 block).
+    S3,
+    ExtendedS3,
+    Redshift,
+    Opensearch,
+    Elasticsearch,
+    Http,
+}
+
+impl UpdateKind {
+    /// Every update member Hydrant understands.
+    pub const ALL: [UpdateKind; 6] = [
+        UpdateKind::S3,
+        UpdateKind::ExtendedS3,
+        UpdateKind::Redshift,
+        UpdateKind::Opensearch,
+        UpdateKind::Elasticsearch,
+        UpdateKind::Http,
+    ];
+
+    /// The `UpdateDestination` member, e.g. `ExtendedS3DestinationUpdate`.
+    pub fn member(self) -> &'static str {
+        match self {
+            UpdateKind::S3 => "S3DestinationUpdate",
+            UpdateKind::ExtendedS3 => "ExtendedS3DestinationUpdate",
+            UpdateKind::Redshift => "RedshiftDestinationUpdate",
+            UpdateKind::Opensearch => "AmazonopensearchserviceDestinationUpdate",
+            UpdateKind::Elasticsearch => "ElasticsearchDestinationUpdate",
+            UpdateKind::Http => "HttpEndpointDestinationUpdate",
+        }
+    }
+
+    /// The configuration block it changes.
+    fn block(self) -> &'static str {
+        match self {
+            UpdateKind::S3 | UpdateKind::ExtendedS3 => "ExtendedS3DestinationConfiguration",
+            UpdateKind::Redshift => "RedshiftDestinationConfiguration",
+            UpdateKind::Opensearch => "AmazonopensearchserviceDestinationConfiguration",
+            UpdateKind::Elasticsearch => "ElasticsearchDestinationConfiguration",
+            UpdateKind::Http => "HttpEndpointDestinationConfiguration",
+        }
+    }
+
+    pub fn from_member(member: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.member() == member)
+    }
+}
+
+/// Destination blocks of a (normalised) stream configuration.
+const BLOCKS: [&str; 6] = [
+    "ExtendedS3DestinationConfiguration",
+    "S3DestinationConfiguration",
+    "RedshiftDestinationConfiguration",
+    "AmazonopensearchserviceDestinationConfiguration",
+    "ElasticsearchDestinationConfiguration",
+    "HttpEndpointDestinationConfiguration",
+];
+
+/// Blocks that are one of several forms: replaced whole, never merged member by member.
+const REPLACED_WHOLE: [&str; 3] = ["EncryptionConfiguration", "Serializer", "Deserializer"];
+
+/// Update-only member names and the configuration members they merge into.
+const RENAMED: [(&str, &str); 2] =
+    [("S3Update", "S3Configuration"), ("S3BackupUpdate", "S3BackupConfiguration")];
+
+fn is_switch_restricted(block: &str) -> bool {
+    matches!(
+        block,
+        "AmazonopensearchserviceDestinationConfiguration"
+            | "ElasticsearchDestinationConfiguration"
+            | "HttpEndpointDestinationConfiguration"
+    )
+}
+
+fn short(block: &str) -> &str {
+    block.strip_suffix("DestinationConfiguration").unwrap_or(block)
+}
+
+/// The configuration after applying `update` (the value of `kind`'s member). Errors say what
+/// to change, naming members as the update request spells them.
+pub fn merge(
+    current: &DeliveryStreamConfig,
+    kind: UpdateKind,
+    update: &Value,
+) -> Result<DeliveryStreamConfig, String> {
+    let Value::Object(update) = update else {
+        return Err(format!("{} must be a JSON object", kind.member()));
+    };
+    let mut update = update.clone();
+    for (from, to) in RENAMED {
+        if let Some(v) = update.remove(from) {
+            update.insert(to.to_string(), v);
+        }
+    }
+    let mut whole = serde_json::to_value(current).map_err(|e| e.to_string())?;
+    let map = whole.as_object_mut().ok_or("configuration is not an object")?;
+    let current_block = BLOCKS
+        .into_iter()
+        .find(|b| map.contains_key(*b))
+        .ok_or("the stream has no destination block")?;
+    let target = kind.block();
+    let merged = if current_block == target {
+        let mut old = map.remove(current_block).unwrap_or(Value::Null);
+        check_one_way(&old, &update, kind)?;
+        merge_into(&mut old, Value::Object(update));
+        old
+    } else {
+        if is_switch_restricted(current_block) || is_switch_restricted(target) {
+            return Err(format!(
+                "changing the destination type from {} to {} is not supported (Firehose does \
+                 not allow switching to or from search or HTTP endpoint destinations); create \
+                 a new delivery stream instead",
+                short(current_block),
+                short(target)
+            ));
+        }
+        map.remove(current_block);
+        Value::Object(update)
+    };
+    map.insert(target.to_string(), merged);
+    serde_path_to_error::deserialize::<_, DeliveryStreamConfig>(whole).map_err(|e| {
+        let path = e.path().to_string();
+        let path = match path.strip_prefix(target) {
+            Some(rest) => {
+                let mut rest = rest.to_string();
+                for (from, to) in RENAMED {
+                    rest = rest.replacen(&format!(".{to}"), &format!(".{from}"), 1);
+                }
+                format!("{}{rest}", kind.member())
+            }
+            None => path,
+        };
+        format!("{path}: {}", e.into_inner())
+    })
+}
+
+/// Recursively: objects merge member by member, anything else (and the one-of blocks) is
+/// replaced; `null` removes a member.
+fn merge_into(old: &mut Value, new: Value) {
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            for (key, value) in new {
+                if value.is_null() {
+                    old.remove(&key);
+                } else if REPLACED_WHOLE.contains(&key.as_str()) {
+                    old.insert(key, value);
+                } else {
+                    match old.get_mut(&key) {
+                        Some(existing) => merge_into(existing, value),
+                        None => {
+                            old.insert(key, value);
+                        }
+                    }
+                }
+            }
+        }
+        (old, new) => *old = new,
+    }
+}
+
+fn check_one_way(old: &Value, update: &Map<String, Value>, kind: UpdateKind) -> Result<(), String> {
+    let member = kind.member();
+    if old.get("S3BackupMode").and_then(Value::as_str) == Some("Enabled")
+        && update.get("S3BackupMode").and_then(Value::as_str) == Some("Disabled")
+    {
+        return Err(format!(
+            "{member}.S3BackupMode: a backup that is Enabled cannot be disabled again \
+             (Firehose allows only Disabled -> Enabled); leave S3BackupMode out"
+        ));
+    }
+    let enabled = |v: Option<&Value>| {
+        v.and_then(|p| p.get("Enabled")).and_then(Value::as_bool).unwrap_or(false)
+    };
+    let was = enabled(old.get("DynamicPartitioningConfiguration"));
+    if let Some(given) = update.get("DynamicPartitioningConfiguration") {
+        let wants = given.get("Enabled").and_then(Value::as_bool);
+        if wants.is_some_and(|w| w != was) {
+            return Err(format!(
+                "{member}.DynamicPartitioningConfiguration.Enabled: dynamic partitioning can \
+                 only be chosen when a stream is created (it is {} on this one); create a new \
+                 delivery stream to change it",
+                if was { "enabled" } else { "disabled" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn s3_stream() -> DeliveryStreamConfig {
+        let mut config: DeliveryStreamConfig = serde_json::from_value(json!({
+            "DeliveryStreamName": "clicks",
+            "ExtendedS3DestinationConfiguration": {
+                "RoleARN": "arn:aws:iam::123456789012:role/fh",
+                "BucketARN": "arn:aws:s3:::raw",
+                "Prefix": "clicks/",
+                "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60},
+                "CompressionFormat": "GZIP",
+                "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"}
+            },
+            "Tags": [{"Key": "team", "Value": "web"}]
+        }))
+        .unwrap();
+        config.normalize();
+        config
+    }
+
+    #[test]
+    fn given_members_override_and_the_rest_is_kept() {
+        let update = json!({"Prefix": "v2/", "BufferingHints": {"IntervalInSeconds": 10}});
+        let merged = merge(&s3_stream(), UpdateKind::ExtendedS3, &update).unwrap();
+        let s3 = merged.extended_s3_destination_configuration.as_ref().unwrap();
+        assert_eq!(s3.prefix.as_deref(), Some("v2/"));
+        let hints = s3.buffering_hints.unwrap();
+        assert_eq!((hints.size_in_mbs, hints.interval_in_seconds), (Some(5), Some(10)));
+        assert_eq!(s3.bucket_arn, "arn:aws:s3:::raw");
+        assert_eq!(merged.tags, s3_stream().tags);
+    }
+
+    #[test]
+    fn the_deprecated_s3_update_merges_into_the_extended_block() {
+        let update = json!({"CompressionFormat": "UNCOMPRESSED"});
+        let merged = merge(&s3_stream(), UpdateKind::S3, &update).unwrap();
+        let s3 = merged.extended_s3_destination_configuration.as_ref().unwrap();
+        assert_eq!(s3.compression_format, crate::config::CompressionFormat::Uncompressed);
+        assert_eq!(s3.prefix.as_deref(), Some("clicks/"));
+    }
+
+    #[test]
+    fn one_of_blocks_are_replaced_whole() {
+        let update = json!({"EncryptionConfiguration": {
+            "KMSEncryptionConfig": {"AWSKMSKeyARN": "arn:aws:kms:us-east-1:123456789012:key/k"}}});
+        let merged = merge(&s3_stream(), UpdateKind::ExtendedS3, &update).unwrap();
+        let e = merged.s3().encryption_configuration.clone().unwrap();
+        assert!(e.no_encryption_config.is_none());
+        assert!(e.kms_encryption_config.is_some());
+    }
+
+    #[test]
+    fn a_different_type_replaces_the_destination_and_needs_a_full_configuration() {
+        let partial = json!({"Username": "loader"});
+        let err = merge(&s3_stream(), UpdateKind::Redshift, &partial).unwrap_err();
+        assert!(err.starts_with("RedshiftDestinationUpdate"), "{err}");
+        assert!(err.contains("missing field"), "{err}");
+        let full = json!({
+            "RoleARN": "arn:aws:iam::123456789012:role/fh",
+            "ClusterJDBCURL": "jdbc:postgresql://127.0.0.1:5432/db",
+            "CopyCommand": {"DataTableName": "events"},
+            "Username": "loader", "Password": "p",
+            "S3Update": {"BucketARN": "arn:aws:s3:::staging"}
+        });
+        let merged = merge(&s3_stream(), UpdateKind::Redshift, &full).unwrap();
+        assert!(merged.extended_s3_destination_configuration.is_none());
+        let r = merged.redshift_destination_configuration.as_ref().unwrap();
+        assert_eq!(r.s3_configuration.bucket_arn, "arn:aws:s3:::staging");
+    }
+
+    #[test]
+    fn switching_to_or_from_search_or_http_is_refused() {
+        let err = merge(&s3_stream(), UpdateKind::Http, &json!({})).unwrap_err();
+        assert!(err.contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn unknown_members_are_named_as_the_update_spells_them() {
+        let update = json!({"S3BackupUpdate": {"Bogus": 1}});
+        let err = merge(&s3_stream(), UpdateKind::ExtendedS3, &update).unwrap_err();
+        assert!(err.starts_with("ExtendedS3DestinationUpdate.S3BackupUpdate"), "{err}");
+        assert!(err.contains("Bogus"), "{err}");
+    }
+
+    #[test]
+    fn one_way_switches_cannot_be_undone() {
+        let err = merge(
+            &s3_stream(),
+            UpdateKind::ExtendedS3,
+            &json!({"DynamicPartitioningConfiguration": {"Enabled": true}}),
+        )
+        .unwrap_err();
+        assert!(err.contains("only be chosen when a stream is created"), "{err}");
+        let mut backed_up = s3_stream();
+        backed_up.extended_s3_destination_configuration.as_mut().unwrap().s3_backup_mode =
+            crate::config::S3BackupMode::Enabled;
+        let err = merge(&backed_up, UpdateKind::ExtendedS3, &json!({"S3BackupMode": "Disabled"}))
+            .unwrap_err();
+        assert!(err.contains("cannot be disabled"), "{err}");
+    }
+}

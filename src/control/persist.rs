@@ -1,0 +1,274 @@
+//! What the control plane keeps on disk:
+//!
+//! - `<data_dir>/api-streams/<name>.json`: a stream created through the API (its
+//!   `CreateDeliveryStream` configuration, version, timestamps, and whether a delete is under
+//!   way), written atomically (temp file, fsync, rename, fsync of the directory) with mode
+//!   0600, since it holds any secrets the request carried (Redshift `Password`, HTTP
+//!   `AccessKey`);
+//! - `<data_dir>/streams/<name>/version.json`: the version of a config-file stream and a
+//!   fingerprint of the definition it belongs to, so the version survives restarts and goes up
+//!   when the file's definition changes;
+//! - `<data_dir>/streams/.deleted-*`: logs of deleted streams, renamed away before they are
+//!   removed so that a new stream of the same name starts on an empty log.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::config::DeliveryStreamConfig;
+use crate::core::checkpoint::sync_dir;
+
+/// Directory (under `data_dir`) of the streams created through the API.
+pub const API_DIR: &str = "api-streams";
+/// File (in a config-file stream's log directory) holding its version.
+pub const VERSION_FILE: &str = "version.json";
+/// Name prefix of deleted logs waiting to be removed.
+const TRASH_PREFIX: &str = ".deleted-";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// `api-streams/<name>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredStream {
+    /// Layout of this file (1).
+    pub format: u32,
+    pub version: u64,
+    /// `CreateTimestamp`, seconds since the epoch.
+    pub created_at: f64,
+    /// `LastUpdateTimestamp`, once changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update: Option<f64>,
+    /// A delete was accepted: the next start drains the stream and finishes deleting it.
+    #[serde(default)]
+    pub deleting: bool,
+    /// The stream, in `CreateDeliveryStream` shape (normalised).
+    pub config: DeliveryStreamConfig,
+}
+
+pub fn api_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(API_DIR)
+}
+
+fn api_file(data_dir: &Path, name: &str) -> PathBuf {
+    api_dir(data_dir).join(format!("{name}.json"))
+}
+
+/// Writes `contents` to `target` atomically and durably, readable by the owner only.
+fn write_private(target: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = target.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(TMP_SUFFIX);
+    let tmp = dir.join(tmp_name);
+    {
+        let mut f =
+            OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, target)?;
+    sync_dir(dir)
+}
+
+/// Stores an API stream's file (creating `api-streams/` on first use).
+pub fn write_stored(data_dir: &Path, stored: &StoredStream) -> io::Result<()> {
+    let dir = api_dir(data_dir);
+    if !dir.exists() {
+        fs::create_dir_all(&dir)?;
+        sync_dir(data_dir)?;
+    }
+    let json = serde_json::to_vec_pretty(stored).map_err(io::Error::other)?;
+    write_private(&api_file(data_dir, &stored.config.delivery_stream_name), &json)
+}
+
+/// Removes an API stream's file (done once its log is gone).
+pub fn remove_stored(data_dir: &Path, name: &str) -> io::Result<()> {
+    match fs::remove_file(api_file(data_dir, name)) {
+        Ok(()) => sync_dir(&api_dir(data_dir)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every stored API stream, by file name order; leftover temp files are removed.
+pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, (PathBuf, String)> {
+    let dir = api_dir(data_dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err((dir, e.to_string())),
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| (dir.clone(), e.to_string()))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if name.ends_with(TMP_SUFFIX) {
+            let _ = fs::remove_file(&path);
+        } else if name.ends_with(".json") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let text = fs::read(&path).map_err(|e| (path.clone(), e.to_string()))?;
+        let stored: StoredStream = serde_json::from_slice(&text)
+            .map_err(|e| (path.clone(), format!("not a Hydrant API stream file: {e}")))?;
+        let expected = format!("{}.json", stored.config.delivery_stream_name);
+        if path.file_name().is_none_or(|n| n.to_string_lossy() != expected) {
+            return Err((
+                path,
+                format!(
+                    "holds stream {:?}, which belongs in {expected}",
+                    stored.config.delivery_stream_name
+                ),
+            ));
+        }
+        out.push((path, stored));
+    }
+    Ok(out)
+}
+
+/// `version.json` of a config-file stream.
+#[derive(Debug, Serialize, Deserialize)]
+struct VersionFile {
+    version: u64,
+    /// MD5 of the stream's definition (JSON) this version belongs to.
+    fingerprint: String,
+}
+
+/// A fingerprint of a stream's definition.
+pub fn fingerprint(config: &DeliveryStreamConfig) -> String {
+    let json = serde_json::to_vec(config).unwrap_or_default();
+    let digest: [u8; 16] = Md5::digest(&json).into();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The version of a config-file stream whose log is `stream_dir`: the stored one when the
+/// definition is unchanged, one more when it changed, 1 for a new stream (stored).
+pub fn file_stream_version(stream_dir: &Path, config: &DeliveryStreamConfig) -> io::Result<u64> {
+    let path = stream_dir.join(VERSION_FILE);
+    let print = fingerprint(config);
+    let stored = match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<VersionFile>(&bytes).ok(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let version = match stored {
+        Some(v) if v.fingerprint == print => return Ok(v.version),
+        Some(v) => v.version + 1,
+        None => 1,
+    };
+    store_file_stream_version(stream_dir, version, config)?;
+    Ok(version)
+}
+
+/// Stores a config-file stream's version with the definition it belongs to.
+pub fn store_file_stream_version(
+    stream_dir: &Path,
+    version: u64,
+    config: &DeliveryStreamConfig,
+) -> io::Result<()> {
+    fs::create_dir_all(stream_dir)?;
+    let file = VersionFile { version, fingerprint: fingerprint(config) };
+    let json = serde_json::to_vec(&file).map_err(io::Error::other)?;
+    write_private(&stream_dir.join(VERSION_FILE), &json)
+}
+
+/// Moves a stream's log directory out of the way (`streams/.deleted-<name>-<uuid>`); the
+/// caller removes it. `None` when the stream has no log directory.
+pub fn trash_log(data_dir: &Path, name: &str) -> io::Result<Option<PathBuf>> {
+    let streams = data_dir.join("streams");
+    let dir = streams.join(name);
+    if !dir.exists() {
+        return Ok(None);
+    }
+    let trash = streams.join(format!("{TRASH_PREFIX}{name}-{}", uuid::Uuid::new_v4().simple()));
+    fs::rename(&dir, &trash)?;
+    sync_dir(&streams)?;
+    Ok(Some(trash))
+}
+
+/// Removes logs of deleted streams left by an interrupted delete.
+pub fn clean_trash(data_dir: &Path) {
+    let Ok(entries) = fs::read_dir(data_dir.join("streams")) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with(TRASH_PREFIX) {
+            if let Err(e) = fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e,
+                    "cannot remove the log of a deleted stream; remove it by hand");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::embedded_default;
+
+    fn stream() -> DeliveryStreamConfig {
+        let mut config = embedded_default().delivery_streams.remove(0);
+        config.normalize();
+        config
+    }
+
+    #[test]
+    fn a_config_file_stream_keeps_its_version_until_its_definition_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = stream();
+        assert_eq!(file_stream_version(dir.path(), &config).unwrap(), 1);
+        assert_eq!(file_stream_version(dir.path(), &config).unwrap(), 1);
+        config.extended_s3_destination_configuration.as_mut().unwrap().prefix =
+            Some("other/".into());
+        assert_eq!(file_stream_version(dir.path(), &config).unwrap(), 2);
+        assert_eq!(file_stream_version(dir.path(), &config).unwrap(), 2);
+    }
+
+    #[test]
+    fn stored_streams_round_trip_privately_and_leftover_temp_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = StoredStream {
+            format: 1,
+            version: 3,
+            created_at: 1.5,
+            last_update: Some(2.5),
+            deleting: false,
+            config: stream(),
+        };
+        write_stored(dir.path(), &stored).unwrap();
+        fs::write(api_dir(dir.path()).join("x.json.tmp"), b"partial").unwrap();
+        let all = read_all(dir.path()).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].1.version, 3);
+        assert_eq!(all[0].1.config, stored.config);
+        assert!(!api_dir(dir.path()).join("x.json.tmp").exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&all[0].0).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        remove_stored(dir.path(), "default").unwrap();
+        assert!(read_all(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_under_the_wrong_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = StoredStream {
+            format: 1,
+            version: 1,
+            created_at: 1.0,
+            last_update: None,
+            deleting: false,
+            config: stream(),
+        };
+        write_stored(dir.path(), &stored).unwrap();
+        fs::rename(api_dir(dir.path()).join("default.json"), api_dir(dir.path()).join("x.json"))
+            .unwrap();
+        let (path, message) = read_all(dir.path()).unwrap_err();
+        assert!(path.ends_with("x.json"));
+        assert!(message.contains("default.json"), "{message}");
+    }
+}

@@ -1,0 +1,367 @@
+//! Hot reload (SIGHUP): the config file is read and validated again, and the difference is
+//! applied to the streams it owns:
+//!
+//! - a stream added to the file is opened;
+//! - a stream removed from the file is closed to puts, drained (what it buffered is
+//!   delivered, up to `shutdown_timeout_seconds`) and stopped; its log stays in the data
+//!   directory, so adding it back resumes it;
+//! - a stream whose definition changed is replaced: new workers with the next version on the
+//!   same log. A change of the object store it uses (or of `functions:` when it runs a
+//!   transform) replaces it too, keeping its version.
+//!
+//! Settings that cannot change while serving (`listen`, `data_dir`, `storage`, `region`,
+//! `account_id`, `auth`) are reported as needing a restart and keep their running values;
+//! so do a stream's `hydrant.shards` and the encryption of its log at rest. A file that does
+//! not validate, or that conflicts with the streams created through the API, is rejected as a
+//! whole and the running configuration stays.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::{Config, DeliveryStreamConfig, Issue};
+use crate::streams::{open_stream, Opening, Owner, Streams};
+
+use super::{issues_message, persist, validate_stream, Removal};
+
+/// Why a new config file was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// It conflicts with streams created through the API (paths name the file or the
+    /// `api-streams/` file concerned).
+    #[error("{}", issues_message(.0))]
+    Conflicts(Vec<Issue>),
+}
+
+/// One outcome of a reload, logged one line each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Added {
+        stream: String,
+    },
+    Removed {
+        stream: String,
+    },
+    Replaced {
+        stream: String,
+        version: u64,
+    },
+    /// A setting that takes effect only after a restart.
+    NeedsRestart {
+        setting: String,
+    },
+    /// A change that could not be applied; the stream keeps running as it was (or, for an
+    /// added stream, is not running).
+    Failed {
+        stream: String,
+        message: String,
+    },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Added { stream } => write!(f, "delivery stream {stream} added"),
+            Change::Removed { stream } => write!(
+                f,
+                "delivery stream {stream} removed: it accepts no more records, delivers what it \
+                 buffered and stops (its log is kept)"
+            ),
+            Change::Replaced { stream, version } => {
+                write!(f, "delivery stream {stream} changed: restarted with version {version}")
+            }
+            Change::NeedsRestart { setting } => write!(
+                f,
+                "{setting} changed in the config file but cannot change while serving; it takes \
+                 effect at the next restart"
+            ),
+            Change::Failed { stream, message } => {
+                write!(f, "delivery stream {stream}: change not applied: {message}")
+            }
+        }
+    }
+}
+
+/// What a reload does, decided before anything changes.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub added: Vec<DeliveryStreamConfig>,
+    pub removed: Vec<String>,
+    /// New definition, and whether the stream's own block changed (the version goes up).
+    pub changed: Vec<(DeliveryStreamConfig, bool)>,
+    /// Changes that cannot be applied.
+    pub refused: Vec<Change>,
+}
+
+/// The server settings of `new` with the ones that need a restart taken from `current`, and
+/// a [`Change::NeedsRestart`] for each of those that differ.
+pub fn live_settings(current: &Config, new: &Config) -> (Config, Vec<Change>) {
+    let mut effective = new.clone();
+    let mut notes = Vec::new();
+    let mut keep = |setting: &str, differs: bool| {
+        if differs {
+            notes.push(Change::NeedsRestart { setting: setting.to_string() });
+        }
+    };
+    keep("listen", new.listen != current.listen);
+    keep("data_dir", new.data_dir != current.data_dir);
+    keep("storage", new.storage != current.storage);
+    keep("region", new.region != current.region);
+    keep("account_id", new.account_id != current.account_id);
+    keep("auth", new.auth != current.auth);
+    effective.listen = current.listen;
+    effective.data_dir = current.data_dir.clone();
+    effective.storage = current.storage.clone();
+    effective.region = current.region.clone();
+    effective.account_id = current.account_id.clone();
+    effective.auth = current.auth.clone();
+    (effective, notes)
+}
+
+/// Compares the running config-file streams with the new file's.
+pub fn plan(
+    current: &Config,
+    running: &BTreeMap<String, DeliveryStreamConfig>,
+    new: &Config,
+) -> Plan {
+    let mut plan = Plan::default();
+    let wanted: BTreeMap<&str, &DeliveryStreamConfig> =
+        new.delivery_streams.iter().map(|s| (s.delivery_stream_name.as_str(), s)).collect();
+    for name in running.keys() {
+        if !wanted.contains_key(name.as_str()) {
+            plan.removed.push(name.clone());
+        }
+    }
+    for (name, stream) in wanted {
+        let Some(old) = running.get(name) else {
+            plan.added.push(stream.clone());
+            continue;
+        };
+        let own = old != stream;
+        let store = &stream.hydrant.object_store;
+        let store_changed = current.object_stores.get(store) != new.object_stores.get(store);
+        let transform = stream.s3().processing_configuration.as_ref().is_some_and(|p| {
+            p.processors.iter().any(|p| p.processor_type == crate::config::ProcessorType::Lambda)
+        });
+        let functions_changed = transform && current.functions != new.functions;
+        if !(own || store_changed || functions_changed) {
+            continue;
+        }
+        match restart_only(old, stream) {
+            Some(message) => {
+                plan.refused.push(Change::Failed { stream: name.to_string(), message })
+            }
+            None => plan.changed.push((stream.clone(), own)),
+        }
+    }
+    plan
+}
+
+/// Why a change cannot be applied to a running stream, if it cannot.
+fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Option<String> {
+    if old.hydrant.shards != new.hydrant.shards {
+        return Some(format!(
+            "hydrant.shards cannot change for an existing stream (its log has {} shards); \
+             restore hydrant.shards: {}",
+            old.hydrant.shards, old.hydrant.shards
+        ));
+    }
+    let at_rest =
+        |c: &DeliveryStreamConfig| c.delivery_stream_encryption_configuration_input.is_some();
+    if at_rest(old) != at_rest(new) {
+        return Some(
+            "switching DeliveryStreamEncryptionConfigurationInput (the log's encryption at rest) \
+             needs a restart; the stream keeps its previous configuration until then"
+                .into(),
+        );
+    }
+    if at_rest(new) && old.hydrant.encryption != new.hydrant.encryption {
+        return Some(
+            "hydrant.encryption also encrypts this stream's log at rest, so changing its keys \
+             needs a restart; the stream keeps its previous configuration until then"
+                .into(),
+        );
+    }
+    None
+}
+
+impl Streams {
+    /// Applies a loaded and validated config file; returns what was done, one entry per
+    /// change. Rejects the whole file when it conflicts with streams created through the API.
+    pub async fn reload(self: &Arc<Self>, new: Config) -> Result<Vec<Change>, ReloadError> {
+        let _guard = self.control.lock().await;
+        let current = self.config();
+        let (effective, mut changes) = live_settings(&current, &new);
+
+        // The API's streams must still be valid and keep their names.
+        let mut conflicts = Vec::new();
+        for stream in self.all().into_iter().filter(|s| s.owner == Owner::Api) {
+            let label = format!("{}/{}.json", persist::API_DIR, stream.name);
+            if let Some(i) = effective
+                .delivery_streams
+                .iter()
+                .position(|s| s.delivery_stream_name == stream.name)
+            {
+                conflicts.push(Issue::new(
+                    format!("delivery_streams[{i}].DeliveryStreamName"),
+                    format!(
+                        "{:?} is the name of a stream created through the API ({label}); \
+                         rename this one or delete that stream first",
+                        stream.name
+                    ),
+                ));
+            }
+            conflicts.extend(validate_stream(&effective, &stream.config(), &label));
+        }
+        if !conflicts.is_empty() {
+            return Err(ReloadError::Conflicts(conflicts));
+        }
+
+        let running: BTreeMap<String, DeliveryStreamConfig> = self
+            .all()
+            .into_iter()
+            .filter(|s| s.owner == Owner::ConfigFile && !s.is_deleting())
+            .map(|s| (s.name.clone(), (*s.config()).clone()))
+            .collect();
+        let plan = plan(&current, &running, &effective);
+        changes.extend(plan.refused);
+        self.set_config(effective.clone());
+
+        for name in plan.removed {
+            if let Some(stream) = self.get(&name) {
+                stream.close().await;
+                self.spawn_removal(stream, Removal::Unconfigure);
+                changes.push(Change::Removed { stream: name });
+            }
+        }
+        for (config, own) in plan.changed {
+            let name = config.delivery_stream_name.clone();
+            let Some(stream) = self.get(&name) else { continue };
+            let version = stream.version() + u64::from(own);
+            match self.replace(&stream, config, version, None).await {
+                Ok(()) => changes.push(Change::Replaced { stream: name, version }),
+                Err(e) => changes.push(Change::Failed { stream: name, message: e.to_string() }),
+            }
+        }
+        for config in plan.added {
+            let name = config.delivery_stream_name.clone();
+            if self.get(&name).is_some() {
+                changes.push(Change::Failed {
+                    stream: name,
+                    message: "a stream of this name is still being removed (draining); reload \
+                              again once it is gone"
+                        .into(),
+                });
+                continue;
+            }
+            let this = self.clone();
+            let server = self.config();
+            let opened = tokio::task::spawn_blocking(move || {
+                let dir = server.data_dir.join("streams").join(&config.delivery_stream_name);
+                let version =
+                    persist::file_stream_version(&dir, &config).map_err(|e| e.to_string())?;
+                let opening = Opening {
+                    config: &server,
+                    stream: &config,
+                    owner: Owner::ConfigFile,
+                    version,
+                    created_at: crate::clock::now_ms() as f64 / 1000.0,
+                    last_update: None,
+                };
+                open_stream(opening, &this.options, &this.budget, &this.metrics)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+            match opened {
+                Ok(Ok(stream)) => {
+                    self.insert(Arc::new(stream));
+                    changes.push(Change::Added { stream: name });
+                }
+                Ok(Err(message)) => changes.push(Change::Failed { stream: name, message }),
+                Err(e) => changes.push(Change::Failed { stream: name, message: e.to_string() }),
+            }
+        }
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> Config {
+        crate::config::parse(yaml, std::path::Path::new("/tmp")).expect("valid")
+    }
+
+    fn stream(name: &str, prefix: &str, shards: u32) -> String {
+        format!(
+            "  - DeliveryStreamName: {name}\n    ExtendedS3DestinationConfiguration:\n      \
+             BucketARN: arn:aws:s3:::b\n      Prefix: {prefix}\n    hydrant: {{ shards: {shards} }}\n"
+        )
+    }
+
+    fn running(c: &Config) -> BTreeMap<String, DeliveryStreamConfig> {
+        c.delivery_streams.iter().map(|s| (s.delivery_stream_name.clone(), s.clone())).collect()
+    }
+
+    #[test]
+    fn a_plan_adds_removes_and_replaces_by_name() {
+        let old = config(&format!(
+            "delivery_streams:\n{}{}{}",
+            stream("keep", "k/", 1),
+            stream("change", "c/", 1),
+            stream("drop", "d/", 1)
+        ));
+        let new = config(&format!(
+            "delivery_streams:\n{}{}{}",
+            stream("keep", "k/", 1),
+            stream("change", "c2/", 1),
+            stream("add", "a/", 1)
+        ));
+        let plan = plan(&old, &running(&old), &new);
+        assert_eq!(plan.removed, vec!["drop".to_string()]);
+        assert_eq!(
+            plan.added.iter().map(|s| s.delivery_stream_name.as_str()).collect::<Vec<_>>(),
+            ["add"]
+        );
+        assert_eq!(plan.changed.len(), 1);
+        assert_eq!(plan.changed[0].0.delivery_stream_name, "change");
+        assert!(plan.changed[0].1, "its own block changed: the version goes up");
+        assert!(plan.refused.is_empty());
+    }
+
+    #[test]
+    fn a_changed_object_store_replaces_its_streams_without_a_new_version() {
+        let streams = format!(
+            "delivery_streams:\n{}",
+            stream("s", "p/", 1)
+                .replace("hydrant: { shards: 1 }", "hydrant: { shards: 1, object_store: local }",)
+        );
+        let old =
+            config(&format!("object_stores:\n  local: {{ type: local, root: /tmp/a }}\n{streams}"));
+        let new =
+            config(&format!("object_stores:\n  local: {{ type: local, root: /tmp/b }}\n{streams}"));
+        let plan = plan(&old, &running(&old), &new);
+        assert_eq!(plan.changed.len(), 1);
+        assert!(!plan.changed[0].1);
+    }
+
+    #[test]
+    fn shard_count_changes_are_refused_and_the_stream_keeps_running() {
+        let old = config(&format!("delivery_streams:\n{}", stream("s", "p/", 1)));
+        let new = config(&format!("delivery_streams:\n{}", stream("s", "p/", 2)));
+        let plan = plan(&old, &running(&old), &new);
+        assert!(plan.changed.is_empty());
+        assert!(matches!(&plan.refused[..], [Change::Failed { stream, message }]
+            if stream == "s" && message.contains("hydrant.shards")));
+    }
+
+    #[test]
+    fn settings_that_need_a_restart_keep_their_running_values() {
+        let old = config("listen: 127.0.0.1:4000\nshutdown_timeout_seconds: 5\n");
+        let new = config("listen: 127.0.0.1:4001\nshutdown_timeout_seconds: 9\n");
+        let (effective, notes) = live_settings(&old, &new);
+        assert_eq!(effective.listen, old.listen);
+        assert_eq!(effective.shutdown_timeout_seconds, 9);
+        assert_eq!(notes, vec![Change::NeedsRestart { setting: "listen".into() }]);
+    }
+}
