@@ -28,15 +28,14 @@ METRICS_RS = ROOT / "src" / "telemetry" / "metrics.rs"
 API_RS = ROOT / "src" / "api" / "mod.rs"
 
 # Per-destination metrics of the warehouse, search and HTTP destinations, labelled `stream`
-# (failures also `code`; freshness also `destination`). They are being added to
-# src/telemetry/metrics.rs together with those destinations' wiring; the dashboard's
-# "Other destinations" row and the *OtherDestination alerts use them. Once metrics.rs records
-# them, the check below finds them there and this list can go.
+# (failures also `code`): metrics.rs builds their names with format!("hydrant_delivery_to_{}_…"),
+# so the literal scan below cannot see them. Keep in step with `Metrics::delivered_to` /
+# `destination_failed`.
 PENDING_METRICS = {
     f"hydrant_delivery_to_{dest}_{kind}_total"
     for dest in ("redshift", "amazon_opensearch_service", "http_endpoint")
-    for kind in ("records", "bytes", "success", "failures")
-} | {"hydrant_delivery_data_freshness_seconds"}
+    for kind in ("records", "bytes", "attempted_records", "success", "failures")
+}
 
 METRIC_RE = re.compile(r"hydrant_[a-z0-9_]+")
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -66,9 +65,9 @@ def yaml_docs(path):
 
 
 def code_metrics():
-    """(all metric names recorded in metrics.rs, the histogram ones)."""
-    src = METRICS_RS.read_text()
-    names = set(re.findall(r'"(hydrant_[a-z0-9_]+)"', src))
+    """(all metric names recorded anywhere in src/, the histogram ones)."""
+    src = "\n".join(p.read_text() for p in sorted((ROOT / "src").rglob("*.rs")))
+    names = set(re.findall(r'(?:counter|gauge|histogram)!\(\s*"(hydrant_[a-z0-9_]+)"', src))
     histograms = set(re.findall(r'histogram!\(\s*"(hydrant_[a-z0-9_]+)"', src))
     assert names, f"no metric names found in {METRICS_RS}"
     return names, histograms
@@ -170,7 +169,7 @@ def test_dashboard_structure():
     assert other["collapsed"] and other["panels"]
     inside = json.dumps(other["panels"])
     outside = json.dumps([p for p in dash["panels"] if p is not other])
-    for name in PENDING_METRICS:
+    for name in (m for m in PENDING_METRICS if "attempted" not in m):
         assert name in inside, f"{name} missing from the Other destinations row"
         assert name not in outside, f"{name} used outside the Other destinations row"
 

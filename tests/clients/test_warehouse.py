@@ -130,7 +130,9 @@ def test_json_auto_records_load_into_the_named_columns_by_key_and_a_missing_key_
     assert len(keys) == 1, keys
     body = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()
     assert body.count(b"\n") == 3 and b'"extra":"ignored"' in body, body
-    (checkpoint,) = rows(db, "SELECT object_url, rows FROM hydrant_load_checkpoints WHERE load_id = %s", keys[0])
+    # The load id is the staged object's URL (unique across buckets and Hydrants).
+    url = f"s3://{bucket}/{keys[0]}"
+    (checkpoint,) = rows(db, "SELECT object_url, rows FROM hydrant_load_checkpoints WHERE load_id = %s", url)
     assert checkpoint == (f"s3://{bucket}/{keys[0]}", 3)
     assert_no_panic(h)
 
