@@ -387,6 +387,8 @@ async fn start_receiver() -> anyhow::Result<Receiver> {
             }
         }),
     );
+    // Requests carry up to 64 MiB of records: no body limit (axum's default is 2 MB).
+    let app = app.layer(axum::extract::DefaultBodyLimit::disable());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/in", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
