@@ -210,7 +210,11 @@ fn spawn_server(args: &BenchArgs, receiver: Option<String>) -> anyhow::Result<(S
         ),
         None => format!("object_stores:\n  bench: {{ type: local, root: \"{}\" }}\n", dir.join("buckets").display()),
     };
-    let processing = match &args.transform {
+    // The config lives in a temporary directory: make the module path absolute.
+    let transform = args.transform.as_ref().map(|p| {
+        std::fs::canonicalize(p).map(|p| p.display().to_string()).unwrap_or_else(|_| p.clone())
+    });
+    let processing = match &transform {
         Some(path) => format!(
             "      ProcessingConfiguration:\n        Enabled: true\n        Processors:\n          - Type: Lambda\n            \
              Parameters: [{{ ParameterName: LambdaArn, ParameterValue: \"{path}\" }}]\n"
