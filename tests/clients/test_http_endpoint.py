@@ -309,7 +309,9 @@ def test_records_go_to_s3_when_the_endpoint_fails_past_the_retry_duration(env):
     after = now_ms()
     docs = wait_error_documents(env.s3, env.bucket, "down/http-endpoint-failed/", len(records), timeout=40)
     attempts = rx.snapshot()
-    assert 2 <= len(attempts) <= 3, f"waits of 1 s and 2 s (±15 %) fit in 3 s: {len(attempts)} attempts"
+    # Waits of 1 s and 2 s (±15 %), and the third cut to what is left of the 3 s: the last
+    # attempt lands on the deadline.
+    assert 3 <= len(attempts) <= 4, f"3 s of retries: {len(attempts)} attempts"
     assert attempts[-1].at - attempts[0].at <= 3 * 1.15 + 2, "no wait after RetryOptions ran out"
     assert len({a.raw for a in attempts}) == 1
     assert [raw_of(d) for _, d in docs] == records, "in order, each once"
