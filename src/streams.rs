@@ -782,10 +782,11 @@ impl Pipeline {
                 })?,
             );
         }
+        let mut workers = Vec::new();
         for (i, (shard, stages)) in log.shards().iter().zip(stages).enumerate() {
             let status = Arc::new(WorkerStatus::new());
             statuses.push(status.clone());
-            let worker = ShardWorker {
+            workers.push(ShardWorker {
                 stream: name.to_string(),
                 consumer: CONSUMER,
                 shard_index: i as u32,
@@ -800,18 +801,11 @@ impl Pipeline {
                 status,
                 stop: signals.receiver(),
                 runtime: runtime.clone(),
-            };
-            match worker.spawn() {
-                Ok(handles) => threads.extend(handles),
-                Err(source) => {
-                    Workers { signals, threads, statuses }.abandon();
-                    return Err(StartError::Threads { stream: name.to_string(), source });
-                }
-            }
+            });
         }
         if let Some(backup) = &self.backup {
             for (i, shard) in log.shards().iter().enumerate() {
-                let worker = ShardWorker {
+                workers.push(ShardWorker {
                     stream: name.to_string(),
                     consumer: BACKUP_CONSUMER,
                     shard_index: i as u32,
@@ -827,13 +821,15 @@ impl Pipeline {
                     status: Arc::new(WorkerStatus::new()),
                     stop: signals.receiver(),
                     runtime: runtime.clone(),
-                };
-                match worker.spawn() {
-                    Ok(handles) => threads.extend(handles),
-                    Err(source) => {
-                        Workers { signals, threads, statuses }.abandon();
-                        return Err(StartError::Threads { stream: name.to_string(), source });
-                    }
+                });
+            }
+        }
+        for worker in workers {
+            match worker.spawn() {
+                Ok(handles) => threads.extend(handles),
+                Err(source) => {
+                    Workers { signals, threads, statuses }.abandon();
+                    return Err(StartError::Threads { stream: name.to_string(), source });
                 }
             }
         }
