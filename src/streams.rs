@@ -899,9 +899,9 @@ fn build_sink(
     stream: &DeliveryStreamConfig,
     output: S3Output,
 ) -> Result<Arc<dyn Sink>, String> {
-    let fields = |errors: Vec<(&'static str, String)>| {
+    fn fields<F: std::fmt::Display>(errors: Vec<(F, String)>) -> String {
         errors.into_iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
-    };
+    }
     Ok(match stream.destination() {
         Destination::S3 => Arc::new(S3Sink { output, backup: false }),
         Destination::Redshift(r) => {
@@ -936,9 +936,7 @@ fn build_sink(
         }
         Destination::Http(h) => {
             let arn = arn_of(config, &stream.delivery_stream_name);
-            let settings = h.settings(&arn).map_err(|errors| {
-                errors.into_iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
-            })?;
+            let settings = h.settings(&arn).map_err(fields)?;
             let destination = HttpDestination::new(&settings).map_err(|e| e.to_string())?;
             Arc::new(HttpSink { destination, source_arn: arn, errors: output })
         }

@@ -240,38 +240,27 @@ impl<'c> Buffers<'c> {
             return Ok(Pushed::Skipped);
         }
         self.make_room(&key, data.len() as u64)?;
-        if !self.open.contains_key(&key) {
-            let content = match self.layout {
-                Layout::Records => Content::Records(Vec::new()),
-                Layout::Object => {
-                    let mut encoder = self.codec.encoder();
-                    match encoder.push(&data) {
-                        Ok(()) => {}
-                        Err(PushError::Rejected(e)) => return Ok(Pushed::Rejected(e)),
-                        Err(PushError::Io(e)) => return Err(e),
-                    }
-                    Content::Object(encoder)
+        let record = BufferedRecord { pos, arrival_ms, data };
+        let rejected = match self.open.get_mut(&key) {
+            Some(open) => add_record(&mut open.content, &record)?,
+            None => {
+                // A buffer opens only with a record the format accepts: a refused first record
+                // must not become the buffer's start.
+                let mut content = match self.layout {
+                    Layout::Records => Content::Records(Vec::new()),
+                    Layout::Object => Content::Object(self.codec.encoder()),
+                };
+                let rejected = add_record(&mut content, &record)?;
+                if rejected.is_none() {
+                    self.open_with(key.clone(), content, pos, arrival_ms);
                 }
-            };
-            self.open_with(key.clone(), content, pos, arrival_ms);
-            if let Some(Content::Records(items)) = self.open.get_mut(&key).map(|o| &mut o.content) {
-                items.push(BufferedRecord { pos, arrival_ms, data: data.clone() });
+                rejected
             }
-        } else {
-            let open = self.open.get_mut(&key).expect("checked");
-            match &mut open.content {
-                Content::Object(encoder) => match encoder.push(&data) {
-                    Ok(()) => {}
-                    Err(PushError::Rejected(e)) => return Ok(Pushed::Rejected(e)),
-                    Err(PushError::Io(e)) => return Err(e),
-                },
-                Content::Records(items) => {
-                    items.push(BufferedRecord { pos, arrival_ms, data: data.clone() })
-                }
-                Content::Errors(_) => unreachable!("data keys hold records"),
-            }
+        };
+        if let Some(e) = rejected {
+            return Ok(Pushed::Rejected(e));
         }
-        self.added(&key, pos, arrival_ms, data.len() as u64)?;
+        self.added(&key, pos, arrival_ms, record.data.len() as u64)?;
         Ok(Pushed::Accepted)
     }
 
@@ -385,6 +374,22 @@ impl<'c> Buffers<'c> {
             checkpoint_after,
         });
         Ok(())
+    }
+}
+
+/// Adds a data record to a buffer's content; `Some` when the object format refuses it.
+fn add_record(content: &mut Content, record: &BufferedRecord) -> io::Result<Option<RecordError>> {
+    match content {
+        Content::Object(encoder) => match encoder.push(&record.data) {
+            Ok(()) => Ok(None),
+            Err(PushError::Rejected(e)) => Ok(Some(e)),
+            Err(PushError::Io(e)) => Err(e),
+        },
+        Content::Records(items) => {
+            items.push(record.clone());
+            Ok(None)
+        }
+        Content::Errors(_) => unreachable!("data keys hold records, error keys documents"),
     }
 }
 

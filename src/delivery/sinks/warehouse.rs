@@ -136,15 +136,15 @@ impl WarehouseSink {
         if rejected.is_empty() {
             return Ok(true);
         }
-        let plain = match &self.loader {
+        let (plain, spans) = match &self.loader {
             // Warehouse streams never encrypt objects (validation refuses it): the database
             // must read them, so the body is the staged object as is.
-            Loader::Postgres { .. } => decompress(&unit.body, self.gzip)?,
-            Loader::Redshift(_) => Bytes::new(),
-        };
-        let spans = match &self.loader {
-            Loader::Postgres { options, .. } => record_spans(&plain, options),
-            Loader::Redshift(_) => Vec::new(),
+            Loader::Postgres { options, .. } => {
+                let plain = decompress(&unit.body, self.gzip)?;
+                let spans = record_spans(&plain, options);
+                (plain, spans)
+            }
+            Loader::Redshift(_) => (Bytes::new(), Vec::new()),
         };
         let mut lines = Vec::new();
         for Refused { record: r, attempts } in rejected {
