@@ -164,8 +164,6 @@ pub struct DeliveryStream {
     pub arn: String,
     pub owner: Owner,
     pub created_at: f64,
-    /// Whether records are encrypted at rest in the log (the `Encrypted` of put answers).
-    pub encrypted: bool,
     pub log: ShardedLog,
     definition: RwLock<Definition>,
     workers: Mutex<Option<Workers>>,
@@ -412,7 +410,7 @@ fn encryption_description(config: &DeliveryStreamConfig) -> Value {
         Some(input) => {
             let mut d = json!({
                 "Status": "ENABLED",
-                "KeyType": input.key_type.clone().unwrap_or_else(|| "CUSTOMER_MANAGED_CMK".into()),
+                "KeyType": crate::config::key_type_of(input),
             });
             if let Some(arn) = &input.key_arn {
                 d["KeyARN"] = json!(arn);
@@ -598,8 +596,6 @@ pub(crate) struct Pipeline {
     policy: BatchPolicy,
     build: StageBuilder,
     sink: Arc<dyn Sink>,
-    /// `hydrant.encryption`'s keys (objects, and the log at rest when enabled).
-    ring: Option<Arc<KeyRing>>,
     /// Source-record backup, when the stream asks for one.
     backup: Option<Backup>,
 }
@@ -758,7 +754,7 @@ impl Pipeline {
         let sink = build_sink(config, stream_config, output)
             .map_err(|message| StartError::Sink { stream: name.clone(), message })?;
         let backup = Backup::prepare(stream_config, &spec, sse.as_ref(), ring.as_ref())?;
-        Ok(Self { codec, namer, policy, build, sink, ring, backup })
+        Ok(Self { codec, namer, policy, build, sink, backup })
     }
 
     /// Starts one worker per shard of `log`, naming objects with `version`.
@@ -795,7 +791,7 @@ impl Pipeline {
                 policy: self.policy,
                 codec: self.codec.clone(),
                 stages: std::sync::Mutex::new(Some(stages)),
-                cipher: log.cipher(i),
+                at_rest: log.at_rest(i),
                 sink: self.sink.clone(),
                 metrics: metrics.clone(),
                 status,
@@ -814,7 +810,7 @@ impl Pipeline {
                     policy: backup.policy,
                     codec: backup.codec.clone(),
                     stages: std::sync::Mutex::new(Some(Stages::plain())),
-                    cipher: log.cipher(i),
+                    at_rest: log.at_rest(i),
                     sink: backup.sink.clone(),
                     metrics: metrics.clone(),
                     // Freshness and backlog metrics follow the destination, not the backup.
@@ -859,16 +855,27 @@ pub(crate) fn open_stream(
     let pipeline = Pipeline::prepare(config, stream_config)?;
     let name = stream_config.delivery_stream_name.clone();
     let s3 = stream_config.s3();
-    let at_rest = stream_config.delivery_stream_encryption_configuration_input.is_some();
+    let log_keys = config
+        .log_keys(
+            stream_config,
+            stream_config.delivery_stream_encryption_configuration_input.as_ref(),
+        )
+        .map_err(|e| StartError::Keys { stream: name.clone(), message: e.to_string() })?;
     let dir = config.data_dir.join("streams").join(&name);
     let configured = stream_config.hydrant.shards;
     let on_disk = shards_on_disk(&dir);
     if on_disk != 0 && on_disk != configured {
         return Err(StartError::ShardCount { stream: name, on_disk, configured });
     }
-    let log_ring = if at_rest { pipeline.ring.as_deref() } else { None };
-    let log = ShardedLog::open_encrypted(&dir, configured, options, budget, log_ring)
-        .map_err(|source| StartError::Log { stream: name.clone(), source })?;
+    let log = ShardedLog::open_encrypted(
+        &dir,
+        configured,
+        options,
+        budget,
+        log_keys.ring.as_ref(),
+        log_keys.encrypt,
+    )
+    .map_err(|source| StartError::Log { stream: name.clone(), source })?;
     let workers = pipeline.start(&name, &log, version, metrics)?;
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
         store = %stream_config.hydrant.object_store, version,
@@ -879,7 +886,6 @@ pub(crate) fn open_stream(
         name,
         owner,
         created_at,
-        encrypted: log.is_encrypted(),
         log,
         definition: RwLock::new(Definition {
             config: Arc::new(stream_config.clone()),

@@ -367,13 +367,129 @@ async fn tags_page_in_order_and_stop_at_fifty() {
     )
     .await;
     assert!(message.contains("Tags[0].Key"), "{message}");
-    fails(
+    let message = fails(
         &app,
         "StartDeliveryStreamEncryption",
         json!({"DeliveryStreamName": "t"}),
         "InvalidArgumentException",
     )
     .await;
+    assert!(message.contains("storage.encryption"), "{message}");
+    hydrant.shutdown().await;
+}
+
+/// Puts three records tagged `tag` to stream `enc`; whether they are encrypted at rest.
+async fn put_encrypted(app: &axum::Router, tag: &str) -> bool {
+    use base64::Engine;
+    let data: Vec<Value> = records(tag, 3)
+        .iter()
+        .map(|r| json!({"Data": base64::engine::general_purpose::STANDARD.encode(r)}))
+        .collect();
+    let answer =
+        ok(app, "PutRecordBatch", json!({"DeliveryStreamName": "enc", "Records": data})).await;
+    assert_eq!(answer["FailedPutCount"], 0, "{answer}");
+    answer["Encrypted"].as_bool().unwrap()
+}
+
+/// The stream's log files, concatenated (segments and all).
+fn log_bytes(dir: &Path, stream: &str) -> Vec<u8> {
+    let shard = dir.join("data/streams").join(stream).join("shard-0000");
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(shard).unwrap().filter_map(Result::ok) {
+        if entry.path().extension().is_some_and(|e| e == "seg") {
+            bytes.extend(std::fs::read(entry.path()).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encryption_at_rest_starts_and_stops_on_a_live_api_stream_and_survives_a_restart() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let key = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+    let keys = format!(
+        "storage:\n  encryption:\n    active_key: k1\n    keys:\n      - {{ id: k1, base64: \"{}\" }}\n      \
+         - {{ id: k2, base64: \"{}\" }}\ndelivery_streams:\n",
+        key(1),
+        key(2)
+    );
+    let text = yaml(dir.path(), 1, &[]).replace("delivery_streams:\n", &keys);
+    let cfg = hydrant::config::parse(&text, dir.path()).unwrap();
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    ok(&app, "CreateDeliveryStream", api_stream("enc", 1)).await;
+    let name = json!({"DeliveryStreamName": "enc"});
+    let status =
+        |d: &Value| d["DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"].clone();
+    assert!(!put_encrypted(&app, "plain").await);
+    let arn = "arn:aws:kms:us-east-1:000000000000:key/k2";
+    ok(
+        &app,
+        "StartDeliveryStreamEncryption",
+        json!({"DeliveryStreamName": "enc", "DeliveryStreamEncryptionConfigurationInput":
+               {"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": arn}}),
+    )
+    .await;
+    let described = ok(&app, "DescribeDeliveryStream", name.clone()).await;
+    assert_eq!(
+        status(&described),
+        json!({"Status": "ENABLED", "KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": arn})
+    );
+    assert!(put_encrypted(&app, "secret").await);
+    // Wrong keys are refused and change nothing.
+    let message = fails(
+        &app,
+        "StartDeliveryStreamEncryption",
+        json!({"DeliveryStreamName": "enc", "DeliveryStreamEncryptionConfigurationInput":
+               {"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": "arn:aws:kms:us-east-1:1:key/k9"}}),
+        "InvalidKMSResourceException",
+    )
+    .await;
+    assert!(message.contains("k1, k2"), "{message}");
+    fails(
+        &app,
+        "StartDeliveryStreamEncryption",
+        json!({"DeliveryStreamName": "enc", "DeliveryStreamEncryptionConfigurationInput":
+               {"KeyType": "AWS_OWNED_CMK", "KeyARN": arn}}),
+        "InvalidArgumentException",
+    )
+    .await;
+    let log = log_bytes(dir.path(), "enc");
+    assert!(
+        contains(&log, "plain-0") && !contains(&log, "secret-0"),
+        "secret records are in the clear"
+    );
+
+    // Encryption is part of the stored stream: a restart keeps it.
+    drop(app);
+    hydrant.shutdown().await;
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    let described = ok(&app, "DescribeDeliveryStream", name.clone()).await;
+    assert_eq!(status(&described)["Status"], "ENABLED");
+    assert!(put_encrypted(&app, "again").await);
+    ok(&app, "StopDeliveryStreamEncryption", name.clone()).await;
+    let described = ok(&app, "DescribeDeliveryStream", name.clone()).await;
+    assert_eq!(status(&described), json!({"Status": "DISABLED"}));
+    assert!(!put_encrypted(&app, "after").await);
+    let log = log_bytes(dir.path(), "enc");
+    assert!(!contains(&log, "again-0") && contains(&log, "after-0"));
+
+    // Every record is delivered, in the clear, whatever it was stored as.
+    let mut expected: Vec<String> = ["plain", "secret", "again", "after"]
+        .iter()
+        .flat_map(|tag| records(tag, 3))
+        .map(|r| r.trim_end().to_string())
+        .collect();
+    expected.sort();
+    wait_until("every record delivered", || lines_under(&bucket(dir.path(), "enc")) == expected)
+        .await;
+    drop(app);
     hydrant.shutdown().await;
 }
 

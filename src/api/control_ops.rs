@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, AppState, ErrorType};
-use crate::config::{DeliveryStreamConfig, Tag};
+use crate::config::{DeliveryStreamConfig, StreamEncryptionInput, Tag};
 use crate::control::UpdateKind;
 use crate::streams::is_valid_stream_name;
 
@@ -313,22 +313,39 @@ pub fn list_tags_for_delivery_stream(state: &AppState, body: &[u8]) -> Result<St
     Ok(json!({ "Tags": tags, "HasMoreTags": more }).to_string())
 }
 
-pub fn start_delivery_stream_encryption(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
-    let map = object(body)?;
+pub async fn start_delivery_stream_encryption(
+    state: &AppState,
+    body: &[u8],
+) -> Result<String, ApiError> {
+    let mut map = object(body)?;
     only(
         &map,
         &["DeliveryStreamName", "DeliveryStreamEncryptionConfigurationInput"],
         "StartDeliveryStreamEncryption",
     )?;
     let name = name_of(&map)?;
-    state.streams.change_encryption(&name, true)?;
+    // Without an input, Firehose encrypts under its own key: the key ring's active key here.
+    let input = match map.remove("DeliveryStreamEncryptionConfigurationInput") {
+        None | Some(Value::Null) => StreamEncryptionInput { key_type: None, key_arn: None },
+        Some(value) => serde_json::from_value(value).map_err(|e| {
+            invalid(format!(
+                "DeliveryStreamEncryptionConfigurationInput: {e}; give {{\"KeyType\": \
+                 \"AWS_OWNED_CMK\"}} or {{\"KeyType\": \"CUSTOMER_MANAGED_CMK\", \"KeyARN\": \
+                 \"arn:aws:kms:<region>:<account>:key/<key id>\"}}"
+            ))
+        })?,
+    };
+    state.streams.change_encryption(&name, Some(input)).await?;
     empty()
 }
 
-pub fn stop_delivery_stream_encryption(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
+pub async fn stop_delivery_stream_encryption(
+    state: &AppState,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let map = object(body)?;
     only(&map, &["DeliveryStreamName"], "StopDeliveryStreamEncryption")?;
     let name = name_of(&map)?;
-    state.streams.change_encryption(&name, false)?;
+    state.streams.change_encryption(&name, None).await?;
     empty()
 }

@@ -23,6 +23,8 @@ pub enum ErrorType {
     ConcurrentModification,
     /// Too many tags.
     LimitExceeded,
+    /// The encryption key a stream asks for is not one this server has (KMS in Firehose).
+    InvalidKmsResource,
     /// The `X-Amz-Target` names no Firehose operation Hydrant serves.
     UnknownOperation,
     /// Back-pressure: the log's disk budget is full or the disk is; SDKs retry 503s.
@@ -51,6 +53,7 @@ impl ErrorType {
             Self::ResourceInUse => "ResourceInUseException",
             Self::ConcurrentModification => "ConcurrentModificationException",
             Self::LimitExceeded => "LimitExceededException",
+            Self::InvalidKmsResource => "InvalidKMSResourceException",
             Self::UnknownOperation => "UnknownOperationException",
             Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::InternalFailure => "InternalFailure",

@@ -217,10 +217,10 @@ async fn dispatch(
         "UntagDeliveryStream" => control_ops::untag_delivery_stream(state, &body).await,
         "ListTagsForDeliveryStream" => control_ops::list_tags_for_delivery_stream(state, &body),
         "StartDeliveryStreamEncryption" => {
-            control_ops::start_delivery_stream_encryption(state, &body)
+            control_ops::start_delivery_stream_encryption(state, &body).await
         }
         "StopDeliveryStreamEncryption" => {
-            control_ops::stop_delivery_stream_encryption(state, &body)
+            control_ops::stop_delivery_stream_encryption(state, &body).await
         }
         other => Err(ApiError::new(
             ErrorType::UnknownOperation,

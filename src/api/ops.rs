@@ -147,10 +147,14 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
 
     let mut failed = 0;
     let mut first_failure = None;
+    let mut encrypted = false;
     let entries: Vec<_> = results
         .into_iter()
         .map(|result| match result {
-            Ok(location) => PutRecordBatchResponseEntry::Ok { record_id: record_id(&location) },
+            Ok(location) => {
+                encrypted |= location.encrypted;
+                PutRecordBatchResponseEntry::Ok { record_id: record_id(&location) }
+            }
             Err(failure) => {
                 failed += 1;
                 let entry = PutRecordBatchResponseEntry::Failed {
@@ -177,11 +181,8 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
         "PutRecordBatch",
         started.elapsed(),
     );
-    let output = PutRecordBatchOutput {
-        failed_put_count: failed,
-        encrypted: stream.encrypted,
-        request_responses: entries,
-    };
+    let output =
+        PutRecordBatchOutput { failed_put_count: failed, encrypted, request_responses: entries };
     Ok(serde_json::to_string(&output).expect("serializable"))
 }
 
@@ -200,7 +201,7 @@ pub async fn put_record(state: &AppState, body: &[u8]) -> Result<String, ApiErro
     let bytes = payload[0].len();
     let location = stream.append(payload).await?.pop().expect("one result per record")?;
     state.metrics.incoming(&stream.name, 1, bytes, "PutRecord", started.elapsed());
-    let output = PutRecordOutput { record_id: record_id(&location), encrypted: stream.encrypted };
+    let output = PutRecordOutput { record_id: record_id(&location), encrypted: location.encrypted };
     Ok(serde_json::to_string(&output).expect("serializable"))
 }
 

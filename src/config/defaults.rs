@@ -148,6 +148,14 @@ pub fn max_partitions() -> usize {
     500
 }
 
+fn resolve_key_files(base_dir: &Path, encryption: &mut crate::codec::encryption::EncryptionConfig) {
+    for key in &mut encryption.keys {
+        if let Some(file) = &mut key.file {
+            *file = resolve_path(base_dir, file);
+        }
+    }
+}
+
 pub(crate) fn complete(config: &mut Config, base_dir: &Path) {
     config.base_dir = base_dir.to_path_buf();
     for path in config.functions.values_mut() {
@@ -163,17 +171,16 @@ pub(crate) fn complete(config: &mut Config, base_dir: &Path) {
             *root = resolve_path(base_dir, root);
         }
     }
+    if let Some(encryption) = &mut config.storage.encryption {
+        resolve_key_files(base_dir, encryption);
+    }
     for stream in &mut config.delivery_streams {
         if let Some(crate::codec::parquet::SchemaSource::File { file }) = &mut stream.hydrant.schema
         {
             *file = resolve_path(base_dir, file);
         }
         if let Some(encryption) = &mut stream.hydrant.encryption {
-            for key in &mut encryption.keys {
-                if let Some(file) = &mut key.file {
-                    *file = resolve_path(base_dir, file);
-                }
-            }
+            resolve_key_files(base_dir, encryption);
         }
     }
     if !config.object_stores.contains_key(OBJECT_STORE_NAME) {

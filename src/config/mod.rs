@@ -18,6 +18,7 @@
 //!    `S3DestinationConfiguration` becomes `ExtendedS3DestinationConfiguration`, and missing
 //!    buffering hints get Firehose's defaults.
 
+mod at_rest;
 mod defaults;
 mod destinations;
 mod env;
@@ -33,6 +34,7 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
+pub use at_rest::{key_type_of, LogKeyError, LogKeys};
 pub use defaults::{
     embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
     SEGMENT_BYTES, SHARDS, SHUTDOWN_TIMEOUT_SECONDS,

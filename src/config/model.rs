@@ -228,6 +228,15 @@ pub struct StorageConfig {
     /// unit. Minimum 4096. Default 64 MiB.
     #[serde(default = "defaults::segment_bytes", deserialize_with = "de::byte_size")]
     pub segment_bytes: u64,
+
+    /// Master keys that encrypt stream logs at rest (`DeliveryStreamEncryptionConfigurationInput`
+    /// and `StartDeliveryStreamEncryption`) for every stream without its own
+    /// `hydrant.encryption`, including the streams created through the API. `KeyType:
+    /// CUSTOMER_MANAGED_CMK` picks one by id: the part of `KeyARN` after its last `/`
+    /// (`arn:aws:kms:us-east-1:000000000000:key/<id>`); `AWS_OWNED_CMK` uses `active_key`.
+    /// Default: none, and encrypting a log at rest is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::codec::encryption::EncryptionConfig>,
 }
 
 impl Default for StorageConfig {
@@ -236,6 +245,7 @@ impl Default for StorageConfig {
             fsync: FsyncSetting::default(),
             max_bytes: None,
             segment_bytes: defaults::segment_bytes(),
+            encryption: None,
         }
     }
 }
@@ -596,16 +606,19 @@ pub enum ServerSideEncryptionSetting {
 }
 
 /// Firehose's stream-level encryption at rest (`DeliveryStreamEncryptionConfigurationInput`).
-/// In Hydrant it encrypts every record in the stream's durable log with the keys of
-/// `hydrant.encryption`; `KeyType` and `KeyARN` are accepted for compatibility.
+/// In Hydrant it encrypts every record in the stream's durable log with the keys of the
+/// stream's `hydrant.encryption`, or else of `storage.encryption` (see
+/// [`Config::log_keys`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamEncryptionInput {
-    /// `AWS_OWNED_CMK` or `CUSTOMER_MANAGED_CMK` (both mean: use `hydrant.encryption`'s keys).
+    /// `AWS_OWNED_CMK` (the key ring's `active_key`) or `CUSTOMER_MANAGED_CMK` (the key
+    /// `KeyARN` names; its `active_key` without one). Default: `CUSTOMER_MANAGED_CMK` with a
+    /// `KeyARN`, else `AWS_OWNED_CMK`.
     #[serde(rename = "KeyType", default, skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
-    /// A KMS key ARN, kept for `DescribeDeliveryStream`; Hydrant's keys come from
-    /// `hydrant.encryption`.
+    /// With `CUSTOMER_MANAGED_CMK`, the master key: its id is the part after the last `/`
+    /// (`arn:aws:kms:us-east-1:000000000000:key/k2` names key `k2`).
     #[serde(rename = "KeyARN", default, skip_serializing_if = "Option::is_none")]
     pub key_arn: Option<String>,
 }

@@ -247,6 +247,28 @@ fn check_hints(
     }
 }
 
+/// A key ring block (`hydrant.encryption`, `storage.encryption`) at `path`: its fields, then
+/// its key files. True when it is usable.
+fn check_key_ring(
+    encryption: &crate::codec::encryption::EncryptionConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) -> bool {
+    let problems = encryption.validate();
+    if !problems.is_empty() {
+        for (field, message) in problems {
+            issues.push(Issue::new(format!("{path}.{field}"), message));
+        }
+        return false;
+    }
+    // Key files are resolved against the config's directory by now: load them.
+    if let Err(e) = encryption.key_ring(Path::new("/")) {
+        issues.push(Issue::new(format!("{path}.keys"), e.to_string()));
+        return false;
+    }
+    true
+}
+
 /// Encryption settings: client-side keys, log encryption at rest, server-side encryption.
 fn check_encryption(
     config: &Config,
@@ -255,26 +277,19 @@ fn check_encryption(
     issues: &mut Vec<Issue>,
 ) {
     let hydrant = &stream.hydrant;
-    if let Some(encryption) = &hydrant.encryption {
-        let problems = encryption.validate();
-        if problems.is_empty() {
-            // Key files are resolved against the config's directory by now: load them.
-            if let Err(e) = encryption.key_ring(Path::new("/")) {
-                issues.push(Issue::new(format!("{path}.hydrant.encryption.keys"), e.to_string()));
-            }
+    let own_keys_ok = match &hydrant.encryption {
+        Some(encryption) => {
+            check_key_ring(encryption, &format!("{path}.hydrant.encryption"), issues)
         }
-        for (field, message) in problems {
-            issues.push(Issue::new(format!("{path}.hydrant.encryption.{field}"), message));
+        None => true,
+    };
+    let server_keys_ok =
+        config.storage.encryption.as_ref().is_none_or(|e| e.key_ring(Path::new("/")).is_ok());
+    let input = stream.delivery_stream_encryption_configuration_input.as_ref();
+    if input.is_some() && own_keys_ok && server_keys_ok {
+        if let Err(e) = config.log_keys(stream, input) {
+            issues.push(Issue::new(format!("{path}.{}", e.field()), e.to_string()));
         }
-    }
-    if stream.delivery_stream_encryption_configuration_input.is_some()
-        && hydrant.encryption.is_none()
-    {
-        issues.push(Issue::new(
-            format!("{path}.DeliveryStreamEncryptionConfigurationInput"),
-            "encrypting the log at rest needs keys: add hydrant.encryption { active_key, keys } to this \
-             stream (the same keys encrypt its delivered objects)",
-        ));
     }
     let kms = [
         &stream
@@ -523,6 +538,9 @@ fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
 }
 
 fn check_server(config: &Config, issues: &mut Vec<Issue>) {
+    if let Some(encryption) = &config.storage.encryption {
+        check_key_ring(encryption, "storage.encryption", issues);
+    }
     if config.data_dir.as_os_str().is_empty() {
         issues.push(Issue::new("data_dir", "is empty; give a directory, e.g. ./hydrant-data"));
     }

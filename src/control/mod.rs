@@ -25,7 +25,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::{ApiError, ErrorType};
-use crate::config::{check_tags, DeliveryStreamConfig, Issue, Tag};
+use crate::config::{
+    check_tags, DeliveryStreamConfig, Issue, LogKeyError, LogKeys, StreamEncryptionInput, Tag,
+};
 use crate::delivery::StopMode;
 use crate::streams::{
     open_stream, Definition, DeliveryStream, Opening, Owner, Pipeline, StartError, Streams,
@@ -58,6 +60,9 @@ pub enum ControlError {
     /// LimitExceededException.
     #[error("{0}")]
     LimitExceeded(String),
+    /// InvalidKMSResourceException: the key a stream asks for is not configured.
+    #[error("{0}")]
+    Kms(String),
     /// InternalFailure: the change could not be stored or started.
     #[error("{0}")]
     Internal(String),
@@ -71,10 +76,23 @@ impl From<ControlError> for ApiError {
             ControlError::Invalid(_) => ErrorType::InvalidArgument,
             ControlError::VersionMismatch(_) => ErrorType::ConcurrentModification,
             ControlError::LimitExceeded(_) => ErrorType::LimitExceeded,
+            ControlError::Kms(_) => ErrorType::InvalidKmsResource,
             ControlError::Internal(_) => ErrorType::InternalFailure,
         };
         ApiError::new(kind, e.to_string())
     }
+}
+
+/// Makes `stream`'s log encrypt appended records at rest as `keys` say, from now on.
+async fn switch_log_encryption(
+    stream: &DeliveryStream,
+    keys: &LogKeys,
+) -> Result<(), ControlError> {
+    stream
+        .log
+        .switch_encryption(keys.ring.as_ref(), keys.encrypt)
+        .await
+        .map_err(|e| ControlError::Internal(format!("cannot switch the log's encryption: {e}")))
 }
 
 /// What happens to a stream's log once it is drained.
@@ -387,6 +405,41 @@ impl Streams {
         Ok(())
     }
 
+    /// Stores `stream`'s new definition: the whole stream for API streams (`api-streams/`),
+    /// the version for config-file streams.
+    async fn store_definition(
+        &self,
+        stream: &DeliveryStream,
+        definition: &Definition,
+    ) -> Result<(), ControlError> {
+        let server = self.config();
+        match stream.owner {
+            Owner::Api => {
+                let mut stored = stored_of(stream);
+                stored.version = definition.version;
+                stored.last_update = definition.last_update;
+                stored.config = (*definition.config).clone();
+                let data_dir = server.data_dir.clone();
+                tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map_err(internal("cannot store the change"))
+            }
+            Owner::ConfigFile => {
+                let dir = server.data_dir.join("streams").join(&stream.name);
+                let (version, config) = (definition.version, definition.config.clone());
+                tokio::task::spawn_blocking(move || {
+                    persist::store_file_stream_version(&dir, version, &config)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(internal("cannot store the stream's version"))
+            }
+        }
+    }
+
     /// Runs `stream` with `config` from now on: prepares the new pipeline, stores the change,
     /// stops the old workers (sealed objects are delivered) and starts new ones on the log.
     pub(crate) async fn replace(
@@ -404,32 +457,11 @@ impl Streams {
                 .map_err(|e| ControlError::Internal(e.to_string()))?
                 .map_err(start_error)?
         };
+        let keys =
+            self.log_keys(&config).await.map_err(|e| ControlError::Invalid(e.to_string()))?;
         let definition = Definition { config: Arc::new(config), version, last_update };
-        match stream.owner {
-            Owner::Api => {
-                let mut stored = stored_of(stream);
-                stored.version = version;
-                stored.last_update = last_update;
-                stored.config = (*definition.config).clone();
-                let data_dir = server.data_dir.clone();
-                tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                    .map_err(internal("cannot store the change"))?;
-            }
-            Owner::ConfigFile => {
-                let dir = server.data_dir.join("streams").join(&stream.name);
-                let config = definition.config.clone();
-                tokio::task::spawn_blocking(move || {
-                    persist::store_file_stream_version(&dir, version, &config)
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(internal("cannot store the stream's version"))?;
-            }
-        }
+        self.store_definition(stream, &definition).await?;
+        switch_log_encryption(stream.as_ref(), &keys).await?;
         if let Some(old) = stream.take_workers() {
             if !old.stop(StopMode::Stop, self.deadline(), self.abort.subscribe()).await {
                 tracing::warn!(stream = %stream.name,
@@ -532,19 +564,45 @@ impl Streams {
         Ok((page, rest.len() > limit))
     }
 
-    /// Start/StopDeliveryStreamEncryption: Hydrant encrypts a log at rest with the keys of
-    /// `hydrant.encryption`, which only config-file streams have (key files live on the
-    /// server), so the API cannot switch it.
-    pub fn change_encryption(&self, name: &str, start: bool) -> Result<(), ControlError> {
-        self.changeable(name)?;
-        Err(ControlError::Invalid(format!(
-            "Hydrant cannot {} encryption of delivery stream {name} through the API: it encrypts a \
-             stream's log at rest with the keys of the stream's hydrant.encryption block, which only \
-             streams defined in the config file can have (the key files live on the server). Define \
-             the stream in the config file with DeliveryStreamEncryptionConfigurationInput and \
-             hydrant.encryption instead",
-            if start { "start" } else { "stop" }
-        )))
+    /// Start/StopDeliveryStreamEncryption: from the next appended record on, the stream's log
+    /// is encrypted at rest under the key `input` names (or no longer, with `None`). Records
+    /// already in the log stay as they are and are read either way; the workers go on.
+    pub async fn change_encryption(
+        &self,
+        name: &str,
+        input: Option<StreamEncryptionInput>,
+    ) -> Result<(), ControlError> {
+        let _guard = self.control.lock().await;
+        let stream = self.changeable(name)?;
+        let definition = stream.definition();
+        let mut config = (*definition.config).clone();
+        config.delivery_stream_encryption_configuration_input = input;
+        let keys = self.log_keys(&config).await.map_err(|e| match e {
+            LogKeyError::UnknownKey { .. } => ControlError::Kms(e.to_string()),
+            e => ControlError::Invalid(e.to_string()),
+        })?;
+        let definition = Definition {
+            config: Arc::new(config),
+            version: definition.version,
+            last_update: Some(now_secs()),
+        };
+        self.store_definition(&stream, &definition).await?;
+        switch_log_encryption(stream.as_ref(), &keys).await?;
+        stream.set_definition(definition);
+        tracing::info!(stream = %name, encrypted = keys.encrypt,
+            key = keys.ring.as_ref().filter(|_| keys.encrypt).map(|r| r.active_id()).unwrap_or("-"),
+            "encryption at rest of the delivery stream's log switched through the API");
+        Ok(())
+    }
+
+    /// The keys of `config`'s log at rest (loading key files, so off the runtime).
+    async fn log_keys(&self, config: &DeliveryStreamConfig) -> Result<LogKeys, LogKeyError> {
+        let (server, config) = (self.config(), config.clone());
+        tokio::task::spawn_blocking(move || {
+            server.log_keys(&config, config.delivery_stream_encryption_configuration_input.as_ref())
+        })
+        .await
+        .expect("key loading does not panic")
     }
 
     /// Graceful stop: every stream drains (delivers what it buffered) until `deadline`; then

@@ -11,7 +11,8 @@
 //!
 //! Settings that cannot change while serving (`listen`, `data_dir`, `storage`, `region`,
 //! `account_id`, `auth`) are reported as needing a restart and keep their running values;
-//! so do a stream's `hydrant.shards` and the encryption of its log at rest. A file that does
+//! so does a stream's `hydrant.shards`. A change of the encryption of a stream's log at rest
+//! applies from the next appended record (records already in the log stay readable). A file that does
 //! not validate, or that conflicts with the streams created through the API, is rejected as a
 //! whole and the running configuration stays.
 
@@ -164,22 +165,6 @@ fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Optio
              restore hydrant.shards: {}",
             old.hydrant.shards, old.hydrant.shards
         ));
-    }
-    let at_rest =
-        |c: &DeliveryStreamConfig| c.delivery_stream_encryption_configuration_input.is_some();
-    if at_rest(old) != at_rest(new) {
-        return Some(
-            "switching DeliveryStreamEncryptionConfigurationInput (the log's encryption at rest) \
-             needs a restart; the stream keeps its previous configuration until then"
-                .into(),
-        );
-    }
-    if at_rest(new) && old.hydrant.encryption != new.hydrant.encryption {
-        return Some(
-            "hydrant.encryption also encrypts this stream's log at rest, so changing its keys \
-             needs a restart; the stream keeps its previous configuration until then"
-                .into(),
-        );
     }
     None
 }

@@ -99,8 +99,8 @@ pub struct ShardWorker {
     pub version: u64,
     pub policy: BatchPolicy,
     pub codec: ObjectCodec,
-    /// Decrypts records when the log is encrypted at rest.
-    pub cipher: Option<Arc<crate::core::at_rest::ShardCipher>>,
+    /// Opens the records that were encrypted at rest.
+    pub at_rest: Arc<crate::core::at_rest::ShardAtRest>,
     /// Processing and partitioning, owned by the cutter thread once it starts.
     pub stages: Mutex<Option<Stages>>,
     /// Where sealed buffers go.
@@ -348,9 +348,7 @@ impl ShardWorker {
     /// The next committed record, if any, decrypted when the log is encrypted at rest.
     fn read(&self, reader: &mut ShardReader) -> WorkerResult<Option<Record>> {
         let Some(mut record) = reader.next()? else { return Ok(None) };
-        if let Some(cipher) = &self.cipher {
-            record.data = cipher.decrypt(&record.data)?;
-        }
+        record.data = self.at_rest.open_record(record.seq, record.data)?;
         Ok(Some(record))
     }
 

@@ -150,6 +150,13 @@ impl KeyRing {
         &self.active
     }
 
+    /// The same keys with `id` active, if it is one of them.
+    pub fn with_active(&self, id: &str) -> Option<KeyRing> {
+        self.keys
+            .contains_key(id)
+            .then(|| KeyRing { active: id.to_owned(), keys: self.keys.clone() })
+    }
+
     /// The key with this id, if configured.
     pub fn get(&self, id: &str) -> Option<&MasterKey> {
         self.keys.get(id)
