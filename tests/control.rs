@@ -617,3 +617,43 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
     assert_eq!(hydrant.state.streams.get("keep").unwrap().version(), 1);
     hydrant.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_switches_a_file_streams_encryption_at_rest_from_the_next_record() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
+    // The server's keys (storage.encryption) encrypt the log only; objects stay plain.
+    let with_keys = |encrypt: bool| {
+        let input = "    DeliveryStreamEncryptionConfigurationInput: { KeyType: AWS_OWNED_CMK }\n";
+        let text = yaml(dir.path(), 1, &["enc"])
+            .replace(
+                "delivery_streams:\n",
+                &format!(
+                    "storage: {{ encryption: {{ active_key: k, keys: [{{ id: k, base64: \"{key}\" }}] }} }}\ndelivery_streams:\n"
+                ),
+            )
+            .replace("    hydrant:", &format!("{}    hydrant:", if encrypt { input } else { "" }));
+        hydrant::config::parse(&text, dir.path()).unwrap()
+    };
+    let hydrant = Hydrant::start(&with_keys(false)).unwrap();
+    let app = router(hydrant.state.clone());
+    assert!(!put_encrypted(&app, "before").await);
+    let changes = hydrant.state.streams.reload(with_keys(true)).await.unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(put_encrypted(&app, "sealed").await);
+    let log = log_bytes(dir.path(), "enc");
+    assert!(contains(&log, "before-0") && !contains(&log, "sealed-0"));
+    hydrant.state.streams.reload(with_keys(false)).await.unwrap();
+    assert!(!put_encrypted(&app, "after").await);
+    let mut expected: Vec<String> = ["before", "sealed", "after"]
+        .iter()
+        .flat_map(|tag| records(tag, 3))
+        .map(|r| r.trim_end().to_string())
+        .collect();
+    expected.sort();
+    wait_until("every record delivered", || lines_under(&bucket(dir.path(), "enc")) == expected)
+        .await;
+    drop(app);
+    hydrant.shutdown().await;
+}

@@ -28,6 +28,7 @@ from botocore.config import Config
 
 from conftest import (
     assert_exactly_once,
+    assert_no_panic,
     delivered_counter,
     list_objects,
     make_records,
@@ -480,3 +481,113 @@ def test_sigterm_delivers_buffered_records_within_the_deadline_and_exits_0(s3, b
     time.sleep(2)
     assert h.stop() == 0
     assert_exactly_once(delivered_counter(s3, bucket, "slow/"), records)
+
+
+def log_key_yaml():
+    """storage.encryption with two fresh master keys, k1 (active) and k2."""
+    import base64 as b64mod
+    keys = {k: b64mod.b64encode(os.urandom(32)).decode() for k in ("k1", "k2")}
+    return ("storage:\n  encryption:\n    active_key: k1\n    keys:\n"
+            + "".join(f"      - {{ id: {k}, base64: \"{v}\" }}\n" for k, v in keys.items()))
+
+
+def segment_bytes(h, name):
+    out = b""
+    for seg in sorted((h.data_dir / "streams" / name).glob("shard-*/*.seg")):
+        out += seg.read_bytes()
+    return out
+
+
+def test_encryption_starts_and_stops_like_moto(s3, bucket, hydrant_factory, moto):
+    moto_fh, moto_bucket, created = moto
+    h = hydrant_factory(api_body(s3) + log_key_yaml())
+    sides = {"moto": (moto_fh, moto_bucket), "hydrant": (h.firehose(), bucket)}
+    name = "enc-" + uuid.uuid4().hex[:10]
+    arn = "arn:aws:kms:us-east-1:000000000000:key/k2"
+    answers = {}
+    for side, (fh, b) in sides.items():
+        out = answers.setdefault(side, {})
+        fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended(b))
+        if side == "moto":
+            created.append(name)
+        out["start"] = fh.start_delivery_stream_encryption(
+            DeliveryStreamName=name,
+            DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": arn})
+        out["enabled"] = fh.describe_delivery_stream(DeliveryStreamName=name)
+        out["stop"] = fh.stop_delivery_stream_encryption(DeliveryStreamName=name)
+        out["disabled"] = fh.describe_delivery_stream(DeliveryStreamName=name)
+        out["missing"] = error_code(fh.start_delivery_stream_encryption, DeliveryStreamName=name + "-x",
+                                    DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"})
+    m, h_ = answers["moto"], answers["hydrant"]
+    enc = lambda d: d["DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]  # noqa: E731
+    for op, key in [("StartDeliveryStreamEncryption", "start"), ("StopDeliveryStreamEncryption", "stop")]:
+        assert keys_of(m[key]) == keys_of(h_[key]) == set(), (op, m[key], h_[key])
+    for key in ("enabled", "disabled"):
+        same_shape(output_shape("DescribeDeliveryStream"), m[key], h_[key], "DescribeDeliveryStream")
+    assert enc(m["enabled"]) == enc(h_["enabled"]) == {
+        "KeyARN": arn, "KeyType": "CUSTOMER_MANAGED_CMK", "Status": "ENABLED"}
+    # moto keeps the key in a stopped stream's description; both say DISABLED.
+    assert enc(m["disabled"])["Status"] == enc(h_["disabled"])["Status"] == "DISABLED"
+    assert m["missing"][:2] == h_["missing"][:2] == ("ResourceNotFoundException", 400)
+    # Hydrant's own refusals: a key it does not have, a KeyARN with AWS_OWNED_CMK.
+    fh = h.firehose()
+    code, status, message = error_code(
+        fh.start_delivery_stream_encryption, DeliveryStreamName=name,
+        DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK",
+                                                    "KeyARN": "arn:aws:kms:us-east-1:000000000000:key/nope"})
+    assert (code, status) == ("InvalidKMSResourceException", 400) and "k1, k2" in message, message
+    code, _, message = error_code(
+        fh.start_delivery_stream_encryption, DeliveryStreamName=name,
+        DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK", "KeyARN": arn})
+    assert code == "InvalidArgumentException" and "KeyARN" in message, message
+
+
+def test_switching_encryption_under_load_and_a_kill_loses_nothing(s3, bucket, hydrant_factory):
+    """Producers put without pause while encryption is switched on and off ten times, and the
+    process is killed -9 while encrypted records are still undelivered: every acknowledged record
+    is delivered, the log never holds an encrypted-phase record in the clear, and the put answers'
+    Encrypted follows the switches."""
+    h = hydrant_factory(api_body(s3) + log_key_yaml())
+    fh = h.firehose()
+    name = "encl-" + uuid.uuid4().hex[:8]
+    fh.create_delivery_stream(DeliveryStreamName=name,
+                              ExtendedS3DestinationConfiguration=extended(bucket, prefix="e/", interval=60))
+    acked, flags, stop = [], set(), threading.Event()
+
+    def produce():
+        client = h.firehose()
+        while not stop.is_set():
+            batch = make_records(50, tag="load")
+            answer = client.put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in batch])
+            assert answer["FailedPutCount"] == 0
+            acked.extend(batch)
+            flags.add(answer["Encrypted"])
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        for _ in range(10):
+            fh.start_delivery_stream_encryption(DeliveryStreamName=name,
+                                                DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"})
+            time.sleep(0.1)
+            fh.stop_delivery_stream_encryption(DeliveryStreamName=name)
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        producer.join()
+    assert flags == {True, False}, flags
+    # Encrypted records from here on: they must not be readable in the log file.
+    fh.start_delivery_stream_encryption(DeliveryStreamName=name,
+                                        DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"})
+    secret = make_records(40, tag="secret-after-switch")
+    answer = fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in secret])
+    assert answer["FailedPutCount"] == 0 and answer["Encrypted"] is True
+    log = segment_bytes(h, name)
+    assert b"secret-after-switch" not in log and b'"tag":"load"' in log
+    h.kill()
+    h.start()
+    assert h.firehose().describe_delivery_stream(DeliveryStreamName=name)[
+        "DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]["Status"] == "ENABLED"
+    assert h.stop() == 0  # the graceful stop delivers the 60 s buffers
+    assert_exactly_once(delivered_counter(s3, bucket, "e/"), acked + secret)
+    assert_no_panic(h)
