@@ -314,7 +314,11 @@ def test_compose_services_have_healthchecks_and_ordered_start():
 
     hydrant = services["hydrant"]
     assert (COMPOSE.parent / hydrant["build"]["context"] / hydrant["build"]["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
-    assert {"minio", "minio-init"} <= set(hydrant["depends_on"])
+    assert {"minio", "minio-init", "postgres", "opensearch"} <= set(hydrant["depends_on"])
+    # The table the warehouse stream loads is created by the postgres service's init script.
+    postgres_mounts = dict(v.split(":")[:2][::-1] for v in services["postgres"]["volumes"])
+    init_sql = [src for dst, src in postgres_mounts.items() if dst.startswith("/docker-entrypoint-initdb.d/")]
+    assert [(COMPOSE.parent / src).resolve() for src in init_sql] == [DEPLOY / "compose" / "postgres-init.sql"]
     mounts = dict(v.split(":")[:2][::-1] for v in hydrant["volumes"])
     config_src = mounts["/etc/hydrant/hydrant.yaml"]
     assert (COMPOSE.parent / config_src).resolve() == DEPLOY / "compose" / "hydrant.yaml"
@@ -327,7 +331,9 @@ def test_compose_services_have_healthchecks_and_ordered_start():
     init_cmd = " ".join(services["minio-init"]["command"])
     assert "mc alias set" in init_cmd and "mc mb --ignore-existing" in init_cmd
     for stream in config["delivery_streams"]:
-        bucket = stream["ExtendedS3DestinationConfiguration"]["BucketARN"].rsplit(":", 1)[1]
+        (destination,) = [v for k, v in stream.items() if k.endswith("DestinationConfiguration")]
+        s3_side = destination.get("S3Configuration", destination)  # staging / backup bucket
+        bucket = s3_side["BucketARN"].rsplit(":", 1)[1]
         assert f"local/{bucket}" in init_cmd, f"minio-init does not create bucket {bucket}"
 
 
