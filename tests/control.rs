@@ -391,6 +391,15 @@ async fn put_encrypted(app: &axum::Router, tag: &str) -> bool {
     answer["Encrypted"].as_bool().unwrap()
 }
 
+/// Waits until stream `enc` has delivered, in the clear, exactly the records `put_encrypted`
+/// sent with these tags.
+async fn wait_for_enc_records(dir: &Path, tags: &[&str]) {
+    let mut expected: Vec<String> =
+        tags.iter().flat_map(|tag| records(tag, 3)).map(|r| r.trim_end().to_string()).collect();
+    expected.sort();
+    wait_until("every record delivered", || lines_under(&bucket(dir, "enc")) == expected).await;
+}
+
 /// The stream's log files, concatenated (segments and all).
 fn log_bytes(dir: &Path, stream: &str) -> Vec<u8> {
     let shard = dir.join("data/streams").join(stream).join("shard-0000");
@@ -481,14 +490,7 @@ async fn encryption_at_rest_starts_and_stops_on_a_live_api_stream_and_survives_a
     assert!(!contains(&log, "again-0") && contains(&log, "after-0"));
 
     // Every record is delivered, in the clear, whatever it was stored as.
-    let mut expected: Vec<String> = ["plain", "secret", "again", "after"]
-        .iter()
-        .flat_map(|tag| records(tag, 3))
-        .map(|r| r.trim_end().to_string())
-        .collect();
-    expected.sort();
-    wait_until("every record delivered", || lines_under(&bucket(dir.path(), "enc")) == expected)
-        .await;
+    wait_for_enc_records(dir.path(), &["plain", "secret", "again", "after"]).await;
     drop(app);
     hydrant.shutdown().await;
 }
@@ -646,14 +648,7 @@ async fn a_reload_switches_a_file_streams_encryption_at_rest_from_the_next_recor
     assert!(contains(&log, "before-0") && !contains(&log, "sealed-0"));
     hydrant.state.streams.reload(with_keys(false)).await.unwrap();
     assert!(!put_encrypted(&app, "after").await);
-    let mut expected: Vec<String> = ["before", "sealed", "after"]
-        .iter()
-        .flat_map(|tag| records(tag, 3))
-        .map(|r| r.trim_end().to_string())
-        .collect();
-    expected.sort();
-    wait_until("every record delivered", || lines_under(&bucket(dir.path(), "enc")) == expected)
-        .await;
+    wait_for_enc_records(dir.path(), &["before", "sealed", "after"]).await;
     drop(app);
     hydrant.shutdown().await;
 }

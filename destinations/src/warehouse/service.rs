@@ -51,6 +51,27 @@ const PG_CREATE_CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS hydrant_load_che
      loaded_at timestamptz NOT NULL DEFAULT now(), rows bigint, \
      rejected jsonb NOT NULL DEFAULT '[]')";
 
+/// Runs `CREATE TABLE IF NOT EXISTS` for the checkpoint table. `IF NOT EXISTS` is not safe
+/// against a concurrent create (PostgreSQL checks, then inserts into its catalogs): the loser
+/// of two loaders starting at once gets a duplicate table, type (42710) or catalog key error,
+/// which means the table is there.
+async fn create_checkpoints(client: &Client, sql: &str) -> Result<(), tokio_postgres::Error> {
+    match client.batch_execute(sql).await {
+        Err(e)
+            if [
+                SqlState::UNIQUE_VIOLATION,
+                SqlState::DUPLICATE_TABLE,
+                SqlState::DUPLICATE_OBJECT,
+            ]
+            .iter()
+            .any(|code| e.code() == Some(code)) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 struct Conn {
     client: Client,
     checkpoints_ready: bool,
@@ -186,14 +207,7 @@ impl PostgresLoader {
         let table = self.session.table.as_str();
         let err = |e: tokio_postgres::Error| classify(&e, table);
         if !conn.checkpoints_ready {
-            if let Err(e) = conn.client.batch_execute(PG_CREATE_CHECKPOINTS).await {
-                // Two loaders creating the table at once: one of them loses a catalog race.
-                let raced = e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                    || e.code() == Some(&SqlState::DUPLICATE_TABLE);
-                if !raced {
-                    return Err(err(e));
-                }
-            }
+            create_checkpoints(&conn.client, PG_CREATE_CHECKPOINTS).await.map_err(err)?;
             conn.checkpoints_ready = true;
         }
         if let Some(rejected) =
@@ -438,7 +452,7 @@ impl RedshiftLoader {
             &self.credentials,
         );
         if !conn.checkpoints_ready {
-            conn.client.batch_execute(&sql.create_checkpoints).await.map_err(err)?;
+            create_checkpoints(&conn.client, &sql.create_checkpoints).await.map_err(err)?;
             conn.checkpoints_ready = true;
         }
         conn.client.batch_execute(&sql.begin).await.map_err(err)?;
