@@ -483,11 +483,11 @@ def test_sigterm_delivers_buffered_records_within_the_deadline_and_exits_0(s3, b
     assert_exactly_once(delivered_counter(s3, bucket, "slow/"), records)
 
 
-def log_key_yaml():
-    """storage.encryption with two fresh master keys, k1 (active) and k2."""
+def log_key_yaml(ids=("k1", "k2")):
+    """storage.encryption with fresh master keys; the first is active."""
     import base64 as b64mod
-    keys = {k: b64mod.b64encode(os.urandom(32)).decode() for k in ("k1", "k2")}
-    return ("storage:\n  encryption:\n    active_key: k1\n    keys:\n"
+    keys = {k: b64mod.b64encode(os.urandom(32)).decode() for k in ids}
+    return (f"storage:\n  encryption:\n    active_key: {ids[0]}\n    keys:\n"
             + "".join(f"      - {{ id: {k}, base64: \"{v}\" }}\n" for k, v in keys.items()))
 
 
@@ -591,3 +591,24 @@ def test_switching_encryption_under_load_and_a_kill_loses_nothing(s3, bucket, hy
     assert h.stop() == 0  # the graceful stop delivers the 60 s buffers
     assert_exactly_once(delivered_counter(s3, bucket, "e/"), acked + secret)
     assert_no_panic(h)
+
+
+def test_aws_cli_v2_starts_and_stops_encryption_as_documented(s3, bucket, hydrant_factory, aws_v2, tmp_path):
+    """docs/encryption.md's commands, with the shorthand syntax of the aws CLI v2."""
+    h = hydrant_factory(api_body(s3) + log_key_yaml(("log-2026", "audit")))
+    name = "clie-" + uuid.uuid4().hex[:8]
+    config = tmp_path / "s3.json"
+    config.write_text(json.dumps(extended(bucket, prefix="clie/", interval=60)))
+    aws_v2(h.endpoint, "create-delivery-stream", "--delivery-stream-name", name,
+           "--extended-s3-destination-configuration", f"file://{config}")
+    arn = "arn:aws:kms:us-east-1:000000000000:key/audit"
+    assert aws_v2(h.endpoint, "start-delivery-stream-encryption", "--delivery-stream-name", name,
+                  "--delivery-stream-encryption-configuration-input",
+                  f"KeyType=CUSTOMER_MANAGED_CMK,KeyARN={arn}") == {}
+    status = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name,
+                    "--query", "DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration")
+    assert status == {"KeyARN": arn, "KeyType": "CUSTOMER_MANAGED_CMK", "Status": "ENABLED"}
+    assert aws_v2(h.endpoint, "stop-delivery-stream-encryption", "--delivery-stream-name", name) == {}
+    status = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name,
+                    "--query", "DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration.Status")
+    assert status == "DISABLED"
