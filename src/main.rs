@@ -42,6 +42,10 @@ enum Command {
         /// Override `listen` from the configuration, e.g. 127.0.0.1:0 for any free port.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Also reload the configuration when the file changes (checked every 2 s), as SIGHUP
+        /// does: handy where sending a signal is awkward, such as a Kubernetes ConfigMap.
+        #[arg(long, env = "HYDRANT_WATCH_CONFIG", requires = "config")]
+        watch_config: bool,
     },
     /// Check a configuration file and print every problem with its path; exits 1 if any.
     Validate {
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve { config, listen } => serve(config, listen),
+        Command::Serve { config, listen, watch_config } => serve(config, listen, watch_config),
         Command::Validate { file } => validate(&file),
         Command::Decrypt { key_files } => decrypt(&key_files),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(hydrant::bench::run(*args))),
@@ -86,7 +90,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn serve(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
+fn serve(
+    path: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    watch: bool,
+) -> anyhow::Result<ExitCode> {
     let mut config = match &path {
         Some(path) => config::load(path)?,
         None => config::embedded_default(),
@@ -94,7 +102,7 @@ fn serve(path: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> anyhow:
     if let Some(listen) = listen {
         config.listen = listen;
     }
-    let reload = path.map(|path| hydrant::server::ReloadSource { path, listen });
+    let reload = path.map(|path| hydrant::server::ReloadSource { path, listen, watch });
     runtime()?.block_on(hydrant::server::run(config, reload))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -98,7 +98,13 @@ pub struct ReloadSource {
     pub path: PathBuf,
     /// `--listen`, which overrides the file's `listen`.
     pub listen: Option<std::net::SocketAddr>,
+    /// `--watch-config`: also reload when the file's content changes.
+    pub watch: bool,
 }
+
+/// How often `--watch-config` reads the file. Content, not mtime, is compared: an edit within
+/// the same second, or a file replaced by a rename, is seen too.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Serves (HTTPS when `tls` is configured) until SIGINT or SIGTERM; SIGHUP reloads
 /// `reload`'s file (ignored without one).
@@ -140,6 +146,11 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     };
 
     let reloads = Arc::new(tokio::sync::Mutex::new(()));
+    let watcher = reload.clone().filter(|source| source.watch).map(|source| {
+        tracing::info!(path = %source.path.display(), interval_seconds = WATCH_INTERVAL.as_secs(),
+            "watching the configuration file; a change reloads it like SIGHUP");
+        tokio::spawn(watch_config(streams.clone(), source, reloads.clone()))
+    });
     let signal_name = loop {
         tokio::select! {
             _ = hangup.recv() => {
@@ -148,7 +159,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
                         let (streams, source, reloads) = (streams.clone(), source.clone(), reloads.clone());
                         tokio::spawn(async move {
                             let _one_at_a_time = reloads.lock().await;
-                            reload_config(&streams, &source).await;
+                            reload_config(&streams, &source, "SIGHUP").await;
                         });
                     }
                     None => tracing::warn!("SIGHUP ignored: hydrant was started without --config, there is no file to reload"),
@@ -177,6 +188,9 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
         "shutting down: finishing requests in flight, then delivering every buffered record"
     );
     let _ = stop.send(true);
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     // A second signal: stop waiting, abandon uploads in flight.
     let second = {
         let streams = streams.clone();
@@ -206,10 +220,30 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     Ok(())
 }
 
-/// SIGHUP: loads and validates the file like `hydrant validate`; on success applies it.
-async fn reload_config(streams: &Arc<Streams>, source: &ReloadSource) {
+/// `--watch-config`: reloads whenever the file's content differs from what was last seen. An
+/// unreadable file (mid-replace) is skipped until the next look.
+async fn watch_config(
+    streams: Arc<Streams>,
+    source: ReloadSource,
+    reloads: Arc<tokio::sync::Mutex<()>>,
+) {
+    let mut seen = tokio::fs::read(&source.path).await.ok();
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let Ok(now) = tokio::fs::read(&source.path).await else { continue };
+        if seen.as_ref() != Some(&now) {
+            seen = Some(now);
+            let _one_at_a_time = reloads.lock().await;
+            reload_config(&streams, &source, "the file changed").await;
+        }
+    }
+}
+
+/// SIGHUP or a watched change: loads and validates the file like `hydrant validate`; on
+/// success applies it.
+async fn reload_config(streams: &Arc<Streams>, source: &ReloadSource, trigger: &str) {
     let path = source.path.display().to_string();
-    tracing::info!(path = %path, "SIGHUP: reloading the configuration");
+    tracing::info!(path = %path, "{trigger}: reloading the configuration");
     let file = source.path.clone();
     let loaded = tokio::task::spawn_blocking(move || crate::config::load(&file)).await;
     let mut config = match loaded {

@@ -612,3 +612,24 @@ def test_aws_cli_v2_starts_and_stops_encryption_as_documented(s3, bucket, hydran
     status = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name,
                     "--query", "DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration.Status")
     assert status == "DISABLED"
+
+
+def test_watch_config_reloads_when_the_file_changes(s3, bucket, hydrant_factory, monkeypatch):
+    """`serve --watch-config` (here through HYDRANT_WATCH_CONFIG): an edit of the file applies
+    like SIGHUP, no signal sent; a broken edit is refused and the running streams stay."""
+    monkeypatch.setenv("HYDRANT_WATCH_CONFIG", "true")
+    base = s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml("first", bucket, prefix="first/")
+    h = hydrant_factory(base)
+    fh = h.firehose()
+    assert fh.list_delivery_streams()["DeliveryStreamNames"] == ["first"]
+    rewrite(h, base + stream_yaml("second", bucket, prefix="second/"))
+    wait_for(lambda: "second" in fh.list_delivery_streams()["DeliveryStreamNames"], timeout=20,
+             what="the watched file's new stream")
+    records = make_records(10, tag="watched")
+    assert fh.put_record_batch(DeliveryStreamName="second", Records=[{"Data": r} for r in records])["FailedPutCount"] == 0
+    assert_exactly_once(wait_delivered(s3, bucket, records, prefix="second/"), records)
+    h.config_path.write_text(h.config_path.read_text() + "  - DeliveryStreamName: [broken\n")
+    wait_for(lambda: "invalid configuration" in h.log(), timeout=20, what="the broken edit to be refused")
+    assert fh.list_delivery_streams()["DeliveryStreamNames"] == ["first", "second"]
+    assert h.stop() == 0
+    assert_no_panic(h)
