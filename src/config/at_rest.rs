@@ -81,12 +81,7 @@ impl Config {
             .map_err(|source| LogKeyError::Load { ring: ring_name, source })?;
         let Some(input) = input else { return Ok(LogKeys { ring, encrypt: false }) };
         let ring = ring.ok_or(LogKeyError::NoKeys)?;
-        let key_type = match (input.key_type.as_deref(), &input.key_arn) {
-            (Some(t), _) => t,
-            (None, Some(_)) => CUSTOMER_MANAGED_CMK,
-            (None, None) => AWS_OWNED_CMK,
-        };
-        let ring = match (key_type, &input.key_arn) {
+        let ring = match (key_type_of(input), &input.key_arn) {
             (AWS_OWNED_CMK, Some(_)) => return Err(LogKeyError::ArnWithOwnedKey),
             (AWS_OWNED_CMK, None) | (CUSTOMER_MANAGED_CMK, None) => ring,
             (CUSTOMER_MANAGED_CMK, Some(arn)) => {
@@ -109,7 +104,7 @@ pub fn key_id_of(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-/// `KeyType` as Describe shows it.
+/// `KeyType`, defaulted as Firehose does: `CUSTOMER_MANAGED_CMK` when a `KeyARN` is given.
 pub fn key_type_of(input: &StreamEncryptionInput) -> &str {
     match (&input.key_type, &input.key_arn) {
         (Some(t), _) => t,
