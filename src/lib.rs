@@ -4,7 +4,8 @@
 //! in [`core`] and acknowledged once fsync'd; [`delivery`] workers cut deterministic batches
 //! from each shard, [`codec`] compresses them and `hydrant-destinations` writes them out.
 //! [`streams`] ties one configured delivery stream's pieces together, [`control`] creates,
-//! changes and removes streams while serving, and [`server`] runs them.
+//! changes and removes streams while serving, and [`server`] runs them; [`listener`] serves
+//! HTTP within per-client bounds.
 
 pub mod api;
 pub mod bench;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod delivery;
+pub mod listener;
 pub mod processors;
 pub mod server;
 pub mod streams;

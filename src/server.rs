@@ -1,14 +1,13 @@
 //! Running Hydrant: open every stream's log, start its delivery workers, serve the API,
 //! re-read the config file on SIGHUP, and stop gracefully on SIGINT / SIGTERM.
 //!
-//! Graceful stop: the listener closes (no new connections), requests in flight finish, every
+//! Graceful stop: the listeners close (no new connections), requests in flight finish, every
 //! stream drains (its open buffers are sealed early and delivered) and checkpoints are stored;
 //! all within `shutdown_timeout_seconds` from the signal. Past the deadline, uploads still in
 //! flight are abandoned and their records stay in the log for the next start. A second signal
 //! abandons them at once.
 
 use std::fs::File;
-use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +19,7 @@ use tokio::sync::watch;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::core::DiskBudget;
+use crate::listener::{self, Listener};
 use crate::streams::{StartError, Streams};
 use crate::telemetry::Metrics;
 
@@ -71,7 +71,7 @@ impl Hydrant {
         streams.resume_deletions(streams.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {
-            state: AppState::new(streams, metrics).with_auth(verifier),
+            state: AppState::new(streams, metrics).with_auth(verifier).with_http(&config.http),
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
             _lock: lock,
         })
@@ -119,31 +119,43 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     let mut interrupt = installer(SignalKind::interrupt(), "SIGINT")?;
 
     let hydrant = Hydrant::start(&config)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let bind = |addr: std::net::SocketAddr| async move {
+        TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })
+    };
+    let tcp = bind(config.listen).await?;
+    let addr = tcp.local_addr().map_err(ServerError::Serve)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let auth = if hydrant.state.auth.is_some() { "sigv4" } else { "none" };
+    let mut listeners = Vec::new();
+    match config.admin_listen {
+        Some(admin) => {
+            let admin_tcp = bind(admin).await?;
+            let admin = admin_tcp.local_addr().map_err(ServerError::Serve)?;
+            let router = api::admin_router(hydrant.state.clone());
+            listeners.push(Listener::new("admin", admin_tcp, None, router, &config.http));
+            tracing::info!(%admin, "admin listener: /metrics and /readyz are served on http://{admin}");
+            let router = api::api_router(hydrant.state.clone());
+            listeners.push(Listener::new("api", tcp, tls, router, &config.http));
+        }
+        None => {
+            if !addr.ip().is_loopback() {
+                tracing::info!(%addr, "/metrics and /readyz are served on the API port; set \
+                    admin_listen (e.g. 127.0.0.1:4574) to serve them on a port of their own");
+            }
+            let router = api::router(hydrant.state.clone());
+            listeners.push(Listener::new("api", tcp, tls, router, &config.http));
+        }
+    }
     tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.streams.names().len(),
         auth, "hydrant listening; Firehose endpoint is {scheme}://{addr}");
     let streams = hydrant.state.streams.clone();
-    let app = api::router(hydrant.state.clone());
     let (stop, stopped) = watch::channel(false);
     let graceful = async move {
         let mut stopped = stopped;
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let mut server = match tls {
-        Some(tls) => {
-            let listener =
-                crate::tls::TlsListener::new(listener, tls).map_err(ServerError::Serve)?;
-            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
-        }
-        None => {
-            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
-        }
-    };
+    let metrics = hydrant.state.metrics.clone();
+    let mut server = tokio::spawn(listener::serve(listeners, metrics, graceful));
 
     let reloads = Arc::new(tokio::sync::Mutex::new(()));
     let watcher = reload.clone().filter(|source| source.watch).map(|source| {
@@ -168,7 +180,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
             result = &mut server => {
-                // The server stopped by itself: an I/O error on the listener.
+                // The server stopped by itself (it only does on a failure).
                 let error = match result {
                     Ok(Ok(())) => std::io::Error::other("the listener closed"),
                     Ok(Err(e)) => e,

@@ -1,35 +1,21 @@
 //! HTTPS for the API: load the configured certificate and key (`tls: { cert, key }`) into a
-//! rustls server configuration, and accept TLS connections for `axum::serve`.
+//! rustls server configuration. The handshakes themselves run in [`crate::listener`], each in
+//! its connection's task and within `http.header_timeout_seconds`, so a client that connects
+//! and never finishes its handshake holds up nobody else.
 //!
 //! The crypto provider is aws-lc-rs (the one object_store and reqwest already use), chosen
 //! explicitly so no process-wide default has to be installed. Only HTTP/1.1 is offered over
 //! ALPN, because that is what the API serves.
-//!
-//! Handshakes run in their own tasks with a deadline, so a client that connects and never
-//! finishes its handshake holds up nobody else. Dropping the [`TlsListener`] (which
-//! `axum::serve` does when graceful shutdown begins) stops accepting new connections.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsConfig;
-
-/// How long a client may take to complete its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Completed handshakes waiting for the server to take them.
-const ACCEPT_QUEUE: usize = 64;
 
 /// Why the certificate or key cannot be used. Each message names the file and what to do;
 /// [`TlsError::field`] is the config field it belongs to.
@@ -123,83 +109,6 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         Ok(key) => Ok(key),
         Err(pem::Error::NoItemsFound) => Err(TlsError::NoKey { path: path.to_owned() }),
         Err(e) => Err(pem_error("tls.key", path, e)),
-    }
-}
-
-/// A listener for `axum::serve` that hands out connections whose TLS handshake completed.
-pub struct TlsListener {
-    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp`. Must be called inside a Tokio runtime.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let local_addr = tcp.local_addr()?;
-        let (tx, incoming) = mpsc::channel(ACCEPT_QUEUE);
-        tokio::spawn(accept_loop(tcp, TlsAcceptor::from(config), tx));
-        Ok(Self { incoming, local_addr })
-    }
-}
-
-/// Accepts TCP connections until the listener is dropped; each handshake runs in its own task.
-async fn accept_loop(
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = tx.closed() => return,
-            accepted = tcp.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(connection) => connection,
-            Err(e) if is_connection_error(&e) => continue,
-            Err(e) => {
-                // Out of file descriptors, most likely: give connections time to close.
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let _ = tx.send((tls, peer)).await;
-                }
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "tls handshake failed"),
-                Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
-            }
-        });
-    }
-}
-
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.incoming.recv().await {
-            Some(connection) => connection,
-            // The accept loop only ends once this listener is gone.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
     }
 }
 

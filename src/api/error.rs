@@ -3,7 +3,7 @@
 //! Client mistakes are 4xx with a message that says what to fix and are logged at debug, not
 //! as server errors; internal failures never leak details beyond a short reason.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// The `__type` names a Firehose client can see from Hydrant.
@@ -41,6 +41,13 @@ pub enum ErrorType {
     InvalidSignature,
     /// The access key may not use the delivery stream it names (`auth.credentials[].streams`).
     AccessDenied,
+    /// The request is larger than any valid Firehose call (HTTP 413), told before its body is
+    /// read. AWS's JSON services answer an oversized payload with 413 and this name (Lambda's
+    /// `Invoke` models it); SDKs do not retry it, which is right: the same request fails again.
+    RequestEntityTooLarge,
+    /// The request body arrived slower than `http.min_body_bytes_per_second` allows (HTTP 408).
+    /// botocore and the other SDKs retry this name as a transient error.
+    RequestTimeout,
 }
 
 impl ErrorType {
@@ -62,6 +69,8 @@ impl ErrorType {
             Self::UnrecognizedClient => "UnrecognizedClientException",
             Self::InvalidSignature => "InvalidSignatureException",
             Self::AccessDenied => "AccessDeniedException",
+            Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            Self::RequestTimeout => "RequestTimeoutException",
         }
     }
 
@@ -70,6 +79,8 @@ impl ErrorType {
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MissingAuthenticationToken => StatusCode::FORBIDDEN,
+            Self::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -103,6 +114,10 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert("x-amzn-errortype", HeaderValue::from_static(self.kind.name()));
+        if matches!(self.kind, ErrorType::RequestEntityTooLarge | ErrorType::RequestTimeout) {
+            // The body was not (all) read: this connection cannot carry another request.
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }

@@ -3,10 +3,14 @@
 //! Every response carries `x-amzn-RequestId` (botocore reads `ResponseMetadata.RequestId` from
 //! it) and errors are `{"__type","message"}` ([`error`]). Operations live in [`ops`]; this
 //! module only checks the envelope (signature, target, content type, size, the caller's
-//! stream allow-list) and dispatches. With `auth: sigv4`, [`auth`] verifies every `POST /`
-//! before anything else is looked at; `/healthz`, `/readyz` and `/metrics` stay open.
+//! stream allow-list) and dispatches; [`body`] bounds the memory and time a request body may
+//! take. With `auth: sigv4`, [`auth`] verifies every `POST /` before anything else is looked
+//! at (an unknown key is refused before any memory is reserved for its body); `/healthz`,
+//! `/readyz` and `/metrics` stay open. With `admin_listen`, `/readyz` and `/metrics` are
+//! served by [`admin_router`] on their own listener instead ([`api_router`] has the rest).
 
 pub mod auth;
+pub mod body;
 mod control_ops;
 pub mod error;
 mod ops;
@@ -15,8 +19,8 @@ mod wire;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::{Extension, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,8 +28,10 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use auth::{AuthError, Caller, Verifier};
+pub use body::{BodyRate, MAX_BODY_BYTES, MAX_INFLIGHT_MIB};
 pub use error::{ApiError, ErrorType};
 
+use crate::listener::Peer;
 use crate::streams::Streams;
 use crate::telemetry::Metrics;
 
@@ -48,27 +54,17 @@ pub const OPERATIONS: [&str; 12] = [
     "StopDeliveryStreamEncryption",
 ];
 
-/// Largest request body accepted. A full PutRecordBatch (4 MiB of data) is about 5.4 MiB once
-/// base64-encoded; anything much larger cannot be a valid call.
-pub const MAX_BODY_BYTES: usize = 8 << 20;
-
-/// Request bodies held in memory at once, in MiB. The log's writers take appends without a
-/// bound, so the API is where memory is capped: past this, callers wait briefly and then get
-/// ServiceUnavailableException ("Slow down."), which every SDK retries with backoff.
-pub const MAX_INFLIGHT_MIB: u32 = 256;
-
-/// How long a call may wait for room before it is turned away.
-const INFLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// What request handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub streams: Arc<Streams>,
     pub metrics: Metrics,
-    /// One permit per MiB of request body in flight.
+    /// One permit per KiB of request body in flight ([`MAX_INFLIGHT_MIB`] in all).
     pub inflight: Arc<tokio::sync::Semaphore>,
     /// SigV4 verification (`auth: sigv4`); `None` accepts every request (`auth: none`).
     pub auth: Option<Arc<Verifier>>,
+    /// How fast request bodies must arrive (`http:`).
+    pub body_rate: BodyRate,
 }
 
 impl AppState {
@@ -76,9 +72,16 @@ impl AppState {
         Self {
             streams,
             metrics,
-            inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_MIB as usize)),
+            inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_MIB as usize * 1024)),
             auth: None,
+            body_rate: BodyRate::default(),
         }
+    }
+
+    /// Applies the body deadline of `http:`.
+    pub fn with_http(mut self, http: &crate::config::HttpConfig) -> Self {
+        self.body_rate = BodyRate::from_config(http);
+        self
     }
 
     /// Requires every Firehose request to be signed for `verifier` (`None`: no authentication).
@@ -88,13 +91,34 @@ impl AppState {
     }
 }
 
-/// The HTTP surface: Firehose on `POST /`, plus `/healthz`, `/readyz` and `/metrics`.
+/// The HTTP surface on one port: Firehose on `POST /`, plus `/healthz`, `/readyz` and
+/// `/metrics` (what is served without `admin_listen`).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", post(firehose))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    with_envelope(firehose_routes(state.clone()).merge(admin_routes(state)))
+}
+
+/// The producer-facing listener when `admin_listen` is set: Firehose on `POST /` and
+/// `/healthz` (for load balancers), without `/readyz` and `/metrics`.
+pub fn api_router(state: AppState) -> Router {
+    with_envelope(firehose_routes(state))
+}
+
+/// The admin listener (`admin_listen`): `/readyz`, `/metrics` and `/healthz`.
+pub fn admin_router(state: AppState) -> Router {
+    with_envelope(admin_routes(state).route("/healthz", get(healthz)))
+}
+
+fn firehose_routes(state: AppState) -> Router {
+    Router::new().route("/", post(firehose)).route("/healthz", get(healthz)).with_state(state)
+}
+
+fn admin_routes(state: AppState) -> Router {
+    Router::new().route("/readyz", get(readyz)).route("/metrics", get(metrics)).with_state(state)
+}
+
+/// What every response shares: a request id, and Firehose's error for unknown paths.
+fn with_envelope(routes: Router) -> Router {
+    routes
         .fallback(|| async {
             ApiError::new(
                 ErrorType::UnknownOperation,
@@ -104,7 +128,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(request_id))
         // The body limit is enforced in `firehose` so the error has Firehose's shape.
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 async fn request_id(request: Request, next: Next) -> Response {
@@ -153,12 +180,14 @@ pub(crate) fn json_body(body: String) -> Response {
 
 async fn firehose(
     State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match dispatch(&state, &method, &uri, &headers, body).await {
+    let peer = peer.map(|Extension(peer)| peer);
+    match dispatch(&state, peer.as_ref(), &method, &uri, &headers, body).await {
         Ok(body) => (StatusCode::OK, json_body(body)).into_response(),
         Err(e) => {
             if e.kind.status().is_server_error() {
@@ -173,6 +202,7 @@ async fn firehose(
 
 async fn dispatch(
     state: &AppState,
+    peer: Option<&Peer>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -193,8 +223,16 @@ async fn dispatch(
     };
     let operation = operation(headers)?;
     check_content_type(headers)?;
-    let _room = reserve_memory(state, headers).await?;
-    let body = read_body(body).await?;
+    let length = match body::declared_length(headers) {
+        Ok(length) => length,
+        Err(e) => {
+            state.metrics.http_request_rejected("too_large");
+            body::discard_body(body, headers, state.body_rate);
+            return Err(e);
+        }
+    };
+    let _room = body::reserve_memory(state, peer, length).await?;
+    let body = body::read_body(state, body, length).await?;
     let caller = match pending {
         Some(pending) => Some(pending.verify(method, uri, headers, &body).map_err(auth_failed)?),
         None => None,
@@ -307,39 +345,4 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
             format!("Content-Type {value:?} is not accepted; send Content-Type: application/x-amz-json-1.1"),
         )),
     }
-}
-
-/// Reserves memory for the body (by Content-Length; the maximum when it is absent).
-async fn reserve_memory(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(MAX_BODY_BYTES)
-        .min(MAX_BODY_BYTES);
-    let mib = length.div_ceil(1 << 20).max(1) as u32;
-    let permit =
-        tokio::time::timeout(INFLIGHT_WAIT, state.inflight.clone().acquire_many_owned(mib)).await;
-    match permit {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(ApiError::new(
-            ErrorType::ServiceUnavailable,
-            "Slow down. Hydrant is holding its maximum of in-flight request data; retry with backoff",
-        )),
-    }
-}
-
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            ErrorType::InvalidArgument,
-            format!(
-                "request body is larger than {} MiB; PutRecordBatch accepts at most 500 records and 4 MiB of data per call",
-                MAX_BODY_BYTES >> 20
-            ),
-        )
-    })
 }

@@ -74,10 +74,12 @@ pub fn embedded_default() -> Config {
     object_stores.insert(OBJECT_STORE_NAME.to_owned(), default_object_store(&data_dir));
     Config {
         listen: listen(),
+        admin_listen: None,
         region: region(),
         account_id: account_id(),
         auth: AuthConfig::None,
         tls: None,
+        http: Default::default(),
         storage: StorageConfig::default(),
         object_stores,
         functions: BTreeMap::new(),

@@ -32,6 +32,12 @@ pub struct Config {
     #[serde(default = "defaults::listen")]
     pub listen: SocketAddr,
 
+    /// Serve `/metrics` and `/readyz` on this address instead of on `listen` (plain HTTP),
+    /// e.g. `127.0.0.1:4574`, so they are not exposed where producers connect; `/healthz`
+    /// stays on `listen` too, for load balancers. Default: not set, everything is on `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
+
     /// Directory for everything Hydrant keeps on disk: the durable log, checkpoints and the
     /// streams created through the API. A relative path is taken relative to the directory of
     /// the config file. Default `./hydrant-data`.
@@ -56,6 +62,11 @@ pub struct Config {
     /// the config file). Default: plain HTTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+
+    /// Timeouts and per-client caps of the HTTP listeners (slow or idle clients, memory
+    /// held per client address). The defaults suit a server reachable from the internet.
+    #[serde(default)]
+    pub http: super::http::HttpConfig,
 
     /// Settings of the durable log that holds accepted records until they are delivered.
     #[serde(default)]

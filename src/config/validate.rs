@@ -42,6 +42,8 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     check_server(config, &mut issues);
     check_auth(config, &mut issues);
     check_tls(config, &mut issues);
+    issues.extend(config.http.issues());
+    check_admin_listen(config, &mut issues);
     for (name, store) in &config.object_stores {
         check_object_store(name, store, &mut issues);
     }
@@ -534,6 +536,21 @@ fn check_tls(config: &Config, issues: &mut Vec<Issue>) {
     let Some(tls) = &config.tls else { return };
     for e in crate::tls::problems(tls) {
         issues.push(Issue::new(e.field(), e.to_string()));
+    }
+}
+
+/// `admin_listen`: a port of its own, not the API's.
+fn check_admin_listen(config: &Config, issues: &mut Vec<Issue>) {
+    let Some(admin) = config.admin_listen else { return };
+    if admin == config.listen {
+        issues.push(Issue::new(
+            "admin_listen",
+            format!(
+                "{admin} is also `listen`; give the admin listener a port of its own (e.g. \
+                 127.0.0.1:4574), or leave admin_listen out to serve /metrics and /readyz on \
+                 `listen`"
+            ),
+        ));
     }
 }
 

@@ -9,8 +9,8 @@
 //!   same log. A change of the object store it uses (or of `functions:` when it runs a
 //!   transform) replaces it too, keeping its version.
 //!
-//! Settings that cannot change while serving (`listen`, `data_dir`, `storage`, `region`,
-//! `account_id`, `auth`) are reported as needing a restart and keep their running values;
+//! Settings that cannot change while serving (`listen`, `admin_listen`, `http`, `data_dir`,
+//! `storage`, `region`, `account_id`, `auth`) are reported as needing a restart and keep their running values;
 //! so does a stream's `hydrant.shards`. A change of the encryption of a stream's log at rest
 //! applies from the next appended record (records already in the log stay readable). A file that does
 //! not validate, or that conflicts with the streams created through the API, is rejected as a
@@ -109,12 +109,16 @@ pub fn live_settings(current: &Config, new: &Config) -> (Config, Vec<Change>) {
     keep("region", new.region != current.region);
     keep("account_id", new.account_id != current.account_id);
     keep("auth", new.auth != current.auth);
+    keep("admin_listen", new.admin_listen != current.admin_listen);
+    keep("http", new.http != current.http);
     effective.listen = current.listen;
     effective.data_dir = current.data_dir.clone();
     effective.storage = current.storage.clone();
     effective.region = current.region.clone();
     effective.account_id = current.account_id.clone();
     effective.auth = current.auth.clone();
+    effective.admin_listen = current.admin_listen;
+    effective.http = current.http.clone();
     (effective, notes)
 }
 

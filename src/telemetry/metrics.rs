@@ -63,6 +63,37 @@ impl Metrics {
         counter!("hydrant_auth_failures_total", "reason" => reason).increment(1);
     }
 
+    /// A connection closed as soon as it was accepted
+    /// (`hydrant_http_connections_rejected_total{listener,reason}`; reason
+    /// `client_connections`: its client address is at `http.max_connections_per_client`).
+    pub fn http_connection_rejected(&self, listener: &'static str, reason: &'static str) {
+        counter!("hydrant_http_connections_rejected_total", "listener" => listener, "reason" => reason)
+            .increment(1);
+    }
+
+    /// A connection closed for being too slow or idle too long
+    /// (`hydrant_http_connections_timed_out_total{listener,phase}`; phase `tls_handshake`,
+    /// `header`, `idle` or `body`).
+    pub fn http_connection_timed_out(&self, listener: &'static str, phase: &'static str) {
+        counter!("hydrant_http_connections_timed_out_total", "listener" => listener, "phase" => phase)
+            .increment(1);
+    }
+
+    /// A Firehose request refused before its body was read
+    /// (`hydrant_http_requests_rejected_total{reason}`; reason `too_large`: over the largest
+    /// request, 413; `client_inflight`: its client's in-flight allowance stayed full, 503;
+    /// `inflight`: the server's in-flight memory stayed full, 503).
+    pub fn http_request_rejected(&self, reason: &'static str) {
+        counter!("hydrant_http_requests_rejected_total", "reason" => reason).increment(1);
+    }
+
+    /// Counts an open connection in `hydrant_http_connections_open{listener}` until the
+    /// returned value is dropped.
+    pub fn http_connection_open(&self, listener: &'static str) -> OpenConnection {
+        gauge!("hydrant_http_connections_open", "listener" => listener).increment(1.0);
+        OpenConnection { listener }
+    }
+
     /// Records refused with ServiceUnavailableException (`ThrottledRecords`).
     pub fn throttled(&self, stream: &str, records: usize) {
         counter!("hydrant_throttled_records_total", "stream" => stream.to_string())
@@ -169,5 +200,17 @@ impl Metrics {
             gauge!("hydrant_shard_backlog_records", "stream" => s.clone()).set(backlog as f64);
             gauge!("hydrant_log_disk_bytes", "stream" => s).set(disk as f64);
         }
+    }
+}
+
+/// An open connection, counted in `hydrant_http_connections_open` while it lives.
+#[derive(Debug)]
+pub struct OpenConnection {
+    listener: &'static str,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        gauge!("hydrant_http_connections_open", "listener" => self.listener).decrement(1.0);
     }
 }

@@ -121,12 +121,14 @@ def test_more_than_4_mib_in_one_call_is_an_invalid_argument_and_exactly_4_mib_is
     assert_exactly_once(wait_delivered(s3, server.bucket, exact, prefix="p/"), exact)
 
 
-def test_a_call_far_over_4_mib_is_an_invalid_argument_too(server):
-    """9 MB of data (a 12 MB body, over the server's body limit) still gets a Firehose answer."""
+def test_a_call_far_over_4_mib_is_a_request_entity_too_large(server):
+    """9 MB of data (a 12 MB body, over the server's 8 MiB body limit) is refused from its
+    Content-Length, and boto3, which sends the whole body before reading, still gets the answer."""
     fh = server.firehose(read_timeout=60)
     code, status, msg = client_error(fh.put_record_batch, DeliveryStreamName=STREAM,
                                      Records=[{"Data": r} for r in make_records(9, tag="nine-mb", size=1_000_000)])
-    assert (code, status) == ("InvalidArgumentException", 400), msg
+    assert (code, status) == ("RequestEntityTooLargeException", 413), msg
+    assert "4 MiB" in msg and "split" in msg, msg
 
 
 def test_list_limit_over_10000_is_a_validation_error(server):
@@ -215,7 +217,7 @@ def test_after_all_the_bad_input_the_server_is_healthy_and_stored_nothing_from_r
     test_zero_records_and_missing_members_are_validation_errors(server)
     body = {"DeliveryStreamName": STREAM, "Records": [{"Data": b64(r)} for r in make_records(501, tag="raw501")]}
     check_raw(raw_call(server.endpoint, PRB, body), "ValidationException")
-    test_a_call_far_over_4_mib_is_an_invalid_argument_too(server)
+    test_a_call_far_over_4_mib_is_a_request_entity_too_large(server)
     assert urllib.request.urlopen(server.endpoint + "/healthz", timeout=5).status == 200
     good = make_records(20, tag="after")
     out = fh.put_record_batch(DeliveryStreamName=STREAM, Records=[{"Data": r} for r in good])
