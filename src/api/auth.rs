@@ -6,8 +6,8 @@
 //!    (`AWS4-HMAC-SHA256 Credential=AKID/YYYYMMDD/REGION/firehose/aws4_request,
 //!    SignedHeaders=..., Signature=<64 hex>`), the access key is configured, the credential
 //!    scope names service `firehose`, this server's region and the date of `X-Amz-Date` (or
-//!    `Date`), that date is within 15 minutes of now, `host` is signed, and every signed header
-//!    is present.
+//!    `Date`), that date is within 15 minutes of now, `host` and `x-amz-target` are signed,
+//!    and every signed header is present.
 //! 2. [`Pending::verify`], with the body: `x-amz-content-sha256`, when sent, is the body's
 //!    SHA-256, and the signature recomputed by `aws-sigv4` from the received method, path,
 //!    query, signed headers and body with the configured secret equals the one sent
@@ -541,6 +541,14 @@ impl<'a> Authorization<'a> {
         }
         if !names.iter().any(|n| n == "host") {
             return Err(incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization."));
+        }
+        // The target names the operation: unsigned, a captured PutRecord could be replayed as
+        // any other operation with the same body (a DeleteDeliveryStream, say).
+        if !names.iter().any(|n| n == "x-amz-target") {
+            return Err(incomplete(
+                "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization: it names the \
+                 operation. Every AWS SDK and the aws CLI sign it; sign it too",
+            ));
         }
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(incomplete(format!(
