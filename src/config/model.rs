@@ -77,6 +77,12 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub functions: BTreeMap<String, PathBuf>,
 
+    /// What delivery streams created through the API may use: the object stores they may
+    /// name and the hosts they may deliver to. Config-file streams are not limited. Default:
+    /// the `default` object store and no remote host.
+    #[serde(default)]
+    pub api_streams: super::api_streams::ApiStreamsConfig,
+
     /// On SIGTERM / SIGINT, how long Hydrant may spend finishing requests and delivering
     /// every buffered record before it exits; what is not delivered by then stays in the log
     /// for the next start. The same bound applies to draining a stream that is deleted or

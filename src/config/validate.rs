@@ -41,6 +41,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     check_server(config, &mut issues);
     check_auth(config, &mut issues);
+    super::api_streams::check(config, &mut issues);
     check_tls(config, &mut issues);
     for (name, store) in &config.object_stores {
         check_object_store(name, store, &mut issues);
@@ -352,9 +353,14 @@ fn check_processing(
     }
     let enabled = processing.and_then(|p| p.enabled).unwrap_or(false);
     if let Some(spec) = lambda.filter(|_| enabled) {
-        if let Err(message) =
-            crate::transform::resolve_module(&spec.lambda_arn, &config.functions, &config.base_dir)
-        {
+        // Streams created through the API are held to DefinedBy::Api by their own policy
+        // (control::api_policy) before they get here.
+        if let Err(message) = crate::transform::resolve_module(
+            &spec.lambda_arn,
+            &config.functions,
+            &config.base_dir,
+            crate::transform::DefinedBy::ConfigFile,
+        ) {
             issues.push(Issue::new(
                 format!("{ext_path}.ProcessingConfiguration.Processors"),
                 message,
@@ -370,7 +376,7 @@ fn check_processing(
 }
 
 /// The destination block that holds the stream's `ProcessingConfiguration`, and that block.
-fn processing_block(
+pub(crate) fn processing_block(
     stream: &DeliveryStreamConfig,
 ) -> Option<(&'static str, Option<&crate::config::ProcessingConfig>)> {
     Some(match stream.destination() {
