@@ -185,6 +185,12 @@ pub struct Sigv4Credential {
     /// `DeliveryStreamName`); `ListDeliveryStreams` shows only these. Default: every stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<Vec<String>>,
+    /// Operations this key may call, IAM-style: `firehose:<Operation>` with `*` wildcards
+    /// (`firehose:*`, `firehose:Describe*`, `firehose:Put*`). Default: `PutRecord`,
+    /// `PutRecordBatch`, `DescribeDeliveryStream` and `ListDeliveryStreams` only; any other
+    /// call answers `AccessDeniedException`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Sigv4Credential {
@@ -193,6 +199,7 @@ impl fmt::Debug for Sigv4Credential {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
             .field("streams", &self.streams)
+            .field("actions", &self.actions)
             .finish()
     }
 }

@@ -532,6 +532,21 @@ fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
                 }
             }
         }
+        if let Some(actions) = &credential.actions {
+            if actions.is_empty() {
+                issues.push(Issue::new(
+                    format!("{path}.actions"),
+                    "is empty, so this key could call nothing; list what it may call (e.g. \
+                     [\"firehose:Put*\"]), or remove `actions` for the default (PutRecord, \
+                     PutRecordBatch, DescribeDeliveryStream, ListDeliveryStreams)",
+                ));
+            }
+            for (j, action) in actions.iter().enumerate() {
+                if let Err(message) = crate::api::actions::ActionPattern::parse(action) {
+                    issues.push(Issue::new(format!("{path}.actions[{j}]"), message));
+                }
+            }
+        }
     }
 }
 

@@ -224,6 +224,7 @@ def test_a_key_limited_to_some_streams_is_denied_the_others(server):
         code, status, msg = client_error(call, **kw)
         assert (code, status) == ("AccessDeniedException", 400), (call.__name__, msg)
         assert CLICKS_KEY in msg and '"orders"' in msg, msg
+        assert msg.startswith(f"User: {CLICKS_KEY} is not authorized to perform: firehose:"), msg
     assert fh.list_delivery_streams()["DeliveryStreamNames"] == ["clicks"]
     assert fh.describe_delivery_stream(DeliveryStreamName="clicks")["DeliveryStreamDescription"]
     assert auth_failures(server, "access_denied") >= 3

@@ -29,11 +29,13 @@ fn verifier() -> Verifier {
                 access_key_id: KEY.into(),
                 secret_access_key: SECRET.into(),
                 streams: None,
+                actions: None,
             },
             Sigv4Credential {
                 access_key_id: "AKIDLIMITED".into(),
                 secret_access_key: "limited-secret".into(),
                 streams: Some(vec!["clicks".into()]),
+                actions: Some(vec!["firehose:Put*".into()]),
             },
         ],
     };
@@ -417,6 +419,23 @@ fn x_amz_target_must_be_signed() {
         Signer { secret: "not-the-secret", headers: vec![("host", HOST)], ..Signer::default() }
             .sign();
     assert_eq!(wrong_secret.verify().unwrap_err().kind(), ErrorType::IncompleteSignature);
+}
+
+#[test]
+fn a_key_without_actions_may_call_the_data_plane_and_lookups_only() {
+    let caller = signed().verify().unwrap();
+    for operation in
+        ["PutRecord", "PutRecordBatch", "DescribeDeliveryStream", "ListDeliveryStreams"]
+    {
+        assert!(caller.may_call(operation), "{operation}");
+    }
+    for operation in ["CreateDeliveryStream", "UpdateDestination", "DeleteDeliveryStream"] {
+        assert!(!caller.may_call(operation), "{operation}");
+    }
+    let limited =
+        Signer { key: "AKIDLIMITED", secret: "limited-secret", ..Signer::default() }.sign();
+    let caller = limited.verify().unwrap();
+    assert!(caller.may_call("PutRecordBatch") && !caller.may_call("DescribeDeliveryStream"));
 }
 
 #[test]
