@@ -148,6 +148,12 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     }
     tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.streams.names().len(),
         auth, "hydrant listening; Firehose endpoint is {scheme}://{addr}");
+    if hydrant.state.auth.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr,
+            "auth mode is none on an address other machines can reach: anyone who can connect may \
+             put records, and create, change and delete delivery streams; set auth: {{ mode: sigv4 }} \
+             with credentials, or listen on 127.0.0.1");
+    }
     let streams = hydrant.state.streams.clone();
     let (stop, stopped) = watch::channel(false);
     let graceful = async move {

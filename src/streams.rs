@@ -35,7 +35,8 @@ use crate::delivery::{BatchPolicy, ShardWorker, StopMode, WorkerSignals, WorkerS
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
 use crate::transform::{
-    resolve_module, SandboxLimits, Transform, TransformContext, TransformEngine, TransformModule,
+    resolve_module, DefinedBy, SandboxLimits, Transform, TransformContext, TransformEngine,
+    TransformModule,
 };
 
 /// Why a stream could not start.
@@ -49,6 +50,13 @@ pub enum StartError {
     Destination { stream: String, bucket: String, source: DestinationError },
     #[error("delivery stream {stream}: processing: {message}")]
     Processing { stream: String, message: String },
+    /// The module a `LambdaArn` names cannot be read, compiled or used. The message quotes
+    /// the file (a compiler error shows its text), so it is for the operator's eyes only.
+    #[error("delivery stream {stream}: processing: LambdaArn {lambda_arn}: {error}")]
+    Transform { stream: String, lambda_arn: String, error: crate::transform::LoadError },
+    /// `hydrant.schema.file` cannot be read or parsed (a config-file stream).
+    #[error("delivery stream {stream}: hydrant.schema: {error}")]
+    Schema { stream: String, error: crate::codec::parquet::SchemaLoadError },
     #[error("delivery stream {stream}: destination: {message}")]
     Sink { stream: String, message: String },
     #[error("delivery stream {stream}: encryption keys: {message}")]
@@ -661,6 +669,7 @@ impl Pipeline {
     pub(crate) fn prepare(
         config: &Config,
         stream_config: &DeliveryStreamConfig,
+        owner: Owner,
     ) -> Result<Self, StartError> {
         let name = stream_config.delivery_stream_name.clone();
         let s3 = stream_config.s3();
@@ -709,10 +718,7 @@ impl Pipeline {
                     message: "hydrant.schema is missing".into(),
                 })?
                 .load(None)
-                .map_err(|e| StartError::Processing {
-                    stream: name.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|error| StartError::Schema { stream: name.clone(), error })?;
             let extension = s3
                 .file_extension
                 .clone()
@@ -743,8 +749,11 @@ impl Pipeline {
             max_bytes: s3.buffer_size_bytes(),
             interval_ms: s3.buffer_interval().as_millis() as i64,
         };
-        let build = StageBuilder::new(config, stream_config, &arn_of(config, &name))
-            .map_err(|message| StartError::Processing { stream: name.clone(), message })?;
+        let defined_by = match owner {
+            Owner::ConfigFile => DefinedBy::ConfigFile,
+            Owner::Api => DefinedBy::Api,
+        };
+        let build = StageBuilder::new(config, stream_config, &arn_of(config, &name), defined_by)?;
         let output = S3Output {
             destination,
             namer: namer.clone(),
@@ -852,7 +861,7 @@ pub(crate) fn open_stream(
 ) -> Result<DeliveryStream, StartError> {
     let Opening { config, stream: stream_config, owner, version, created_at, last_update } =
         opening;
-    let pipeline = Pipeline::prepare(config, stream_config)?;
+    let pipeline = Pipeline::prepare(config, stream_config, owner)?;
     let name = stream_config.delivery_stream_name.clone();
     let s3 = stream_config.s3();
     let log_keys = config
@@ -965,24 +974,47 @@ struct StageBuilder {
 }
 
 impl StageBuilder {
-    fn new(config: &Config, stream: &DeliveryStreamConfig, arn: &str) -> Result<Self, String> {
+    /// `defined_by` decides what a `LambdaArn` may name ([`resolve_module`]).
+    fn new(
+        config: &Config,
+        stream: &DeliveryStreamConfig,
+        arn: &str,
+        defined_by: DefinedBy,
+    ) -> Result<Self, StartError> {
+        let name = &stream.delivery_stream_name;
+        let processing = |message: String| StartError::Processing { stream: name.clone(), message };
         let s3 = stream.s3();
         let enabled = s3.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false);
         let processors = match s3.processing_configuration.as_ref().filter(|_| enabled) {
             None => None,
             Some(p) => Some(Arc::new(Processors::from_config(p).map_err(|issues| {
-                issues
-                    .into_iter()
-                    .map(|(path, message)| format!("{path}: {message}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                processing(
+                    issues
+                        .into_iter()
+                        .map(|(path, message)| format!("{path}: {message}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
             })?)),
         };
         let transform = match processors.as_ref().and_then(|p| p.lambda()) {
             None => None,
             Some(spec) => {
-                let path = resolve_module(&spec.lambda_arn, &config.functions, &config.base_dir)?;
-                let module = transform_engine()?.load(&path).map_err(|e| e.to_string())?;
+                let path = resolve_module(
+                    &spec.lambda_arn,
+                    &config.functions,
+                    &config.base_dir,
+                    defined_by,
+                )
+                .map_err(processing)?;
+                let module =
+                    transform_engine().map_err(processing)?.load(&path).map_err(|error| {
+                        StartError::Transform {
+                            stream: name.clone(),
+                            lambda_arn: spec.lambda_arn.clone(),
+                            error,
+                        }
+                    })?;
                 let limits =
                     stream.hydrant.transform.unwrap_or_default().apply(SandboxLimits::default());
                 let context = TransformContext {

@@ -209,7 +209,11 @@ fn sigv4_config(dir: &Path) -> hydrant::config::Config {
         "data_dir: {data}\nobject_stores:\n  local: {{ type: local, root: {root} }}\n\
          auth:\n  mode: sigv4\n  credentials:\n    \
          - {{ access_key_id: AKIDADMIN, secret_access_key: admin-secret }}\n    \
-         - {{ access_key_id: AKIDCLICKS, secret_access_key: clicks-secret, streams: [clicks, ghost] }}\n\
+         - {{ access_key_id: AKIDCLICKS, secret_access_key: clicks-secret, streams: [clicks, ghost] }}\n    \
+         - {{ access_key_id: AKIDOPS, secret_access_key: ops-secret, actions: [\"firehose:*\"] }}\n    \
+         - {{ access_key_id: AKIDREAD, secret_access_key: read-secret, \
+              actions: [\"firehose:Describe*\", \"firehose:List*\"] }}\n\
+         api_streams: {{ object_stores: [local] }}\n\
          delivery_streams:\n{clicks}{orders}",
         data = dir.join("data").display(),
         root = dir.join("buckets").display(),
@@ -303,6 +307,89 @@ async fn with_sigv4_unsigned_calls_are_refused_but_health_and_metrics_stay_open(
             metrics.contains(&format!("hydrant_auth_failures_total{{reason=\"{reason}\"}}")),
             "{reason} not counted:\n{metrics}"
         );
+    }
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_may_call_only_the_operations_its_actions_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&sigv4_config(dir.path())).unwrap();
+    let app = router(hydrant.state.clone());
+    let create = json!({
+        "DeliveryStreamName": "api",
+        "ExtendedS3DestinationConfiguration": {"BucketARN": "arn:aws:s3:::raw", "Prefix": "api/"},
+        "hydrant": {"object_store": "local", "shards": 1}
+    })
+    .to_string();
+    let named = |name: &str| json!({"DeliveryStreamName": name}).to_string();
+    let update = json!({
+        "DeliveryStreamName": "api", "CurrentDeliveryStreamVersionId": "1",
+        "DestinationId": "destinationId-000000000001",
+        "ExtendedS3DestinationUpdate": {"Prefix": "moved/"}
+    })
+    .to_string();
+    let tag =
+        json!({"DeliveryStreamName": "api", "Tags": [{"Key": "k", "Value": "v"}]}).to_string();
+    let control_plane = [
+        ("CreateDeliveryStream", create.clone()),
+        ("UpdateDestination", update),
+        ("TagDeliveryStream", tag),
+        ("StopDeliveryStreamEncryption", named("api")),
+        ("DeleteDeliveryStream", named("api")),
+    ];
+
+    // An operator key (firehose:*) creates the stream the others then try to change.
+    let (status, answer) =
+        send(&app, signed_request("AKIDOPS", "ops-secret", "CreateDeliveryStream", &create)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // Keys without `actions` (with or without a stream allow-list): data plane and lookups.
+    for (key, secret) in [("AKIDADMIN", "admin-secret"), ("AKIDCLICKS", "clicks-secret")] {
+        for (operation, body) in &control_plane {
+            let (status, answer) = send(&app, signed_request(key, secret, operation, body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{key} {operation}: {answer}");
+            assert_eq!(answer["__type"], "AccessDeniedException", "{key} {operation}: {answer}");
+            let message = answer["message"].as_str().unwrap();
+            let resource = "arn:aws:firehose:us-east-1:000000000000:deliverystream/api";
+            assert!(
+                message.starts_with(&format!(
+                    "User: {key} is not authorized to perform: firehose:{operation} on resource: \
+                     {resource} because no identity-based policy allows the \
+                     firehose:{operation} action;"
+                )),
+                "{message}"
+            );
+            assert!(
+                message.contains(&format!("add \"firehose:{operation}\""))
+                    && message.contains("auth.credentials[].actions"),
+                "{message}"
+            );
+        }
+    }
+    // A read-only key may describe and list, not put.
+    let (status, answer) = send(
+        &app,
+        signed_request("AKIDREAD", "read-secret", "DescribeDeliveryStream", &named("api")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["DeliveryStreamDescription"]["VersionId"], "1", "nothing was updated");
+    let put = json!({"DeliveryStreamName": "api", "Records": [{"Data": base64("x\n")}]});
+    let (_, answer) =
+        send(&app, signed_request("AKIDREAD", "read-secret", "PutRecordBatch", &put.to_string()))
+            .await;
+    assert_eq!(answer["__type"], "AccessDeniedException", "{answer}");
+    let (_, answer) =
+        send(&app, signed_request("AKIDADMIN", "admin-secret", "PutRecordBatch", &put.to_string()))
+            .await;
+    assert_eq!(answer["FailedPutCount"], 0, "{answer}");
+
+    // The operator key may do everything.
+    for (operation, body) in &control_plane[1..] {
+        let (status, answer) =
+            send(&app, signed_request("AKIDOPS", "ops-secret", operation, body)).await;
+        assert_eq!(status, StatusCode::OK, "{operation}: {answer}");
     }
     hydrant.shutdown().await;
 }

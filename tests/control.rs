@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 fn yaml(dir: &Path, interval: u32, streams: &[&str]) -> String {
     let mut text = format!(
-        "data_dir: {data}\nshutdown_timeout_seconds: 10\nobject_stores:\n  local: {{ type: local, root: {root} }}\ndelivery_streams:\n",
+        "data_dir: {data}\nshutdown_timeout_seconds: 10\nobject_stores:\n  local: {{ type: local, root: {root} }}\napi_streams: {{ object_stores: [local] }}\ndelivery_streams:\n",
         data = dir.join("data").display(),
         root = dir.join("buckets").display(),
     );
@@ -310,7 +310,7 @@ async fn create_requests_are_validated_like_the_config_file() {
     store["hydrant"]["object_store"] = json!("nowhere");
     let message = fails(&app, "CreateDeliveryStream", store, "InvalidArgumentException").await;
     assert!(message.contains("hydrant.object_store"), "{message}");
-    let none = json!({"DeliveryStreamName": "s"});
+    let none = json!({"DeliveryStreamName": "s", "hydrant": {"object_store": "local"}});
     let message = fails(&app, "CreateDeliveryStream", none, "InvalidArgumentException").await;
     assert!(message.contains("no destination"), "{message}");
     fails(&app, "CreateDeliveryStream", json!({}), "ValidationException").await;

@@ -6,8 +6,8 @@
 //!    (`AWS4-HMAC-SHA256 Credential=AKID/YYYYMMDD/REGION/firehose/aws4_request,
 //!    SignedHeaders=..., Signature=<64 hex>`), the access key is configured, the credential
 //!    scope names service `firehose`, this server's region and the date of `X-Amz-Date` (or
-//!    `Date`), that date is within 15 minutes of now, `host` is signed, and every signed header
-//!    is present.
+//!    `Date`), that date is within 15 minutes of now, `host` and `x-amz-target` are signed,
+//!    and every signed header is present.
 //! 2. [`Pending::verify`], with the body: `x-amz-content-sha256`, when sent, is the body's
 //!    SHA-256, and the signature recomputed by `aws-sigv4` from the received method, path,
 //!    query, signed headers and body with the configured secret equals the one sent
@@ -29,6 +29,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::actions::AllowedActions;
 use super::{ApiError, ErrorType};
 use crate::config::AuthConfig;
 
@@ -187,6 +188,8 @@ struct Key {
     secret: String,
     /// `None`: every stream.
     streams: Option<Arc<HashSet<String>>>,
+    /// The operations it may call (`actions`).
+    actions: Arc<AllowedActions>,
 }
 
 /// Who sent a verified request.
@@ -195,6 +198,7 @@ pub struct Caller {
     /// The access key id the request was signed with.
     pub access_key_id: String,
     streams: Option<Arc<HashSet<String>>>,
+    actions: Arc<AllowedActions>,
 }
 
 impl Caller {
@@ -206,6 +210,16 @@ impl Caller {
     /// Whether this caller is limited to some streams (so requests must be checked).
     pub fn is_restricted(&self) -> bool {
         self.streams.is_some()
+    }
+
+    /// Whether this caller may call `operation` (its key's `actions`).
+    pub fn may_call(&self, operation: &str) -> bool {
+        self.actions.allows(operation)
+    }
+
+    /// The operations this caller may call, for messages.
+    pub fn allowed_operations(&self) -> Vec<&'static str> {
+        self.actions.names()
     }
 }
 
@@ -235,7 +249,9 @@ impl Verifier {
             .map(|c| {
                 let streams =
                     c.streams.as_ref().map(|s| Arc::new(s.iter().cloned().collect::<HashSet<_>>()));
-                (c.access_key_id.clone(), Key { secret: c.secret_access_key.clone(), streams })
+                let actions = Arc::new(AllowedActions::from_config(c.actions.as_deref()));
+                let key = Key { secret: c.secret_access_key.clone(), streams, actions };
+                (c.access_key_id.clone(), key)
             })
             .collect();
         Some(Self { region: region.to_owned(), keys })
@@ -425,7 +441,11 @@ impl Pending<'_> {
         if !bool::from(expected.as_bytes().ct_eq(self.signature.as_bytes())) {
             return Err(AuthError::Mismatch);
         }
-        Ok(Caller { access_key_id: self.access_key_id, streams: self.key.streams.clone() })
+        Ok(Caller {
+            access_key_id: self.access_key_id,
+            streams: self.key.streams.clone(),
+            actions: self.key.actions.clone(),
+        })
     }
 }
 
@@ -541,6 +561,14 @@ impl<'a> Authorization<'a> {
         }
         if !names.iter().any(|n| n == "host") {
             return Err(incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization."));
+        }
+        // The target names the operation: unsigned, a captured PutRecord could be replayed as
+        // any other operation with the same body (a DeleteDeliveryStream, say).
+        if !names.iter().any(|n| n == "x-amz-target") {
+            return Err(incomplete(
+                "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization: it names the \
+                 operation. Every AWS SDK and the aws CLI sign it; sign it too",
+            ));
         }
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(incomplete(format!(

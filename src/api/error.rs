@@ -39,7 +39,8 @@ pub enum ErrorType {
     UnrecognizedClient,
     /// The signature does not verify: wrong secret, scope (region, service, date) or expired.
     InvalidSignature,
-    /// The access key may not use the delivery stream it names (`auth.credentials[].streams`).
+    /// The access key may not call the operation (`auth.credentials[].actions`) or use the
+    /// delivery stream it names (`auth.credentials[].streams`).
     AccessDenied,
     /// The request is larger than any valid Firehose call (HTTP 413), told before its body is
     /// read. AWS's JSON services answer an oversized payload with 413 and this name (Lambda's

@@ -3,12 +3,13 @@
 //! Every response carries `x-amzn-RequestId` (botocore reads `ResponseMetadata.RequestId` from
 //! it) and errors are `{"__type","message"}` ([`error`]). Operations live in [`ops`]; this
 //! module only checks the envelope (signature, target, content type, size, the caller's
-//! stream allow-list) and dispatches; [`body`] bounds the memory and time a request body may
+//! allowed actions and streams) and dispatches; [`body`] bounds the memory and time a request body may
 //! take. With `auth: sigv4`, [`auth`] verifies every `POST /` before anything else is looked
 //! at (an unknown key is refused before any memory is reserved for its body); `/healthz`,
 //! `/readyz` and `/metrics` stay open. With `admin_listen`, `/readyz` and `/metrics` are
 //! served by [`admin_router`] on their own listener instead ([`api_router`] has the rest).
 
+pub mod actions;
 pub mod auth;
 pub mod body;
 mod control_ops;
@@ -237,10 +238,10 @@ async fn dispatch(
         Some(pending) => Some(pending.verify(method, uri, headers, &body).map_err(auth_failed)?),
         None => None,
     };
-    let restricted = caller.as_ref().filter(|c| c.is_restricted());
-    if let Some(caller) = restricted {
+    if let Some(caller) = &caller {
         authorize(state, caller, operation, &body)?;
     }
+    let restricted = caller.as_ref().filter(|c| c.is_restricted());
     let result = match operation {
         "PutRecordBatch" => ops::put_record_batch(state, &body).await,
         "PutRecord" => ops::put_record(state, &body).await,
@@ -279,22 +280,60 @@ async fn dispatch(
     })
 }
 
-/// A key with a `streams` allow-list may only name those streams (in any operation that has
-/// a `DeliveryStreamName`). Unknown streams are denied too, so the key learns nothing about
-/// streams outside its list.
+/// A signed call needs two permissions of its key: the operation (`actions`; operations
+/// Hydrant does not serve are left to the dispatch, which names them), and the stream it names
+/// in `DeliveryStreamName` (`streams`). Unknown streams are denied too, so the key learns
+/// nothing about streams outside its list.
 fn authorize(
     state: &AppState,
     caller: &Caller,
     operation: &str,
     body: &[u8],
 ) -> Result<(), ApiError> {
+    let action_allowed = !OPERATIONS.contains(&operation) || caller.may_call(operation);
+    if action_allowed && !caller.is_restricted() {
+        return Ok(()); // the body need not be parsed
+    }
+    let name = stream_name(body)?;
+    let key = &caller.access_key_id;
+    if !action_allowed {
+        let allowed = caller.allowed_operations().join(", ");
+        return Err(access_denied(
+            state,
+            caller,
+            operation,
+            name.as_deref(),
+            format!(
+                "access key {key} may call {allowed}; add \"firehose:{operation}\" (or a \
+                 pattern such as \"firehose:*\") to its auth.credentials[].actions in the config \
+                 file to allow it"
+            ),
+        ));
+    }
+    match name {
+        Some(name) if !caller.may_use(&name) => Err(access_denied(
+            state,
+            caller,
+            operation,
+            Some(&name),
+            format!(
+                "access key {key} may only use the streams listed in its \
+                 auth.credentials[].streams; add {name:?} there to allow it"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The request's `DeliveryStreamName`, if it has one.
+fn stream_name(body: &[u8]) -> Result<Option<String>, ApiError> {
     #[derive(serde::Deserialize)]
     struct Named<'a> {
         #[serde(rename = "DeliveryStreamName", borrow)]
         name: Option<Cow<'a, str>>,
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
+        return Ok(None);
     }
     let named: Named<'_> = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -302,21 +341,30 @@ fn authorize(
             format!("request body is not a valid Firehose JSON request: {e}"),
         )
     })?;
-    match named.name {
-        Some(name) if !caller.may_use(&name) => {
-            state.metrics.auth_failure("access_denied");
-            let key = &caller.access_key_id;
-            Err(ApiError::new(
-                ErrorType::AccessDenied,
-                format!(
-                    "User {key} is not authorized to perform firehose:{operation} on delivery \
-                     stream {name:?}: access key {key} may only use the streams listed in its \
-                     auth.credentials[].streams; add {name:?} there to allow it"
-                ),
-            ))
-        }
-        _ => Ok(()),
-    }
+    Ok(named.name.map(Cow::into_owned))
+}
+
+/// AWS's answer to a call its policy does not allow, followed by how to allow it.
+fn access_denied(
+    state: &AppState,
+    caller: &Caller,
+    operation: &str,
+    stream: Option<&str>,
+    fix: String,
+) -> ApiError {
+    state.metrics.auth_failure("access_denied");
+    let config = state.streams.config();
+    let stream = stream.filter(|s| crate::streams::is_valid_stream_name(s)).unwrap_or("*");
+    let resource =
+        format!("arn:aws:firehose:{}:{}:deliverystream/{stream}", config.region, config.account_id);
+    ApiError::new(
+        ErrorType::AccessDenied,
+        format!(
+            "User: {} is not authorized to perform: firehose:{operation} on resource: {resource} \
+             because no identity-based policy allows the firehose:{operation} action; {fix}",
+            caller.access_key_id
+        ),
+    )
 }
 
 fn operation(headers: &HeaderMap) -> Result<&str, ApiError> {

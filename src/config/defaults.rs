@@ -83,6 +83,7 @@ pub fn embedded_default() -> Config {
         storage: StorageConfig::default(),
         object_stores,
         functions: BTreeMap::new(),
+        api_streams: Default::default(),
         shutdown_timeout_seconds: SHUTDOWN_TIMEOUT_SECONDS,
         base_dir: PathBuf::from("."),
         delivery_streams: vec![DeliveryStreamConfig {

@@ -18,6 +18,7 @@
 //!    `S3DestinationConfiguration` becomes `ExtendedS3DestinationConfiguration`, and missing
 //!    buffering hints get Firehose's defaults.
 
+mod api_streams;
 mod at_rest;
 mod defaults;
 mod destinations;
@@ -35,6 +36,7 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
+pub use api_streams::{ApiStreamsConfig, HostPattern};
 pub use at_rest::{key_type_of, LogKeyError, LogKeys};
 pub use defaults::{
     embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
@@ -52,7 +54,7 @@ pub use model::{
     ServerSideEncryptionSetting, Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
     TlsConfig,
 };
-pub(crate) use validate::check_tags;
+pub(crate) use validate::{check_tags, processing_block};
 pub use validate::{unsupported_features, validate, MAX_TAGS};
 
 /// Parses a byte size such as `10GiB`, `512 MiB`, `500MB` or `4096` (the syntax of

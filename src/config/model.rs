@@ -88,6 +88,12 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub functions: BTreeMap<String, PathBuf>,
 
+    /// What delivery streams created through the API may use: the object stores they may
+    /// name and the hosts they may deliver to. Config-file streams are not limited. Default:
+    /// the `default` object store and no remote host.
+    #[serde(default)]
+    pub api_streams: super::api_streams::ApiStreamsConfig,
+
     /// On SIGTERM / SIGINT, how long Hydrant may spend finishing requests and delivering
     /// every buffered record before it exits; what is not delivered by then stays in the log
     /// for the next start. The same bound applies to draining a stream that is deleted or
@@ -190,6 +196,12 @@ pub struct Sigv4Credential {
     /// `DeliveryStreamName`); `ListDeliveryStreams` shows only these. Default: every stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<Vec<String>>,
+    /// Operations this key may call, IAM-style: `firehose:<Operation>` with `*` wildcards
+    /// (`firehose:*`, `firehose:Describe*`, `firehose:Put*`). Default: `PutRecord`,
+    /// `PutRecordBatch`, `DescribeDeliveryStream` and `ListDeliveryStreams` only; any other
+    /// call answers `AccessDeniedException`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Sigv4Credential {
@@ -198,6 +210,7 @@ impl fmt::Debug for Sigv4Credential {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
             .field("streams", &self.streams)
+            .field("actions", &self.actions)
             .finish()
     }
 }

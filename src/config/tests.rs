@@ -1232,6 +1232,7 @@ fn debug_output_redacts_secrets() {
             access_key_id: "AK".into(),
             secret_access_key: "SECRET".into(),
             streams: Some(vec!["clicks".into()]),
+            actions: None,
         }],
     };
     assert!(!format!("{auth:?}").contains("SECRET"));

@@ -41,6 +41,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     check_server(config, &mut issues);
     check_auth(config, &mut issues);
+    super::api_streams::check(config, &mut issues);
     check_tls(config, &mut issues);
     issues.extend(config.http.issues());
     check_admin_listen(config, &mut issues);
@@ -354,9 +355,14 @@ fn check_processing(
     }
     let enabled = processing.and_then(|p| p.enabled).unwrap_or(false);
     if let Some(spec) = lambda.filter(|_| enabled) {
-        if let Err(message) =
-            crate::transform::resolve_module(&spec.lambda_arn, &config.functions, &config.base_dir)
-        {
+        // Streams created through the API are held to DefinedBy::Api by their own policy
+        // (control::api_policy) before they get here.
+        if let Err(message) = crate::transform::resolve_module(
+            &spec.lambda_arn,
+            &config.functions,
+            &config.base_dir,
+            crate::transform::DefinedBy::ConfigFile,
+        ) {
             issues.push(Issue::new(
                 format!("{ext_path}.ProcessingConfiguration.Processors"),
                 message,
@@ -372,7 +378,7 @@ fn check_processing(
 }
 
 /// The destination block that holds the stream's `ProcessingConfiguration`, and that block.
-fn processing_block(
+pub(crate) fn processing_block(
     stream: &DeliveryStreamConfig,
 ) -> Option<(&'static str, Option<&crate::config::ProcessingConfig>)> {
     Some(match stream.destination() {
@@ -525,6 +531,21 @@ fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
                              of letters, digits, `_`, `.` and `-`"
                         ),
                     ));
+                }
+            }
+        }
+        if let Some(actions) = &credential.actions {
+            if actions.is_empty() {
+                issues.push(Issue::new(
+                    format!("{path}.actions"),
+                    "is empty, so this key could call nothing; list what it may call (e.g. \
+                     [\"firehose:Put*\"]), or remove `actions` for the default (PutRecord, \
+                     PutRecordBatch, DescribeDeliveryStream, ListDeliveryStreams)",
+                ));
+            }
+            for (j, action) in actions.iter().enumerate() {
+                if let Err(message) = crate::api::actions::ActionPattern::parse(action) {
+                    issues.push(Issue::new(format!("{path}.actions[{j}]"), message));
                 }
             }
         }

@@ -11,6 +11,12 @@
 //!   destination is refused, as Firehose does.
 //! - One-way switches: `S3BackupMode` cannot go back from `Enabled` to `Disabled`, and dynamic
 //!   partitioning can be neither turned on nor off after creation.
+//! - Secrets follow their endpoint: an update that changes where a stored secret is sent (an
+//!   HTTP endpoint's `Url`, a warehouse's `ClusterJDBCURL`, a search cluster's
+//!   `ClusterEndpoint` / `DomainARN`) drops that secret (the endpoint's `AccessKey`, the
+//!   warehouse `Password`, the stream's `hydrant.basic_auth`) unless the same update sends it
+//!   again. Otherwise whoever may call UpdateDestination could point the stream at a server of
+//!   their own and receive the credentials someone else configured.
 //!
 //! Update blocks name their S3 parts `S3Update` / `S3BackupUpdate`; they merge into
 //! `S3Configuration` / `S3BackupConfiguration`.
@@ -124,10 +130,13 @@ pub fn merge(
         .ok_or("the stream has no destination block")?;
     let target = kind.block();
     let merged = if current_block == target {
-        let mut old = map.remove(current_block).unwrap_or(Value::Null);
+        let old = map.remove(current_block).unwrap_or(Value::Null);
         check_one_way(&old, &update, kind)?;
-        merge_into(&mut old, Value::Object(update));
-        old
+        let update = Value::Object(update);
+        let mut merged = old.clone();
+        merge_into(&mut merged, update.clone());
+        drop_moved_secrets(target, &old, &update, &mut merged, map);
+        merged
     } else {
         if is_switch_restricted(current_block) || is_switch_restricted(target) {
             return Err(format!(
@@ -179,6 +188,71 @@ fn merge_into(old: &mut Value, new: Value) {
             }
         }
         (old, new) => *old = new,
+    }
+}
+
+/// Where a stored secret is kept.
+#[derive(Clone, Copy)]
+enum Kept {
+    /// In the destination block (a JSON pointer into it): an update can send it again.
+    InBlock(&'static str),
+    /// Elsewhere in the stream (a JSON pointer into the stream): an update cannot send it.
+    InStream(&'static str),
+}
+
+/// Each destination block's secret: the members that decide where it is sent (JSON pointers
+/// into the block), and where it is kept.
+const SECRETS: [(&str, &[&str], Kept); 4] = [
+    (
+        "HttpEndpointDestinationConfiguration",
+        &["/EndpointConfiguration/Url"],
+        Kept::InBlock("/EndpointConfiguration/AccessKey"),
+    ),
+    ("RedshiftDestinationConfiguration", &["/ClusterJDBCURL"], Kept::InBlock("/Password")),
+    (
+        "AmazonopensearchserviceDestinationConfiguration",
+        &["/ClusterEndpoint", "/DomainARN"],
+        Kept::InStream("/hydrant/basic_auth"),
+    ),
+    (
+        "ElasticsearchDestinationConfiguration",
+        &["/ClusterEndpoint", "/DomainARN"],
+        Kept::InStream("/hydrant/basic_auth"),
+    ),
+];
+
+/// Removes the secret of `block` from the merged configuration (`merged`, the block; `stream`,
+/// the rest) when the update moved its endpoint without sending the secret again.
+fn drop_moved_secrets(
+    block: &str,
+    old: &Value,
+    update: &Value,
+    merged: &mut Value,
+    stream: &mut Map<String, Value>,
+) {
+    for (name, endpoint, kept) in SECRETS {
+        if name != block || endpoint.iter().all(|p| old.pointer(p) == merged.pointer(p)) {
+            continue;
+        }
+        match kept {
+            Kept::InBlock(pointer) if update.pointer(pointer).is_some_and(|v| !v.is_null()) => {}
+            Kept::InBlock(pointer) => remove_at(merged, pointer),
+            Kept::InStream(pointer) => {
+                let (first, rest) = pointer[1..].split_once('/').unwrap_or((&pointer[1..], ""));
+                if let Some(value) = stream.get_mut(first) {
+                    remove_at(value, &format!("/{rest}"));
+                }
+            }
+        }
+    }
+}
+
+/// Removes the member a JSON pointer names, if it is there.
+fn remove_at(value: &mut Value, pointer: &str) {
+    if let Some((parent, key)) = pointer.rsplit_once('/') {
+        if let Some(Value::Object(parent)) = value.pointer_mut(parent) {
+            parent.remove(key);
+        }
     }
 }
 
@@ -296,6 +370,95 @@ mod tests {
         let err = merge(&s3_stream(), UpdateKind::ExtendedS3, &update).unwrap_err();
         assert!(err.starts_with("ExtendedS3DestinationUpdate.S3BackupUpdate"), "{err}");
         assert!(err.contains("Bogus"), "{err}");
+    }
+
+    fn http_stream() -> DeliveryStreamConfig {
+        serde_json::from_value(json!({
+            "DeliveryStreamName": "hooks",
+            "HttpEndpointDestinationConfiguration": {
+                "EndpointConfiguration": {
+                    "Url": "https://hooks.example.com/in", "Name": "hooks", "AccessKey": "stored-key"
+                },
+                "S3Configuration": {"BucketARN": "arn:aws:s3:::raw"}
+            }
+        }))
+        .unwrap()
+    }
+
+    fn access_key(config: &DeliveryStreamConfig) -> Option<String> {
+        let h = config.http_endpoint_destination_configuration.as_ref().unwrap();
+        h.endpoint_configuration.access_key.clone()
+    }
+
+    #[test]
+    fn a_new_endpoint_url_drops_the_stored_access_key_unless_it_is_sent_again() {
+        let moved = json!({"EndpointConfiguration": {"Url": "https://elsewhere.example.net/in"}});
+        let merged = merge(&http_stream(), UpdateKind::Http, &moved).unwrap();
+        assert_eq!(access_key(&merged), None);
+        let h = merged.http_endpoint_destination_configuration.as_ref().unwrap();
+        assert_eq!(h.endpoint_configuration.url, "https://elsewhere.example.net/in");
+        assert_eq!(h.endpoint_configuration.name.as_deref(), Some("hooks"));
+
+        let resent = json!({"EndpointConfiguration": {
+            "Url": "https://elsewhere.example.net/in", "AccessKey": "new-key"}});
+        let merged = merge(&http_stream(), UpdateKind::Http, &resent).unwrap();
+        assert_eq!(access_key(&merged).as_deref(), Some("new-key"));
+
+        // Same endpoint: the key stays, whatever else changes.
+        for update in [
+            json!({"BufferingHints": {"IntervalInSeconds": 10}}),
+            json!({"EndpointConfiguration": {"Name": "renamed"}}),
+            json!({"EndpointConfiguration": {"Url": "https://hooks.example.com/in"}}),
+        ] {
+            let merged = merge(&http_stream(), UpdateKind::Http, &update).unwrap();
+            assert_eq!(access_key(&merged).as_deref(), Some("stored-key"), "{update}");
+        }
+    }
+
+    #[test]
+    fn a_new_warehouse_url_drops_the_stored_password_unless_it_is_sent_again() {
+        let stream: DeliveryStreamConfig = serde_json::from_value(json!({
+            "DeliveryStreamName": "orders",
+            "RedshiftDestinationConfiguration": {
+                "ClusterJDBCURL": "jdbc:postgresql://db.example.com:5432/d",
+                "CopyCommand": {"DataTableName": "t"},
+                "Username": "loader", "Password": "stored-password",
+                "S3Configuration": {"BucketARN": "arn:aws:s3:::raw"}
+            }
+        }))
+        .unwrap();
+        let password = |c: &DeliveryStreamConfig| {
+            c.redshift_destination_configuration.as_ref().unwrap().password.clone()
+        };
+        let moved = json!({"ClusterJDBCURL": "jdbc:postgresql://evil.example.net:5432/d"});
+        assert_eq!(password(&merge(&stream, UpdateKind::Redshift, &moved).unwrap()), "");
+        let resent = json!({"ClusterJDBCURL": "jdbc:postgresql://other:5432/d", "Password": "p2"});
+        assert_eq!(password(&merge(&stream, UpdateKind::Redshift, &resent).unwrap()), "p2");
+        let kept = json!({"Username": "loader2"});
+        assert_eq!(
+            password(&merge(&stream, UpdateKind::Redshift, &kept).unwrap()),
+            "stored-password"
+        );
+    }
+
+    #[test]
+    fn a_new_search_cluster_drops_the_streams_basic_auth() {
+        let stream: DeliveryStreamConfig = serde_json::from_value(json!({
+            "DeliveryStreamName": "logs",
+            "AmazonopensearchserviceDestinationConfiguration": {
+                "ClusterEndpoint": "https://search.example.com:9200", "IndexName": "logs",
+                "S3Configuration": {"BucketARN": "arn:aws:s3:::raw"}
+            },
+            "hydrant": {"basic_auth": {"username": "firehose", "password": "stored"}, "shards": 1}
+        }))
+        .unwrap();
+        let moved = json!({"ClusterEndpoint": "https://evil.example.net:9200"});
+        let merged = merge(&stream, UpdateKind::Opensearch, &moved).unwrap();
+        assert!(merged.hydrant.basic_auth.is_none());
+        assert_eq!(merged.hydrant.shards, 1, "the rest of the hydrant block stays");
+        let same = json!({"IndexName": "logs2"});
+        let merged = merge(&stream, UpdateKind::Opensearch, &same).unwrap();
+        assert!(merged.hydrant.basic_auth.is_some());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! or removing a stream closes it to puts, drains it ([`StopMode::Drain`]) and then deletes
 //! its log (API delete) or keeps it (removal from the file, so re-adding resumes it).
 
+pub mod api_policy;
 pub mod merge;
 pub mod persist;
 pub mod reload;
@@ -70,6 +71,15 @@ pub enum ControlError {
 
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
+        if let ControlError::Internal(detail) = &e {
+            // Details of an internal failure (paths, I/O errors) stay in the server's log.
+            tracing::error!(error = %detail, "a control-plane call failed inside Hydrant");
+            return ApiError::new(
+                ErrorType::InternalFailure,
+                "the change could not be carried out on the server; its log has the details. \
+                 Retry later, or ask the operator",
+            );
+        }
         let kind = match &e {
             ControlError::NotFound(_) => ErrorType::ResourceNotFound,
             ControlError::InUse(_) => ErrorType::ResourceInUse,
@@ -113,12 +123,64 @@ fn now_secs() -> f64 {
 }
 
 /// A start failure as the API reports it: the caller's configuration, or Hydrant's disk.
-fn start_error(e: StartError) -> ControlError {
-    match e {
-        StartError::Log { .. } | StartError::Threads { .. } | StartError::Version { .. } => {
-            ControlError::Internal(e.to_string())
+///
+/// For a stream of the API (`owner`), failures that involve the server's files (a transform
+/// module, key files, a local bucket directory) are logged here with their details, and the
+/// caller learns only which member failed: a compiler error quotes the module's text and an
+/// I/O error names a path. A config-file stream's failure keeps its details (the operator
+/// reads it in the reload log).
+fn start_error(e: StartError, owner: Owner) -> ControlError {
+    if owner == Owner::Api {
+        let hidden = |message: String| {
+            tracing::warn!(error = %e, "a stream of the API could not start");
+            ControlError::Invalid(message)
+        };
+        match &e {
+            StartError::Transform { lambda_arn, .. } => {
+                return hidden(format!(
+                    "LambdaArn {lambda_arn:?}: the WebAssembly module of this function cannot \
+                     be loaded on the server (the server log says why); ask the operator to fix \
+                     its entry in functions:, or name another function"
+                ))
+            }
+            StartError::Keys { .. } | StartError::Schema { .. } => {
+                return hidden(
+                    "the server's encryption keys cannot be loaded (the server log says why); \
+                     ask the operator to fix storage.encryption, or leave \
+                     DeliveryStreamEncryptionConfigurationInput out"
+                        .into(),
+                )
+            }
+            StartError::Destination { bucket, .. } => {
+                return hidden(format!(
+                    "bucket {bucket:?} cannot be opened in the stream's object store (the server \
+                     log says why); check BucketARN, or ask the operator"
+                ))
+            }
+            _ => {}
         }
+    }
+    match e {
+        StartError::Log { .. }
+        | StartError::Threads { .. }
+        | StartError::Version { .. }
+        | StartError::ApiStream { .. } => ControlError::Internal(e.to_string()),
         other => ControlError::Invalid(other.to_string()),
+    }
+}
+
+/// The keys of a stream's log could not be had: the caller's `KeyType` / `KeyARN`, or the
+/// server's key files (whose paths and errors are logged, not answered).
+fn key_error(e: LogKeyError) -> ControlError {
+    match e {
+        LogKeyError::UnknownKey { .. } => ControlError::Kms(e.to_string()),
+        LogKeyError::Load { ring, .. } => {
+            tracing::error!(error = %e, "encryption keys cannot be loaded");
+            ControlError::Internal(format!(
+                "the server's {ring} keys cannot be loaded; the server log says why"
+            ))
+        }
+        e => ControlError::Invalid(e.to_string()),
     }
 }
 
@@ -218,7 +280,7 @@ impl Streams {
                 if !existed {
                     let _ = std::fs::remove_dir_all(&dir);
                 }
-                return Err(start_error(e));
+                return Err(start_error(e, Owner::Api));
             }
         };
         let stored = persist::StoredStream {
@@ -452,13 +514,13 @@ impl Streams {
         let server = self.config();
         let pipeline = {
             let (server, config) = (server.clone(), config.clone());
-            tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config))
+            let owner = stream.owner;
+            tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config, owner))
                 .await
                 .map_err(|e| ControlError::Internal(e.to_string()))?
-                .map_err(start_error)?
+                .map_err(|e| start_error(e, stream.owner))?
         };
-        let keys =
-            self.log_keys(&config).await.map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let keys = self.log_keys(&config).await.map_err(key_error)?;
         let definition = Definition { config: Arc::new(config), version, last_update };
         self.store_definition(stream, &definition).await?;
         switch_log_encryption(stream.as_ref(), &keys).await?;
@@ -577,10 +639,7 @@ impl Streams {
         let definition = stream.definition();
         let mut config = (*definition.config).clone();
         config.delivery_stream_encryption_configuration_input = input;
-        let keys = self.log_keys(&config).await.map_err(|e| match e {
-            LogKeyError::UnknownKey { .. } => ControlError::Kms(e.to_string()),
-            e => ControlError::Invalid(e.to_string()),
-        })?;
+        let keys = self.log_keys(&config).await.map_err(key_error)?;
         let definition = Definition {
             config: Arc::new(config),
             version: definition.version,
@@ -673,12 +732,24 @@ fn strip_dots(issues: Vec<Issue>) -> Vec<Issue> {
         .collect()
 }
 
-/// [`Streams::validate_stream`] against a given server configuration.
+/// [`Streams::validate_stream`] against a given server configuration. The stream is one of
+/// the API's, so [`api_policy`] comes first: a stream it refuses is not checked further (the
+/// checks of `hydrant validate` resolve and load what the stream names).
 pub fn validate_stream(
     server: &crate::config::Config,
     stream: &DeliveryStreamConfig,
     label: &str,
 ) -> Vec<Issue> {
+    let refused = api_policy::check(server, stream);
+    if !refused.is_empty() {
+        return refused
+            .into_iter()
+            .map(|i| {
+                let path = if label.is_empty() { i.path } else { format!("{label}.{}", i.path) };
+                Issue::new(path, i.message)
+            })
+            .collect();
+    }
     let mut config = server.clone();
     config.delivery_streams = vec![stream.clone()];
     crate::config::validate(&config)

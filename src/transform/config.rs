@@ -164,26 +164,48 @@ impl TransformLimits {
     }
 }
 
+/// Who wrote the stream definition a `LambdaArn` comes from, which decides what it may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefinedBy {
+    /// The config file: the operator may name any module file.
+    ConfigFile,
+    /// An API client (CreateDeliveryStream, UpdateDestination): only the `functions:` the
+    /// operator listed, so a client cannot make the server read a file of its choosing.
+    Api,
+}
+
 /// Resolves a processor's `LambdaArn` to a module file:
 ///
 /// 1. a key of the top-level `functions:` map (normally a real Lambda ARN, so a config
 ///    copied from Firehose works unchanged) gives that entry's path; an ARN with a version or
 ///    alias qualifier (`...:function:name:prod`) also matches the unqualified ARN;
-/// 2. `file:///abs/path.wasm` is that absolute path (no percent-decoding);
-/// 3. any other `arn:` value is an error (it needs a `functions:` entry);
-/// 4. anything else is a path, relative to `base_dir` (the config file's directory) unless
+/// 2. for [`DefinedBy::Api`], nothing else: any other value is an error;
+/// 3. `file:///abs/path.wasm` is that absolute path (no percent-decoding);
+/// 4. any other `arn:` value is an error (it needs a `functions:` entry);
+/// 5. anything else is a path, relative to `base_dir` (the config file's directory) unless
 ///    absolute.
 ///
-/// Relative paths in `functions:` are relative to `base_dir` too. The file is not opened.
+/// Relative paths in `functions:` are relative to `base_dir` too. The file is not opened, and
+/// errors for API definitions never say anything about the file system.
 pub fn resolve_module(
     lambda_arn: &str,
     functions: &BTreeMap<String, PathBuf>,
     base_dir: &Path,
+    defined_by: DefinedBy,
 ) -> Result<PathBuf, String> {
     let arn = lambda_arn.trim();
     let found = functions.get(arn).or_else(|| unqualified(arn).and_then(|a| functions.get(a)));
     if let Some(path) = found {
         return Ok(base_dir.join(path));
+    }
+    if defined_by == DefinedBy::Api {
+        return Err(format!(
+            "LambdaArn {}: a stream created through the API may only name a function the \
+             operator lists in `functions:` of the config file (by its Lambda ARN, e.g. \
+             arn:aws:lambda:us-east-1:123456789012:function:name); use one of those, or ask the \
+             operator to add this one",
+            shown(arn)
+        ));
     }
     if let Some(rest) = arn.strip_prefix("file://") {
         let path = Path::new(rest);
@@ -203,6 +225,15 @@ pub fn resolve_module(
         return Err("LambdaArn is blank".into());
     }
     Ok(base_dir.join(arn))
+}
+
+/// A client's value, quoted and cut short, for an error message.
+fn shown(value: &str) -> String {
+    const MAX: usize = 128;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}...", &value[..end]),
+        None => format!("{value:?}"),
+    }
 }
 
 /// `arn:aws:lambda:region:account:function:name:qualifier` without `:qualifier`.

@@ -662,7 +662,7 @@ fn lambda_arns_resolve_through_functions_file_urls_and_relative_paths() {
         ("by-name".to_string(), PathBuf::from("/opt/t/n.wasm")),
     ]
     .into();
-    let r = |s: &str| resolve_module(s, &functions, base);
+    let r = |s: &str| resolve_module(s, &functions, base, DefinedBy::ConfigFile);
     assert_eq!(r(arn).unwrap(), Path::new("/etc/hydrant/transforms/redact.wasm"));
     assert_eq!(
         r(&format!("{arn}:prod")).unwrap(),
@@ -679,6 +679,36 @@ fn lambda_arns_resolve_through_functions_file_urls_and_relative_paths() {
     assert_eq!(r("/abs/x.wasm").unwrap(), Path::new("/abs/x.wasm"));
     let err = r("arn:aws:lambda:us-east-1:123456789012:function:other").unwrap_err();
     assert!(err.contains("functions:"), "{err}");
+}
+
+#[test]
+fn an_api_stream_may_name_only_functions_entries_and_errors_say_nothing_of_files() {
+    let base = Path::new("/etc/hydrant");
+    let arn = "arn:aws:lambda:us-east-1:123456789012:function:redact";
+    let functions: BTreeMap<String, PathBuf> =
+        [(arn.to_string(), PathBuf::from("transforms/redact.wasm"))].into();
+    let r = |s: &str| resolve_module(s, &functions, base, DefinedBy::Api);
+    assert_eq!(r(arn).unwrap(), Path::new("/etc/hydrant/transforms/redact.wasm"));
+    assert_eq!(
+        r(&format!("{arn}:prod")).unwrap(),
+        Path::new("/etc/hydrant/transforms/redact.wasm")
+    );
+    for refused in [
+        "file:///proc/self/environ",
+        "file:///srv/transforms/redact.wasm",
+        "/etc/passwd",
+        "../x.wasm",
+        "transforms/redact.wasm",
+        "x.wasm",
+        "arn:aws:lambda:us-east-1:123456789012:function:other",
+        "",
+    ] {
+        let err = r(refused).unwrap_err();
+        assert!(err.contains("`functions:`"), "{refused}: {err}");
+        assert!(!err.contains("/etc/hydrant"), "{refused}: the error names a server path: {err}");
+    }
+    let long = format!("arn:{}", "x".repeat(5000));
+    assert!(r(&long).unwrap_err().len() < 600, "a long value is cut short");
 }
 
 #[test]

@@ -262,16 +262,19 @@ def test_compose_config_validates_with_the_compose_environment():
     assert_valid(config, env)
     # The secrets really come from the environment: without it the file is refused.
     p = hydrant_validate(config, {})
-    assert p.returncode != 0 and "MINIO_ROOT_USER" in p.stdout + p.stderr
+    assert p.returncode != 0 and any(v in p.stdout + p.stderr for v in env_refs(config)), p.stdout + p.stderr
 
 
 def test_k8s_config_validates_with_the_pod_environment():
-    docs = {d["kind"]: d for f in ("statefulset.yaml", "secret.example.yaml") for d in yaml_docs(K8S / f)}
-    container = docs["StatefulSet"]["spec"]["template"]["spec"]["containers"][0]
+    docs = [d for f in ("statefulset.yaml", "secret.example.yaml") for d in yaml_docs(K8S / f)]
+    (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    container = sts["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
     secret_names = {r["secretRef"]["name"] for r in container.get("envFrom", []) if "secretRef" in r}
-    assert docs["Secret"]["metadata"]["name"] in secret_names
-    env.update(docs["Secret"]["stringData"])
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert {s["metadata"]["name"] for s in secrets} == secret_names
+    for secret in secrets:
+        env.update(secret["stringData"])
     kustomization = yaml_file(K8S / "kustomization.yaml")
     (generator,) = [g for g in kustomization["configMapGenerator"] if g["name"] == "hydrant-config"]
     assert generator["files"] == ["hydrant.yaml"]
@@ -281,8 +284,25 @@ def test_k8s_config_validates_with_the_pod_environment():
 
 
 def test_image_and_example_configs_validate():
-    assert_valid(DEPLOY / "docker" / "hydrant.yaml", {})
+    image_config = DEPLOY / "docker" / "hydrant.yaml"
+    assert_valid(image_config, {"HYDRANT_ACCESS_KEY_ID": "k", "HYDRANT_SECRET_ACCESS_KEY": "s"})
+    # The image refuses to start without its API key rather than serve an open API.
+    p = hydrant_validate(image_config, {})
+    assert p.returncode != 0 and "HYDRANT_ACCESS_KEY_ID" in p.stdout + p.stderr
     assert_valid(DEPLOY / "hydrant.example.yaml", {"MINIO_ROOT_USER": "u", "MINIO_ROOT_PASSWORD": "p"})
+
+
+def test_shipped_configs_that_listen_on_every_interface_require_signatures():
+    """No example runs an open control plane where other machines can reach it."""
+    for config in (DEPLOY / "docker" / "hydrant.yaml", DEPLOY / "compose" / "hydrant.yaml",
+                   K8S / "hydrant.yaml", DEPLOY / "hydrant.example.yaml"):
+        parsed = yaml_file(config)
+        if not parsed["listen"].startswith("127."):
+            auth = parsed.get("auth") or {}
+            assert auth.get("mode") == "sigv4", f"{config.relative_to(ROOT)} listens on {parsed['listen']} without auth"
+            for credential in auth["credentials"]:
+                assert "${" in credential["secret_access_key"], f"{config.relative_to(ROOT)}: secret inline"
+                assert "actions" not in credential, f"{config.relative_to(ROOT)}: a shipped key is data plane only"
 
 
 def listen_port(config):
@@ -405,4 +425,4 @@ def test_kustomize_renders():
     p = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     kinds = [d["kind"] for d in load_yaml().safe_load_all(p.stdout) if d]
-    assert sorted(kinds) == ["ConfigMap", "Secret", "Service", "Service", "StatefulSet"]
+    assert sorted(kinds) == ["ConfigMap", "Secret", "Secret", "Service", "Service", "StatefulSet"]

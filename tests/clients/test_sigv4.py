@@ -189,6 +189,30 @@ def test_a_signed_request_whose_body_was_changed_is_rejected(server):
     assert (status, answer["__type"]) == (400, "InvalidSignatureException"), answer
 
 
+def test_boto3_signs_the_target_and_a_request_that_does_not_is_refused(server):
+    """X-Amz-Target names the operation: signed without it, a captured PutRecord could be sent
+    again as a DeleteDeliveryStream. boto3 signs it (the aws CLI v1 and v2 too: their tests below
+    pass against this server, which refuses requests that do not)."""
+    fh = server.firehose(key=ADMIN_KEY, secret=ADMIN_SECRET)
+    seen = []
+    fh.meta.events.register("before-send.firehose", lambda request, **_: seen.append(
+        request.headers["Authorization"].decode() if isinstance(request.headers["Authorization"], bytes)
+        else request.headers["Authorization"]))
+    fh.list_delivery_streams()
+    signed = seen[0].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert "x-amz-target" in signed, seen[0]
+
+    body = json.dumps({"DeliveryStreamName": "clicks", "Records": [{"Data": b64(b"x\n")}]}).encode()
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=body, headers={"Content-Type": JSON11})
+    SigV4Auth(Credentials(ADMIN_KEY, ADMIN_SECRET), "firehose", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    assert "x-amz-target" not in headers["Authorization"]
+    headers["X-Amz-Target"] = "Firehose_20150804.PutRecordBatch"   # added after signing
+    status, answer = send(server, body, headers)
+    assert (status, answer["__type"]) == (400, "IncompleteSignatureException"), answer
+    assert "'X-Amz-Target' must be a 'SignedHeader'" in answer["message"], answer
+
+
 def test_a_key_limited_to_some_streams_is_denied_the_others(server):
     fh = server.firehose(key=CLICKS_KEY, secret=CLICKS_SECRET)
     assert fh.put_record(DeliveryStreamName="clicks", Record={"Data": b"ok\n"})["RecordId"]
@@ -200,6 +224,7 @@ def test_a_key_limited_to_some_streams_is_denied_the_others(server):
         code, status, msg = client_error(call, **kw)
         assert (code, status) == ("AccessDeniedException", 400), (call.__name__, msg)
         assert CLICKS_KEY in msg and '"orders"' in msg, msg
+        assert msg.startswith(f"User: {CLICKS_KEY} is not authorized to perform: firehose:"), msg
     assert fh.list_delivery_streams()["DeliveryStreamNames"] == ["clicks"]
     assert fh.describe_delivery_stream(DeliveryStreamName="clicks")["DeliveryStreamDescription"]
     assert auth_failures(server, "access_denied") >= 3

@@ -29,11 +29,13 @@ fn verifier() -> Verifier {
                 access_key_id: KEY.into(),
                 secret_access_key: SECRET.into(),
                 streams: None,
+                actions: None,
             },
             Sigv4Credential {
                 access_key_id: "AKIDLIMITED".into(),
                 secret_access_key: "limited-secret".into(),
                 streams: Some(vec!["clicks".into()]),
+                actions: Some(vec!["firehose:Put*".into()]),
             },
         ],
     };
@@ -400,6 +402,43 @@ fn host_must_be_signed() {
 }
 
 #[test]
+fn x_amz_target_must_be_signed() {
+    // Signed without the target, the same request could be replayed as any operation.
+    let request = Signer {
+        headers: vec![("host", HOST), ("content-type", "application/x-amz-json-1.1")],
+        ..Signer::default()
+    }
+    .sign()
+    .set("x-amz-target", "Firehose_20150804.DeleteDeliveryStream");
+    assert!(!request.authorization().contains("x-amz-target"));
+    let e = request.verify().unwrap_err();
+    assert_eq!(e.kind(), ErrorType::IncompleteSignature);
+    assert!(e.to_string().contains("'X-Amz-Target' must be a 'SignedHeader'"), "{e}");
+    // Refused before the signature is even computed: the secret does not matter.
+    let wrong_secret =
+        Signer { secret: "not-the-secret", headers: vec![("host", HOST)], ..Signer::default() }
+            .sign();
+    assert_eq!(wrong_secret.verify().unwrap_err().kind(), ErrorType::IncompleteSignature);
+}
+
+#[test]
+fn a_key_without_actions_may_call_the_data_plane_and_lookups_only() {
+    let caller = signed().verify().unwrap();
+    for operation in
+        ["PutRecord", "PutRecordBatch", "DescribeDeliveryStream", "ListDeliveryStreams"]
+    {
+        assert!(caller.may_call(operation), "{operation}");
+    }
+    for operation in ["CreateDeliveryStream", "UpdateDestination", "DeleteDeliveryStream"] {
+        assert!(!caller.may_call(operation), "{operation}");
+    }
+    let limited =
+        Signer { key: "AKIDLIMITED", secret: "limited-secret", ..Signer::default() }.sign();
+    let caller = limited.verify().unwrap();
+    assert!(caller.may_call("PutRecordBatch") && !caller.may_call("DescribeDeliveryStream"));
+}
+
+#[test]
 fn x_amz_content_sha256_must_be_the_body_hash() {
     let hash = hex(&Sha256::digest(BODY));
     let good = Signer {
@@ -416,7 +455,11 @@ fn x_amz_content_sha256_must_be_the_body_hash() {
     other_body.body = b"{}".to_vec();
     assert_eq!(other_body.verify(), Err(AuthError::BodyHash));
     let unsigned = Signer {
-        headers: vec![("host", HOST), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")],
+        headers: vec![
+            ("host", HOST),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            ("x-amz-target", "Firehose_20150804.PutRecordBatch"),
+        ],
         ..Signer::default()
     }
     .sign();

@@ -43,7 +43,7 @@ pub mod timestamp;
 #[cfg(test)]
 mod tests;
 
-pub use config::{validate, DataFormatConversionConfiguration, SchemaSource};
+pub use config::{validate, DataFormatConversionConfiguration, SchemaLoadError, SchemaSource};
 pub use encoder::{
     ConversionConfigError, ConversionError, ParquetEncoder, RecordError, INVALID_SCHEMA,
     MALFORMED_DATA,
