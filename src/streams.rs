@@ -469,13 +469,12 @@ impl Streams {
             segment_bytes: config.storage.segment_bytes,
             ..LogOptions::default()
         };
-        crate::control::persist::clean_trash(&config.data_dir);
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
         let mut map = BTreeMap::new();
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
-            let dir = config.data_dir.join("streams").join(name);
-            let version = crate::control::persist::file_stream_version(&dir, stream_config)
+            let version = crate::control::persist::stream_dir_migrated(&config.data_dir, name)
+                .and_then(|dir| crate::control::persist::file_stream_version(&dir, stream_config))
                 .map_err(|source| StartError::Version { stream: name.clone(), source })?;
             let opening = Opening {
                 config,
@@ -500,6 +499,8 @@ impl Streams {
             tasks: Mutex::new(Vec::new()),
         };
         streams.open_api_streams()?;
+        // After every stream found its directory (see `persist::path_name`).
+        crate::control::persist::clean_trash(&config.data_dir);
         Ok(streams)
     }
 
@@ -861,7 +862,15 @@ pub(crate) fn open_stream(
             stream_config.delivery_stream_encryption_configuration_input.as_ref(),
         )
         .map_err(|e| StartError::Keys { stream: name.clone(), message: e.to_string() })?;
-    let dir = config.data_dir.join("streams").join(&name);
+    let dir = crate::control::persist::stream_dir_migrated(&config.data_dir, &name).map_err(
+        |source| StartError::Log {
+            stream: name.clone(),
+            source: OpenError::Io {
+                path: crate::control::persist::stream_dir(&config.data_dir, &name),
+                source,
+            },
+        },
+    )?;
     let configured = stream_config.hydrant.shards;
     let on_disk = shards_on_disk(&dir);
     if on_disk != 0 && on_disk != configured {

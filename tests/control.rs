@@ -652,3 +652,90 @@ async fn a_reload_switches_a_file_streams_encryption_at_rest_from_the_next_recor
     drop(app);
     hydrant.shutdown().await;
 }
+
+/// An API stream delivering under `prefix` to the local bucket, one shard, a 1 s window.
+fn api_stream_at(name: &str, prefix: &str) -> Value {
+    let mut stream = api_stream(name, 1);
+    stream["ExtendedS3DestinationConfiguration"]["Prefix"] = json!(prefix);
+    stream
+}
+
+async fn wait_gone(app: &axum::Router, name: &str) {
+    for _ in 0..300 {
+        let (status, answer) =
+            call(app, "DescribeDeliveryStream", json!({"DeliveryStreamName": name})).await;
+        if status == StatusCode::BAD_REQUEST {
+            assert_eq!(answer["__type"], "ResourceNotFoundException");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("delivery stream {name:?} was not deleted within 30 s");
+}
+
+async fn delivered(dir: &Path, prefix: &str, sent: &[String]) {
+    let root = bucket(dir, prefix);
+    wait_until(&format!("records under {prefix}"), || {
+        let got = lines_under(&root);
+        sent.iter().all(|r| got.contains(&r.trim_end().to_string()))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_named_dot_and_dot_dot_are_isolated_from_each_other_and_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, &["file"]);
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    let streams = [(".", "dot/"), ("..", "dotdot/"), ("x", "x/")];
+    for (name, prefix) in streams {
+        ok(&app, "CreateDeliveryStream", api_stream_at(name, prefix)).await;
+    }
+    for (name, prefix) in streams.iter().copied().chain([("file", "file/")]) {
+        let sent = records(&format!("first-{}", prefix.trim_end_matches('/')), 3);
+        put(&app, name, &sent).await;
+        delivered(dir.path(), prefix, &sent).await;
+    }
+    let data = dir.path().join("data");
+    for encoded in ["%2E", "%2E.", "x", "file"] {
+        assert!(data.join("streams").join(encoded).join("shard-0000").is_dir(), "{encoded}");
+    }
+    assert!(!data.join("streams/shard-0000").exists() && !data.join("shard-0000").exists());
+
+    // Deleting "." removes its log and file only.
+    ok(&app, "DeleteDeliveryStream", json!({"DeliveryStreamName": "."})).await;
+    wait_gone(&app, ".").await;
+    assert!(!data.join("streams/%2E").exists());
+    assert!(!data.join("api-streams/%2E.json").exists());
+    for (name, prefix) in [("..", "dotdot/"), ("x", "x/"), ("file", "file/")] {
+        let sent = records(&format!("second-{}", prefix.trim_end_matches('/')), 3);
+        put(&app, name, &sent).await;
+        delivered(dir.path(), prefix, &sent).await;
+    }
+    drop(app);
+    hydrant.shutdown().await;
+
+    // Across a restart: "..", "x" and "file" come back with their logs, "." does not.
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    let list = ok(&app, "ListDeliveryStreams", json!({})).await;
+    assert_eq!(list["DeliveryStreamNames"], json!(["..", "file", "x"]));
+    ok(&app, "DeleteDeliveryStream", json!({"DeliveryStreamName": ".."})).await;
+    wait_gone(&app, "..").await;
+    assert!(!data.join("streams/%2E.").exists());
+    for (name, prefix) in [("x", "x/"), ("file", "file/")] {
+        let sent = records(&format!("third-{}", prefix.trim_end_matches('/')), 3);
+        put(&app, name, &sent).await;
+        delivered(dir.path(), prefix, &sent).await;
+    }
+    // A new "." starts on an empty log of its own.
+    ok(&app, "CreateDeliveryStream", api_stream_at(".", "dot2/")).await;
+    let sent = records("again", 2);
+    put(&app, ".", &sent).await;
+    delivered(dir.path(), "dot2/", &sent).await;
+    assert_eq!(lines_under(&bucket(dir.path(), "dot2/")), sorted(&sent));
+    drop(app);
+    hydrant.shutdown().await;
+    assert!(data.join("streams").is_dir() && data.join("streams/x/shard-0000").is_dir());
+}

@@ -191,7 +191,13 @@ impl Streams {
         let mut config = config;
         config.normalize();
         let server = self.config();
-        let dir = server.data_dir.join("streams").join(&name);
+        let dir = persist::stream_dir_migrated(&server.data_dir, &name).map_err(|e| {
+            // The detail names server paths: for the log, not the caller.
+            tracing::error!(stream = %name, error = %e, "cannot prepare the stream's log directory");
+            ControlError::Internal(format!(
+                "cannot prepare the log directory of delivery stream {name}; the server's log says why"
+            ))
+        })?;
         let existed = dir.exists();
         let created_at = now_secs();
         let this = self.clone();
@@ -427,7 +433,7 @@ impl Streams {
                     .map_err(internal("cannot store the change"))
             }
             Owner::ConfigFile => {
-                let dir = server.data_dir.join("streams").join(&stream.name);
+                let dir = persist::stream_dir(&server.data_dir, &stream.name);
                 let (version, config) = (definition.version, definition.config.clone());
                 tokio::task::spawn_blocking(move || {
                     persist::store_file_stream_version(&dir, version, &config)
