@@ -885,6 +885,21 @@ pub(crate) fn open_stream(
         log_keys.encrypt,
     )
     .map_err(|source| StartError::Log { stream: name.clone(), source })?;
+    // Before any worker runs or record is appended: markers never name records past the
+    // recovered end of the log (see `Markers::lower_to_log_end`).
+    for shard in log.shards() {
+        for consumer in [CONSUMER, BACKUP_CONSUMER] {
+            crate::delivery::buffers::Markers::lower_to_log_end(
+                shard.dir(),
+                consumer,
+                shard.next_seq(),
+            )
+            .map_err(|source| StartError::Log {
+                stream: name.clone(),
+                source: OpenError::Io { path: shard.dir().to_path_buf(), source },
+            })?;
+        }
+    }
     let workers = pipeline.start(&name, &log, version, metrics)?;
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
         store = %stream_config.hydrant.object_store, version,
