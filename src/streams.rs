@@ -1006,9 +1006,9 @@ impl StageBuilder {
             None => None,
             Some(spec) => {
                 let path = resolve_module(&spec.lambda_arn, &config.functions, &config.base_dir)?;
-                let module = transform_engine()?.load(&path).map_err(|e| e.to_string())?;
                 let limits =
                     stream.hydrant.transform.unwrap_or_default().apply(SandboxLimits::default());
+                let module = transform_engine()?.load(&path, &limits).map_err(|e| e.to_string())?;
                 let context = TransformContext {
                     delivery_stream_arn: arn.to_string(),
                     region: config.region.clone(),

@@ -361,6 +361,11 @@ fn check_processing(
             ));
         }
     }
+    if let Some(Err(message)) = stream.hydrant.transform.map(|t| t.validate()) {
+        // `field: what is wrong`
+        let (field, message) = message.split_once(": ").unwrap_or(("", &message));
+        issues.push(Issue::new(format!("{path}.hydrant.transform.{field}"), message));
+    }
     if stream.hydrant.max_partitions == 0 {
         issues.push(Issue::new(
             format!("{path}.hydrant.max_partitions"),
