@@ -82,6 +82,7 @@ pub fn embedded_default() -> Config {
         object_stores,
         functions: BTreeMap::new(),
         shutdown_timeout_seconds: SHUTDOWN_TIMEOUT_SECONDS,
+        limits: Default::default(),
         base_dir: PathBuf::from("."),
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),

@@ -23,6 +23,7 @@ mod defaults;
 mod destinations;
 mod env;
 mod error;
+mod limits;
 mod model;
 pub mod prefix_rules;
 mod validate;
@@ -40,6 +41,7 @@ pub use defaults::{
     SEGMENT_BYTES, SHARDS, SHUTDOWN_TIMEOUT_SECONDS,
 };
 pub use error::{ConfigError, Issue};
+pub use limits::{LimitExcess, LimitKind, LimitsConfig};
 pub use model::{
     AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
     DeliveryStreamConfig, DeliveryStreamType, Destination, DynamicPartitioningConfig,

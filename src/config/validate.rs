@@ -40,6 +40,7 @@ pub const MAX_TAGS: usize = 50;
 pub fn validate(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     check_server(config, &mut issues);
+    config.limits.check(config, &mut issues);
     check_auth(config, &mut issues);
     check_tls(config, &mut issues);
     for (name, store) in &config.object_stores {
