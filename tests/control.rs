@@ -819,3 +819,18 @@ async fn api_clients_get_no_more_streams_shards_or_sandbox_than_the_limits_allow
     drop(app);
     hydrant.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_streams_through_the_api_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "limits: { max_streams: 0 }\n".to_string() + &yaml(dir.path(), 60, &["file"]);
+    let cfg = hydrant::config::parse(&text, dir.path()).unwrap();
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    let message =
+        fails(&app, "CreateDeliveryStream", api_stream("s", 60), "LimitExceededException").await;
+    assert!(message.contains("turned off") && message.contains("limits.max_streams"), "{message}");
+    put(&app, "file", &records("still", 1)).await;
+    drop(app);
+    hydrant.shutdown().await;
+}

@@ -188,6 +188,13 @@ impl Streams {
         let server = self.config();
         let limits = server.limits;
         let api_streams = self.all().iter().filter(|s| s.owner == Owner::Api).count();
+        if limits.max_streams == 0 {
+            return Err(ControlError::LimitExceeded(format!(
+                "cannot create delivery stream {name}: creating delivery streams through the API \
+                 is turned off on this server (limits.max_streams: 0); define the stream in the \
+                 server's config file, or have the operator raise limits.max_streams"
+            )));
+        }
         if api_streams >= limits.max_streams as usize {
             return Err(ControlError::LimitExceeded(format!(
                 "cannot create delivery stream {name}: this server allows {} delivery streams \
