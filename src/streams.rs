@@ -477,13 +477,12 @@ impl Streams {
             segment_bytes: config.storage.segment_bytes,
             ..LogOptions::default()
         };
-        crate::control::persist::clean_trash(&config.data_dir);
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
         let mut map = BTreeMap::new();
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
-            let dir = config.data_dir.join("streams").join(name);
-            let version = crate::control::persist::file_stream_version(&dir, stream_config)
+            let version = crate::control::persist::stream_dir_migrated(&config.data_dir, name)
+                .and_then(|dir| crate::control::persist::file_stream_version(&dir, stream_config))
                 .map_err(|source| StartError::Version { stream: name.clone(), source })?;
             let opening = Opening {
                 config,
@@ -508,6 +507,8 @@ impl Streams {
             tasks: Mutex::new(Vec::new()),
         };
         streams.open_api_streams()?;
+        // After every stream found its directory (see `persist::path_name`).
+        crate::control::persist::clean_trash(&config.data_dir);
         Ok(streams)
     }
 
@@ -870,7 +871,15 @@ pub(crate) fn open_stream(
             stream_config.delivery_stream_encryption_configuration_input.as_ref(),
         )
         .map_err(|e| StartError::Keys { stream: name.clone(), message: e.to_string() })?;
-    let dir = config.data_dir.join("streams").join(&name);
+    let dir = crate::control::persist::stream_dir_migrated(&config.data_dir, &name).map_err(
+        |source| StartError::Log {
+            stream: name.clone(),
+            source: OpenError::Io {
+                path: crate::control::persist::stream_dir(&config.data_dir, &name),
+                source,
+            },
+        },
+    )?;
     let configured = stream_config.hydrant.shards;
     let on_disk = shards_on_disk(&dir);
     if on_disk != 0 && on_disk != configured {
@@ -885,6 +894,21 @@ pub(crate) fn open_stream(
         log_keys.encrypt,
     )
     .map_err(|source| StartError::Log { stream: name.clone(), source })?;
+    // Before any worker runs or record is appended: markers never name records past the
+    // recovered end of the log (see `Markers::lower_to_log_end`).
+    for shard in log.shards() {
+        for consumer in [CONSUMER, BACKUP_CONSUMER] {
+            crate::delivery::buffers::Markers::lower_to_log_end(
+                shard.dir(),
+                consumer,
+                shard.next_seq(),
+            )
+            .map_err(|source| StartError::Log {
+                stream: name.clone(),
+                source: OpenError::Io { path: shard.dir().to_path_buf(), source },
+            })?;
+        }
+    }
     let workers = pipeline.start(&name, &log, version, metrics)?;
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
         store = %stream_config.hydrant.object_store, version,
@@ -1007,16 +1031,15 @@ impl StageBuilder {
                     defined_by,
                 )
                 .map_err(processing)?;
-                let module =
-                    transform_engine().map_err(processing)?.load(&path).map_err(|error| {
-                        StartError::Transform {
-                            stream: name.clone(),
-                            lambda_arn: spec.lambda_arn.clone(),
-                            error,
-                        }
-                    })?;
                 let limits =
                     stream.hydrant.transform.unwrap_or_default().apply(SandboxLimits::default());
+                let module = transform_engine().map_err(processing)?.load(&path, &limits).map_err(
+                    |error| StartError::Transform {
+                        stream: name.clone(),
+                        lambda_arn: spec.lambda_arn.clone(),
+                        error,
+                    },
+                )?;
                 let context = TransformContext {
                     delivery_stream_arn: arn.to_string(),
                     region: config.region.clone(),

@@ -652,3 +652,185 @@ async fn a_reload_switches_a_file_streams_encryption_at_rest_from_the_next_recor
     drop(app);
     hydrant.shutdown().await;
 }
+
+/// An API stream delivering under `prefix` to the local bucket, one shard, a 1 s window.
+fn api_stream_at(name: &str, prefix: &str) -> Value {
+    let mut stream = api_stream(name, 1);
+    stream["ExtendedS3DestinationConfiguration"]["Prefix"] = json!(prefix);
+    stream
+}
+
+async fn wait_gone(app: &axum::Router, name: &str) {
+    for _ in 0..300 {
+        let (status, answer) =
+            call(app, "DescribeDeliveryStream", json!({"DeliveryStreamName": name})).await;
+        if status == StatusCode::BAD_REQUEST {
+            assert_eq!(answer["__type"], "ResourceNotFoundException");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("delivery stream {name:?} was not deleted within 30 s");
+}
+
+async fn delivered(dir: &Path, prefix: &str, sent: &[String]) {
+    let root = bucket(dir, prefix);
+    wait_until(&format!("records under {prefix}"), || {
+        let got = lines_under(&root);
+        sent.iter().all(|r| got.contains(&r.trim_end().to_string()))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_named_dot_and_dot_dot_are_isolated_from_each_other_and_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, &["file"]);
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    let streams = [(".", "dot/"), ("..", "dotdot/"), ("x", "x/")];
+    for (name, prefix) in streams {
+        ok(&app, "CreateDeliveryStream", api_stream_at(name, prefix)).await;
+    }
+    for (name, prefix) in streams.iter().copied().chain([("file", "file/")]) {
+        let sent = records(&format!("first-{}", prefix.trim_end_matches('/')), 3);
+        put(&app, name, &sent).await;
+        delivered(dir.path(), prefix, &sent).await;
+    }
+    let data = dir.path().join("data");
+    for encoded in ["%2E", "%2E.", "x", "file"] {
+        assert!(data.join("streams").join(encoded).join("shard-0000").is_dir(), "{encoded}");
+    }
+    assert!(!data.join("streams/shard-0000").exists() && !data.join("shard-0000").exists());
+
+    // Deleting "." removes its log and file only.
+    ok(&app, "DeleteDeliveryStream", json!({"DeliveryStreamName": "."})).await;
+    wait_gone(&app, ".").await;
+    assert!(!data.join("streams/%2E").exists());
+    assert!(!data.join("api-streams/%2E.json").exists());
+    for (name, prefix) in [("..", "dotdot/"), ("x", "x/"), ("file", "file/")] {
+        let sent = records(&format!("second-{}", prefix.trim_end_matches('/')), 3);
+        put(&app, name, &sent).await;
+        delivered(dir.path(), prefix, &sent).await;
+    }
+    drop(app);
+    hydrant.shutdown().await;
+
+    // Across a restart: "..", "x" and "file" come back with their logs, "." does not.
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    let list = ok(&app, "ListDeliveryStreams", json!({})).await;
+    assert_eq!(list["DeliveryStreamNames"], json!(["..", "file", "x"]));
+    ok(&app, "DeleteDeliveryStream", json!({"DeliveryStreamName": ".."})).await;
+    wait_gone(&app, "..").await;
+    assert!(!data.join("streams/%2E.").exists());
+    for (name, prefix) in [("x", "x/"), ("file", "file/")] {
+        let sent = records(&format!("third-{}", prefix.trim_end_matches('/')), 3);
+        put(&app, name, &sent).await;
+        delivered(dir.path(), prefix, &sent).await;
+    }
+    // A new "." starts on an empty log of its own.
+    ok(&app, "CreateDeliveryStream", api_stream_at(".", "dot2/")).await;
+    let sent = records("again", 2);
+    put(&app, ".", &sent).await;
+    delivered(dir.path(), "dot2/", &sent).await;
+    assert_eq!(lines_under(&bucket(dir.path(), "dot2/")), sorted(&sent));
+    drop(app);
+    hydrant.shutdown().await;
+    assert!(data.join("streams").is_dir() && data.join("streams/x/shard-0000").is_dir());
+}
+
+fn limited(dir: &Path) -> hydrant::config::Config {
+    let text = "limits: { max_streams: 2, max_shards: 6, max_shards_per_stream: 4, \
+                max_buffer_size_mib: 64 }\n"
+        .to_string()
+        + &yaml(dir, 60, &["file"]);
+    hydrant::config::parse(&text, dir).expect("valid test config")
+}
+
+fn with_shards(name: &str, shards: u32) -> Value {
+    let mut stream = api_stream(name, 60);
+    stream["hydrant"]["shards"] = json!(shards);
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_clients_get_no_more_streams_shards_or_sandbox_than_the_limits_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&limited(dir.path())).unwrap();
+    let app = router(hydrant.state.clone());
+    let create = "CreateDeliveryStream";
+
+    let message = fails(&app, create, with_shards("big", 5), "LimitExceededException").await;
+    for needle in ["hydrant.shards", "4 shards per stream", "limits.max_shards_per_stream"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    let mut memory = api_stream("big", 60);
+    memory["hydrant"]["transform"] = json!({"memory_mib": 4096});
+    let message = fails(&app, create, memory, "InvalidArgumentException").await;
+    for needle in ["hydrant.transform.memory_mib", "64 MiB", "limits.max_transform_memory_mib"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    let mut fuel = api_stream("big", 60);
+    fuel["hydrant"]["transform"] = json!({"fuel": 1_000_000_000_000_000u64});
+    let message = fails(&app, create, fuel, "InvalidArgumentException").await;
+    assert!(message.contains("limits.max_transform_fuel"), "{message}");
+    let mut partitions = api_stream("big", 60);
+    partitions["hydrant"]["max_partitions"] = json!(1_000_000);
+    let message = fails(&app, create, partitions, "InvalidArgumentException").await;
+    assert!(message.contains("hydrant.max_partitions"), "{message}");
+    let mut buffer = api_stream("big", 60);
+    buffer["ExtendedS3DestinationConfiguration"]["BufferingHints"]["SizeInMBs"] = json!(128);
+    let message = fails(&app, create, buffer, "InvalidArgumentException").await;
+    assert!(
+        message.contains("ExtendedS3DestinationConfiguration.BufferingHints.SizeInMBs")
+            && message.contains("limits.max_buffer_size_mib"),
+        "{message}"
+    );
+    assert!(!dir.path().join("data/streams/big").exists(), "a refused stream left a log");
+
+    // Shards in total: the file's stream has 1 of the 6.
+    ok(&app, create, with_shards("a", 4)).await;
+    let message = fails(&app, create, with_shards("b", 2), "LimitExceededException").await;
+    for needle in ["limits.max_shards", "5 of the 6", "ask for at most 1"] {
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    ok(&app, create, with_shards("b", 1)).await;
+    // Streams: two through the API.
+    let message = fails(&app, create, with_shards("c", 1), "LimitExceededException").await;
+    assert!(message.contains("limits.max_streams"), "{message}");
+
+    // An update may not raise a value past its ceiling either.
+    let message = fails(
+        &app,
+        "UpdateDestination",
+        json!({"DeliveryStreamName": "a", "CurrentDeliveryStreamVersionId": "1",
+               "DestinationId": "destinationId-000000000001",
+               "ExtendedS3DestinationUpdate": {"BufferingHints": {"SizeInMBs": 100}}}),
+        "InvalidArgumentException",
+    )
+    .await;
+    assert!(message.contains("limits.max_buffer_size_mib"), "{message}");
+
+    // A deleted stream gives its stream and shards back.
+    ok(&app, "DeleteDeliveryStream", json!({"DeliveryStreamName": "b"})).await;
+    wait_gone(&app, "b").await;
+    ok(&app, create, with_shards("c", 1)).await;
+    drop(app);
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_streams_through_the_api_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "limits: { max_streams: 0 }\n".to_string() + &yaml(dir.path(), 60, &["file"]);
+    let cfg = hydrant::config::parse(&text, dir.path()).unwrap();
+    let hydrant = Hydrant::start(&cfg).unwrap();
+    let app = router(hydrant.state.clone());
+    let message =
+        fails(&app, "CreateDeliveryStream", api_stream("s", 60), "LimitExceededException").await;
+    assert!(message.contains("turned off") && message.contains("limits.max_streams"), "{message}");
+    put(&app, "file", &records("still", 1)).await;
+    drop(app);
+    hydrant.shutdown().await;
+}

@@ -85,6 +85,7 @@ pub fn embedded_default() -> Config {
         functions: BTreeMap::new(),
         api_streams: Default::default(),
         shutdown_timeout_seconds: SHUTDOWN_TIMEOUT_SECONDS,
+        limits: Default::default(),
         base_dir: PathBuf::from("."),
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),

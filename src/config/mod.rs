@@ -25,6 +25,7 @@ mod destinations;
 mod env;
 mod error;
 mod http;
+mod limits;
 mod model;
 pub mod prefix_rules;
 mod validate;
@@ -44,6 +45,7 @@ pub use defaults::{
 };
 pub use error::{ConfigError, Issue};
 pub use http::HttpConfig;
+pub use limits::{LimitExcess, LimitKind, LimitsConfig};
 pub use model::{
     AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
     DeliveryStreamConfig, DeliveryStreamType, Destination, DynamicPartitioningConfig,

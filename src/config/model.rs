@@ -102,6 +102,12 @@ pub struct Config {
     #[serde(default = "defaults::shutdown_timeout_seconds")]
     pub shutdown_timeout_seconds: u64,
 
+    /// Ceilings on what streams created through the API may ask for (shards, transform
+    /// sandbox, partitions, buffer sizes) and on the shard count of all streams. See
+    /// docs/configuration.md#limits.
+    #[serde(default)]
+    pub limits: super::limits::LimitsConfig,
+
     /// Directory of the configuration file (relative paths were resolved against it).
     #[serde(skip)]
     pub base_dir: PathBuf,

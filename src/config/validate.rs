@@ -40,6 +40,7 @@ pub const MAX_TAGS: usize = 50;
 pub fn validate(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     check_server(config, &mut issues);
+    config.limits.check(config, &mut issues);
     check_auth(config, &mut issues);
     super::api_streams::check(config, &mut issues);
     check_tls(config, &mut issues);
@@ -368,6 +369,11 @@ fn check_processing(
                 message,
             ));
         }
+    }
+    if let Some(Err(message)) = stream.hydrant.transform.map(|t| t.validate()) {
+        // `field: what is wrong`
+        let (field, message) = message.split_once(": ").unwrap_or(("", &message));
+        issues.push(Issue::new(format!("{path}.hydrant.transform.{field}"), message));
     }
     if stream.hydrant.max_partitions == 0 {
         issues.push(Issue::new(

@@ -27,7 +27,8 @@ use serde_json::Value;
 
 use crate::api::{ApiError, ErrorType};
 use crate::config::{
-    check_tags, DeliveryStreamConfig, Issue, LogKeyError, LogKeys, StreamEncryptionInput, Tag,
+    check_tags, DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
+    LogKeys, StreamEncryptionInput, Tag,
 };
 use crate::delivery::StopMode;
 use crate::streams::{
@@ -246,14 +247,52 @@ impl Streams {
                 format!("Firehose {name} under accountId {} already exists", self.account_id())
             }));
         }
+        let server = self.config();
+        let limits = server.limits;
+        let api_streams = self.all().iter().filter(|s| s.owner == Owner::Api).count();
+        if limits.max_streams == 0 {
+            return Err(ControlError::LimitExceeded(format!(
+                "cannot create delivery stream {name}: creating delivery streams through the API \
+                 is turned off on this server (limits.max_streams: 0); define the stream in the \
+                 server's config file, or have the operator raise limits.max_streams"
+            )));
+        }
+        if api_streams >= limits.max_streams as usize {
+            return Err(ControlError::LimitExceeded(format!(
+                "cannot create delivery stream {name}: this server allows {} delivery streams \
+                 created through the API (limits.max_streams) and has {api_streams}; delete one \
+                 first (DeleteDeliveryStream), or have the operator raise limits.max_streams in \
+                 the server's config file",
+                limits.max_streams
+            )));
+        }
         let issues = self.validate_stream(&config, "");
         if !issues.is_empty() {
             return Err(ControlError::Invalid(issues_message(&issues)));
         }
         let mut config = config;
+        limits.apply_to_defaults(&mut config.hydrant);
         config.normalize();
-        let server = self.config();
-        let dir = server.data_dir.join("streams").join(&name);
+        check_limits(&limits, &config, None)?;
+        let in_use: usize = self.all().iter().map(|s| s.log.shards().len()).sum();
+        let shards = config.hydrant.shards as usize;
+        if in_use + shards > limits.max_shards as usize {
+            return Err(ControlError::LimitExceeded(format!(
+                "hydrant.shards: delivery stream {name} needs {shards} shards, but {in_use} of the \
+                 {} shards this server allows in total (limits.max_shards) are in use; ask for at \
+                 most {}, delete a stream first, or have the operator raise limits.max_shards in \
+                 the server's config file",
+                limits.max_shards,
+                (limits.max_shards as usize).saturating_sub(in_use)
+            )));
+        }
+        let dir = persist::stream_dir_migrated(&server.data_dir, &name).map_err(|e| {
+            // The detail names server paths: for the log, not the caller.
+            tracing::error!(stream = %name, error = %e, "cannot prepare the stream's log directory");
+            ControlError::Internal(format!(
+                "cannot prepare the log directory of delivery stream {name}; the server's log says why"
+            ))
+        })?;
         let existed = dir.exists();
         let created_at = now_secs();
         let this = self.clone();
@@ -461,6 +500,7 @@ impl Streams {
             return Err(ControlError::Invalid(issues_message(&issues)));
         }
         config.normalize();
+        check_limits(&self.config().limits, &config, Some(&definition.config))?;
         let version = definition.version + 1;
         self.replace(&stream, config, version, Some(now_secs())).await?;
         tracing::info!(stream = %name, version, "delivery stream destination updated through the API");
@@ -489,7 +529,7 @@ impl Streams {
                     .map_err(internal("cannot store the change"))
             }
             Owner::ConfigFile => {
-                let dir = server.data_dir.join("streams").join(&stream.name);
+                let dir = persist::stream_dir(&server.data_dir, &stream.name);
                 let (version, config) = (definition.version, definition.config.clone());
                 tokio::task::spawn_blocking(move || {
                     persist::store_file_stream_version(&dir, version, &config)
@@ -714,6 +754,36 @@ fn stored_of(stream: &DeliveryStream) -> persist::StoredStream {
     }
 }
 
+/// Refuses an API stream's configuration above the server's `limits:`; `current` is the
+/// configuration it replaces, whose excesses are kept (the ceilings may have been lowered
+/// since it was accepted; only what the change raises is refused).
+fn check_limits(
+    limits: &LimitsConfig,
+    config: &DeliveryStreamConfig,
+    current: Option<&DeliveryStreamConfig>,
+) -> Result<(), ControlError> {
+    let kept: Vec<String> = current
+        .map(|c| limits.excesses(c))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.issue.path)
+        .collect();
+    let new: Vec<LimitExcess> =
+        limits.excesses(config).into_iter().filter(|e| !kept.contains(&e.issue.path)).collect();
+    let message = |kind: LimitKind| {
+        let issues: Vec<Issue> =
+            new.iter().filter(|e| e.kind == kind).map(|e| e.issue.clone()).collect();
+        (!issues.is_empty()).then(|| issues_message(&issues))
+    };
+    if let Some(message) = message(LimitKind::Count) {
+        return Err(ControlError::LimitExceeded(message));
+    }
+    if let Some(message) = message(LimitKind::Value) {
+        return Err(ControlError::Invalid(message));
+    }
+    Ok(())
+}
+
 /// Records appended but not delivered, by the workers' last checkpoints.
 fn undelivered(stream: &DeliveryStream, statuses: &[Arc<crate::delivery::WorkerStatus>]) -> u64 {
     stream
@@ -795,6 +865,11 @@ impl Streams {
             }
             let mut config = stored.config.clone();
             config.normalize();
+            for excess in server.limits.excesses(&config) {
+                // Accepted under higher ceilings: it keeps running, changes may not raise it.
+                tracing::warn!(stream = %name, limit = %excess.issue,
+                    "a stream created through the API is above the server's current limits");
+            }
             let opening = Opening {
                 config: &server,
                 stream: &config,

@@ -184,7 +184,8 @@ impl Streams {
         // The API's streams must still be valid and keep their names.
         let mut conflicts = Vec::new();
         for stream in self.all().into_iter().filter(|s| s.owner == Owner::Api) {
-            let label = format!("{}/{}.json", persist::API_DIR, stream.name);
+            let label =
+                persist::api_file(std::path::Path::new(""), &stream.name).display().to_string();
             if let Some(i) = effective
                 .delivery_streams
                 .iter()
@@ -245,9 +246,10 @@ impl Streams {
             let this = self.clone();
             let server = self.config();
             let opened = tokio::task::spawn_blocking(move || {
-                let dir = server.data_dir.join("streams").join(&config.delivery_stream_name);
                 let version =
-                    persist::file_stream_version(&dir, &config).map_err(|e| e.to_string())?;
+                    persist::stream_dir_migrated(&server.data_dir, &config.delivery_stream_name)
+                        .and_then(|dir| persist::file_stream_version(&dir, &config))
+                        .map_err(|e| e.to_string())?;
                 let opening = Opening {
                     config: &server,
                     stream: &config,

@@ -301,7 +301,7 @@ fn load_epochs(
 }
 
 fn write_durably(dir: &Path, file: &Path, bytes: &[u8]) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    super::dirs::create_dir_all(dir)?;
     let tmp = file.with_extension("tmp");
     let mut f = fs::File::create(&tmp)?;
     f.write_all(bytes)?;

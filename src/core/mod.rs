@@ -5,6 +5,7 @@
 pub mod at_rest;
 pub mod budget;
 pub mod checkpoint;
+pub mod dirs;
 pub mod error;
 pub mod options;
 pub mod record;

@@ -161,7 +161,7 @@ impl Shard {
             let path = path.to_path_buf();
             move |source| OpenError::Io { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        super::dirs::create_dir_all(dir).map_err(io_err(dir))?;
         let dir = dir.to_path_buf();
         let lock_path = dir.join(LOCK_FILE);
         let lock_file = std::fs::OpenOptions::new()

@@ -480,6 +480,43 @@ impl Markers {
         Ok(markers)
     }
 
+    /// Keeps the stored markers below `end`, the log's next sequence number as recovered;
+    /// returns how many had to be lowered. Call it after the log is opened and before any
+    /// record is appended or read.
+    ///
+    /// A marker at or past `end` names a record the log no longer holds: its tail was lost
+    /// (a power loss under `fsync: { interval_ms }`) or cut by hand (docs/log-format.md), and
+    /// the log hands those sequence numbers to new records, which the marker would skip as
+    /// delivered. Such a marker still says that every record of its key *below* `end` was
+    /// delivered (a key's records are delivered in order), so it is lowered to the last
+    /// position before `end` rather than dropped, which would deliver those records again.
+    pub fn lower_to_log_end(dir: &Path, consumer: &str, end: u64) -> io::Result<usize> {
+        let mut markers = Markers::load(dir, consumer)?;
+        if markers.max_seq.is_none_or(|max| max < end) {
+            return Ok(0);
+        }
+        let last_kept = end.checked_sub(1).map(|seq| Pos { seq, sub: u32::MAX });
+        let mut lowered = 0;
+        markers.delivered.retain(|_, pos| {
+            if pos.seq < end {
+                return true;
+            }
+            lowered += 1;
+            match last_kept {
+                Some(last) => {
+                    *pos = last;
+                    true
+                }
+                None => false,
+            }
+        });
+        markers.max_seq = markers.delivered.values().map(|p| p.seq).max();
+        markers.store(dir, consumer)?;
+        tracing::error!(dir = %dir.display(), consumer, lowered, next_seq = end,
+            "delivery markers were ahead of the log (records lost after a power loss with fsync interval, or files removed); lowered to the log's end so that new records are delivered");
+        Ok(lowered)
+    }
+
     /// Notes that everything of `key` up to `pos` is delivered.
     pub fn record(&mut self, key: BufferKey, pos: Pos) {
         self.max_seq = self.max_seq.max(Some(pos.seq));
@@ -685,6 +722,35 @@ mod tests {
         let b = variant(&BufferKey::Data(partition(2)), Pos { seq: 5, sub: 0 }, true);
         let e = variant(&BufferKey::Errors("processing-failed"), Pos { seq: 5, sub: 0 }, true);
         assert!(a != b && a != e && b != e);
+    }
+
+    #[test]
+    fn markers_past_the_log_end_are_lowered_below_it_and_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut markers = Markers::default();
+        markers.record(BufferKey::Data(partition(1)), Pos { seq: 4, sub: 0 });
+        markers.record(BufferKey::Data(partition(2)), Pos { seq: 9, sub: 3 });
+        markers.record(BufferKey::Errors(PARTITIONING_FAILED), Pos { seq: 12, sub: 0 });
+        markers.store(dir.path(), "delivery").unwrap();
+
+        assert_eq!(Markers::lower_to_log_end(dir.path(), "delivery", 13).unwrap(), 0);
+        assert_eq!(Markers::lower_to_log_end(dir.path(), "delivery", 7).unwrap(), 2);
+        let back = Markers::load(dir.path(), "delivery").unwrap();
+        assert_eq!(back.max_seq, Some(6));
+        // Below the end: what the lowered markers still know was delivered.
+        assert!(back.covers(&BufferKey::Data(partition(2)), Pos { seq: 6, sub: 99 }));
+        assert!(back.covers(&BufferKey::Data(partition(1)), Pos { seq: 4, sub: 0 }));
+        assert!(!back.covers(&BufferKey::Data(partition(1)), Pos { seq: 5, sub: 0 }));
+        // From the end on: new records that reuse the sequence numbers are not skipped.
+        for key in [BufferKey::Data(partition(2)), BufferKey::Errors(PARTITIONING_FAILED)] {
+            assert!(!back.covers(&key, Pos { seq: 7, sub: 0 }));
+            assert!(!back.covers(&key, Pos { seq: 9, sub: 3 }));
+        }
+        // A log cut back to nothing keeps no marker.
+        assert_eq!(Markers::lower_to_log_end(dir.path(), "delivery", 0).unwrap(), 3);
+        assert!(Markers::load(dir.path(), "delivery").unwrap().max_seq.is_none());
+        // No file: nothing to do.
+        assert_eq!(Markers::lower_to_log_end(dir.path(), "backup", 0).unwrap(), 0);
     }
 
     #[test]

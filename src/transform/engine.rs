@@ -119,27 +119,37 @@ impl TransformEngine {
 
     /// Loads the module at `path`, compiling it the first time and whenever the file's size
     /// or modification time changed; otherwise returns the cached module. Accepts `.wasm`
-    /// binaries and `.wat` text.
-    pub fn load(&self, path: &Path) -> Result<TransformModule, LoadError> {
+    /// binaries and `.wat` text. Either way the module is instantiated once under `limits`
+    /// (see [`TransformEngine::compile`]), so one that cannot start within them is refused here.
+    pub fn load(&self, path: &Path, limits: &SandboxLimits) -> Result<TransformModule, LoadError> {
         let io = |source| LoadError::Io { path: path.to_path_buf(), source };
         let canonical = path.canonicalize().map_err(io)?;
         let meta = std::fs::metadata(&canonical).map_err(io)?;
         let stamp = FileStamp { len: meta.len(), modified: meta.modified().ok() };
-        if let Some(entry) = self.cache().get(&canonical) {
-            if entry.stamp == stamp {
-                return Ok(entry.module.clone());
-            }
+        let cached =
+            self.cache().get(&canonical).filter(|e| e.stamp == stamp).map(|e| e.module.clone());
+        if let Some(module) = cached {
+            check_instance(&self.inner.engine, &module.inner.pre, limits)
+                .map_err(|e| e.for_module(&canonical))?;
+            return Ok(module);
         }
         let bytes = std::fs::read(&canonical).map_err(io)?;
-        let module = self.compile(&canonical, &bytes)?;
+        let module = self.compile(&canonical, &bytes, limits)?;
         tracing::info!(path = %canonical.display(), abi = ?module.abi(), "compiled transform module");
         self.cache().insert(canonical, CacheEntry { stamp, module: module.clone() });
         Ok(module)
     }
 
-    /// Compiles a module from bytes (`.wasm` or `.wat` text) without caching it. `name` is
-    /// used in error messages.
-    pub fn compile(&self, name: &Path, bytes: &[u8]) -> Result<TransformModule, LoadError> {
+    /// Compiles a module from bytes (`.wasm` or `.wat` text) without caching it, checks its
+    /// exports and instantiates it once in a throwaway store with the sandbox of `limits`
+    /// (memory cap and fuel, as every invocation has), which also checks
+    /// `hydrant_abi_version`. `name` is used in error messages.
+    pub fn compile(
+        &self,
+        name: &Path,
+        bytes: &[u8],
+        limits: &SandboxLimits,
+    ) -> Result<TransformModule, LoadError> {
         let module = Module::new(&self.inner.engine, bytes).map_err(|e| LoadError::Compile {
             path: name.to_path_buf(),
             message: format!("{e:#}"),
@@ -149,7 +159,7 @@ impl TransformEngine {
         let pre = self.inner.linker.instantiate_pre(&module).map_err(|e| {
             abi_error(format!("{e:#} (only wasi_snapshot_preview1 imports are provided)"))
         })?;
-        check_abi_version(&self.inner.engine, &pre).map_err(abi_error)?;
+        check_instance(&self.inner.engine, &pre, limits).map_err(|e| e.for_module(name))?;
         Ok(TransformModule {
             inner: Arc::new(ModuleInner {
                 name: name.to_path_buf(),
@@ -214,23 +224,62 @@ fn check_exports(module: &Module) -> Result<AbiKind, String> {
     }
 }
 
-/// Instantiates the module once in a throwaway store and checks `hydrant_abi_version`.
-fn check_abi_version(engine: &Engine, pre: &InstancePre<HostState>) -> Result<(), String> {
+/// A store for one instance: WASI without capabilities, the memory cap of `limits` enforced
+/// by the `ResourceLimiter`, and fuel for instantiation. Every instance is made in one, the
+/// throwaway one of [`check_instance`] too, so none can allocate past the cap.
+fn new_store(engine: &Engine, limits: &SandboxLimits) -> wasmtime::Result<Store<HostState>> {
+    let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+    let mut store = Store::new(engine, HostState::new(memory_limit));
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(INSTANTIATION_FUEL)?;
+    Ok(store)
+}
+
+/// Why [`check_instance`] refused a module (the module's name is added by the caller).
+enum CheckError {
+    Memory { limit_bytes: u64 },
+    Abi(String),
+}
+
+impl CheckError {
+    fn for_module(self, name: &Path) -> LoadError {
+        match self {
+            CheckError::Memory { limit_bytes } => {
+                LoadError::MemoryLimit { path: name.to_path_buf(), limit_bytes }
+            }
+            CheckError::Abi(message) => LoadError::Abi { path: name.to_path_buf(), message },
+        }
+    }
+}
+
+/// Instantiates the module once in a throwaway store with `limits`' sandbox: it must start
+/// within the memory cap and fuel, and `hydrant_abi_version`, when exported, must answer
+/// [`abi::ABI_VERSION`].
+fn check_instance(
+    engine: &Engine,
+    pre: &InstancePre<HostState>,
+    limits: &SandboxLimits,
+) -> Result<(), CheckError> {
+    let mut store = new_store(engine, limits).map_err(|e| CheckError::Abi(format!("{e:#}")))?;
+    let instance = match pre.instantiate(&mut store) {
+        Ok(instance) => instance,
+        Err(_) if store.data().limiter.exceeded => {
+            return Err(CheckError::Memory { limit_bytes: limits.memory_bytes })
+        }
+        Err(e) => return Err(CheckError::Abi(format!("cannot instantiate: {e:#}"))),
+    };
     if pre.module().get_export("hydrant_abi_version").is_none() {
         return Ok(());
     }
-    let mut store = Store::new(engine, HostState::new(usize::MAX));
-    store.set_fuel(INSTANTIATION_FUEL).map_err(|e| e.to_string())?;
-    let instance = pre.instantiate(&mut store).map_err(|e| format!("cannot instantiate: {e:#}"))?;
     let version = instance
         .get_typed_func::<(), i32>(&mut store, "hydrant_abi_version")
         .and_then(|f| f.call(&mut store, ()))
-        .map_err(|e| format!("hydrant_abi_version failed: {e:#}"))?;
+        .map_err(|e| CheckError::Abi(format!("hydrant_abi_version failed: {e:#}")))?;
     if version != abi::ABI_VERSION {
-        return Err(format!(
+        return Err(CheckError::Abi(format!(
             "module speaks ABI version {version}, this Hydrant speaks {}",
             abi::ABI_VERSION
-        ));
+        )));
     }
     Ok(())
 }
@@ -436,11 +485,9 @@ impl Transform {
     fn instantiate(&mut self) -> Result<Live, InvocationError> {
         let inner = &self.module.inner;
         let engine = &inner.engine.inner.engine;
-        let memory_limit = usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX);
-        let mut store = Store::new(engine, HostState::new(memory_limit));
-        store.limiter(|s| &mut s.limiter);
         let instantiation_error = |message: String| InvocationError::Instantiation { message };
-        store.set_fuel(INSTANTIATION_FUEL).map_err(|e| instantiation_error(e.to_string()))?;
+        let mut store =
+            new_store(engine, &self.limits).map_err(|e| instantiation_error(e.to_string()))?;
         self.instantiations += 1;
         let instance = match inner.pre.instantiate(&mut store) {
             Ok(i) => i,

@@ -31,6 +31,20 @@ pub enum LoadError {
         /// Wasmtime's explanation.
         message: String,
     },
+    /// Instantiating the module needs more memory (its initial memory and data) than the
+    /// sandbox's cap allows, so no invocation could ever start.
+    #[error(
+        "transform module {path} needs more than its memory limit of {} MiB just to start (its \
+         initial memory); raise hydrant.transform.memory_mib or build the module with a smaller \
+         initial memory",
+        limit_bytes >> 20
+    )]
+    MemoryLimit {
+        /// The module path.
+        path: PathBuf,
+        /// The cap.
+        limit_bytes: u64,
+    },
     /// The module does not follow Hydrant's transform ABI (missing or mistyped exports,
     /// imports other than WASI preview 1, an unsupported ABI version).
     #[error("transform module {path} does not follow the Hydrant transform ABI: {message}")]

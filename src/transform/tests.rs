@@ -27,7 +27,9 @@ fn wat(name: &str) -> TransformModule {
         "hungry" => include_str!("testdata/hungry.wat"),
         other => panic!("no fixture {other}"),
     };
-    engine().compile(Path::new(name), text.as_bytes()).expect("fixture compiles")
+    engine()
+        .compile(Path::new(name), text.as_bytes(), &SandboxLimits::default())
+        .expect("fixture compiles")
 }
 
 fn context() -> TransformContext {
@@ -418,11 +420,15 @@ fn modules_that_do_not_follow_the_abi_are_rejected_at_load() {
         ),
     ];
     for (text, expected) in cases {
-        let err = engine().compile(Path::new("bad"), text.as_bytes()).unwrap_err();
+        let err = engine()
+            .compile(Path::new("bad"), text.as_bytes(), &SandboxLimits::default())
+            .unwrap_err();
         assert!(matches!(err, LoadError::Abi { .. }), "{err:?}");
         assert!(err.to_string().contains(expected), "{err} should mention {expected}");
     }
-    let err = engine().compile(Path::new("junk"), b"\0asm\x01\0\0\0\xff").unwrap_err();
+    let err = engine()
+        .compile(Path::new("junk"), b"\0asm\x01\0\0\0\xff", &SandboxLimits::default())
+        .unwrap_err();
     assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
 }
 
@@ -432,15 +438,55 @@ fn a_module_is_compiled_once_and_again_after_the_file_changes() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("upper.wat");
     std::fs::write(&path, include_str!("testdata/upper.wat")).unwrap();
-    let a = engine().load(&path).unwrap();
-    let b = engine().load(&dir.join(".").join("upper.wat")).unwrap();
+    let a = engine().load(&path, &SandboxLimits::default()).unwrap();
+    let b = engine().load(&dir.join(".").join("upper.wat"), &SandboxLimits::default()).unwrap();
     assert!(a.same_module(&b), "same canonical path hits the cache");
     std::fs::write(&path, include_str!("testdata/counter.wat")).unwrap();
-    let c = engine().load(&path).unwrap();
+    let c = engine().load(&path, &SandboxLimits::default()).unwrap();
     assert!(!a.same_module(&c), "a changed file is recompiled");
-    let err = engine().load(&dir.join("missing.wasm")).unwrap_err();
+    let err = engine().load(&dir.join("missing.wasm"), &SandboxLimits::default()).unwrap_err();
     assert!(matches!(err, LoadError::Io { .. }));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A module whose initial memory (256 MiB, with data at its end) is far above a 16 MiB cap.
+const BIG_INITIAL_MEMORY: &str = r#"(module
+  (memory (export "memory") 4096)
+  (data (i32.const 268435000) "touches the last page")
+  (func (export "hydrant_abi_version") (result i32) (i32.const 1))
+  (func (export "hydrant_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "hydrant_transform") (param i32 i32) (result i64) (i64.const 0)))"#;
+
+fn mib(n: u64) -> SandboxLimits {
+    SandboxLimits { memory_bytes: n << 20, ..SandboxLimits::default() }
+}
+
+#[test]
+fn the_abi_check_instantiates_under_the_memory_cap() {
+    let err =
+        engine().compile(Path::new("big"), BIG_INITIAL_MEMORY.as_bytes(), &mib(16)).unwrap_err();
+    assert!(
+        matches!(err, LoadError::MemoryLimit { limit_bytes, .. } if limit_bytes == 16 << 20),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("hydrant.transform.memory_mib"), "{err}");
+    // The same module fits a cap above its initial memory.
+    engine().compile(Path::new("big"), BIG_INITIAL_MEMORY.as_bytes(), &mib(512)).unwrap();
+    // Without hydrant_abi_version the module is instantiated under the cap all the same.
+    let no_version = BIG_INITIAL_MEMORY
+        .replace(r#"(func (export "hydrant_abi_version") (result i32) (i32.const 1))"#, "");
+    let err = engine().compile(Path::new("big"), no_version.as_bytes(), &mib(16)).unwrap_err();
+    assert!(matches!(err, LoadError::MemoryLimit { .. }), "{err:?}");
+}
+
+#[test]
+fn a_cached_module_is_checked_against_the_limits_of_each_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.wat");
+    std::fs::write(&path, BIG_INITIAL_MEMORY).unwrap();
+    engine().load(&path, &mib(512)).unwrap();
+    let err = engine().load(&path, &mib(16)).unwrap_err();
+    assert!(matches!(err, LoadError::MemoryLimit { .. }), "{err:?}");
 }
 
 // ---------- the example modules of the guest workspace ----------
@@ -472,7 +518,7 @@ fn example(name: &str) -> Option<TransformModule> {
         println!("skipped: {} not built (run transforms/build.sh)", path.display());
         return None;
     }
-    Some(engine().load(&path).unwrap())
+    Some(engine().load(&path, &SandboxLimits::default()).unwrap())
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! local directory (one folder per bucket).
 
 mod config;
+mod local_dirs;
 mod service;
 
 pub use config::{ServerSideEncryption, StoreSpec};

@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -8,6 +7,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
 
+use super::local_dirs::LocalDirs;
 use super::{ServerSideEncryption, StoreSpec};
 use crate::{Destination, DestinationError, Outcome};
 
@@ -26,9 +26,10 @@ pub struct Object {
 pub struct S3Destination {
     store: Arc<dyn ObjectStore>,
     bucket: String,
-    /// Local directories cannot store HTTP attributes, and `object_store` does not fsync
-    /// them; for those we sync the file ourselves so a checkpoint never outlives its object.
-    local_dir: Option<PathBuf>,
+    /// A local directory: it cannot store HTTP attributes, and every object and directory
+    /// written there is made durable before `deliver` returns, so a checkpoint never outlives
+    /// its object.
+    local_dir: Option<Arc<LocalDirs>>,
 }
 
 impl S3Destination {
@@ -51,14 +52,21 @@ impl S3Destination {
             )),
             StoreSpec::Local { root } => {
                 let dir = root.join(bucket);
-                std::fs::create_dir_all(&dir).map_err(|e| {
+                let dirs = LocalDirs::open(dir.clone()).map_err(|e| {
                     DestinationError::permanent(
                         "S3.NoSuchBucket",
                         format!("cannot create local bucket directory {}: {e}", dir.display()),
                     )
                 })?;
-                let store = LocalFileSystem::new_with_prefix(&dir).map_err(config_error)?;
-                Ok(Self { store: Arc::new(store), bucket: bucket.into(), local_dir: Some(dir) })
+                // fsync mode: each file is synced before it is renamed into place, then its
+                // directory, and every directory a put creates.
+                let store =
+                    LocalFileSystem::new_with_prefix(&dir).map_err(config_error)?.with_fsync(true);
+                Ok(Self {
+                    store: Arc::new(store),
+                    bucket: bucket.into(),
+                    local_dir: Some(Arc::new(dirs)),
+                })
             }
             StoreSpec::S3 {
                 endpoint,
@@ -107,16 +115,6 @@ impl S3Destination {
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
-
-    fn sync_local(&self, key: &str) -> std::io::Result<()> {
-        let Some(dir) = &self.local_dir else { return Ok(()) };
-        let file = dir.join(key);
-        std::fs::File::open(&file)?.sync_all()?;
-        if let Some(parent) = file.parent() {
-            std::fs::File::open(parent)?.sync_all()?;
-        }
-        Ok(())
-    }
 }
 
 fn config_error(e: object_store::Error) -> DestinationError {
@@ -161,10 +159,10 @@ impl Destination for S3Destination {
             .put_opts(&path, PutPayload::from_bytes(object.body.clone()), opts)
             .await
             .map_err(classify)?;
-        if self.local_dir.is_some() {
-            let key = object.key.clone();
-            let this = self.clone();
-            tokio::task::spawn_blocking(move || this.sync_local(&key))
+        if let Some(dirs) = &self.local_dir {
+            // The key as object_store wrote it (`Path::parse` normalises it).
+            let (key, dirs) = (path.to_string(), dirs.clone());
+            tokio::task::spawn_blocking(move || dirs.settle(&key))
                 .await
                 .map_err(|e| DestinationError::transient("S3.ServiceException", e.to_string()))?
                 .map_err(|e| {
