@@ -98,6 +98,8 @@ export FH_TEST_S3_DATA_DIR=$SVC_DIR/s3
 export FH_TEST_MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 export FH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/$PG_DB
 export FH_TEST_SVC_DIR=$SVC_DIR
+# so that \`services.sh pg-stop|pg-start\` run by a test restarts the same cluster on the same port
+export SVC_DIR=$SVC_DIR PG_PORT=$PG_PORT S3_PORT=$S3_PORT MOTO_PORT=$MOTO_PORT OS_PORT=$OS_PORT
 export FH_TEST_SERVICES_SH=$(cd "$(dirname "$0")" && pwd)/services.sh
 export FH_TEST_OPENSEARCH_ENDPOINT=http://127.0.0.1:$OS_PORT
 export FH_TEST_PYTHON=$VENV/bin/python
