@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::config::SslMode;
 
-use super::copy_options::{mentions_keyword, parse_pg_copy_options, PgCopyOptions};
+use super::copy_options::{
+    check_redshift_copy_options, mentions_keyword, parse_pg_copy_options, PgCopyOptions,
+};
 
 /// Validation problems as `(Firehose field name, what is wrong and how to fix it)`, e.g.
 /// `("CopyCommand.CopyOptions", "CopyOptions: MAXERROR is not supported ...")`. The caller
@@ -141,7 +143,15 @@ impl WarehouseSettings {
                         None
                     }
                 },
-                Kind::Redshift => Some(Target::Redshift { copy_options: options }),
+                // Passed to Redshift verbatim, so only keywords and 'quoted' values (and a
+                // trailing `;`): nothing that could end the COPY and start another statement.
+                Kind::Redshift => match check_redshift_copy_options(&options) {
+                    Ok(()) => Some(Target::Redshift { copy_options: options }),
+                    Err(message) => {
+                        errors.push(("CopyCommand.CopyOptions", message));
+                        None
+                    }
+                },
             };
             if !username.is_empty() {
                 config.user(username);
@@ -641,6 +651,34 @@ mod tests {
         let Target::Postgres(o) = s.target else { panic!() };
         assert_eq!(o.format, PgFormat::Csv { delimiter: b',', quote: b'"' });
         assert_eq!(o.ignore_header, 1);
+    }
+
+    #[test]
+    fn redshift_copy_options_that_could_end_the_copy_are_refused() {
+        let settings = |options: &str| {
+            WarehouseSettings::from_firehose(
+                "jdbc:redshift://h/dev",
+                &copy("t", None, Some(options)),
+                "u",
+                "pw",
+                None,
+            )
+        };
+        for options in [
+            "JSON 'auto'; DROP TABLE users",
+            "JSON 'auto' -- comment",
+            "JSON 'auto' /* x */",
+            r#"DELIMITER '|' "x""#,
+            "CSV; GRANT ALL ON users TO PUBLIC;",
+        ] {
+            let e = settings(options).unwrap_err();
+            assert!(e.iter().any(|(f, _)| *f == "CopyCommand.CopyOptions"), "{options}: {e:?}");
+        }
+        for options in
+            ["JSON 'auto';", "CSV, IGNOREHEADER 1, ACCEPTINVCHARS AS '^'", "DELIMITER ''''"]
+        {
+            settings(options).unwrap_or_else(|e| panic!("{options}: {e:?}"));
+        }
     }
 
     #[test]

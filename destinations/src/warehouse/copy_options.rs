@@ -124,6 +124,14 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// Checks `CopyOptions` meant for Redshift, which are appended to the COPY verbatim: they must be
+/// keywords, numbers and `'quoted'` values (with `''` inside), separated by white space or
+/// commas, with at most a trailing `;`. Anything else (a `;` in the middle, `--` or `/*`
+/// comments, double quotes, parentheses) could end the COPY and run another statement.
+pub(crate) fn check_redshift_copy_options(options: &str) -> Result<(), String> {
+    tokenize(options).map(|_| ())
+}
+
 /// Whether `options` contains `keyword` as a word outside quoted values (case-insensitive).
 /// Used for Redshift targets, whose options are otherwise passed through untouched.
 pub(crate) fn mentions_keyword(options: &str, keyword: &str) -> bool {
