@@ -478,10 +478,15 @@ impl<'a> Authorization<'a> {
             )));
         }
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-        for part in rest.split(',') {
+        for part in rest.split(',').filter(|_| !rest.trim().is_empty()) {
             let part = part.trim();
+            // No SDK sends an empty parameter (`,,`): a header that has one was changed on the way.
             if part.is_empty() {
-                continue;
+                return Err(incomplete(
+                    "Authorization header has an empty parameter (two commas in a row, or a \
+                     trailing comma); send Credential=..., SignedHeaders=..., Signature=..."
+                        .to_string(),
+                ));
             }
             let Some((name, value)) = part.split_once('=') else {
                 return Err(incomplete(format!(

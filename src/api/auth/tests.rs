@@ -495,6 +495,8 @@ fn malformed_authorization_headers_are_incomplete_signatures_that_say_what_is_wr
         (&good.replace("Signature=", "Signature=zz"), "64 hexadecimal"),
         (&format!("{good}, Signature=00"), "more than one 'Signature'"),
         (&good.replace(", ", ",garbage,"), "not of the form name=value"),
+        (&good.replace(", ", ",,"), "empty parameter"),
+        (&format!("{good},"), "empty parameter"),
     ];
     for (header, needle) in cases {
         let e = request.clone().with_authorization(header).verify().unwrap_err();
