@@ -2,7 +2,9 @@
 //! local directory (one folder per bucket).
 
 mod config;
+mod key;
 mod service;
 
 pub use config::{ServerSideEncryption, StoreSpec};
+pub use key::{KeyRules, MAX_KEY_BYTES, MAX_LOCAL_SEGMENT_BYTES};
 pub use service::{Object, S3Destination};
