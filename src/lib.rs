@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod delivery;
+pub mod health;
 pub mod processors;
 pub mod server;
 pub mod streams;
