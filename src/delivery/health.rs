@@ -187,6 +187,16 @@ mod tests {
     }
 
     #[test]
+    fn a_blocked_shard_is_reported_after_a_minute_and_then_every_ten_minutes() {
+        let start = Instant::now();
+        let mut trouble = Trouble::starting(start);
+        assert!(!trouble.due_for_report(start + Duration::from_secs(59)));
+        assert!(trouble.due_for_report(start + BLOCKED_AFTER));
+        assert!(!trouble.due_for_report(start + BLOCKED_AFTER + Duration::from_secs(30)));
+        assert!(trouble.due_for_report(start + BLOCKED_AFTER + REPORT_EVERY));
+    }
+
+    #[test]
     fn long_errors_are_cut() {
         let health = DeliveryHealth::new();
         health.attempt_failed("s", 0, &"x".repeat(10_000));

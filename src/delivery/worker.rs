@@ -588,3 +588,18 @@ fn restart_wait(failures: u32) -> Duration {
     let capped = base.min(MAX_RESTART_WAIT.as_secs_f64());
     Duration::from_secs_f64(capped * rand::rng().random_range(0.85..=1.0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_waits_double_from_200_ms_and_never_pass_ten_seconds() {
+        let waits: Vec<Duration> = (1..=12).map(restart_wait).collect();
+        assert!(waits[0] <= FIRST_RESTART_WAIT && waits[0] >= FIRST_RESTART_WAIT * 85 / 100);
+        assert!(waits[3] >= Duration::from_millis(1360) && waits[3] <= Duration::from_millis(1600));
+        assert!(waits.iter().all(|w| *w <= MAX_RESTART_WAIT), "{waits:?}");
+        assert!(waits[11] >= MAX_RESTART_WAIT * 85 / 100, "{waits:?}");
+        assert!(restart_wait(u32::MAX) <= MAX_RESTART_WAIT);
+    }
+}

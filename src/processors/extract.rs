@@ -20,8 +20,9 @@
 //!   with `MetadataExtraction.MissingKey` naming the key, because `.absent_field` yields
 //!   `null`: a key that is absent from the record must not silently become the text `null` in
 //!   an S3 prefix. Objects, arrays and NaN/infinite numbers fail with
-//!   `MetadataExtraction.InvalidKeyValue` naming the key. An empty string is accepted (what
-//!   an empty segment does to the prefix is the prefix evaluator's business).
+//!   `MetadataExtraction.InvalidKeyValue` naming the key. An empty string is returned as it
+//!   is; dynamic partitioning then refuses it (with `.`, `..` and control characters) as a
+//!   value no object key can hold (`delivery::naming::UnnameableRecord`).
 //! * An empty object `{}` is accepted and yields no keys; a prefix that references a key then
 //!   fails when the prefix is evaluated.
 //!
