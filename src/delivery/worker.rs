@@ -483,10 +483,15 @@ impl ShardWorker {
             }
             let step = progress.delivered(&unit);
             if let Some(markers) = step.markers {
-                markers.store(self.shard.dir(), self.consumer)?; // before the checkpoint: see `Markers`
+                // Before the checkpoint: see `Markers`.
+                markers
+                    .store(self.shard.dir(), self.consumer)
+                    .map_err(|e| format!("storing the delivery markers: {e}"))?;
             }
             if let Some(checkpoint) = step.checkpoint {
-                self.shard.store_checkpoint(self.consumer, checkpoint)?;
+                self.shard
+                    .store_checkpoint(self.consumer, checkpoint)
+                    .map_err(|e| format!("storing the checkpoint: {e}"))?;
             }
             self.status.object_delivered(progress.checkpoint());
             if self.status.health.is_down() {

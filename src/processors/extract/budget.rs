@@ -17,7 +17,9 @@
 //!   so at most `MAX_STEPS / 2` levels, a few hundred bytes of stack each in a debug build),
 //!   and the literal nesting of the query itself (bounded by its length).
 //! * **Time.** A wall-clock deadline, checked every few hundred steps, catches natives whose
-//!   cost grows with their input (a sort, a regular expression) called many times.
+//!   cost grows with their input (a sort, a regular expression) called many times. It is the
+//!   one limit that depends on the machine: a record that needs about that long may fail on
+//!   one run and pass on a replay (it then lands in one place or the other, never nowhere).
 //! * **Memory.** Values built by `+`, `*`, string interpolation, `tostring`/`tojson` and
 //!   `[...]` are size-capped and their bytes charged ([`super::natives`]).
 //!
@@ -53,8 +55,11 @@ pub const MAX_STEPS: u64 = 100_000;
 pub const EVAL_STACK_BYTES: usize = 32 << 20;
 /// Stack kept free below [`EVAL_STACK_BYTES`] for what recurses between two steps.
 pub const UNCHECKED_STACK_BYTES: usize = 96 << 20;
+/// Stack an evaluator thread keeps for its own work above the evaluations it runs.
+const THREAD_WORK_STACK_BYTES: usize = 8 << 20;
 /// Stack of a thread that evaluates queries inline (reserved address space, not memory).
-pub const EVALUATOR_THREAD_STACK_BYTES: usize = EVAL_STACK_BYTES + UNCHECKED_STACK_BYTES;
+pub const EVALUATOR_THREAD_STACK_BYTES: usize =
+    THREAD_WORK_STACK_BYTES + EVAL_STACK_BYTES + UNCHECKED_STACK_BYTES;
 /// Wall-clock time one record's evaluation may take.
 pub const MAX_EVAL_TIME: Duration = Duration::from_secs(5);
 /// Bytes that the size-capped constructors may create in one evaluation.
@@ -203,6 +208,12 @@ pub fn on_large_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if room_here() {
         return f();
     }
+    if EVALUATOR_FLOOR.with(Cell::get) != 0 {
+        // A marked thread called deeper than it should: correct, but a thread per record.
+        tracing::warn!(
+            "jq evaluation handed to a new thread: the evaluator thread's stack is used up"
+        );
+    }
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("jq-eval".into())
@@ -228,15 +239,16 @@ thread_local! {
 }
 
 /// Declares that the current thread was spawned with [`EVALUATOR_THREAD_STACK_BYTES`] of
-/// stack, so queries are evaluated on it inline. Call it first thing in the thread.
+/// stack, so queries are evaluated on it inline (as long as the thread calls them within
+/// [`THREAD_WORK_STACK_BYTES`] of where it marked itself). Call it first thing in the thread.
 pub fn mark_evaluator_thread() {
     // The thread's own start-up used a little of the top; 1 MiB of slack covers it.
     let floor = stack_pointer().saturating_sub(EVALUATOR_THREAD_STACK_BYTES - (1 << 20));
     EVALUATOR_FLOOR.with(|f| f.set(floor));
 }
 
-/// Whether an evaluation starting here has all the stack it may need.
-fn room_here() -> bool {
+/// Whether an evaluation starting here has all the stack it may need, so it runs inline.
+pub(crate) fn room_here() -> bool {
     let floor = EVALUATOR_FLOOR.with(Cell::get);
     floor != 0 && stack_pointer().saturating_sub(EVAL_STACK_BYTES + UNCHECKED_STACK_BYTES) >= floor
 }

@@ -414,7 +414,9 @@ fn a_marked_evaluator_thread_evaluates_inline_within_the_same_limits() {
     let handle = std::thread::Builder::new()
         .stack_size(EVALUATOR_THREAD_STACK_BYTES)
         .spawn(move || {
+            assert!(!budget::room_here(), "an unmarked thread hands evaluations off");
             mark_evaluator_thread();
+            assert!(budget::room_here(), "a marked thread evaluates inline");
             let looped = e.extract(br#"{"loop":true}"#).unwrap_err();
             (looped.code(), e.extract(br#"{"k":"v"}"#).unwrap())
         })
