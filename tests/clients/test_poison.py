@@ -105,7 +105,9 @@ def test_a_runaway_jq_query_fails_its_records_and_the_shard_keeps_delivering_acr
     fh.create_delivery_stream(DeliveryStreamName=name, DeliveryStreamType="DirectPut",
                               ExtendedS3DestinationConfiguration=jq_stream(bucket, RUNAWAY_QUERY))
 
-    good = [record(k="a"), record(k="b"), record(k="a")]
+    # API streams have two shards: with seven poison records and twenty good ones, both shards
+    # get some of each (the config-file test below has one shard).
+    good = [record(k=k) for k in "ab" * 10]
     runaway = [record(boom=True), record(spin=True), record(huge=True)]
     unnameable = [record(k=""), record(k=".."), record(k="a\nb"), record(k="x/../y")]
     # Poison first, good records last: everything behind the poison on the shard must arrive.
@@ -133,12 +135,13 @@ def test_a_runaway_jq_query_fails_its_records_and_the_shard_keeps_delivering_acr
     h.kill()
     h.start(timeout=60)
     assert h.proc.pid != pid
-    after = [record(k="c"), record(boom=True), record(k="c")]
-    put(h.firehose(read_timeout=60), name, after)
-    want += [after[0] + b"\n", after[2] + b"\n"]
+    boom = record(boom=True)
+    after_good = [record(k="c") for _ in range(20)]
+    put(h.firehose(read_timeout=60), name, [boom] + after_good)
+    want += [r + b"\n" for r in after_good]
     assert_exactly_once(wait_delivered(s3, bucket, want, prefix="p/"), want)
     failed = partition_failures(s3, bucket, len(runaway) + len(unnameable) + 1)
-    assert set(failed) == set(runaway + unnameable + [after[1]])
+    assert set(failed) == set(runaway + unnameable + [boom])
     assert len(error_documents(s3, bucket, "err/partitioning-failed/")) == len(failed), "a failure twice"
     assert h.proc.poll() is None
     assert_no_panic(h)
