@@ -88,7 +88,12 @@ fn partitioned_stages() -> Stages {
     Stages {
         processors: Some(Arc::new(processors)),
         transform: None,
-        partitioning: Some(Partitioning::for_prefix(&namer, 500)),
+        partitioning: Some(Partitioning::for_prefix(
+            Arc::new(namer),
+            500,
+            hydrant_destinations::s3::KeyRules::S3,
+            1,
+        )),
         catalog: serde_json::Value::Null,
     }
 }

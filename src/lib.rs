@@ -15,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod delivery;
+pub mod health;
 pub mod listener;
 pub mod processors;
 pub mod server;

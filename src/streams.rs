@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use base64::Engine;
 use bytes::Bytes;
 use hydrant_destinations::http::HttpDestination;
-use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
+use hydrant_destinations::s3::{KeyRules, S3Destination, ServerSideEncryption, StoreSpec};
 use hydrant_destinations::search::SearchDestination;
 use hydrant_destinations::warehouse::{CredentialsClause, PostgresLoader, RedshiftLoader, Target};
 use hydrant_destinations::{DestinationError, RetryPolicy};
@@ -31,7 +31,9 @@ use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
 use crate::delivery::naming::{NamerError, ObjectNamer};
 use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
-use crate::delivery::{BatchPolicy, ShardWorker, StopMode, WorkerSignals, WorkerStatus};
+use crate::delivery::{
+    BatchPolicy, ShardWorker, StagesFactory, StopMode, WorkerSignals, WorkerStatus,
+};
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
 use crate::transform::{
@@ -121,6 +123,8 @@ pub struct Workers {
     signals: WorkerSignals,
     threads: Vec<JoinHandle<()>>,
     statuses: Vec<Arc<WorkerStatus>>,
+    /// The source-record backup workers' statuses (one per shard, when there is a backup).
+    backup_statuses: Vec<Arc<WorkerStatus>>,
 }
 
 impl Workers {
@@ -252,6 +256,23 @@ impl DeliveryStream {
             .as_ref()
             .map(|w| w.statuses.clone())
             .unwrap_or_default()
+    }
+
+    /// What holds each shard's delivery back, if anything: (consumer, shard, problem), the
+    /// delivery workers first, then the source-record backup.
+    pub fn delivery_problems(&self) -> Vec<(&'static str, u32, crate::delivery::health::Problem)> {
+        let workers = self.workers.lock().expect("not poisoned");
+        let Some(workers) = workers.as_ref() else { return Vec::new() };
+        let consumers =
+            [(CONSUMER, &workers.statuses), (BACKUP_CONSUMER, &workers.backup_statuses)];
+        consumers
+            .into_iter()
+            .flat_map(|(consumer, statuses)| {
+                statuses.iter().enumerate().filter_map(move |(shard, status)| {
+                    status.health().problem().map(|p| (consumer, shard as u32, p))
+                })
+            })
+            .collect()
     }
 
     /// Takes the running workers out (to stop them).
@@ -603,8 +624,10 @@ pub(crate) struct Pipeline {
     codec: ObjectCodec,
     namer: Arc<ObjectNamer>,
     policy: BatchPolicy,
-    build: StageBuilder,
+    build: Arc<StageBuilder>,
     sink: Arc<dyn Sink>,
+    /// Which object keys the destination bucket's store takes.
+    key_rules: KeyRules,
     /// Source-record backup, when the stream asks for one.
     backup: Option<Backup>,
 }
@@ -695,6 +718,7 @@ impl Pipeline {
                     source,
                 }
             })?;
+        let key_rules = destination.key_rules();
         let ring = match &stream_config.hydrant.encryption {
             None => None,
             Some(encryption) => {
@@ -754,7 +778,8 @@ impl Pipeline {
             Owner::ConfigFile => DefinedBy::ConfigFile,
             Owner::Api => DefinedBy::Api,
         };
-        let build = StageBuilder::new(config, stream_config, &arn_of(config, &name), defined_by)?;
+        let build =
+            Arc::new(StageBuilder::new(config, stream_config, &arn_of(config, &name), defined_by)?);
         let output = S3Output {
             destination,
             namer: namer.clone(),
@@ -764,7 +789,7 @@ impl Pipeline {
         let sink = build_sink(config, stream_config, output)
             .map_err(|message| StartError::Sink { stream: name.clone(), message })?;
         let backup = Backup::prepare(stream_config, &spec, sse.as_ref(), ring.as_ref())?;
-        Ok(Self { codec, namer, policy, build, sink, backup })
+        Ok(Self { codec, namer, policy, build, sink, key_rules, backup })
     }
 
     /// Starts one worker per shard of `log`, naming objects with `version`.
@@ -782,17 +807,24 @@ impl Pipeline {
         let mut stages = Vec::new();
         for _ in log.shards() {
             stages.push(
-                self.build.stages(&self.namer).map_err(|message| StartError::Processing {
-                    stream: name.to_string(),
-                    message,
+                self.build.stages(&self.namer, self.key_rules, version).map_err(|message| {
+                    StartError::Processing { stream: name.to_string(), message }
                 })?,
             );
         }
+        let restart_stages: StagesFactory = {
+            let (build, namer, rules) = (self.build.clone(), self.namer.clone(), self.key_rules);
+            Arc::new(move || build.stages(&namer, rules, version))
+        };
+        let evaluates_jq =
+            self.build.processors.as_ref().is_some_and(|p| p.metadata_extractor().is_some());
         let mut workers = Vec::new();
         for (i, (shard, stages)) in log.shards().iter().zip(stages).enumerate() {
             let status = Arc::new(WorkerStatus::new());
             statuses.push(status.clone());
             workers.push(ShardWorker {
+                restart_stages: restart_stages.clone(),
+                evaluates_jq,
                 stream: name.to_string(),
                 consumer: CONSUMER,
                 shard_index: i as u32,
@@ -809,8 +841,11 @@ impl Pipeline {
                 runtime: runtime.clone(),
             });
         }
+        let mut backup_statuses = Vec::new();
         if let Some(backup) = &self.backup {
             for (i, shard) in log.shards().iter().enumerate() {
+                let status = Arc::new(WorkerStatus::new());
+                backup_statuses.push(status.clone());
                 workers.push(ShardWorker {
                     stream: name.to_string(),
                     consumer: BACKUP_CONSUMER,
@@ -820,11 +855,13 @@ impl Pipeline {
                     policy: backup.policy,
                     codec: backup.codec.clone(),
                     stages: std::sync::Mutex::new(Some(Stages::plain())),
+                    restart_stages: Arc::new(|| Ok(Stages::plain())),
+                    evaluates_jq: false,
                     at_rest: log.at_rest(i),
                     sink: backup.sink.clone(),
                     metrics: metrics.clone(),
                     // Freshness and backlog metrics follow the destination, not the backup.
-                    status: Arc::new(WorkerStatus::new()),
+                    status,
                     stop: signals.receiver(),
                     runtime: runtime.clone(),
                 });
@@ -834,12 +871,12 @@ impl Pipeline {
             match worker.spawn() {
                 Ok(handles) => threads.extend(handles),
                 Err(source) => {
-                    Workers { signals, threads, statuses }.abandon();
+                    Workers { signals, threads, statuses, backup_statuses }.abandon();
                     return Err(StartError::Threads { stream: name.to_string(), source });
                 }
             }
         }
-        Ok(Workers { signals, threads, statuses })
+        Ok(Workers { signals, threads, statuses, backup_statuses })
     }
 }
 
@@ -1062,7 +1099,12 @@ impl StageBuilder {
     }
 
     /// One shard's stages (each gets its own transform instance).
-    fn stages(&self, namer: &ObjectNamer) -> Result<Stages, String> {
+    fn stages(
+        &self,
+        namer: &Arc<ObjectNamer>,
+        rules: KeyRules,
+        version: u64,
+    ) -> Result<Stages, String> {
         Ok(Stages {
             processors: self.processors.clone(),
             transform: self.transform.as_ref().map(|(module, context, limits, spec)| {
@@ -1075,9 +1117,9 @@ impl StageBuilder {
                     chunk_interval_ms: i64::from(spec.buffer_interval_seconds) * 1000,
                 }
             }),
-            partitioning: self
-                .partitioned
-                .then(|| Partitioning::for_prefix(namer, self.max_partitions)),
+            partitioning: self.partitioned.then(|| {
+                Partitioning::for_prefix(namer.clone(), self.max_partitions, rules, version)
+            }),
             catalog: self.catalog.clone(),
         })
     }

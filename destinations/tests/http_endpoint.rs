@@ -319,13 +319,36 @@ async fn a_413_is_not_retried() {
 }
 
 #[tokio::test]
+async fn a_4xx_that_is_not_a_timeout_or_throttle_is_not_retried() {
+    for status in [400, 401, 403, 404, 422] {
+        let receiver = Receiver::start(&[Reply::Fail(status, Duration::ZERO)]).await;
+        let dest = HttpDestination::new(&settings(&receiver.url, None, None))
+            .unwrap()
+            .with_retry_policy(quick_policy(5, 20, 0.0, 10_000));
+        let gave_up = deliver_with_retry(&dest, batch(&[b"r"]), |e, _, _| {
+            panic!("{status}: retried after {e}")
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(gave_up.attempts, 1, "{status}");
+        assert_eq!(gave_up.error.class, ErrorClass::Permanent, "{status}");
+        assert_eq!(gave_up.error.code, codes::DESTINATION_EXCEPTION, "{status}");
+        assert!(
+            gave_up.error.message.contains(&format!("HTTP {status}")),
+            "{}",
+            gave_up.error.message
+        );
+    }
+}
+
+#[tokio::test]
 async fn every_kind_of_bad_answer_is_retried_with_firehoses_code() {
     let receiver = Receiver::start(&[
         Reply::WrongId,
         Reply::NoTimestamp,
         Reply::Fail(500, Duration::ZERO),
         Reply::Fail(429, Duration::ZERO),
-        Reply::Fail(400, Duration::ZERO),
+        Reply::Fail(408, Duration::ZERO),
         Reply::Huge,
         Reply::Drop,
     ])

@@ -144,25 +144,12 @@ async fn request_id(request: Request, next: Next) -> Response {
     response
 }
 
-/// Readiness: 200 when every shard's log accepts writes; 503 naming the shards that do not
-/// (a log poisoned by an I/O error refuses puts until a restart). `/healthz` is liveness only.
+/// Readiness: see [`crate::health::readiness`] (503 only when a shard's log refuses writes;
+/// delivery held back is reported with 200). `/healthz` is liveness only.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let broken: Vec<String> = state
-        .streams
-        .all()
-        .iter()
-        .flat_map(|stream| {
-            stream.log.shards().iter().enumerate().filter_map(|(i, shard)| {
-                shard.poisoned().map(|why| format!("{} shard {i}: {why}", stream.name))
-            })
-        })
-        .collect();
-    if broken.is_empty() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready:\n{}\n", broken.join("\n")))
-            .into_response()
-    }
+    let readiness = crate::health::readiness(&state.streams);
+    let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, readiness.body).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -15,13 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hydrant_destinations::s3::KeyRules;
 use serde_json::{json, Value};
 
 use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Buffers, Layout, Markers, Pos, Pushed};
 pub use super::buffers::{Unit, PARTITIONING_FAILED};
 use super::error_output::{self, output_type};
-use super::naming::{Expression, ObjectNamer, Partition};
+use super::naming::{BatchIdentity, Expression, ObjectNamer, Partition, UnnameableRecord};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::core::Record;
@@ -58,15 +59,25 @@ pub struct TransformStage {
     pub chunk_interval_ms: i64,
 }
 
-/// Dynamic partitioning: which keys the prefix uses and how many partitions may be open.
+/// Dynamic partitioning: which keys the prefix uses, how many partitions may be open, and
+/// what makes a key the store takes.
 pub struct Partitioning {
     pub query_keys: BTreeSet<String>,
     pub lambda_keys: BTreeSet<String>,
     pub max_partitions: usize,
+    namer: Arc<ObjectNamer>,
+    rules: KeyRules,
+    version: u64,
 }
 
 impl Partitioning {
-    pub fn for_prefix(namer: &ObjectNamer, max_partitions: usize) -> Self {
+    /// `rules` are the store's, `version` the stream version object keys will carry.
+    pub fn for_prefix(
+        namer: Arc<ObjectNamer>,
+        max_partitions: usize,
+        rules: KeyRules,
+        version: u64,
+    ) -> Self {
         let mut query_keys = BTreeSet::new();
         let mut lambda_keys = BTreeSet::new();
         for expression in namer.prefix().expressions() {
@@ -80,7 +91,27 @@ impl Partitioning {
                 _ => {}
             }
         }
-        Self { query_keys, lambda_keys, max_partitions }
+        Self { query_keys, lambda_keys, max_partitions, namer, rules, version }
+    }
+
+    /// Whether a record of `partition` that arrived at `arrival_ms` can be named: its values
+    /// and the whole key they make. A record that cannot would block its shard forever (the
+    /// store refuses the key on every retry), so it goes to the error output instead.
+    fn check_key(&self, partition: &Partition, arrival_ms: i64) -> Result<(), UnnameableRecord> {
+        partition.check_values()?;
+        // The batch's identity changes only the key's fixed-length id, not its length.
+        let identity = BatchIdentity {
+            stream: self.namer.stream(),
+            shard: 0,
+            first_seq: 0,
+            last_seq: 0,
+            variant: 1,
+        };
+        let key = self
+            .namer
+            .object_key(self.version, &identity, arrival_ms, Some(partition))
+            .map_err(|e| UnnameableRecord::InvalidKey(e.to_string()))?;
+        self.rules.check(&key).map_err(UnnameableRecord::InvalidKey)
     }
 
     /// The partition of a record: the keys its prefix uses, or why there is none.
@@ -392,6 +423,11 @@ impl<'c> Assembler<'c> {
             },
         };
         if let Some(p) = &self.stages.partitioning {
+            if let Err(problem) = p.check_key(&partition, origin.arrival_ms) {
+                let doc =
+                    self.processing_failed(origin, &raw, problem.code(), &problem.to_string(), 1);
+                return self.error(PARTITIONING_FAILED, origin, doc);
+            }
             // Buffers whose window has passed close before the cap is counted.
             self.buffers.advance(origin.arrival_ms)?;
             let key = BufferKey::Data(partition.clone());
@@ -456,5 +492,142 @@ impl<'c> Assembler<'c> {
     fn error(&mut self, kind: &'static str, origin: Origin, doc: Value) -> std::io::Result<()> {
         self.buffers.push_error(kind, origin.pos, origin.arrival_ms, &doc)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::compression_for;
+    use crate::config::{CompressionFormat, ProcessingConfig};
+
+    fn stages(prefix: &str, rules: KeyRules) -> Stages {
+        let processing: ProcessingConfig = serde_json::from_value(json!({
+            "Enabled": true,
+            "Processors": [{"Type": "MetadataExtraction", "Parameters": [
+                {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k}"},
+                {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]
+        }))
+        .unwrap();
+        let namer = ObjectNamer::new(
+            "s",
+            Some(prefix),
+            Some("e/!{firehose:error-output-type}/"),
+            "",
+            chrono_tz::UTC,
+        )
+        .unwrap();
+        Stages {
+            processors: Some(Arc::new(Processors::from_config(&processing).unwrap())),
+            transform: None,
+            partitioning: Some(Partitioning::for_prefix(Arc::new(namer), 500, rules, 1)),
+            catalog: Value::Null,
+        }
+    }
+
+    /// Pushes one record per key value and returns the sealed units as (key, records,
+    /// error documents).
+    fn run(prefix: &str, rules: KeyRules, values: &[Value]) -> Vec<(BufferKey, u64, Vec<Value>)> {
+        let codec =
+            ObjectCodec::concatenated(compression_for(CompressionFormat::Uncompressed).into(), "");
+        let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 60_000 };
+        let mut assembler = Assembler::new(
+            stages(prefix, rules),
+            &codec,
+            0,
+            Layout::Object,
+            policy,
+            Markers::default(),
+            0,
+        );
+        for (seq, value) in values.iter().enumerate() {
+            let data = serde_json::to_vec(&json!({"k": value})).unwrap();
+            let record = Record { seq: seq as u64, arrival_ms: 1_000, data: data.into() };
+            assembler.push(&record).unwrap();
+        }
+        assembler
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|unit| {
+                let docs = match unit.key {
+                    BufferKey::Errors(_) => unit
+                        .body
+                        .split(|b| *b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .map(|l| serde_json::from_slice(l).unwrap())
+                        .collect(),
+                    BufferKey::Data(_) => Vec::new(),
+                };
+                (unit.key, unit.records, docs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_whose_partition_value_cannot_be_named_go_to_partitioning_failed_and_the_rest_are_delivered(
+    ) {
+        let values = [
+            json!(""),
+            json!("."),
+            json!(".."),
+            json!("a\nb"),
+            json!("tab\there"),
+            json!("/lead"),
+            json!("trail/"),
+            json!("a//b"),
+            json!("x/../y"),
+            json!("ok"),
+            json!("a/b"),
+        ];
+        let units = run("p/!{partitionKeyFromQuery:k}/", KeyRules::S3, &values);
+        let failed: Vec<&Value> = units
+            .iter()
+            .filter(|(key, _, _)| *key == BufferKey::Errors(PARTITIONING_FAILED))
+            .flat_map(|(_, _, docs)| docs)
+            .collect();
+        assert_eq!(failed.len(), 9, "{units:?}");
+        for doc in &failed {
+            assert_eq!(doc["errorCode"], "DynamicPartitioning.InvalidPartitionKeyValue", "{doc}");
+            assert!(doc["errorMessage"].as_str().unwrap().contains("partition key \"k\""), "{doc}");
+            assert!(doc["rawData"].is_string());
+        }
+        let delivered: Vec<String> = units
+            .iter()
+            .filter_map(|(key, records, _)| match key {
+                BufferKey::Data(p) => Some(format!("{}:{records}", p.query["k"])),
+                BufferKey::Errors(_) => None,
+            })
+            .collect();
+        assert_eq!(delivered, ["ok:1", "a/b:1"]);
+    }
+
+    #[test]
+    fn a_partition_that_makes_the_key_too_long_for_the_store_goes_to_partitioning_failed() {
+        // 500 two-byte characters: within Firehose's 512-character prefix, past S3's 1024 bytes.
+        let long = "é".repeat(500);
+        // A 300-byte segment: fine for S3, too long for a file name in a local directory.
+        let segment = "s".repeat(300);
+        let too_many_chars = "x".repeat(600);
+        for (value, rules, why) in [
+            (long.as_str(), KeyRules::S3, "at most 1024"),
+            (segment.as_str(), KeyRules::LOCAL, "at most 255"),
+            (too_many_chars.as_str(), KeyRules::S3, "at most 512 are allowed"),
+        ] {
+            let units = run("p/!{partitionKeyFromQuery:k}/", rules, &[json!(value), json!("ok")]);
+            assert_eq!(units.len(), 2);
+            let (_, _, docs) = units
+                .iter()
+                .find(|(key, _, _)| *key == BufferKey::Errors(PARTITIONING_FAILED))
+                .expect("an error unit");
+            assert_eq!(docs[0]["errorCode"], "DynamicPartitioning.InvalidObjectKey");
+            assert!(docs[0]["errorMessage"].as_str().unwrap().contains(why), "{}", docs[0]);
+            assert!(units
+                .iter()
+                .any(|(key, _, _)| matches!(key, BufferKey::Data(p) if p.query["k"] == "ok")));
+        }
+        run("p/!{partitionKeyFromQuery:k}/", KeyRules::S3, &[json!(segment)])
+            .into_iter()
+            .for_each(|(key, _, _)| assert!(matches!(key, BufferKey::Data(_))));
     }
 }

@@ -4,9 +4,11 @@ pub mod assembler;
 pub mod batch;
 pub mod buffers;
 pub mod error_output;
+pub mod health;
 pub mod naming;
 pub mod sinks;
 pub mod worker;
 
 pub use batch::BatchPolicy;
-pub use worker::{ShardWorker, StopMode, StopReceiver, WorkerSignals, WorkerStatus};
+pub use health::DeliveryHealth;
+pub use worker::{ShardWorker, StagesFactory, StopMode, StopReceiver, WorkerSignals, WorkerStatus};

@@ -14,6 +14,14 @@
 //! delivers what is already sealed), *drain* (the cutter reads the log to its end, seals every
 //! open buffer early and the uploader delivers all of it) or *abandon* (an upload in flight is
 //! given up; the checkpoint says where the next worker resumes).
+//!
+//! A *supervisor* thread runs the two: when either fails (a checkpoint write on a full disk, a
+//! read error, a transform that cannot be instantiated, a panic), both end and the supervisor
+//! starts them again from the checkpoint after a backoff (200 ms doubling to
+//! [`MAX_RESTART_WAIT`]), exactly as a process restart would, so delivery resumes on its own
+//! soon after the cause is gone. Restarts are counted
+//! (`hydrant_delivery_worker_restarts_total`) and a worker that is down shows in its
+//! [`DeliveryHealth`] (metrics, logs, `/readyz`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -21,12 +29,15 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rand::Rng;
+
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
 use super::buffers::{Markers, Progress, Unit};
+use super::health::DeliveryHealth;
 use super::sinks::{Sink, SinkContext};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
@@ -40,6 +51,16 @@ pub const BACKUP_CONSUMER: &str = "backup";
 
 type WorkerResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// First wait before a failed worker is started again.
+pub const FIRST_RESTART_WAIT: Duration = Duration::from_millis(200);
+/// Longest wait between two restarts of a failing worker: delivery resumes within about this
+/// long once the cause (a full disk, say) is gone.
+pub const MAX_RESTART_WAIT: Duration = Duration::from_secs(10);
+
+/// Builds a worker's processing stages again for each restart (a transform instance, for one,
+/// is not reused after a failure).
+pub type StagesFactory = Arc<dyn Fn() -> Result<Stages, String> + Send + Sync>;
+
 /// What a worker shares with the metrics endpoint.
 #[derive(Debug)]
 pub struct WorkerStatus {
@@ -48,6 +69,8 @@ pub struct WorkerStatus {
     open_oldest: AtomicI64,
     /// Oldest arrival time of each sealed object not yet delivered, in delivery order.
     in_flight: Mutex<VecDeque<i64>>,
+    /// Whether delivery moves.
+    health: Arc<DeliveryHealth>,
 }
 
 impl Default for WorkerStatus {
@@ -56,6 +79,7 @@ impl Default for WorkerStatus {
             next_seq: AtomicU64::new(0),
             open_oldest: AtomicI64::new(i64::MAX),
             in_flight: Mutex::new(VecDeque::new()),
+            health: Arc::new(DeliveryHealth::new()),
         }
     }
 }
@@ -76,6 +100,15 @@ impl WorkerStatus {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+    /// Whether the shard's delivery moves (and if not, why).
+    pub fn health(&self) -> &DeliveryHealth {
+        &self.health
+    }
+    /// A new run of the worker starts from the checkpoint: nothing is open or in flight.
+    fn restart(&self) {
+        self.open_oldest.store(i64::MAX, Ordering::Relaxed);
+        self.in_flight.lock().expect("not poisoned").clear();
     }
     fn buffers_hold(&self, oldest_arrival_ms: Option<i64>) {
         self.open_oldest.store(oldest_arrival_ms.unwrap_or(i64::MAX), Ordering::Relaxed);
@@ -101,8 +134,14 @@ pub struct ShardWorker {
     pub codec: ObjectCodec,
     /// Opens the records that were encrypted at rest.
     pub at_rest: Arc<crate::core::at_rest::ShardAtRest>,
-    /// Processing and partitioning, owned by the cutter thread once it starts.
+    /// Processing and partitioning for the first run (built when the stream starts, so that
+    /// errors show then), owned by the cutter thread once it starts.
     pub stages: Mutex<Option<Stages>>,
+    /// Stages for every later run (after a failure).
+    pub restart_stages: StagesFactory,
+    /// Whether the stages evaluate jq queries: the cutter then runs on a large stack
+    /// ([`crate::processors::extract::EVALUATOR_THREAD_STACK_BYTES`]).
+    pub evaluates_jq: bool,
     /// Where sealed buffers go.
     pub sink: Arc<dyn Sink>,
     pub metrics: Metrics,
@@ -182,36 +221,137 @@ enum Wake {
     Drain,
 }
 
+/// Why one run of a worker ended early.
+struct Failure {
+    part: &'static str,
+    error: Box<dyn std::error::Error + Send + Sync>,
+}
+
 impl ShardWorker {
-    /// Starts the worker's two threads; the handles finish after shutdown.
+    /// Starts the worker's supervisor thread, which runs (and restarts) the cutter and the
+    /// uploader; the handle finishes after shutdown.
     pub fn spawn(self) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         let this = Arc::new(self);
-        let (tx, rx) = sync_channel::<Unit>(1);
         let name = format!("{}-{}", this.stream, this.shard_index);
-        let cutter = this.clone();
-        let uploader = this;
-        Ok(vec![
-            std::thread::Builder::new()
-                .name(format!("cut-{name}"))
-                .spawn(move || cutter.report(cutter.cut(tx), "cutter"))?,
-            std::thread::Builder::new()
-                .name(format!("upload-{name}"))
-                .spawn(move || uploader.report(uploader.upload(rx), "uploader"))?,
-        ])
+        Ok(vec![std::thread::Builder::new()
+            .name(format!("deliver-{name}"))
+            .spawn(move || this.supervise())?])
     }
 
-    fn report(&self, result: WorkerResult<()>, part: &str) {
-        if let Err(e) = result {
-            tracing::error!(stream = %self.stream, shard = self.shard_index, part, error = %e,
-                "delivery worker stopped; records stay in the log and are delivered after a restart");
-            self.metrics.worker_stopped(&self.stream, self.shard_index);
+    /// Runs the worker until it is stopped, restarting it after each failure.
+    fn supervise(self: Arc<Self>) {
+        let mut failures = 0u32;
+        loop {
+            let (result, progressed) = self.run_once();
+            let Err(failure) = result else { return };
+            if progressed {
+                failures = 0;
+            }
+            if self.stopping() {
+                // Asked to stop anyway: the next workers resume from the checkpoint.
+                tracing::warn!(stream = %self.stream, shard = self.shard_index, part = failure.part,
+                    error = %failure.error, "delivery worker failed while stopping");
+                return;
+            }
+            failures += 1;
+            let wait = restart_wait(failures);
+            self.metrics.worker_restarted(&self.stream, self.shard_index);
+            self.status.health.worker_failed(
+                &self.stream,
+                self.shard_index,
+                failure.part,
+                &failure.error,
+                wait,
+            );
+            self.metrics.worker_down(&self.stream, self.shard_index, true);
+            if !self.sleep(wait) {
+                return;
+            }
         }
     }
 
-    /// The cutter: log -> processed records -> buffers -> sealed objects.
-    fn cut(&self, out: SyncSender<Unit>) -> WorkerResult<()> {
-        let stages =
-            self.stages.lock().expect("not poisoned").take().ok_or("the cutter runs once")?;
+    /// Whether the worker is asked to stop for good (stop, abandon, or the stream is gone); a
+    /// drain still wants everything delivered, so a failing worker keeps trying.
+    fn stopping(&self) -> bool {
+        *self.stop.abandon.borrow()
+            || *self.stop.mode.borrow() == StopMode::Stop
+            || self.stop.mode.has_changed().is_err()
+    }
+
+    /// Waits `wait`, or less if the worker is asked to stop; `false` when it is.
+    fn sleep(&self, wait: Duration) -> bool {
+        let mut mode = self.stop.mode.clone();
+        let mut abandon = self.stop.abandon.clone();
+        self.runtime.block_on(async {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => return true,
+                    changed = mode.changed() => if changed.is_err() { return false },
+                    _ = abandon.wait_for(|a| *a) => return false,
+                }
+                if self.stopping() {
+                    return false;
+                }
+            }
+        })
+    }
+
+    /// One run: the cutter and the uploader from the checkpoint until both end. The error of
+    /// whichever failed, and whether the run delivered anything (or caught up).
+    fn run_once(self: &Arc<Self>) -> (Result<(), Failure>, bool) {
+        self.status.restart();
+        let first = self.stages.lock().expect("not poisoned").take();
+        let stages = match first.map_or_else(|| (self.restart_stages)(), Ok) {
+            Ok(stages) => stages,
+            Err(message) => return (Err(Failure { part: "stages", error: message.into() }), false),
+        };
+        let (tx, rx) = sync_channel::<Unit>(1);
+        // Set when the uploader fails, so that an idle cutter ends too.
+        let (halt_tx, halt_rx) = watch::channel(false);
+        let name = format!("{}-{}", self.stream, self.shard_index);
+        let mut cutter = std::thread::Builder::new().name(format!("cut-{name}"));
+        if self.evaluates_jq {
+            cutter = cutter.stack_size(crate::processors::extract::EVALUATOR_THREAD_STACK_BYTES);
+        }
+        let this = self.clone();
+        let evaluates_jq = self.evaluates_jq;
+        let cutter = cutter.spawn(move || {
+            if evaluates_jq {
+                crate::processors::extract::mark_evaluator_thread();
+            }
+            this.cut(stages, tx, halt_rx)
+        });
+        let cutter = match cutter {
+            Ok(handle) => handle,
+            Err(e) => return (Err(Failure { part: "cutter", error: e.into() }), false),
+        };
+        let this = self.clone();
+        let uploader =
+            std::thread::Builder::new().name(format!("upload-{name}")).spawn(move || {
+                let result = this.upload(rx);
+                if result.is_err() {
+                    halt_tx.send_replace(true);
+                }
+                result
+            });
+        let uploaded = match uploader {
+            Ok(handle) => joined(handle.join(), "uploader"),
+            // The cutter ends once its queue has no receiver.
+            Err(e) => Err(Failure { part: "uploader", error: e.into() }),
+        };
+        let cut = joined(cutter.join(), "cutter");
+        let progressed = !self.status.health.is_down();
+        (uploaded.and(cut), progressed)
+    }
+    /// The cutter: log -> processed records -> buffers -> sealed objects. Ends (`Ok`) when
+    /// stopped or when `halt` says the uploader failed.
+    fn cut(
+        &self,
+        stages: Stages,
+        out: SyncSender<Unit>,
+        mut halt: watch::Receiver<bool>,
+    ) -> WorkerResult<()> {
         let start = self.shard.load_checkpoint(self.consumer)?;
         self.status.next_seq.store(start, Ordering::Relaxed);
         let markers = Markers::load(self.shard.dir(), self.consumer)?;
@@ -237,6 +377,9 @@ impl ShardWorker {
                 since_check += 1;
                 if since_check >= 1024 {
                     since_check = 0;
+                    if *halt.borrow() {
+                        return Ok(());
+                    }
                     if let Some(Wake::Stop) = self.stop_requested() {
                         return Ok(());
                     }
@@ -256,10 +399,15 @@ impl ShardWorker {
                 return Ok(());
             }
             self.status.buffers_hold(assembler.oldest_pending_arrival());
+            if self.status.oldest_undelivered_ms().is_none() {
+                // Read to the end with nothing open or in flight: whatever held the shard back
+                // is over.
+                self.caught_up();
+            }
             let wait = assembler
                 .next_due()
                 .map(|due| Duration::from_millis((due - now_ms()).clamp(0, 60_000) as u64 + 1));
-            match self.wait(&mut commits, wait) {
+            match self.wait(&mut commits, &mut halt, wait) {
                 Wake::Data => {}
                 Wake::Stop => return Ok(()),
                 Wake::Drain => return self.drain(&mut reader, &mut assembler, &out),
@@ -335,14 +483,30 @@ impl ShardWorker {
             }
             let step = progress.delivered(&unit);
             if let Some(markers) = step.markers {
-                markers.store(self.shard.dir(), self.consumer)?; // before the checkpoint: see `Markers`
+                // Before the checkpoint: see `Markers`.
+                markers
+                    .store(self.shard.dir(), self.consumer)
+                    .map_err(|e| format!("storing the delivery markers: {e}"))?;
             }
             if let Some(checkpoint) = step.checkpoint {
-                self.shard.store_checkpoint(self.consumer, checkpoint)?;
+                self.shard
+                    .store_checkpoint(self.consumer, checkpoint)
+                    .map_err(|e| format!("storing the checkpoint: {e}"))?;
             }
             self.status.object_delivered(progress.checkpoint());
+            if self.status.health.is_down() {
+                self.metrics.worker_down(&self.stream, self.shard_index, false);
+            }
+            self.status.health.delivered(&self.stream, self.shard_index);
         }
         Ok(())
+    }
+
+    fn caught_up(&self) {
+        if self.status.health.is_down() {
+            self.metrics.worker_down(&self.stream, self.shard_index, false);
+        }
+        self.status.health.caught_up();
     }
 
     /// The next committed record, if any, decrypted when the log is encrypted at rest.
@@ -352,7 +516,15 @@ impl ShardWorker {
         Ok(Some(record))
     }
 
-    fn wait(&self, commits: &mut watch::Receiver<u64>, timeout: Option<Duration>) -> Wake {
+    fn wait(
+        &self,
+        commits: &mut watch::Receiver<u64>,
+        halt: &mut watch::Receiver<bool>,
+        timeout: Option<Duration>,
+    ) -> Wake {
+        if *halt.borrow() {
+            return Wake::Stop;
+        }
         if let Some(wake) = self.stop_requested() {
             return wake;
         }
@@ -374,6 +546,7 @@ impl ShardWorker {
                     Ok(()) => self.stop_requested().unwrap_or(Wake::Data),
                 },
                 _ = abandon.wait_for(|a| *a) => Wake::Stop,
+                _ = halt.wait_for(|h| *h) => Wake::Stop,
             }
         })
     }
@@ -387,7 +560,51 @@ impl ShardWorker {
             metrics: self.metrics.clone(),
             runtime: self.runtime.clone(),
             shutdown: self.stop.abandon.clone(),
+            health: self.status.health.clone(),
         };
         self.sink.deliver(unit, &ctx)
+    }
+}
+
+/// The outcome of a joined thread: its error, or its panic as an error.
+fn joined(
+    outcome: std::thread::Result<WorkerResult<()>>,
+    part: &'static str,
+) -> Result<(), Failure> {
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(Failure { part, error }),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Failure { part, error: format!("panicked: {message}").into() })
+        }
+    }
+}
+
+/// The wait before the `failures`-th restart in a row: 200 ms doubling to
+/// [`MAX_RESTART_WAIT`], ±15 % so that the shards of one full disk do not retry in step.
+fn restart_wait(failures: u32) -> Duration {
+    let base =
+        FIRST_RESTART_WAIT.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(16) as i32);
+    let capped = base.min(MAX_RESTART_WAIT.as_secs_f64());
+    Duration::from_secs_f64(capped * rand::rng().random_range(0.85..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_waits_double_from_200_ms_and_never_pass_ten_seconds() {
+        let waits: Vec<Duration> = (1..=12).map(restart_wait).collect();
+        assert!(waits[0] <= FIRST_RESTART_WAIT && waits[0] >= FIRST_RESTART_WAIT * 85 / 100);
+        assert!(waits[3] >= Duration::from_millis(1360) && waits[3] <= Duration::from_millis(1600));
+        assert!(waits.iter().all(|w| *w <= MAX_RESTART_WAIT), "{waits:?}");
+        assert!(waits[11] >= MAX_RESTART_WAIT * 85 / 100, "{waits:?}");
+        assert!(restart_wait(u32::MAX) <= MAX_RESTART_WAIT);
     }
 }

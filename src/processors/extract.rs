@@ -20,8 +20,9 @@
 //!   with `MetadataExtraction.MissingKey` naming the key, because `.absent_field` yields
 //!   `null`: a key that is absent from the record must not silently become the text `null` in
 //!   an S3 prefix. Objects, arrays and NaN/infinite numbers fail with
-//!   `MetadataExtraction.InvalidKeyValue` naming the key. An empty string is accepted (what
-//!   an empty segment does to the prefix is the prefix evaluator's business).
+//!   `MetadataExtraction.InvalidKeyValue` naming the key. An empty string is returned as it
+//!   is; dynamic partitioning then refuses it (with `.`, `..` and control characters) as a
+//!   value no object key can hold (`delivery::naming::UnnameableRecord`).
 //! * An empty object `{}` is accepted and yields no keys; a prefix that references a key then
 //!   fails when the prefix is evaluated.
 //!
@@ -61,11 +62,18 @@
 //! * `localtime`, `strflocaltime` use the server's time zone; Firehose runs in UTC, so use
 //!   `strftime`/`gmtime`.
 //!
-//! # Trust
+//! # Limits
 //!
-//! A query is a program: `def f: f; f` loops forever and `def f: 1 + f; f` exhausts the stack.
-//! jaq has no fuel or depth limit, so the query must come from someone trusted to configure the
-//! server (see the integration notes in `processors/mod.rs`).
+//! A query is a program, and API clients write it: `def f: f; f` loops forever, `def f: 1 +
+//! f; f` recurses until the stack overflows (which would abort the process, and every restart
+//! would replay the record into the same abort), `"x" * 1e12` asks for a terabyte. jaq has no
+//! limit of its own, so Hydrant bounds every record's evaluation ([`budget`]: steps, stack,
+//! time and bytes built; [`natives`] and [`rewrite`]: no single step builds an unbounded
+//! value). A record whose evaluation runs out fails with
+//! `MetadataExtraction.QueryLimitExceeded` and goes to the error output like any other
+//! extraction failure; the shard moves on. The query text itself is at most
+//! [`MAX_QUERY_CHARS`] characters (Firehose's limit for a parameter value) and is parsed on a
+//! large stack, since jaq's parser recurses once per nesting level.
 //!
 //! [`jaq`]: https://github.com/01mf02/jaq
 
@@ -78,11 +86,25 @@ use jaq_core::native::{v, Fun};
 use jaq_core::{Compiler, Ctx, Native, Vars};
 use jaq_json::{Num, Val};
 
+mod budget;
+mod natives;
+mod rewrite;
+
+pub use budget::{mark_evaluator_thread, EVALUATOR_THREAD_STACK_BYTES, MAX_STEPS};
+use budget::{Aborted, Guarded};
+
 /// The only accepted `JsonParsingEngine` value.
 pub const JQ_1_6: &str = "JQ-1.6";
 
 /// Longest error message kept (error messages end up in error-output documents).
 const MAX_MESSAGE_CHARS: usize = 512;
+
+/// Longest query accepted, in characters (Firehose's limit for a `ParameterValue`).
+pub const MAX_QUERY_CHARS: usize = 5120;
+
+/// The query, compiled as the body of this definition after [`rewrite`] (the text the user
+/// wrote is compiled first, on its own, for error messages that point into it).
+const QUERY_DEF: &str = "_hydrant_query";
 
 /// jq 1.6 builtins that jaq does not define, written in jq, and the `strftime` wrappers that
 /// give `%c`, `%x`, `%X`, `%r` their C-locale meaning (see [`c_locale_format`]).
@@ -119,7 +141,7 @@ def strftime($fmt): _strftime_jiff($fmt | _c_locale_format);
 def strflocaltime($fmt): _strflocaltime_jiff($fmt | _c_locale_format);
 "#;
 
-type Data = jaq_core::data::JustLut<Val>;
+type Data = Guarded;
 type Filter = jaq_core::compile::Filter<Native<Data>>;
 
 /// A compiled `MetadataExtractionQuery`. `Send + Sync`, cheap to clone (the compiled program
@@ -165,6 +187,8 @@ pub enum ExtractError {
     MissingKey { key: String },
     #[error("partition key \"{key}\" is {found}; partition key values must be strings, numbers or booleans")]
     InvalidKeyValue { key: String, found: String },
+    #[error("the MetadataExtractionQuery was stopped on this record: {detail}")]
+    LimitExceeded { detail: String },
 }
 
 impl ExtractError {
@@ -180,6 +204,7 @@ impl ExtractError {
             Self::NonStringKey { .. } => "MetadataExtraction.InvalidKeyName",
             Self::MissingKey { .. } => "MetadataExtraction.MissingKey",
             Self::InvalidKeyValue { .. } => "MetadataExtraction.InvalidKeyValue",
+            Self::LimitExceeded { .. } => "MetadataExtraction.QueryLimitExceeded",
         }
     }
 }
@@ -194,27 +219,16 @@ impl MetadataExtractor {
                     .into(),
             });
         }
-        let compat = jaq_core::load::parse(JQ16_COMPAT_DEFS, |p| p.defs())
-            .expect("the built-in jq 1.6 compatibility definitions parse");
-        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(compat);
-        let funs = jaq_core::funs::<Data>()
-            .chain(jaq_std::funs::<Data>().filter_map(|(name, args, f)| match name {
-                "env" => None,
-                "strftime" => Some(("_strftime_jiff", args, f)),
-                "strflocaltime" => Some(("_strflocaltime_jiff", args, f)),
-                _ => Some((name, args, f)),
-            }))
-            .chain(jaq_json::funs::<Data>())
-            .chain(hydrant_funs());
-
-        let arena = Arena::default();
-        let modules = Loader::new(defs)
-            .load(&arena, File { code: query, path: () })
-            .map_err(|errs| QueryError { message: load_errors(query, errs) })?;
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errs| QueryError { message: compile_errors(errs) })?;
+        let chars = query.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(QueryError {
+                message: format!(
+                    "the query is {chars} characters long; at most {MAX_QUERY_CHARS} are allowed"
+                ),
+            });
+        }
+        // jaq's parser and compiler recurse once per nesting level of the text.
+        let filter = budget::on_large_stack(|| compile(query))?;
         Ok(Self { query: query.to_owned(), filter: Arc::new(filter) })
     }
 
@@ -223,40 +237,116 @@ impl MetadataExtractor {
         &self.query
     }
 
-    /// Run the query on one record and return its partition keys.
+    /// Run the query on one record and return its partition keys. The evaluation is bounded
+    /// ([`budget`]): a query that runs out fails the record with
+    /// [`ExtractError::LimitExceeded`], never the thread.
     pub fn extract(&self, record: &[u8]) -> Result<BTreeMap<String, String>, ExtractError> {
-        let input: Val = serde_json::from_slice(record)
-            .map_err(|e| ExtractError::NotJson { detail: truncate(e.to_string()) })?;
-        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
-        let mut outputs = self.filter.id.run((ctx, input));
-        let first = match outputs.next() {
-            None => return Err(ExtractError::NoResult),
-            Some(Err(e)) => return Err(query_failed(e)),
-            Some(Ok(v)) => v,
-        };
-        match outputs.next() {
-            None => {}
-            Some(Ok(_)) => return Err(ExtractError::MultipleResults),
-            Some(Err(e)) => return Err(query_failed(e)),
-        }
-        drop(outputs);
-
-        let Val::Obj(members) = first else {
-            return Err(ExtractError::NotAnObject { found: describe(&first) });
-        };
-        let mut keys = BTreeMap::new();
-        for (name, value) in members.iter() {
-            let name = match name {
-                Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
-                other => {
-                    return Err(ExtractError::NonStringKey { key: truncate(other.to_string()) })
-                }
-            };
-            let value = key_value(&name, value)?;
-            keys.insert(name, value);
-        }
-        Ok(keys)
+        let filter = &*self.filter;
+        // Every value lives inside the evaluation (jq values are neither Send nor cheap to
+        // drop when deep): only the keys or the error come out.
+        budget::evaluate(&filter.lut, |data| run(filter, data, record)).unwrap_or_else(|aborted| {
+            Err(match aborted {
+                Aborted::Exhausted(why) => ExtractError::LimitExceeded { detail: why.describe() },
+                Aborted::Panicked(message) => ExtractError::QueryFailed {
+                    detail: truncate(format!("the jq engine failed on this record: {message}")),
+                },
+            })
+        })
     }
+}
+
+/// Parses and compiles `query` twice: as written (so errors point into the user's text),
+/// then rewritten ([`rewrite`]) as the body of [`QUERY_DEF`], which is what runs.
+fn compile(query: &str) -> Result<Filter, QueryError> {
+    let arena = Arena::default();
+    let modules = Loader::new(prelude())
+        .load(&arena, File { code: query, path: () })
+        .map_err(|errs| QueryError { message: load_errors(query, errs) })?;
+    Compiler::default()
+        .with_funs(funs())
+        .compile(modules)
+        .map_err(|errs| QueryError { message: compile_errors(errs) })?;
+
+    let body = jaq_core::load::parse(query, |p| p.term()).ok_or_else(|| QueryError {
+        message: "invalid jq query: the query does not parse".into(),
+    })?;
+    let query_def =
+        jaq_core::load::parse::Def { name: QUERY_DEF, args: Vec::new(), body: rewrite::term(body) };
+    let modules = Loader::new(prelude().chain([query_def]))
+        .load(&arena, File { code: QUERY_DEF, path: () })
+        .map_err(|errs| QueryError { message: load_errors(query, errs) })?;
+    Compiler::default()
+        .with_funs(funs())
+        .compile(modules)
+        .map_err(|errs| QueryError { message: compile_errors(errs) })
+}
+
+/// jq's standard library plus the jq 1.6 compatibility definitions, rewritten.
+fn prelude<'s>() -> impl Iterator<Item = jaq_core::load::parse::Def<&'s str>> {
+    let compat = jaq_core::load::parse(JQ16_COMPAT_DEFS, |p| p.defs())
+        .expect("the built-in jq 1.6 compatibility definitions parse");
+    jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs())
+        .chain(compat)
+        .map(|d| rewrite::def(d))
+}
+
+/// jaq's natives, minus `env` and those [`natives`] replaces, plus Hydrant's.
+fn funs() -> impl Iterator<Item = Fun<Data>> {
+    let keep = |name: &str| !natives::REPLACED.contains(&name);
+    jaq_core::funs::<Data>()
+        .filter(move |(name, _, _)| keep(name))
+        .chain(jaq_std::funs::<Data>().filter_map(move |(name, args, f)| match name {
+            "env" => None,
+            "strftime" => Some(("_strftime_jiff", args, f)),
+            "strflocaltime" => Some(("_strflocaltime_jiff", args, f)),
+            _ => keep(name).then_some((name, args, f)),
+        }))
+        .chain(jaq_json::funs::<Data>().filter(move |(name, _, _)| keep(name)))
+        .chain(hydrant_funs())
+        .chain(natives::funs())
+}
+
+/// One evaluation: the record as a jq value, the query's single output, its keys.
+fn run(
+    filter: &Filter,
+    data: budget::GuardedData<'_>,
+    record: &[u8],
+) -> Result<BTreeMap<String, String>, ExtractError> {
+    let input: Val = serde_json::from_slice(record)
+        .map_err(|e| ExtractError::NotJson { detail: truncate(e.to_string()) })?;
+    let ctx = Ctx::<Data>::new(data, Vars::new([]));
+    let mut outputs = filter.id.run((ctx, input));
+    let first = match outputs.next() {
+        None => return Err(ExtractError::NoResult),
+        Some(Err(e)) => return Err(query_failed(e)),
+        Some(Ok(v)) => v,
+    };
+    match outputs.next() {
+        None => {}
+        Some(Ok(_)) => return Err(ExtractError::MultipleResults),
+        Some(Err(e)) => return Err(query_failed(e)),
+    }
+    drop(outputs);
+
+    let Val::Obj(members) = first else {
+        return Err(ExtractError::NotAnObject { found: describe(&first) });
+    };
+    let mut keys = BTreeMap::new();
+    for (name, value) in members.iter() {
+        let name = match name {
+            Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
+            other => {
+                return Err(ExtractError::NonStringKey {
+                    key: natives::render(other, MAX_MESSAGE_CHARS),
+                })
+            }
+        };
+        let value = key_value(&name, value)?;
+        keys.insert(name, value);
+    }
+    Ok(keys)
 }
 
 /// Native filters of Hydrant's own: `env` fails instead of exposing the server's environment
@@ -318,10 +408,15 @@ pub fn c_locale_format(fmt: &str) -> String {
 
 fn query_failed(e: jaq_core::Exn<'_, Val>) -> ExtractError {
     let detail = match e.get_err() {
-        Ok(err) => match err.into_val() {
-            Val::TStr(s) | Val::BStr(s) => String::from_utf8_lossy(&s).into_owned(),
-            other => other.to_string(),
-        },
+        // jaq's message embeds whole values: write at most what is kept. `error("text")`
+        // displays as a JSON string; its message is the text.
+        Ok(err) => {
+            let shown = natives::capped_display(&err, MAX_MESSAGE_CHARS);
+            match serde_json::from_str::<String>(&shown) {
+                Ok(text) => text,
+                Err(_) => shown,
+            }
+        }
         Err(exn) => match exn.get_halt() {
             Ok(code) => format!("halt({code}) stops the query; it is not supported here"),
             Err(_) => "the query ended abnormally".to_owned(),
@@ -368,9 +463,11 @@ fn describe(v: &Val) -> String {
         Val::Null => "null".into(),
         Val::Bool(b) => format!("the boolean {b}"),
         Val::Num(n) => format!("the number {n}"),
-        Val::TStr(_) | Val::BStr(_) => truncate(format!("the string {v}")),
-        Val::Arr(_) => truncate(format!("an array ({v})")),
-        Val::Obj(_) => truncate(format!("an object ({v})")),
+        Val::TStr(_) | Val::BStr(_) => {
+            format!("the string {}", natives::render(v, MAX_MESSAGE_CHARS))
+        }
+        Val::Arr(_) => format!("an array ({})", natives::render(v, MAX_MESSAGE_CHARS)),
+        Val::Obj(_) => format!("an object ({})", natives::render(v, MAX_MESSAGE_CHARS)),
     }
 }
 

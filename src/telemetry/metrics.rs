@@ -125,11 +125,18 @@ impl Metrics {
             .increment(records);
     }
 
-    /// A shard's delivery stopped on an error it cannot retry (alert on this: the shard's
-    /// backlog grows until an operator fixes the cause and restarts).
-    pub fn worker_stopped(&self, stream: &str, shard: u32) {
+    /// A shard's delivery worker stopped on an error (1) and is restarted with a backoff, or
+    /// runs again and moves (0). Alert on it staying 1: the shard's backlog grows until the
+    /// cause (a full disk, a missing key) is fixed.
+    pub fn worker_down(&self, stream: &str, shard: u32, down: bool) {
         gauge!("hydrant_delivery_worker_stopped", "stream" => stream.to_string(), "shard" => shard.to_string())
-            .set(1.0);
+            .set(if down { 1.0 } else { 0.0 });
+    }
+
+    /// A failed delivery worker is started again (`hydrant_delivery_worker_restarts_total`).
+    pub fn worker_restarted(&self, stream: &str, shard: u32) {
+        counter!("hydrant_delivery_worker_restarts_total", "stream" => stream.to_string(), "shard" => shard.to_string())
+            .increment(1);
     }
 
     /// One delivery to a warehouse, search or HTTP destination (`DeliveryToRedshift.*`,
@@ -198,6 +205,17 @@ impl Metrics {
             gauge!("hydrant_delivery_data_freshness_seconds", "stream" => s.clone(), "destination" => destination)
                 .set(freshness);
             gauge!("hydrant_shard_backlog_records", "stream" => s.clone()).set(backlog as f64);
+            // How long each shard has not moved (0: it moves), the longest of its consumers.
+            let mut blocked = vec![0.0f64; stream.log.shards().len()];
+            for (_, shard, problem) in stream.delivery_problems() {
+                if let Some(b) = blocked.get_mut(shard as usize) {
+                    *b = b.max(problem.blocked_for.as_secs_f64());
+                }
+            }
+            for (shard, seconds) in blocked.into_iter().enumerate() {
+                gauge!("hydrant_delivery_blocked_seconds", "stream" => s.clone(), "shard" => shard.to_string())
+                    .set(seconds);
+            }
             gauge!("hydrant_log_disk_bytes", "stream" => s).set(disk as f64);
         }
     }

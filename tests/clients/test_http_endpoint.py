@@ -137,6 +137,7 @@ def env(tmp_path_factory):
         "late413": Receiver([firehose_error(500, "busy"), firehose_error(413, "too big now")]),
         "many": Receiver([firehose_ok]),
         "twoshards": Receiver([firehose_error(413, "no")]),
+        "refuses": Receiver([firehose_error(400, "schema mismatch"), firehose_ok]),
     }
     body = f"account_id: \"{ACCOUNT}\"\n" + s3_store_yaml(e.s3) + "delivery_streams:\n"
     body += http_stream("hdr", e.bucket, e.rx["hdr"].url + "/ingest/v1?src=hydrant",
@@ -149,6 +150,8 @@ def env(tmp_path_factory):
     body += http_stream("late413", e.bucket, e.rx["late413"].url)
     body += http_stream("many", e.bucket, e.rx["many"].url, interval=4)
     body += http_stream("twoshards", e.bucket, e.rx["twoshards"].url, shards=2)
+    # The default RetryOptions (300 s): a 4xx must not wait for them.
+    body += http_stream("refuses", e.bucket, e.rx["refuses"].url)
     e.h = Hydrant(tmp_path_factory.mktemp("http"), body)
     e.h.start(timeout=60)
     e.fh = e.h.firehose(read_timeout=30)
@@ -258,6 +261,26 @@ def test_413_is_not_retried_and_its_records_go_to_the_error_output(env):
                               code="HttpEndpoint.PayloadTooLarge")
         assert doc["attemptsMade"] == 1, doc
         assert "413" in doc["errorMessage"] and "too big for me" in doc["errorMessage"], doc
+
+
+def test_a_4xx_is_not_retried_its_records_go_to_s3_and_the_next_records_are_delivered(env):
+    rx = env.rx["refuses"]
+    refused = make("refused", 3)
+    before = now_ms()
+    put(env.fh, "refuses", refused)
+    after = now_ms()
+    # Well within the 300 s of RetryOptions the shard would otherwise be held for.
+    docs = wait_error_documents(env.s3, env.bucket, "refuses/http-endpoint-failed/", len(refused), timeout=20)
+    assert len(rx.snapshot()) == 1, f"a 400 was retried: {len(rx.snapshot())} attempts"
+    assert [raw_of(d) for _, d in docs] == refused
+    for key, doc in docs:
+        assert_error_document(doc, key, prefix="refuses/", before=before, after=after,
+                              code="HttpEndpoint.DestinationException")
+        assert doc["attemptsMade"] == 1, doc
+        assert "HTTP 400" in doc["errorMessage"] and "schema mismatch" in doc["errorMessage"], doc
+    accepted = make("accepted", 3)
+    put(env.fh, "refuses", accepted)
+    wait_received(rx, accepted)
 
 
 def test_a_413_after_a_500_ends_retrying_and_reports_both_attempts(env):

@@ -2,8 +2,11 @@
 //! attempt, and Firehose's backoff for them.
 //!
 //! Only a `200` whose JSON body echoes our `requestId` (and has a `timestamp`) is a delivery.
-//! A `413` is permanent: the same body would be refused again. Everything else (other
-//! statuses, malformed answers, timeouts, connection failures) is transient.
+//! A `4xx` other than `408` (timeout) and `429` (throttled) is permanent: the receiver refuses
+//! this request, and the same bytes would be refused again, so its records go to the error
+//! output at once instead of holding the shard for `RetryOptions.DurationInSeconds` (`413`
+//! keeps its own code). Everything else (`5xx`, `408`, `429`, redirects, malformed answers,
+//! timeouts, connection failures) is transient.
 
 use std::time::Duration;
 
@@ -74,6 +77,16 @@ pub fn check_response(status: u16, body: &[u8], request_id: &str) -> Result<(), 
             format!(
                 "The endpoint refused the request as too large (HTTP 413). Lower \
                  BufferingHints.SizeInMBs or raise the receiver's body limit. {}",
+                body_excerpt(body)
+            ),
+        ));
+    }
+    if (400..500).contains(&status) && status != 408 && status != 429 {
+        return Err(DestinationError::permanent(
+            codes::DESTINATION_EXCEPTION,
+            format!(
+                "Received the following response from the endpoint destination. HTTP {status}: {} \
+                 (a 4xx answer refuses the request itself; it is not retried)",
                 body_excerpt(body)
             ),
         ));
@@ -239,7 +252,11 @@ mod tests {
             ),
             (201, ok.clone(), Some((Transient, codes::DESTINATION_EXCEPTION, "HTTP 201"))),
             (302, "".into(), Some((Transient, codes::DESTINATION_EXCEPTION, "HTTP 302"))),
-            (400, "bad".into(), Some((Transient, codes::DESTINATION_EXCEPTION, "HTTP 400: bad"))),
+            (400, "bad".into(), Some((Permanent, codes::DESTINATION_EXCEPTION, "HTTP 400: bad"))),
+            (401, "".into(), Some((Permanent, codes::DESTINATION_EXCEPTION, "HTTP 401"))),
+            (404, "".into(), Some((Permanent, codes::DESTINATION_EXCEPTION, "HTTP 404"))),
+            (408, "".into(), Some((Transient, codes::DESTINATION_EXCEPTION, "HTTP 408"))),
+            (503, "".into(), Some((Transient, codes::DESTINATION_EXCEPTION, "HTTP 503"))),
             (413, "too big".into(), Some((Permanent, codes::PAYLOAD_TOO_LARGE, "HTTP 413"))),
         ];
         for (status, body, expected) in table {

@@ -8,7 +8,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
 
 use super::local_dirs::LocalDirs;
-use super::{ServerSideEncryption, StoreSpec};
+use super::{KeyRules, ServerSideEncryption, StoreSpec};
 use crate::{Destination, DestinationError, Outcome};
 
 /// One object to write. The key and body are final: the delivery layer has already named,
@@ -26,6 +26,8 @@ pub struct Object {
 pub struct S3Destination {
     store: Arc<dyn ObjectStore>,
     bucket: String,
+    /// Which keys the store takes.
+    rules: KeyRules,
     /// A local directory: it cannot store HTTP attributes, and every object and directory
     /// written there is made durable before `deliver` returns, so a checkpoint never outlives
     /// its object.
@@ -65,6 +67,7 @@ impl S3Destination {
                 Ok(Self {
                     store: Arc::new(store),
                     bucket: bucket.into(),
+                    rules: KeyRules::LOCAL,
                     local_dir: Some(Arc::new(dirs)),
                 })
             }
@@ -102,13 +105,23 @@ impl S3Destination {
                     None => builder,
                 };
                 let store = builder.build().map_err(config_error)?;
-                Ok(Self { store: Arc::new(store), bucket: bucket.into(), local_dir: None })
+                Ok(Self {
+                    store: Arc::new(store),
+                    bucket: bucket.into(),
+                    rules: KeyRules::S3,
+                    local_dir: None,
+                })
             }
         }
     }
 
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// Which keys this store takes.
+    pub fn key_rules(&self) -> KeyRules {
+        self.rules
     }
 
     /// The underlying store, for readers (tests, error output) that need more than `deliver`.
@@ -121,10 +134,15 @@ fn config_error(e: object_store::Error) -> DestinationError {
     DestinationError::permanent("S3.InvalidConfiguration", e.to_string())
 }
 
-/// Maps an `object_store` failure to Firehose's S3 error codes. Every S3 failure is transient:
-/// Firehose retries S3 for 24 hours because buckets get created and permissions get fixed.
+/// Maps an `object_store` failure to Firehose's S3 error codes. Failures are transient
+/// (Firehose retries S3 for 24 hours because buckets get created, permissions get fixed and
+/// disks get freed), except a key the store refuses as such (S3's `KeyTooLongError`, a local
+/// file name that is too long or invalid): that key is refused on every retry.
 fn classify(e: object_store::Error) -> DestinationError {
     use object_store::Error as E;
+    if refuses_the_key(&e) {
+        return DestinationError::permanent("S3.InvalidKey", e.to_string());
+    }
     let code = match &e {
         E::NotFound { .. } => "S3.NoSuchBucket",
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => "S3.AccessDenied",
@@ -132,6 +150,21 @@ fn classify(e: object_store::Error) -> DestinationError {
         _ => "S3.ServiceException",
     };
     DestinationError::transient(code, e.to_string())
+}
+
+/// Whether the store refused the key itself (not the request, the bucket or the credentials).
+fn refuses_the_key(e: &object_store::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidFilename {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    // S3 answers 400 with this code; object_store keeps the body in its message.
+    e.to_string().contains("KeyTooLongError")
 }
 
 #[async_trait]
@@ -143,6 +176,9 @@ impl Destination for S3Destination {
     }
 
     async fn deliver(&self, object: &Object) -> Result<Outcome<Object>, DestinationError> {
+        self.rules
+            .check(&object.key)
+            .map_err(|why| DestinationError::permanent("S3.InvalidKey", why))?;
         let path = ObjectPath::parse(&object.key).map_err(|e| {
             DestinationError::permanent("S3.InvalidKey", format!("{}: {e}", object.key))
         })?;
@@ -194,6 +230,38 @@ mod tests {
         assert_eq!(on_disk.unwrap(), b"hello");
         let got = dest.store().get(&ObjectPath::from(object.key.as_str())).await.unwrap();
         assert_eq!(got.bytes().await.unwrap(), Bytes::from_static(b"hello"));
+    }
+
+    #[tokio::test]
+    async fn keys_the_store_refuses_are_permanent_errors_and_write_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = StoreSpec::Local { root: root.path().into() };
+        let dest = S3Destination::open(&spec, "raw").unwrap();
+        let long_segment = format!("p/{}/x", "s".repeat(300));
+        let long_key = "k/".repeat(600);
+        for key in ["p/../../escape", "p//x", "p/\u{7}/x", long_segment.as_str(), long_key.as_str()]
+        {
+            let object =
+                Object { key: key.into(), body: Bytes::from_static(b"x"), content_encoding: None };
+            let err = dest.deliver(&object).await.unwrap_err();
+            assert!(!err.is_retryable(), "{key:?}: {err}");
+            assert_eq!(err.code, "S3.InvalidKey", "{key:?}");
+        }
+        let written: Vec<_> = walk(root.path());
+        assert_eq!(written, Vec::<std::path::PathBuf>::new(), "nothing was written");
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
     }
 
     #[tokio::test]

@@ -15,7 +15,8 @@ pub mod template;
 
 pub use java_time::{JavaDateTimePattern, PatternError};
 pub use object_key::{
-    error_output_type, BatchIdentity, NamerError, ObjectNamer, Partition, DEFAULT_PREFIX_PATTERN,
+    error_output_type, BatchIdentity, NamerError, ObjectNamer, Partition, UnnameableRecord,
+    DEFAULT_PREFIX_PATTERN,
 };
 pub use template::{
     Expression, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError,

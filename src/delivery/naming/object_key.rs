@@ -86,6 +86,84 @@ pub struct Partition {
     pub lambda: BTreeMap<String, String>,
 }
 
+/// Longest part of a refused partition key value quoted in an error message.
+const MAX_QUOTED_VALUE_CHARS: usize = 100;
+
+/// Why a record cannot be named: its partition gives no object key the store would take.
+/// Such a record goes to the `partitioning-failed` error output; retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnnameableRecord {
+    /// A value that is empty, `.` or `..`, holds a control character, or whose `/` makes an
+    /// empty, `.` or `..` path segment.
+    #[error(
+        "partition key {key:?} ({namespace}) is {value}: {why}; a partition key value must not \
+         be empty, \".\" or \"..\", hold a control character, or make an empty, \".\" or \"..\" path \
+         segment with \"/\""
+    )]
+    InvalidValue { namespace: Namespace, key: String, value: String, why: &'static str },
+    /// The evaluated prefix or the whole key breaks a limit (Firehose's 512 characters of
+    /// prefix, the store's key rules).
+    #[error("the object key for this record's partition cannot be written: {0}")]
+    InvalidKey(String),
+}
+
+impl UnnameableRecord {
+    /// The error output's `errorCode`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidValue { .. } => "DynamicPartitioning.InvalidPartitionKeyValue",
+            Self::InvalidKey(_) => "DynamicPartitioning.InvalidObjectKey",
+        }
+    }
+}
+
+impl Partition {
+    /// Checks every value on its own (see [`UnnameableRecord::InvalidValue`]); the key they
+    /// make is checked by the caller, who knows the store.
+    pub fn check_values(&self) -> Result<(), UnnameableRecord> {
+        let sources = [
+            (Namespace::PartitionKeyFromQuery, &self.query),
+            (Namespace::PartitionKeyFromLambda, &self.lambda),
+        ];
+        for (namespace, keys) in sources {
+            for (key, value) in keys {
+                if let Some(why) = value_problem(value) {
+                    let mut quoted: String = value.chars().take(MAX_QUOTED_VALUE_CHARS).collect();
+                    if quoted.len() < value.len() {
+                        quoted.push('…');
+                    }
+                    return Err(UnnameableRecord::InvalidValue {
+                        namespace,
+                        key: key.clone(),
+                        value: format!("{quoted:?}"),
+                        why,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with one partition key value, if anything.
+fn value_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        return Some("it is empty");
+    }
+    if value.chars().any(char::is_control) {
+        return Some("it holds a control character");
+    }
+    for segment in value.split('/') {
+        match segment {
+            "." | ".." if segment == value => return Some("it is a relative path segment"),
+            "." | ".." => return Some("its \"/\" makes a \".\" or \"..\" path segment"),
+            "" => return Some("its \"/\" makes an empty path segment"),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Why a Prefix / ErrorOutputPrefix / FileExtension combination was rejected. These mirror the
 /// InvalidArgumentException cases of Firehose's semantic rules (FIREHOSE.md 3.3).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -52,6 +52,7 @@ impl Sink for HttpSink {
                             attempt,
                             wait: std::time::Duration| {
                 ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
+                ctx.health.attempt_failed(&ctx.stream, ctx.shard, e);
                 tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "http",
                     request_id = %request.request_id, attempt, retry_in_ms = wait.as_millis() as u64,
                     error = %e, "HTTP endpoint delivery failed; will retry");

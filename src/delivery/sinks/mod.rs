@@ -22,10 +22,11 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 pub use self::http::HttpSink;
-pub use self::s3::{S3Output, S3Sink};
+pub use self::s3::{Put, S3Output, S3Sink};
 pub use self::search::SearchSink;
 pub use self::warehouse::{Loader, WarehouseSink};
 use super::buffers::{Layout, Unit};
+use super::health::DeliveryHealth;
 use crate::telemetry::Metrics;
 
 pub type SinkResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -51,6 +52,8 @@ pub struct SinkContext {
     pub metrics: Metrics,
     pub runtime: Handle,
     pub shutdown: watch::Receiver<bool>,
+    /// Where failed attempts are recorded (metrics, logs and `/readyz` read it).
+    pub health: std::sync::Arc<DeliveryHealth>,
 }
 
 impl SinkContext {

@@ -2,15 +2,28 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
 use bytes::Bytes;
 use hydrant_destinations::s3::{Object, S3Destination};
-use hydrant_destinations::{Destination, RetryPolicy};
+use hydrant_destinations::{Destination, DestinationError, RetryPolicy};
 use md5::{Digest, Md5};
+use serde_json::json;
 
 use super::{Sink, SinkContext, SinkResult};
+use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
-use crate::delivery::buffers::{BufferKey, Unit};
+use crate::delivery::buffers::{BufferKey, Unit, PARTITIONING_FAILED};
+use crate::delivery::error_output::output_type::PROCESSING_FAILED;
 use crate::delivery::naming::{BatchIdentity, ObjectNamer};
+
+/// What became of an object handed to [`S3Output::try_put`].
+pub enum Put {
+    Written,
+    /// Shutdown interrupted the retries; nothing is checkpointed.
+    Shutdown,
+    /// The store refuses this object for good (its key): retrying cannot help.
+    Refused(DestinationError),
+}
 
 /// A bucket plus the stream's naming rules.
 pub struct S3Output {
@@ -62,7 +75,44 @@ impl S3Output {
         Ok(self.namer.error_key(ctx.version, &identity, unit.oldest_arrival_ms, output_type)?)
     }
 
-    /// Writes one object, retrying until it lands. `Ok(false)` on shutdown.
+    /// Writes one object, retrying transient failures until it lands (S3 delivery has no
+    /// retry deadline: records stay in the log until the store takes them, so only shutdown
+    /// or a permanent refusal ends the loop).
+    pub fn try_put(
+        &self,
+        ctx: &SinkContext,
+        key: &str,
+        body: Bytes,
+        content_encoding: Option<&'static str>,
+    ) -> SinkResult<Put> {
+        let object = Object { key: key.to_owned(), body, content_encoding };
+        let mut backoff = self.retry.backoff();
+        loop {
+            // S3 takes whole objects: an `Ok` outcome never rejects part of one.
+            let Some(result) = ctx.run(self.destination.deliver(&object)) else {
+                return Ok(Put::Shutdown);
+            };
+            let Err(e) = result else { return Ok(Put::Written) };
+            ctx.metrics.delivery_failed(&ctx.stream, &e.code);
+            if !e.is_retryable() {
+                return Ok(Put::Refused(e));
+            }
+            let wait = backoff.next_wait().unwrap_or(self.retry.max);
+            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
+                bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
+                retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
+            ctx.health.attempt_failed(&ctx.stream, ctx.shard, &e);
+            // Created inside `run` (an async block): a timer made on this thread, outside the
+            // runtime, panics ("no reactor running").
+            if ctx.run(async move { tokio::time::sleep(wait).await }).is_none() {
+                return Ok(Put::Shutdown);
+            }
+        }
+    }
+
+    /// Writes one object that has nowhere else to go (an error object, a manifest), retrying
+    /// until it lands: a refusal is retried too (Firehose blocks delivery when its error
+    /// output fails), and shows as a blocked shard. `Ok(false)` on shutdown.
     pub fn put(
         &self,
         ctx: &SinkContext,
@@ -70,27 +120,58 @@ impl S3Output {
         body: Bytes,
         content_encoding: Option<&'static str>,
     ) -> SinkResult<bool> {
-        let object = Object { key, body, content_encoding };
         let mut backoff = self.retry.backoff();
         loop {
-            // S3 takes whole objects: an `Ok` outcome never rejects part of one.
-            let Some(result) = ctx.run(self.destination.deliver(&object)) else {
-                return Ok(false);
-            };
-            let Err(e) = result else { return Ok(true) };
-            ctx.metrics.delivery_failed(&ctx.stream, &e.code);
-            // S3 delivery has no retry deadline: records stay in the log until the store takes
-            // them, so only shutdown ends this loop.
-            let wait = backoff.next_wait().unwrap_or(self.retry.max);
-            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
-                bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
-                retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
-            // Created inside `run` (an async block): a timer made on this thread, outside the
-            // runtime, panics ("no reactor running").
-            if ctx.run(async move { tokio::time::sleep(wait).await }).is_none() {
-                return Ok(false);
+            match self.try_put(ctx, &key, body.clone(), content_encoding)? {
+                Put::Written => return Ok(true),
+                Put::Shutdown => return Ok(false),
+                Put::Refused(e) => {
+                    let wait = backoff.next_wait().unwrap_or(self.retry.max);
+                    tracing::error!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
+                        bucket = self.destination.bucket(), key = %key, attempt = backoff.attempts(),
+                        retry_in_ms = wait.as_millis() as u64, error = %e,
+                        "the store refuses this object and it has nowhere else to go; retrying \
+                         (fix the ErrorOutputPrefix or the store)");
+                    ctx.health.attempt_failed(&ctx.stream, ctx.shard, &e);
+                    if ctx.run(async move { tokio::time::sleep(wait).await }).is_none() {
+                        return Ok(false);
+                    }
+                }
             }
         }
+    }
+
+    /// A data object the store refused for good (or that cannot be named): one error
+    /// document with the reason and the whole object as `rawData` (in the stream's format:
+    /// compressed and encrypted as its objects are), so nothing is lost and the shard moves
+    /// on. `partitioning-failed` for dynamic partitions, `processing-failed` otherwise.
+    pub fn put_refused_object(
+        &self,
+        ctx: &SinkContext,
+        unit: &Unit,
+        key: Option<&str>,
+        error: &DestinationError,
+    ) -> SinkResult<bool> {
+        let partitioned =
+            matches!(&unit.key, BufferKey::Data(p) if !p.query.is_empty() || !p.lambda.is_empty());
+        let output_type = if partitioned { PARTITIONING_FAILED } else { PROCESSING_FAILED };
+        tracing::error!(stream = %ctx.stream, shard = ctx.shard, key = key.unwrap_or(""),
+            records = unit.records, error = %error, error_output_type = output_type,
+            "the store refuses this object for good; writing it to the error output");
+        let doc = json!({
+            "attemptsMade": 1,
+            "arrivalTimestamp": unit.oldest_arrival_ms,
+            "errorCode": error.code,
+            "errorMessage": format!("{} (rawData holds the whole object of {} records, in the \
+                stream's compression and encryption)", error.message, unit.records),
+            "attemptEndingTimestamp": now_ms(),
+            "rawData": base64::engine::general_purpose::STANDARD.encode(&unit.body),
+            "objectKey": key,
+            "recordCount": unit.records,
+        });
+        let mut line = serde_json::to_vec(&doc)?;
+        line.push(b'\n');
+        self.put_errors(ctx, unit, output_type, line, unit.records)
     }
 
     /// Writes JSON-lines error documents of `output_type` for `unit` (encrypted like data
@@ -158,9 +239,17 @@ impl Sink for S3Sink {
         if let BufferKey::Errors(_) = unit.key {
             return out.deliver_error_unit(ctx, unit);
         }
-        let key = out.data_key(ctx, unit)?;
-        if !out.put(ctx, key.clone(), unit.body.clone(), out.codec.content_encoding())? {
-            return Ok(false);
+        let key = match out.data_key(ctx, unit) {
+            Ok(key) => key,
+            Err(e) => {
+                let e = DestinationError::permanent("S3.InvalidKey", e.to_string());
+                return out.put_refused_object(ctx, unit, None, &e);
+            }
+        };
+        match out.try_put(ctx, &key, unit.body.clone(), out.codec.content_encoding())? {
+            Put::Written => {}
+            Put::Shutdown => return Ok(false),
+            Put::Refused(e) => return out.put_refused_object(ctx, unit, Some(&key), &e),
         }
         tracing::debug!(stream = %ctx.stream, shard = ctx.shard, key = %key, backup = self.backup,
             records = unit.records, bytes = unit.bytes, object_bytes = unit.body.len(), "delivered object");

@@ -51,6 +51,7 @@ impl Sink for SearchSink {
         let on_retry =
             |e: &hydrant_destinations::DestinationError, attempt, wait: std::time::Duration| {
                 ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
+                ctx.health.attempt_failed(&ctx.stream, ctx.shard, e);
                 tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "search",
                 attempt, retry_in_ms = wait.as_millis() as u64, error = %e,
                 "_bulk failed (or some items did); will retry them");

@@ -15,7 +15,7 @@ use hydrant_destinations::warehouse::{
 use hydrant_destinations::{deliver_with_retry, GaveUp, Refused};
 use serde_json::json;
 
-use super::{S3Output, Sink, SinkContext, SinkResult};
+use super::{Put, S3Output, Sink, SinkContext, SinkResult};
 use crate::clock::now_ms;
 use crate::delivery::buffers::{BufferKey, Unit};
 
@@ -48,8 +48,10 @@ impl Sink for WarehouseSink {
         }
         let key = self.staging.data_key(ctx, unit)?;
         let encoding = self.staging.codec.content_encoding();
-        if !self.staging.put(ctx, key.clone(), unit.body.clone(), encoding)? {
-            return Ok(false);
+        match self.staging.try_put(ctx, &key, unit.body.clone(), encoding)? {
+            Put::Written => {}
+            Put::Shutdown => return Ok(false),
+            Put::Refused(e) => return self.staging.put_refused_object(ctx, unit, Some(&key), &e),
         }
         ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
         let url = format!("s3://{}/{key}", self.staging.destination.bucket());
@@ -57,6 +59,7 @@ impl Sink for WarehouseSink {
         let on_retry =
             |e: &hydrant_destinations::DestinationError, attempt, wait: std::time::Duration| {
                 ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
+                ctx.health.attempt_failed(&ctx.stream, ctx.shard, e);
                 tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "warehouse",
                 object = %url, attempt, retry_in_ms = wait.as_millis() as u64, error = %e,
                 "COPY failed; will retry");

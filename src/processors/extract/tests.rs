@@ -294,3 +294,180 @@ fn the_extractor_is_send_sync_and_clones_share_the_program() {
     let handle = std::thread::spawn(move || c.extract(br#"{"a":"t"}"#).unwrap());
     assert_eq!(handle.join().unwrap(), keys(&[("a", "t")]));
 }
+
+// --- Limits: no query, record or combination of both stops the thread or the process. ---
+
+fn limit_exceeded(query: &str, record: &str) -> String {
+    match extract(query, record) {
+        Err(e @ ExtractError::LimitExceeded { .. }) => {
+            assert_eq!(e.code(), "MetadataExtraction.QueryLimitExceeded");
+            e.to_string()
+        }
+        other => panic!("{query}: expected a limit, got {other:?}"),
+    }
+}
+
+fn query_failed_with(query: &str, record: &str, needle: &str) {
+    match extract(query, record) {
+        Err(ExtractError::QueryFailed { detail }) => {
+            assert!(detail.contains(needle), "{query}: {detail}")
+        }
+        other => panic!("{query}: expected a query failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_query_that_calls_itself_forever_fails_the_record_after_its_steps() {
+    let message = limit_exceeded("def f: f; f", "{}");
+    assert!(message.contains(&MAX_STEPS.to_string()), "{message}");
+}
+
+#[test]
+fn a_query_that_recurses_without_end_fails_the_record_instead_of_overflowing_the_stack() {
+    let message = limit_exceeded("def f: 1 + f; f", "{}");
+    assert!(message.contains("recursed too deeply"), "{message}");
+    limit_exceeded("def f: [f]; {k: f}", "{}");
+    limit_exceeded("def f(x): x | f(x + 1); f(0)", "{}");
+}
+
+#[test]
+fn long_generators_and_loops_are_counted_value_by_value() {
+    limit_exceeded("{k: last(range(1e15))}", "{}");
+    limit_exceeded("{k: [range(1e9)] | length}", "{}");
+    limit_exceeded("{k: [limit(1e9; repeat(1))] | length}", "{}");
+    limit_exceeded("{k: first(skip(1e12; range(1e13)))}", "{}");
+    limit_exceeded("{k: until(false; .)}", "{}");
+    limit_exceeded("{k: reduce range(1e9) as $i (0; . + 1)}", "{}");
+    // `repeat(.)` itself is an endless stream: its second output already fails the query.
+    assert_eq!(extract("repeat(.)", "{}").unwrap_err(), ExtractError::MultipleResults);
+}
+
+#[test]
+fn try_cannot_catch_a_limit() {
+    limit_exceeded(r#"{k: (try (def f: f; f) catch "caught")}"#, "{}");
+    limit_exceeded(r#"{k: ((def f: 1 + f; f)? // "caught")}"#, "{}");
+}
+
+#[test]
+fn one_step_cannot_build_a_huge_value() {
+    query_failed_with(r#"{k: ("x" * 1000000000000)}"#, "{}", "longer than");
+    query_failed_with(r#"{k: (.s * 1e15)}"#, r#"{"s":"ab"}"#, "longer than");
+    query_failed_with(r#"{k: reduce range(64) as $i ("x"; . + .)}"#, "{}", "longer than");
+    query_failed_with(r#"{k: reduce range(64) as $i ("x"; "\(.)\(.)")}"#, "{}", "longer than");
+    query_failed_with(r#"{k: reduce range(64) as $i ([1]; . + .) | length}"#, "{}", "members");
+    query_failed_with(r#"{k: reduce range(64) as $i (3; . * .)}"#, "{}", "wider than");
+    // Shared parts: small in memory, huge as text.
+    query_failed_with(
+        r#"{k: reduce range(64) as $i ([1]; [., .]) | tojson}"#,
+        "{}",
+        "too large to write as text",
+    );
+    query_failed_with(
+        r#"{k: reduce range(64) as $i ([1]; [., .]) | tostring}"#,
+        "{}",
+        "too large to write as text",
+    );
+    query_failed_with(r#"{k: reduce range(64) as $i ("x"; . += .)}"#, "{}", "longer than");
+}
+
+#[test]
+fn deep_values_fail_cleanly() {
+    // Built by the query: every level costs steps, so the budget ends it.
+    limit_exceeded("{k: reduce range(1e9) as $i (null; [.]) | length}", "{}");
+    limit_exceeded("{k: reduce range(1e9) as $i (null; {a: .}) | length}", "{}");
+    // Parsed by the query: serde_json's nesting limit, not jaq's recursive parser.
+    query_failed_with(r#"{k: ("[" * 100000 | fromjson)}"#, "{}", "cannot be parsed as JSON");
+    // In the record: serde_json's limit.
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    assert_eq!(extract("{k: 1}", &deep).unwrap_err().code(), "MetadataExtraction.NonJsonRecord");
+}
+
+#[test]
+fn the_longest_allowed_query_compiles_and_runs_even_when_deeply_nested() {
+    let half = (MAX_QUERY_CHARS - 8) / 2;
+    let nested = format!("{{k: {}1{}}}", "[".repeat(half), "]".repeat(half));
+    assert!(nested.chars().count() <= MAX_QUERY_CHARS);
+    let e = MetadataExtractor::new(&nested).unwrap();
+    assert_eq!(e.extract(b"{}").unwrap_err().code(), "MetadataExtraction.InvalidKeyValue");
+    let negations = format!("{{k: {}1}}", "-".repeat(MAX_QUERY_CHARS - 10));
+    MetadataExtractor::new(&negations).unwrap().extract(b"{}").unwrap();
+    let too_long = format!("{{k: .k}}{}", " ".repeat(MAX_QUERY_CHARS));
+    let err = MetadataExtractor::new(&too_long).unwrap_err();
+    assert!(err.message.contains("at most 5120"), "{}", err.message);
+}
+
+#[test]
+fn the_extractor_keeps_working_after_a_record_ran_out() {
+    let e = MetadataExtractor::new("{k: (if .loop then (def f: 1 + f; f) else .k end)}").unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            e.extract(br#"{"loop":true}"#).unwrap_err().code(),
+            "MetadataExtraction.QueryLimitExceeded"
+        );
+        assert_eq!(e.extract(br#"{"k":"v"}"#).unwrap(), keys(&[("k", "v")]));
+    }
+}
+
+#[test]
+fn a_marked_evaluator_thread_evaluates_inline_within_the_same_limits() {
+    let e = MetadataExtractor::new("{k: (if .loop then (def f: 1 + f; f) else .k end)}").unwrap();
+    let handle = std::thread::Builder::new()
+        .stack_size(EVALUATOR_THREAD_STACK_BYTES)
+        .spawn(move || {
+            assert!(!budget::room_here(), "an unmarked thread hands evaluations off");
+            mark_evaluator_thread();
+            assert!(budget::room_here(), "a marked thread evaluates inline");
+            let looped = e.extract(br#"{"loop":true}"#).unwrap_err();
+            (looped.code(), e.extract(br#"{"k":"v"}"#).unwrap())
+        })
+        .unwrap();
+    let (code, ok) = handle.join().unwrap();
+    assert_eq!(code, "MetadataExtraction.QueryLimitExceeded");
+    assert_eq!(ok, keys(&[("k", "v")]));
+}
+
+#[test]
+fn the_guarded_operators_keep_jq_semantics() {
+    let record = r#"{"a":"x","b":"y","n":2,"arr":[1,2],"o":{"p":1}}"#;
+    assert_eq!(
+        extract(
+            r#"{i: "<\(.a)-\(.n)-\(.arr)>", sum: (.n + 1), cat: (.a + .b), rep: (.a * 3),
+               arr: (.arr + [3] | tojson), merge: (.o * {q: 2} | tojson),
+               upd: (.n += 5 | .n), mulupd: (.n *= 4 | .n), col: ([.arr[] * 10] | tojson),
+               b64: @base64 "\(.a)\(.b)", js: (.o | tojson), str: (.arr | tostring),
+               nested: ({"a":[1,"x\n",null,true,1.5]} | tojson),
+               order: ([(1,2) + (10,20)] | tojson), joined: ([.a, .b] | join("-")),
+               csv: ([.a, .n] | @csv), last: last(.arr[]), skip: ([skip(1; .arr[])] | tojson),
+               range: ([range(0; 10; 3)] | tojson), dbg: (.n | debug | . + 0)}"#,
+            record
+        )
+        .unwrap(),
+        keys(&[
+            ("i", "<x-2-[1,2]>"),
+            ("sum", "3"),
+            ("cat", "xy"),
+            ("rep", "xxx"),
+            ("arr", "[1,2,3]"),
+            ("merge", r#"{"p":1,"q":2}"#),
+            ("upd", "7"),
+            ("mulupd", "8"),
+            ("col", "[10,20]"),
+            ("b64", "eA==eQ=="), // the format applies to each interpolated part, as in jq
+            ("js", r#"{"p":1}"#),
+            ("str", "[1,2]"),
+            ("nested", r#"{"a":[1,"x\n",null,true,1.5]}"#),
+            ("order", "[11,21,12,22]"),
+            ("joined", "x-y"),
+            ("csv", r#""x",2"#),
+            ("last", "2"),
+            ("skip", "[2]"),
+            ("range", "[0,3,6,9]"),
+            ("dbg", "2"),
+        ])
+    );
+    assert_eq!(
+        extract("{k: (.a | fromjson | .b)}", r#"{"a":"{\"b\":7}"}"#).unwrap(),
+        keys(&[("k", "7")])
+    );
+    assert_eq!(extract("{k: ([paths] | length)}", r#"{"a":[1,2]}"#).unwrap(), keys(&[("k", "3")]));
+}
