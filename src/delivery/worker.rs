@@ -15,7 +15,8 @@
 //! open buffer early and the uploader delivers all of it) or *abandon* (an upload in flight is
 //! given up; the checkpoint says where the next worker resumes).
 //!
-//! A *supervisor* thread runs the two: when either fails (a checkpoint write on a full disk, a
+//! A *supervisor* thread runs the two (the uploader on the supervisor's own thread, so a shard
+//! costs two delivery threads): when either fails (a checkpoint write on a full disk, a
 //! read error, a transform that cannot be instantiated, a panic), both end and the supervisor
 //! starts them again from the checkpoint after a backoff (200 ms doubling to
 //! [`MAX_RESTART_WAIT`]), exactly as a process restart would, so delivery resumes on its own
@@ -326,20 +327,17 @@ impl ShardWorker {
             Ok(handle) => handle,
             Err(e) => return (Err(Failure { part: "cutter", error: e.into() }), false),
         };
-        let this = self.clone();
-        let uploader =
-            std::thread::Builder::new().name(format!("upload-{name}")).spawn(move || {
-                let result = this.upload(rx);
-                if result.is_err() {
-                    halt_tx.send_replace(true);
-                }
-                result
-            });
-        let uploaded = match uploader {
-            Ok(handle) => joined(handle.join(), "uploader"),
-            // The cutter ends once its queue has no receiver.
-            Err(e) => Err(Failure { part: "uploader", error: e.into() }),
-        };
+        // The uploader runs on this (the supervisor's) thread: a shard costs one thread less,
+        // and a panic in it is caught here like one of the cutter's.
+        let upload = std::panic::AssertUnwindSafe(|| {
+            let result = self.upload(rx);
+            if result.is_err() {
+                halt_tx.send_replace(true);
+            }
+            result
+        });
+        // The cutter ends once its queue has no receiver (`rx` is dropped with the uploader).
+        let uploaded = joined(std::panic::catch_unwind(upload), "uploader");
         let cut = joined(cutter.join(), "cutter");
         let progressed = !self.status.health.is_down();
         (uploaded.and(cut), progressed)
