@@ -4,7 +4,8 @@
 # stops what it started, also on failure.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh -k crash   pass arguments to pytest (the Rust tests still run)
+#   scripts/test.sh -k crash   pass arguments to the client tests' pytest (the Rust tests and the short
+#                              chaos run still run)
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +25,5 @@ cargo test --workspace --locked 2>&1
 echo "== client tests (pytest)"
 export HYDRANT_BIN=$PWD/target/debug/hydrant
 "$FH_TEST_PYTHON" -m pytest tests/clients -q -p no:cacheprovider "$@"
+echo "== chaos suite, short variant (scripts/chaos.sh for the full one)"
+scripts/chaos.sh --short
