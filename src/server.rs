@@ -18,8 +18,8 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::core::DiskBudget;
 use crate::listener::{self, Listener};
+use crate::log::DiskBudget;
 use crate::streams::{StartError, Streams};
 use crate::telemetry::Metrics;
 
@@ -60,7 +60,7 @@ impl Hydrant {
         let dir = &config.data_dir;
         let data_dir_error =
             |source| ServerError::DataDir { path: dir.display().to_string(), source };
-        crate::core::dirs::create_dir_all(dir).map_err(data_dir_error)?;
+        crate::log::embedded::dirs::create_dir_all(dir).map_err(data_dir_error)?;
         let lock = File::create(dir.join("LOCK")).map_err(data_dir_error)?;
         if lock.try_lock().is_err() {
             return Err(ServerError::Locked { path: dir.display().to_string() });

@@ -24,15 +24,15 @@ use crate::config::{
     CompressionFormat, Config, DeliveryStreamConfig, Destination, EncryptionConfig, FsyncSetting,
     ObjectStoreConfig, ServerSideEncryptionSetting,
 };
-use crate::core::error::{AppendError, OpenError};
-use crate::core::stream::{RecordLocation, ShardedLog};
-use crate::core::{DiskBudget, FsyncPolicy, LogOptions};
 use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
 use crate::delivery::naming::{NamerError, ObjectNamer};
 use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{
     BatchPolicy, ShardWorker, StagesFactory, StopMode, WorkerSignals, WorkerStatus,
+};
+use crate::log::{
+    AppendError, DiskBudget, EmbeddedLog, FsyncPolicy, LogOptions, OpenError, RecordLocation,
 };
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
@@ -176,7 +176,7 @@ pub struct DeliveryStream {
     pub arn: String,
     pub owner: Owner,
     pub created_at: f64,
-    pub log: ShardedLog,
+    pub log: EmbeddedLog,
     definition: RwLock<Definition>,
     workers: Mutex<Option<Workers>>,
     /// Closed (false) once the stream is being deleted or removed: puts are refused. Puts hold
@@ -796,7 +796,7 @@ impl Pipeline {
     pub(crate) fn start(
         &self,
         name: &str,
-        log: &ShardedLog,
+        log: &EmbeddedLog,
         version: u64,
         metrics: &Metrics,
     ) -> Result<Workers, StartError> {
@@ -922,7 +922,7 @@ pub(crate) fn open_stream(
     if on_disk != 0 && on_disk != configured {
         return Err(StartError::ShardCount { stream: name, on_disk, configured });
     }
-    let log = ShardedLog::open_encrypted(
+    let log = EmbeddedLog::open_encrypted(
         &dir,
         configured,
         options,

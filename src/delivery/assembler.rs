@@ -25,7 +25,7 @@ use super::error_output::{self, output_type};
 use super::naming::{BatchIdentity, Expression, ObjectNamer, Partition, UnnameableRecord};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
-use crate::core::Record;
+use crate::log::Record;
 use crate::processors::{ProcessingError, Processors};
 use crate::transform::{InputRecord, InvocationError, RecordResult, Transform};
 

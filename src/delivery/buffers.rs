@@ -29,7 +29,7 @@ use super::batch::BatchPolicy;
 use super::error_output::output_type;
 use super::naming::Partition;
 use crate::codec::{ObjectCodec, ObjectEncoder, PushError, RecordError};
-use crate::core::checkpoint;
+use crate::log::embedded::checkpoint;
 
 /// `!{firehose:error-output-type}` of records whose partition could not be determined
 /// (extraction failed, a key the prefix needs is missing, or the partition cap was reached).
