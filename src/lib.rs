@@ -22,4 +22,4 @@ pub mod server;
 pub mod streams;
 pub mod telemetry;
 pub mod tls;
-pub mod transform;
+pub mod wasm_host;

@@ -36,7 +36,7 @@ use crate::log::{
 };
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
-use crate::transform::{
+use crate::wasm_host::{
     resolve_module, DefinedBy, SandboxLimits, Transform, TransformContext, TransformEngine,
     TransformModule,
 };
@@ -55,7 +55,7 @@ pub enum StartError {
     /// The module a `LambdaArn` names cannot be read, compiled or used. The message quotes
     /// the file (a compiler error shows its text), so it is for the operator's eyes only.
     #[error("delivery stream {stream}: processing: LambdaArn {lambda_arn}: {error}")]
-    Transform { stream: String, lambda_arn: String, error: crate::transform::LoadError },
+    Transform { stream: String, lambda_arn: String, error: crate::wasm_host::LoadError },
     /// `hydrant.schema.file` cannot be read or parsed (a config-file stream).
     #[error("delivery stream {stream}: hydrant.schema: {error}")]
     Schema { stream: String, error: crate::codec::parquet::SchemaLoadError },

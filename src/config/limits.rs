@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::destinations::Destination;
 use super::model::{Config, DeliveryStreamConfig, HydrantStreamConfig};
 use super::Issue;
-use crate::transform::{SandboxLimits, TransformLimits};
+use crate::wasm_host::{SandboxLimits, TransformLimits};
 
 /// The `limits:` block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,10 +78,10 @@ mod defaults {
         256
     }
     pub fn max_transform_fuel() -> u64 {
-        crate::transform::DEFAULT_FUEL
+        crate::wasm_host::DEFAULT_FUEL
     }
     pub fn max_transform_memory_mib() -> u32 {
-        (crate::transform::DEFAULT_MEMORY_BYTES >> 20) as u32
+        (crate::wasm_host::DEFAULT_MEMORY_BYTES >> 20) as u32
     }
     pub fn max_transform_retries() -> u32 {
         10

@@ -620,7 +620,7 @@ pub struct HydrantStreamConfig {
 
     /// Sandbox limits of this stream's WebAssembly transform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transform: Option<crate::transform::TransformLimits>,
+    pub transform: Option<crate::wasm_host::TransformLimits>,
 
     /// HTTP basic auth for a search destination's cluster (Firehose signs with IAM instead):
     /// `{ username: ..., password: ${OPENSEARCH_PASSWORD} }`.

@@ -358,11 +358,11 @@ fn check_processing(
     if let Some(spec) = lambda.filter(|_| enabled) {
         // Streams created through the API are held to DefinedBy::Api by their own policy
         // (control::api_policy) before they get here.
-        if let Err(message) = crate::transform::resolve_module(
+        if let Err(message) = crate::wasm_host::resolve_module(
             &spec.lambda_arn,
             &config.functions,
             &config.base_dir,
-            crate::transform::DefinedBy::ConfigFile,
+            crate::wasm_host::DefinedBy::ConfigFile,
         ) {
             issues.push(Issue::new(
                 format!("{ext_path}.ProcessingConfiguration.Processors"),

@@ -22,7 +22,7 @@ use crate::config::{
     processing_block, Config, DeliveryStreamConfig, Destination, Issue, ProcessorParameterName,
     ProcessorType,
 };
-use crate::transform::{resolve_module, DefinedBy};
+use crate::wasm_host::{resolve_module, DefinedBy};
 
 /// Every problem of `stream` as an API client's definition, with paths relative to the stream
 /// (`hydrant.object_store`, `HttpEndpointDestinationConfiguration.EndpointConfiguration.Url`).

@@ -27,7 +27,7 @@ use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::log::Record;
 use crate::processors::{ProcessingError, Processors};
-use crate::transform::{InputRecord, InvocationError, RecordResult, Transform};
+use crate::wasm_host::{InputRecord, InvocationError, RecordResult, Transform};
 
 /// How a stream processes and partitions its records, built once per worker.
 pub struct Stages {

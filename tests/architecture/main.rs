@@ -124,13 +124,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("config", "processors", "WP4.3: validation moves to plan/"),
     ("config", "streams", "0.7: is_valid_stream_name moves to names"),
     ("config", "tls", "WP4.3: validation moves to plan/"),
-    ("config", "transform", "0.3: transform becomes wasm_host"),
     ("control", "api", "WP3.3: From<ControlError> for ApiError moves to api/error.rs"),
     ("control", "codec", "WP4.3: api_policy checks move to plan/"),
     ("control", "streams", "0.7: streams splits into registry and pipeline"),
-    ("control", "transform", "WP4.3: api_policy checks move to plan/"),
+    ("control", "wasm_host", "WP4.3: api_policy checks move to plan/"),
     ("delivery", "config", "WP4.4: tests build processors from plans, not config"),
-    ("delivery", "transform", "0.3: transform becomes wasm_host"),
     ("health", "streams", "0.7: streams becomes registry"),
     ("streams", "api", "0.7 then WP3.2: append_error and not_found move to api/error.rs"),
     ("streams", "clock", "0.7: streams splits into registry and pipeline"),
@@ -141,7 +139,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("streams", "log", "0.7: streams splits into registry and pipeline"),
     ("streams", "processors", "0.7: streams splits into registry and pipeline"),
     ("streams", "telemetry", "0.7: streams splits into registry and pipeline"),
-    ("streams", "transform", "0.7: streams splits into registry and pipeline"),
+    ("streams", "wasm_host", "0.7: streams splits into registry and pipeline"),
     ("telemetry", "config", "WP3.1: Metrics takes StreamGauges"),
     ("telemetry", "streams", "WP3.1: Metrics takes StreamGauges"),
 ];
@@ -214,7 +212,7 @@ const KNOWN_LONG_FILES: &[(&str, &str)] = &[
     ("src/log/embedded/shard.rs", "WP1.2: embedded/shard/{mod,state,reader,retention}.rs"),
     ("src/log/embedded/tests.rs", "WP1.4: log/contract.rs + embedded/tests/*"),
     ("src/streams.rs", "0.7: streams splits into registry and pipeline"),
-    ("src/transform/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
+    ("src/wasm_host/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
     ("tests/control.rs", "WP6.4: tests/control_{create,update,reload}.rs"),
 ];
 
