@@ -10,9 +10,9 @@ use hydrant::codec::{compression_for, ObjectCodec};
 use hydrant::config::{CompressionFormat, ProcessingConfig};
 use hydrant::delivery::assembler::{Assembler, Partitioning, Stages};
 use hydrant::delivery::buffers::{Layout, Markers};
-use hydrant::delivery::naming::ObjectNamer;
 use hydrant::delivery::BatchPolicy;
 use hydrant::log::Record;
+use hydrant::naming::ObjectNamer;
 
 const RECORDS: usize = 200_000;
 

@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod health;
 pub mod listener;
 pub mod log;
+pub mod naming;
 pub mod processors;
 pub mod server;
 pub mod streams;

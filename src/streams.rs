@@ -25,7 +25,6 @@ use crate::config::{
     ObjectStoreConfig, ServerSideEncryptionSetting,
 };
 use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
-use crate::delivery::naming::{NamerError, ObjectNamer};
 use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{
@@ -34,6 +33,7 @@ use crate::delivery::{
 use crate::log::{
     AppendError, DiskBudget, EmbeddedLog, FsyncPolicy, LogOptions, OpenError, RecordLocation,
 };
+use crate::naming::{NamerError, ObjectNamer};
 use crate::processors::Processors;
 use crate::telemetry::Metrics;
 use crate::wasm_host::{

@@ -22,10 +22,10 @@ use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Buffers, Layout, Markers, Pos, Pushed};
 pub use super::buffers::{Unit, PARTITIONING_FAILED};
 use super::error_output::{self, output_type};
-use super::naming::{BatchIdentity, Expression, ObjectNamer, Partition, UnnameableRecord};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::log::Record;
+use crate::naming::{BatchIdentity, Expression, ObjectNamer, Partition, UnnameableRecord};
 use crate::processors::{ProcessingError, Processors};
 use crate::wasm_host::{InputRecord, InvocationError, RecordResult, Transform};
 

@@ -27,9 +27,9 @@ use serde_json::Value;
 
 use super::batch::BatchPolicy;
 use super::error_output::output_type;
-use super::naming::Partition;
 use crate::codec::{ObjectCodec, ObjectEncoder, PushError, RecordError};
 use crate::log::embedded::checkpoint;
+use crate::naming::Partition;
 
 /// `!{firehose:error-output-type}` of records whose partition could not be determined
 /// (extraction failed, a key the prefix needs is missing, or the partition cap was reached).

@@ -5,7 +5,6 @@ pub mod batch;
 pub mod buffers;
 pub mod error_output;
 pub mod health;
-pub mod naming;
 pub mod sinks;
 pub mod worker;
 

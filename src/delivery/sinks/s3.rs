@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::delivery::buffers::{BufferKey, Unit, PARTITIONING_FAILED};
 use crate::delivery::error_output::output_type::PROCESSING_FAILED;
-use crate::delivery::naming::{BatchIdentity, ObjectNamer};
+use crate::naming::{BatchIdentity, ObjectNamer};
 
 /// What became of an object handed to [`S3Output::try_put`].
 pub enum Put {
