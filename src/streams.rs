@@ -21,8 +21,8 @@ use crate::api::{ApiError, ErrorType};
 use crate::codec::encryption::KeyRing;
 use crate::codec::{compression_for, ObjectCodec};
 use crate::config::{
-    CompressionFormat, Config, DeliveryStreamConfig, Destination, EncryptionConfig, FsyncSetting,
-    ObjectStoreConfig, ServerSideEncryptionSetting,
+    CompressionFormat, Config, DeliveryStreamConfig, DestinationBlock, EncryptionConfig,
+    FsyncSetting, ObjectStoreConfig, ServerSideEncryptionSetting,
 };
 use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
 use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
@@ -394,17 +394,17 @@ fn destination_description(
     reduced: Value,
 ) -> Value {
     let (key, mut block) = match config.destination() {
-        Destination::S3 => {
+        DestinationBlock::S3 => {
             return json!({
                 "DestinationId": DESTINATION_ID,
                 "ExtendedS3DestinationDescription": extended,
                 "S3DestinationDescription": reduced,
             });
         }
-        Destination::Redshift(r) => {
+        DestinationBlock::Redshift(r) => {
             ("RedshiftDestinationDescription", serde_json::to_value(r).unwrap_or_default())
         }
-        Destination::Search { config, elasticsearch } => (
+        DestinationBlock::Search { config, elasticsearch } => (
             if elasticsearch {
                 "ElasticsearchDestinationDescription"
             } else {
@@ -412,7 +412,7 @@ fn destination_description(
             },
             serde_json::to_value(config).unwrap_or_default(),
         ),
-        Destination::Http(h) => {
+        DestinationBlock::Http(h) => {
             ("HttpEndpointDestinationDescription", serde_json::to_value(h).unwrap_or_default())
         }
     };
@@ -979,8 +979,8 @@ fn build_sink(
         errors.into_iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
     }
     Ok(match stream.destination() {
-        Destination::S3 => Arc::new(S3Sink { output, backup: false }),
-        Destination::Redshift(r) => {
+        DestinationBlock::S3 => Arc::new(S3Sink { output, backup: false }),
+        DestinationBlock::Redshift(r) => {
             let settings = r.settings().map_err(fields)?;
             let loader = match &settings.target {
                 Target::Postgres(options) => {
@@ -1003,14 +1003,14 @@ fn build_sink(
                 loader,
             })
         }
-        Destination::Search { config: c, elasticsearch } => {
+        DestinationBlock::Search { config: c, elasticsearch } => {
             let settings =
                 c.settings(elasticsearch, stream.hydrant.basic_auth.as_ref()).map_err(fields)?;
             let destination =
                 SearchDestination::new(settings.clone()).map_err(|e| e.to_string())?;
             Arc::new(SearchSink { destination, settings, errors: output })
         }
-        Destination::Http(h) => {
+        DestinationBlock::Http(h) => {
             let arn = arn_of(config, &stream.delivery_stream_name);
             let settings = h.settings(&arn).map_err(fields)?;
             let destination = HttpDestination::new(&settings).map_err(|e| e.to_string())?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::destinations::{
-    s3_view, Destination, HttpEndpointConfig, RedshiftConfig, SearchConfig, SearchS3BackupMode,
+    s3_view, DestinationBlock, HttpEndpointConfig, RedshiftConfig, SearchConfig, SearchS3BackupMode,
 };
 
 use super::defaults;
@@ -467,17 +467,17 @@ impl DeliveryStreamConfig {
     }
 
     /// The stream's destination.
-    pub fn destination(&self) -> Destination<'_> {
+    pub fn destination(&self) -> DestinationBlock<'_> {
         if let Some(r) = &self.redshift_destination_configuration {
-            Destination::Redshift(r)
+            DestinationBlock::Redshift(r)
         } else if let Some(c) = &self.amazonopensearchservice_destination_configuration {
-            Destination::Search { config: c, elasticsearch: false }
+            DestinationBlock::Search { config: c, elasticsearch: false }
         } else if let Some(c) = &self.elasticsearch_destination_configuration {
-            Destination::Search { config: c, elasticsearch: true }
+            DestinationBlock::Search { config: c, elasticsearch: true }
         } else if let Some(h) = &self.http_endpoint_destination_configuration {
-            Destination::Http(h)
+            DestinationBlock::Http(h)
         } else {
-            Destination::S3
+            DestinationBlock::S3
         }
     }
 
@@ -486,19 +486,19 @@ impl DeliveryStreamConfig {
     /// `AllDocuments` and HTTP `AllData`.
     pub fn backup_target(&self) -> Option<&S3DestinationConfig> {
         match self.destination() {
-            Destination::S3 => {
+            DestinationBlock::S3 => {
                 let ext = self.extended_s3_destination_configuration.as_ref()?;
                 (ext.s3_backup_mode == S3BackupMode::Enabled)
                     .then_some(ext.s3_backup_configuration.as_ref())
                     .flatten()
             }
-            Destination::Redshift(r) => (r.s3_backup_mode == S3BackupMode::Enabled)
+            DestinationBlock::Redshift(r) => (r.s3_backup_mode == S3BackupMode::Enabled)
                 .then_some(r.s3_backup_configuration.as_ref())
                 .flatten(),
-            Destination::Search { config, .. } => (config.s3_backup_mode
+            DestinationBlock::Search { config, .. } => (config.s3_backup_mode
                 == SearchS3BackupMode::AllDocuments)
                 .then_some(&config.s3_configuration),
-            Destination::Http(h) => (h.s3_backup_mode
+            DestinationBlock::Http(h) => (h.s3_backup_mode
                 == hydrant_destinations::http::HttpS3BackupMode::AllData)
                 .then_some(&h.s3_configuration),
         }
@@ -530,16 +530,16 @@ impl DeliveryStreamConfig {
             }
         }
         self.delivery_view = match self.destination() {
-            Destination::S3 => None,
-            Destination::Redshift(r) => {
+            DestinationBlock::S3 => None,
+            DestinationBlock::Redshift(r) => {
                 Some(s3_view(&r.s3_configuration, r.processing_configuration.as_ref(), None))
             }
-            Destination::Search { config, .. } => Some(s3_view(
+            DestinationBlock::Search { config, .. } => Some(s3_view(
                 &config.s3_configuration,
                 config.processing_configuration.as_ref(),
                 config.buffering_hints,
             )),
-            Destination::Http(h) => Some(s3_view(
+            DestinationBlock::Http(h) => Some(s3_view(
                 &h.s3_configuration,
                 h.processing_configuration.as_ref(),
                 h.buffering_hints,
