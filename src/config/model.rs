@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use super::destinations::{
     s3_view, DestinationBlock, HttpEndpointConfig, RedshiftConfig, SearchConfig, SearchS3BackupMode,
 };
+/// The codec's own enum: the config names a format, the codec knows it.
+pub use crate::codec::CompressionFormat;
 
 use super::defaults;
 
@@ -940,63 +942,6 @@ pub struct BufferingHints {
     /// 300. 0 delivers as soon as possible.
     #[serde(rename = "IntervalInSeconds", default, skip_serializing_if = "Option::is_none")]
     pub interval_in_seconds: Option<u32>,
-}
-
-/// Compression of delivered objects (`CompressionFormat`). The names are case-sensitive, as
-/// in Firehose: `Snappy` is valid, `SNAPPY` is not.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum CompressionFormat {
-    /// No compression; no extension.
-    #[default]
-    #[serde(rename = "UNCOMPRESSED")]
-    Uncompressed,
-    /// One gzip stream over the whole object; `.gz`.
-    #[serde(rename = "GZIP")]
-    Gzip,
-    /// A zip archive with one entry; `.zip`.
-    #[serde(rename = "ZIP")]
-    Zip,
-    /// The snappy-java stream format; `.snappy`.
-    #[serde(rename = "Snappy")]
-    Snappy,
-    /// Hadoop's block-framed Snappy, readable by Spark/Hadoop `SnappyCodec`; `.snappy`.
-    #[serde(rename = "HADOOP_SNAPPY")]
-    HadoopSnappy,
-    /// Zstandard (a Hydrant extension, not in Firehose); `.zst`.
-    #[serde(rename = "ZSTD")]
-    Zstd,
-}
-
-impl CompressionFormat {
-    /// The object-name extension Firehose uses for this format (`""` for UNCOMPRESSED).
-    pub fn extension(&self) -> &'static str {
-        match self {
-            CompressionFormat::Uncompressed => "",
-            CompressionFormat::Gzip => ".gz",
-            CompressionFormat::Zip => ".zip",
-            CompressionFormat::Snappy => ".snappy",
-            CompressionFormat::HadoopSnappy => ".snappy",
-            CompressionFormat::Zstd => ".zst",
-        }
-    }
-
-    /// The spelling used in configs and on the wire, e.g. `HADOOP_SNAPPY`.
-    pub fn as_firehose_str(&self) -> &'static str {
-        match self {
-            CompressionFormat::Uncompressed => "UNCOMPRESSED",
-            CompressionFormat::Gzip => "GZIP",
-            CompressionFormat::Zip => "ZIP",
-            CompressionFormat::Snappy => "Snappy",
-            CompressionFormat::HadoopSnappy => "HADOOP_SNAPPY",
-            CompressionFormat::Zstd => "ZSTD",
-        }
-    }
-}
-
-impl fmt::Display for CompressionFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_firehose_str())
-    }
 }
 
 /// Object encryption (`EncryptionConfiguration`): give exactly one of the two members.

@@ -499,7 +499,8 @@ impl<'c> Assembler<'c> {
 mod tests {
     use super::*;
     use crate::codec::compression_for;
-    use crate::config::{CompressionFormat, ProcessingConfig};
+    use crate::codec::CompressionFormat;
+    use crate::config::ProcessingConfig;
 
     fn stages(prefix: &str, rules: KeyRules) -> Stages {
         let processing: ProcessingConfig = serde_json::from_value(json!({

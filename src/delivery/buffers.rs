@@ -622,8 +622,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::codec::CompressionFormat;
     use crate::codec::{compression_for, ObjectCodec};
-    use crate::config::CompressionFormat;
 
     /// A record for the tests: its partition (None: it fails processing and goes to the error
     /// output), arrival time and size.

@@ -119,7 +119,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Today's imports outside [`ALLOWED`]: (from, to, the step that removes them).
 const KNOWN: &[(&str, &str, &str)] = &[
     ("api", "streams", "0.7: names, registry, record_id"),
-    ("codec", "config", "0.6: CompressionFormat moves into codec"),
     ("config", "api", "WP4.3: MAX_BODY_BYTES and ActionPattern::parse move below api"),
     ("config", "processors", "WP4.3: validation moves to plan/"),
     ("config", "streams", "0.7: is_valid_stream_name moves to names"),
