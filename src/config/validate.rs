@@ -529,7 +529,7 @@ fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
                 ));
             }
             for (j, name) in streams.iter().enumerate() {
-                if !crate::streams::is_valid_stream_name(name) {
+                if !crate::names::is_valid_stream_name(name) {
                     issues.push(Issue::new(
                         format!("{path}.streams[{j}]"),
                         format!(

@@ -7,7 +7,7 @@
 //! and reload. Streams created through the API live in `<data_dir>/api-streams/` and are
 //! re-opened at every start ([`persist`]).
 //!
-//! Every change is serialised by [`Streams::control`]. A change of a running stream's
+//! Every change is serialised by [`Registry::control`]. A change of a running stream's
 //! configuration (UpdateDestination, a reload) prepares the new pipeline first (a bad
 //! destination leaves the old one running), then stops the old workers with
 //! [`StopMode::Stop`] (what is sealed is delivered, nothing new is cut) and starts new ones on
@@ -19,6 +19,7 @@ pub mod api_policy;
 pub mod merge;
 pub mod persist;
 pub mod reload;
+mod startup;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,10 +32,9 @@ use crate::config::{
     LogKeys, StreamEncryptionInput, Tag,
 };
 use crate::delivery::StopMode;
-use crate::streams::{
-    open_stream, Definition, DeliveryStream, Opening, Owner, Pipeline, StartError, Streams,
-    DESTINATION_ID,
-};
+use crate::names::DESTINATION_ID;
+use crate::pipeline::{open_stream, Opening, Pipeline, StartError};
+use crate::registry::{Definition, DeliveryStream, Owner, Registry};
 
 pub use merge::UpdateKind;
 pub use reload::ReloadError;
@@ -194,7 +194,7 @@ pub fn issues_message(issues: &[Issue]) -> String {
         .join("; ")
 }
 
-impl Streams {
+impl Registry {
     /// How long drains and stops may take from now (`shutdown_timeout_seconds`).
     pub(crate) fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now() + Duration::from_secs(self.config().shutdown_timeout_seconds)
@@ -802,7 +802,7 @@ fn strip_dots(issues: Vec<Issue>) -> Vec<Issue> {
         .collect()
 }
 
-/// [`Streams::validate_stream`] against a given server configuration. The stream is one of
+/// [`Registry::validate_stream`] against a given server configuration. The stream is one of
 /// the API's, so [`api_policy`] comes first: a stream it refuses is not checked further (the
 /// checks of `hydrant validate` resolve and load what the stream names).
 pub fn validate_stream(
@@ -836,7 +836,7 @@ pub fn validate_stream(
         .collect()
 }
 
-impl Streams {
+impl Registry {
     /// Opens the streams stored in `api-streams/` (at start, after the config file's).
     pub(crate) fn open_api_streams(&self) -> Result<(), StartError> {
         let server = self.config();

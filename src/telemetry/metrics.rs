@@ -5,7 +5,7 @@ use crate::config::DestinationBlock;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::streams::Streams;
+use crate::registry::Registry;
 
 /// Handle to the process-wide Prometheus recorder plus the metric names Hydrant records.
 #[derive(Clone)]
@@ -175,7 +175,7 @@ impl Metrics {
     }
 
     /// Gauges computed at scrape time: data freshness, backlog and log size.
-    pub fn refresh_gauges(&self, streams: &Streams) {
+    pub fn refresh_gauges(&self, streams: &Registry) {
         let now = crate::clock::now_ms();
         for stream in streams.all() {
             let s = stream.name.clone();

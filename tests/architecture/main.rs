@@ -91,6 +91,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "pipeline",
             "plan",
             "registry",
+            "telemetry",
         ],
     ),
     // HTTP: connections, then the Firehose API on them.
@@ -118,30 +119,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
 
 /// Today's imports outside [`ALLOWED`]: (from, to, the step that removes them).
 const KNOWN: &[(&str, &str, &str)] = &[
-    ("api", "streams", "0.7: names, registry, record_id"),
     ("config", "api", "WP4.3: MAX_BODY_BYTES and ActionPattern::parse move below api"),
     ("config", "processors", "WP4.3: validation moves to plan/"),
-    ("config", "streams", "0.7: is_valid_stream_name moves to names"),
     ("config", "tls", "WP4.3: validation moves to plan/"),
     ("control", "api", "WP3.3: From<ControlError> for ApiError moves to api/error.rs"),
     ("control", "codec", "WP4.3: api_policy checks move to plan/"),
-    ("control", "streams", "0.7: streams splits into registry and pipeline"),
     ("control", "wasm_host", "WP4.3: api_policy checks move to plan/"),
     ("delivery", "config", "WP4.4: tests build processors from plans, not config"),
-    ("health", "streams", "0.7: streams becomes registry"),
-    ("streams", "api", "0.7 then WP3.2: append_error and not_found move to api/error.rs"),
-    ("streams", "clock", "0.7: streams splits into registry and pipeline"),
-    ("streams", "codec", "0.7: streams splits into registry and pipeline"),
-    ("streams", "config", "0.7: streams splits into registry and pipeline"),
-    ("streams", "control", "0.7 then WP3.4: startup and persist calls move to control"),
-    ("streams", "delivery", "0.7: streams splits into registry and pipeline"),
-    ("streams", "log", "0.7: streams splits into registry and pipeline"),
-    ("streams", "naming", "0.7: streams splits into registry and pipeline"),
-    ("streams", "processors", "0.7: streams splits into registry and pipeline"),
-    ("streams", "telemetry", "0.7: streams splits into registry and pipeline"),
-    ("streams", "wasm_host", "0.7: streams splits into registry and pipeline"),
+    (
+        "pipeline",
+        "control",
+        "WP1.3: the log store, not control::persist, finds a stream's directory",
+    ),
+    ("registry", "api", "WP3.2: PutError and NotFound; append_error, not_found go to api/error.rs"),
+    ("registry", "telemetry", "WP3.4: metrics, log options and budget move to the ControlPlane"),
     ("telemetry", "config", "WP3.1: Metrics takes StreamGauges"),
-    ("telemetry", "streams", "WP3.1: Metrics takes StreamGauges"),
+    ("telemetry", "registry", "WP3.1: Metrics takes StreamGauges"),
 ];
 
 /// Who may use the `hydrant-destinations` crate.
@@ -167,7 +160,6 @@ const KNOWN_CRATE_USES: &[(&str, &str)] = &[
     ("src/delivery/sinks/s3.rs", "0.8: sinks move to destination/"),
     ("src/delivery/sinks/search.rs", "0.8: sinks move to destination/"),
     ("src/delivery/sinks/warehouse.rs", "0.8: sinks move to destination/"),
-    ("src/streams.rs", "0.7: streams splits into registry and pipeline"),
 ];
 
 /// The enum with one variant per destination kind (the config's destination blocks). Only
@@ -177,12 +169,13 @@ const DESTINATION_BLOCK: &str = "DestinationBlock";
 const ONE_MATCH: &[&str] = &["src/config/destinations.rs", "src/destination/mod.rs"];
 /// Today's other files that do: (file, the step that removes the match).
 const KNOWN_MATCHES: &[(&str, &str)] = &[
+    ("src/api/describe.rs", "WP2.1: the description member comes from the descriptor"),
     ("src/config/limits.rs", "WP2.1: DestinationKind and descriptors"),
     ("src/config/model.rs", "WP2.1: DestinationKind and descriptors"),
     ("src/config/tests.rs", "WP2.1: tests ask DestinationKind"),
     ("src/config/validate.rs", "WP2.3: destination::check"),
     ("src/control/api_policy.rs", "WP2.3: destination::check"),
-    ("src/streams.rs", "0.7 then WP2.1 (describe) and WP2.3 (build_sink)"),
+    ("src/pipeline/sink.rs", "WP2.3: DestinationPlan::build"),
     ("src/telemetry/metrics.rs", "WP2.1: the metric label comes from the descriptor"),
 ];
 
@@ -212,7 +205,6 @@ const KNOWN_LONG_FILES: &[(&str, &str)] = &[
     ("src/naming/java_time.rs", "WP6.5: naming/java_time/{mod,render,tests}.rs"),
     ("src/naming/object_key.rs", "WP6.5: tests to naming/object_key/tests.rs"),
     ("src/naming/prefix.rs", "WP4.1: naming/prefix/{parse,rules,render,tests}.rs"),
-    ("src/streams.rs", "0.7: streams splits into registry and pipeline"),
     ("src/wasm_host/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
     ("tests/control.rs", "WP6.4: tests/control_{create,update,reload}.rs"),
 ];
