@@ -14,6 +14,7 @@ pub mod codec;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod destination;
 pub mod health;
 pub mod listener;
 pub mod log;

@@ -5,7 +5,7 @@ pub mod batch;
 pub mod buffers;
 pub mod error_output;
 pub mod health;
-pub mod sinks;
+pub mod sink;
 pub mod stream_workers;
 pub mod worker;
 

@@ -39,7 +39,7 @@ use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
 use super::buffers::{Markers, Progress, Unit};
 use super::health::DeliveryHealth;
-use super::sinks::{Sink, SinkContext};
+use super::sink::{Sink, SinkContext};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::log::{Record, Shard, ShardReader};

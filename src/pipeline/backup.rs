@@ -10,8 +10,9 @@ use super::StartError;
 use crate::codec::encryption::KeyRing;
 use crate::codec::{compression_for, ObjectCodec};
 use crate::config::DeliveryStreamConfig;
-use crate::delivery::sinks::{S3Output, S3Sink, Sink};
+use crate::delivery::sink::Sink;
 use crate::delivery::BatchPolicy;
+use crate::destination::{S3Output, S3Sink};
 use crate::naming::ObjectNamer;
 
 /// The backup consumer's own object format, naming, buffering and bucket.

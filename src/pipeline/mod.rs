@@ -25,11 +25,12 @@ use crate::config::{
     Config, DeliveryStreamConfig, EncryptionConfig, ObjectStoreConfig, ServerSideEncryptionSetting,
 };
 use crate::delivery::assembler::Stages;
-use crate::delivery::sinks::{S3Output, Sink};
+use crate::delivery::sink::Sink;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{
     BatchPolicy, ShardWorker, StagesFactory, WorkerSignals, WorkerStatus, Workers,
 };
+use crate::destination::S3Output;
 use crate::log::{DiskBudget, EmbeddedLog, LogOptions, OpenError};
 use crate::names::arn_of;
 use crate::naming::ObjectNamer;

@@ -7,7 +7,8 @@ use hydrant_destinations::search::SearchDestination;
 use hydrant_destinations::warehouse::{CredentialsClause, PostgresLoader, RedshiftLoader, Target};
 
 use crate::config::{CompressionFormat, Config, DeliveryStreamConfig, DestinationBlock};
-use crate::delivery::sinks::{HttpSink, Loader, S3Output, S3Sink, SearchSink, Sink, WarehouseSink};
+use crate::delivery::sink::Sink;
+use crate::destination::{HttpSink, Loader, S3Output, S3Sink, SearchSink, WarehouseSink};
 use crate::names::arn_of;
 
 /// The stream's destination as a delivery sink; `output` is its S3 side (the destination

@@ -156,10 +156,6 @@ const DENIED_PATHS_EXCEPT: &[&str] = &["hydrant_destinations::error_output"];
 const KNOWN_CRATE_USES: &[(&str, &str)] = &[
     ("src/control/api_policy.rs", "WP4.3: api_policy checks move to plan/"),
     ("src/delivery/assembler.rs", "WP2.3: KeyRules come with the destination plan"),
-    ("src/delivery/sinks/http.rs", "0.8: sinks move to destination/"),
-    ("src/delivery/sinks/s3.rs", "0.8: sinks move to destination/"),
-    ("src/delivery/sinks/search.rs", "0.8: sinks move to destination/"),
-    ("src/delivery/sinks/warehouse.rs", "0.8: sinks move to destination/"),
 ];
 
 /// The enum with one variant per destination kind (the config's destination blocks). Only
