@@ -23,7 +23,8 @@ use crate::config::{Config, DeliveryStreamConfig, Issue};
 use crate::pipeline::{open_stream, Opening};
 use crate::registry::{Owner, Registry};
 
-use super::{issues_message, persist, validate_stream, Removal};
+use super::delete::Removal;
+use super::{issues_message, persist, validate_stream};
 
 /// Why a new config file was not applied.
 #[derive(Debug, thiserror::Error)]

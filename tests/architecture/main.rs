@@ -192,7 +192,6 @@ const KNOWN_LONG_FILES: &[(&str, &str)] = &[
     ("src/config/model.rs", "WP4.5: config/model/*"),
     ("src/config/tests.rs", "WP4.5: plan/tests/*"),
     ("src/config/validate.rs", "WP4.3: plan/*"),
-    ("src/control/mod.rs", "0.9: one file per operation"),
     ("src/delivery/assembler.rs", "WP2.4: ErrorDocument; tests to a file"),
     ("src/delivery/buffers.rs", "WP1.6: buffers.rs + markers.rs, tests to a file"),
     ("src/delivery/worker.rs", "WP1.6: delivery on the log trait"),
