@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use hydrant::codec::{compression_for, ObjectCodec};
 use hydrant::config::{CompressionFormat, ProcessingConfig};
-use hydrant::core::Record;
 use hydrant::delivery::assembler::{Assembler, Partitioning, Stages};
 use hydrant::delivery::buffers::{Layout, Markers};
-use hydrant::delivery::naming::ObjectNamer;
 use hydrant::delivery::BatchPolicy;
+use hydrant::log::Record;
+use hydrant::naming::ObjectNamer;
 
 const RECORDS: usize = 200_000;
 

@@ -16,7 +16,7 @@
 //! The body is text: its first line is `ready`, `ready, delivery held back on N shards` or
 //! `not ready`, then one line per shard.
 
-use crate::streams::Streams;
+use crate::registry::Registry;
 
 /// The answer: whether the pod takes records, and the text to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct Readiness {
 }
 
 /// Readiness of every stream's log and delivery.
-pub fn readiness(streams: &Streams) -> Readiness {
+pub fn readiness(streams: &Registry) -> Readiness {
     let mut refusing = Vec::new();
     let mut held_back = Vec::new();
     for stream in streams.all() {

@@ -1,11 +1,11 @@
 //! Hydrant: a self-hosted delivery pipeline that speaks the Amazon Data Firehose API.
 //!
-//! Producers `PutRecord(Batch)` into [`api`]; records are appended to the durable sharded log
-//! in [`core`] and acknowledged once fsync'd; [`delivery`] workers cut deterministic batches
+//! Producers `PutRecord(Batch)` into [`api`]; records are appended to the durable sharded
+//! [`log`] and acknowledged once fsync'd; [`delivery`] workers cut deterministic batches
 //! from each shard, [`codec`] compresses them and `hydrant-destinations` writes them out.
-//! [`streams`] ties one configured delivery stream's pieces together, [`control`] creates,
-//! changes and removes streams while serving, and [`server`] runs them; [`listener`] serves
-//! HTTP within per-client bounds.
+//! [`pipeline`] builds one configured delivery stream's pieces, [`registry`] holds the running
+//! streams, [`control`] creates, changes and removes them while serving, and [`server`] runs
+//! them; [`listener`] serves HTTP within per-client bounds.
 
 pub mod api;
 pub mod bench;
@@ -13,13 +13,17 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod control;
-pub mod core;
 pub mod delivery;
+pub mod destination;
 pub mod health;
 pub mod listener;
+pub mod log;
+pub mod names;
+pub mod naming;
+pub mod pipeline;
 pub mod processors;
+pub mod registry;
 pub mod server;
-pub mod streams;
 pub mod telemetry;
 pub mod tls;
-pub mod transform;
+pub mod wasm_host;

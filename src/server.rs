@@ -18,9 +18,10 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::core::DiskBudget;
 use crate::listener::{self, Listener};
-use crate::streams::{StartError, Streams};
+use crate::log::DiskBudget;
+use crate::pipeline::StartError;
+use crate::registry::Registry;
 use crate::telemetry::Metrics;
 
 /// Errors that stop the server from starting or running.
@@ -60,14 +61,14 @@ impl Hydrant {
         let dir = &config.data_dir;
         let data_dir_error =
             |source| ServerError::DataDir { path: dir.display().to_string(), source };
-        crate::core::dirs::create_dir_all(dir).map_err(data_dir_error)?;
+        crate::log::embedded::dirs::create_dir_all(dir).map_err(data_dir_error)?;
         let lock = File::create(dir.join("LOCK")).map_err(data_dir_error)?;
         if lock.try_lock().is_err() {
             return Err(ServerError::Locked { path: dir.display().to_string() });
         }
         let budget = DiskBudget::new(config.storage.max_bytes);
         let metrics = Metrics::global();
-        let streams = Arc::new(Streams::open(config, &budget, &metrics)?);
+        let streams = Arc::new(Registry::open(config, &budget, &metrics)?);
         streams.resume_deletions(streams.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {
@@ -241,7 +242,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
 /// `--watch-config`: reloads whenever the file's content differs from what was last seen. An
 /// unreadable file (mid-replace) is skipped until the next look.
 async fn watch_config(
-    streams: Arc<Streams>,
+    streams: Arc<Registry>,
     source: ReloadSource,
     reloads: Arc<tokio::sync::Mutex<()>>,
 ) {
@@ -259,7 +260,7 @@ async fn watch_config(
 
 /// SIGHUP or a watched change: loads and validates the file like `hydrant validate`; on
 /// success applies it.
-async fn reload_config(streams: &Arc<Streams>, source: &ReloadSource, trigger: &str) {
+async fn reload_config(streams: &Arc<Registry>, source: &ReloadSource, trigger: &str) {
     let path = source.path.display().to_string();
     tracing::info!(path = %path, "{trigger}: reloading the configuration");
     let file = source.path.clone();

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::{ApiError, AppState, ErrorType};
 use crate::config::{DeliveryStreamConfig, StreamEncryptionInput, Tag};
 use crate::control::UpdateKind;
-use crate::streams::is_valid_stream_name;
+use crate::names::is_valid_stream_name;
 
 /// Source configurations of stream types Hydrant does not have.
 const OTHER_SOURCES: [&str; 3] =

@@ -13,8 +13,10 @@ pub mod actions;
 pub mod auth;
 pub mod body;
 mod control_ops;
+mod describe;
 pub mod error;
 mod ops;
+mod record_id;
 mod wire;
 
 use std::borrow::Cow;
@@ -33,7 +35,7 @@ pub use body::{BodyRate, MAX_BODY_BYTES, MAX_INFLIGHT_MIB};
 pub use error::{ApiError, ErrorType};
 
 use crate::listener::Peer;
-use crate::streams::Streams;
+use crate::registry::Registry;
 use crate::telemetry::Metrics;
 
 /// The JSON 1.1 target prefix of every Firehose operation.
@@ -58,7 +60,7 @@ pub const OPERATIONS: [&str; 12] = [
 /// What request handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub streams: Arc<Streams>,
+    pub streams: Arc<Registry>,
     pub metrics: Metrics,
     /// One permit per KiB of request body in flight ([`MAX_INFLIGHT_MIB`] in all).
     pub inflight: Arc<tokio::sync::Semaphore>,
@@ -69,7 +71,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(streams: Arc<Streams>, metrics: Metrics) -> Self {
+    pub fn new(streams: Arc<Registry>, metrics: Metrics) -> Self {
         Self {
             streams,
             metrics,
@@ -341,7 +343,7 @@ fn access_denied(
 ) -> ApiError {
     state.metrics.auth_failure("access_denied");
     let config = state.streams.config();
-    let stream = stream.filter(|s| crate::streams::is_valid_stream_name(s)).unwrap_or("*");
+    let stream = stream.filter(|s| crate::names::is_valid_stream_name(s)).unwrap_or("*");
     let resource =
         format!("arn:aws:firehose:{}:{}:deliverystream/{stream}", config.region, config.account_id);
     ApiError::new(

@@ -8,9 +8,12 @@ use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
+use super::describe;
+use super::record_id::record_id;
 use super::wire::*;
 use super::{ApiError, AppState, ErrorType};
-use crate::streams::{is_valid_stream_name, record_id, DeliveryStream};
+use crate::names::is_valid_stream_name;
+use crate::registry::DeliveryStream;
 
 /// Largest record, in bytes after base64 decoding (Firehose's 1,000 KiB).
 pub const MAX_RECORD_BYTES: usize = 1_024_000;
@@ -273,7 +276,7 @@ pub fn describe_delivery_stream(state: &AppState, body: &[u8]) -> Result<String,
     }
     let _ = input.exclusive_start_destination_id; // one destination per stream: nothing to page
     let stream = lookup(state, name)?;
-    let output = serde_json::json!({ "DeliveryStreamDescription": stream.describe() });
+    let output = serde_json::json!({ "DeliveryStreamDescription": describe::description(&stream) });
     Ok(output.to_string())
 }
 

@@ -9,7 +9,7 @@ pub mod parquet;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-pub use compression::{compression_for, CompressWriter, Compression};
+pub use compression::{compression_for, CompressWriter, Compression, CompressionFormat};
 
 /// A record the format could not take (it goes to the error output, the rest is delivered).
 #[derive(Debug, Clone, PartialEq, Eq)]

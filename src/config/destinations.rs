@@ -179,7 +179,7 @@ impl std::fmt::Debug for HttpEndpointConfig {
 
 /// Which destination a stream delivers to.
 #[derive(Debug, Clone, Copy)]
-pub enum Destination<'a> {
+pub enum DestinationBlock<'a> {
     S3,
     Redshift(&'a RedshiftConfig),
     /// `elasticsearch` is true for the legacy `ElasticsearchDestinationConfiguration`.

@@ -14,10 +14,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::destinations::Destination;
+use super::destinations::DestinationBlock;
 use super::model::{Config, DeliveryStreamConfig, HydrantStreamConfig};
 use super::Issue;
-use crate::transform::{SandboxLimits, TransformLimits};
+use crate::wasm_host::{SandboxLimits, TransformLimits};
 
 /// The `limits:` block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,10 +78,10 @@ mod defaults {
         256
     }
     pub fn max_transform_fuel() -> u64 {
-        crate::transform::DEFAULT_FUEL
+        crate::wasm_host::DEFAULT_FUEL
     }
     pub fn max_transform_memory_mib() -> u32 {
-        (crate::transform::DEFAULT_MEMORY_BYTES >> 20) as u32
+        (crate::wasm_host::DEFAULT_MEMORY_BYTES >> 20) as u32
     }
     pub fn max_transform_retries() -> u32 {
         10
@@ -313,17 +313,19 @@ impl LimitsConfig {
 fn block(stream: &DeliveryStreamConfig) -> (&'static str, &'static str, &'static str) {
     // (block, delivery hints below it, backup block below it)
     match stream.destination() {
-        Destination::S3 => ("ExtendedS3DestinationConfiguration", "", "S3BackupConfiguration"),
-        Destination::Redshift(_) => {
+        DestinationBlock::S3 => ("ExtendedS3DestinationConfiguration", "", "S3BackupConfiguration"),
+        DestinationBlock::Redshift(_) => {
             ("RedshiftDestinationConfiguration", "S3Configuration.", "S3BackupConfiguration")
         }
-        Destination::Search { elasticsearch: false, .. } => {
+        DestinationBlock::Search { elasticsearch: false, .. } => {
             ("AmazonopensearchserviceDestinationConfiguration", "", "S3Configuration")
         }
-        Destination::Search { elasticsearch: true, .. } => {
+        DestinationBlock::Search { elasticsearch: true, .. } => {
             ("ElasticsearchDestinationConfiguration", "", "S3Configuration")
         }
-        Destination::Http(_) => ("HttpEndpointDestinationConfiguration", "", "S3Configuration"),
+        DestinationBlock::Http(_) => {
+            ("HttpEndpointDestinationConfiguration", "", "S3Configuration")
+        }
     }
 }
 

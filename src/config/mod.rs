@@ -19,13 +19,13 @@
 //!    buffering hints get Firehose's defaults.
 
 mod api_streams;
-mod at_rest;
 mod defaults;
 mod destinations;
 mod env;
 mod error;
 mod http;
 mod limits;
+mod log_keys;
 mod model;
 pub mod prefix_rules;
 mod validate;
@@ -38,7 +38,6 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 pub use api_streams::{ApiStreamsConfig, HostPattern};
-pub use at_rest::{key_type_of, LogKeyError, LogKeys};
 pub use defaults::{
     embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
     SEGMENT_BYTES, SHARDS, SHUTDOWN_TIMEOUT_SECONDS,
@@ -46,9 +45,10 @@ pub use defaults::{
 pub use error::{ConfigError, Issue};
 pub use http::HttpConfig;
 pub use limits::{LimitExcess, LimitKind, LimitsConfig};
+pub use log_keys::{key_type_of, LogKeyError, LogKeys};
 pub use model::{
     AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
-    DeliveryStreamConfig, DeliveryStreamType, Destination, DynamicPartitioningConfig,
+    DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DynamicPartitioningConfig,
     EncryptionConfig, ExtendedS3Config, FsyncSetting, HttpEndpointConfig, HydrantStreamConfig,
     KmsEncryptionConfig, NoEncryptionConfig, ObjectStoreConfig, ProcessingConfig, Processor,
     ProcessorParameter, ProcessorParameterName, ProcessorType, RedshiftConfig, RetryOptions,

@@ -18,8 +18,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::destinations::{
-    s3_view, Destination, HttpEndpointConfig, RedshiftConfig, SearchConfig, SearchS3BackupMode,
+    s3_view, DestinationBlock, HttpEndpointConfig, RedshiftConfig, SearchConfig, SearchS3BackupMode,
 };
+/// The codec's own enum: the config names a format, the codec knows it.
+pub use crate::codec::CompressionFormat;
 
 use super::defaults;
 
@@ -467,17 +469,17 @@ impl DeliveryStreamConfig {
     }
 
     /// The stream's destination.
-    pub fn destination(&self) -> Destination<'_> {
+    pub fn destination(&self) -> DestinationBlock<'_> {
         if let Some(r) = &self.redshift_destination_configuration {
-            Destination::Redshift(r)
+            DestinationBlock::Redshift(r)
         } else if let Some(c) = &self.amazonopensearchservice_destination_configuration {
-            Destination::Search { config: c, elasticsearch: false }
+            DestinationBlock::Search { config: c, elasticsearch: false }
         } else if let Some(c) = &self.elasticsearch_destination_configuration {
-            Destination::Search { config: c, elasticsearch: true }
+            DestinationBlock::Search { config: c, elasticsearch: true }
         } else if let Some(h) = &self.http_endpoint_destination_configuration {
-            Destination::Http(h)
+            DestinationBlock::Http(h)
         } else {
-            Destination::S3
+            DestinationBlock::S3
         }
     }
 
@@ -486,19 +488,19 @@ impl DeliveryStreamConfig {
     /// `AllDocuments` and HTTP `AllData`.
     pub fn backup_target(&self) -> Option<&S3DestinationConfig> {
         match self.destination() {
-            Destination::S3 => {
+            DestinationBlock::S3 => {
                 let ext = self.extended_s3_destination_configuration.as_ref()?;
                 (ext.s3_backup_mode == S3BackupMode::Enabled)
                     .then_some(ext.s3_backup_configuration.as_ref())
                     .flatten()
             }
-            Destination::Redshift(r) => (r.s3_backup_mode == S3BackupMode::Enabled)
+            DestinationBlock::Redshift(r) => (r.s3_backup_mode == S3BackupMode::Enabled)
                 .then_some(r.s3_backup_configuration.as_ref())
                 .flatten(),
-            Destination::Search { config, .. } => (config.s3_backup_mode
+            DestinationBlock::Search { config, .. } => (config.s3_backup_mode
                 == SearchS3BackupMode::AllDocuments)
                 .then_some(&config.s3_configuration),
-            Destination::Http(h) => (h.s3_backup_mode
+            DestinationBlock::Http(h) => (h.s3_backup_mode
                 == hydrant_destinations::http::HttpS3BackupMode::AllData)
                 .then_some(&h.s3_configuration),
         }
@@ -530,16 +532,16 @@ impl DeliveryStreamConfig {
             }
         }
         self.delivery_view = match self.destination() {
-            Destination::S3 => None,
-            Destination::Redshift(r) => {
+            DestinationBlock::S3 => None,
+            DestinationBlock::Redshift(r) => {
                 Some(s3_view(&r.s3_configuration, r.processing_configuration.as_ref(), None))
             }
-            Destination::Search { config, .. } => Some(s3_view(
+            DestinationBlock::Search { config, .. } => Some(s3_view(
                 &config.s3_configuration,
                 config.processing_configuration.as_ref(),
                 config.buffering_hints,
             )),
-            Destination::Http(h) => Some(s3_view(
+            DestinationBlock::Http(h) => Some(s3_view(
                 &h.s3_configuration,
                 h.processing_configuration.as_ref(),
                 h.buffering_hints,
@@ -620,7 +622,7 @@ pub struct HydrantStreamConfig {
 
     /// Sandbox limits of this stream's WebAssembly transform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transform: Option<crate::transform::TransformLimits>,
+    pub transform: Option<crate::wasm_host::TransformLimits>,
 
     /// HTTP basic auth for a search destination's cluster (Firehose signs with IAM instead):
     /// `{ username: ..., password: ${OPENSEARCH_PASSWORD} }`.
@@ -940,63 +942,6 @@ pub struct BufferingHints {
     /// 300. 0 delivers as soon as possible.
     #[serde(rename = "IntervalInSeconds", default, skip_serializing_if = "Option::is_none")]
     pub interval_in_seconds: Option<u32>,
-}
-
-/// Compression of delivered objects (`CompressionFormat`). The names are case-sensitive, as
-/// in Firehose: `Snappy` is valid, `SNAPPY` is not.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum CompressionFormat {
-    /// No compression; no extension.
-    #[default]
-    #[serde(rename = "UNCOMPRESSED")]
-    Uncompressed,
-    /// One gzip stream over the whole object; `.gz`.
-    #[serde(rename = "GZIP")]
-    Gzip,
-    /// A zip archive with one entry; `.zip`.
-    #[serde(rename = "ZIP")]
-    Zip,
-    /// The snappy-java stream format; `.snappy`.
-    #[serde(rename = "Snappy")]
-    Snappy,
-    /// Hadoop's block-framed Snappy, readable by Spark/Hadoop `SnappyCodec`; `.snappy`.
-    #[serde(rename = "HADOOP_SNAPPY")]
-    HadoopSnappy,
-    /// Zstandard (a Hydrant extension, not in Firehose); `.zst`.
-    #[serde(rename = "ZSTD")]
-    Zstd,
-}
-
-impl CompressionFormat {
-    /// The object-name extension Firehose uses for this format (`""` for UNCOMPRESSED).
-    pub fn extension(&self) -> &'static str {
-        match self {
-            CompressionFormat::Uncompressed => "",
-            CompressionFormat::Gzip => ".gz",
-            CompressionFormat::Zip => ".zip",
-            CompressionFormat::Snappy => ".snappy",
-            CompressionFormat::HadoopSnappy => ".snappy",
-            CompressionFormat::Zstd => ".zst",
-        }
-    }
-
-    /// The spelling used in configs and on the wire, e.g. `HADOOP_SNAPPY`.
-    pub fn as_firehose_str(&self) -> &'static str {
-        match self {
-            CompressionFormat::Uncompressed => "UNCOMPRESSED",
-            CompressionFormat::Gzip => "GZIP",
-            CompressionFormat::Zip => "ZIP",
-            CompressionFormat::Snappy => "Snappy",
-            CompressionFormat::HadoopSnappy => "HADOOP_SNAPPY",
-            CompressionFormat::Zstd => "ZSTD",
-        }
-    }
-}
-
-impl fmt::Display for CompressionFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_firehose_str())
-    }
 }
 
 /// Object encryption (`EncryptionConfiguration`): give exactly one of the two members.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::destinations::Destination;
+use super::destinations::DestinationBlock;
 use super::model::{
     BufferingHints, CompressionFormat, Config, DeliveryStreamConfig, DeliveryStreamType,
     EncryptionConfig, ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode,
@@ -87,8 +87,8 @@ fn check_other_destination(
         issues.push(Issue::new(format!("{path}.{block}.{field}"), message));
     };
     match stream.destination() {
-        Destination::S3 => return,
-        Destination::Redshift(r) => {
+        DestinationBlock::S3 => return,
+        DestinationBlock::Redshift(r) => {
             let block = "RedshiftDestinationConfiguration";
             let settings = r.settings();
             let gzip = r.s3_configuration.compression_format == CompressionFormat::Gzip;
@@ -152,7 +152,7 @@ fn check_other_destination(
             check_retry(r.retry_options, &format!("{path}.{block}"), issues);
             check_s3_destination(s3, &format!("{path}.{block}.S3Configuration"), issues);
         }
-        Destination::Search { config: c, elasticsearch } => {
+        DestinationBlock::Search { config: c, elasticsearch } => {
             let block = search_block(elasticsearch);
             if let Err(errors) = c.settings(elasticsearch, stream.hydrant.basic_auth.as_ref()) {
                 for (field, message) in errors {
@@ -176,7 +176,7 @@ fn check_other_destination(
                 issues,
             );
         }
-        Destination::Http(h) => {
+        DestinationBlock::Http(h) => {
             let block = "HttpEndpointDestinationConfiguration";
             let arn = format!(
                 "arn:aws:firehose:{}:{}:deliverystream/{}",
@@ -195,7 +195,7 @@ fn check_other_destination(
         }
     }
     if stream.hydrant.encryption.is_some()
-        && matches!(stream.destination(), Destination::Redshift(_))
+        && matches!(stream.destination(), DestinationBlock::Redshift(_))
     {
         issues.push(Issue::new(
             format!("{path}.hydrant.encryption"),
@@ -204,7 +204,7 @@ fn check_other_destination(
         ));
     }
     if stream.hydrant.basic_auth.is_some()
-        && !matches!(stream.destination(), Destination::Search { .. })
+        && !matches!(stream.destination(), DestinationBlock::Search { .. })
     {
         issues.push(Issue::new(
             format!("{path}.hydrant.basic_auth"),
@@ -358,11 +358,11 @@ fn check_processing(
     if let Some(spec) = lambda.filter(|_| enabled) {
         // Streams created through the API are held to DefinedBy::Api by their own policy
         // (control::api_policy) before they get here.
-        if let Err(message) = crate::transform::resolve_module(
+        if let Err(message) = crate::wasm_host::resolve_module(
             &spec.lambda_arn,
             &config.functions,
             &config.base_dir,
-            crate::transform::DefinedBy::ConfigFile,
+            crate::wasm_host::DefinedBy::ConfigFile,
         ) {
             issues.push(Issue::new(
                 format!("{ext_path}.ProcessingConfiguration.Processors"),
@@ -388,17 +388,17 @@ pub(crate) fn processing_block(
     stream: &DeliveryStreamConfig,
 ) -> Option<(&'static str, Option<&crate::config::ProcessingConfig>)> {
     Some(match stream.destination() {
-        Destination::S3 => {
+        DestinationBlock::S3 => {
             let ext = stream.extended_s3_destination_configuration.as_ref()?;
             ("ExtendedS3DestinationConfiguration", ext.processing_configuration.as_ref())
         }
-        Destination::Redshift(r) => {
+        DestinationBlock::Redshift(r) => {
             ("RedshiftDestinationConfiguration", r.processing_configuration.as_ref())
         }
-        Destination::Search { config, elasticsearch } => {
+        DestinationBlock::Search { config, elasticsearch } => {
             (search_block(elasticsearch), config.processing_configuration.as_ref())
         }
-        Destination::Http(h) => {
+        DestinationBlock::Http(h) => {
             ("HttpEndpointDestinationConfiguration", h.processing_configuration.as_ref())
         }
     })
@@ -529,7 +529,7 @@ fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
                 ));
             }
             for (j, name) in streams.iter().enumerate() {
-                if !crate::streams::is_valid_stream_name(name) {
+                if !crate::names::is_valid_stream_name(name) {
                     issues.push(Issue::new(
                         format!("{path}.streams[{j}]"),
                         format!(

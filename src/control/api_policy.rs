@@ -19,10 +19,10 @@
 use hydrant_destinations::warehouse::WarehouseSettings;
 
 use crate::config::{
-    processing_block, Config, DeliveryStreamConfig, Destination, Issue, ProcessorParameterName,
-    ProcessorType,
+    processing_block, Config, DeliveryStreamConfig, DestinationBlock, Issue,
+    ProcessorParameterName, ProcessorType,
 };
-use crate::transform::{resolve_module, DefinedBy};
+use crate::wasm_host::{resolve_module, DefinedBy};
 
 /// Every problem of `stream` as an API client's definition, with paths relative to the stream
 /// (`hydrant.object_store`, `HttpEndpointDestinationConfiguration.EndpointConfiguration.Url`).
@@ -136,14 +136,14 @@ fn targets(stream: &DeliveryStreamConfig) -> Vec<(String, Target)> {
         Some((field, Target::Tcp { host, port }))
     };
     match stream.destination() {
-        Destination::S3 => Vec::new(),
-        Destination::Http(h) => url(
+        DestinationBlock::S3 => Vec::new(),
+        DestinationBlock::Http(h) => url(
             "HttpEndpointDestinationConfiguration.EndpointConfiguration.Url".into(),
             &h.endpoint_configuration.url,
         )
         .into_iter()
         .collect(),
-        Destination::Search { config, elasticsearch } => {
+        DestinationBlock::Search { config, elasticsearch } => {
             let block = if elasticsearch {
                 "ElasticsearchDestinationConfiguration"
             } else {
@@ -152,7 +152,7 @@ fn targets(stream: &DeliveryStreamConfig) -> Vec<(String, Target)> {
             let endpoint = config.cluster_endpoint.as_deref().unwrap_or("");
             url(format!("{block}.ClusterEndpoint"), endpoint).into_iter().collect()
         }
-        Destination::Redshift(r) => match r.settings() {
+        DestinationBlock::Redshift(r) => match r.settings() {
             Ok(settings) => warehouse_targets(&settings),
             Err(_) => Vec::new(),
         },

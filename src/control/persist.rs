@@ -25,8 +25,8 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::config::DeliveryStreamConfig;
-use crate::core::checkpoint::sync_dir;
-use crate::core::dirs;
+use crate::log::embedded::checkpoint::sync_dir;
+use crate::log::embedded::dirs;
 
 /// Directory (under `data_dir`) of the streams created through the API.
 pub const API_DIR: &str = "api-streams";

@@ -20,9 +20,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{Config, DeliveryStreamConfig, Issue};
-use crate::streams::{open_stream, Opening, Owner, Streams};
+use crate::pipeline::{open_stream, Opening};
+use crate::registry::{Owner, Registry};
 
-use super::{issues_message, persist, validate_stream, Removal};
+use super::delete::Removal;
+use super::{issues_message, persist, validate_stream};
 
 /// Why a new config file was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +175,7 @@ fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Optio
     None
 }
 
-impl Streams {
+impl Registry {
     /// Applies a loaded and validated config file; returns what was done, one entry per
     /// change. Rejects the whole file when it conflicts with streams created through the API.
     pub async fn reload(self: &Arc<Self>, new: Config) -> Result<Vec<Change>, ReloadError> {

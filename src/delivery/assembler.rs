@@ -22,12 +22,12 @@ use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Buffers, Layout, Markers, Pos, Pushed};
 pub use super::buffers::{Unit, PARTITIONING_FAILED};
 use super::error_output::{self, output_type};
-use super::naming::{BatchIdentity, Expression, ObjectNamer, Partition, UnnameableRecord};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
-use crate::core::Record;
+use crate::log::Record;
+use crate::naming::{BatchIdentity, Expression, ObjectNamer, Partition, UnnameableRecord};
 use crate::processors::{ProcessingError, Processors};
-use crate::transform::{InputRecord, InvocationError, RecordResult, Transform};
+use crate::wasm_host::{InputRecord, InvocationError, RecordResult, Transform};
 
 /// How a stream processes and partitions its records, built once per worker.
 pub struct Stages {
@@ -499,7 +499,8 @@ impl<'c> Assembler<'c> {
 mod tests {
     use super::*;
     use crate::codec::compression_for;
-    use crate::config::{CompressionFormat, ProcessingConfig};
+    use crate::codec::CompressionFormat;
+    use crate::config::ProcessingConfig;
 
     fn stages(prefix: &str, rules: KeyRules) -> Stages {
         let processing: ProcessingConfig = serde_json::from_value(json!({

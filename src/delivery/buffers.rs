@@ -27,9 +27,9 @@ use serde_json::Value;
 
 use super::batch::BatchPolicy;
 use super::error_output::output_type;
-use super::naming::Partition;
 use crate::codec::{ObjectCodec, ObjectEncoder, PushError, RecordError};
-use crate::core::checkpoint;
+use crate::log::embedded::checkpoint;
+use crate::naming::Partition;
 
 /// `!{firehose:error-output-type}` of records whose partition could not be determined
 /// (extraction failed, a key the prefix needs is missing, or the partition cap was reached).
@@ -622,8 +622,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::codec::CompressionFormat;
     use crate::codec::{compression_for, ObjectCodec};
-    use crate::config::CompressionFormat;
 
     /// A record for the tests: its partition (None: it fails processing and goes to the error
     /// output), arrival time and size.

@@ -5,10 +5,11 @@ pub mod batch;
 pub mod buffers;
 pub mod error_output;
 pub mod health;
-pub mod naming;
-pub mod sinks;
+pub mod sink;
+pub mod stream_workers;
 pub mod worker;
 
 pub use batch::BatchPolicy;
 pub use health::DeliveryHealth;
+pub use stream_workers::Workers;
 pub use worker::{ShardWorker, StagesFactory, StopMode, StopReceiver, WorkerSignals, WorkerStatus};

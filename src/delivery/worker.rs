@@ -39,10 +39,10 @@ use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
 use super::buffers::{Markers, Progress, Unit};
 use super::health::DeliveryHealth;
-use super::sinks::{Sink, SinkContext};
+use super::sink::{Sink, SinkContext};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
-use crate::core::{Record, Shard, ShardReader};
+use crate::log::{Record, Shard, ShardReader};
 use crate::telemetry::Metrics;
 
 /// Name of the delivery consumer's checkpoint in each shard.
@@ -134,7 +134,7 @@ pub struct ShardWorker {
     pub policy: BatchPolicy,
     pub codec: ObjectCodec,
     /// Opens the records that were encrypted at rest.
-    pub at_rest: Arc<crate::core::at_rest::ShardAtRest>,
+    pub at_rest: Arc<crate::log::embedded::at_rest::ShardAtRest>,
     /// Processing and partitioning for the first run (built when the stream starts, so that
     /// errors show then), owned by the cutter thread once it starts.
     pub stages: Mutex<Option<Stages>>,

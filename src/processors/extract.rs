@@ -22,7 +22,7 @@
 //!   an S3 prefix. Objects, arrays and NaN/infinite numbers fail with
 //!   `MetadataExtraction.InvalidKeyValue` naming the key. An empty string is returned as it
 //!   is; dynamic partitioning then refuses it (with `.`, `..` and control characters) as a
-//!   value no object key can hold (`delivery::naming::UnnameableRecord`).
+//!   value no object key can hold (`naming::UnnameableRecord`).
 //! * An empty object `{}` is accepted and yields no keys; a prefix that references a key then
 //!   fails when the prefix is evaluated.
 //!

@@ -1,11 +1,11 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::Destination;
+use crate::config::DestinationBlock;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::streams::Streams;
+use crate::registry::Registry;
 
 /// Handle to the process-wide Prometheus recorder plus the metric names Hydrant records.
 #[derive(Clone)]
@@ -175,7 +175,7 @@ impl Metrics {
     }
 
     /// Gauges computed at scrape time: data freshness, backlog and log size.
-    pub fn refresh_gauges(&self, streams: &Streams) {
+    pub fn refresh_gauges(&self, streams: &Registry) {
         let now = crate::clock::now_ms();
         for stream in streams.all() {
             let s = stream.name.clone();
@@ -193,10 +193,10 @@ impl Metrics {
             }
             let freshness = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
             let destination = match stream.config().destination() {
-                Destination::S3 => "s3",
-                Destination::Redshift(_) => "redshift",
-                Destination::Search { .. } => "amazon_opensearch_service",
-                Destination::Http(_) => "http_endpoint",
+                DestinationBlock::S3 => "s3",
+                DestinationBlock::Redshift(_) => "redshift",
+                DestinationBlock::Search { .. } => "amazon_opensearch_service",
+                DestinationBlock::Http(_) => "http_endpoint",
             };
             if destination == "s3" {
                 gauge!("hydrant_delivery_to_s3_data_freshness_seconds", "stream" => s.clone())

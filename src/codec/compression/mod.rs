@@ -13,9 +13,10 @@
 //! | `HADOOP_SNAPPY` | [`HadoopSnappy`] (Hadoop block stream) | `.snappy` | `hadoop-snappy` |
 //! | `ZSTD` (Hydrant only) | [`Zstd`] | `.zst` | `zstd` |
 
+use std::fmt;
 use std::io::{self, Write};
 
-use crate::config::CompressionFormat;
+use serde::{Deserialize, Serialize};
 
 mod gzip;
 mod hadoop_snappy;
@@ -32,6 +33,63 @@ pub use hadoop_snappy::HadoopSnappy;
 pub use xerial_snappy::Snappy;
 pub use zip_archive::Zip;
 pub use zstd_stream::Zstd;
+
+/// Compression of delivered objects (`CompressionFormat`). The names are case-sensitive, as
+/// in Firehose: `Snappy` is valid, `SNAPPY` is not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CompressionFormat {
+    /// No compression; no extension.
+    #[default]
+    #[serde(rename = "UNCOMPRESSED")]
+    Uncompressed,
+    /// One gzip stream over the whole object; `.gz`.
+    #[serde(rename = "GZIP")]
+    Gzip,
+    /// A zip archive with one entry; `.zip`.
+    #[serde(rename = "ZIP")]
+    Zip,
+    /// The snappy-java stream format; `.snappy`.
+    #[serde(rename = "Snappy")]
+    Snappy,
+    /// Hadoop's block-framed Snappy, readable by Spark/Hadoop `SnappyCodec`; `.snappy`.
+    #[serde(rename = "HADOOP_SNAPPY")]
+    HadoopSnappy,
+    /// Zstandard (a Hydrant extension, not in Firehose); `.zst`.
+    #[serde(rename = "ZSTD")]
+    Zstd,
+}
+
+impl CompressionFormat {
+    /// The object-name extension Firehose uses for this format (`""` for UNCOMPRESSED).
+    pub fn extension(&self) -> &'static str {
+        match self {
+            CompressionFormat::Uncompressed => "",
+            CompressionFormat::Gzip => ".gz",
+            CompressionFormat::Zip => ".zip",
+            CompressionFormat::Snappy => ".snappy",
+            CompressionFormat::HadoopSnappy => ".snappy",
+            CompressionFormat::Zstd => ".zst",
+        }
+    }
+
+    /// The spelling used in configs and on the wire, e.g. `HADOOP_SNAPPY`.
+    pub fn as_firehose_str(&self) -> &'static str {
+        match self {
+            CompressionFormat::Uncompressed => "UNCOMPRESSED",
+            CompressionFormat::Gzip => "GZIP",
+            CompressionFormat::Zip => "ZIP",
+            CompressionFormat::Snappy => "Snappy",
+            CompressionFormat::HadoopSnappy => "HADOOP_SNAPPY",
+            CompressionFormat::Zstd => "ZSTD",
+        }
+    }
+}
+
+impl fmt::Display for CompressionFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_firehose_str())
+    }
+}
 
 /// One compression format: its writer, key extension and `Content-Encoding`.
 pub trait Compression: Send + Sync + std::fmt::Debug {

@@ -15,9 +15,10 @@ use hydrant_destinations::warehouse::{
 use hydrant_destinations::{deliver_with_retry, GaveUp, Refused};
 use serde_json::json;
 
-use super::{Put, S3Output, Sink, SinkContext, SinkResult};
 use crate::clock::now_ms;
 use crate::delivery::buffers::{BufferKey, Unit};
+use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::destination::{Put, S3Output};
 
 /// `!{firehose:error-output-type}` of rows the warehouse refused.
 pub const REDSHIFT_FAILED: &str = "redshift-failed";

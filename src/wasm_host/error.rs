@@ -1,7 +1,7 @@
 //! Errors of loading a transform module and of invoking it.
 //!
 //! Per-record verdicts (MissingRecordId, DuplicatedRecordId, InvalidReturnFormat,
-//! ProcessingFailedStatus) are not errors: they are [`crate::transform::RecordResult`]s.
+//! ProcessingFailedStatus) are not errors: they are [`crate::wasm_host::RecordResult`]s.
 //! An [`InvocationError`] fails the whole batch, exactly as a failed Lambda invocation does
 //! in Firehose.
 
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::codes;
 
-/// Why a module could not be loaded. Returned by [`crate::transform::TransformEngine::load`];
+/// Why a module could not be loaded. Returned by [`crate::wasm_host::TransformEngine::load`];
 /// a config that names such a module should be rejected at startup.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -31,7 +31,7 @@ pub struct RecordLocation {
 
 /// The shards of one delivery stream.
 #[derive(Debug)]
-pub struct ShardedLog {
+pub struct EmbeddedLog {
     shards: Vec<Shard>,
     /// Per shard: which records are encrypted at rest, and the keys.
     at_rest: Vec<Arc<ShardAtRest>>,
@@ -42,7 +42,7 @@ pub struct ShardedLog {
     counter: AtomicU64,
 }
 
-impl ShardedLog {
+impl EmbeddedLog {
     /// Opens (recovering) `count` shards under `dir` (`dir/shard-0000`, ...).
     pub fn open(
         dir: &Path,
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn hash_key_ranges_are_equal_and_cover_the_space() {
         let dir = tempfile::tempdir().unwrap();
-        let log = ShardedLog::open(dir.path(), 4, &LogOptions::default(), &DiskBudget::new(None))
+        let log = EmbeddedLog::open(dir.path(), 4, &LogOptions::default(), &DiskBudget::new(None))
             .unwrap();
         assert_eq!(log.shard_for_hash_key(0), 0);
         assert_eq!(log.shard_for_hash_key(u128::MAX), 3);
@@ -197,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_is_spread_over_shards_and_keeps_order_within_each() {
         let dir = tempfile::tempdir().unwrap();
-        let log = ShardedLog::open(dir.path(), 3, &LogOptions::default(), &DiskBudget::new(None))
+        let log = EmbeddedLog::open(dir.path(), 3, &LogOptions::default(), &DiskBudget::new(None))
             .unwrap();
         let records: Vec<Bytes> = (0..300).map(|i| Bytes::from(format!("r{i}"))).collect();
         let results = log.append(records).await;
@@ -222,7 +222,7 @@ mod tests {
         use crate::codec::encryption::{KeyRing, MasterKey};
         let dir = tempfile::tempdir().unwrap();
         let ring = KeyRing::new("k", [MasterKey::from_bytes("k", &[9u8; 32]).unwrap()]).unwrap();
-        let log = ShardedLog::open_encrypted(
+        let log = EmbeddedLog::open_encrypted(
             dir.path(),
             1,
             &LogOptions::default(),
@@ -250,7 +250,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ring = KeyRing::new("k", [MasterKey::from_bytes("k", &[7u8; 32]).unwrap()]).unwrap();
         let log = Arc::new(
-            ShardedLog::open_encrypted(
+            EmbeddedLog::open_encrypted(
                 dir.path(),
                 2,
                 &LogOptions::default(),

@@ -5,7 +5,7 @@
 //! Whether a record is sealed is a function of its sequence number: `<shard>/keys/ranges.json`
 //! lists the sequence numbers where sealing starts and stops. A switch is written (and
 //! fsync'd) before the first record in the new mode, with no append in flight
-//! ([`ShardedLog`](super::stream::ShardedLog) makes sure), so every record's mode is known
+//! ([`EmbeddedLog`](super::stream_log::EmbeddedLog) makes sure), so every record's mode is known
 //! exactly and a log can hold plaintext and sealed records side by side.
 //!
 //! Each start of sealing (a process start with encryption on, or a switch on or to another

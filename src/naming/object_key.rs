@@ -9,7 +9,7 @@
 //! stored in the log, so they are deterministic too.
 
 use super::java_time::{push_padded, Moment};
-use super::template::{moment_at, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError};
+use super::prefix::{moment_at, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError};
 use chrono_tz::Tz;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;

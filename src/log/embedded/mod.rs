@@ -1,5 +1,5 @@
-//! The durable, sharded stream core's log: checksummed frames in numbered segment files, one
-//! directory per shard, group commit, checkpoints and retention. The on-disk format and the
+//! The embedded log: checksummed frames in numbered segment files, one directory per shard,
+//! group commit, checkpoints and retention, all on the local disk. The on-disk format and the
 //! recovery rules are in docs/log-format.md.
 
 pub mod at_rest;
@@ -11,7 +11,7 @@ pub mod options;
 pub mod record;
 pub mod segment;
 pub mod shard;
-pub mod stream;
+pub mod stream_log;
 mod writer;
 
 #[cfg(test)]
@@ -24,3 +24,4 @@ pub use error::{AppendError, OpenError, ReadError};
 pub use options::{FaultInjector, FsyncPolicy, LogOptions};
 pub use record::Record;
 pub use shard::{AppendOutcome, Shard, ShardReader};
+pub use stream_log::{EmbeddedLog, RecordLocation};

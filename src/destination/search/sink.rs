@@ -10,9 +10,10 @@ use hydrant_destinations::search::{
 };
 use hydrant_destinations::{deliver_with_retry, Refused};
 
-use super::{S3Output, Sink, SinkContext, SinkResult};
 use crate::clock::now_ms;
 use crate::delivery::buffers::{BufferKey, Layout, Unit};
+use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::destination::S3Output;
 
 /// Metric name part (`hydrant_delivery_to_amazon_opensearch_service_*`).
 const METRIC: &str = "amazon_opensearch_service";

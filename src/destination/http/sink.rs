@@ -10,9 +10,10 @@ use hydrant_destinations::http::{
     ERROR_OUTPUT_TYPE,
 };
 
-use super::{S3Output, Sink, SinkContext, SinkResult};
 use crate::clock::now_ms;
 use crate::delivery::buffers::{BufferKey, Layout, Unit};
+use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::destination::S3Output;
 
 /// Metric name part (`hydrant_delivery_to_http_endpoint_*`).
 const METRIC: &str = "http_endpoint";

@@ -1,7 +1,7 @@
 //! S3 object naming, as Amazon Data Firehose does it, made deterministic.
 //!
 //! - [`java_time`]: Java `DateTimeFormatter` patterns (the `!{timestamp:...}` language).
-//! - [`template`]: `Prefix` / `ErrorOutputPrefix` templates with `!{namespace:value}`.
+//! - [`prefix`]: `Prefix` / `ErrorOutputPrefix` templates with `!{namespace:value}`.
 //! - [`object_key`]: whole keys, `<prefix><stream>-<version>-<time>-<uuid><ext>`, with
 //!   Firehose's defaults for missing or expression-free prefixes, and the batch identity that
 //!   makes re-delivered batches land on the same key.
@@ -11,14 +11,14 @@
 
 pub mod java_time;
 pub mod object_key;
-pub mod template;
+pub mod prefix;
 
 pub use java_time::{JavaDateTimePattern, PatternError};
 pub use object_key::{
     error_output_type, BatchIdentity, NamerError, ObjectNamer, Partition, UnnameableRecord,
     DEFAULT_PREFIX_PATTERN,
 };
-pub use template::{
+pub use prefix::{
     Expression, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError,
     MAX_EVALUATED_PREFIX_CHARS, RANDOM_STRING_ALPHABET, RANDOM_STRING_LEN,
 };

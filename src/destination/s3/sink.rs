@@ -9,12 +9,12 @@ use hydrant_destinations::{Destination, DestinationError, RetryPolicy};
 use md5::{Digest, Md5};
 use serde_json::json;
 
-use super::{Sink, SinkContext, SinkResult};
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::delivery::buffers::{BufferKey, Unit, PARTITIONING_FAILED};
 use crate::delivery::error_output::output_type::PROCESSING_FAILED;
-use crate::delivery::naming::{BatchIdentity, ObjectNamer};
+use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::naming::{BatchIdentity, ObjectNamer};
 
 /// What became of an object handed to [`S3Output::try_put`].
 pub enum Put {

@@ -1,0 +1,112 @@
+//! DeleteDeliveryStream, and removing a stream from the config file: close the stream to
+//! puts, drain it in the background, then delete or keep its log.
+
+use std::sync::Arc;
+
+use super::{internal, persist, stored_of, ControlError};
+use crate::registry::{DeliveryStream, Registry};
+
+/// What happens to a stream's log once it is drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Removal {
+    /// DeleteDeliveryStream: the log and the stream's file are deleted.
+    Delete,
+    /// Removed from the config file: the log is kept, so adding the stream back resumes it.
+    Unconfigure,
+}
+
+impl Registry {
+    /// DeleteDeliveryStream: refuses puts from now on (status DELETING), then in the
+    /// background delivers what is buffered (up to `shutdown_timeout_seconds`) and deletes
+    /// the stream's log and file.
+    pub async fn delete(self: &Arc<Self>, name: &str) -> Result<(), ControlError> {
+        let _guard = self.control.lock().await;
+        let stream =
+            self.get(name).ok_or_else(|| ControlError::NotFound(self.not_found(name).message))?;
+        if stream.is_deleting() {
+            return Ok(()); // Firehose accepts a delete of a DELETING stream
+        }
+        let stream = self.changeable(name)?;
+        let mut stored = stored_of(&stream);
+        stored.deleting = true;
+        let data_dir = self.config().data_dir.clone();
+        tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(internal("cannot record the deletion"))?;
+        stream.close().await;
+        tracing::info!(stream = %name, "delivery stream deleted through the API: delivering what it buffered, then removing it");
+        self.spawn_removal(stream, Removal::Delete);
+        Ok(())
+    }
+
+    pub(super) fn spawn_removal(self: &Arc<Self>, stream: Arc<DeliveryStream>, removal: Removal) {
+        let this = self.clone();
+        let handle = tokio::spawn(async move { this.finish_removal(stream, removal).await });
+        let mut tasks = self.tasks.lock().expect("not poisoned");
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    /// Drains a closed stream, then deletes or keeps its log and drops it from the registry.
+    pub(super) async fn finish_removal(
+        self: Arc<Self>,
+        stream: Arc<DeliveryStream>,
+        removal: Removal,
+    ) {
+        let name = stream.name.clone();
+        let undelivered = self.drain(&stream, self.deadline()).await;
+        if *self.abort.borrow() {
+            // Shutting down: the next start resumes (a deletion is recorded in its file).
+            return;
+        }
+        if undelivered > 0 {
+            tracing::warn!(stream = %name, undelivered,
+            "records were not delivered within shutdown_timeout_seconds; {}",
+            match removal {
+                Removal::Delete => "they are deleted with the stream",
+                Removal::Unconfigure => "they stay in the stream's log and are delivered if it is added back",
+            });
+        }
+        let data_dir = self.config().data_dir.clone();
+        match removal {
+            Removal::Delete => {
+                let trash = {
+                    let (data_dir, name) = (data_dir.clone(), name.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let trash = persist::trash_log(&data_dir, &name)?;
+                        persist::remove_stored(&data_dir, &name)?;
+                        Ok::<_, std::io::Error>(trash)
+                    })
+                    .await
+                };
+                match trash {
+                    Ok(Ok(trash)) => {
+                        self.remove(&name);
+                        tokio::task::spawn_blocking(move || {
+                            drop(stream); // closes the log (joins its writer threads)
+                            if let Some(trash) = trash {
+                                if let Err(e) = std::fs::remove_dir_all(&trash) {
+                                    tracing::warn!(path = %trash.display(), error = %e,
+                                        "cannot remove the log of a deleted stream; it is removed at the next start");
+                                }
+                            }
+                        });
+                        tracing::info!(stream = %name, "delivery stream deleted");
+                    }
+                    Ok(Err(e)) => tracing::error!(stream = %name, error = %e,
+                        "cannot delete the stream's files; it stays DELETING and the next start retries"),
+                    Err(e) => {
+                        tracing::error!(stream = %name, error = %e, "deleting the stream failed")
+                    }
+                }
+            }
+            Removal::Unconfigure => {
+                self.remove(&name);
+                tokio::task::spawn_blocking(move || drop(stream));
+                tracing::info!(stream = %name, "delivery stream removed (its log is kept in the data directory)");
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! OpenSearch and Elasticsearch: one `_bulk` request of the buffer's records.
+
+mod sink;
+
+pub use sink::SearchSink;

@@ -1,0 +1,46 @@
+//! Why a stream could not start.
+
+use hydrant_destinations::DestinationError;
+
+use crate::log::OpenError;
+use crate::naming::NamerError;
+
+/// Why a stream could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("delivery stream {stream}: cannot open its log: {source}")]
+    Log { stream: String, source: OpenError },
+    #[error("delivery stream {stream}: object store {store:?} is not defined in object_stores")]
+    UnknownStore { stream: String, store: String },
+    #[error("delivery stream {stream}: cannot open bucket {bucket}: {source}")]
+    Destination { stream: String, bucket: String, source: DestinationError },
+    #[error("delivery stream {stream}: processing: {message}")]
+    Processing { stream: String, message: String },
+    /// The module a `LambdaArn` names cannot be read, compiled or used. The message quotes
+    /// the file (a compiler error shows its text), so it is for the operator's eyes only.
+    #[error("delivery stream {stream}: processing: LambdaArn {lambda_arn}: {error}")]
+    Transform { stream: String, lambda_arn: String, error: crate::wasm_host::LoadError },
+    /// `hydrant.schema.file` cannot be read or parsed (a config-file stream).
+    #[error("delivery stream {stream}: hydrant.schema: {error}")]
+    Schema { stream: String, error: crate::codec::parquet::SchemaLoadError },
+    #[error("delivery stream {stream}: destination: {message}")]
+    Sink { stream: String, message: String },
+    #[error("delivery stream {stream}: encryption keys: {message}")]
+    Keys { stream: String, message: String },
+    #[error("delivery stream {stream}: {source}")]
+    Naming { stream: String, source: NamerError },
+    #[error(
+        "delivery stream {stream}: its log has {on_disk} shards but the configuration says {configured}; \
+         changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"
+    )]
+    ShardCount { stream: String, on_disk: u32, configured: u32 },
+    #[error("delivery stream {stream}: cannot start its delivery threads: {source}")]
+    Threads { stream: String, source: std::io::Error },
+    #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
+    Version { stream: String, source: std::io::Error },
+    #[error(
+        "{path}: {message}; fix the stream (or remove the file to drop it, losing its undelivered \
+         records) and start again"
+    )]
+    ApiStream { path: String, message: String },
+}

@@ -1,0 +1,361 @@
+//! Building a delivery stream's pipeline: from its configuration, the destination, object
+//! format, naming and processing its workers use (`Pipeline::prepare`, checked before
+//! anything runs), then one delivery worker per shard of its log (`Pipeline::start`);
+//! `open_stream` opens a stream's log and does both.
+
+mod backup;
+mod error;
+mod sink;
+mod stages;
+
+pub use error::StartError;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hydrant_destinations::s3::{KeyRules, S3Destination, ServerSideEncryption, StoreSpec};
+use hydrant_destinations::RetryPolicy;
+
+use backup::Backup;
+use sink::build_sink;
+use stages::StageBuilder;
+
+use crate::codec::{compression_for, ObjectCodec};
+use crate::config::{
+    Config, DeliveryStreamConfig, EncryptionConfig, ObjectStoreConfig, ServerSideEncryptionSetting,
+};
+use crate::delivery::assembler::Stages;
+use crate::delivery::sink::Sink;
+use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
+use crate::delivery::{
+    BatchPolicy, ShardWorker, StagesFactory, WorkerSignals, WorkerStatus, Workers,
+};
+use crate::destination::S3Output;
+use crate::log::{DiskBudget, EmbeddedLog, LogOptions, OpenError};
+use crate::names::arn_of;
+use crate::naming::ObjectNamer;
+use crate::registry::{Definition, DeliveryStream, Owner};
+use crate::telemetry::Metrics;
+use crate::wasm_host::DefinedBy;
+
+/// Everything a stream's workers are built from, prepared (and checked) before anything runs:
+/// a configuration change prepares the new pipeline while the old workers still deliver.
+pub(crate) struct Pipeline {
+    codec: ObjectCodec,
+    namer: Arc<ObjectNamer>,
+    policy: BatchPolicy,
+    build: Arc<StageBuilder>,
+    sink: Arc<dyn Sink>,
+    /// Which object keys the destination bucket's store takes.
+    key_rules: KeyRules,
+    /// Source-record backup, when the stream asks for one.
+    backup: Option<Backup>,
+}
+
+impl Pipeline {
+    /// Builds the destination, object format, naming and processing of `stream_config`.
+    pub(crate) fn prepare(
+        config: &Config,
+        stream_config: &DeliveryStreamConfig,
+        owner: Owner,
+    ) -> Result<Self, StartError> {
+        let name = stream_config.delivery_stream_name.clone();
+        let s3 = stream_config.s3();
+        let store_name = &stream_config.hydrant.object_store;
+        let spec = store_spec(config, store_name).ok_or_else(|| StartError::UnknownStore {
+            stream: name.clone(),
+            store: store_name.clone(),
+        })?;
+        let sse = match (&s3.encryption_configuration, stream_config.hydrant.server_side_encryption)
+        {
+            (Some(EncryptionConfig { kms_encryption_config: Some(kms), .. }), _) => {
+                Some(ServerSideEncryption::Kms { key_id: kms.awskms_key_arn.clone() })
+            }
+            (_, Some(ServerSideEncryptionSetting::AES256)) => Some(ServerSideEncryption::S3Managed),
+            _ => None,
+        };
+        let destination =
+            S3Destination::open_with(&spec, s3.bucket(), sse.as_ref()).map_err(|source| {
+                StartError::Destination {
+                    stream: name.clone(),
+                    bucket: s3.bucket().to_string(),
+                    source,
+                }
+            })?;
+        let key_rules = destination.key_rules();
+        let ring = match &stream_config.hydrant.encryption {
+            None => None,
+            Some(encryption) => {
+                Some(Arc::new(encryption.key_ring(Path::new("/")).map_err(|e| {
+                    StartError::Keys { stream: name.clone(), message: e.to_string() }
+                })?))
+            }
+        };
+        let mut codec = ObjectCodec::concatenated(
+            Arc::from(compression_for(s3.compression_format)),
+            s3.object_extension(),
+        );
+        if let Some(conversion) =
+            s3.data_format_conversion_configuration.as_ref().filter(|c| c.is_enabled())
+        {
+            let columns = stream_config
+                .hydrant
+                .schema
+                .as_ref()
+                .ok_or_else(|| StartError::Processing {
+                    stream: name.clone(),
+                    message: "hydrant.schema is missing".into(),
+                })?
+                .load(None)
+                .map_err(|error| StartError::Schema { stream: name.clone(), error })?;
+            let extension = s3
+                .file_extension
+                .clone()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| ".parquet".into());
+            codec = ObjectCodec::parquet(conversion.clone(), columns, extension).map_err(|e| {
+                StartError::Processing { stream: name.clone(), message: e.to_string() }
+            })?;
+        }
+        if let Some(ring) = &ring {
+            codec = codec.with_encryption(ring.clone());
+        }
+        let extension = codec.extension().to_string();
+        let namer = Arc::new(
+            ObjectNamer::new(
+                &name,
+                s3.prefix.as_deref(),
+                s3.error_output_prefix.as_deref(),
+                &extension,
+                s3.time_zone(),
+            )
+            // Error objects are plain JSON lines whatever the delivery format.
+            .and_then(|namer| namer.with_error_extension(""))
+            .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
+        );
+        let policy = BatchPolicy {
+            // Per buffer: with dynamic partitioning, every partition has its own.
+            max_bytes: s3.buffer_size_bytes(),
+            interval_ms: s3.buffer_interval().as_millis() as i64,
+        };
+        let defined_by = match owner {
+            Owner::ConfigFile => DefinedBy::ConfigFile,
+            Owner::Api => DefinedBy::Api,
+        };
+        let build = Arc::new(StageBuilder::new(
+            config,
+            stream_config,
+            &arn_of(&config.region, &config.account_id, &name),
+            defined_by,
+        )?);
+        let output = S3Output {
+            destination,
+            namer: namer.clone(),
+            codec: codec.clone(),
+            retry: RetryPolicy::default(),
+        };
+        let sink = build_sink(config, stream_config, output)
+            .map_err(|message| StartError::Sink { stream: name.clone(), message })?;
+        let backup = Backup::prepare(stream_config, &spec, sse.as_ref(), ring.as_ref())?;
+        Ok(Self { codec, namer, policy, build, sink, key_rules, backup })
+    }
+
+    /// Starts one worker per shard of `log`, naming objects with `version`.
+    pub(crate) fn start(
+        &self,
+        name: &str,
+        log: &EmbeddedLog,
+        version: u64,
+        metrics: &Metrics,
+    ) -> Result<Workers, StartError> {
+        let runtime = tokio::runtime::Handle::current();
+        let signals = WorkerSignals::new();
+        let mut statuses = Vec::new();
+        let mut threads = Vec::new();
+        let mut stages = Vec::new();
+        for _ in log.shards() {
+            stages.push(
+                self.build.stages(&self.namer, self.key_rules, version).map_err(|message| {
+                    StartError::Processing { stream: name.to_string(), message }
+                })?,
+            );
+        }
+        let restart_stages: StagesFactory = {
+            let (build, namer, rules) = (self.build.clone(), self.namer.clone(), self.key_rules);
+            Arc::new(move || build.stages(&namer, rules, version))
+        };
+        let evaluates_jq =
+            self.build.processors.as_ref().is_some_and(|p| p.metadata_extractor().is_some());
+        let mut workers = Vec::new();
+        for (i, (shard, stages)) in log.shards().iter().zip(stages).enumerate() {
+            let status = Arc::new(WorkerStatus::new());
+            statuses.push(status.clone());
+            workers.push(ShardWorker {
+                restart_stages: restart_stages.clone(),
+                evaluates_jq,
+                stream: name.to_string(),
+                consumer: CONSUMER,
+                shard_index: i as u32,
+                shard: shard.clone(),
+                version,
+                policy: self.policy,
+                codec: self.codec.clone(),
+                stages: std::sync::Mutex::new(Some(stages)),
+                at_rest: log.at_rest(i),
+                sink: self.sink.clone(),
+                metrics: metrics.clone(),
+                status,
+                stop: signals.receiver(),
+                runtime: runtime.clone(),
+            });
+        }
+        let mut backup_statuses = Vec::new();
+        if let Some(backup) = &self.backup {
+            for (i, shard) in log.shards().iter().enumerate() {
+                let status = Arc::new(WorkerStatus::new());
+                backup_statuses.push(status.clone());
+                workers.push(ShardWorker {
+                    stream: name.to_string(),
+                    consumer: BACKUP_CONSUMER,
+                    shard_index: i as u32,
+                    shard: shard.clone(),
+                    version,
+                    policy: backup.policy,
+                    codec: backup.codec.clone(),
+                    stages: std::sync::Mutex::new(Some(Stages::plain())),
+                    restart_stages: Arc::new(|| Ok(Stages::plain())),
+                    evaluates_jq: false,
+                    at_rest: log.at_rest(i),
+                    sink: backup.sink.clone(),
+                    metrics: metrics.clone(),
+                    // Freshness and backlog metrics follow the destination, not the backup.
+                    status,
+                    stop: signals.receiver(),
+                    runtime: runtime.clone(),
+                });
+            }
+        }
+        for worker in workers {
+            match worker.spawn() {
+                Ok(handles) => threads.extend(handles),
+                Err(source) => {
+                    Workers { signals, threads, statuses, backup_statuses }.abandon();
+                    return Err(StartError::Threads { stream: name.to_string(), source });
+                }
+            }
+        }
+        Ok(Workers { signals, threads, statuses, backup_statuses })
+    }
+}
+
+/// How a stream comes to be opened.
+pub(crate) struct Opening<'a> {
+    pub config: &'a Config,
+    pub stream: &'a DeliveryStreamConfig,
+    pub owner: Owner,
+    pub version: u64,
+    pub created_at: f64,
+    pub last_update: Option<f64>,
+}
+
+/// Opens a stream's log (recovering it) and starts its workers. Blocking.
+pub(crate) fn open_stream(
+    opening: Opening<'_>,
+    options: &LogOptions,
+    budget: &Arc<DiskBudget>,
+    metrics: &Metrics,
+) -> Result<DeliveryStream, StartError> {
+    let Opening { config, stream: stream_config, owner, version, created_at, last_update } =
+        opening;
+    let pipeline = Pipeline::prepare(config, stream_config, owner)?;
+    let name = stream_config.delivery_stream_name.clone();
+    let s3 = stream_config.s3();
+    let log_keys = config
+        .log_keys(
+            stream_config,
+            stream_config.delivery_stream_encryption_configuration_input.as_ref(),
+        )
+        .map_err(|e| StartError::Keys { stream: name.clone(), message: e.to_string() })?;
+    let dir = crate::control::persist::stream_dir_migrated(&config.data_dir, &name).map_err(
+        |source| StartError::Log {
+            stream: name.clone(),
+            source: OpenError::Io {
+                path: crate::control::persist::stream_dir(&config.data_dir, &name),
+                source,
+            },
+        },
+    )?;
+    let configured = stream_config.hydrant.shards;
+    let on_disk = shards_on_disk(&dir);
+    if on_disk != 0 && on_disk != configured {
+        return Err(StartError::ShardCount { stream: name, on_disk, configured });
+    }
+    let log = EmbeddedLog::open_encrypted(
+        &dir,
+        configured,
+        options,
+        budget,
+        log_keys.ring.as_ref(),
+        log_keys.encrypt,
+    )
+    .map_err(|source| StartError::Log { stream: name.clone(), source })?;
+    // Before any worker runs or record is appended: markers never name records past the
+    // recovered end of the log (see `Markers::lower_to_log_end`).
+    for shard in log.shards() {
+        for consumer in [CONSUMER, BACKUP_CONSUMER] {
+            crate::delivery::buffers::Markers::lower_to_log_end(
+                shard.dir(),
+                consumer,
+                shard.next_seq(),
+            )
+            .map_err(|source| StartError::Log {
+                stream: name.clone(),
+                source: OpenError::Io { path: shard.dir().to_path_buf(), source },
+            })?;
+        }
+    }
+    let workers = pipeline.start(&name, &log, version, metrics)?;
+    tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
+        store = %stream_config.hydrant.object_store, version,
+        prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),
+        owner = ?owner, "delivery stream ready");
+    let definition = Definition { config: Arc::new(stream_config.clone()), version, last_update };
+    let arn = arn_of(&config.region, &config.account_id, &name);
+    Ok(DeliveryStream::new(name, arn, owner, created_at, log, definition, workers))
+}
+
+fn store_spec(config: &Config, name: &str) -> Option<StoreSpec> {
+    match config.object_stores.get(name) {
+        Some(ObjectStoreConfig::Local { root }) => Some(StoreSpec::Local { root: root.clone() }),
+        Some(ObjectStoreConfig::S3 {
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key,
+            allow_http,
+            virtual_hosted_style,
+        }) => Some(StoreSpec::S3 {
+            endpoint: endpoint.clone(),
+            region: region.clone().unwrap_or_else(|| config.region.clone()),
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            allow_http: *allow_http,
+            virtual_hosted_style: *virtual_hosted_style,
+        }),
+        None if name == "default" => {
+            Some(StoreSpec::Local { root: config.data_dir.join("buckets") })
+        }
+        None => None,
+    }
+}
+
+fn shards_on_disk(dir: &Path) -> u32 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("shard-"))
+                .count() as u32
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,126 @@
+//! Each shard's processing stages (processors, the WebAssembly transform, partitioning),
+//! built from what the stream's shards share.
+
+use std::sync::Arc;
+
+use hydrant_destinations::s3::KeyRules;
+use serde_json::Value;
+
+use super::StartError;
+use crate::config::{Config, DeliveryStreamConfig};
+use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
+use crate::naming::ObjectNamer;
+use crate::processors::Processors;
+use crate::wasm_host::{
+    resolve_module, DefinedBy, SandboxLimits, Transform, TransformContext, TransformEngine,
+    TransformModule,
+};
+
+/// What every shard's [`Stages`] share: validated processors and the compiled transform.
+pub(super) struct StageBuilder {
+    stream: String,
+    pub(super) processors: Option<Arc<Processors>>,
+    transform:
+        Option<(TransformModule, TransformContext, SandboxLimits, crate::processors::LambdaSpec)>,
+    partitioned: bool,
+    max_partitions: usize,
+    catalog: Value,
+}
+
+impl StageBuilder {
+    /// `defined_by` decides what a `LambdaArn` may name ([`resolve_module`]).
+    pub(super) fn new(
+        config: &Config,
+        stream: &DeliveryStreamConfig,
+        arn: &str,
+        defined_by: DefinedBy,
+    ) -> Result<Self, StartError> {
+        let name = &stream.delivery_stream_name;
+        let processing = |message: String| StartError::Processing { stream: name.clone(), message };
+        let s3 = stream.s3();
+        let enabled = s3.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false);
+        let processors = match s3.processing_configuration.as_ref().filter(|_| enabled) {
+            None => None,
+            Some(p) => Some(Arc::new(Processors::from_config(p).map_err(|issues| {
+                processing(
+                    issues
+                        .into_iter()
+                        .map(|(path, message)| format!("{path}: {message}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?)),
+        };
+        let transform = match processors.as_ref().and_then(|p| p.lambda()) {
+            None => None,
+            Some(spec) => {
+                let path = resolve_module(
+                    &spec.lambda_arn,
+                    &config.functions,
+                    &config.base_dir,
+                    defined_by,
+                )
+                .map_err(processing)?;
+                let limits =
+                    stream.hydrant.transform.unwrap_or_default().apply(SandboxLimits::default());
+                let module = transform_engine().map_err(processing)?.load(&path, &limits).map_err(
+                    |error| StartError::Transform {
+                        stream: name.clone(),
+                        lambda_arn: spec.lambda_arn.clone(),
+                        error,
+                    },
+                )?;
+                let context = TransformContext {
+                    delivery_stream_arn: arn.to_string(),
+                    region: config.region.clone(),
+                };
+                Some((module, context, limits, spec.clone()))
+            }
+        };
+        let catalog = match &s3.data_format_conversion_configuration {
+            Some(c) => serde_json::to_value(&c.schema_configuration).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        Ok(Self {
+            stream: stream.delivery_stream_name.clone(),
+            processors,
+            transform,
+            partitioned: s3.dynamic_partitioning_enabled(),
+            max_partitions: stream.hydrant.max_partitions,
+            catalog,
+        })
+    }
+
+    /// One shard's stages (each gets its own transform instance).
+    pub(super) fn stages(
+        &self,
+        namer: &Arc<ObjectNamer>,
+        rules: KeyRules,
+        version: u64,
+    ) -> Result<Stages, String> {
+        Ok(Stages {
+            processors: self.processors.clone(),
+            transform: self.transform.as_ref().map(|(module, context, limits, spec)| {
+                TransformStage {
+                    stream: self.stream.clone(),
+                    transform: Transform::new(module, context.clone(), *limits),
+                    lambda_arn: spec.lambda_arn.clone(),
+                    retries: spec.number_of_retries,
+                    chunk_bytes: spec.buffer_size_bytes(),
+                    chunk_interval_ms: i64::from(spec.buffer_interval_seconds) * 1000,
+                }
+            }),
+            partitioning: self.partitioned.then(|| {
+                Partitioning::for_prefix(namer.clone(), self.max_partitions, rules, version)
+            }),
+            catalog: self.catalog.clone(),
+        })
+    }
+}
+
+/// The process-wide WebAssembly engine (compiled modules are cached in it).
+fn transform_engine() -> Result<&'static TransformEngine, String> {
+    static ENGINE: std::sync::OnceLock<Result<TransformEngine, String>> =
+        std::sync::OnceLock::new();
+    ENGINE.get_or_init(TransformEngine::new).as_ref().map_err(Clone::clone)
+}

@@ -1,0 +1,174 @@
+//! One running delivery stream: its log, its definition, its delivery workers, and the gate
+//! puts pass through.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+
+use super::{Definition, Owner};
+use crate::api::{ApiError, ErrorType};
+use crate::config::DeliveryStreamConfig;
+use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
+use crate::delivery::{WorkerStatus, Workers};
+use crate::log::{AppendError, EmbeddedLog, RecordLocation};
+
+/// One running delivery stream.
+pub struct DeliveryStream {
+    pub name: String,
+    pub arn: String,
+    pub owner: Owner,
+    pub created_at: f64,
+    pub log: EmbeddedLog,
+    definition: RwLock<Definition>,
+    workers: Mutex<Option<Workers>>,
+    /// Closed (false) once the stream is being deleted or removed: puts are refused. Puts hold
+    /// it for reading while they append, so closing it waits for appends in flight.
+    accepting: tokio::sync::RwLock<bool>,
+    deleting: AtomicBool,
+}
+
+impl DeliveryStream {
+    /// A stream that serves from now on: its log, its definition and its running workers.
+    pub(crate) fn new(
+        name: String,
+        arn: String,
+        owner: Owner,
+        created_at: f64,
+        log: EmbeddedLog,
+        definition: Definition,
+        workers: Workers,
+    ) -> Self {
+        Self {
+            name,
+            arn,
+            owner,
+            created_at,
+            log,
+            definition: RwLock::new(definition),
+            workers: Mutex::new(Some(workers)),
+            accepting: tokio::sync::RwLock::new(true),
+            deleting: AtomicBool::new(false),
+        }
+    }
+
+    /// Appends records; one result per record, errors in the shape producers see. The whole
+    /// call fails with ResourceNotFoundException once the stream is being deleted.
+    pub async fn append(
+        &self,
+        records: Vec<Bytes>,
+    ) -> Result<Vec<Result<RecordLocation, ApiError>>, ApiError> {
+        let accepting = self.accepting.read().await;
+        if !*accepting {
+            return Err(ApiError::new(
+                ErrorType::ResourceNotFound,
+                format!(
+                    "Firehose {} under account {} not found: it is being deleted and accepts no more records",
+                    self.name,
+                    self.account()
+                ),
+            ));
+        }
+        let results = self.log.append(records).await;
+        drop(accepting);
+        Ok(results.into_iter().map(|r| r.map_err(|e| append_error(&self.name, e))).collect())
+    }
+
+    /// The stream's current definition.
+    pub fn definition(&self) -> Definition {
+        self.definition.read().expect("not poisoned").clone()
+    }
+
+    /// The stream's current configuration.
+    pub fn config(&self) -> Arc<DeliveryStreamConfig> {
+        self.definition.read().expect("not poisoned").config.clone()
+    }
+
+    /// `VersionId`.
+    pub fn version(&self) -> u64 {
+        self.definition.read().expect("not poisoned").version
+    }
+
+    pub(crate) fn set_definition(&self, definition: Definition) {
+        *self.definition.write().expect("not poisoned") = definition;
+    }
+
+    /// Whether the stream is being deleted (or removed from the config file).
+    pub fn is_deleting(&self) -> bool {
+        self.deleting.load(Ordering::Acquire)
+    }
+
+    /// Marks the stream as being deleted and refuses puts from now on; returns once the puts
+    /// in flight have been stored.
+    pub(crate) async fn close(&self) {
+        self.deleting.store(true, Ordering::Release);
+        *self.accepting.write().await = false;
+    }
+
+    /// Marks a stream that is not serving yet as being deleted (a deletion accepted before a
+    /// restart).
+    pub(crate) fn mark_deleting(&self) {
+        self.deleting.store(true, Ordering::Release);
+        if let Ok(mut accepting) = self.accepting.try_write() {
+            *accepting = false;
+        }
+    }
+
+    /// The delivery workers' progress (for metrics): one per shard while workers run.
+    pub fn worker_statuses(&self) -> Vec<Arc<WorkerStatus>> {
+        self.workers
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|w| w.statuses.clone())
+            .unwrap_or_default()
+    }
+
+    /// What holds each shard's delivery back, if anything: (consumer, shard, problem), the
+    /// delivery workers first, then the source-record backup.
+    pub fn delivery_problems(&self) -> Vec<(&'static str, u32, crate::delivery::health::Problem)> {
+        let workers = self.workers.lock().expect("not poisoned");
+        let Some(workers) = workers.as_ref() else { return Vec::new() };
+        let consumers =
+            [(CONSUMER, &workers.statuses), (BACKUP_CONSUMER, &workers.backup_statuses)];
+        consumers
+            .into_iter()
+            .flat_map(|(consumer, statuses)| {
+                statuses.iter().enumerate().filter_map(move |(shard, status)| {
+                    status.health().problem().map(|p| (consumer, shard as u32, p))
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the running workers out (to stop them).
+    pub(crate) fn take_workers(&self) -> Option<Workers> {
+        self.workers.lock().expect("not poisoned").take()
+    }
+
+    pub(crate) fn put_workers(&self, workers: Workers) {
+        let old = self.workers.lock().expect("not poisoned").replace(workers);
+        if let Some(old) = old {
+            // Never happens: callers take the old workers out first.
+            old.abandon();
+        }
+    }
+
+    /// The account id in the stream's ARN.
+    pub(crate) fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or("000000000000")
+    }
+}
+
+fn append_error(stream: &str, e: AppendError) -> ApiError {
+    match e {
+        AppendError::BudgetExceeded { .. } | AppendError::DiskFull => ApiError::new(
+            ErrorType::ServiceUnavailable,
+            format!("Slow down. Delivery stream {stream} cannot store more records now ({e}); retry with backoff"),
+        ),
+        other => ApiError::new(
+            ErrorType::ServiceUnavailable,
+            format!("delivery stream {stream} could not store the records ({other}); retry later"),
+        ),
+    }
+}

@@ -1,0 +1,433 @@
+//! The architecture, checked: which top-level module of `src/` may use which.
+//!
+//! [`ALLOWED`] is the map of the layers. Each row names a module (`src/<name>/` or
+//! `src/<name>.rs`) and the modules it may import. Read bottom-up, the rows are the layers:
+//! every module sits above the ones it imports, and the table itself has no cycle (checked).
+//!
+//! The test reads the source as text ([`source`]): a small lexer leaves out comments and string
+//! and char literals, then collects every path that starts with `crate::` (also in
+//! `use crate::{..}` groups and `$crate::`), every `super::` path (resolved, so one that leaves
+//! its top-level module counts), and every `hydrant_destinations::` path. Doc links are
+//! comments, so they are not imports. It runs in milliseconds.
+//!
+//! The checks:
+//! - an import between two top-level modules is in [`ALLOWED`];
+//! - the imports form no cycle (printed with one `file:line` per import when they do);
+//! - only [`DESTINATIONS_CRATE`] use the `hydrant-destinations` crate, and not the paths of
+//!   [`DENIED_PATHS`];
+//! - destination kinds are matched in one place: [`DESTINATION_BLOCK`]`::` appears only in
+//!   [`ONE_MATCH`];
+//! - a `.rs` file over [`LONG_FILE_LINES`] lines says why, with a `//! Long file: <reason>`
+//!   line in its first 20 lines.
+//!
+//! Today's exceptions are listed below each rule ([`KNOWN`], [`KNOWN_CRATE_USES`],
+//! [`KNOWN_MATCHES`], [`KNOWN_LONG_FILES`]), each with the step of issue 12 that removes it
+//! (`docs/architecture.md`; steps as in the plan: `0.7`, `WP3.2`, ...). The lists only shrink:
+//! an entry that no longer matches anything fails the test, so the commit that removes an
+//! exception deletes its entry, and a new exception is a failing test rather than a new entry.
+//! (A commit that moves a file or renames a module renames its entries.)
+
+mod source;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use source::{lex, read, relative, rust_files, Graph, Import};
+
+/// Any module of the crate: only the composition roots.
+const ANY: &[&str] = &["*"];
+
+/// Who may import whom, bottom-up. A module without a row may import nothing of the crate.
+const ALLOWED: &[(&str, &[&str])] = &[
+    // Leaves.
+    ("clock", &[]),
+    ("names", &[]),
+    ("codec", &[]),
+    ("naming", &[]),
+    ("wasm_host", &[]),
+    ("telemetry", &["clock"]),
+    ("log", &["clock", "codec", "names"]),
+    // The YAML model, and what reads parts of it.
+    ("config", &["codec", "names", "wasm_host"]),
+    ("tls", &["config"]),
+    ("processors", &["config"]),
+    // Moving records from the log to a destination.
+    ("delivery", &["clock", "codec", "log", "naming", "processors", "telemetry", "wasm_host"]),
+    ("destination", &["clock", "codec", "config", "delivery", "naming", "telemetry"]),
+    // Checked plans, the running streams, and building their workers.
+    (
+        "plan",
+        &["codec", "config", "destination", "names", "naming", "processors", "tls", "wasm_host"],
+    ),
+    ("registry", &["clock", "config", "delivery", "log", "names"]),
+    (
+        "pipeline",
+        &[
+            "clock",
+            "codec",
+            "config",
+            "delivery",
+            "destination",
+            "log",
+            "names",
+            "naming",
+            "plan",
+            "processors",
+            "registry",
+            "telemetry",
+            "wasm_host",
+        ],
+    ),
+    ("health", &["registry"]),
+    // Changing streams while serving.
+    (
+        "control",
+        &[
+            "clock",
+            "config",
+            "delivery",
+            "destination",
+            "log",
+            "names",
+            "pipeline",
+            "plan",
+            "registry",
+            "telemetry",
+        ],
+    ),
+    // HTTP: connections, then the Firehose API on them.
+    ("listener", &["config", "telemetry"]),
+    (
+        "api",
+        &[
+            "clock",
+            "config",
+            "control",
+            "destination",
+            "health",
+            "listener",
+            "log",
+            "names",
+            "plan",
+            "registry",
+            "telemetry",
+        ],
+    ),
+    // Composition roots.
+    ("server", ANY),
+    ("bench", ANY),
+];
+
+/// Today's imports outside [`ALLOWED`]: (from, to, the step that removes them).
+const KNOWN: &[(&str, &str, &str)] = &[
+    ("config", "api", "WP4.3: MAX_BODY_BYTES and ActionPattern::parse move below api"),
+    ("config", "processors", "WP4.3: validation moves to plan/"),
+    ("config", "tls", "WP4.3: validation moves to plan/"),
+    ("control", "api", "WP3.3: From<ControlError> for ApiError moves to api/error.rs"),
+    ("control", "codec", "WP4.3: api_policy checks move to plan/"),
+    ("control", "wasm_host", "WP4.3: api_policy checks move to plan/"),
+    ("delivery", "config", "WP4.4: tests build processors from plans, not config"),
+    (
+        "pipeline",
+        "control",
+        "WP1.3: the log store, not control::persist, finds a stream's directory",
+    ),
+    ("registry", "api", "WP3.2: PutError and NotFound; append_error, not_found go to api/error.rs"),
+    ("registry", "telemetry", "WP3.4: metrics, log options and budget move to the ControlPlane"),
+    ("telemetry", "config", "WP3.1: Metrics takes StreamGauges"),
+    ("telemetry", "registry", "WP3.1: Metrics takes StreamGauges"),
+];
+
+/// Who may use the `hydrant-destinations` crate.
+const DESTINATIONS_CRATE: &[&str] = &["config", "delivery", "destination", "pipeline", "plan"];
+
+/// Finer rules inside [`DESTINATIONS_CRATE`] and [`ALLOWED`]: (module, path it may not use).
+const DENIED_PATHS: &[(&str, &str)] = &[
+    // The registry knows no destination.
+    ("registry", "crate::delivery::sink"),
+    // Delivery hands objects to a `Sink` and knows no destination, except for the shape of
+    // error-output documents, which all destinations share.
+    ("delivery", "hydrant_destinations"),
+];
+/// The paths [`DENIED_PATHS`] still allow.
+const DENIED_PATHS_EXCEPT: &[&str] = &["hydrant_destinations::error_output"];
+
+/// Today's files that break [`DESTINATIONS_CRATE`] or [`DENIED_PATHS`]: (file, the step that
+/// removes the use).
+const KNOWN_CRATE_USES: &[(&str, &str)] = &[
+    ("src/control/api_policy.rs", "WP4.3: api_policy checks move to plan/"),
+    ("src/delivery/assembler.rs", "WP2.3: KeyRules come with the destination plan"),
+];
+
+/// The enum with one variant per destination kind (the config's destination blocks). Only
+/// [`ONE_MATCH`] match on it; everything else asks a destination's descriptor.
+const DESTINATION_BLOCK: &str = "DestinationBlock";
+/// The files that may name [`DESTINATION_BLOCK`]'s variants.
+const ONE_MATCH: &[&str] = &["src/config/destinations.rs", "src/destination/mod.rs"];
+/// Today's other files that do: (file, the step that removes the match).
+const KNOWN_MATCHES: &[(&str, &str)] = &[
+    ("src/api/describe.rs", "WP2.1: the description member comes from the descriptor"),
+    ("src/config/limits.rs", "WP2.1: DestinationKind and descriptors"),
+    ("src/config/model.rs", "WP2.1: DestinationKind and descriptors"),
+    ("src/config/tests.rs", "WP2.1: tests ask DestinationKind"),
+    ("src/config/validate.rs", "WP2.3: destination::check"),
+    ("src/control/api_policy.rs", "WP2.3: destination::check"),
+    ("src/pipeline/sink.rs", "WP2.3: DestinationPlan::build"),
+    ("src/telemetry/metrics.rs", "WP2.1: the metric label comes from the descriptor"),
+];
+
+/// Files longer than this say why at their top.
+const LONG_FILE_LINES: usize = 600;
+/// Today's long files without a reason: (file, the step that splits it or states why).
+const KNOWN_LONG_FILES: &[(&str, &str)] = &[
+    ("destinations/src/warehouse/config.rs", "WP6.5: tests to a file"),
+    ("destinations/src/warehouse/request_builder.rs", "WP6.5: tests to a file"),
+    ("src/api/auth.rs", "WP6.5: api/auth/{mod,header,error}.rs"),
+    ("src/api/auth/tests.rs", "WP6.5: auth/tests/{headers,signature,authorization}.rs"),
+    ("src/bench.rs", "WP6.5: bench/{mod,load,receiver,report}.rs"),
+    ("src/codec/encryption/tests.rs", "WP6.5: tests/{object,record,keys}.rs"),
+    ("src/codec/parquet/builder.rs", "WP6.5: builder/{mod,scalar,nested}.rs"),
+    ("src/codec/parquet/config.rs", "WP6.5: config.rs + validate.rs, tests to a file"),
+    ("src/codec/parquet/tests.rs", "WP6.5: split by type family"),
+    ("src/codec/parquet/timestamp.rs", "WP6.5: tests to a file"),
+    ("src/config/model.rs", "WP4.5: config/model/*"),
+    ("src/config/tests.rs", "WP4.5: plan/tests/*"),
+    ("src/config/validate.rs", "WP4.3: plan/*"),
+    ("src/delivery/assembler.rs", "WP2.4: ErrorDocument; tests to a file"),
+    ("src/delivery/buffers.rs", "WP1.6: buffers.rs + markers.rs, tests to a file"),
+    ("src/delivery/worker.rs", "WP1.6: delivery on the log trait"),
+    ("src/log/embedded/shard.rs", "WP1.2: embedded/shard/{mod,state,reader,retention}.rs"),
+    ("src/log/embedded/tests.rs", "WP1.4: log/contract.rs + embedded/tests/*"),
+    ("src/naming/java_time.rs", "WP6.5: naming/java_time/{mod,render,tests}.rs"),
+    ("src/naming/object_key.rs", "WP6.5: tests to naming/object_key/tests.rs"),
+    ("src/naming/prefix.rs", "WP4.1: naming/prefix/{parse,rules,render,tests}.rs"),
+    ("src/wasm_host/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
+    ("tests/control.rs", "WP6.4: tests/control_{create,update,reload}.rs"),
+];
+
+// ---------------------------------------------------------------------------------------------
+// The checks.
+
+#[test]
+fn imports_follow_the_layers() {
+    let graph = Graph::of_crate();
+    let problems: Vec<String> = graph
+        .edges()
+        .iter()
+        .filter(|((from, to), _)| !may_import(from, to) && !is_known(from, to))
+        .map(|((from, to), imports)| format!("{from} -> {to}, not in ALLOWED:\n{}", list(imports)))
+        .collect();
+    assert!(problems.is_empty(), "imports across the layers:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn known_imports_are_still_there() {
+    let graph = Graph::of_crate();
+    let edges = graph.edges();
+    let stale: Vec<String> = KNOWN
+        .iter()
+        .filter(|(from, to, _)| {
+            may_import(from, to) || !edges.contains_key(&(from.to_string(), to.to_string()))
+        })
+        .map(|entry| format!("{entry:?}"))
+        .collect();
+    assert!(stale.is_empty(), "gone or allowed now: delete from KNOWN:\n{}", stale.join("\n"));
+}
+
+#[test]
+fn the_layers_have_no_cycle() {
+    let rules: BTreeMap<String, BTreeSet<String>> = ALLOWED
+        .iter()
+        .map(|(from, to)| (from.to_string(), to.iter().map(|t| t.to_string()).collect()))
+        .collect();
+    for (from, to) in &rules {
+        for to in to.iter().filter(|t| *t != "*") {
+            assert!(rules.contains_key(to), "ALLOWED: {from} may import {to}, which has no row");
+        }
+    }
+    if let Some(cycle) = find_cycle(&rules) {
+        panic!("ALLOWED has a cycle: {}", cycle.join(" -> "));
+    }
+}
+
+#[test]
+fn imports_have_no_cycle() {
+    let graph = Graph::of_crate();
+    let edges = graph.edges();
+    let mut next: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, to) in edges.keys().filter(|(from, to)| !is_known(from, to)) {
+        next.entry(from.clone()).or_default().insert(to.clone());
+    }
+    if let Some(cycle) = find_cycle(&next) {
+        let steps: Vec<String> = cycle
+            .windows(2)
+            .map(|pair| {
+                let imports = &edges[&(pair[0].clone(), pair[1].clone())];
+                format!("{} -> {}:\n{}", pair[0], pair[1], list(imports))
+            })
+            .collect();
+        panic!("import cycle {}:\n{}", cycle.join(" -> "), steps.join("\n"));
+    }
+}
+
+#[test]
+fn destinations_crate_is_used_where_allowed() {
+    let graph = Graph::of_crate();
+    let mut found: BTreeMap<&str, Vec<&Import>> = BTreeMap::new();
+    for import in &graph.imports {
+        let crate_use = under(&import.path, "hydrant_destinations");
+        let refused = crate_use && !DESTINATIONS_CRATE.contains(&import.from.as_str());
+        let denied = DENIED_PATHS.iter().any(|(module, path)| {
+            *module == import.from
+                && under(&import.path, path)
+                && !DENIED_PATHS_EXCEPT.iter().any(|except| under(&import.path, except))
+        });
+        if refused || denied {
+            found.entry(&import.file).or_default().push(import);
+        }
+    }
+    let known: BTreeSet<&str> = KNOWN_CRATE_USES.iter().map(|(file, _)| *file).collect();
+    let problems: Vec<String> = found
+        .iter()
+        .filter(|(file, _)| !known.contains(*file))
+        .map(|(_, imports)| list(imports))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "uses outside DESTINATIONS_CRATE or in DENIED_PATHS:\n{}",
+        problems.join("\n")
+    );
+    let stale: Vec<&str> = known.iter().filter(|f| !found.contains_key(*f)).copied().collect();
+    assert!(stale.is_empty(), "gone now: delete from KNOWN_CRATE_USES: {stale:?}");
+}
+
+#[test]
+fn destination_kinds_are_matched_in_one_place() {
+    let mut found: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for file in rust_files("src") {
+        let name = relative(&file);
+        if ONE_MATCH.contains(&name.as_str()) {
+            continue;
+        }
+        let tokens = lex(&read(&file));
+        for (i, token) in tokens.iter().enumerate() {
+            let variant = token.text == DESTINATION_BLOCK
+                && tokens.get(i + 1).is_some_and(|t| t.text == "::");
+            if variant {
+                found.entry(name.clone()).or_default().push(token.line);
+            }
+        }
+    }
+    let known: BTreeSet<&str> = KNOWN_MATCHES.iter().map(|(file, _)| *file).collect();
+    let problems: Vec<String> = found
+        .iter()
+        .filter(|(file, _)| !known.contains(file.as_str()))
+        .map(|(file, lines)| format!("{file}: lines {lines:?}"))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{DESTINATION_BLOCK}:: named outside {ONE_MATCH:?}:\n{}",
+        problems.join("\n")
+    );
+    let stale: Vec<&str> = known.iter().filter(|f| !found.contains_key(**f)).copied().collect();
+    assert!(stale.is_empty(), "gone now: delete from KNOWN_MATCHES: {stale:?}");
+}
+
+#[test]
+fn long_files_state_their_reason() {
+    let mut unexplained = BTreeMap::new();
+    for root in ["src", "destinations/src", "tests"] {
+        for file in rust_files(root) {
+            let text = read(&file);
+            let lines = text.lines().count();
+            let explained = text.lines().take(20).any(|l| l.starts_with("//! Long file: "));
+            if lines > LONG_FILE_LINES && !explained {
+                unexplained.insert(relative(&file), lines);
+            }
+        }
+    }
+    let known: BTreeSet<&str> = KNOWN_LONG_FILES.iter().map(|(file, _)| *file).collect();
+    let problems: Vec<String> = unexplained
+        .iter()
+        .filter(|(file, _)| !known.contains(file.as_str()))
+        .map(|(file, lines)| format!("{file}: {lines} lines"))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "files over {LONG_FILE_LINES} lines without a `//! Long file: <reason>` line in their \
+         first 20 lines (split them, or say why they are long):\n{}",
+        problems.join("\n")
+    );
+    let stale: Vec<&str> =
+        known.iter().filter(|f| !unexplained.contains_key(**f)).copied().collect();
+    assert!(stale.is_empty(), "short or explained now: delete from KNOWN_LONG_FILES: {stale:?}");
+}
+
+/// Prints the import graph, one line per pair of modules with its number of imports:
+/// `cargo test --test architecture -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints the graph; run by hand"]
+fn print_import_graph() {
+    let graph = Graph::of_crate();
+    for ((from, to), imports) in graph.edges() {
+        let mark = if may_import(&from, &to) { "" } else { "  (not in ALLOWED)" };
+        println!("{from} -> {to}: {}{mark}", imports.len());
+    }
+    let mut crate_uses = BTreeMap::<(&str, &str), usize>::new();
+    for import in graph.imports.iter().filter(|i| i.to.is_empty()) {
+        *crate_uses.entry((&import.from, &import.file)).or_default() += 1;
+    }
+    for ((from, file), n) in crate_uses {
+        println!("{from} uses hydrant_destinations in {file}: {n}");
+    }
+}
+
+fn may_import(from: &str, to: &str) -> bool {
+    ALLOWED.iter().any(|(module, allowed)| {
+        *module == from && (allowed.contains(&"*") || allowed.contains(&to))
+    })
+}
+
+fn is_known(from: &str, to: &str) -> bool {
+    KNOWN.iter().any(|(f, t, _)| *f == from && *t == to)
+}
+
+/// Whether `path` is `prefix` or below it (`crate::delivery::sink::Sink` is under
+/// `crate::delivery::sink`, `crate::delivery::sinks` is not).
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with("::"))
+}
+
+fn list(imports: &[&Import]) -> String {
+    let lines: Vec<String> =
+        imports.iter().map(|i| format!("  {}:{} {}", i.file, i.line, i.path)).collect();
+    lines.join("\n")
+}
+
+/// A cycle in `next` as `[a, b, .., a]`, if there is one (depth-first search).
+fn find_cycle(next: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        next: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if !done.insert(node.to_string()) {
+            return None;
+        }
+        path.push(node.to_string());
+        for to in next.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(to, next, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    next.keys().find_map(|node| visit(node, next, &mut Vec::new(), &mut done))
+}
