@@ -14,6 +14,8 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod delivery;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod processors;
 pub mod server;
 pub mod streams;

@@ -9,7 +9,7 @@
 pub mod auth;
 mod control_ops;
 pub mod error;
-mod ops;
+pub(crate) mod ops;
 mod wire;
 
 use std::borrow::Cow;
