@@ -7,17 +7,19 @@
 #   scripts/fuzz.sh build                    build every target (instrumented, release)
 #   scripts/fuzz.sh run <target> <seconds>   fuzz one target
 #   scripts/fuzz.sh all <seconds>            fuzz every target in turn, <seconds> each
-#   scripts/fuzz.sh ci [seconds]             the short run: build, then every target for a few
-#                                            seconds (default 10) from its committed corpus
+#   scripts/fuzz.sh ci [seconds]             the short run: an unoptimised build, then every
+#                                            target for a few seconds (default 10) from its
+#                                            committed corpus
 #   scripts/fuzz.sh merge <target>           add the new inputs that reach new code to the
 #                                            committed corpus fuzz/corpus/<target>
 #   scripts/fuzz.sh repro <target> <input>   run one input (a crash) and show what happens
 #
 # `run` reads the committed corpus, writes new inputs to fuzz/target/corpus/<target> (not
 # committed; `merge` picks the ones worth keeping) and crashes to fuzz/artifacts/<target>/.
-# Exit status 1 when a target crashed (panic, abort, timeout, out of memory).
-# Environment: FUZZ_ARGS adds libFuzzer options (e.g. FUZZ_ARGS=-jobs=2); FUZZ_DEV=1 builds
-# without optimisations (builds faster, runs slower).
+# Exit status non-zero when a target crashed (panic, abort, timeout, out of memory).
+# Environment: FUZZ_ARGS adds libFuzzer options (FUZZ_ARGS="-fork=1 -ignore_crashes=1" goes
+# on past crashes, saving each); FUZZ_DEV=1 builds without optimisations (faster to build,
+# slower to run).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,6 +110,8 @@ case ${1:-} in
     ;;
   ci)
     seconds=${2:-10}
+    # Unoptimised: builds in half the time, and a few seconds of fuzzing need no speed.
+    export FUZZ_DEV=${FUZZ_DEV:-1}
     build
     failed=()
     for target in "${TARGETS[@]}"; do run "$target" "$seconds" || failed+=("$target"); done
