@@ -30,8 +30,11 @@ use hydrant::fuzzing;
 use hydrant::processors::{AppendDelimiter, DeAggregator, MetadataExtractor, MAX_SUB_RECORDS};
 use hydrant::transform::{InputRecord, RecordResult};
 
+/// A fuzz target: takes any bytes, panics (or aborts) only on a bug.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its binary and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("put_records", put_records),
     ("config", config),
     ("log_frames", log_frames),
