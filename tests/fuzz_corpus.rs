@@ -36,6 +36,7 @@ fn replay(name: &str) {
         })
         .map(|file| file.display().to_string())
         .collect();
+    eprintln!("{name}: replayed {} inputs", files.len());
     assert!(failed.is_empty(), "{name}: these inputs fail:\n{}", failed.join("\n"));
 }
 
