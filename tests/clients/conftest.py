@@ -437,3 +437,27 @@ def wait_error_documents(s3, bucket, prefix, count, timeout=30):
 def raw_of(doc):
     """The original record bytes of an error document."""
     return base64.b64decode(doc["rawData"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The documentation's examples (tests/docs/main.rs explains the info strings).
+
+
+def doc_blocks(path, info):
+    """The text of every fenced block of the Markdown file `path` (relative to the repository)
+    whose info string is `info` (`json error-output`, `sh`), without the fence's indentation."""
+    text = (ROOT / path).read_text()
+    pattern = re.compile(r"^( *)```" + re.escape(info) + r"\n(.*?)^\1```$", re.S | re.M)
+    blocks = []
+    for m in pattern.finditer(text):
+        indent = len(m.group(1))
+        blocks.append("".join(line[indent:] for line in m.group(2).splitlines(keepends=True)))
+    assert blocks, f"{path} has no ```{info} block"
+    return blocks
+
+
+def documented_keys(path, info):
+    """The keys, in order, of the first JSON document of the first ```info block of `path`:
+    what the docs say Hydrant writes."""
+    document, _ = json.JSONDecoder().raw_decode(doc_blocks(path, info)[0])
+    return list(document)

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import (
-    assert_no_panic, error_documents, list_objects, require_env, s3_store_yaml, wait_for,
+    assert_no_panic, documented_keys, error_documents, list_objects, require_env, s3_store_yaml, wait_for,
 )
 
 # The warehouse tests stop the shared PostgreSQL in one test: run them one after the other.
@@ -294,6 +294,7 @@ def test_a_missing_table_skips_the_batch_with_a_manifest_naming_the_staged_objec
     assert len(staged) == 1, f"the staged object stays for a backfill: {staged}"
     assert found[0] == "errors/manifests/" + staged[0], (found, staged)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=found[0])["Body"].read())
+    assert list(manifest) == documented_keys("docs/destinations/warehouse.md", "json failure-manifest"), manifest
     assert manifest["entries"] == [{"url": f"s3://{bucket}/{staged[0]}", "mandatory": True}], manifest
     assert manifest["loadId"] == staged[0], manifest
     assert manifest["errorCode"] == "Redshift.TableNotFound", manifest
