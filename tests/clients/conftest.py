@@ -51,18 +51,23 @@ class Hydrant:
     """A `hydrant serve` child process on its own data directory.
 
     With tls_ca (the CA file that signed the server certificate configured under `tls:`), the
-    endpoint is https and every client here verifies the server against that CA."""
+    endpoint is https and every client here verifies the server against that CA. With
+    config_body None it runs the embedded default (no --config) in workdir, on its own port."""
 
-    def __init__(self, workdir: Path, config_body: str, wrap=None, tls_ca=None):
+    def __init__(self, workdir: Path, config_body, wrap=None, tls_ca=None):
         self.workdir = workdir
         self.port = free_port()
         self.tls_ca = str(tls_ca) if tls_ca else None
         self.endpoint = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
-        self.data_dir = workdir / "data"
-        self.config_path = workdir / "hydrant.yaml"
-        self.config_path.write_text(
-            f"listen: 127.0.0.1:{self.port}\ndata_dir: {self.data_dir}\n" + config_body
-        )
+        if config_body is None:
+            self.data_dir = workdir / "hydrant-data"
+            self.config_path = None
+        else:
+            self.data_dir = workdir / "data"
+            self.config_path = workdir / "hydrant.yaml"
+            self.config_path.write_text(
+                f"listen: 127.0.0.1:{self.port}\ndata_dir: {self.data_dir}\n" + config_body
+            )
         self.wrap = wrap or []
         self.proc = None
         self.log_path = workdir / "hydrant.log"
@@ -72,10 +77,13 @@ class Hydrant:
         self.starts += 1
         log = open(self.log_path, "ab")
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info,hydrant=debug"))
-        self.proc = subprocess.Popen(
-            self.wrap + [hydrant_bin(), "serve", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
+        if self.config_path is None:
+            env.pop("HYDRANT_CONFIG", None)
+            args, cwd = ["serve", "--listen", f"127.0.0.1:{self.port}"], self.workdir
+        else:
+            args, cwd = ["serve", "--config", str(self.config_path)], None
+        self.proc = subprocess.Popen(self.wrap + [hydrant_bin(), *args], stdout=log,
+                                     stderr=subprocess.STDOUT, env=env, cwd=cwd)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -442,16 +450,26 @@ def raw_of(doc):
 # ---------------------------------------------------------------------------------------------
 # The documentation's examples (tests/docs/main.rs explains the info strings).
 
+# The Markdown files whose examples users copy (the same as tests/docs/main.rs reads).
+DOCUMENTS = ["README.md", "deploy/README.md", "transforms/README.md",
+             *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
+
+FENCE = re.compile(r"^( *)```([^\n]*)\n(.*?)^\1```$", re.S | re.M)
+
+
+def doc_fences(path):
+    """(info string, text) of every fenced block of the Markdown file `path` (relative to the
+    repository), in order, without the fence's indentation."""
+    out = []
+    for m in FENCE.finditer((ROOT / path).read_text()):
+        indent = len(m.group(1))
+        out.append((m.group(2).strip(), "".join(line[indent:] for line in m.group(3).splitlines(keepends=True))))
+    return out
+
 
 def doc_blocks(path, info):
-    """The text of every fenced block of the Markdown file `path` (relative to the repository)
-    whose info string is `info` (`json error-output`, `sh`), without the fence's indentation."""
-    text = (ROOT / path).read_text()
-    pattern = re.compile(r"^( *)```" + re.escape(info) + r"\n(.*?)^\1```$", re.S | re.M)
-    blocks = []
-    for m in pattern.finditer(text):
-        indent = len(m.group(1))
-        blocks.append("".join(line[indent:] for line in m.group(2).splitlines(keepends=True)))
+    """The text of every fenced block of `path` whose info string is `info` (`json error-output`)."""
+    blocks = [text for i, text in doc_fences(path) if i == info]
     assert blocks, f"{path} has no ```{info} block"
     return blocks
 
@@ -461,3 +479,38 @@ def documented_keys(path, info):
     what the docs say Hydrant writes."""
     document, _ = json.JSONDecoder().raw_decode(doc_blocks(path, info)[0])
     return list(document)
+
+
+def rewrite_example(text, rewrites, what):
+    """A documentation example with only the given (old, new) replacements, each of which must
+    match (so a changed example fails the test that runs it instead of running something else)."""
+    for old, new in rewrites:
+        assert old in text, f"{what} no longer contains {old!r}: update the test's rewrites"
+        text = text.replace(old, new)
+    return text
+
+
+def example_env(tmp_path, **extra):
+    """The environment a documentation example runs in: the aws CLI v2 as `aws` on PATH, no aws
+    config or credentials files, no pager; then `extra`."""
+    (aws,) = require_env("FH_TEST_AWS_V2")
+    require_tool(aws, "aws CLI v2")
+    bin_dir = tmp_path / "example-bin"
+    if not bin_dir.exists():
+        bin_dir.mkdir()
+        (bin_dir / "aws").symlink_to(aws)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", AWS_PAGER="",
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def run_example(script, cwd, env, timeout=300, check=True):
+    """Runs a shell example with bash -euo pipefail; returns the CompletedProcess (text)."""
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert p.returncode == 0, f"example failed ({p.returncode}):\n{script}\n--- stderr:\n{p.stderr[-3000:]}\n--- stdout:\n{p.stdout[-2000:]}"
+    return p

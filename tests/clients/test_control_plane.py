@@ -593,27 +593,6 @@ def test_switching_encryption_under_load_and_a_kill_loses_nothing(s3, bucket, hy
     assert_no_panic(h)
 
 
-def test_aws_cli_v2_starts_and_stops_encryption_as_documented(s3, bucket, hydrant_factory, aws_v2, tmp_path):
-    """docs/encryption.md's commands, with the shorthand syntax of the aws CLI v2."""
-    h = hydrant_factory(api_body(s3) + log_key_yaml(("log-2026", "audit")))
-    name = "clie-" + uuid.uuid4().hex[:8]
-    config = tmp_path / "s3.json"
-    config.write_text(json.dumps(extended(bucket, prefix="clie/", interval=60)))
-    aws_v2(h.endpoint, "create-delivery-stream", "--delivery-stream-name", name,
-           "--extended-s3-destination-configuration", f"file://{config}")
-    arn = "arn:aws:kms:us-east-1:000000000000:key/audit"
-    assert aws_v2(h.endpoint, "start-delivery-stream-encryption", "--delivery-stream-name", name,
-                  "--delivery-stream-encryption-configuration-input",
-                  f"KeyType=CUSTOMER_MANAGED_CMK,KeyARN={arn}") == {}
-    status = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name,
-                    "--query", "DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration")
-    assert status == {"KeyARN": arn, "KeyType": "CUSTOMER_MANAGED_CMK", "Status": "ENABLED"}
-    assert aws_v2(h.endpoint, "stop-delivery-stream-encryption", "--delivery-stream-name", name) == {}
-    status = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name,
-                    "--query", "DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration.Status")
-    assert status == "DISABLED"
-
-
 def test_watch_config_reloads_when_the_file_changes(s3, bucket, hydrant_factory, monkeypatch):
     """`serve --watch-config` (here through HYDRANT_WATCH_CONFIG): an edit of the file applies
     like SIGHUP, no signal sent; a broken edit is refused and the running streams stay."""
