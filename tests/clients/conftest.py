@@ -355,7 +355,7 @@ def require_tool(path_or_name, what):
 # ---------------------------------------------------------------------------------------------
 # Additions for the feature suites (transforms, partitioning, formats, encryption).
 
-TESTDATA_WAT = ROOT / "src" / "transform" / "testdata"
+TESTDATA_WAT = ROOT / "src" / "wasm_host" / "testdata"
 WASM_DIST = ROOT / "transforms" / "dist"
 
 
