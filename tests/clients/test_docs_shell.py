@@ -21,9 +21,10 @@ import pytest
 
 from conftest import (
     DOCUMENTS,
-    ROOT,
     Hydrant,
+    ROOT,
     assert_no_panic,
+    config_yaml,
     doc_blocks,
     doc_fences,
     example_env,
@@ -32,6 +33,7 @@ from conftest import (
     raw_call,
     rewrite_example,
     run_example,
+    s3_stream,
     wait_for,
 )
 
@@ -188,8 +190,7 @@ def json_documents(text):
 def test_api_put_example(tmp_path, hydrant_factory):
     """The put example names the stream `clicks` that the session below creates and deletes: it
     runs against a server whose config file has a `clicks`."""
-    h = hydrant_factory("delivery_streams:\n  - DeliveryStreamName: clicks\n"
-                        "    ExtendedS3DestinationConfiguration: { BucketARN: 'arn:aws:s3:::raw' }\n")
+    h = hydrant_factory(config_yaml(s3_stream("clicks", "raw", store="default")))
     out = run_example(api_session(h, example("docs/api.md", "fh put-record")), tmp_path, example_env(tmp_path)).stdout
     assert json.loads(out)["RecordId"], out
     quiet(h)
@@ -237,10 +238,10 @@ def test_api_https_and_sigv4_client_examples(tmp_path, hydrant_factory):
     localhost) and `auth: sigv4` with the producer key they name; hydrant.internal is localhost."""
     ca = str(ROOT / "src" / "testdata" / "tls" / "cert.pem")
     secret = "producer-secret-for-the-docs"
-    h = hydrant_factory(f"tls: {{ cert: {ca}, key: {ROOT / 'src' / 'testdata' / 'tls' / 'key.pem'} }}\n"
-                        "auth:\n  mode: sigv4\n  credentials:\n"
-                        f"    - {{ access_key_id: AKIAHYDRANTPRODUCER, secret_access_key: {secret} }}\n",
-                        tls_ca=ca)
+    h = hydrant_factory(config_yaml(
+        tls={"cert": ca, "key": str(ROOT / "src" / "testdata" / "tls" / "key.pem")},
+        auth={"mode": "sigv4", "credentials": [{"access_key_id": "AKIAHYDRANTPRODUCER", "secret_access_key": secret}]},
+    ), tls_ca=ca)
     address = [("https://hydrant.internal:4573", f"https://localhost:{h.port}")]
     signed = rewrite_example(example("docs/api.md", "AWS_ACCESS_KEY_ID=AKIAHYDRANTPRODUCER"),
                              [("AWS_SECRET_ACCESS_KEY=...", f"AWS_SECRET_ACCESS_KEY={secret}"), *address],
@@ -378,8 +379,8 @@ def test_validate_then_reload(tmp_path, hydrant_factory):
     """`hydrant validate` exits 0 on a good file and 1 naming the field on a bad one; the reload
     line applies a new stream (its `pidof hydrant` is this test's server: other hydrant processes
     run on this machine)."""
-    h = hydrant_factory("delivery_streams:\n  - DeliveryStreamName: first\n"
-                        "    ExtendedS3DestinationConfiguration: { BucketARN: 'arn:aws:s3:::raw' }\n")
+    first = s3_stream("first", "raw", store="default")
+    h = hydrant_factory(config_yaml(first))
     paths = [("hydrant validate", hydrant_bin() + " validate"), ("/etc/hydrant/hydrant.yaml", str(h.config_path))]
     validate = rewrite_example(example("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml     #"),
                                paths, "operations.md's validate")
@@ -389,8 +390,7 @@ def test_validate_then_reload(tmp_path, hydrant_factory):
     p = run_example(validate, tmp_path, dict(os.environ), check=False)
     assert p.returncode == 1 and "delivery_streams[0].DeliveryStreamNam: unknown field" in p.stderr, p.stderr
 
-    h.config_path.write_text(good + "  - DeliveryStreamName: second\n"
-                                    "    ExtendedS3DestinationConfiguration: { BucketARN: 'arn:aws:s3:::raw' }\n")
+    h.write_config(config_yaml(first, s3_stream("second", "raw", store="default")))
     reload = rewrite_example(example("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml &&"),
                              [*paths, ('"$(pidof hydrant)"', str(h.proc.pid))], "operations.md's reload")
     run_example(reload, tmp_path, dict(os.environ))
