@@ -92,6 +92,9 @@ NOT_RUN = {
         "a disk benchmark writing 1 GiB with O_DSYNC under /var/lib, on a disk other jobs share",
     ("docs/operations.md", "systemctl stop hydrant"): "stops a systemd service and archives /var/lib/hydrant",
     ("docs/operations.md", "# binary / systemd"): "upgrades through sudo, systemd, docker compose and kubectl",
+    ("docs/fuzzing.md", "scripts/fuzz.sh install"):
+        "an instrumented release build of every target (25 CPU-minutes) and 30-minute runs; "
+        "tests/fuzz_corpus.rs replays every committed corpus through the same harnesses",
 }
 
 PUT_ENV = dict(AWS_ACCESS_KEY_ID="any", AWS_SECRET_ACCESS_KEY="any", AWS_DEFAULT_REGION="us-east-1")
