@@ -136,7 +136,7 @@ fn targets(stream: &DeliveryStreamConfig) -> Vec<(String, Target)> {
         Some((field, Target::Tcp { host, port }))
     };
     match stream.destination() {
-        DestinationBlock::S3 => Vec::new(),
+        DestinationBlock::S3(_) => Vec::new(),
         DestinationBlock::Http(h) => url(
             "HttpEndpointDestinationConfiguration.EndpointConfiguration.Url".into(),
             &h.endpoint_configuration.url,

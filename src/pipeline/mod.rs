@@ -319,7 +319,12 @@ pub(crate) fn open_stream(
         store = %stream_config.hydrant.object_store, version,
         prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),
         owner = ?owner, "delivery stream ready");
-    let definition = Definition { config: Arc::new(stream_config.clone()), version, last_update };
+    let definition = Definition {
+        metric: crate::destination::descriptor(stream_config.destination().kind()).metric,
+        config: Arc::new(stream_config.clone()),
+        version,
+        last_update,
+    };
     let arn = arn_of(&config.region, &config.account_id, &name);
     Ok(DeliveryStream::new(name, arn, owner, created_at, log, definition, workers))
 }

@@ -22,7 +22,7 @@ pub(super) fn build_sink(
         errors.into_iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
     }
     Ok(match stream.destination() {
-        DestinationBlock::S3 => Arc::new(S3Sink { output, backup: false }),
+        DestinationBlock::S3(_) => Arc::new(S3Sink { output, backup: false }),
         DestinationBlock::Redshift(r) => {
             let settings = r.settings().map_err(fields)?;
             let loader = match &settings.target {

@@ -1,7 +1,6 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::DestinationBlock;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -192,12 +191,7 @@ impl Metrics {
                 }
             }
             let freshness = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
-            let destination = match stream.config().destination() {
-                DestinationBlock::S3 => "s3",
-                DestinationBlock::Redshift(_) => "redshift",
-                DestinationBlock::Search { .. } => "amazon_opensearch_service",
-                DestinationBlock::Http(_) => "http_endpoint",
-            };
+            let destination = stream.definition().metric;
             if destination == "s3" {
                 gauge!("hydrant_delivery_to_s3_data_freshness_seconds", "stream" => s.clone())
                     .set(freshness);

@@ -15,8 +15,7 @@ use crate::delivery::buffers::{BufferKey, Layout, Unit};
 use crate::delivery::sink::{Sink, SinkContext, SinkResult};
 use crate::destination::S3Output;
 
-/// Metric name part (`hydrant_delivery_to_http_endpoint_*`).
-const METRIC: &str = "http_endpoint";
+const METRIC: &str = super::DESCRIPTOR.metric;
 /// Firehose's limit of records in one request.
 const MAX_RECORDS: usize = 10_000;
 

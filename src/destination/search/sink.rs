@@ -15,8 +15,8 @@ use crate::delivery::buffers::{BufferKey, Layout, Unit};
 use crate::delivery::sink::{Sink, SinkContext, SinkResult};
 use crate::destination::S3Output;
 
-/// Metric name part (`hydrant_delivery_to_amazon_opensearch_service_*`).
-const METRIC: &str = "amazon_opensearch_service";
+/// Metric name part, the same for both flavors.
+const METRIC: &str = super::OPENSEARCH.metric;
 
 pub struct SearchSink {
     pub destination: SearchDestination,

@@ -20,10 +20,9 @@ use crate::delivery::buffers::{BufferKey, Unit};
 use crate::delivery::sink::{Sink, SinkContext, SinkResult};
 use crate::destination::{Put, S3Output};
 
-/// `!{firehose:error-output-type}` of rows the warehouse refused.
-pub const REDSHIFT_FAILED: &str = "redshift-failed";
-/// Metric name part (`hydrant_delivery_to_redshift_*`).
-const METRIC: &str = "redshift";
+use super::{DESCRIPTOR, REDSHIFT_FAILED};
+
+const METRIC: &str = DESCRIPTOR.metric;
 
 /// How staged objects are loaded.
 pub enum Loader {
