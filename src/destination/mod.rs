@@ -28,7 +28,10 @@ pub use self::s3::{Put, S3Output, S3Sink};
 pub use self::search::SearchSink;
 pub use self::warehouse::{Loader, WarehouseSink};
 
+use hydrant_destinations::DestinationError;
+
 use crate::config::DestinationKind;
+use crate::delivery::sink::SinkContext;
 
 /// What Hydrant needs to know about a destination kind, outside its own folder.
 #[derive(Debug)]
@@ -88,6 +91,14 @@ impl Descriptor {
             remove_at(block, pointer);
         }
     }
+}
+
+/// Records an attempt at `descriptor`'s destination that failed and will be retried: its
+/// failure counter (`hydrant_delivery_to_<metric>_failures_total{code}`) and the shard's
+/// health (`/readyz`, `hydrant_delivery_blocked_seconds`). The sink logs it with what it knows.
+fn attempt_failed(ctx: &SinkContext, descriptor: &Descriptor, error: &DestinationError) {
+    ctx.metrics.destination_failed(&ctx.stream, descriptor.metric, &error.code);
+    ctx.health.attempt_failed(&ctx.stream, ctx.shard, error);
 }
 
 /// Removes the member a JSON pointer names, if it is there.

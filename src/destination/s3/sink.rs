@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::delivery::buffers::{BufferKey, Unit, PARTITIONING_FAILED};
 use crate::delivery::error_output::output_type::PROCESSING_FAILED;
-use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
 use crate::naming::{BatchIdentity, ObjectNamer};
 
 /// What became of an object handed to [`S3Output::try_put`].
@@ -98,7 +98,7 @@ impl S3Output {
                 return Ok(Put::Refused(e));
             }
             let wait = backoff.next_wait().unwrap_or(self.retry.max);
-            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
+            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = super::DESCRIPTOR.log_name,
                 bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
                 retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
             ctx.health.attempt_failed(&ctx.stream, ctx.shard, &e);
@@ -127,7 +127,7 @@ impl S3Output {
                 Put::Shutdown => return Ok(false),
                 Put::Refused(e) => {
                     let wait = backoff.next_wait().unwrap_or(self.retry.max);
-                    tracing::error!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
+                    tracing::error!(stream = %ctx.stream, shard = ctx.shard, destination = super::DESCRIPTOR.log_name,
                         bucket = self.destination.bucket(), key = %key, attempt = backoff.attempts(),
                         retry_in_ms = wait.as_millis() as u64, error = %e,
                         "the store refuses this object and it has nowhere else to go; retrying \
@@ -198,9 +198,11 @@ impl S3Output {
         ctx.metrics.error_output(&ctx.stream, output_type, records);
         Ok(true)
     }
+}
 
-    /// Delivers an error unit (documents the pipeline already wrote).
-    pub fn deliver_error_unit(&self, ctx: &SinkContext, unit: &Unit) -> SinkResult<bool> {
+impl ErrorOutput for S3Output {
+    /// Writes an error unit (documents the pipeline already wrote) under its output type.
+    fn deliver_errors(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
         let BufferKey::Errors(output_type) = unit.key else {
             return Err("not an error unit".into());
         };
@@ -234,11 +236,12 @@ pub struct S3Sink {
 }
 
 impl Sink for S3Sink {
+    fn error_output(&self) -> &dyn ErrorOutput {
+        &self.output
+    }
+
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
         let out = &self.output;
-        if let BufferKey::Errors(_) = unit.key {
-            return out.deliver_error_unit(ctx, unit);
-        }
         let key = match out.data_key(ctx, unit) {
             Ok(key) => key,
             Err(e) => {

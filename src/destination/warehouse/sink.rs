@@ -16,8 +16,8 @@ use hydrant_destinations::{deliver_with_retry, GaveUp, Refused};
 use serde_json::json;
 
 use crate::clock::now_ms;
-use crate::delivery::buffers::{BufferKey, Unit};
-use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::delivery::buffers::Unit;
+use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
 use crate::destination::{Put, S3Output};
 
 use super::{DESCRIPTOR, REDSHIFT_FAILED};
@@ -42,10 +42,11 @@ pub struct WarehouseSink {
 }
 
 impl Sink for WarehouseSink {
+    fn error_output(&self) -> &dyn ErrorOutput {
+        &self.staging
+    }
+
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
-        if let BufferKey::Errors(_) = unit.key {
-            return self.staging.deliver_error_unit(ctx, unit);
-        }
         let key = self.staging.data_key(ctx, unit)?;
         let encoding = self.staging.codec.content_encoding();
         match self.staging.try_put(ctx, &key, unit.body.clone(), encoding)? {
@@ -56,14 +57,14 @@ impl Sink for WarehouseSink {
         ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
         let url = format!("s3://{}/{key}", self.staging.destination.bucket());
         let first_attempt = now_ms();
-        let on_retry =
-            |e: &hydrant_destinations::DestinationError, attempt, wait: std::time::Duration| {
-                ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
-                ctx.health.attempt_failed(&ctx.stream, ctx.shard, e);
-                tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "warehouse",
+        let on_retry = |e: &hydrant_destinations::DestinationError,
+                        attempt,
+                        wait: std::time::Duration| {
+            crate::destination::attempt_failed(ctx, &DESCRIPTOR, e);
+            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = DESCRIPTOR.log_name,
                 object = %url, attempt, retry_in_ms = wait.as_millis() as u64, error = %e,
                 "COPY failed; will retry");
-            };
+        };
         let outcome = match &self.loader {
             Loader::Postgres { loader, .. } => {
                 let request = LoadRequest {
