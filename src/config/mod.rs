@@ -47,8 +47,8 @@ pub use http::HttpConfig;
 pub use limits::{LimitExcess, LimitKind, LimitsConfig};
 pub use log_keys::{key_type_of, LogKeyError, LogKeys};
 pub use model::{
-    AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
-    DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DestinationKind,
+    AuthConfig, BasicAuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat,
+    Config, DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DestinationKind,
     DynamicPartitioningConfig, EncryptionConfig, ExtendedS3Config, FsyncSetting,
     HttpEndpointConfig, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
     ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,

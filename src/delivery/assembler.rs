@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hydrant_destinations::s3::KeyRules;
 use serde_json::{json, Value};
 
 use super::batch::BatchPolicy;
@@ -59,6 +58,12 @@ pub struct TransformStage {
     pub chunk_interval_ms: i64,
 }
 
+/// Which object keys the destination's store takes (its destination knows; delivery does
+/// not): why `key` would be refused on every write, if it would.
+pub trait StoreKeys: Send + Sync {
+    fn check(&self, key: &str) -> Result<(), String>;
+}
+
 /// Dynamic partitioning: which keys the prefix uses, how many partitions may be open, and
 /// what makes a key the store takes.
 pub struct Partitioning {
@@ -66,7 +71,7 @@ pub struct Partitioning {
     pub lambda_keys: BTreeSet<String>,
     pub max_partitions: usize,
     namer: Arc<ObjectNamer>,
-    rules: KeyRules,
+    rules: Arc<dyn StoreKeys>,
     version: u64,
 }
 
@@ -75,7 +80,7 @@ impl Partitioning {
     pub fn for_prefix(
         namer: Arc<ObjectNamer>,
         max_partitions: usize,
-        rules: KeyRules,
+        rules: Arc<dyn StoreKeys>,
         version: u64,
     ) -> Self {
         let mut query_keys = BTreeSet::new();
@@ -502,7 +507,16 @@ mod tests {
     use crate::codec::CompressionFormat;
     use crate::config::ProcessingConfig;
 
-    fn stages(prefix: &str, rules: KeyRules) -> Stages {
+    /// A store that takes every key: the records below fail on their values alone.
+    struct AnyKey;
+
+    impl StoreKeys for AnyKey {
+        fn check(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn stages(prefix: &str, rules: Arc<dyn StoreKeys>) -> Stages {
         let processing: ProcessingConfig = serde_json::from_value(json!({
             "Enabled": true,
             "Processors": [{"Type": "MetadataExtraction", "Parameters": [
@@ -528,7 +542,11 @@ mod tests {
 
     /// Pushes one record per key value and returns the sealed units as (key, records,
     /// error documents).
-    fn run(prefix: &str, rules: KeyRules, values: &[Value]) -> Vec<(BufferKey, u64, Vec<Value>)> {
+    fn run(
+        prefix: &str,
+        rules: Arc<dyn StoreKeys>,
+        values: &[Value],
+    ) -> Vec<(BufferKey, u64, Vec<Value>)> {
         let codec =
             ObjectCodec::concatenated(compression_for(CompressionFormat::Uncompressed).into(), "");
         let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 60_000 };
@@ -581,7 +599,7 @@ mod tests {
             json!("ok"),
             json!("a/b"),
         ];
-        let units = run("p/!{partitionKeyFromQuery:k}/", KeyRules::S3, &values);
+        let units = run("p/!{partitionKeyFromQuery:k}/", Arc::new(AnyKey), &values);
         let failed: Vec<&Value> = units
             .iter()
             .filter(|(key, _, _)| *key == BufferKey::Errors(PARTITIONING_FAILED))
@@ -603,18 +621,29 @@ mod tests {
         assert_eq!(delivered, ["ok:1", "a/b:1"]);
     }
 
+    /// A store that takes keys of at most this many bytes.
+    struct MaxKeyBytes(usize);
+
+    impl StoreKeys for MaxKeyBytes {
+        fn check(&self, key: &str) -> Result<(), String> {
+            match key.len() {
+                n if n > self.0 => Err(format!("the key is {n} bytes; at most {} fit", self.0)),
+                _ => Ok(()),
+            }
+        }
+    }
+
     #[test]
     fn a_partition_that_makes_the_key_too_long_for_the_store_goes_to_partitioning_failed() {
-        // 500 two-byte characters: within Firehose's 512-character prefix, past S3's 1024 bytes.
+        // 500 two-byte characters: within Firehose's 512-character prefix, past 1024 bytes.
         let long = "é".repeat(500);
-        // A 300-byte segment: fine for S3, too long for a file name in a local directory.
-        let segment = "s".repeat(300);
         let too_many_chars = "x".repeat(600);
-        for (value, rules, why) in [
-            (long.as_str(), KeyRules::S3, "at most 1024"),
-            (segment.as_str(), KeyRules::LOCAL, "at most 255"),
-            (too_many_chars.as_str(), KeyRules::S3, "at most 512 are allowed"),
+        for (value, why) in [
+            (long.as_str(), "at most 1024 fit"),
+            // Firehose's own limit on a partition value, whatever the store.
+            (too_many_chars.as_str(), "at most 512 are allowed"),
         ] {
+            let rules = Arc::new(MaxKeyBytes(1024));
             let units = run("p/!{partitionKeyFromQuery:k}/", rules, &[json!(value), json!("ok")]);
             assert_eq!(units.len(), 2);
             let (_, _, docs) = units
@@ -627,8 +656,12 @@ mod tests {
                 .iter()
                 .any(|(key, _, _)| matches!(key, BufferKey::Data(p) if p.query["k"] == "ok")));
         }
-        run("p/!{partitionKeyFromQuery:k}/", KeyRules::S3, &[json!(segment)])
-            .into_iter()
-            .for_each(|(key, _, _)| assert!(matches!(key, BufferKey::Data(_))));
+        run(
+            "p/!{partitionKeyFromQuery:k}/",
+            Arc::new(MaxKeyBytes(1024)),
+            &[json!("s".repeat(300))],
+        )
+        .into_iter()
+        .for_each(|(key, _, _)| assert!(matches!(key, BufferKey::Data(_))));
     }
 }

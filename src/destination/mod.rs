@@ -28,10 +28,13 @@ pub use self::s3::{Put, S3Output, S3Sink};
 pub use self::search::SearchSink;
 pub use self::warehouse::{Loader, WarehouseSink};
 
+use std::fmt;
+use std::sync::Arc;
+
 use hydrant_destinations::DestinationError;
 
-use crate::config::DestinationKind;
-use crate::delivery::sink::SinkContext;
+use crate::config::{DeliveryStreamConfig, DestinationBlock, DestinationKind};
+use crate::delivery::sink::{Sink, SinkContext};
 
 /// What Hydrant needs to know about a destination kind, outside its own folder.
 #[derive(Debug)]
@@ -91,6 +94,92 @@ impl Descriptor {
             remove_at(block, pointer);
         }
     }
+}
+
+/// A destination's checked settings: what the pipeline builds its sink from.
+pub trait DestinationPlan: Send + Sync + fmt::Debug {
+    fn descriptor(&self) -> &'static Descriptor;
+
+    /// The sink, with its clients; `output` is the stream's S3 side (the destination itself,
+    /// the intermediate bucket, or where failed records go).
+    fn build(&self, output: S3Output) -> Result<Arc<dyn Sink>, PlanError>;
+}
+
+/// Why a destination could not be planned or built.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Fields of the block are invalid: (field relative to the block, what is wrong).
+    #[error("{}", fields(.0))]
+    Invalid(Vec<(String, String)>),
+    /// Its client cannot be made.
+    #[error("{0}")]
+    Client(#[from] DestinationError),
+    /// A warehouse's `RoleARN` cannot be used in `CREDENTIALS`.
+    #[error("{0}")]
+    Credentials(String),
+}
+
+fn fields(errors: &[(String, String)]) -> String {
+    errors.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
+}
+
+impl PlanError {
+    fn invalid<F: fmt::Display>(errors: Vec<(F, String)>) -> Self {
+        PlanError::Invalid(errors.into_iter().map(|(f, m)| (f.to_string(), m)).collect())
+    }
+}
+
+/// Checks `stream`'s destination and returns its plan; `source_arn` is the stream's ARN.
+pub fn check(
+    stream: &DeliveryStreamConfig,
+    source_arn: &str,
+) -> Result<Box<dyn DestinationPlan>, PlanError> {
+    Ok(match stream.destination() {
+        DestinationBlock::S3(_) => Box::new(s3::S3Plan),
+        DestinationBlock::Redshift(r) => Box::new(warehouse::plan(r)?),
+        DestinationBlock::Search { config, elasticsearch } => {
+            Box::new(search::plan(config, elasticsearch, stream.hydrant.basic_auth.as_ref())?)
+        }
+        DestinationBlock::Http(h) => Box::new(http::plan(h, source_arn)?),
+    })
+}
+
+/// A place a destination connects to, and the member of its block that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The member's path in the stream, e.g.
+    /// `HttpEndpointDestinationConfiguration.EndpointConfiguration.Url`.
+    pub member: String,
+    pub target: Target,
+}
+
+/// Where a destination connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Tcp { host: String, port: u16 },
+    Unix,
+}
+
+/// Every place `stream`'s destination connects to. Values that do not parse are left out:
+/// validation reports them, and nothing connects to them.
+pub fn endpoints(stream: &DeliveryStreamConfig) -> Vec<Endpoint> {
+    match stream.destination() {
+        DestinationBlock::S3(_) => Vec::new(),
+        DestinationBlock::Redshift(r) => warehouse::endpoints(r),
+        DestinationBlock::Search { config, elasticsearch } => {
+            search::endpoints(config, elasticsearch)
+        }
+        DestinationBlock::Http(h) => http::endpoints(h),
+    }
+}
+
+/// The host and port of a URL, if it parses.
+fn url_target(text: &str) -> Option<Target> {
+    let url = reqwest::Url::parse(text.trim()).ok()?;
+    // Normalised by the parser: lowercase, IPv4 dotted, IPv6 in brackets.
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = url.port_or_known_default()?;
+    Some(Target::Tcp { host, port })
 }
 
 /// Records an attempt at `descriptor`'s destination that failed and will be retried: its

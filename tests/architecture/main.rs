@@ -152,10 +152,7 @@ const DENIED_PATHS_EXCEPT: &[&str] = &["hydrant_destinations::error_output"];
 
 /// Today's files that break [`DESTINATIONS_CRATE`] or [`DENIED_PATHS`]: (file, the step that
 /// removes the use).
-const KNOWN_CRATE_USES: &[(&str, &str)] = &[
-    ("src/control/api_policy.rs", "WP4.3: api_policy checks move to plan/"),
-    ("src/delivery/assembler.rs", "WP2.3: KeyRules come with the destination plan"),
-];
+const KNOWN_CRATE_USES: &[(&str, &str)] = &[];
 
 /// The enum with one variant per destination kind (the config's destination blocks). Only
 /// [`ONE_MATCH`] match on it; everything else asks a destination's descriptor.
@@ -163,10 +160,7 @@ const DESTINATION_BLOCK: &str = "DestinationBlock";
 /// The files that may name [`DESTINATION_BLOCK`]'s variants.
 const ONE_MATCH: &[&str] = &["src/config/destinations.rs", "src/destination/mod.rs"];
 /// Today's other files that do: (file, the step that removes the match).
-const KNOWN_MATCHES: &[(&str, &str)] = &[
-    ("src/control/api_policy.rs", "WP2.3: destination::check"),
-    ("src/pipeline/sink.rs", "WP2.3: DestinationPlan::build"),
-];
+const KNOWN_MATCHES: &[(&str, &str)] = &[];
 
 /// Files longer than this say why at their top.
 const LONG_FILE_LINES: usize = 600;
