@@ -13,7 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
-use hydrant_destinations::RetryPolicy;
 
 use backup::Backup;
 use stages::StageBuilder;
@@ -146,12 +145,7 @@ impl Pipeline {
             &arn_of(&config.region, &config.account_id, &name),
             defined_by,
         )?);
-        let output = S3Output {
-            destination,
-            namer: namer.clone(),
-            codec: codec.clone(),
-            retry: RetryPolicy::default(),
-        };
+        let output = S3Output { destination, namer: namer.clone(), codec: codec.clone() };
         let source_arn = arn_of(&config.region, &config.account_id, &name);
         let sink = destination::check(stream_config, &source_arn)
             .and_then(|plan| plan.build(output))

@@ -160,17 +160,12 @@ impl Metrics {
             .increment(1);
     }
 
-    /// One failed attempt at a warehouse, search or HTTP destination, by error code.
+    /// One failed attempt at a destination, by error code
+    /// (`hydrant_delivery_to_<destination>_failures_total{stream,code}`).
     pub fn destination_failed(&self, stream: &str, destination: &'static str, code: &str) {
         counter!(format!("hydrant_delivery_to_{destination}_failures_total"),
             "stream" => stream.to_string(), "code" => code.to_string())
         .increment(1);
-    }
-
-    /// One failed attempt to write an object (it will be retried).
-    pub fn delivery_failed(&self, stream: &str, code: &str) {
-        counter!("hydrant_delivery_to_s3_failures_total", "stream" => stream.to_string(), "code" => code.to_string())
-            .increment(1);
     }
 
     /// Gauges computed at scrape time: data freshness, backlog and log size.
