@@ -7,6 +7,7 @@
 //! buffering: that separation keeps each one small and testable on its own.
 
 pub mod error;
+pub mod error_output;
 pub mod http;
 pub mod retry;
 pub mod s3;
