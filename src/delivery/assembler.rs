@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use hydrant_destinations::error_output::{ErrorDocument, Extra};
+use serde_json::Value;
 
 use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Buffers, Layout, Markers, Pos, Pushed};
@@ -466,11 +467,13 @@ impl<'c> Assembler<'c> {
                     self.shard,
                     &self.stages.catalog,
                 );
+                let doc = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
                 self.error(output_type::FORMAT_CONVERSION_FAILED, origin, doc)
             }
         }
     }
 
+    /// A `processing-failed` (or `partitioning-failed`) document for the record `raw`.
     fn processing_failed(
         &self,
         origin: Origin,
@@ -478,30 +481,33 @@ impl<'c> Assembler<'c> {
         code: &str,
         message: &str,
         attempts: u32,
-    ) -> Value {
-        use base64::Engine;
-        let mut doc = json!({
-            "attemptsMade": attempts,
-            "arrivalTimestamp": origin.arrival_ms,
-            "errorCode": code,
-            "errorMessage": message,
-            "attemptEndingTimestamp": now_ms(),
-            "rawData": base64::engine::general_purpose::STANDARD.encode(raw),
-        });
-        if let Some(t) = &self.stages.transform {
-            doc["lambdaArn"] = json!(t.lambda_arn);
-        }
-        doc
+    ) -> Vec<u8> {
+        let extra = match &self.stages.transform {
+            Some(t) => Extra::Lambda { lambda_arn: &t.lambda_arn },
+            None => Extra::None,
+        };
+        let document = ErrorDocument {
+            attempts_made: attempts,
+            arrival_ms: origin.arrival_ms,
+            code,
+            message,
+            attempt_ending_ms: now_ms(),
+            raw_data: raw,
+            extra,
+        };
+        serde_json::to_vec(&document).expect("serializing plain fields to memory")
     }
 
-    fn error(&mut self, kind: &'static str, origin: Origin, doc: Value) -> std::io::Result<()> {
-        self.buffers.push_error(kind, origin.pos, origin.arrival_ms, &doc)?;
+    fn error(&mut self, kind: &'static str, origin: Origin, doc: Vec<u8>) -> std::io::Result<()> {
+        self.buffers.push_error(kind, origin.pos, origin.arrival_ms, doc)?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::codec::compression_for;
     use crate::codec::CompressionFormat;
@@ -619,6 +625,37 @@ mod tests {
             })
             .collect();
         assert_eq!(delivered, ["ok:1", "a/b:1"]);
+    }
+
+    #[test]
+    fn error_documents_have_firehoses_fields_in_firehoses_order() {
+        let codec =
+            ObjectCodec::concatenated(compression_for(CompressionFormat::Uncompressed).into(), "");
+        let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 60_000 };
+        let stages = stages("p/!{partitionKeyFromQuery:k}/", Arc::new(AnyKey));
+        let mut assembler =
+            Assembler::new(stages, &codec, 0, Layout::Object, policy, Markers::default(), 0);
+        let record =
+            Record { seq: 0, arrival_ms: 1_000, data: Bytes::from_static(b"{\"k\":\"\"}") };
+        assembler.push(&record).unwrap();
+        let units = assembler.finish().unwrap();
+        let body = String::from_utf8(units[0].body.to_vec()).unwrap();
+        let (start, end) = body.split_once(r#","attemptEndingTimestamp":"#).unwrap();
+        assert!(
+            start.starts_with(concat!(
+                r#"{"attemptsMade":1,"arrivalTimestamp":1000,"#,
+                r#""errorCode":"DynamicPartitioning.InvalidPartitionKeyValue","errorMessage":"#
+            )),
+            "{body}"
+        );
+        // The ending time, then the record.
+        assert!(
+            end.ends_with(
+                r#","rawData":"eyJrIjoiIn0="}
+"#
+            ),
+            "{body}"
+        );
     }
 
     /// A store that takes keys of at most this many bytes.
