@@ -467,7 +467,6 @@ impl<'c> Assembler<'c> {
                     self.shard,
                     &self.stages.catalog,
                 );
-                let doc = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
                 self.error(output_type::FORMAT_CONVERSION_FAILED, origin, doc)
             }
         }

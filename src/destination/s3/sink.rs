@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
+use hydrant_destinations::error_output::{ErrorDocument, Extra};
 use hydrant_destinations::s3::{Object, S3Destination};
 use hydrant_destinations::{deliver_with_retry, Destination, DestinationError};
 use md5::{Digest, Md5};
-use serde_json::json;
 
 use super::DESCRIPTOR;
 use crate::clock::now_ms;
@@ -155,19 +154,21 @@ impl S3Output {
         tracing::error!(stream = %ctx.stream, shard = ctx.shard, key = key.unwrap_or(""),
             records = unit.records, error = %error, error_output_type = output_type,
             "the store refuses this object for good; writing it to the error output");
-        let doc = json!({
-            "attemptsMade": 1,
-            "arrivalTimestamp": unit.oldest_arrival_ms,
-            "errorCode": error.code,
-            "errorMessage": format!("{} (rawData holds the whole object of {} records, in the \
-                stream's compression and encryption)", error.message, unit.records),
-            "attemptEndingTimestamp": now_ms(),
-            "rawData": base64::engine::general_purpose::STANDARD.encode(&unit.body),
-            "objectKey": key,
-            "recordCount": unit.records,
-        });
-        let mut line = serde_json::to_vec(&doc)?;
-        line.push(b'\n');
+        let message = format!(
+            "{} (rawData holds the whole object of {} records, in the stream's compression and \
+             encryption)",
+            error.message, unit.records
+        );
+        let line = ErrorDocument {
+            attempts_made: 1,
+            arrival_ms: unit.oldest_arrival_ms,
+            code: &error.code,
+            message: &message,
+            attempt_ending_ms: now_ms(),
+            raw_data: &unit.body,
+            extra: Extra::Object { key, records: unit.records },
+        }
+        .to_json_line();
         self.put_errors(ctx, unit, output_type, line, unit.records)
     }
 

@@ -161,8 +161,16 @@ mod sink {
         assert_eq!(written.len(), 1, "{written:?}");
         let key = written[0].strip_prefix(dir.path().join("bucket")).unwrap();
         assert!(key.starts_with("e/processing-failed"), "{key:?}");
-        let doc: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&written[0]).unwrap()).unwrap();
+        let line = String::from_utf8(std::fs::read(&written[0]).unwrap()).unwrap();
+        // Firehose's field order (the shared fields first), one line.
+        assert!(
+            line.starts_with(
+                r#"{"attemptsMade":1,"arrivalTimestamp":1594265943615,"errorCode":"S3.InvalidKey","#
+            ),
+            "{line}"
+        );
+        assert!(line.ends_with(",\"recordCount\":2}\n"), "{line}");
+        let doc: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(doc["errorCode"], "S3.InvalidKey");
         assert_eq!(doc["recordCount"], 2);
         assert_eq!(doc["rawData"], "eyJhIjoxfQp7ImEiOjJ9Cg==");

@@ -6,14 +6,13 @@
 //! failing past `RetryOptions.DurationInSeconds` is skipped and a manifest of its staged
 //! object is written under `errors/manifests/` for a manual backfill, as Firehose does.
 
-use base64::Engine;
 use bytes::Bytes;
+use hydrant_destinations::error_output::{ErrorDocument, Extra};
 use hydrant_destinations::warehouse::{
     decompress, failure_manifest_json, record_spans, FailedLoad, LoadRequest, PgCopyOptions,
     PostgresLoader, RedshiftLoadRequest, RedshiftLoader,
 };
 use hydrant_destinations::{deliver_with_retry, GaveUp, Refused};
-use serde_json::json;
 
 use crate::clock::now_ms;
 use crate::delivery::buffers::Unit;
@@ -153,16 +152,16 @@ impl WarehouseSink {
         let mut lines = Vec::new();
         for Refused { record: r, attempts } in rejected {
             let raw = spans.get(r.index).map(|s| &plain[s.clone()]).unwrap_or_default();
-            let doc = json!({
-                "attemptsMade": attempts,
-                "arrivalTimestamp": unit.oldest_arrival_ms,
-                "errorCode": r.code,
-                "errorMessage": r.message,
-                "attemptEndingTimestamp": now_ms(),
-                "rawData": base64::engine::general_purpose::STANDARD.encode(raw),
-            });
-            serde_json::to_writer(&mut lines, &doc)?;
-            lines.push(b'\n');
+            ErrorDocument {
+                attempts_made: *attempts,
+                arrival_ms: unit.oldest_arrival_ms,
+                code: &r.code,
+                message: &r.message,
+                attempt_ending_ms: now_ms(),
+                raw_data: raw,
+                extra: Extra::None,
+            }
+            .write_json_line(&mut lines);
         }
         self.staging.put_errors(ctx, unit, REDSHIFT_FAILED, lines, rejected.len() as u64)
     }
