@@ -15,6 +15,8 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod destination;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod listener;
 pub mod log;

@@ -15,7 +15,7 @@ pub mod body;
 mod control_ops;
 mod describe;
 pub mod error;
-mod ops;
+pub(crate) mod ops;
 mod record_id;
 mod wire;
 

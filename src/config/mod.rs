@@ -3,7 +3,8 @@
 //!
 //! Loading goes through these steps, each with its own error:
 //! 1. read the file ([`ConfigError::Io`]);
-//! 2. parse YAML into a tree ([`ConfigError::Yaml`], with line and column);
+//! 2. parse YAML into a tree ([`ConfigError::Yaml`], with line and column, and a hint when an
+//!    unquoted `${NAME}` inside `{ }` or `[ ]` broke the syntax);
 //! 3. expand `${NAME}` environment references in string values ([`ConfigError::Env`], naming
 //!    the variable and the field): only string values, never keys; `$${` is a literal `${`;
 //!    values are inserted verbatim and not expanded again;
@@ -94,11 +95,11 @@ pub fn parse_with_env(
 ) -> Result<Config, ConfigError> {
     let mut tree: Value = serde_yaml_ng::from_str(yaml).map_err(|e| {
         let location = e.location();
-        ConfigError::Yaml {
-            message: e.to_string(),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-        }
+        let message = e.to_string();
+        let line = location.as_ref().map(|l| l.line());
+        let column = location.as_ref().map(|l| l.column());
+        let hint = error::flow_reference_hint(yaml, &message, line, column);
+        ConfigError::Yaml { message, line, column, hint }
     })?;
     if tree.is_null() {
         // An empty file means "all defaults".
