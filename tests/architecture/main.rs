@@ -181,7 +181,6 @@ const KNOWN_LONG_FILES: &[(&str, &str)] = &[
     ("src/config/model.rs", "WP4.5: config/model/*"),
     ("src/config/tests.rs", "WP4.5: plan/tests/*"),
     ("src/config/validate.rs", "WP4.3: plan/*"),
-    ("src/delivery/assembler.rs", "WP2.4: ErrorDocument; tests to a file"),
     ("src/delivery/buffers.rs", "WP1.6: buffers.rs + markers.rs, tests to a file"),
     ("src/delivery/worker.rs", "WP1.6: delivery on the log trait"),
     ("src/log/embedded/shard.rs", "WP1.2: embedded/shard/{mod,state,reader,retention}.rs"),
