@@ -48,14 +48,14 @@ pub use http::HttpConfig;
 pub use limits::{LimitExcess, LimitKind, LimitsConfig};
 pub use log_keys::{key_type_of, LogKeyError, LogKeys};
 pub use model::{
-    AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
-    DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DynamicPartitioningConfig,
-    EncryptionConfig, ExtendedS3Config, FsyncSetting, HttpEndpointConfig, HydrantStreamConfig,
-    KmsEncryptionConfig, NoEncryptionConfig, ObjectStoreConfig, ProcessingConfig, Processor,
-    ProcessorParameter, ProcessorParameterName, ProcessorType, RedshiftConfig, RetryOptions,
-    S3BackupMode, S3DestinationConfig, SearchConfig, SearchS3BackupMode,
-    ServerSideEncryptionSetting, Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
-    TlsConfig,
+    AuthConfig, BasicAuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat,
+    Config, DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DestinationKind,
+    DynamicPartitioningConfig, EncryptionConfig, ExtendedS3Config, FsyncSetting,
+    HttpEndpointConfig, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
+    ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,
+    ProcessorType, RedshiftConfig, RetryOptions, S3BackupMode, S3DestinationConfig, SearchConfig,
+    SearchS3BackupMode, ServerSideEncryptionSetting, Sigv4Credential, StorageConfig,
+    StreamEncryptionInput, Tag, TlsConfig,
 };
 pub(crate) use validate::{check_tags, processing_block};
 pub use validate::{unsupported_features, validate, MAX_TAGS};
