@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod http;
+pub mod redact;
 pub mod retry;
 pub mod s3;
 pub mod search;
