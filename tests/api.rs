@@ -275,7 +275,9 @@ fn stream_block(name: &str) -> String {
 
 /// A request signed now with aws-sigv4, as an AWS SDK signs it.
 fn signed_request(key: &str, secret: &str, operation: &str, body: &str) -> Request<Body> {
-    let mut request = Request::post("/");
+    // SDKs always send the length (a denied call with a small body is read, so its answer can
+    // name the stream; one of unknown length is refused before it is read).
+    let mut request = Request::post("/").header("content-length", body.len().to_string());
     for (name, value) in common::signed_headers(key, secret, operation, body.as_bytes()) {
         request = request.header(name, value);
     }

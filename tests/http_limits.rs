@@ -141,6 +141,38 @@ async fn an_unknown_access_key_is_refused_before_any_memory_is_reserved_for_its_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_may_not_call_the_operation_is_refused_before_its_large_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), true)).unwrap();
+    let app = api::router(hydrant.state.clone());
+    let inflight = hydrant.state.inflight.clone();
+
+    // AKIDKNOWN has no `actions`: data plane only. All request memory is taken, so a call
+    // that reserved any would wait 5 s, and a body that was read would time out after 10 s.
+    let everything = inflight.clone().acquire_many_owned(TOTAL_KIB as u32).await.unwrap();
+    let (body, _polled) = silent_body();
+    let started = Instant::now();
+    let request = signed_call("AKIDKNOWN", "known-secret", "CreateDeliveryStream", 8 << 20, body);
+    let (status, error, _) = answer(&app, request).await;
+    assert_eq!(
+        (status, error["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("AccessDeniedException")),
+        "{error}"
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("not authorized to perform: firehose:CreateDeliveryStream")
+            && message.contains("auth.credentials[].actions"),
+        "{message}"
+    );
+    // The signature is not checked yet: what the key may call is not told to whoever sent it.
+    assert!(!message.contains("may call"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    drop(everything);
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_content_length_over_8_mib_is_answered_413_before_its_body_arrives() {
     let dir = tempfile::tempdir().unwrap();
     let hydrant = Hydrant::start(&config(dir.path(), false)).unwrap();
