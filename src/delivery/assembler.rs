@@ -423,14 +423,23 @@ impl<'c> Assembler<'c> {
             },
         };
         if let Some(p) = &self.stages.partitioning {
-            if let Err(problem) = p.check_key(&partition, origin.arrival_ms) {
-                let doc =
-                    self.processing_failed(origin, &raw, problem.code(), &problem.to_string(), 1);
-                return self.error(PARTITIONING_FAILED, origin, doc);
-            }
             // Buffers whose window has passed close before the cap is counted.
             self.buffers.advance(origin.arrival_ms)?;
             let key = BufferKey::Data(partition.clone());
+            // The record that starts an object names it (its arrival is the object's
+            // oldest), so the key is checked then: once per object, with the right time.
+            if self.buffers.opens_object(&key, data.len() as u64) {
+                if let Err(problem) = p.check_key(&partition, origin.arrival_ms) {
+                    let doc = self.processing_failed(
+                        origin,
+                        &raw,
+                        problem.code(),
+                        &problem.to_string(),
+                        1,
+                    );
+                    return self.error(PARTITIONING_FAILED, origin, doc);
+                }
+            }
             if !self.buffers.is_open(&key)
                 && !self.buffers.delivered(&key, origin.pos)
                 && self.buffers.open_partitions() >= p.max_partitions
@@ -529,6 +538,16 @@ mod tests {
     /// Pushes one record per key value and returns the sealed units as (key, records,
     /// error documents).
     fn run(prefix: &str, rules: KeyRules, values: &[Value]) -> Vec<(BufferKey, u64, Vec<Value>)> {
+        let timed: Vec<(Value, i64)> = values.iter().map(|v| (v.clone(), 1_000)).collect();
+        run_at(prefix, rules, &timed)
+    }
+
+    /// [`run`] with each record's arrival time.
+    fn run_at(
+        prefix: &str,
+        rules: KeyRules,
+        values: &[(Value, i64)],
+    ) -> Vec<(BufferKey, u64, Vec<Value>)> {
         let codec =
             ObjectCodec::concatenated(compression_for(CompressionFormat::Uncompressed).into(), "");
         let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 60_000 };
@@ -541,9 +560,9 @@ mod tests {
             Markers::default(),
             0,
         );
-        for (seq, value) in values.iter().enumerate() {
+        for (seq, (value, arrival_ms)) in values.iter().enumerate() {
             let data = serde_json::to_vec(&json!({"k": value})).unwrap();
-            let record = Record { seq: seq as u64, arrival_ms: 1_000, data: data.into() };
+            let record = Record { seq: seq as u64, arrival_ms: *arrival_ms, data: data.into() };
             assembler.push(&record).unwrap();
         }
         assembler
@@ -630,5 +649,25 @@ mod tests {
         run("p/!{partitionKeyFromQuery:k}/", KeyRules::S3, &[json!(segment)])
             .into_iter()
             .for_each(|(key, _, _)| assert!(matches!(key, BufferKey::Data(_))));
+    }
+
+    #[test]
+    fn a_key_is_checked_with_the_time_its_object_is_named_with() {
+        // "August" + 249 bytes is a 255-byte folder name; "September" + 249 is too long.
+        let prefix = "p/!{timestamp:MMMM}!{partitionKeyFromQuery:k}/";
+        let value = json!("k".repeat(249));
+        let august_last_second = 1_788_220_799_000; // 2026-08-31T23:59:59Z
+        let september = august_last_second + 1_500;
+        // The object opened in August is named "August" for both records.
+        let units = run_at(
+            prefix,
+            KeyRules::LOCAL,
+            &[(value.clone(), august_last_second), (value.clone(), september)],
+        );
+        assert_eq!(units.len(), 1, "{units:?}");
+        assert!(matches!(&units[0], (BufferKey::Data(_), 2, _)), "{units:?}");
+        // A record that opens an object in September cannot be named.
+        let units = run_at(prefix, KeyRules::LOCAL, &[(value, september)]);
+        assert!(matches!(&units[0], (BufferKey::Errors(PARTITIONING_FAILED), 1, _)), "{units:?}");
     }
 }
