@@ -820,6 +820,34 @@ async fn api_clients_get_no_more_streams_shards_or_sandbox_than_the_limits_allow
     hydrant.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_whose_keys_no_store_takes_is_refused_when_the_stream_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), 60, &[])).unwrap();
+    let app = router(hydrant.state.clone());
+    for (prefix, error_prefix, field, why) in [
+        ("a//b/", None, "Prefix", "empty path segment"),
+        ("a/./b/", None, "Prefix", "\".\" path segment"),
+        (
+            "a/!{timestamp:yyyy}/",
+            Some("errors//!{firehose:error-output-type}/"),
+            "ErrorOutputPrefix",
+            "empty path segment",
+        ),
+    ] {
+        let mut stream = api_stream("blocked", 60);
+        stream["ExtendedS3DestinationConfiguration"]["Prefix"] = json!(prefix);
+        if let Some(error_prefix) = error_prefix {
+            stream["ExtendedS3DestinationConfiguration"]["ErrorOutputPrefix"] = json!(error_prefix);
+        }
+        let message = fails(&app, "CreateDeliveryStream", stream, "InvalidArgumentException").await;
+        assert!(message.contains(field) && message.contains(why), "{prefix}: {message}");
+    }
+    assert!(!dir.path().join("data/streams/blocked").exists(), "a refused stream left a log");
+    drop(app);
+    hydrant.shutdown().await;
+}
+
 fn buffer_update(version: u32, size_mib: u32) -> Value {
     json!({"DeliveryStreamName": "kept", "CurrentDeliveryStreamVersionId": version.to_string(),
            "DestinationId": "destinationId-000000000001",
