@@ -348,7 +348,6 @@ fn action_fix(key: &str, operation: &str, allowed: Option<&[&str]>) -> String {
 }
 
 /// AWS's answer to a call its policy does not allow, followed by how to allow it.
-
 fn access_denied(
     state: &AppState,
     key: &str,

@@ -14,7 +14,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::destinations::DestinationBlock;
 use super::model::{Config, DeliveryStreamConfig, HydrantStreamConfig};
 use super::Issue;
 use crate::wasm_host::{SandboxLimits, TransformLimits};
@@ -319,34 +318,13 @@ impl LimitsConfig {
     }
 }
 
-/// The destination block's name and, for buffers, where its `BufferingHints` live.
-fn block(stream: &DeliveryStreamConfig) -> (&'static str, &'static str, &'static str) {
-    // (block, delivery hints below it, backup block below it)
-    match stream.destination() {
-        DestinationBlock::S3 => ("ExtendedS3DestinationConfiguration", "", "S3BackupConfiguration"),
-        DestinationBlock::Redshift(_) => {
-            ("RedshiftDestinationConfiguration", "S3Configuration.", "S3BackupConfiguration")
-        }
-        DestinationBlock::Search { elasticsearch: false, .. } => {
-            ("AmazonopensearchserviceDestinationConfiguration", "", "S3Configuration")
-        }
-        DestinationBlock::Search { elasticsearch: true, .. } => {
-            ("ElasticsearchDestinationConfiguration", "", "S3Configuration")
-        }
-        DestinationBlock::Http(_) => {
-            ("HttpEndpointDestinationConfiguration", "", "S3Configuration")
-        }
-    }
-}
-
 /// The buffer sizes (MiB) the stream's delivery and source-record backup use, with the path of
 /// the `SizeInMBs` that sets each (the default of 5 when it is left out).
 fn buffer_sizes(stream: &DeliveryStreamConfig) -> Vec<(String, u64)> {
-    let (block, hints, backup) = block(stream);
-    let mut out = vec![(
-        format!("{block}.{hints}BufferingHints.SizeInMBs"),
-        stream.s3().buffer_size_bytes() >> 20,
-    )];
+    let kind = stream.destination().kind();
+    let (block, hints, backup) = (kind.config_member(), kind.hints_member(), kind.backup_member());
+    let mut out =
+        vec![(format!("{block}.{hints}.SizeInMBs"), stream.s3().buffer_size_bytes() >> 20)];
     if let Some(target) = stream.backup_target() {
         out.push((
             format!("{block}.{backup}.BufferingHints.SizeInMBs"),
@@ -359,7 +337,7 @@ fn buffer_sizes(stream: &DeliveryStreamConfig) -> Vec<(String, u64)> {
 /// The Lambda processor's `NumberOfRetries`, with its path, when the stream has one.
 fn lambda_retries(stream: &DeliveryStreamConfig) -> Option<(String, u32)> {
     let processing = stream.s3().processing_configuration.as_ref()?;
-    let (block, ..) = block(stream);
+    let block = stream.destination().kind().config_member();
     processing.processors.iter().enumerate().find_map(|(i, p)| {
         if p.processor_type != super::model::ProcessorType::Lambda {
             return None;

@@ -23,7 +23,6 @@ use std::path::Path;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::batch::BatchPolicy;
 use super::error_output::output_type;
@@ -264,20 +263,21 @@ impl<'c> Buffers<'c> {
         Ok(Pushed::Accepted)
     }
 
-    /// Adds one error document to its type's buffer. `false` when it was delivered before.
+    /// Adds one error document (JSON, without its newline) to its type's buffer. `false` when
+    /// it was delivered before.
     pub fn push_error(
         &mut self,
         output_type: &'static str,
         pos: Pos,
         arrival_ms: i64,
-        document: &Value,
+        document: Vec<u8>,
     ) -> io::Result<bool> {
         self.advance(arrival_ms)?;
         let key = BufferKey::Errors(output_type);
         if self.skip.covers(&key, pos) {
             return Ok(false);
         }
-        let mut line = serde_json::to_vec(document).map_err(io::Error::other)?;
+        let mut line = document;
         line.push(b'\n');
         self.make_room(&key, line.len() as u64)?;
         if !self.open.contains_key(&key) {
@@ -676,8 +676,8 @@ mod tests {
                     b.push_data(partition(p), pos, r.arrival_ms, body.into()).unwrap();
                 }
                 None => {
-                    let doc = serde_json::json!({"seq": r.seq});
-                    b.push_error(output_type::PROCESSING_FAILED, pos, r.arrival_ms, &doc).unwrap();
+                    let doc = serde_json::to_vec(&serde_json::json!({"seq": r.seq})).unwrap();
+                    b.push_error(output_type::PROCESSING_FAILED, pos, r.arrival_ms, doc).unwrap();
                 }
             }
             b.set_floor(r.seq + 1);

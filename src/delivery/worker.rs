@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
-use super::buffers::{Markers, Progress, Unit};
+use super::buffers::{BufferKey, Markers, Progress, Unit};
 use super::health::DeliveryHealth;
 use super::sink::{Sink, SinkContext};
 use crate::clock::now_ms;
@@ -549,7 +549,8 @@ impl ShardWorker {
         })
     }
 
-    /// Hands one sealed object to the sink. `Ok(false)` on shutdown.
+    /// Hands one sealed object to the sink, or error documents to its error output.
+    /// `Ok(false)` on shutdown.
     fn deliver(&self, unit: &Unit) -> WorkerResult<bool> {
         let ctx = SinkContext {
             stream: self.stream.clone(),
@@ -560,7 +561,10 @@ impl ShardWorker {
             shutdown: self.stop.abandon.clone(),
             health: self.status.health.clone(),
         };
-        self.sink.deliver(unit, &ctx)
+        match unit.key {
+            BufferKey::Errors(_) => self.sink.error_output().deliver_errors(unit, &ctx),
+            BufferKey::Data(_) => self.sink.deliver(unit, &ctx),
+        }
     }
 }
 

@@ -23,8 +23,8 @@ pub enum StartError {
     /// `hydrant.schema.file` cannot be read or parsed (a config-file stream).
     #[error("delivery stream {stream}: hydrant.schema: {error}")]
     Schema { stream: String, error: crate::codec::parquet::SchemaLoadError },
-    #[error("delivery stream {stream}: destination: {message}")]
-    Sink { stream: String, message: String },
+    #[error("delivery stream {stream}: destination: {source}")]
+    Sink { stream: String, source: crate::destination::PlanError },
     #[error("delivery stream {stream}: encryption keys: {message}")]
     Keys { stream: String, message: String },
     #[error("delivery stream {stream}: {source}")]
