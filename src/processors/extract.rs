@@ -89,6 +89,7 @@ use jaq_json::{Num, Val};
 mod budget;
 mod compare;
 mod natives;
+mod regex;
 mod rewrite;
 
 pub use budget::{mark_evaluator_thread, EVALUATOR_THREAD_STACK_BYTES, MAX_STEPS};
