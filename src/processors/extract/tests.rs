@@ -1,5 +1,10 @@
 use super::*;
 
+thread_local! {
+    /// jq programs compiled on this thread (counted by `compile_modules`).
+    pub(super) static COMPILES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn keys(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
@@ -269,6 +274,30 @@ fn syntax_errors_name_the_position() {
 fn undefined_functions_are_named_with_their_arity() {
     let err = MetadataExtractor::new("{a: (.a | strftimee(\"%Y\"))}").unwrap_err();
     assert_eq!(err.message, "invalid jq query: undefined function `strftimee/1`");
+}
+
+#[test]
+fn a_valid_query_is_compiled_once_and_an_invalid_one_is_explained_from_its_text() {
+    let compiles = |query: &'static str| {
+        std::thread::Builder::new()
+            .stack_size(EVALUATOR_THREAD_STACK_BYTES)
+            .spawn(move || {
+                mark_evaluator_thread();
+                let before = COMPILES.with(std::cell::Cell::get);
+                let built = MetadataExtractor::new(query).map(|_| ()).map_err(|e| e.message);
+                (built, COMPILES.with(std::cell::Cell::get) - before)
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    assert_eq!(compiles(FIREHOSE_EXAMPLE), (Ok(()), 1));
+    // The messages point into the text as written.
+    let (built, _) = compiles("{k: nope(1)}");
+    assert_eq!(built.unwrap_err(), "invalid jq query: undefined function `nope/1`");
+    let (built, n) = compiles("{k: .a |}");
+    assert!(built.unwrap_err().starts_with("invalid jq query: syntax error: expected"));
+    assert_eq!(n, 0, "a query that does not parse is not compiled");
 }
 
 #[test]
