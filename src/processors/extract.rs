@@ -293,9 +293,15 @@ fn compile_as_written<'a>(query: &'a str, arena: &'a Arena) -> Result<(), QueryE
     Ok(())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// jq programs compiled on this thread.
+    static COMPILES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn compile_modules(modules: jaq_core::load::Modules<&str, ()>) -> Result<Filter, QueryError> {
     #[cfg(test)]
-    tests::COMPILES.with(|n| n.set(n.get() + 1));
+    COMPILES.with(|n| n.set(n.get() + 1));
     Compiler::default()
         .with_funs(funs())
         .compile(modules)
@@ -304,7 +310,6 @@ fn compile_modules(modules: jaq_core::load::Modules<&str, ()>) -> Result<Filter,
 
 /// jq's standard library plus the jq 1.6 compatibility definitions, rewritten (parsed once).
 fn prelude<'s>() -> impl Iterator<Item = jaq_core::load::parse::Def<&'s str>> {
-    type Def<'s> = jaq_core::load::parse::Def<&'s str>;
     static PRELUDE: OnceLock<Vec<jaq_core::load::parse::Def<&'static str>>> = OnceLock::new();
     let defs = PRELUDE.get_or_init(|| {
         let compat = jaq_core::load::parse(JQ16_COMPAT_DEFS, |p| p.defs())
@@ -316,8 +321,8 @@ fn prelude<'s>() -> impl Iterator<Item = jaq_core::load::parse::Def<&'s str>> {
             .map(|d| rewrite::def(d))
             .collect()
     });
-    // `'static` text outlives the query's.
-    defs.iter().map(|d| -> Def<'s> { d.clone() })
+    // Any `'s`: the `'static` definitions outlive the query they are compiled with.
+    defs.iter().cloned()
 }
 
 /// jaq's natives, minus `env` and those [`natives`] replaces, plus Hydrant's.
