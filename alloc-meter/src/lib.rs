@@ -29,6 +29,8 @@ thread_local! {
     /// Bytes allocated minus bytes freed on this thread since [`start`] (negative when the
     /// thread freed memory it held before).
     static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// The most [`LIVE`] has been since [`start`].
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
 /// The counting allocator, over `A` (the system allocator unless another is wrapped).
@@ -45,7 +47,14 @@ impl Metered {
 fn count(delta: isize) {
     let metering = METERING.try_with(Cell::get).unwrap_or(false);
     if metering {
-        let _ = LIVE.try_with(|live| live.set(live.get().wrapping_add(delta)));
+        let now = LIVE.try_with(|live| {
+            let now = live.get().wrapping_add(delta);
+            live.set(now);
+            now
+        });
+        if let (Ok(now), true) = (now, delta > 0) {
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+        }
     }
 }
 
@@ -93,6 +102,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Metered<A> {
 pub struct Metering {
     was_metering: bool,
     was_live: isize,
+    was_peak: isize,
     /// Thread-local state: the guard must be dropped on the thread that made it.
     _not_send: PhantomData<*const ()>,
 }
@@ -101,12 +111,16 @@ pub struct Metering {
 pub fn start() -> Metering {
     let was_metering = METERING.with(|m| m.replace(true));
     let was_live = LIVE.with(|l| l.replace(0));
-    Metering { was_metering, was_live, _not_send: PhantomData }
+    let was_peak = PEAK.with(|p| p.replace(0));
+    Metering { was_metering, was_live, was_peak, _not_send: PhantomData }
 }
 
 impl Drop for Metering {
     fn drop(&mut self) {
         METERING.with(|m| m.set(self.was_metering));
+        // What this metering saw at most is what an enclosing one saw on top of its own.
+        let peak = PEAK.with(Cell::get);
+        PEAK.with(|p| p.set(self.was_peak.max(self.was_live.saturating_add(peak))));
         LIVE.with(|l| l.set(self.was_live));
     }
 }
@@ -116,6 +130,16 @@ impl Drop for Metering {
 pub fn live_bytes() -> isize {
     if METERING.with(Cell::get) {
         LIVE.with(Cell::get)
+    } else {
+        0
+    }
+}
+
+/// The most [`live_bytes`] has been since [`start`], including what metering started inside
+/// it saw (0 when the thread is not metering).
+pub fn peak_bytes() -> isize {
+    if METERING.with(Cell::get) {
+        PEAK.with(Cell::get)
     } else {
         0
     }
@@ -158,6 +182,16 @@ mod tests {
         // Another thread's allocations are not this thread's.
         std::thread::spawn(|| std::hint::black_box(vec![0u8; 8 << 20]).len()).join().unwrap();
         assert!(live_bytes() < 1 << 20, "{}", live_bytes());
+        assert!((13 << 20..14 << 20).contains(&peak_bytes()), "{}", peak_bytes());
+        // A metering started inside adds its peak on top of what was live when it started.
+        let outer = std::hint::black_box(vec![0u8; 2 << 20]);
+        let inner = start();
+        drop(std::hint::black_box(vec![0u8; 20 << 20]));
+        assert!(live_bytes() < 1 << 20, "{}", live_bytes());
+        assert!((20 << 20..21 << 20).contains(&peak_bytes()), "{}", peak_bytes());
+        drop(inner);
+        assert!((22 << 20..23 << 20).contains(&peak_bytes()), "{}", peak_bytes());
+        drop(outer);
         drop(metering);
         assert_eq!(live_bytes(), 0);
         drop(before);

@@ -8,6 +8,8 @@
 //! at (an unknown key is refused before any memory is reserved for its body); `/healthz`,
 //! `/readyz` and `/metrics` stay open. With `admin_listen`, `/readyz` and `/metrics` are
 //! served by [`admin_router`] on their own listener instead ([`api_router`] has the rest).
+//! Without it, on a `listen` address other machines can reach, [`shared_router`] keeps
+//! `/readyz` to its headline.
 
 pub mod actions;
 pub mod auth;
@@ -95,9 +97,20 @@ impl AppState {
 }
 
 /// The HTTP surface on one port: Firehose on `POST /`, plus `/healthz`, `/readyz` and
-/// `/metrics` (what is served without `admin_listen`).
+/// `/metrics` (what is served without `admin_listen` on a loopback `listen`).
 pub fn router(state: AppState) -> Router {
     with_envelope(firehose_routes(state.clone()).merge(admin_routes(state)))
+}
+
+/// [`router`] for a `listen` other machines can reach, without `admin_listen`: `/readyz`
+/// answers only its headline and status (its detail lines name streams and quote destination
+/// errors, which every producer could read). `/metrics` stays whole for Prometheus.
+pub fn shared_router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/readyz", get(readyz_headline))
+        .route("/metrics", get(metrics))
+        .with_state(state.clone());
+    with_envelope(firehose_routes(state).merge(admin))
 }
 
 /// The producer-facing listener when `admin_listen` is set: Firehose on `POST /` and
@@ -152,6 +165,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = crate::health::readiness(&state.streams);
     let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, readiness.body).into_response()
+}
+
+/// [`readyz`]'s status and first line only.
+async fn readyz_headline(State(state): State<AppState>) -> Response {
+    let readiness = crate::health::readiness(&state.streams);
+    let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let headline = readiness.body.lines().next().unwrap_or_default();
+    (status, format!("{headline}\n")).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

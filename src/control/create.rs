@@ -48,7 +48,7 @@ impl Registry {
                 limits.max_streams
             )));
         }
-        let issues = self.validate_stream(&config, "");
+        let issues = self.validate_api_stream(&config).await?;
         if !issues.is_empty() {
             return Err(ControlError::Invalid(issues_message(&issues)));
         }

@@ -193,6 +193,20 @@ impl Registry {
         validate_stream(&self.config(), stream, label)
     }
 
+    /// [`Registry::validate_stream`] for an API call, on a blocking thread: it compiles jq
+    /// queries (on a thread it spawns and joins) and transforms, which must not hold up a
+    /// runtime worker.
+    async fn validate_api_stream(
+        &self,
+        stream: &DeliveryStreamConfig,
+    ) -> Result<Vec<Issue>, ControlError> {
+        let server = self.config();
+        let stream = stream.clone();
+        tokio::task::spawn_blocking(move || validate_stream(&server, &stream, ""))
+            .await
+            .map_err(|e| ControlError::Internal(e.to_string()))
+    }
+
     /// The stream `name`, if the API may change it.
     fn changeable(&self, name: &str) -> Result<Arc<DeliveryStream>, ControlError> {
         let stream =

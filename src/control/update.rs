@@ -45,7 +45,7 @@ impl Registry {
         }
         let mut config =
             merge::merge(&definition.config, kind, update).map_err(ControlError::Invalid)?;
-        let issues = self.validate_stream(&config, "");
+        let issues = self.validate_api_stream(&config).await?;
         if !issues.is_empty() {
             return Err(ControlError::Invalid(issues_message(&issues)));
         }

@@ -27,7 +27,8 @@
 //!   and every copy jaq makes (a path update on a shared array, `explode`, `@base64`,
 //!   `sort`, ...), not a list of operators. One builtin call runs between two steps, so it can
 //!   overshoot by its own output: at most about 200 MiB (`split("")` or `explode` of a
-//!   4 MiB string, the longest a query can build). The size caps of [`super::natives`]
+//!   4 MiB string, the longest a query can build). The regular-expression natives, which
+//!   could build millions of matches in one call, step once per match ([`super::regex`]). The size caps of [`super::natives`]
 //!   (strings of 4 MiB, arrays of 2^20 elements) keep each single value small.
 //!
 //! Running out unwinds the evaluation with [`std::panic::resume_unwind`] (which does not run

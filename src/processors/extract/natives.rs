@@ -17,6 +17,9 @@
 //!   per level of the text, so `"[" * 100000 | fromjson` would overflow the stack.
 //! * `indices` (behind `index`, `rindex`) and `contains` (behind `inside`) run in
 //!   [`super::compare`], in linear time or a step per comparison.
+//! * `matches`, `split_matches` and `split_` (behind `test`, `match`, `capture`, `scan`,
+//!   `split/2`, `splits`, `sub`, `gsub`) run in [`super::regex`], a step per match: jaq's
+//!   built every match of a global regex in one call.
 //! * `debug` and `stderr` print nothing: a query must not write records into the server's log.
 //!
 //! The audit of jaq's natives that are kept. Memory is bounded for all of them by the
@@ -27,7 +30,7 @@
 //! |---|---|---|
 //! | string and array builtins (`explode`, `implode`, `ascii_*`, `@base64`/`@html`/..., `split`, `ltrimstr`, `reverse`, `keys`, `to_entries`, `tostring`, `length`, ...) | linear in the input (4 MiB or 2^20 elements at most) | the size caps; `what_any_builtin_builds_counts_against_the_memory_limit` |
 //! | `sort`, `sort_by`, `group_by`, `unique_by`, `min_by`, `max_by` | `n log n` comparisons | the size caps |
-//! | `test`, `match`, `capture`, `splits`, `sub`, `gsub` (the `regex` crate) | linear in the input | the clock at every step; `many_slow_builtin_calls_meet_the_time_limit` |
+//! | `test`, `match`, `capture`, `scan`, `split/2`, `splits`, `sub`, `gsub` (`regex-bites`) | replaced ([`super::regex`]): one search linear in the input, a step per match | steps, clock and memory per match; `many_slow_builtin_calls_meet_the_time_limit`, `regex::tests::a_global_regex_over_a_large_string_is_stopped_match_by_match` |
 //! | `indices`, `index`, `rindex`, `contains`, `inside` | replaced ([`super::compare`]) | steps; `indices_and_contains_take_linear_time_or_run_out_of_steps` |
 //! | comparing, hashing or printing values built from shared parts (`==`, `sort`, error messages) | the value's unshared size, exponential in its depth | nothing: out of scope, see docs/security.md |
 
@@ -38,7 +41,7 @@ use jaq_core::{Bind, Cv, Error, Exn, Native, ValX, ValXs};
 use jaq_json::{Num, Val};
 
 use super::budget::{Budget, Guarded};
-use super::compare;
+use super::{compare, regex};
 
 /// Longest string a query may build (records are at most 1,000 KiB).
 pub const MAX_STRING_BYTES: usize = 4 << 20;
@@ -63,6 +66,9 @@ pub fn funs() -> impl Iterator<Item = Fun<Guarded>> {
         ("fromjson", v(0), Native::<Guarded>::new(fromjson)),
         ("indices", v(1), Native::<Guarded>::new(compare::indices)),
         ("contains", v(1), Native::<Guarded>::new(compare::contains)),
+        ("matches", v(2), Native::<Guarded>::new(regex::matches)),
+        ("split_matches", v(2), Native::<Guarded>::new(regex::split_matches)),
+        ("split_", v(2), Native::<Guarded>::new(regex::split)),
         ("debug_empty", v(0), Native::<Guarded>::new(|_| Box::new(std::iter::empty()))),
         ("stderr_empty", v(0), Native::<Guarded>::new(|_| Box::new(std::iter::empty()))),
         (
@@ -106,6 +112,9 @@ pub const REPLACED: &[&str] = &[
     "fromjson",
     "indices",
     "contains",
+    "matches",
+    "split_matches",
+    "split_",
     "debug_empty",
     "stderr_empty",
 ];

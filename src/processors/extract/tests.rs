@@ -272,6 +272,26 @@ fn undefined_functions_are_named_with_their_arity() {
 }
 
 #[test]
+fn a_valid_query_is_compiled_once_and_an_invalid_one_is_explained_from_its_text_as_written() {
+    // On an evaluator thread the compile runs inline, so this thread counts it.
+    let compiles = |query: &'static str| {
+        let thread = std::thread::Builder::new().stack_size(EVALUATOR_THREAD_STACK_BYTES);
+        let counted = move || {
+            mark_evaluator_thread();
+            let built = MetadataExtractor::new(query).map(|_| ()).map_err(|e| e.message);
+            (built, COMPILES.with(std::cell::Cell::get))
+        };
+        thread.spawn(counted).unwrap().join().unwrap()
+    };
+    assert_eq!(compiles(FIREHOSE_EXAMPLE), (Ok(()), 1));
+    let (built, _) = compiles("{k: nope(1)}");
+    assert_eq!(built.unwrap_err(), "invalid jq query: undefined function `nope/1`");
+    let (built, n) = compiles("{k: .a |}");
+    assert!(built.unwrap_err().starts_with("invalid jq query: syntax error: expected"));
+    assert_eq!(n, 0, "a query that does not parse is not compiled");
+}
+
+#[test]
 fn an_empty_query_is_rejected() {
     assert!(MetadataExtractor::new("  ").unwrap_err().message.contains("empty"));
 }
