@@ -155,7 +155,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state.metrics.refresh_gauges(&state.streams);
+    state.metrics.refresh_gauges(&state.streams.gauges());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 

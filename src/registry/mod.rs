@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::api::{ApiError, ErrorType};
 use crate::config::{Config, DeliveryStreamConfig};
 use crate::log::{DiskBudget, LogOptions};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, StreamGauges};
 
 pub use stream::DeliveryStream;
 
@@ -111,6 +111,13 @@ impl Registry {
 
     pub fn account_id(&self) -> &str {
         &self.account_id
+    }
+
+    /// What `/metrics` shows of every stream, computed now: data freshness, backlog, log size
+    /// and how long each shard has not moved.
+    pub fn gauges(&self) -> Vec<StreamGauges> {
+        let now = crate::clock::now_ms();
+        self.all().iter().map(|stream| stream.gauges(now)).collect()
     }
 
     /// Firehose's answer for an unknown stream.

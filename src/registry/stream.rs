@@ -12,6 +12,7 @@ use crate::config::DeliveryStreamConfig;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{WorkerStatus, Workers};
 use crate::log::{AppendError, EmbeddedLog, RecordLocation};
+use crate::telemetry::StreamGauges;
 
 /// One running delivery stream.
 pub struct DeliveryStream {
@@ -139,6 +140,36 @@ impl DeliveryStream {
                 })
             })
             .collect()
+    }
+
+    /// The stream's scrape-time gauges at `now` (ms since the epoch).
+    pub(crate) fn gauges(&self, now: i64) -> StreamGauges {
+        let mut oldest: Option<i64> = None;
+        let mut backlog_records = 0u64;
+        let mut disk_bytes = 0u64;
+        let statuses = self.worker_statuses();
+        for (shard, status) in self.log.shards().iter().zip(statuses.iter()) {
+            backlog_records += shard.next_seq().saturating_sub(status.next_seq());
+            disk_bytes += shard.disk_bytes();
+            if let Some(arrival) = status.oldest_undelivered_ms() {
+                oldest = Some(oldest.map_or(arrival, |o: i64| o.min(arrival)));
+            }
+        }
+        // How long each shard has not moved (0: it moves), the longest of its consumers.
+        let mut blocked_seconds = vec![0.0f64; self.log.shards().len()];
+        for (_, shard, problem) in self.delivery_problems() {
+            if let Some(b) = blocked_seconds.get_mut(shard as usize) {
+                *b = b.max(problem.blocked_for.as_secs_f64());
+            }
+        }
+        StreamGauges {
+            stream: self.name.clone(),
+            destination: self.definition().metric,
+            freshness_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
+            backlog_records,
+            disk_bytes,
+            blocked_seconds,
+        }
     }
 
     /// Takes the running workers out (to stop them).
