@@ -6,6 +6,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::log::AppendError;
+use crate::registry::{NotFound, PutError};
+
 /// The `__type` names a Firehose client can see from Hydrant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorType {
@@ -108,6 +111,34 @@ impl ApiError {
     }
 }
 
+impl From<NotFound> for ApiError {
+    fn from(e: NotFound) -> Self {
+        let known = if e.known.is_empty() { "none".to_string() } else { e.known.join(", ") };
+        ApiError::new(ErrorType::ResourceNotFound, format!("{e}. Known delivery streams: {known}"))
+    }
+}
+
+impl From<PutError> for ApiError {
+    fn from(e: PutError) -> Self {
+        match e {
+            PutError::Deleting { .. } => ApiError::new(ErrorType::ResourceNotFound, e.to_string()),
+        }
+    }
+}
+
+/// A record `stream`'s log did not store, as the producer sees it: ServiceUnavailable, which
+/// SDKs retry. The text is fixed; the cause (which may name server paths or I/O errors) is for
+/// the server's log, which the caller logs with the request id.
+pub fn put_record_error(stream: &str, e: &AppendError) -> ApiError {
+    let message = match e {
+        AppendError::BudgetExceeded { .. } | AppendError::DiskFull => format!(
+            "Slow down. Delivery stream {stream} cannot store more records now; retry with backoff"
+        ),
+        _ => format!("Delivery stream {stream} could not store the records; retry later"),
+    };
+    ApiError::new(ErrorType::ServiceUnavailable, message)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "__type": self.kind.name(), "message": self.message });
@@ -120,5 +151,53 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn a_record_the_log_did_not_store_is_answered_with_a_fixed_text() {
+        let io = std::io::Error::other("open /var/lib/hydrant/streams/s/shard-0000/00000001.log");
+        let causes = [
+            AppendError::Io(Arc::new(io)),
+            AppendError::Poisoned { reason: "fsync failed on /var/lib/hydrant".into() },
+            AppendError::Closed,
+        ];
+        for cause in &causes {
+            let e = put_record_error("s", cause);
+            assert_eq!(e.kind, ErrorType::ServiceUnavailable);
+            assert_eq!(e.message, "Delivery stream s could not store the records; retry later");
+        }
+        for cause in [AppendError::DiskFull, AppendError::BudgetExceeded { used: 9, max: 10 }] {
+            let e = put_record_error("s", &cause);
+            assert_eq!(e.kind, ErrorType::ServiceUnavailable);
+            assert_eq!(
+                e.message,
+                "Slow down. Delivery stream s cannot store more records now; retry with backoff"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_stream_is_answered_with_the_known_ones() {
+        let e = ApiError::from(NotFound {
+            stream: "ghost".into(),
+            account: "123456789012".into(),
+            known: vec!["a".into(), "b".into()],
+        });
+        assert_eq!(e.kind, ErrorType::ResourceNotFound);
+        assert_eq!(
+            e.message,
+            "Firehose ghost under account 123456789012 not found. Known delivery streams: a, b"
+        );
+        let deleting =
+            ApiError::from(PutError::Deleting { stream: "s".into(), account: "1".into() });
+        assert_eq!(deleting.kind, ErrorType::ResourceNotFound);
+        assert!(deleting.message.contains("being deleted"), "{}", deleting.message);
     }
 }

@@ -137,9 +137,12 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Gives every request an id: in the `x-amzn-RequestId` header, and on every log line written
+/// while it is served (so the cause of an error answered with a fixed text can be found).
 async fn request_id(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
     let id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }

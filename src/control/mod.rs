@@ -195,8 +195,9 @@ impl Registry {
 
     /// The stream `name`, if the API may change it.
     fn changeable(&self, name: &str) -> Result<Arc<DeliveryStream>, ControlError> {
-        let stream =
-            self.get(name).ok_or_else(|| ControlError::NotFound(self.not_found(name).message))?;
+        let stream = self
+            .get(name)
+            .ok_or_else(|| ControlError::NotFound(ApiError::from(self.not_found(name)).message))?;
         if stream.owner == Owner::ConfigFile {
             return Err(ControlError::InUse(format!(
                 "delivery stream {name} is defined in the config file (delivery_streams); change \

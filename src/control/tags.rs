@@ -69,8 +69,9 @@ impl Registry {
         exclusive_start: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Tag>, bool), ControlError> {
-        let stream =
-            self.get(name).ok_or_else(|| ControlError::NotFound(self.not_found(name).message))?;
+        let stream = self.get(name).ok_or_else(|| {
+            ControlError::NotFound(crate::api::ApiError::from(self.not_found(name)).message)
+        })?;
         let tags = stream.config().tags.clone();
         let start = exclusive_start
             .and_then(|key| tags.iter().position(|t| t.key == key))

@@ -2,6 +2,7 @@
 //! control plane adds streams to, replaces them in and removes them from while Hydrant serves.
 //! A [`DeliveryStream`] is one running stream; its [`Definition`] is what changes.
 
+mod error;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -9,11 +10,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use crate::api::{ApiError, ErrorType};
 use crate::config::{Config, DeliveryStreamConfig};
 use crate::log::{DiskBudget, LogOptions};
 use crate::telemetry::{Metrics, StreamGauges};
 
+pub use error::{NotFound, PutError};
 pub use stream::DeliveryStream;
 
 /// Who owns a stream's definition.
@@ -120,16 +121,8 @@ impl Registry {
         self.all().iter().map(|stream| stream.gauges(now)).collect()
     }
 
-    /// Firehose's answer for an unknown stream.
-    pub fn not_found(&self, name: &str) -> ApiError {
-        let names = self.names();
-        ApiError::new(
-            ErrorType::ResourceNotFound,
-            format!(
-                "Firehose {name} under account {} not found. Known delivery streams: {}",
-                self.account_id,
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
-            ),
-        )
+    /// Why `name` cannot be looked up: it is not a stream here.
+    pub fn not_found(&self, name: &str) -> NotFound {
+        NotFound { stream: name.to_string(), account: self.account_id.clone(), known: self.names() }
     }
 }

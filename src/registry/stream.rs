@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 
-use super::{Definition, Owner};
-use crate::api::{ApiError, ErrorType};
+use super::{Definition, Owner, PutError};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{WorkerStatus, Workers};
@@ -53,26 +52,22 @@ impl DeliveryStream {
         }
     }
 
-    /// Appends records; one result per record, errors in the shape producers see. The whole
-    /// call fails with ResourceNotFoundException once the stream is being deleted.
-    pub async fn append(
+    /// Appends records: one result per record, in order. The whole call is refused once the
+    /// stream is being deleted.
+    pub async fn put(
         &self,
         records: Vec<Bytes>,
-    ) -> Result<Vec<Result<RecordLocation, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<RecordLocation, AppendError>>, PutError> {
         let accepting = self.accepting.read().await;
         if !*accepting {
-            return Err(ApiError::new(
-                ErrorType::ResourceNotFound,
-                format!(
-                    "Firehose {} under account {} not found: it is being deleted and accepts no more records",
-                    self.name,
-                    self.account()
-                ),
-            ));
+            return Err(PutError::Deleting {
+                stream: self.name.clone(),
+                account: self.account().to_string(),
+            });
         }
         let results = self.log.append(records).await;
         drop(accepting);
-        Ok(results.into_iter().map(|r| r.map_err(|e| append_error(&self.name, e))).collect())
+        Ok(results)
     }
 
     /// The stream's current definition.
@@ -188,18 +183,5 @@ impl DeliveryStream {
     /// The account id in the stream's ARN.
     pub(crate) fn account(&self) -> &str {
         self.arn.split(':').nth(4).unwrap_or("000000000000")
-    }
-}
-
-fn append_error(stream: &str, e: AppendError) -> ApiError {
-    match e {
-        AppendError::BudgetExceeded { .. } | AppendError::DiskFull => ApiError::new(
-            ErrorType::ServiceUnavailable,
-            format!("Slow down. Delivery stream {stream} cannot store more records now ({e}); retry with backoff"),
-        ),
-        other => ApiError::new(
-            ErrorType::ServiceUnavailable,
-            format!("delivery stream {stream} could not store the records ({other}); retry later"),
-        ),
     }
 }

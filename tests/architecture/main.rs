@@ -134,7 +134,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "control",
         "WP1.3: the log store, not control::persist, finds a stream's directory",
     ),
-    ("registry", "api", "WP3.2: PutError and NotFound; append_error, not_found go to api/error.rs"),
 ];
 
 /// Who may use the `hydrant-destinations` crate.
