@@ -261,15 +261,8 @@ async fn dispatch(
             ),
         )),
     };
-    result.map_err(|mut e| {
-        if restricted.is_some() && e.kind == ErrorType::ResourceNotFound {
-            // A key limited to some streams does not get to learn the others' names.
-            if let Some(at) = e.message.find(" Known delivery streams:") {
-                e.message.truncate(at);
-            }
-        }
-        e
-    })
+    // A key limited to some streams does not get to learn the others' names.
+    result.map_err(|e| if restricted.is_some() { e.for_restricted_caller() } else { e })
 }
 
 /// A signed call needs two permissions of its key: the operation (`actions`; operations

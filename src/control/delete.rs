@@ -21,9 +21,7 @@ impl Registry {
     /// the stream's log and file.
     pub async fn delete(self: &Arc<Self>, name: &str) -> Result<(), ControlError> {
         let _guard = self.control.lock().await;
-        let stream = self.get(name).ok_or_else(|| {
-            ControlError::NotFound(crate::api::ApiError::from(self.not_found(name)).message)
-        })?;
+        let stream = self.get(name).ok_or_else(|| self.not_found(name))?;
         if stream.is_deleting() {
             return Ok(()); // Firehose accepts a delete of a DELETING stream
         }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{key_error, now_secs, ControlError};
+use super::{now_secs, ControlError};
 use crate::config::{DeliveryStreamConfig, LogKeyError, LogKeys, StreamEncryptionInput};
 use crate::registry::{Definition, DeliveryStream, Registry};
 
@@ -15,7 +15,7 @@ pub(super) async fn switch_log_encryption(
         .log
         .switch_encryption(keys.ring.as_ref(), keys.encrypt)
         .await
-        .map_err(|e| ControlError::Internal(format!("cannot switch the log's encryption: {e}")))
+        .map_err(super::internal("cannot switch the log's encryption"))
 }
 
 impl Registry {
@@ -32,7 +32,7 @@ impl Registry {
         let definition = stream.definition();
         let mut config = (*definition.config).clone();
         config.delivery_stream_encryption_configuration_input = input;
-        let keys = self.log_keys(&config).await.map_err(key_error)?;
+        let keys = self.log_keys(&config).await.map_err(ControlError::Keys)?;
         let definition = Definition {
             config: Arc::new(config),
             version: definition.version,

@@ -36,12 +36,12 @@ mod update;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{ApiError, ErrorType};
 use crate::config::{
     DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
 };
+use crate::names::DESTINATION_ID;
 use crate::pipeline::StartError;
-use crate::registry::{DeliveryStream, Owner, Registry};
+use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
 
 pub use merge::UpdateKind;
 pub use reload::ReloadError;
@@ -49,60 +49,134 @@ pub use reload::ReloadError;
 /// Most tags a stream may have (Firehose).
 pub const MAX_TAGS: usize = crate::config::MAX_TAGS;
 
-/// Why a control-plane call was refused. Each carries the whole message (which names the
-/// stream or member and what to do); the API turns them into Firehose's error types.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a control-plane call was refused, by meaning. Each names the stream or member and what
+/// to do; `api/error.rs` turns them into Firehose's error types.
+#[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// ResourceNotFoundException.
+    /// No stream of this name.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// The stream belongs to the config file: the API may read it, not change it.
+    #[error(
+        "delivery stream {stream} is defined in the config file (delivery_streams); change it \
+         there and reload Hydrant (SIGHUP) or restart it. Only streams created with \
+         CreateDeliveryStream can be changed through the API"
+    )]
+    OwnedByConfigFile { stream: String },
+    /// The stream is being deleted.
+    #[error(
+        "delivery stream {stream} is being deleted; wait until DescribeDeliveryStream answers \
+         ResourceNotFoundException"
+    )]
+    Deleting { stream: String },
+    /// CreateDeliveryStream of a name that is taken (by a stream that may be being deleted).
+    #[error("Firehose {stream} under accountId {account} {}", exists_state(*.deleting))]
+    Exists { stream: String, account: String, deleting: bool },
+    /// `CurrentDeliveryStreamVersionId` is not the stream's version.
+    #[error(
+        "Cannot update firehose: {stream} since the current version id: {current} and \
+         specified version id: {given} do not match; describe the stream for its VersionId and \
+         try again"
+    )]
+    VersionMismatch { stream: String, current: u64, given: String },
+    /// `DestinationId` is not the stream's one destination.
+    #[error(
+        "Destination Id {given} not found; a Hydrant stream has one destination, {DESTINATION_ID}"
+    )]
+    UnknownDestinationId { given: String },
+    /// The configuration (or tags) does not pass the checks of `hydrant validate`, or is above
+    /// a value ceiling of the server's `limits:`.
+    #[error("{}", issues_message(.0))]
+    Invalid(Vec<Issue>),
+    /// An UpdateDestination that cannot be merged into the stream's configuration.
     #[error("{0}")]
-    NotFound(String),
-    /// ResourceInUseException: the name is taken, the stream is being deleted, or it belongs
-    /// to the config file.
+    Merge(String),
+    /// Tagging would leave the stream with more than [`MAX_TAGS`] tags.
+    #[error(
+        "delivery stream {stream} would have {count} tags; a stream has at most {MAX_TAGS}: \
+         remove some with UntagDeliveryStream first"
+    )]
+    TooManyTags { stream: String, count: usize },
+    /// `limits.max_streams: 0`: the API may not create streams.
+    #[error(
+        "cannot create delivery stream {stream}: creating delivery streams through the API is \
+         turned off on this server (limits.max_streams: 0); define the stream in the server's \
+         config file, or have the operator raise limits.max_streams"
+    )]
+    ApiStreamsOff { stream: String },
+    /// `limits.max_streams` streams of the API exist.
+    #[error(
+        "cannot create delivery stream {stream}: this server allows {max} delivery streams \
+         created through the API (limits.max_streams) and has {count}; delete one first \
+         (DeleteDeliveryStream), or have the operator raise limits.max_streams in the server's \
+         config file"
+    )]
+    TooManyStreams { stream: String, max: u32, count: usize },
+    /// The stream's shards would take the server over `limits.max_shards`.
+    #[error(
+        "hydrant.shards: delivery stream {stream} needs {shards} shards, but {in_use} of the {max} \
+         shards this server allows in total (limits.max_shards) are in use; ask for at most {}, \
+         delete a stream first, or have the operator raise limits.max_shards in the server's \
+         config file",
+        (*.max as usize).saturating_sub(*.in_use)
+    )]
+    TooManyShards { stream: String, shards: usize, in_use: usize, max: u32 },
+    /// Counts above the server's `limits:`.
+    #[error("{}", issues_message(.0))]
+    OverLimits(Vec<Issue>),
+    /// The keys of the stream's log at rest: the caller's `KeyType` / `KeyARN`, or the
+    /// server's key files ([`LogKeyError::Load`], whose details are not the caller's).
+    #[error(transparent)]
+    Keys(LogKeyError),
+    /// The new configuration cannot run: what the caller (or the config file) asked for.
+    #[error(transparent)]
+    NotStartable(StartError),
+    /// A stream of the API cannot start because of the server's files; only the member is
+    /// told (the cause, which may quote a file or name a path, is logged).
     #[error("{0}")]
-    InUse(String),
-    /// InvalidArgumentException.
-    #[error("{0}")]
-    Invalid(String),
-    /// ConcurrentModificationException.
-    #[error("{0}")]
-    VersionMismatch(String),
-    /// LimitExceededException.
-    #[error("{0}")]
-    LimitExceeded(String),
-    /// InvalidKMSResourceException: the key a stream asks for is not configured.
-    #[error("{0}")]
-    Kms(String),
-    /// InternalFailure: the change could not be stored or started.
-    #[error("{0}")]
-    Internal(String),
+    ServerFile(ServerFile),
+    /// Starting failed inside Hydrant (its log, threads, version file).
+    #[error(transparent)]
+    StartFailed(StartError),
+    /// The change could not be stored or carried out on the server (the detail is for the
+    /// server's log).
+    #[error("{what}: {detail}")]
+    Internal { what: &'static str, detail: String },
 }
 
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> Self {
-        if let ControlError::Internal(detail) = &e {
-            // Details of an internal failure (paths, I/O errors) stay in the server's log.
-            tracing::error!(error = %detail, "a control-plane call failed inside Hydrant");
-            return ApiError::new(
-                ErrorType::InternalFailure,
-                "the change could not be carried out on the server; its log has the details. \
-                 Retry later, or ask the operator",
-            );
-        }
-        let kind = match &e {
-            ControlError::NotFound(_) => ErrorType::ResourceNotFound,
-            ControlError::InUse(_) => ErrorType::ResourceInUse,
-            ControlError::Invalid(_) => ErrorType::InvalidArgument,
-            ControlError::VersionMismatch(_) => ErrorType::ConcurrentModification,
-            ControlError::LimitExceeded(_) => ErrorType::LimitExceeded,
-            ControlError::Kms(_) => ErrorType::InvalidKmsResource,
-            ControlError::Internal(_) => ErrorType::InternalFailure,
-        };
-        ApiError::new(kind, e.to_string())
+fn exists_state(deleting: bool) -> &'static str {
+    if deleting {
+        "is being deleted; create it again once DescribeDeliveryStream answers \
+         ResourceNotFoundException"
+    } else {
+        "already exists"
     }
 }
 
-fn internal(what: &str) -> impl Fn(String) -> ControlError + '_ {
-    move |e| ControlError::Internal(format!("{what}: {e}"))
+/// A file of the server that a stream of the API needs and that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerFile {
+    #[error(
+        "LambdaArn {lambda_arn:?}: the WebAssembly module of this function cannot be loaded on \
+         the server (the server log says why); ask the operator to fix its entry in functions:, \
+         or name another function"
+    )]
+    Transform { lambda_arn: String },
+    #[error(
+        "the server's encryption keys cannot be loaded (the server log says why); ask the \
+         operator to fix storage.encryption, or leave DeliveryStreamEncryptionConfigurationInput \
+         out"
+    )]
+    Keys,
+    #[error(
+        "bucket {bucket:?} cannot be opened in the stream's object store (the server log says \
+         why); check BucketARN, or ask the operator"
+    )]
+    Bucket { bucket: String },
+}
+
+fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ControlError {
+    move |e| ControlError::Internal { what, detail: e.to_string() }
 }
 
 fn now_secs() -> f64 {
@@ -118,56 +192,27 @@ fn now_secs() -> f64 {
 /// reads it in the reload log).
 fn start_error(e: StartError, owner: Owner) -> ControlError {
     if owner == Owner::Api {
-        let hidden = |message: String| {
-            tracing::warn!(error = %e, "a stream of the API could not start");
-            ControlError::Invalid(message)
-        };
-        match &e {
+        let file = match &e {
             StartError::Transform { lambda_arn, .. } => {
-                return hidden(format!(
-                    "LambdaArn {lambda_arn:?}: the WebAssembly module of this function cannot \
-                     be loaded on the server (the server log says why); ask the operator to fix \
-                     its entry in functions:, or name another function"
-                ))
+                Some(ServerFile::Transform { lambda_arn: lambda_arn.clone() })
             }
-            StartError::Keys { .. } | StartError::Schema { .. } => {
-                return hidden(
-                    "the server's encryption keys cannot be loaded (the server log says why); \
-                     ask the operator to fix storage.encryption, or leave \
-                     DeliveryStreamEncryptionConfigurationInput out"
-                        .into(),
-                )
-            }
+            StartError::Keys { .. } | StartError::Schema { .. } => Some(ServerFile::Keys),
             StartError::Destination { bucket, .. } => {
-                return hidden(format!(
-                    "bucket {bucket:?} cannot be opened in the stream's object store (the server \
-                     log says why); check BucketARN, or ask the operator"
-                ))
+                Some(ServerFile::Bucket { bucket: bucket.clone() })
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(file) = file {
+            tracing::warn!(error = %e, "a stream of the API could not start");
+            return ControlError::ServerFile(file);
         }
     }
     match e {
         StartError::Log { .. }
         | StartError::Threads { .. }
         | StartError::Version { .. }
-        | StartError::ApiStream { .. } => ControlError::Internal(e.to_string()),
-        other => ControlError::Invalid(other.to_string()),
-    }
-}
-
-/// The keys of a stream's log could not be had: the caller's `KeyType` / `KeyARN`, or the
-/// server's key files (whose paths and errors are logged, not answered).
-fn key_error(e: LogKeyError) -> ControlError {
-    match e {
-        LogKeyError::UnknownKey { .. } => ControlError::Kms(e.to_string()),
-        LogKeyError::Load { ring, .. } => {
-            tracing::error!(error = %e, "encryption keys cannot be loaded");
-            ControlError::Internal(format!(
-                "the server's {ring} keys cannot be loaded; the server log says why"
-            ))
-        }
-        e => ControlError::Invalid(e.to_string()),
+        | StartError::ApiStream { .. } => ControlError::StartFailed(e),
+        other => ControlError::NotStartable(other),
     }
 }
 
@@ -195,21 +240,12 @@ impl Registry {
 
     /// The stream `name`, if the API may change it.
     fn changeable(&self, name: &str) -> Result<Arc<DeliveryStream>, ControlError> {
-        let stream = self
-            .get(name)
-            .ok_or_else(|| ControlError::NotFound(ApiError::from(self.not_found(name)).message))?;
+        let stream = self.get(name).ok_or_else(|| self.not_found(name))?;
         if stream.owner == Owner::ConfigFile {
-            return Err(ControlError::InUse(format!(
-                "delivery stream {name} is defined in the config file (delivery_streams); change \
-                 it there and reload Hydrant (SIGHUP) or restart it. Only streams created with \
-                 CreateDeliveryStream can be changed through the API"
-            )));
+            return Err(ControlError::OwnedByConfigFile { stream: name.to_string() });
         }
         if stream.is_deleting() {
-            return Err(ControlError::InUse(format!(
-                "delivery stream {name} is being deleted; wait until DescribeDeliveryStream \
-                 answers ResourceNotFoundException"
-            )));
+            return Err(ControlError::Deleting { stream: name.to_string() });
         }
         Ok(stream)
     }
@@ -244,16 +280,16 @@ fn check_limits(
         .collect();
     let new: Vec<LimitExcess> =
         limits.excesses(config).into_iter().filter(|e| !kept.contains(&e.issue.path)).collect();
-    let message = |kind: LimitKind| {
-        let issues: Vec<Issue> =
-            new.iter().filter(|e| e.kind == kind).map(|e| e.issue.clone()).collect();
-        (!issues.is_empty()).then(|| issues_message(&issues))
+    let issues = |kind: LimitKind| -> Vec<Issue> {
+        new.iter().filter(|e| e.kind == kind).map(|e| e.issue.clone()).collect()
     };
-    if let Some(message) = message(LimitKind::Count) {
-        return Err(ControlError::LimitExceeded(message));
+    let counts = issues(LimitKind::Count);
+    if !counts.is_empty() {
+        return Err(ControlError::OverLimits(counts));
     }
-    if let Some(message) = message(LimitKind::Value) {
-        return Err(ControlError::Invalid(message));
+    let values = issues(LimitKind::Value);
+    if !values.is_empty() {
+        return Err(ControlError::Invalid(values));
     }
     Ok(())
 }

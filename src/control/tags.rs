@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{internal, issues_message, persist, stored_of, ControlError, MAX_TAGS};
+use super::{internal, persist, stored_of, ControlError, MAX_TAGS};
 use crate::config::{check_tags, DeliveryStreamConfig, Issue, Tag};
 use crate::registry::{DeliveryStream, Registry};
 
@@ -13,7 +13,7 @@ impl Registry {
         let mut issues = Vec::new();
         check_tags(&tags, "", &mut issues);
         if !issues.is_empty() {
-            return Err(ControlError::Invalid(issues_message(&strip_dots(issues))));
+            return Err(ControlError::Invalid(strip_dots(issues)));
         }
         let stream = self.changeable(name)?;
         let mut config = (*stream.config()).clone();
@@ -24,11 +24,10 @@ impl Registry {
             }
         }
         if config.tags.len() > MAX_TAGS {
-            return Err(ControlError::LimitExceeded(format!(
-                "delivery stream {name} would have {} tags; a stream has at most {MAX_TAGS}: \
-                 remove some with UntagDeliveryStream first",
-                config.tags.len()
-            )));
+            return Err(ControlError::TooManyTags {
+                stream: name.to_string(),
+                count: config.tags.len(),
+            });
         }
         self.retag(&stream, config).await
     }
@@ -69,9 +68,7 @@ impl Registry {
         exclusive_start: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Tag>, bool), ControlError> {
-        let stream = self.get(name).ok_or_else(|| {
-            ControlError::NotFound(crate::api::ApiError::from(self.not_found(name)).message)
-        })?;
+        let stream = self.get(name).ok_or_else(|| self.not_found(name))?;
         let tags = stream.config().tags.clone();
         let start = exclusive_start
             .and_then(|key| tags.iter().position(|t| t.key == key))

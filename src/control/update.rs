@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::encryption::switch_log_encryption;
 use super::{
-    check_limits, internal, issues_message, key_error, merge, now_secs, persist, start_error,
-    stored_of, ControlError, UpdateKind,
+    check_limits, internal, merge, now_secs, persist, start_error, stored_of, ControlError,
+    UpdateKind,
 };
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
@@ -30,24 +30,20 @@ impl Registry {
         let stream = self.changeable(name)?;
         let definition = stream.definition();
         if version_id != definition.version.to_string() {
-            return Err(ControlError::VersionMismatch(format!(
-                "Cannot update firehose: {name} since the current version id: {} and specified \
-                 version id: {version_id} do not match; describe the stream for its VersionId and \
-                 try again",
-                definition.version
-            )));
+            return Err(ControlError::VersionMismatch {
+                stream: name.to_string(),
+                current: definition.version,
+                given: version_id.to_string(),
+            });
         }
         if destination_id != DESTINATION_ID {
-            return Err(ControlError::Invalid(format!(
-                "Destination Id {destination_id} not found; a Hydrant stream has one destination, \
-                 {DESTINATION_ID}"
-            )));
+            return Err(ControlError::UnknownDestinationId { given: destination_id.to_string() });
         }
         let mut config =
-            merge::merge(&definition.config, kind, update).map_err(ControlError::Invalid)?;
+            merge::merge(&definition.config, kind, update).map_err(ControlError::Merge)?;
         let issues = self.validate_stream(&config, "");
         if !issues.is_empty() {
-            return Err(ControlError::Invalid(issues_message(&issues)));
+            return Err(ControlError::Invalid(issues));
         }
         config.normalize();
         check_limits(&self.config().limits, &config, Some(&definition.config))?;
@@ -107,10 +103,10 @@ impl Registry {
             let owner = stream.owner;
             tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config, owner))
                 .await
-                .map_err(|e| ControlError::Internal(e.to_string()))?
+                .map_err(internal("preparing the new pipeline failed"))?
                 .map_err(|e| start_error(e, stream.owner))?
         };
-        let keys = self.log_keys(&config).await.map_err(key_error)?;
+        let keys = self.log_keys(&config).await.map_err(ControlError::Keys)?;
         let definition = Definition {
             metric: crate::destination::descriptor(config.destination().kind()).metric,
             config: Arc::new(config),
@@ -133,7 +129,7 @@ impl Registry {
                 pipeline.start(&stream.name, &stream.log, version, &metrics)
             })
             .await
-            .map_err(|e| ControlError::Internal(e.to_string()))?
+            .map_err(internal("starting the delivery workers failed"))?
         };
         match started {
             Ok(workers) => {
@@ -143,7 +139,7 @@ impl Registry {
             Err(e) => {
                 tracing::error!(stream = %stream.name, error = %e,
                     "cannot start the delivery workers; records are kept in the log and delivered after a restart");
-                Err(ControlError::Internal(e.to_string()))
+                Err(ControlError::StartFailed(e))
             }
         }
     }

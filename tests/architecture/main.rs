@@ -125,7 +125,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("config", "api", "WP4.3: MAX_BODY_BYTES and ActionPattern::parse move below api"),
     ("config", "processors", "WP4.3: validation moves to plan/"),
     ("config", "tls", "WP4.3: validation moves to plan/"),
-    ("control", "api", "WP3.3: From<ControlError> for ApiError moves to api/error.rs"),
     ("control", "codec", "WP4.3: api_policy checks move to plan/"),
     ("control", "wasm_host", "WP4.3: api_policy checks move to plan/"),
     ("delivery", "config", "WP4.4: tests build processors from plans, not config"),
