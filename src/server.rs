@@ -18,10 +18,10 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::control::ControlPlane;
 use crate::listener::{self, Listener};
 use crate::log::DiskBudget;
 use crate::pipeline::StartError;
-use crate::registry::Registry;
 use crate::telemetry::Metrics;
 
 /// Errors that stop the server from starting or running.
@@ -68,11 +68,11 @@ impl Hydrant {
         }
         let budget = DiskBudget::new(config.storage.max_bytes);
         let metrics = Metrics::global();
-        let streams = Arc::new(Registry::open(config, &budget, &metrics)?);
-        streams.resume_deletions(streams.pending_deletions());
+        let control = Arc::new(ControlPlane::open(config, &budget, &metrics)?);
+        control.resume_deletions(control.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {
-            state: AppState::new(streams, metrics).with_auth(verifier).with_http(&config.http),
+            state: AppState::new(control, metrics).with_auth(verifier).with_http(&config.http),
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
             _lock: lock,
         })
@@ -86,9 +86,9 @@ impl Hydrant {
     }
 
     async fn shutdown_by(self, deadline: tokio::time::Instant) {
-        let streams = self.state.streams.clone();
+        let control = self.state.control.clone();
         drop(self.state);
-        streams.shutdown(deadline).await;
+        control.shutdown(deadline).await;
     }
 }
 
@@ -147,7 +147,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
             listeners.push(Listener::new("api", tcp, tls, router, &config.http));
         }
     }
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.streams.names().len(),
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.registry.names().len(),
         auth, "hydrant listening; Firehose endpoint is {scheme}://{addr}");
     if hydrant.state.auth.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr,
@@ -155,7 +155,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
              put records, and create, change and delete delivery streams; set auth: {{ mode: sigv4 }} \
              with credentials, or listen on 127.0.0.1");
     }
-    let streams = hydrant.state.streams.clone();
+    let control = hydrant.state.control.clone();
     let (stop, stopped) = watch::channel(false);
     let graceful = async move {
         let mut stopped = stopped;
@@ -168,17 +168,17 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     let watcher = reload.clone().filter(|source| source.watch).map(|source| {
         tracing::info!(path = %source.path.display(), interval_seconds = WATCH_INTERVAL.as_secs(),
             "watching the configuration file; a change reloads it like SIGHUP");
-        tokio::spawn(watch_config(streams.clone(), source, reloads.clone()))
+        tokio::spawn(watch_config(control.clone(), source, reloads.clone()))
     });
     let signal_name = loop {
         tokio::select! {
             _ = hangup.recv() => {
                 match &reload {
                     Some(source) => {
-                        let (streams, source, reloads) = (streams.clone(), source.clone(), reloads.clone());
+                        let (control, source, reloads) = (control.clone(), source.clone(), reloads.clone());
                         tokio::spawn(async move {
                             let _one_at_a_time = reloads.lock().await;
-                            reload_config(&streams, &source, "SIGHUP").await;
+                            reload_config(&control, &source, "SIGHUP").await;
                         });
                     }
                     None => tracing::warn!("SIGHUP ignored: hydrant was started without --config, there is no file to reload"),
@@ -212,7 +212,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     }
     // A second signal: stop waiting, abandon uploads in flight.
     let second = {
-        let streams = streams.clone();
+        let control = control.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = terminate.recv() => {}
@@ -221,7 +221,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
             tracing::warn!(
                 "second signal: abandoning deliveries in flight (records stay in the log)"
             );
-            streams.abort();
+            control.abort();
         })
     };
     match tokio::time::timeout_at(deadline, &mut server).await {
@@ -242,7 +242,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
 /// `--watch-config`: reloads whenever the file's content differs from what was last seen. An
 /// unreadable file (mid-replace) is skipped until the next look.
 async fn watch_config(
-    streams: Arc<Registry>,
+    control: Arc<ControlPlane>,
     source: ReloadSource,
     reloads: Arc<tokio::sync::Mutex<()>>,
 ) {
@@ -253,14 +253,14 @@ async fn watch_config(
         if seen.as_ref() != Some(&now) {
             seen = Some(now);
             let _one_at_a_time = reloads.lock().await;
-            reload_config(&streams, &source, "the file changed").await;
+            reload_config(&control, &source, "the file changed").await;
         }
     }
 }
 
 /// SIGHUP or a watched change: loads and validates the file like `hydrant validate`; on
 /// success applies it.
-async fn reload_config(streams: &Arc<Registry>, source: &ReloadSource, trigger: &str) {
+async fn reload_config(control: &Arc<ControlPlane>, source: &ReloadSource, trigger: &str) {
     let path = source.path.display().to_string();
     tracing::info!(path = %path, "{trigger}: reloading the configuration");
     let file = source.path.clone();
@@ -282,7 +282,7 @@ async fn reload_config(streams: &Arc<Registry>, source: &ReloadSource, trigger: 
     if let Some(listen) = source.listen {
         config.listen = listen;
     }
-    match streams.reload(config).await {
+    match control.reload(config).await {
         Ok(changes) if changes.is_empty() => {
             tracing::info!(path = %path, "configuration reloaded: nothing changed")
         }

@@ -34,6 +34,7 @@ pub use auth::{AuthError, Caller, Verifier};
 pub use body::{BodyRate, MAX_BODY_BYTES, MAX_INFLIGHT_MIB};
 pub use error::{ApiError, ErrorType};
 
+use crate::control::ControlPlane;
 use crate::listener::Peer;
 use crate::registry::Registry;
 use crate::telemetry::Metrics;
@@ -60,7 +61,10 @@ pub const OPERATIONS: [&str; 12] = [
 /// What request handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub streams: Arc<Registry>,
+    /// The running streams, looked up by name.
+    pub registry: Arc<Registry>,
+    /// Creating, changing and deleting streams.
+    pub control: Arc<ControlPlane>,
     pub metrics: Metrics,
     /// One permit per KiB of request body in flight ([`MAX_INFLIGHT_MIB`] in all).
     pub inflight: Arc<tokio::sync::Semaphore>,
@@ -71,9 +75,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(streams: Arc<Registry>, metrics: Metrics) -> Self {
+    pub fn new(control: Arc<ControlPlane>, metrics: Metrics) -> Self {
         Self {
-            streams,
+            registry: control.registry().clone(),
+            control,
             metrics,
             inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_MIB as usize * 1024)),
             auth: None,
@@ -152,13 +157,13 @@ async fn request_id(request: Request, next: Next) -> Response {
 /// Readiness: see [`crate::health::readiness`] (503 only when a shard's log refuses writes;
 /// delivery held back is reported with 200). `/healthz` is liveness only.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let readiness = crate::health::readiness(&state.streams);
+    let readiness = crate::health::readiness(&state.registry);
     let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, readiness.body).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state.metrics.refresh_gauges(&state.streams.gauges());
+    state.metrics.refresh_gauges(&state.registry.gauges());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
@@ -338,7 +343,7 @@ fn access_denied(
     fix: String,
 ) -> ApiError {
     state.metrics.auth_failure("access_denied");
-    let config = state.streams.config();
+    let config = state.control.config();
     let stream = stream.filter(|s| crate::names::is_valid_stream_name(s)).unwrap_or("*");
     let resource =
         format!("arn:aws:firehose:{}:{}:deliverystream/{stream}", config.region, config.account_id);

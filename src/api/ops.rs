@@ -58,7 +58,7 @@ fn stream_name<'a>(name: Option<&'a Cow<'a, str>>) -> Result<&'a str, ApiError> 
 }
 
 fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<DeliveryStream>, ApiError> {
-    state.streams.get(name).ok_or_else(|| state.streams.not_found(name).into())
+    state.registry.get(name).ok_or_else(|| state.registry.not_found(name).into())
 }
 
 /// Decodes every record into one buffer (one allocation per call) and hands out slices.
@@ -284,7 +284,7 @@ pub fn list_delivery_streams(
             ));
         }
     }
-    let mut names = state.streams.names();
+    let mut names = state.registry.names();
     names.retain(|n| visible(n));
     // Every Hydrant stream is DirectPut; other source types list nothing.
     if input.delivery_stream_type.as_deref().is_some_and(|t| t != "DirectPut") {

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
+use super::ControlPlane;
 use super::{check_limits, internal, now_secs, persist, start_error, ControlError};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
 use crate::pipeline::{open_stream, Opening};
-use crate::registry::{Owner, Registry};
+use crate::registry::Owner;
 
-impl Registry {
+impl ControlPlane {
     /// CreateDeliveryStream: validates `config` as `hydrant validate` would, opens the stream,
     /// stores it in `api-streams/` and returns its ARN. The stream is ACTIVE (its workers run)
     /// when this returns.
@@ -16,18 +17,18 @@ impl Registry {
         self: &Arc<Self>,
         config: DeliveryStreamConfig,
     ) -> Result<String, ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let name = config.delivery_stream_name.clone();
-        if let Some(existing) = self.get(&name) {
+        if let Some(existing) = self.registry.get(&name) {
             return Err(ControlError::Exists {
                 stream: name,
-                account: self.account_id().to_string(),
+                account: self.registry.account_id().to_string(),
                 deleting: existing.is_deleting(),
             });
         }
         let server = self.config();
         let limits = server.limits;
-        let api_streams = self.all().iter().filter(|s| s.owner == Owner::Api).count();
+        let api_streams = self.registry.all().iter().filter(|s| s.owner == Owner::Api).count();
         if limits.max_streams == 0 {
             return Err(ControlError::ApiStreamsOff { stream: name });
         }
@@ -46,7 +47,7 @@ impl Registry {
         limits.apply_to_defaults(&mut config.hydrant);
         config.normalize();
         check_limits(&limits, &config, None)?;
-        let in_use: usize = self.all().iter().map(|s| s.log.shards().len()).sum();
+        let in_use: usize = self.registry.all().iter().map(|s| s.log.shards().len()).sum();
         let shards = config.hydrant.shards as usize;
         if in_use + shards > limits.max_shards as usize {
             return Err(ControlError::TooManyShards {
@@ -112,7 +113,7 @@ impl Registry {
             });
         }
         let arn = stream.arn.clone();
-        self.insert(stream);
+        self.registry.insert(stream);
         tracing::info!(stream = %name, "delivery stream created through the API");
         Ok(arn)
     }

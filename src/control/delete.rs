@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use super::ControlPlane;
 use super::{internal, persist, stored_of, ControlError};
-use crate::registry::{DeliveryStream, Registry};
+use crate::registry::DeliveryStream;
 
 /// What happens to a stream's log once it is drained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,13 +16,13 @@ pub(super) enum Removal {
     Unconfigure,
 }
 
-impl Registry {
+impl ControlPlane {
     /// DeleteDeliveryStream: refuses puts from now on (status DELETING), then in the
     /// background delivers what is buffered (up to `shutdown_timeout_seconds`) and deletes
     /// the stream's log and file.
     pub async fn delete(self: &Arc<Self>, name: &str) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
-        let stream = self.get(name).ok_or_else(|| self.not_found(name))?;
+        let _guard = self.lock.lock().await;
+        let stream = self.registry.get(name).ok_or_else(|| self.registry.not_found(name))?;
         if stream.is_deleting() {
             return Ok(()); // Firehose accepts a delete of a DELETING stream
         }
@@ -82,7 +83,7 @@ impl Registry {
                 };
                 match trash {
                     Ok(Ok(trash)) => {
-                        self.remove(&name);
+                        self.registry.remove(&name);
                         tokio::task::spawn_blocking(move || {
                             drop(stream); // closes the log (joins its writer threads)
                             if let Some(trash) = trash {
@@ -102,7 +103,7 @@ impl Registry {
                 }
             }
             Removal::Unconfigure => {
-                self.remove(&name);
+                self.registry.remove(&name);
                 tokio::task::spawn_blocking(move || drop(stream));
                 tracing::info!(stream = %name, "delivery stream removed (its log is kept in the data directory)");
             }

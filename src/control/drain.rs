@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use super::ControlPlane;
 use crate::delivery::StopMode;
-use crate::registry::{DeliveryStream, Registry};
+use crate::registry::DeliveryStream;
 
-impl Registry {
+impl ControlPlane {
     /// Stops `stream`'s workers in drain mode; returns how many records are still undelivered.
     pub(super) async fn drain(
         &self,
@@ -23,8 +24,8 @@ impl Registry {
     /// Graceful stop: every stream drains (delivers what it buffered) until `deadline`; then
     /// uploads still in flight are abandoned. Records not delivered stay in the log.
     pub async fn shutdown(&self, deadline: tokio::time::Instant) {
-        let _guard = tokio::time::timeout_at(deadline, self.control.lock()).await.ok();
-        let streams = self.all();
+        let _guard = tokio::time::timeout_at(deadline, self.lock.lock()).await.ok();
+        let streams = self.registry.all();
         let drains = streams.iter().map(|s| self.drain(s, deadline));
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("not poisoned"));
         let all = futures::future::join(futures::future::join_all(drains), async {

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use super::ControlPlane;
 use super::{now_secs, ControlError};
 use crate::config::{DeliveryStreamConfig, LogKeyError, LogKeys, StreamEncryptionInput};
-use crate::registry::{Definition, DeliveryStream, Registry};
+use crate::registry::{Definition, DeliveryStream};
 
 /// Makes `stream`'s log encrypt appended records at rest as `keys` say, from now on.
 pub(super) async fn switch_log_encryption(
@@ -18,7 +19,7 @@ pub(super) async fn switch_log_encryption(
         .map_err(super::internal("cannot switch the log's encryption"))
 }
 
-impl Registry {
+impl ControlPlane {
     /// Start/StopDeliveryStreamEncryption: from the next appended record on, the stream's log
     /// is encrypted at rest under the key `input` names (or no longer, with `None`). Records
     /// already in the log stay as they are and are read either way; the workers go on.
@@ -27,7 +28,7 @@ impl Registry {
         name: &str,
         input: Option<StreamEncryptionInput>,
     ) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let stream = self.changeable(name)?;
         let definition = stream.definition();
         let mut config = (*definition.config).clone();

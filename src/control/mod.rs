@@ -7,7 +7,7 @@
 //! and reload. Streams created through the API live in `<data_dir>/api-streams/` and are
 //! re-opened at every start ([`persist`]).
 //!
-//! Every change is serialised by [`Registry::control`]. A change of a running stream's
+//! Every change is serialised by [`ControlPlane`]'s lock. A change of a running stream's
 //! configuration (UpdateDestination, a reload) prepares the new pipeline first (a bad
 //! destination leaves the old one running), then stops the old workers with
 //! [`StopMode::Stop`](crate::delivery::StopMode::Stop) (what is sealed is delivered, nothing
@@ -33,18 +33,79 @@ mod startup;
 mod tags;
 mod update;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::config::{
-    DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
+    Config, DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
 };
+use crate::log::{DiskBudget, LogOptions};
 use crate::names::DESTINATION_ID;
 use crate::pipeline::StartError;
 use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
+use crate::telemetry::Metrics;
 
 pub use merge::UpdateKind;
 pub use reload::ReloadError;
+
+/// The one handle through which streams are created, changed, tagged, deleted, reloaded and
+/// stopped while Hydrant serves. It owns what opening a stream needs (the server settings, the
+/// log options and disk budget, the metrics) and adds streams to the [`Registry`], replaces
+/// them in it and removes them from it; the API looks streams up in the registry directly.
+pub struct ControlPlane {
+    registry: Arc<Registry>,
+    /// The server settings streams are opened with (object stores, functions, ...) and the
+    /// config file's streams, as last applied.
+    config: RwLock<Arc<Config>>,
+    options: LogOptions,
+    budget: Arc<DiskBudget>,
+    metrics: Metrics,
+    /// Serialises changes: create, delete, update, tags, reload and shutdown.
+    lock: tokio::sync::Mutex<()>,
+    /// Fired at the shutdown deadline: every stop in progress abandons its uploads.
+    abort: watch::Sender<bool>,
+    /// Deletions and removals draining in the background.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl ControlPlane {
+    /// A control plane over an empty `registry`, for the server settings of `config`; streams
+    /// are opened with `options` within `budget`.
+    fn new(
+        registry: Arc<Registry>,
+        config: &Config,
+        options: LogOptions,
+        budget: &Arc<DiskBudget>,
+        metrics: &Metrics,
+    ) -> Self {
+        Self {
+            registry,
+            config: RwLock::new(Arc::new(config.clone())),
+            options,
+            budget: budget.clone(),
+            metrics: metrics.clone(),
+            lock: tokio::sync::Mutex::new(()),
+            abort: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The running streams this control plane changes.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The server settings and config-file streams as last applied.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().expect("not poisoned").clone()
+    }
+
+    fn set_config(&self, config: Config) {
+        *self.config.write().expect("not poisoned") = Arc::new(config);
+    }
+}
 
 /// Most tags a stream may have (Firehose).
 pub const MAX_TAGS: usize = crate::config::MAX_TAGS;
@@ -225,7 +286,7 @@ pub fn issues_message(issues: &[Issue]) -> String {
         .join("; ")
 }
 
-impl Registry {
+impl ControlPlane {
     /// How long drains and stops may take from now (`shutdown_timeout_seconds`).
     pub(crate) fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now() + Duration::from_secs(self.config().shutdown_timeout_seconds)
@@ -240,7 +301,7 @@ impl Registry {
 
     /// The stream `name`, if the API may change it.
     fn changeable(&self, name: &str) -> Result<Arc<DeliveryStream>, ControlError> {
-        let stream = self.get(name).ok_or_else(|| self.not_found(name))?;
+        let stream = self.registry.get(name).ok_or_else(|| self.registry.not_found(name))?;
         if stream.owner == Owner::ConfigFile {
             return Err(ControlError::OwnedByConfigFile { stream: name.to_string() });
         }
@@ -294,7 +355,7 @@ fn check_limits(
     Ok(())
 }
 
-/// [`Registry::validate_stream`] against a given server configuration. The stream is one of
+/// [`ControlPlane::validate_stream`] against a given server configuration. The stream is one of
 /// the API's, so [`api_policy`] comes first: a stream it refuses is not checked further (the
 /// checks of `hydrant validate` resolve and load what the stream names).
 pub fn validate_stream(

@@ -19,9 +19,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::ControlPlane;
 use crate::config::{Config, DeliveryStreamConfig, Issue};
 use crate::pipeline::{open_stream, Opening};
-use crate::registry::{Owner, Registry};
+use crate::registry::Owner;
 
 use super::delete::Removal;
 use super::{issues_message, persist, validate_stream};
@@ -175,17 +176,17 @@ fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Optio
     None
 }
 
-impl Registry {
+impl ControlPlane {
     /// Applies a loaded and validated config file; returns what was done, one entry per
     /// change. Rejects the whole file when it conflicts with streams created through the API.
     pub async fn reload(self: &Arc<Self>, new: Config) -> Result<Vec<Change>, ReloadError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let current = self.config();
         let (effective, mut changes) = live_settings(&current, &new);
 
         // The API's streams must still be valid and keep their names.
         let mut conflicts = Vec::new();
-        for stream in self.all().into_iter().filter(|s| s.owner == Owner::Api) {
+        for stream in self.registry.all().into_iter().filter(|s| s.owner == Owner::Api) {
             let label =
                 persist::api_file(std::path::Path::new(""), &stream.name).display().to_string();
             if let Some(i) = effective
@@ -209,6 +210,7 @@ impl Registry {
         }
 
         let running: BTreeMap<String, DeliveryStreamConfig> = self
+            .registry
             .all()
             .into_iter()
             .filter(|s| s.owner == Owner::ConfigFile && !s.is_deleting())
@@ -219,7 +221,7 @@ impl Registry {
         self.set_config(effective.clone());
 
         for name in plan.removed {
-            if let Some(stream) = self.get(&name) {
+            if let Some(stream) = self.registry.get(&name) {
                 stream.close().await;
                 self.spawn_removal(stream, Removal::Unconfigure);
                 changes.push(Change::Removed { stream: name });
@@ -227,7 +229,7 @@ impl Registry {
         }
         for (config, own) in plan.changed {
             let name = config.delivery_stream_name.clone();
-            let Some(stream) = self.get(&name) else { continue };
+            let Some(stream) = self.registry.get(&name) else { continue };
             let version = stream.version() + u64::from(own);
             match self.replace(&stream, config, version, None).await {
                 Ok(()) => changes.push(Change::Replaced { stream: name, version }),
@@ -236,7 +238,7 @@ impl Registry {
         }
         for config in plan.added {
             let name = config.delivery_stream_name.clone();
-            if self.get(&name).is_some() {
+            if self.registry.get(&name).is_some() {
                 changes.push(Change::Failed {
                     stream: name,
                     message: "a stream of this name is still being removed (draining); reload \
@@ -266,7 +268,7 @@ impl Registry {
             .await;
             match opened {
                 Ok(Ok(stream)) => {
-                    self.insert(Arc::new(stream));
+                    self.registry.insert(Arc::new(stream));
                     changes.push(Change::Added { stream: name });
                 }
                 Ok(Err(message)) => changes.push(Change::Failed { stream: name, message }),

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use super::delete::Removal;
-use super::{issues_message, persist, validate_stream};
+use super::{issues_message, persist, validate_stream, ControlPlane};
 use crate::config::{Config, FsyncSetting};
 use crate::log::{DiskBudget, FsyncPolicy, LogOptions};
 use crate::pipeline::{open_stream, Opening, StartError};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
-impl Registry {
+impl ControlPlane {
     /// Opens every stream of the config file and every stream created through the API (kept
     /// in `<data_dir>/api-streams/`), and starts their delivery workers. Blocking.
     pub fn open(
@@ -29,7 +29,8 @@ impl Registry {
             ..LogOptions::default()
         };
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
-        let streams = Self::new(config, options, budget, metrics);
+        let registry = Arc::new(Registry::new(&config.account_id));
+        let streams = Self::new(registry, config, options, budget, metrics);
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
             let version = persist::stream_dir_migrated(&config.data_dir, name)
@@ -44,7 +45,7 @@ impl Registry {
                 last_update: None,
             };
             let stream = open_stream(opening, &streams.options, budget, metrics)?;
-            streams.insert(Arc::new(stream));
+            streams.registry.insert(Arc::new(stream));
         }
         streams.open_api_streams()?;
         // After every stream found its directory (see `persist::path_name`).
@@ -53,11 +54,11 @@ impl Registry {
     }
 }
 
-impl Registry {
+impl ControlPlane {
     /// Streams whose deletion was accepted before a restart: finish it.
     pub fn resume_deletions(self: &Arc<Self>, names: Vec<String>) {
         for name in names {
-            if let Some(stream) = self.get(&name) {
+            if let Some(stream) = self.registry.get(&name) {
                 let this = self.clone();
                 let handle = tokio::spawn(async move {
                     stream.close().await;
@@ -78,7 +79,7 @@ impl Registry {
         for (path, stored) in stored {
             let label = path.display().to_string();
             let name = stored.config.delivery_stream_name.clone();
-            if self.get(&name).is_some() {
+            if self.registry.get(&name).is_some() {
                 return Err(StartError::ApiStream {
                     path: label,
                     message: format!(
@@ -115,13 +116,18 @@ impl Registry {
                 // Closed at once; the server finishes the deletion (resume_deletions).
                 stream.mark_deleting();
             }
-            self.insert(Arc::new(stream));
+            self.registry.insert(Arc::new(stream));
         }
         Ok(())
     }
 
     /// Streams whose deletion was accepted before the last stop.
     pub fn pending_deletions(&self) -> Vec<String> {
-        self.all().into_iter().filter(|s| s.is_deleting()).map(|s| s.name.clone()).collect()
+        self.registry
+            .all()
+            .into_iter()
+            .filter(|s| s.is_deleting())
+            .map(|s| s.name.clone())
+            .collect()
     }
 }

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
+use super::ControlPlane;
 use super::{internal, persist, stored_of, ControlError, MAX_TAGS};
 use crate::config::{check_tags, DeliveryStreamConfig, Issue, Tag};
-use crate::registry::{DeliveryStream, Registry};
+use crate::registry::DeliveryStream;
 
-impl Registry {
+impl ControlPlane {
     /// TagDeliveryStream: adds tags or changes their values.
     pub async fn tag(&self, name: &str, tags: Vec<Tag>) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let mut issues = Vec::new();
         check_tags(&tags, "", &mut issues);
         if !issues.is_empty() {
@@ -34,7 +35,7 @@ impl Registry {
 
     /// UntagDeliveryStream: removes tags (keys it does not have are ignored).
     pub async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let stream = self.changeable(name)?;
         let mut config = (*stream.config()).clone();
         config.tags.retain(|t| !keys.contains(&t.key));
@@ -68,7 +69,7 @@ impl Registry {
         exclusive_start: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Tag>, bool), ControlError> {
-        let stream = self.get(name).ok_or_else(|| self.not_found(name))?;
+        let stream = self.registry.get(name).ok_or_else(|| self.registry.not_found(name))?;
         let tags = stream.config().tags.clone();
         let start = exclusive_start
             .and_then(|key| tags.iter().position(|t| t.key == key))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::encryption::switch_log_encryption;
+use super::ControlPlane;
 use super::{
     check_limits, internal, merge, now_secs, persist, start_error, stored_of, ControlError,
     UpdateKind,
@@ -13,9 +14,9 @@ use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
 use crate::names::DESTINATION_ID;
 use crate::pipeline::Pipeline;
-use crate::registry::{Definition, DeliveryStream, Owner, Registry};
+use crate::registry::{Definition, DeliveryStream, Owner};
 
-impl Registry {
+impl ControlPlane {
     /// UpdateDestination: merges the update into the stream's configuration (FIREHOSE.md
     /// 1.11), validates it, stores it with the next version and restarts the workers.
     pub async fn update_destination(
@@ -26,7 +27,7 @@ impl Registry {
         kind: UpdateKind,
         update: &Value,
     ) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let stream = self.changeable(name)?;
         let definition = stream.definition();
         if version_id != definition.version.to_string() {

@@ -6,13 +6,10 @@ mod error;
 mod stream;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
-
-use crate::config::{Config, DeliveryStreamConfig};
-use crate::log::{DiskBudget, LogOptions};
-use crate::telemetry::{Metrics, StreamGauges};
+use crate::config::DeliveryStreamConfig;
+use crate::telemetry::StreamGauges;
 
 pub use error::{NotFound, PutError};
 pub use stream::DeliveryStream;
@@ -39,44 +36,16 @@ pub struct Definition {
     pub metric: &'static str,
 }
 
-/// Every stream, by name, and what opening more of them needs.
+/// Every stream, by name.
 pub struct Registry {
     map: RwLock<BTreeMap<String, Arc<DeliveryStream>>>,
-    /// The server settings streams are opened with (object stores, functions, ...) and the
-    /// config file's streams, as last applied.
-    config: RwLock<Arc<Config>>,
-    pub(crate) options: LogOptions,
-    pub(crate) budget: Arc<DiskBudget>,
-    pub(crate) metrics: Metrics,
     account_id: String,
-    /// Serialises changes: create, delete, update, tags, reload and shutdown.
-    pub(crate) control: tokio::sync::Mutex<()>,
-    /// Fired at the shutdown deadline: every stop in progress abandons its uploads.
-    pub(crate) abort: watch::Sender<bool>,
-    /// Deletions and removals draining in the background.
-    pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Registry {
-    /// A registry without streams, for the server settings of `config`; streams are opened
-    /// with `options` within `budget`.
-    pub(crate) fn new(
-        config: &Config,
-        options: LogOptions,
-        budget: &Arc<DiskBudget>,
-        metrics: &Metrics,
-    ) -> Self {
-        Self {
-            map: RwLock::new(BTreeMap::new()),
-            config: RwLock::new(Arc::new(config.clone())),
-            options,
-            budget: budget.clone(),
-            metrics: metrics.clone(),
-            account_id: config.account_id.clone(),
-            control: tokio::sync::Mutex::new(()),
-            abort: watch::channel(false).0,
-            tasks: Mutex::new(Vec::new()),
-        }
+    /// A registry without streams, for the account in their ARNs.
+    pub(crate) fn new(account_id: &str) -> Self {
+        Self { map: RwLock::new(BTreeMap::new()), account_id: account_id.to_string() }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<DeliveryStream>> {
@@ -99,15 +68,6 @@ impl Registry {
 
     pub(crate) fn remove(&self, name: &str) -> Option<Arc<DeliveryStream>> {
         self.map.write().expect("not poisoned").remove(name)
-    }
-
-    /// The server settings and config-file streams as last applied.
-    pub fn config(&self) -> Arc<Config> {
-        self.config.read().expect("not poisoned").clone()
-    }
-
-    pub(crate) fn set_config(&self, config: Config) {
-        *self.config.write().expect("not poisoned") = Arc::new(config);
     }
 
     pub fn account_id(&self) -> &str {
