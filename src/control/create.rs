@@ -96,21 +96,13 @@ impl ControlPlane {
             deleting: false,
             config,
         };
-        let data_dir = server.data_dir.clone();
-        let written =
-            tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored)).await;
-        if let Err(e) = written.map_err(|e| e.to_string()).and_then(|r| {
-            r.map_err(|e| format!("{}: {e}", persist::api_dir(&server.data_dir).display()))
-        }) {
+        if let Err(e) = self.write_stored(stored, "cannot store the new delivery stream").await {
             if let Some(workers) = stream.take_workers() {
                 workers
                     .stop(StopMode::Stop, tokio::time::Instant::now(), self.abort.subscribe())
                     .await;
             }
-            return Err(ControlError::Internal {
-                what: "cannot store the new delivery stream",
-                detail: e,
-            });
+            return Err(e);
         }
         let arn = stream.arn.clone();
         self.registry.insert(stream);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::ControlPlane;
-use super::{internal, persist, stored_of, ControlError};
+use super::{persist, stored_of, ControlError};
 use crate::registry::DeliveryStream;
 
 /// What happens to a stream's log once it is drained.
@@ -29,12 +29,7 @@ impl ControlPlane {
         let stream = self.changeable(name)?;
         let mut stored = stored_of(&stream);
         stored.deleting = true;
-        let data_dir = self.config().data_dir.clone();
-        tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(internal("cannot record the deletion"))?;
+        self.write_stored(stored, "cannot record the deletion").await?;
         stream.close().await;
         tracing::info!(stream = %name, "delivery stream deleted through the API: delivering what it buffered, then removing it");
         self.spawn_removal(stream, Removal::Delete);
@@ -74,9 +69,10 @@ impl ControlPlane {
             Removal::Delete => {
                 let trash = {
                     let (data_dir, name) = (data_dir.clone(), name.clone());
+                    let definitions = self.definitions.clone();
                     tokio::task::spawn_blocking(move || {
                         let trash = persist::trash_log(&data_dir, &name)?;
-                        persist::remove_stored(&data_dir, &name)?;
+                        definitions.remove(&name)?;
                         Ok::<_, std::io::Error>(trash)
                     })
                     .await

@@ -30,6 +30,7 @@ pub mod merge;
 pub mod persist;
 pub mod reload;
 mod startup;
+mod store;
 mod tags;
 mod update;
 
@@ -49,6 +50,7 @@ use crate::telemetry::Metrics;
 
 pub use merge::UpdateKind;
 pub use reload::ReloadError;
+pub use store::{DefinitionStore, FileDefinitions};
 
 /// The one handle through which streams are created, changed, tagged, deleted, reloaded and
 /// stopped while Hydrant serves. It owns what opening a stream needs (the server settings, the
@@ -56,6 +58,8 @@ pub use reload::ReloadError;
 /// them in it and removes them from it; the API looks streams up in the registry directly.
 pub struct ControlPlane {
     registry: Arc<Registry>,
+    /// The streams of the API and the versions of the config file's streams.
+    definitions: Arc<dyn DefinitionStore>,
     /// The server settings streams are opened with (object stores, functions, ...) and the
     /// config file's streams, as last applied.
     config: RwLock<Arc<Config>>,
@@ -82,6 +86,7 @@ impl ControlPlane {
     ) -> Self {
         Self {
             registry,
+            definitions: Arc::new(FileDefinitions::new(&config.data_dir)),
             config: RwLock::new(Arc::new(config.clone())),
             options,
             budget: budget.clone(),
@@ -104,6 +109,19 @@ impl ControlPlane {
 
     fn set_config(&self, config: Config) {
         *self.config.write().expect("not poisoned") = Arc::new(config);
+    }
+
+    /// Stores a stream of the API (off the runtime); `what` names the change for the log.
+    async fn write_stored(
+        &self,
+        stored: persist::StoredStream,
+        what: &'static str,
+    ) -> Result<(), ControlError> {
+        let definitions = self.definitions.clone();
+        tokio::task::spawn_blocking(move || definitions.write(&stored))
+            .await
+            .map_err(internal(what))?
+            .map_err(internal(what))
     }
 }
 

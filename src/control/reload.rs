@@ -251,9 +251,7 @@ impl ControlPlane {
             let server = self.config();
             let opened = tokio::task::spawn_blocking(move || {
                 let version =
-                    persist::stream_dir_migrated(&server.data_dir, &config.delivery_stream_name)
-                        .and_then(|dir| persist::file_stream_version(&dir, &config))
-                        .map_err(|e| e.to_string())?;
+                    this.definitions.file_stream_version(&config).map_err(|e| e.to_string())?;
                 let opening = Opening {
                     config: &server,
                     stream: &config,

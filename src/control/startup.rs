@@ -33,8 +33,9 @@ impl ControlPlane {
         let streams = Self::new(registry, config, options, budget, metrics);
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
-            let version = persist::stream_dir_migrated(&config.data_dir, name)
-                .and_then(|dir| persist::file_stream_version(&dir, stream_config))
+            let version = streams
+                .definitions
+                .file_stream_version(stream_config)
                 .map_err(|source| StartError::Version { stream: name.clone(), source })?;
             let opening = Opening {
                 config,
@@ -73,7 +74,7 @@ impl ControlPlane {
     /// Opens the streams stored in `api-streams/` (at start, after the config file's).
     pub(crate) fn open_api_streams(&self) -> Result<(), StartError> {
         let server = self.config();
-        let stored = persist::read_all(&server.data_dir).map_err(|(path, message)| {
+        let stored = self.definitions.read_all().map_err(|(path, message)| {
             StartError::ApiStream { path: path.display().to_string(), message }
         })?;
         for (path, stored) in stored {

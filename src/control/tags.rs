@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::ControlPlane;
-use super::{internal, persist, stored_of, ControlError, MAX_TAGS};
+use super::{stored_of, ControlError, MAX_TAGS};
 use crate::config::{check_tags, DeliveryStreamConfig, Issue, Tag};
 use crate::registry::DeliveryStream;
 
@@ -51,12 +51,7 @@ impl ControlPlane {
         definition.config = Arc::new(config);
         let mut stored = stored_of(stream);
         stored.config = (*definition.config).clone();
-        let data_dir = self.config().data_dir.clone();
-        tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(internal("cannot store the tags"))?;
+        self.write_stored(stored, "cannot store the tags").await?;
         stream.set_definition(definition);
         Ok(())
     }

@@ -7,8 +7,7 @@ use serde_json::Value;
 use super::encryption::switch_log_encryption;
 use super::ControlPlane;
 use super::{
-    check_limits, internal, merge, now_secs, persist, start_error, stored_of, ControlError,
-    UpdateKind,
+    check_limits, internal, merge, now_secs, start_error, stored_of, ControlError, UpdateKind,
 };
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
@@ -61,30 +60,25 @@ impl ControlPlane {
         stream: &DeliveryStream,
         definition: &Definition,
     ) -> Result<(), ControlError> {
-        let server = self.config();
         match stream.owner {
             Owner::Api => {
                 let mut stored = stored_of(stream);
                 stored.version = definition.version;
                 stored.last_update = definition.last_update;
                 stored.config = (*definition.config).clone();
-                let data_dir = server.data_dir.clone();
-                tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                    .map_err(internal("cannot store the change"))
+                self.write_stored(stored, "cannot store the change").await
             }
             Owner::ConfigFile => {
-                let dir = persist::stream_dir(&server.data_dir, &stream.name);
-                let (version, config) = (definition.version, definition.config.clone());
+                let what = "cannot store the stream's version";
+                let definitions = self.definitions.clone();
+                let (name, version, config) =
+                    (stream.name.clone(), definition.version, definition.config.clone());
                 tokio::task::spawn_blocking(move || {
-                    persist::store_file_stream_version(&dir, version, &config)
+                    definitions.store_file_stream_version(&name, version, &config)
                 })
                 .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(internal("cannot store the stream's version"))
+                .map_err(internal(what))?
+                .map_err(internal(what))
             }
         }
     }
