@@ -290,7 +290,10 @@ mod tests {
                 ErrorType::ConcurrentModification,
             ),
             (ControlError::UnknownDestinationId { given: "x".into() }, ErrorType::InvalidArgument),
-            (ControlError::Merge("m".into()), ErrorType::InvalidArgument),
+            (
+                ControlError::Merge(crate::control::MergeError::NoDestination),
+                ErrorType::InvalidArgument,
+            ),
             (ControlError::TooManyTags { stream: stream(), count: 51 }, ErrorType::LimitExceeded),
             (ControlError::ApiStreamsOff { stream: stream() }, ErrorType::LimitExceeded),
             (

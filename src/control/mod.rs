@@ -48,7 +48,7 @@ use crate::pipeline::StartError;
 use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
 use crate::telemetry::Metrics;
 
-pub use merge::UpdateKind;
+pub use merge::{MergeError, UpdateKind};
 pub use reload::ReloadError;
 pub use store::{DefinitionStore, FileDefinitions};
 
@@ -168,8 +168,8 @@ pub enum ControlError {
     #[error("{}", issues_message(.0))]
     Invalid(Vec<Issue>),
     /// An UpdateDestination that cannot be merged into the stream's configuration.
-    #[error("{0}")]
-    Merge(String),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
     /// Tagging would leave the stream with more than [`MAX_TAGS`] tags.
     #[error(
         "delivery stream {stream} would have {count} tags; a stream has at most {MAX_TAGS}: \
