@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::control::ControlPlane;
 use crate::listener::{self, Listener};
 use crate::log::DiskBudget;
-use crate::pipeline::StartError;
+use crate::pipeline::{BuildContext, StartError};
 use crate::telemetry::Metrics;
 
 /// Errors that stop the server from starting or running.
@@ -33,6 +33,8 @@ pub enum ServerError {
     Locked { path: String },
     #[error(transparent)]
     Stream(#[from] StartError),
+    #[error("cannot run transforms: {0}")]
+    Engine(#[from] crate::wasm_host::EngineError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cannot install the {signal} handler: {source}")]
@@ -68,7 +70,9 @@ impl Hydrant {
         }
         let budget = DiskBudget::new(config.storage.max_bytes);
         let metrics = Metrics::global();
-        let control = Arc::new(ControlPlane::open(config, &budget, &metrics)?);
+        // One WebAssembly engine per server: every stream's transforms are compiled in it.
+        let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
+        let control = Arc::new(ControlPlane::open(config, &budget, &metrics, build)?);
         control.resume_deletions(control.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {

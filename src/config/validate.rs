@@ -230,7 +230,7 @@ fn check_processing(
         ) {
             issues.push(Issue::new(
                 format!("{ext_path}.ProcessingConfiguration.Processors"),
-                message,
+                message.to_string(),
             ));
         }
     }

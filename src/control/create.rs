@@ -68,6 +68,7 @@ impl ControlPlane {
             tokio::task::spawn_blocking(move || {
                 let opening = Opening {
                     config: &server,
+                    build: &this.build,
                     stream: &config,
                     owner: Owner::Api,
                     version: 1,

@@ -44,7 +44,7 @@ use crate::config::{
 };
 use crate::log::{DiskBudget, LogOptions};
 use crate::names::DESTINATION_ID;
-use crate::pipeline::StartError;
+use crate::pipeline::{BuildContext, StartError};
 use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -66,6 +66,8 @@ pub struct ControlPlane {
     options: LogOptions,
     budget: Arc<DiskBudget>,
     metrics: Metrics,
+    /// What building every stream's pipeline shares (the WebAssembly engine).
+    build: BuildContext,
     /// Serialises changes: create, delete, update, tags, reload and shutdown.
     lock: tokio::sync::Mutex<()>,
     /// Fired at the shutdown deadline: every stop in progress abandons its uploads.
@@ -83,6 +85,7 @@ impl ControlPlane {
         options: LogOptions,
         budget: &Arc<DiskBudget>,
         metrics: &Metrics,
+        build: BuildContext,
     ) -> Self {
         Self {
             registry,
@@ -91,6 +94,7 @@ impl ControlPlane {
             options,
             budget: budget.clone(),
             metrics: metrics.clone(),
+            build,
             lock: tokio::sync::Mutex::new(()),
             abort: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),

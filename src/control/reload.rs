@@ -254,6 +254,7 @@ impl ControlPlane {
                     this.definitions.file_stream_version(&config).map_err(|e| e.to_string())?;
                 let opening = Opening {
                     config: &server,
+                    build: &this.build,
                     stream: &config,
                     owner: Owner::ConfigFile,
                     version,

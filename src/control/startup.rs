@@ -6,7 +6,7 @@ use super::delete::Removal;
 use super::{issues_message, persist, validate_stream, ControlPlane};
 use crate::config::{Config, FsyncSetting};
 use crate::log::{DiskBudget, FsyncPolicy, LogOptions};
-use crate::pipeline::{open_stream, Opening, StartError};
+use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -17,6 +17,7 @@ impl ControlPlane {
         config: &Config,
         budget: &Arc<DiskBudget>,
         metrics: &Metrics,
+        build: BuildContext,
     ) -> Result<Self, StartError> {
         let options = LogOptions {
             fsync: match config.storage.fsync {
@@ -30,7 +31,7 @@ impl ControlPlane {
         };
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
         let registry = Arc::new(Registry::new(&config.account_id));
-        let streams = Self::new(registry, config, options, budget, metrics);
+        let streams = Self::new(registry, config, options, budget, metrics, build);
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
             let version = streams
@@ -39,6 +40,7 @@ impl ControlPlane {
                 .map_err(|source| StartError::Version { stream: name.clone(), source })?;
             let opening = Opening {
                 config,
+                build: &streams.build,
                 stream: stream_config,
                 owner: Owner::ConfigFile,
                 version,
@@ -106,6 +108,7 @@ impl ControlPlane {
             }
             let opening = Opening {
                 config: &server,
+                build: &self.build,
                 stream: &config,
                 owner: Owner::Api,
                 version: stored.version,

@@ -95,8 +95,8 @@ impl ControlPlane {
         let server = self.config();
         let pipeline = {
             let (server, config) = (server.clone(), config.clone());
-            let owner = stream.owner;
-            tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config, owner))
+            let (owner, build) = (stream.owner, self.build.clone());
+            tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config, owner, &build))
                 .await
                 .map_err(internal("preparing the new pipeline failed"))?
                 .map_err(|e| start_error(e, stream.owner))?

@@ -16,6 +16,9 @@ pub enum StartError {
     Destination { stream: String, bucket: String, source: DestinationError },
     #[error("delivery stream {stream}: processing: {message}")]
     Processing { stream: String, message: String },
+    /// The `LambdaArn` names no module this stream may use.
+    #[error("delivery stream {stream}: processing: {source}")]
+    Resolve { stream: String, source: crate::wasm_host::ResolveError },
     /// The module a `LambdaArn` names cannot be read, compiled or used. The message quotes
     /// the file (a compiler error shows its text), so it is for the operator's eyes only.
     #[error("delivery stream {stream}: processing: LambdaArn {lambda_arn}: {error}")]

@@ -33,7 +33,20 @@ use crate::names::arn_of;
 use crate::naming::ObjectNamer;
 use crate::registry::{Definition, DeliveryStream, Owner};
 use crate::telemetry::Metrics;
-use crate::wasm_host::DefinedBy;
+use crate::wasm_host::{DefinedBy, TransformEngine};
+
+/// What building any stream's pipeline shares, one per server (the composition root creates
+/// it): the WebAssembly engine, which caches compiled transform modules.
+#[derive(Clone)]
+pub struct BuildContext {
+    engine: TransformEngine,
+}
+
+impl BuildContext {
+    pub fn new(engine: TransformEngine) -> Self {
+        Self { engine }
+    }
+}
 
 /// Everything a stream's workers are built from, prepared (and checked) before anything runs:
 /// a configuration change prepares the new pipeline while the old workers still deliver.
@@ -55,6 +68,7 @@ impl Pipeline {
         config: &Config,
         stream_config: &DeliveryStreamConfig,
         owner: Owner,
+        build: &BuildContext,
     ) -> Result<Self, StartError> {
         let name = stream_config.delivery_stream_name.clone();
         let s3 = stream_config.s3();
@@ -144,6 +158,7 @@ impl Pipeline {
             stream_config,
             &arn_of(&config.region, &config.account_id, &name),
             defined_by,
+            &build.engine,
         )?);
         let output = S3Output { destination, namer: namer.clone(), codec: codec.clone() };
         let source_arn = arn_of(&config.region, &config.account_id, &name);
@@ -246,6 +261,7 @@ impl Pipeline {
 /// How a stream comes to be opened.
 pub(crate) struct Opening<'a> {
     pub config: &'a Config,
+    pub build: &'a BuildContext,
     pub stream: &'a DeliveryStreamConfig,
     pub owner: Owner,
     pub version: u64,
@@ -260,9 +276,9 @@ pub(crate) fn open_stream(
     budget: &Arc<DiskBudget>,
     metrics: &Metrics,
 ) -> Result<DeliveryStream, StartError> {
-    let Opening { config, stream: stream_config, owner, version, created_at, last_update } =
+    let Opening { config, build, stream: stream_config, owner, version, created_at, last_update } =
         opening;
-    let pipeline = Pipeline::prepare(config, stream_config, owner)?;
+    let pipeline = Pipeline::prepare(config, stream_config, owner, build)?;
     let name = stream_config.delivery_stream_name.clone();
     let s3 = stream_config.s3();
     let log_keys = config

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::engine::SandboxLimits;
+use super::error::ResolveError;
 
 /// Default `NumberOfRetries`.
 pub const DEFAULT_NUMBER_OF_RETRIES: u32 = 3;
@@ -192,37 +193,27 @@ pub fn resolve_module(
     functions: &BTreeMap<String, PathBuf>,
     base_dir: &Path,
     defined_by: DefinedBy,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, ResolveError> {
     let arn = lambda_arn.trim();
     let found = functions.get(arn).or_else(|| unqualified(arn).and_then(|a| functions.get(a)));
     if let Some(path) = found {
         return Ok(base_dir.join(path));
     }
     if defined_by == DefinedBy::Api {
-        return Err(format!(
-            "LambdaArn {}: a stream created through the API may only name a function the \
-             operator lists in `functions:` of the config file (by its Lambda ARN, e.g. \
-             arn:aws:lambda:us-east-1:123456789012:function:name); use one of those, or ask the \
-             operator to add this one",
-            shown(arn)
-        ));
+        return Err(ResolveError::NotAllowed { arn: shown(arn) });
     }
     if let Some(rest) = arn.strip_prefix("file://") {
         let path = Path::new(rest);
         if !path.is_absolute() {
-            return Err(format!(
-                "LambdaArn {arn:?}: a file:// URL needs an absolute path (file:///dir/module.wasm); use a plain relative path instead"
-            ));
+            return Err(ResolveError::RelativeFileUrl { arn: arn.to_string() });
         }
         return Ok(path.to_path_buf());
     }
     if arn.starts_with("arn:") {
-        return Err(format!(
-            "LambdaArn {arn:?} is not in `functions:`; add it there with the path of its WebAssembly module"
-        ));
+        return Err(ResolveError::NotInFunctions { arn: arn.to_string() });
     }
     if arn.is_empty() {
-        return Err("LambdaArn is blank".into());
+        return Err(ResolveError::Blank);
     }
     Ok(base_dir.join(arn))
 }

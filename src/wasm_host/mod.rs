@@ -35,7 +35,7 @@ pub use engine::{
     AbiKind, SandboxLimits, Transform, TransformContext, TransformEngine, TransformModule,
     DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, MAX_RESPONSE_BYTES,
 };
-pub use error::{InvocationError, LoadError};
+pub use error::{EngineError, InvocationError, LoadError, ResolveError};
 pub use outcome::{
     codes, InputRecord, RecordOutcome, RecordResult, DUPLICATED_RECORD_ID_MESSAGE,
     MISSING_RECORD_ID_MESSAGE, PROCESSING_FAILED_MESSAGE,

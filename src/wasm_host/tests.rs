@@ -720,11 +720,15 @@ fn lambda_arns_resolve_through_functions_file_urls_and_relative_paths() {
     );
     assert_eq!(r("by-name").unwrap(), Path::new("/opt/t/n.wasm"));
     assert_eq!(r("file:///srv/m.wasm").unwrap(), Path::new("/srv/m.wasm"));
-    assert!(r("file://srv/m.wasm").unwrap_err().contains("absolute"));
+    let err = r("file://srv/m.wasm").unwrap_err();
+    assert_eq!(err, ResolveError::RelativeFileUrl { arn: "file://srv/m.wasm".into() });
+    assert!(err.to_string().contains("absolute"));
     assert_eq!(r("m/x.wasm").unwrap(), Path::new("/etc/hydrant/m/x.wasm"));
     assert_eq!(r("/abs/x.wasm").unwrap(), Path::new("/abs/x.wasm"));
     let err = r("arn:aws:lambda:us-east-1:123456789012:function:other").unwrap_err();
-    assert!(err.contains("functions:"), "{err}");
+    assert!(matches!(err, ResolveError::NotInFunctions { .. }), "{err}");
+    assert!(err.to_string().contains("functions:"), "{err}");
+    assert_eq!(r("  ").unwrap_err(), ResolveError::Blank);
 }
 
 #[test]
@@ -749,12 +753,12 @@ fn an_api_stream_may_name_only_functions_entries_and_errors_say_nothing_of_files
         "arn:aws:lambda:us-east-1:123456789012:function:other",
         "",
     ] {
-        let err = r(refused).unwrap_err();
+        let err = r(refused).unwrap_err().to_string();
         assert!(err.contains("`functions:`"), "{refused}: {err}");
         assert!(!err.contains("/etc/hydrant"), "{refused}: the error names a server path: {err}");
     }
     let long = format!("arn:{}", "x".repeat(5000));
-    assert!(r(&long).unwrap_err().len() < 600, "a long value is cut short");
+    assert!(r(&long).unwrap_err().to_string().len() < 600, "a long value is cut short");
 }
 
 #[test]
