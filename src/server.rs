@@ -18,10 +18,10 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::control::ControlPlane;
+use crate::control::{ControlPlane, StartupError};
 use crate::listener::{self, Listener};
 use crate::log::DiskBudget;
-use crate::pipeline::{BuildContext, StartError};
+use crate::pipeline::BuildContext;
 use crate::telemetry::Metrics;
 
 /// Errors that stop the server from starting or running.
@@ -32,7 +32,7 @@ pub enum ServerError {
     #[error("data directory {path} is in use by another hydrant process (its lock file is held)")]
     Locked { path: String },
     #[error(transparent)]
-    Stream(#[from] StartError),
+    Stream(#[from] StartupError),
     #[error("cannot run transforms: {0}")]
     Engine(#[from] crate::wasm_host::EngineError),
     #[error("cannot listen on {addr}: {source}")]

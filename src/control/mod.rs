@@ -50,7 +50,8 @@ use crate::telemetry::Metrics;
 
 pub use merge::{MergeError, UpdateKind};
 pub use reload::ReloadError;
-pub use store::{DefinitionStore, FileDefinitions};
+pub use startup::StartupError;
+pub use store::{DefinitionStore, FileDefinitions, StoreError};
 
 /// The one handle through which streams are created, changed, tagged, deleted, reloaded and
 /// stopped while Hydrant serves. It owns what opening a stream needs (the server settings, the
@@ -291,10 +292,7 @@ fn start_error(e: StartError, owner: Owner) -> ControlError {
         }
     }
     match e {
-        StartError::Log { .. }
-        | StartError::Threads { .. }
-        | StartError::Version { .. }
-        | StartError::ApiStream { .. } => ControlError::StartFailed(e),
+        StartError::Log { .. } | StartError::Threads { .. } => ControlError::StartFailed(e),
         other => ControlError::NotStartable(other),
     }
 }

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
+use super::store::StoreError;
 use crate::config::DeliveryStreamConfig;
 use crate::log::embedded::checkpoint::sync_dir;
 use crate::log::embedded::dirs;
@@ -207,16 +208,20 @@ pub fn remove_stored(data_dir: &Path, name: &str) -> io::Result<()> {
 }
 
 /// Every stored API stream, by file name order; leftover temp files are removed.
-pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, (PathBuf, String)> {
+pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, StoreError> {
     let dir = api_dir(data_dir);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err((dir, e.to_string())),
+        Err(e) => return Err(io(&dir)(e)),
     };
     let mut paths = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| (dir.clone(), e.to_string()))?.path();
+        let path = entry.map_err(io(&dir))?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         if name.ends_with(TMP_SUFFIX) {
             let _ = fs::remove_file(&path);
@@ -227,9 +232,9 @@ pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, (PathBu
     paths.sort();
     let mut out = Vec::new();
     for path in paths {
-        let text = fs::read(&path).map_err(|e| (path.clone(), e.to_string()))?;
+        let text = fs::read(&path).map_err(io(&path))?;
         let stored: StoredStream = serde_json::from_slice(&text)
-            .map_err(|e| (path.clone(), format!("not a Hydrant API stream file: {e}")))?;
+            .map_err(|source| StoreError::Parse { path: path.clone(), source })?;
         let name = &stored.config.delivery_stream_name;
         let expected = api_file_name(name);
         let file_name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
@@ -238,10 +243,10 @@ pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, (PathBu
         } else if file_name == format!("{name}.json") && !dir.join(&expected).exists() {
             // Kept under the plain name by an earlier version (a name starting with `.`).
             let target = dir.join(&expected);
-            dirs::rename(&path, &target).map_err(|e| (path.clone(), e.to_string()))?;
+            dirs::rename(&path, &target).map_err(io(&path))?;
             target
         } else {
-            return Err((path, format!("holds stream {name:?}, which belongs in {expected}")));
+            return Err(StoreError::Misplaced { path, stream: name.clone(), expected });
         };
         out.push((path, stored));
     }
@@ -503,8 +508,9 @@ mod tests {
         write_stored(dir.path(), &stored).unwrap();
         fs::rename(api_dir(dir.path()).join("default.json"), api_dir(dir.path()).join("x.json"))
             .unwrap();
-        let (path, message) = read_all(dir.path()).unwrap_err();
+        let err = read_all(dir.path()).unwrap_err();
+        let StoreError::Misplaced { path, expected, .. } = &err else { panic!("{err}") };
         assert!(path.ends_with("x.json"));
-        assert!(message.contains("default.json"), "{message}");
+        assert_eq!(expected, "default.json", "{err}");
     }
 }

@@ -3,12 +3,37 @@
 use std::sync::Arc;
 
 use super::delete::Removal;
-use super::{issues_message, persist, validate_stream, ControlPlane};
-use crate::config::{Config, FsyncSetting};
+use super::{issues_message, persist, validate_stream, ControlPlane, StoreError};
+use crate::config::{Config, FsyncSetting, Issue};
 use crate::log::{DiskBudget, FsyncPolicy, LogOptions};
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
+
+/// Why Hydrant cannot start its streams. The streams of the API are the operator's to fix
+/// here: each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Stream(#[from] StartError),
+    #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
+    Version { stream: String, source: std::io::Error },
+    /// `error` names the file; it is not returned as the source, so that a printed chain
+    /// (`{:#}`) does not repeat it.
+    #[error("{error}; {FIX_API_STREAM}")]
+    ApiStreams { error: StoreError },
+    #[error(
+        "{path}: delivery stream {stream} was created through the API, and the config file now \
+         defines a stream of the same name; rename or remove the one in the config file; \
+         {FIX_API_STREAM}"
+    )]
+    NameTaken { path: String, stream: String },
+    #[error("{path}: {}; {FIX_API_STREAM}", issues_message(.issues))]
+    Invalid { path: String, issues: Vec<Issue> },
+}
+
+const FIX_API_STREAM: &str = "fix the stream (or remove the file to drop it, losing its \
+                              undelivered records) and start again";
 
 impl ControlPlane {
     /// Opens every stream of the config file and every stream created through the API (kept
@@ -18,7 +43,7 @@ impl ControlPlane {
         budget: &Arc<DiskBudget>,
         metrics: &Metrics,
         build: BuildContext,
-    ) -> Result<Self, StartError> {
+    ) -> Result<Self, StartupError> {
         let options = LogOptions {
             fsync: match config.storage.fsync {
                 FsyncSetting::Always => FsyncPolicy::Always,
@@ -37,7 +62,7 @@ impl ControlPlane {
             let version = streams
                 .definitions
                 .file_stream_version(stream_config)
-                .map_err(|source| StartError::Version { stream: name.clone(), source })?;
+                .map_err(|source| StartupError::Version { stream: name.clone(), source })?;
             let opening = Opening {
                 config,
                 build: &streams.build,
@@ -74,30 +99,19 @@ impl ControlPlane {
     }
 
     /// Opens the streams stored in `api-streams/` (at start, after the config file's).
-    pub(crate) fn open_api_streams(&self) -> Result<(), StartError> {
+    pub(crate) fn open_api_streams(&self) -> Result<(), StartupError> {
         let server = self.config();
-        let stored = self.definitions.read_all().map_err(|(path, message)| {
-            StartError::ApiStream { path: path.display().to_string(), message }
-        })?;
+        let stored =
+            self.definitions.read_all().map_err(|error| StartupError::ApiStreams { error })?;
         for (path, stored) in stored {
             let label = path.display().to_string();
             let name = stored.config.delivery_stream_name.clone();
             if self.registry.get(&name).is_some() {
-                return Err(StartError::ApiStream {
-                    path: label,
-                    message: format!(
-                        "delivery stream {name} was created through the API, and the config file \
-                         now defines a stream of the same name; rename or remove the one in the \
-                         config file"
-                    ),
-                });
+                return Err(StartupError::NameTaken { path: label, stream: name });
             }
             let issues = validate_stream(&server, &stored.config, "");
             if !issues.is_empty() {
-                return Err(StartError::ApiStream {
-                    path: label,
-                    message: issues_message(&issues),
-                });
+                return Err(StartupError::Invalid { path: label, issues });
             }
             let mut config = stored.config.clone();
             config.normalize();
@@ -133,5 +147,36 @@ impl ControlPlane {
             .filter(|s| s.is_deleting())
             .map(|s| s.name.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm_host::TransformEngine;
+
+    #[test]
+    fn an_unreadable_api_stream_file_stops_the_start_naming_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!("data_dir: {}\n", dir.path().display());
+        let config = crate::config::parse(&yaml, dir.path()).unwrap();
+        let api_dir = persist::api_dir(dir.path());
+        std::fs::create_dir_all(&api_dir).unwrap();
+        std::fs::write(api_dir.join("broken.json"), "{ not json").unwrap();
+        let build = BuildContext::new(TransformEngine::new().unwrap());
+        let Err(e) = ControlPlane::open(&config, &DiskBudget::new(None), &Metrics::global(), build)
+        else {
+            panic!("a broken api-streams file must stop the start");
+        };
+        assert!(matches!(e, StartupError::ApiStreams { error: StoreError::Parse { .. } }), "{e}");
+        assert!(std::error::Error::source(&e).is_none(), "main prints the chain: no repeats");
+        let message = e.to_string();
+        assert!(message.contains("broken.json: not a Hydrant API stream file"), "{message}");
+        assert!(
+            message.ends_with(
+                "remove the file to drop it, losing its undelivered records) and start again"
+            ),
+            "{message}"
+        );
     }
 }

@@ -11,14 +11,26 @@ use super::persist::{
 };
 use crate::config::DeliveryStreamConfig;
 
+/// Why the stored streams of the API cannot be read; each names the file (for the operator:
+/// it appears in the server's log at start, never in an API answer).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: not a Hydrant API stream file: {source}", path.display())]
+    Parse { path: PathBuf, source: serde_json::Error },
+    /// The file holds a stream whose file name is another.
+    #[error("{}: holds stream {stream:?}, which belongs in {expected}", path.display())]
+    Misplaced { path: PathBuf, stream: String, expected: String },
+}
+
 /// Where the control plane keeps stream definitions: the streams created through the API and
 /// the versions of the config file's streams. Blocking: call it off the runtime.
 /// [`FileDefinitions`] (the files of `persist`) is the one implementation; a store shared by
 /// several servers is the next (issue 13).
 pub trait DefinitionStore: Send + Sync {
-    /// Every stream of the API, with where it is kept (for messages), in name order; or the
-    /// place that cannot be read and why.
-    fn read_all(&self) -> Result<Vec<(PathBuf, StoredStream)>, (PathBuf, String)>;
+    /// Every stream of the API, with where it is kept (for messages), in name order.
+    fn read_all(&self) -> Result<Vec<(PathBuf, StoredStream)>, StoreError>;
     /// Stores a stream of the API, replacing what was stored under its name.
     fn write(&self, stored: &StoredStream) -> io::Result<()>;
     /// Forgets a stream of the API; nothing to do when it is not stored.
@@ -48,7 +60,7 @@ impl FileDefinitions {
 }
 
 impl DefinitionStore for FileDefinitions {
-    fn read_all(&self) -> Result<Vec<(PathBuf, StoredStream)>, (PathBuf, String)> {
+    fn read_all(&self) -> Result<Vec<(PathBuf, StoredStream)>, StoreError> {
         read_all(&self.data_dir)
     }
 

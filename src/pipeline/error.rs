@@ -39,11 +39,4 @@ pub enum StartError {
     ShardCount { stream: String, on_disk: u32, configured: u32 },
     #[error("delivery stream {stream}: cannot start its delivery threads: {source}")]
     Threads { stream: String, source: std::io::Error },
-    #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
-    Version { stream: String, source: std::io::Error },
-    #[error(
-        "{path}: {message}; fix the stream (or remove the file to drop it, losing its undelivered \
-         records) and start again"
-    )]
-    ApiStream { path: String, message: String },
 }
