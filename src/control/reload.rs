@@ -19,9 +19,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::ControlPlane;
+use super::{ControlError, ControlPlane};
 use crate::config::{Config, DeliveryStreamConfig, Issue};
-use crate::pipeline::{open_stream, Opening};
+use crate::pipeline::{open_stream, Opening, StartError};
 use crate::registry::Owner;
 
 use super::delete::Removal;
@@ -36,8 +36,36 @@ pub enum ReloadError {
     Conflicts(Vec<Issue>),
 }
 
+/// Why a reload did not apply the change of one stream (it keeps running as it was).
+#[derive(Debug, thiserror::Error)]
+pub enum NotApplied {
+    /// The log keeps the shard count it was created with (until resharding).
+    #[error(
+        "hydrant.shards cannot change for an existing stream (its log has {shards} shards); \
+         restore hydrant.shards: {shards}"
+    )]
+    ShardCount { shards: u32 },
+    /// An added stream has the name of a removed one that is still draining.
+    #[error(
+        "a stream of this name is still being removed (draining); reload again once it is gone"
+    )]
+    StillRemoving,
+    /// A changed stream's new pipeline could not be prepared or started.
+    #[error(transparent)]
+    Replace(ControlError),
+    /// An added stream's version file cannot be read or written.
+    #[error("{0}")]
+    Version(std::io::Error),
+    /// An added stream cannot start.
+    #[error(transparent)]
+    Start(StartError),
+    /// The task that opened an added stream ended without an answer (it panicked).
+    #[error("{0}")]
+    Task(tokio::task::JoinError),
+}
+
 /// One outcome of a reload, logged one line each.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Change {
     Added {
         stream: String,
@@ -57,7 +85,7 @@ pub enum Change {
     /// added stream, is not running).
     Failed {
         stream: String,
-        message: String,
+        error: NotApplied,
     },
 }
 
@@ -78,8 +106,8 @@ impl std::fmt::Display for Change {
                 "{setting} changed in the config file but cannot change while serving; it takes \
                  effect at the next restart"
             ),
-            Change::Failed { stream, message } => {
-                write!(f, "delivery stream {stream}: change not applied: {message}")
+            Change::Failed { stream, error } => {
+                write!(f, "delivery stream {stream}: change not applied: {error}")
             }
         }
     }
@@ -155,9 +183,7 @@ pub fn plan(
             continue;
         }
         match restart_only(old, stream) {
-            Some(message) => {
-                plan.refused.push(Change::Failed { stream: name.to_string(), message })
-            }
+            Some(error) => plan.refused.push(Change::Failed { stream: name.to_string(), error }),
             None => plan.changed.push((stream.clone(), own)),
         }
     }
@@ -165,13 +191,9 @@ pub fn plan(
 }
 
 /// Why a change cannot be applied to a running stream, if it cannot.
-fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Option<String> {
+fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Option<NotApplied> {
     if old.hydrant.shards != new.hydrant.shards {
-        return Some(format!(
-            "hydrant.shards cannot change for an existing stream (its log has {} shards); \
-             restore hydrant.shards: {}",
-            old.hydrant.shards, old.hydrant.shards
-        ));
+        return Some(NotApplied::ShardCount { shards: old.hydrant.shards });
     }
     None
 }
@@ -233,25 +255,22 @@ impl ControlPlane {
             let version = stream.version() + u64::from(own);
             match self.replace(&stream, config, version, None).await {
                 Ok(()) => changes.push(Change::Replaced { stream: name, version }),
-                Err(e) => changes.push(Change::Failed { stream: name, message: e.to_string() }),
+                Err(e) => {
+                    changes.push(Change::Failed { stream: name, error: NotApplied::Replace(e) })
+                }
             }
         }
         for config in plan.added {
             let name = config.delivery_stream_name.clone();
             if self.registry.get(&name).is_some() {
-                changes.push(Change::Failed {
-                    stream: name,
-                    message: "a stream of this name is still being removed (draining); reload \
-                              again once it is gone"
-                        .into(),
-                });
+                changes.push(Change::Failed { stream: name, error: NotApplied::StillRemoving });
                 continue;
             }
             let this = self.clone();
             let server = self.config();
             let opened = tokio::task::spawn_blocking(move || {
                 let version =
-                    this.definitions.file_stream_version(&config).map_err(|e| e.to_string())?;
+                    this.definitions.file_stream_version(&config).map_err(NotApplied::Version)?;
                 let opening = Opening {
                     config: &server,
                     build: &this.build,
@@ -262,7 +281,7 @@ impl ControlPlane {
                     last_update: None,
                 };
                 open_stream(opening, &this.options, &this.budget, &this.metrics)
-                    .map_err(|e| e.to_string())
+                    .map_err(NotApplied::Start)
             })
             .await;
             match opened {
@@ -270,8 +289,8 @@ impl ControlPlane {
                     self.registry.insert(Arc::new(stream));
                     changes.push(Change::Added { stream: name });
                 }
-                Ok(Err(message)) => changes.push(Change::Failed { stream: name, message }),
-                Err(e) => changes.push(Change::Failed { stream: name, message: e.to_string() }),
+                Ok(Err(error)) => changes.push(Change::Failed { stream: name, error }),
+                Err(e) => changes.push(Change::Failed { stream: name, error: NotApplied::Task(e) }),
             }
         }
         Ok(changes)
@@ -345,8 +364,13 @@ mod tests {
         let new = config(&format!("delivery_streams:\n{}", stream("s", "p/", 2)));
         let plan = plan(&old, &running(&old), &new);
         assert!(plan.changed.is_empty());
-        assert!(matches!(&plan.refused[..], [Change::Failed { stream, message }]
-            if stream == "s" && message.contains("hydrant.shards")));
+        assert!(matches!(&plan.refused[..],
+            [Change::Failed { stream, error: NotApplied::ShardCount { shards: 1 } }] if stream == "s"));
+        assert_eq!(
+            plan.refused[0].to_string(),
+            "delivery stream s: change not applied: hydrant.shards cannot change for an existing \
+             stream (its log has 1 shards); restore hydrant.shards: 1"
+        );
     }
 
     #[test]
@@ -356,6 +380,9 @@ mod tests {
         let (effective, notes) = live_settings(&old, &new);
         assert_eq!(effective.listen, old.listen);
         assert_eq!(effective.shutdown_timeout_seconds, 9);
-        assert_eq!(notes, vec![Change::NeedsRestart { setting: "listen".into() }]);
+        assert!(
+            matches!(&notes[..], [Change::NeedsRestart { setting }] if setting == "listen"),
+            "{notes:?}"
+        );
     }
 }
