@@ -143,11 +143,14 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
             listeners.push(Listener::new("api", tcp, tls, router, &config.http));
         }
         None => {
-            if !addr.ip().is_loopback() {
-                tracing::info!(%addr, "/metrics and /readyz are served on the API port; set \
-                    admin_listen (e.g. 127.0.0.1:4574) to serve them on a port of their own");
-            }
-            let router = api::router(hydrant.state.clone());
+            let router = if addr.ip().is_loopback() {
+                api::router(hydrant.state.clone())
+            } else {
+                tracing::info!(%addr, "/metrics and /readyz are served on the API port, /readyz \
+                    without its detail lines (/metrics names every stream); set admin_listen \
+                    (e.g. 127.0.0.1:4574) to serve them whole on a port of their own");
+                api::shared_router(hydrant.state.clone())
+            };
             listeners.push(Listener::new("api", tcp, tls, router, &config.http));
         }
     }

@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod error;
 pub mod error_output;
 pub mod http;
+pub mod redact;
 pub mod retry;
 pub mod s3;
 pub mod search;

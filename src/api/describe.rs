@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::config::DeliveryStreamConfig;
+use crate::config::{redact_url_credentials_in, DeliveryStreamConfig};
 use crate::names::DESTINATION_ID;
 use crate::registry::DeliveryStream;
 
@@ -120,6 +120,8 @@ fn destination_description(
         map.remove("S3Configuration");
         map.insert("S3DestinationDescription".into(), reduced.clone());
     }
+    // Nor a password written inside a URL (`postgres://u:pw@h/db`, `?password=`).
+    redact_url_credentials_in(&mut block);
     json!({
         "DestinationId": DESTINATION_ID,
         key: block,

@@ -8,6 +8,8 @@
 //! at (an unknown key is refused before any memory is reserved for its body); `/healthz`,
 //! `/readyz` and `/metrics` stay open. With `admin_listen`, `/readyz` and `/metrics` are
 //! served by [`admin_router`] on their own listener instead ([`api_router`] has the rest).
+//! Without it, on a `listen` address other machines can reach, [`shared_router`] keeps
+//! `/readyz` to its headline.
 
 pub mod actions;
 pub mod auth;
@@ -100,9 +102,20 @@ impl AppState {
 }
 
 /// The HTTP surface on one port: Firehose on `POST /`, plus `/healthz`, `/readyz` and
-/// `/metrics` (what is served without `admin_listen`).
+/// `/metrics` (what is served without `admin_listen` on a loopback `listen`).
 pub fn router(state: AppState) -> Router {
     with_envelope(firehose_routes(state.clone()).merge(admin_routes(state)))
+}
+
+/// [`router`] for a `listen` other machines can reach, without `admin_listen`: `/readyz`
+/// answers only its headline and status (its detail lines name streams and quote destination
+/// errors, which every producer could read). `/metrics` stays whole for Prometheus.
+pub fn shared_router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/readyz", get(readyz_headline))
+        .route("/metrics", get(metrics))
+        .with_state(state.clone());
+    with_envelope(firehose_routes(state).merge(admin))
 }
 
 /// The producer-facing listener when `admin_listen` is set: Firehose on `POST /` and
@@ -160,6 +173,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = crate::health::readiness(&state.registry);
     let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, readiness.body).into_response()
+}
+
+/// [`readyz`]'s status and first line only.
+async fn readyz_headline(State(state): State<AppState>) -> Response {
+    let readiness = crate::health::readiness(&state.registry);
+    let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let headline = readiness.body.lines().next().unwrap_or_default();
+    (status, format!("{headline}\n")).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -229,6 +250,18 @@ async fn dispatch(
             return Err(e);
         }
     };
+    if let Some(pending) = &pending {
+        // The operation is known from the headers: a key that may not call it never makes
+        // the server hold a large body. A small one (every control-plane call) is still read
+        // and its signature checked, so the answer can name the stream.
+        let small = length.is_some_and(|l| l <= MAX_DENIED_BODY_BYTES);
+        if !pending.may_call(operation) && !small {
+            body::discard_body(body, headers, state.body_rate);
+            // Its signature is unchecked: the answer does not list what the key may call.
+            let fix = action_fix(pending.access_key_id(), operation, None);
+            return Err(access_denied(state, pending.access_key_id(), operation, None, fix));
+        }
+    }
     let _room = body::reserve_memory(state, peer, length).await?;
     let body = body::read_body(state, body, length).await?;
     let caller = match pending {
@@ -258,52 +291,43 @@ async fn dispatch(
         "StopDeliveryStreamEncryption" => {
             control_ops::stop_delivery_stream_encryption(state, &body).await
         }
+        // `operation` is one of OPERATIONS; one without an arm here is a bug.
         other => Err(ApiError::new(
-            ErrorType::UnknownOperation,
-            format!(
-                "operation {other} is not supported by this Hydrant; supported: {}",
-                OPERATIONS.join(", ")
-            ),
+            ErrorType::InternalFailure,
+            format!("operation {other} has no handler in this Hydrant"),
         )),
     };
     // A key limited to some streams does not get to learn the others' names.
     result.map_err(|e| if restricted.is_some() { e.for_restricted_caller() } else { e })
 }
 
-/// A signed call needs two permissions of its key: the operation (`actions`; operations
-/// Hydrant does not serve are left to the dispatch, which names them), and the stream it names
-/// in `DeliveryStreamName` (`streams`). Unknown streams are denied too, so the key learns
-/// nothing about streams outside its list.
+/// Largest body read from a key that may not call its operation, so the refusal can name the
+/// stream (control-plane calls are a few KiB; a larger body is refused unread).
+const MAX_DENIED_BODY_BYTES: u64 = 64 << 10;
+
+/// A signed call needs two permissions of its key: the operation (`actions`; `operation` is
+/// one of [`OPERATIONS`]), and the stream it names in `DeliveryStreamName` (`streams`).
+/// Unknown streams are denied too, so the key learns nothing about streams outside its list.
 fn authorize(
     state: &AppState,
     caller: &Caller,
     operation: &str,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    let action_allowed = !OPERATIONS.contains(&operation) || caller.may_call(operation);
+    let action_allowed = caller.may_call(operation);
     if action_allowed && !caller.is_restricted() {
         return Ok(()); // the body need not be parsed
     }
     let name = stream_name(body)?;
     let key = &caller.access_key_id;
     if !action_allowed {
-        let allowed = caller.allowed_operations().join(", ");
-        return Err(access_denied(
-            state,
-            caller,
-            operation,
-            name.as_deref(),
-            format!(
-                "access key {key} may call {allowed}; add \"firehose:{operation}\" (or a \
-                 pattern such as \"firehose:*\") to its auth.credentials[].actions in the config \
-                 file to allow it"
-            ),
-        ));
+        let fix = action_fix(key, operation, Some(&caller.allowed_operations()));
+        return Err(access_denied(state, key, operation, name.as_deref(), fix));
     }
     match name {
         Some(name) if !caller.may_use(&name) => Err(access_denied(
             state,
-            caller,
+            key,
             operation,
             Some(&name),
             format!(
@@ -334,10 +358,21 @@ fn stream_name(body: &[u8]) -> Result<Option<String>, ApiError> {
     Ok(named.name.map(Cow::into_owned))
 }
 
+/// What to do about an action the key's `actions` do not allow (`allowed`: what it may call,
+/// told only to a caller whose signature was checked).
+fn action_fix(key: &str, operation: &str, allowed: Option<&[&str]>) -> String {
+    let allowed = allowed.map(|a| format!("access key {key} may call {}; ", a.join(", ")));
+    format!(
+        "{}add \"firehose:{operation}\" (or a pattern such as \"firehose:*\") to the \
+         auth.credentials[].actions of access key {key} in the config file to allow it",
+        allowed.unwrap_or_default()
+    )
+}
+
 /// AWS's answer to a call its policy does not allow, followed by how to allow it.
 fn access_denied(
     state: &AppState,
-    caller: &Caller,
+    key: &str,
     operation: &str,
     stream: Option<&str>,
     fix: String,
@@ -352,7 +387,7 @@ fn access_denied(
         format!(
             "User: {} is not authorized to perform: firehose:{operation} on resource: {resource} \
              because no identity-based policy allows the firehose:{operation} action; {fix}",
-            caller.access_key_id
+            key
         ),
     )
 }
@@ -365,10 +400,22 @@ fn operation(headers: &HeaderMap) -> Result<&str, ApiError> {
         )
     })?;
     let target = target.to_str().unwrap_or_default();
-    target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()).ok_or_else(|| {
+    let operation =
+        target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()).ok_or_else(|| {
+            ApiError::new(
+                ErrorType::UnknownOperation,
+                format!("X-Amz-Target {target:?} is not a Firehose operation; expected {TARGET_PREFIX}<Operation>"),
+            )
+        })?;
+    // Only what Hydrant serves gets past here, so authorization never meets an operation it
+    // does not know (and cannot let one through).
+    OPERATIONS.iter().copied().find(|known| *known == operation).ok_or_else(|| {
         ApiError::new(
             ErrorType::UnknownOperation,
-            format!("X-Amz-Target {target:?} is not a Firehose operation; expected {TARGET_PREFIX}<Operation>"),
+            format!(
+                "operation {operation} is not supported by this Hydrant; supported: {}",
+                OPERATIONS.join(", ")
+            ),
         )
     })
 }

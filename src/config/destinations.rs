@@ -10,6 +10,7 @@
 //! `hydrant-destinations`, with their field names prefixed by the path here.
 
 use hydrant_destinations::http::{EndpointConfiguration, HttpS3BackupMode, RequestConfiguration};
+use hydrant_destinations::redact::redact_url_credentials;
 use hydrant_destinations::search::{DocumentIdOptions, IndexRotationPeriod};
 use hydrant_destinations::warehouse::CopyCommand;
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,7 @@ pub struct RedshiftConfig {
 impl std::fmt::Debug for RedshiftConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedshiftConfig")
-            .field("cluster_jdbc_url", &self.cluster_jdbc_url)
+            .field("cluster_jdbc_url", &redact_url_credentials(&self.cluster_jdbc_url))
             .field("copy_command", &self.copy_command)
             .field("username", &self.username)
             .field("password", &"<redacted>")
@@ -173,7 +174,7 @@ pub struct HttpEndpointConfig {
 impl std::fmt::Debug for HttpEndpointConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpEndpointConfig")
-            .field("url", &self.endpoint_configuration.url)
+            .field("url", &redact_url_credentials(&self.endpoint_configuration.url))
             .field("s3_configuration", &self.s3_configuration)
             .finish_non_exhaustive()
     }

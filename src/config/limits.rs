@@ -124,17 +124,21 @@ pub struct LimitExcess {
     pub kind: LimitKind,
     /// The field (`hydrant.shards`) and what to do.
     pub issue: Issue,
+    /// The field's value, in the unit of its ceiling.
+    pub value: u64,
 }
 
 fn excess(
     kind: LimitKind,
     path: String,
+    value: u64,
     what: String,
     limit: String,
     setting: &str,
 ) -> LimitExcess {
     LimitExcess {
         kind,
+        value,
         issue: Issue::new(
             path,
             format!(
@@ -248,6 +252,7 @@ impl LimitsConfig {
             out.push(excess(
                 Count,
                 "hydrant.shards".into(),
+                u64::from(hydrant.shards),
                 format!("{} shards", hydrant.shards),
                 format!("{} shards per stream", self.max_shards_per_stream),
                 "max_shards_per_stream",
@@ -257,6 +262,7 @@ impl LimitsConfig {
             out.push(excess(
                 Value,
                 "hydrant.max_partitions".into(),
+                hydrant.max_partitions as u64,
                 format!("{} partitions", hydrant.max_partitions),
                 self.max_partitions.to_string(),
                 "max_partitions",
@@ -267,6 +273,7 @@ impl LimitsConfig {
             out.push(excess(
                 Value,
                 "hydrant.transform.fuel".into(),
+                sandbox.fuel,
                 format!("{} fuel", sandbox.fuel),
                 self.max_transform_fuel.to_string(),
                 "max_transform_fuel",
@@ -277,6 +284,7 @@ impl LimitsConfig {
             out.push(excess(
                 Value,
                 "hydrant.transform.memory_mib".into(),
+                memory_mib,
                 format!("{memory_mib} MiB"),
                 format!("{} MiB", self.max_transform_memory_mib),
                 "max_transform_memory_mib",
@@ -287,6 +295,7 @@ impl LimitsConfig {
                 out.push(excess(
                     Value,
                     path,
+                    u64::from(retries),
                     format!("{retries} retries"),
                     self.max_transform_retries.to_string(),
                     "max_transform_retries",
@@ -298,6 +307,7 @@ impl LimitsConfig {
                 out.push(excess(
                     Value,
                     path,
+                    size_mib,
                     format!("{size_mib} MiB"),
                     format!("{} MiB", self.max_buffer_size_mib),
                     "max_buffer_size_mib",

@@ -45,6 +45,8 @@ pub use defaults::{
 };
 pub use error::{ConfigError, Issue};
 pub use http::HttpConfig;
+/// Masks passwords inside URLs wherever a destination block is shown (Describe, `Debug`).
+pub use hydrant_destinations::redact::{redact_url_credentials, redact_url_credentials_in};
 pub use limits::{LimitExcess, LimitKind, LimitsConfig};
 pub use log_keys::{key_type_of, LogKeyError, LogKeys};
 pub use model::{

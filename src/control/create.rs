@@ -39,7 +39,7 @@ impl ControlPlane {
                 count: api_streams,
             });
         }
-        let issues = self.validate_stream(&config, "");
+        let issues = self.validate_api_stream(&config).await?;
         if !issues.is_empty() {
             return Err(ControlError::Invalid(issues));
         }

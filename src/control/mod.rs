@@ -319,6 +319,20 @@ impl ControlPlane {
         validate_stream(&self.config(), stream, label)
     }
 
+    /// [`ControlPlane::validate_stream`] for an API call, on a blocking thread: it compiles jq
+    /// queries (on a thread it spawns and joins) and transforms, which must not hold up a
+    /// runtime worker.
+    async fn validate_api_stream(
+        &self,
+        stream: &DeliveryStreamConfig,
+    ) -> Result<Vec<Issue>, ControlError> {
+        let server = self.config();
+        let stream = stream.clone();
+        tokio::task::spawn_blocking(move || validate_stream(&server, &stream, ""))
+            .await
+            .map_err(internal("validating the stream failed"))
+    }
+
     /// The stream `name`, if the API may change it.
     fn changeable(&self, name: &str) -> Result<Arc<DeliveryStream>, ControlError> {
         let stream = self.registry.get(name).ok_or_else(|| self.registry.not_found(name))?;
@@ -346,21 +360,19 @@ fn stored_of(stream: &DeliveryStream) -> persist::StoredStream {
 }
 
 /// Refuses an API stream's configuration above the server's `limits:`; `current` is the
-/// configuration it replaces, whose excesses are kept (the ceilings may have been lowered
-/// since it was accepted; only what the change raises is refused).
+/// configuration it replaces, whose excesses may be kept or lowered (the ceilings may have
+/// been lowered since it was accepted) but not raised: an excess is refused unless the
+/// current configuration has the same field at least as high.
 fn check_limits(
     limits: &LimitsConfig,
     config: &DeliveryStreamConfig,
     current: Option<&DeliveryStreamConfig>,
 ) -> Result<(), ControlError> {
-    let kept: Vec<String> = current
-        .map(|c| limits.excesses(c))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e.issue.path)
-        .collect();
+    let kept = current.map(|c| limits.excesses(c)).unwrap_or_default();
+    let is_kept =
+        |e: &LimitExcess| kept.iter().any(|k| k.issue.path == e.issue.path && e.value <= k.value);
     let new: Vec<LimitExcess> =
-        limits.excesses(config).into_iter().filter(|e| !kept.contains(&e.issue.path)).collect();
+        limits.excesses(config).into_iter().filter(|e| !is_kept(e)).collect();
     let issues = |kind: LimitKind| -> Vec<Issue> {
         new.iter().filter(|e| e.kind == kind).map(|e| e.issue.clone()).collect()
     };

@@ -41,7 +41,7 @@ impl ControlPlane {
         }
         let mut config =
             merge::merge(&definition.config, kind, update).map_err(ControlError::Merge)?;
-        let issues = self.validate_stream(&config, "");
+        let issues = self.validate_api_stream(&config).await?;
         if !issues.is_empty() {
             return Err(ControlError::Invalid(issues));
         }

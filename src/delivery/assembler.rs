@@ -429,14 +429,23 @@ impl<'c> Assembler<'c> {
             },
         };
         if let Some(p) = &self.stages.partitioning {
-            if let Err(problem) = p.check_key(&partition, origin.arrival_ms) {
-                let doc =
-                    self.processing_failed(origin, &raw, problem.code(), &problem.to_string(), 1);
-                return self.error(PARTITIONING_FAILED, origin, doc);
-            }
             // Buffers whose window has passed close before the cap is counted.
             self.buffers.advance(origin.arrival_ms)?;
             let key = BufferKey::Data(partition.clone());
+            // The record that starts an object names it (its arrival is the object's
+            // oldest), so the key is checked then: once per object, with the right time.
+            if self.buffers.opens_object(&key, data.len() as u64) {
+                if let Err(problem) = p.check_key(&partition, origin.arrival_ms) {
+                    let doc = self.processing_failed(
+                        origin,
+                        &raw,
+                        problem.code(),
+                        &problem.to_string(),
+                        1,
+                    );
+                    return self.error(PARTITIONING_FAILED, origin, doc);
+                }
+            }
             if !self.buffers.is_open(&key)
                 && !self.buffers.delivered(&key, origin.pos)
                 && self.buffers.open_partitions() >= p.max_partitions

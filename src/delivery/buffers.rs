@@ -297,13 +297,19 @@ impl<'c> Buffers<'c> {
         self.advance(i64::MAX)
     }
 
+    /// Whether a record of `len` bytes for `key` would start a new object (no buffer is
+    /// open, or the open one is full), once the buffers have been advanced to its arrival.
+    pub fn opens_object(&self, key: &BufferKey, len: u64) -> bool {
+        !self.is_open(key) || self.is_full(key, len)
+    }
+
+    fn is_full(&self, key: &BufferKey, len: u64) -> bool {
+        self.open.get(key).is_some_and(|o| o.records > 0 && o.bytes + len > self.policy.max_bytes)
+    }
+
     /// Seals `key`'s buffer first if `len` more bytes would pass the size limit.
     fn make_room(&mut self, key: &BufferKey, len: u64) -> io::Result<()> {
-        let full = self
-            .open
-            .get(key)
-            .is_some_and(|o| o.records > 0 && o.bytes + len > self.policy.max_bytes);
-        if full {
+        if self.is_full(key, len) {
             self.seal(key)?;
         }
         Ok(())

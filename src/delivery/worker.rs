@@ -588,7 +588,8 @@ fn joined(
 }
 
 /// The wait before the `failures`-th restart in a row: 200 ms doubling to
-/// [`MAX_RESTART_WAIT`], ±15 % so that the shards of one full disk do not retry in step.
+/// [`MAX_RESTART_WAIT`], shortened by up to 15 % at random so that the shards of one full disk
+/// do not retry in step (never longer than the cap).
 fn restart_wait(failures: u32) -> Duration {
     let base =
         FIRST_RESTART_WAIT.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(16) as i32);

@@ -32,6 +32,14 @@ pub enum StartError {
     Keys { stream: String, message: String },
     #[error("delivery stream {stream}: {source}")]
     Naming { stream: String, source: NamerError },
+    /// The prefix as written makes keys the store refuses whatever the records hold, so
+    /// every object would fail.
+    #[error(
+        "delivery stream {stream}: {field}: the object keys it makes cannot be written ({message}); \
+         fix {field} (no empty \"//\", \".\" or \"..\" segment, no control character, within \
+         the store's length limits)"
+    )]
+    UnwritableKeys { stream: String, field: &'static str, message: String },
     #[error(
         "delivery stream {stream}: its log has {on_disk} shards but the configuration says {configured}; \
          changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"

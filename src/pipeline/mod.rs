@@ -144,6 +144,15 @@ impl Pipeline {
             .and_then(|namer| namer.with_error_extension(""))
             .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
         );
+        for (field, key) in namer.sample_keys(1) {
+            let refused = match key {
+                Ok(key) => key_rules.check(&key).err(),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(message) = refused {
+                return Err(StartError::UnwritableKeys { stream: name.clone(), field, message });
+            }
+        }
         let policy = BatchPolicy {
             // Per buffer: with dynamic partitioning, every partition has its own.
             max_bytes: s3.buffer_size_bytes(),

@@ -79,7 +79,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::native::{v, Fun};
@@ -87,7 +87,9 @@ use jaq_core::{Compiler, Ctx, Native, Vars};
 use jaq_json::{Num, Val};
 
 mod budget;
+mod compare;
 mod natives;
+mod regex;
 mod rewrite;
 
 pub use budget::{mark_evaluator_thread, EVALUATOR_THREAD_STACK_BYTES, MAX_STEPS};
@@ -103,7 +105,7 @@ const MAX_MESSAGE_CHARS: usize = 512;
 pub const MAX_QUERY_CHARS: usize = 5120;
 
 /// The query, compiled as the body of this definition after [`rewrite`] (the text the user
-/// wrote is compiled first, on its own, for error messages that point into it).
+/// wrote is compiled on its own only when that fails, for error messages that point into it).
 const QUERY_DEF: &str = "_hydrant_query";
 
 /// jq 1.6 builtins that jaq does not define, written in jq, and the `strftime` wrappers that
@@ -255,41 +257,72 @@ impl MetadataExtractor {
     }
 }
 
-/// Parses and compiles `query` twice: as written (so errors point into the user's text),
-/// then rewritten ([`rewrite`]) as the body of [`QUERY_DEF`], which is what runs.
+/// Parses and compiles `query` rewritten ([`rewrite`]) as the body of [`QUERY_DEF`], which is
+/// what runs. Only when that fails is the text as written compiled on its own, so errors point
+/// into the user's text.
 fn compile(query: &str) -> Result<Filter, QueryError> {
     let arena = Arena::default();
-    let modules = Loader::new(prelude())
-        .load(&arena, File { code: query, path: () })
-        .map_err(|errs| QueryError { message: load_errors(query, errs) })?;
-    Compiler::default()
-        .with_funs(funs())
-        .compile(modules)
-        .map_err(|errs| QueryError { message: compile_errors(errs) })?;
+    let rewritten = jaq_core::load::parse(query, |p| p.term()).map(|body| {
+        let query_def = jaq_core::load::parse::Def {
+            name: QUERY_DEF,
+            args: Vec::new(),
+            body: rewrite::term(body),
+        };
+        let modules = Loader::new(prelude().chain([query_def]))
+            .load(&arena, File { code: QUERY_DEF, path: () })
+            .map_err(|errs| QueryError { message: load_errors(query, errs) })?;
+        compile_modules(modules)
+    });
+    match rewritten {
+        Some(Ok(filter)) => Ok(filter),
+        // The rewritten query failed: its errors point into the rewritten program, so the
+        // message comes from the text as written when that fails too.
+        Some(Err(error)) => Err(compile_as_written(query, &arena).err().unwrap_or(error)),
+        None => Err(compile_as_written(query, &arena).err().unwrap_or_else(|| QueryError {
+            message: "invalid jq query: the query does not parse".into(),
+        })),
+    }
+}
 
-    let body = jaq_core::load::parse(query, |p| p.term()).ok_or_else(|| QueryError {
-        message: "invalid jq query: the query does not parse".into(),
-    })?;
-    let query_def =
-        jaq_core::load::parse::Def { name: QUERY_DEF, args: Vec::new(), body: rewrite::term(body) };
-    let modules = Loader::new(prelude().chain([query_def]))
-        .load(&arena, File { code: QUERY_DEF, path: () })
+/// Compiles `query` as written, for error messages that point into it.
+fn compile_as_written<'a>(query: &'a str, arena: &'a Arena) -> Result<(), QueryError> {
+    let modules = Loader::new(prelude())
+        .load(arena, File { code: query, path: () })
         .map_err(|errs| QueryError { message: load_errors(query, errs) })?;
+    compile_modules(modules)?;
+    Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// jq programs compiled on this thread.
+    static COMPILES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn compile_modules(modules: jaq_core::load::Modules<&str, ()>) -> Result<Filter, QueryError> {
+    #[cfg(test)]
+    COMPILES.with(|n| n.set(n.get() + 1));
     Compiler::default()
         .with_funs(funs())
         .compile(modules)
         .map_err(|errs| QueryError { message: compile_errors(errs) })
 }
 
-/// jq's standard library plus the jq 1.6 compatibility definitions, rewritten.
+/// jq's standard library plus the jq 1.6 compatibility definitions, rewritten (parsed once).
 fn prelude<'s>() -> impl Iterator<Item = jaq_core::load::parse::Def<&'s str>> {
-    let compat = jaq_core::load::parse(JQ16_COMPAT_DEFS, |p| p.defs())
-        .expect("the built-in jq 1.6 compatibility definitions parse");
-    jaq_core::defs()
-        .chain(jaq_std::defs())
-        .chain(jaq_json::defs())
-        .chain(compat)
-        .map(|d| rewrite::def(d))
+    static PRELUDE: OnceLock<Vec<jaq_core::load::parse::Def<&'static str>>> = OnceLock::new();
+    let defs = PRELUDE.get_or_init(|| {
+        let compat = jaq_core::load::parse(JQ16_COMPAT_DEFS, |p| p.defs())
+            .expect("the built-in jq 1.6 compatibility definitions parse");
+        jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs())
+            .chain(compat)
+            .map(|d| rewrite::def(d))
+            .collect()
+    });
+    // Any `'s`: the `'static` definitions outlive the query they are compiled with.
+    defs.iter().cloned()
 }
 
 /// jaq's natives, minus `env` and those [`natives`] replaces, plus Hydrant's.

@@ -1,6 +1,7 @@
 """`admin_listen` moves `/metrics` and `/readyz` off the producers' port: the API port keeps
 `POST /` and `/healthz`, the admin port (plain HTTP, also next to `tls:`) serves `/metrics`,
-`/readyz` and `/healthz`, and SIGTERM stops both."""
+`/readyz` and `/healthz`, and SIGTERM stops both. Without it, on an address other machines can
+reach, `/readyz` on the producers' port answers only its headline."""
 
 import json
 import urllib.error
@@ -8,7 +9,15 @@ import urllib.request
 
 import pytest
 
-from conftest import assert_no_panic, config_yaml, free_port, make_records, s3_stream
+from conftest import (
+    assert_no_panic,
+    config_yaml,
+    free_port,
+    make_records,
+    s3_stream,
+    stream_yaml,
+    wait_for,
+)
 
 
 def get(url):
@@ -75,3 +84,34 @@ def test_without_admin_listen_everything_stays_on_the_api_port(body, hydrant_fac
     h = hydrant_factory(body)
     for path, want in (("/healthz", "ok"), ("/readyz", "ready"), ("/metrics", "hydrant_")):
         assert want in h.urlopen(h.endpoint + path, timeout=5).read().decode()
+
+
+def test_readyz_on_a_reachable_api_port_names_no_stream_and_quotes_no_destination_error(bucket, hydrant_factory):
+    down = free_port()  # nothing listens there: delivery is held back
+    body = (
+        f"object_stores:\n  down: {{ type: s3, endpoint: \"http://127.0.0.1:{down}\", region: us-east-1, "
+        "access_key_id: k, secret_access_key: s, allow_http: true }\n"
+        "delivery_streams:\n" + stream_yaml("secret-stream", bucket, shards=1, store="down")
+    )
+    h = hydrant_factory(body, start=False)
+    # Every address, loopback included, so the test reaches it on 127.0.0.1.
+    h.config_path.write_text(h.config_path.read_text().replace("listen: 127.0.0.1:", "listen: 0.0.0.0:", 1))
+    h.start()
+    out = h.firehose().put_record_batch(DeliveryStreamName="secret-stream",
+                                        Records=[{"Data": r} for r in make_records(3, tag="held")])
+    assert out["FailedPutCount"] == 0, out
+
+    def held_back():
+        status, text = get(h.endpoint + "/readyz")
+        return (status, text) if "held back" in text else None
+
+    status, text = wait_for(held_back, timeout=30, what="/readyz reporting the held-back shard")
+    # Kubernetes probes read the status; producers learn nothing about streams or destinations.
+    assert (status, text) == (200, "ready, delivery held back on 1 shard (records wait in the log)\n")
+    assert get(h.endpoint + "/healthz") == (200, "ok\n")
+    # /metrics stays whole for Prometheus (docs/security.md says it names every stream).
+    status, text = get(h.endpoint + "/metrics")
+    assert status == 200 and 'stream="secret-stream"' in text
+    assert "/readyz without its detail lines" in h.log()
+    assert h.proc.poll() is None
+    assert_no_panic(h)

@@ -174,9 +174,17 @@ def test_a_key_limited_to_its_stream_cannot_repoint_or_delete_it_and_learns_no_a
     ops = h.firehose(key=ADMIN_KEY, secret=ADMIN_SECRET)
     producer = h.firehose(key=PRODUCER_KEY, secret=PRODUCER_SECRET)
     stored_key = "stored-key-" + uuid.uuid4().hex
+    url_password = "url-pw-" + uuid.uuid4().hex
     with Receiver() as owner, Receiver() as attacker:
+        # The owner's URL carries a password too (sent as basic authentication).
+        owner_url = owner.url.replace("://", f"://hook:{url_password}@", 1) + "/in"
         ops.create_delivery_stream(DeliveryStreamName="hooks",
-                                   HttpEndpointDestinationConfiguration=http_destination(owner.url + "/in", h.bucket, stored_key))
+                                   HttpEndpointDestinationConfiguration=http_destination(owner_url, h.bucket, stored_key))
+        # Describe is a data-plane call: the producer's answer holds neither secret anywhere.
+        for client in (producer, ops):
+            described = json.dumps(client.describe_delivery_stream(DeliveryStreamName="hooks"), default=str)
+            assert stored_key not in described and url_password not in described, described
+            assert "hook:<redacted>@" in described, described
         first = make_records(3, tag="owner")
         assert producer.put_record_batch(DeliveryStreamName="hooks", Records=[{"Data": r} for r in first])["FailedPutCount"] == 0
 

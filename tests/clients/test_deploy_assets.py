@@ -73,6 +73,18 @@ def code_metrics():
     return names, histograms
 
 
+def destination_metrics():
+    """Names of the per-destination families, named from each destination's descriptor
+    (`metric: "s3"` in src/destination/<kind>/mod.rs) through a format! template. A superset:
+    not every destination records every family (S3 has its own delivered counters)."""
+    src = "\n".join(p.read_text() for p in sorted((ROOT / "src").rglob("*.rs")))
+    destinations = set(re.findall(r'^\s*metric: "([a-z0-9_]+)",', src, re.M))
+    templates = re.findall(
+        r'(?:counter|gauge|histogram)!\(\s*format!\(\s*"(hydrant_[a-z0-9_]*)\{destination\}([a-z0-9_]+)"', src)
+    assert destinations and templates, "no per-destination metric families found"
+    return {prefix + d + suffix for prefix, suffix in templates for d in destinations}
+
+
 def api_routes():
     routes = set(re.findall(r'\.route\(\s*"([^"]+)"', API_RS.read_text()))
     assert "/healthz" in routes, routes
@@ -95,7 +107,7 @@ def expand_braces(text):
 def unknown_metrics(text):
     text = expand_braces(text)
     known, histograms = code_metrics()
-    known |= PENDING_METRICS
+    known |= PENDING_METRICS | destination_metrics()
     bad = set()
     for name in set(METRIC_RE.findall(text)):
         if name in known:
@@ -124,6 +136,8 @@ def test_metric_check_catches_a_typo():
     assert unknown_metrics("hydrant_incoming_records_total_bucket") == ["hydrant_incoming_records_total_bucket"]
     assert unknown_metrics("`hydrant_delivery_to_s3_{records,bytes}_total`, `hydrant_incoming_put_requests_total{operation}`") == []
     assert unknown_metrics("hydrant_delivery_to_s3_{records,bites}_total") == ["hydrant_delivery_to_s3_bites_total"]
+    assert unknown_metrics("hydrant_delivery_to_s3_failures_total hydrant_delivery_to_http_endpoint_failures_total") == []
+    assert unknown_metrics("hydrant_delivery_to_sss_failures_total") == ["hydrant_delivery_to_sss_failures_total"]
 
 
 def test_operations_guide_lists_every_metric():

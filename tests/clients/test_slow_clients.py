@@ -205,10 +205,11 @@ def assert_producer_unharmed(baseline, under, errors, what):
     print(f"\n[{what}] producer baseline {summary(baseline)}; under attack {summary(under)}; errors {errors[:5]}")
     assert not errors, f"{what}: the producer got errors while the attack ran: {errors[:10]}"
     assert len(under) >= 5, f"{what}: only {len(under)} calls completed while the attack ran"
-    # Generous: starvation looks like 5 s waits and 503s, not like a few milliseconds more.
+    # The median fails on a 10x slowdown of a typical call (the chaos run measured +40 %); the
+    # maximum on starvation (5 s waits for request memory).
     base = statistics.median(baseline)
-    assert statistics.median(under) < 10 * base + 0.5, (summary(baseline), summary(under))
-    assert max(under) < 4.0, (summary(baseline), summary(under))
+    assert statistics.median(under) < 3 * base + 0.02, (summary(baseline), summary(under))
+    assert max(under) < 2.0, (summary(baseline), summary(under))
 
 
 # --- the tests -----------------------------------------------------------------------------------

@@ -48,6 +48,16 @@ fn run(
     rules: Arc<dyn StoreKeys>,
     values: &[Value],
 ) -> Vec<(BufferKey, u64, Vec<Value>)> {
+    let timed: Vec<(Value, i64)> = values.iter().map(|v| (v.clone(), 1_000)).collect();
+    run_at(prefix, rules, &timed)
+}
+
+/// [`run`] with each record's arrival time.
+fn run_at(
+    prefix: &str,
+    rules: Arc<dyn StoreKeys>,
+    values: &[(Value, i64)],
+) -> Vec<(BufferKey, u64, Vec<Value>)> {
     let codec =
         ObjectCodec::concatenated(compression_for(CompressionFormat::Uncompressed).into(), "");
     let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 60_000 };
@@ -60,9 +70,9 @@ fn run(
         Markers::default(),
         0,
     );
-    for (seq, value) in values.iter().enumerate() {
+    for (seq, (value, arrival_ms)) in values.iter().enumerate() {
         let data = serde_json::to_vec(&json!({"k": value})).unwrap();
-        let record = Record { seq: seq as u64, arrival_ms: 1_000, data: data.into() };
+        let record = Record { seq: seq as u64, arrival_ms: *arrival_ms, data: data.into() };
         assembler.push(&record).unwrap();
     }
     assembler
@@ -190,4 +200,36 @@ fn a_partition_that_makes_the_key_too_long_for_the_store_goes_to_partitioning_fa
     run("p/!{partitionKeyFromQuery:k}/", Arc::new(MaxKeyBytes(1024)), &[json!("s".repeat(300))])
         .into_iter()
         .for_each(|(key, _, _)| assert!(matches!(key, BufferKey::Data(_))));
+}
+
+/// A store whose path segments hold at most this many bytes (a local directory).
+struct MaxSegmentBytes(usize);
+
+impl StoreKeys for MaxSegmentBytes {
+    fn check(&self, key: &str) -> Result<(), String> {
+        match key.split('/').map(str::len).max() {
+            Some(n) if n > self.0 => Err(format!("a segment is {n} bytes; at most {} fit", self.0)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn a_key_is_checked_with_the_time_its_object_is_named_with() {
+    // "August" + 249 bytes is a 255-byte folder name; "September" + 249 is too long.
+    let prefix = "p/!{timestamp:MMMM}!{partitionKeyFromQuery:k}/";
+    let value = json!("k".repeat(249));
+    let august_last_second = 1_788_220_799_000; // 2026-08-31T23:59:59Z
+    let september = august_last_second + 1_500;
+    // The object opened in August is named "August" for both records.
+    let units = run_at(
+        prefix,
+        Arc::new(MaxSegmentBytes(255)),
+        &[(value.clone(), august_last_second), (value.clone(), september)],
+    );
+    assert_eq!(units.len(), 1, "{units:?}");
+    assert!(matches!(&units[0], (BufferKey::Data(_), 2, _)), "{units:?}");
+    // A record that opens an object in September cannot be named.
+    let units = run_at(prefix, Arc::new(MaxSegmentBytes(255)), &[(value, september)]);
+    assert!(matches!(&units[0], (BufferKey::Errors(PARTITIONING_FAILED), 1, _)), "{units:?}");
 }
