@@ -18,8 +18,9 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::config::FsyncSetting;
 use crate::listener::{self, Listener};
-use crate::log::DiskBudget;
+use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions};
 use crate::pipeline::StartError;
 use crate::registry::Registry;
 use crate::telemetry::Metrics;
@@ -66,9 +67,22 @@ impl Hydrant {
         if lock.try_lock().is_err() {
             return Err(ServerError::Locked { path: dir.display().to_string() });
         }
-        let budget = DiskBudget::new(config.storage.max_bytes);
+        let options = LogOptions {
+            fsync: match config.storage.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Interval { interval_ms } => {
+                    FsyncPolicy::Interval(Duration::from_millis(interval_ms))
+                }
+            },
+            segment_bytes: config.storage.segment_bytes,
+            ..LogOptions::default()
+        };
+        let store =
+            Arc::new(EmbeddedStore::new(dir, options, DiskBudget::new(config.storage.max_bytes)));
         let metrics = Metrics::global();
-        let streams = Arc::new(Registry::open(config, &budget, &metrics)?);
+        let streams = Arc::new(Registry::open(config, store.clone(), &metrics)?);
+        // After every stream found its directory (a name starting with `.` may have moved).
+        store.remove_trash();
         streams.resume_deletions(streams.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {

@@ -56,7 +56,7 @@ impl Registry {
         limits.apply_to_defaults(&mut config.hydrant);
         config.normalize();
         check_limits(&limits, &config, None)?;
-        let in_use: usize = self.all().iter().map(|s| s.log.shards().len()).sum();
+        let in_use: usize = self.all().iter().map(|s| s.shard_stats().len()).sum();
         let shards = config.hydrant.shards as usize;
         if in_use + shards > limits.max_shards as usize {
             return Err(ControlError::LimitExceeded(format!(
@@ -68,14 +68,6 @@ impl Registry {
                 (limits.max_shards as usize).saturating_sub(in_use)
             )));
         }
-        let dir = persist::stream_dir_migrated(&server.data_dir, &name).map_err(|e| {
-            // The detail names server paths: for the log, not the caller.
-            tracing::error!(stream = %name, error = %e, "cannot prepare the stream's log directory");
-            ControlError::Internal(format!(
-                "cannot prepare the log directory of delivery stream {name}; the server's log says why"
-            ))
-        })?;
-        let existed = dir.exists();
         let created_at = now_secs();
         let this = self.clone();
         let opened = {
@@ -90,20 +82,13 @@ impl Registry {
                     created_at,
                     last_update: None,
                 };
-                open_stream(opening, &this.options, &this.budget, &this.metrics)
+                open_stream(opening, this.store.as_ref(), &this.metrics)
             })
             .await
             .map_err(|e| ControlError::Internal(e.to_string()))?
         };
-        let stream = match opened {
-            Ok(stream) => Arc::new(stream),
-            Err(e) => {
-                if !existed {
-                    let _ = std::fs::remove_dir_all(&dir);
-                }
-                return Err(start_error(e, Owner::Api));
-            }
-        };
+        // A log that failed to open left nothing behind (the store's contract).
+        let stream = Arc::new(opened.map_err(|e| start_error(e, Owner::Api))?);
         let stored = persist::StoredStream {
             format: 1,
             version: 1,

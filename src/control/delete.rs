@@ -72,34 +72,28 @@ impl Registry {
         let data_dir = self.config().data_dir.clone();
         match removal {
             Removal::Delete => {
-                let trash = {
-                    let (data_dir, name) = (data_dir.clone(), name.clone());
-                    tokio::task::spawn_blocking(move || {
-                        let trash = persist::trash_log(&data_dir, &name)?;
-                        persist::remove_stored(&data_dir, &name)?;
-                        Ok::<_, std::io::Error>(trash)
-                    })
-                    .await
-                };
-                match trash {
-                    Ok(Ok(trash)) => {
-                        self.remove(&name);
+                stream.log.close().await;
+                let deleted = match self.store.delete(&name).await {
+                    Ok(()) => {
+                        let (data_dir, name) = (data_dir.clone(), name.clone());
                         tokio::task::spawn_blocking(move || {
-                            drop(stream); // closes the log (joins its writer threads)
-                            if let Some(trash) = trash {
-                                if let Err(e) = std::fs::remove_dir_all(&trash) {
-                                    tracing::warn!(path = %trash.display(), error = %e,
-                                        "cannot remove the log of a deleted stream; it is removed at the next start");
-                                }
-                            }
-                        });
+                            persist::remove_stored(&data_dir, &name)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()))
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match deleted {
+                    Ok(()) => {
+                        self.remove(&name);
+                        // Dropping the stream joins the log's writer threads.
+                        tokio::task::spawn_blocking(move || drop(stream));
                         tracing::info!(stream = %name, "delivery stream deleted");
                     }
-                    Ok(Err(e)) => tracing::error!(stream = %name, error = %e,
+                    Err(e) => tracing::error!(stream = %name, error = %e,
                         "cannot delete the stream's files; it stays DELETING and the next start retries"),
-                    Err(e) => {
-                        tracing::error!(stream = %name, error = %e, "deleting the stream failed")
-                    }
                 }
             }
             Removal::Unconfigure => {

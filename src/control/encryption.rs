@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::{key_error, now_secs, ControlError};
 use crate::config::{DeliveryStreamConfig, LogKeyError, LogKeys, StreamEncryptionInput};
+use crate::log::AtRestKeys;
 use crate::registry::{Definition, DeliveryStream, Registry};
 
 /// Makes `stream`'s log encrypt appended records at rest as `keys` say, from now on.
@@ -11,9 +12,10 @@ pub(super) async fn switch_log_encryption(
     stream: &DeliveryStream,
     keys: &LogKeys,
 ) -> Result<(), ControlError> {
+    let keys = AtRestKeys { ring: keys.ring.clone().map(Arc::new), encrypt: keys.encrypt };
     stream
         .log
-        .switch_encryption(keys.ring.as_ref(), keys.encrypt)
+        .switch_encryption(keys)
         .await
         .map_err(|e| ControlError::Internal(format!("cannot switch the log's encryption: {e}")))
 }

@@ -149,6 +149,7 @@ fn start_error(e: StartError, owner: Owner) -> ControlError {
     }
     match e {
         StartError::Log { .. }
+        | StartError::Consume { .. }
         | StartError::Threads { .. }
         | StartError::Version { .. }
         | StartError::ApiStream { .. } => ControlError::Internal(e.to_string()),

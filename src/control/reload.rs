@@ -260,8 +260,7 @@ impl Registry {
                     created_at: crate::clock::now_ms() as f64 / 1000.0,
                     last_update: None,
                 };
-                open_stream(opening, &this.options, &this.budget, &this.metrics)
-                    .map_err(|e| e.to_string())
+                open_stream(opening, this.store.as_ref(), &this.metrics).map_err(|e| e.to_string())
             })
             .await;
             match opened {

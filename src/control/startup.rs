@@ -4,32 +4,23 @@ use std::sync::Arc;
 
 use super::delete::Removal;
 use super::{issues_message, persist, validate_stream};
-use crate::config::{Config, FsyncSetting};
-use crate::log::{DiskBudget, FsyncPolicy, LogOptions};
+use crate::config::Config;
+use crate::log::LogStore;
 use crate::pipeline::{open_stream, Opening, StartError};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
 impl Registry {
     /// Opens every stream of the config file and every stream created through the API (kept
-    /// in `<data_dir>/api-streams/`), and starts their delivery workers. Blocking.
+    /// in `<data_dir>/api-streams/`), their logs in `store`, and starts their delivery workers.
+    /// Blocking.
     pub fn open(
         config: &Config,
-        budget: &Arc<DiskBudget>,
+        store: Arc<dyn LogStore>,
         metrics: &Metrics,
     ) -> Result<Self, StartError> {
-        let options = LogOptions {
-            fsync: match config.storage.fsync {
-                FsyncSetting::Always => FsyncPolicy::Always,
-                FsyncSetting::Interval { interval_ms } => {
-                    FsyncPolicy::Interval(std::time::Duration::from_millis(interval_ms))
-                }
-            },
-            segment_bytes: config.storage.segment_bytes,
-            ..LogOptions::default()
-        };
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
-        let streams = Self::new(config, options, budget, metrics);
+        let streams = Self::new(config, store, metrics);
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
             let version = persist::stream_dir_migrated(&config.data_dir, name)
@@ -43,12 +34,10 @@ impl Registry {
                 created_at,
                 last_update: None,
             };
-            let stream = open_stream(opening, &streams.options, budget, metrics)?;
+            let stream = open_stream(opening, streams.store.as_ref(), metrics)?;
             streams.insert(Arc::new(stream));
         }
         streams.open_api_streams()?;
-        // After every stream found its directory (see `persist::path_name`).
-        persist::clean_trash(&config.data_dir);
         Ok(streams)
     }
 }
@@ -110,7 +99,7 @@ impl Registry {
                 created_at: stored.created_at,
                 last_update: stored.last_update,
             };
-            let stream = open_stream(opening, &self.options, &self.budget, &self.metrics)?;
+            let stream = open_stream(opening, self.store.as_ref(), &self.metrics)?;
             if stored.deleting {
                 // Closed at once; the server finishes the deletion (resume_deletions).
                 stream.mark_deleting();

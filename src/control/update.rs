@@ -125,7 +125,7 @@ impl Registry {
         let started = {
             let (stream, metrics) = (stream.clone(), self.metrics.clone());
             tokio::task::spawn_blocking(move || {
-                pipeline.start(&stream.name, &stream.log, version, &metrics)
+                pipeline.start(&stream.name, &stream.log, version, &metrics, None)
             })
             .await
             .map_err(|e| ControlError::Internal(e.to_string()))?

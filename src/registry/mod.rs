@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::api::{ApiError, ErrorType};
 use crate::config::{Config, DeliveryStreamConfig};
-use crate::log::{DiskBudget, LogOptions};
+use crate::log::LogStore;
 use crate::telemetry::Metrics;
 
 pub use stream::DeliveryStream;
@@ -41,8 +41,8 @@ pub struct Registry {
     /// The server settings streams are opened with (object stores, functions, ...) and the
     /// config file's streams, as last applied.
     config: RwLock<Arc<Config>>,
-    pub(crate) options: LogOptions,
-    pub(crate) budget: Arc<DiskBudget>,
+    /// Where the streams' logs are.
+    pub(crate) store: Arc<dyn LogStore>,
     pub(crate) metrics: Metrics,
     account_id: String,
     /// Serialises changes: create, delete, update, tags, reload and shutdown.
@@ -54,19 +54,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry without streams, for the server settings of `config`; streams are opened
-    /// with `options` within `budget`.
-    pub(crate) fn new(
-        config: &Config,
-        options: LogOptions,
-        budget: &Arc<DiskBudget>,
-        metrics: &Metrics,
-    ) -> Self {
+    /// A registry without streams, for the server settings of `config`; streams' logs are
+    /// opened in `store`.
+    pub(crate) fn new(config: &Config, store: Arc<dyn LogStore>, metrics: &Metrics) -> Self {
         Self {
             map: RwLock::new(BTreeMap::new()),
             config: RwLock::new(Arc::new(config.clone())),
-            options,
-            budget: budget.clone(),
+            store,
             metrics: metrics.clone(),
             account_id: config.account_id.clone(),
             control: tokio::sync::Mutex::new(()),

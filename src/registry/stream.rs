@@ -11,7 +11,7 @@ use crate::api::{ApiError, ErrorType};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{WorkerStatus, Workers};
-use crate::log::{AppendError, EmbeddedLog, RecordLocation};
+use crate::log::{Append, AppendError, Appended, ShardId, ShardProblem, ShardStats, StreamLog};
 
 /// One running delivery stream.
 pub struct DeliveryStream {
@@ -19,7 +19,7 @@ pub struct DeliveryStream {
     pub arn: String,
     pub owner: Owner,
     pub created_at: f64,
-    pub log: EmbeddedLog,
+    pub log: Arc<dyn StreamLog>,
     definition: RwLock<Definition>,
     workers: Mutex<Option<Workers>>,
     /// Closed (false) once the stream is being deleted or removed: puts are refused. Puts hold
@@ -35,7 +35,7 @@ impl DeliveryStream {
         arn: String,
         owner: Owner,
         created_at: f64,
-        log: EmbeddedLog,
+        log: Arc<dyn StreamLog>,
         definition: Definition,
         workers: Workers,
     ) -> Self {
@@ -57,7 +57,7 @@ impl DeliveryStream {
     pub async fn append(
         &self,
         records: Vec<Bytes>,
-    ) -> Result<Vec<Result<RecordLocation, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<Appended, ApiError>>, ApiError> {
         let accepting = self.accepting.read().await;
         if !*accepting {
             return Err(ApiError::new(
@@ -69,9 +69,19 @@ impl DeliveryStream {
                 ),
             ));
         }
-        let results = self.log.append(records).await;
+        let results = self.log.append(records.into_iter().map(Append::implicit).collect()).await;
         drop(accepting);
         Ok(results.into_iter().map(|r| r.map_err(|e| append_error(&self.name, e))).collect())
+    }
+
+    /// How much each shard of the log holds.
+    pub fn shard_stats(&self) -> Vec<ShardStats> {
+        self.log.stats()
+    }
+
+    /// The shards of the log that refuse appends, and why.
+    pub fn log_problems(&self) -> Vec<ShardProblem> {
+        self.log.problems()
     }
 
     /// The stream's current definition.
@@ -114,13 +124,13 @@ impl DeliveryStream {
         }
     }
 
-    /// The delivery workers' progress (for metrics): one per shard while workers run.
-    pub fn worker_statuses(&self) -> Vec<Arc<WorkerStatus>> {
+    /// The delivery workers' progress (for metrics), by shard, while workers run.
+    pub fn worker_statuses(&self) -> Vec<(ShardId, Arc<WorkerStatus>)> {
         self.workers
             .lock()
             .expect("not poisoned")
             .as_ref()
-            .map(|w| w.statuses.clone())
+            .map(|w| w.statuses(CONSUMER))
             .unwrap_or_default()
     }
 
@@ -129,13 +139,11 @@ impl DeliveryStream {
     pub fn delivery_problems(&self) -> Vec<(&'static str, u32, crate::delivery::health::Problem)> {
         let workers = self.workers.lock().expect("not poisoned");
         let Some(workers) = workers.as_ref() else { return Vec::new() };
-        let consumers =
-            [(CONSUMER, &workers.statuses), (BACKUP_CONSUMER, &workers.backup_statuses)];
-        consumers
+        [CONSUMER, BACKUP_CONSUMER]
             .into_iter()
-            .flat_map(|(consumer, statuses)| {
-                statuses.iter().enumerate().filter_map(move |(shard, status)| {
-                    status.health().problem().map(|p| (consumer, shard as u32, p))
+            .flat_map(|consumer| {
+                workers.statuses(consumer).into_iter().filter_map(move |(shard, status)| {
+                    status.health().problem().map(|p| (consumer, shard.0, p))
                 })
             })
             .collect()
@@ -162,7 +170,7 @@ impl DeliveryStream {
 
 fn append_error(stream: &str, e: AppendError) -> ApiError {
     match e {
-        AppendError::BudgetExceeded { .. } | AppendError::DiskFull => ApiError::new(
+        AppendError::Full(_) => ApiError::new(
             ErrorType::ServiceUnavailable,
             format!("Slow down. Delivery stream {stream} cannot store more records now ({e}); retry with backoff"),
         ),

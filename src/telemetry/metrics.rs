@@ -183,10 +183,12 @@ impl Metrics {
             let mut backlog = 0u64;
             let mut disk = 0u64;
             let statuses = stream.worker_statuses();
-            for (shard, status) in stream.log.shards().iter().zip(statuses.iter()) {
+            let shards = stream.shard_stats();
+            for (id, status) in &statuses {
+                let Some(shard) = shards.iter().find(|s| s.shard == *id) else { continue };
                 let delivered = status.next_seq();
-                backlog += shard.next_seq().saturating_sub(delivered);
-                disk += shard.disk_bytes();
+                backlog += shard.next_seq.saturating_sub(delivered);
+                disk += shard.bytes;
                 if let Some(arrival) = status.oldest_undelivered_ms() {
                     oldest = Some(oldest.map_or(arrival, |o: i64| o.min(arrival)));
                 }
@@ -206,13 +208,13 @@ impl Metrics {
                 .set(freshness);
             gauge!("hydrant_shard_backlog_records", "stream" => s.clone()).set(backlog as f64);
             // How long each shard has not moved (0: it moves), the longest of its consumers.
-            let mut blocked = vec![0.0f64; stream.log.shards().len()];
+            let mut blocked: std::collections::BTreeMap<u32, f64> =
+                shards.iter().map(|shard| (shard.shard.0, 0.0)).collect();
             for (_, shard, problem) in stream.delivery_problems() {
-                if let Some(b) = blocked.get_mut(shard as usize) {
-                    *b = b.max(problem.blocked_for.as_secs_f64());
-                }
+                let b = blocked.entry(shard).or_default();
+                *b = b.max(problem.blocked_for.as_secs_f64());
             }
-            for (shard, seconds) in blocked.into_iter().enumerate() {
+            for (shard, seconds) in blocked {
                 gauge!("hydrant_delivery_blocked_seconds", "stream" => s.clone(), "shard" => shard.to_string())
                     .set(seconds);
             }

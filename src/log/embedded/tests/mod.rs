@@ -1,6 +1,10 @@
 //! Tests of the embedded log, each in its own temp dir ("crash" = drop every handle and reopen
-//! the same directory), by concern.
+//! the same directory): the shard's mechanics by concern, the log's contract
+//! (`crate::log::contract`) on [`EmbeddedStore`], and the on-disk format against a fixture
+//! written by an earlier version.
 
+mod contract;
+mod fixture;
 mod reader;
 mod recovery;
 mod retention;
