@@ -91,7 +91,7 @@ fn partitioned_stages() -> Stages {
         partitioning: Some(Partitioning::for_prefix(
             Arc::new(namer),
             500,
-            hydrant_destinations::s3::KeyRules::S3,
+            Arc::new(hydrant_destinations::s3::KeyRules::S3),
             1,
         )),
         catalog: serde_json::Value::Null,

@@ -22,6 +22,8 @@ transforms/build.sh
 
 echo "== cargo test"
 cargo test --workspace --locked 2>&1
+echo "== fuzz targets, a few seconds each (docs/fuzzing.md)"
+scripts/fuzz.sh smoke 3
 echo "== client tests (pytest)"
 export HYDRANT_BIN=$PWD/target/debug/hydrant
 "$FH_TEST_PYTHON" -m pytest tests/clients -q -p no:cacheprovider "$@"

@@ -15,6 +15,8 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod destination;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod listener;
 pub mod log;
@@ -27,3 +29,8 @@ pub mod server;
 pub mod telemetry;
 pub mod tls;
 pub mod wasm_host;
+
+/// The binary's allocator in the unit tests too, so the jq memory bound is tested as it runs.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: hydrant_alloc_meter::Metered = hydrant_alloc_meter::Metered::SYSTEM;

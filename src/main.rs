@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use hydrant::config;
 use hydrant::telemetry::{self, LogFormat};
 
+/// Counts what each jq evaluation holds, so its memory bound covers every builtin
+/// (`src/processors/extract/budget.rs`).
+#[global_allocator]
+static ALLOCATOR: hydrant_alloc_meter::Metered = hydrant_alloc_meter::Metered::SYSTEM;
+
 /// Hydrant: a self-hosted delivery pipeline that speaks the Amazon Data Firehose API.
 ///
 /// Producers send records with PutRecord / PutRecordBatch (the aws CLI, boto3 or any AWS SDK
@@ -145,4 +150,12 @@ fn decrypt(key_files: &[String]) -> anyhow::Result<ExitCode> {
         .context("decryption failed (output is incomplete: discard it)")?;
     std::io::Write::flush(&mut out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_binary_counts_what_jq_evaluations_hold() {
+        assert!(hydrant_alloc_meter::installed());
+    }
 }

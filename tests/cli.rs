@@ -63,6 +63,22 @@ fn validate_names_an_unknown_field_and_a_yaml_syntax_error() {
 }
 
 #[test]
+fn validate_refuses_a_key_file_that_never_ends_instead_of_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hydrant.yaml");
+    std::fs::write(
+        &config,
+        "storage:\n  encryption:\n    active_key: k\n    keys:\n      - { id: k, file: /dev/zero }\n",
+    )
+    .unwrap();
+    let out = hydrant().arg("validate").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("storage.encryption"), "{stderr}");
+    assert!(stderr.contains("/dev/zero is larger than 4096 bytes"), "{stderr}");
+}
+
+#[test]
 fn decrypt_restores_an_object_and_refuses_a_tampered_one() {
     use hydrant::codec::encryption::{encrypt, KeyRing, MasterKey};
     let dir = tempfile::tempdir().unwrap();

@@ -821,6 +821,73 @@ async fn api_clients_get_no_more_streams_shards_or_sandbox_than_the_limits_allow
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_whose_keys_no_store_takes_is_refused_when_the_stream_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), 60, &[])).unwrap();
+    let app = router(hydrant.state.clone());
+    for (prefix, error_prefix, field, why) in [
+        ("a//b/", None, "Prefix", "empty path segment"),
+        ("a/./b/", None, "Prefix", "\".\" path segment"),
+        (
+            "a/!{timestamp:yyyy}/",
+            Some("errors//!{firehose:error-output-type}/"),
+            "ErrorOutputPrefix",
+            "empty path segment",
+        ),
+    ] {
+        let mut stream = api_stream("blocked", 60);
+        stream["ExtendedS3DestinationConfiguration"]["Prefix"] = json!(prefix);
+        if let Some(error_prefix) = error_prefix {
+            stream["ExtendedS3DestinationConfiguration"]["ErrorOutputPrefix"] = json!(error_prefix);
+        }
+        let message = fails(&app, "CreateDeliveryStream", stream, "InvalidArgumentException").await;
+        assert!(message.contains(field) && message.contains(why), "{prefix}: {message}");
+    }
+    assert!(!dir.path().join("data/streams/blocked").exists(), "a refused stream left a log");
+    drop(app);
+    hydrant.shutdown().await;
+}
+
+fn buffer_update(version: u32, size_mib: u32) -> Value {
+    json!({"DeliveryStreamName": "kept", "CurrentDeliveryStreamVersionId": version.to_string(),
+           "DestinationId": "destinationId-000000000001",
+           "ExtendedS3DestinationUpdate": {"BufferingHints": {"SizeInMBs": size_mib}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_may_keep_a_value_above_a_lowered_limit_but_never_raise_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_ceiling = |mib: u32| {
+        let text =
+            format!("limits: {{ max_buffer_size_mib: {mib} }}\n") + &yaml(dir.path(), 60, &[]);
+        hydrant::config::parse(&text, dir.path()).expect("valid test config")
+    };
+    let hydrant = Hydrant::start(&with_ceiling(128)).unwrap();
+    let app = router(hydrant.state.clone());
+    let mut stream = api_stream("kept", 60);
+    stream["ExtendedS3DestinationConfiguration"]["BufferingHints"]["SizeInMBs"] = json!(100);
+    ok(&app, "CreateDeliveryStream", stream).await;
+    drop(app);
+    hydrant.shutdown().await;
+
+    // The operator lowers the ceiling below what the stream already has.
+    let hydrant = Hydrant::start(&with_ceiling(64)).unwrap();
+    let app = router(hydrant.state.clone());
+    let message =
+        fails(&app, "UpdateDestination", buffer_update(1, 128), "InvalidArgumentException").await;
+    assert!(message.contains("limits.max_buffer_size_mib") && message.contains("128"), "{message}");
+    // Keeping the value, or lowering it, is fine; raising it again is not.
+    ok(&app, "UpdateDestination", buffer_update(1, 100)).await;
+    ok(&app, "UpdateDestination", buffer_update(2, 90)).await;
+    let message =
+        fails(&app, "UpdateDestination", buffer_update(3, 100), "InvalidArgumentException").await;
+    assert!(message.contains("limits.max_buffer_size_mib"), "{message}");
+    ok(&app, "UpdateDestination", buffer_update(3, 64)).await;
+    drop(app);
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creating_streams_through_the_api_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
     let text = "limits: { max_streams: 0 }\n".to_string() + &yaml(dir.path(), 60, &["file"]);

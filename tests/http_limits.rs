@@ -25,6 +25,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
+mod common;
+
 const TOTAL_KIB: usize = MAX_INFLIGHT_MIB as usize * 1024;
 
 fn config(dir: &Path, sigv4: bool) -> hydrant::config::Config {
@@ -65,37 +67,20 @@ fn small_batch() -> String {
     json!({"DeliveryStreamName": "clicks", "Records": [{"Data": "eAo="}]}).to_string()
 }
 
-/// The headers of a request signed now for `key` (over an empty body).
-fn signed_headers(key: &str, secret: &str) -> Vec<(String, String)> {
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    let headers = [
-        ("host", "127.0.0.1:4573"),
-        ("content-type", "application/x-amz-json-1.1"),
-        ("x-amz-target", "Firehose_20150804.PutRecordBatch"),
-    ];
-    let identity = aws_credential_types::Credentials::new(key, secret, None, None, "test").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("firehose")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable =
-        SignableRequest::new("POST", "/", headers.into_iter(), SignableBody::Bytes(b"")).unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    headers
-        .into_iter()
-        .chain(instructions.headers())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn signed_put(key: &str, secret: &str, length: usize, body: Body) -> Request<Body> {
+    signed_call(key, secret, "PutRecordBatch", length, body)
 }
 
-fn signed_put(key: &str, secret: &str, length: usize, body: Body) -> Request<Body> {
+/// A call signed over an empty body (the body is never checked in these tests).
+fn signed_call(
+    key: &str,
+    secret: &str,
+    operation: &str,
+    length: usize,
+    body: Body,
+) -> Request<Body> {
     let mut request = Request::post("/").header("content-length", length.to_string());
-    for (name, value) in signed_headers(key, secret) {
+    for (name, value) in common::signed_headers(key, secret, operation, b"") {
         request = request.header(name, value);
     }
     request.body(body).unwrap()
@@ -152,6 +137,38 @@ async fn an_unknown_access_key_is_refused_before_any_memory_is_reserved_for_its_
     let _ = pending.await;
     wait_until("the reservation to be given back", || inflight.available_permits() == TOTAL_KIB)
         .await;
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_may_not_call_the_operation_is_refused_before_its_large_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), true)).unwrap();
+    let app = api::router(hydrant.state.clone());
+    let inflight = hydrant.state.inflight.clone();
+
+    // AKIDKNOWN has no `actions`: data plane only. All request memory is taken, so a call
+    // that reserved any would wait 5 s, and a body that was read would time out after 10 s.
+    let everything = inflight.clone().acquire_many_owned(TOTAL_KIB as u32).await.unwrap();
+    let (body, _polled) = silent_body();
+    let started = Instant::now();
+    let request = signed_call("AKIDKNOWN", "known-secret", "CreateDeliveryStream", 8 << 20, body);
+    let (status, error, _) = answer(&app, request).await;
+    assert_eq!(
+        (status, error["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("AccessDeniedException")),
+        "{error}"
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("not authorized to perform: firehose:CreateDeliveryStream")
+            && message.contains("auth.credentials[].actions"),
+        "{message}"
+    );
+    // The signature is not checked yet: what the key may call is not told to whoever sent it.
+    assert!(!message.contains("may call"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    drop(everything);
     hydrant.shutdown().await;
 }
 
@@ -225,14 +242,15 @@ async fn a_body_below_the_minimum_rate_is_cut_off_and_one_above_it_fits() {
     assert!(close);
     assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
 
-    // ~1.7 KiB/s for 1.8 s: longer than the 300 ms allowance, never behind 1 KiB/s.
+    // ~2.4 KiB/s for 1.2 s: longer than the 300 ms allowance, never behind 1 KiB/s, and
+    // no pause as long as the allowance.
     let batch = small_batch().into_bytes();
     let mut padded = batch.clone();
     padded.resize(3000, b' ');
     let pieces: Vec<Bytes> = padded.chunks(500).map(Bytes::copy_from_slice).collect();
     let stream = futures::stream::unfold(pieces.into_iter(), |mut rest| async move {
         let piece = rest.next()?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         Some((Ok::<_, std::io::Error>(piece), rest))
     });
     let started = Instant::now();
@@ -240,7 +258,36 @@ async fn a_body_below_the_minimum_rate_is_cut_off_and_one_above_it_fits() {
     let (status, answer_body, _) = answer(&app, request).await;
     assert_eq!(status, StatusCode::OK, "{answer_body}");
     assert_eq!(answer_body["FailedPutCount"], 0);
-    assert!(started.elapsed() > Duration::from_millis(1500));
+    assert!(started.elapsed() > Duration::from_millis(1000));
+    hydrant.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_mostly_at_once_cannot_then_stall_past_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let hydrant = Hydrant::start(&config(dir.path(), false)).unwrap();
+    let mut state = hydrant.state.clone();
+    state.body_rate = BodyRate { grace: Duration::from_millis(300), min_bytes_per_second: 1024 };
+    let app = api::router(state);
+
+    // 20,000 bytes at once earn ~20 s at 1 KiB/s on average; then nothing more comes.
+    let mut sent = false;
+    let stream = futures::stream::poll_fn(move |_| {
+        if std::mem::replace(&mut sent, true) {
+            Poll::Pending
+        } else {
+            Poll::Ready(Some(Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 20_000]))))
+        }
+    });
+    let started = Instant::now();
+    let request = put_request(20_001).body(Body::from_stream(stream)).unwrap();
+    let (status, error, close) = answer(&app, request).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("20000 of 20001 bytes"), "{error}");
+    assert!(close);
+    println!("a front-loaded body that stalls is cut off after {took:?}");
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
     hydrant.shutdown().await;
 }
 

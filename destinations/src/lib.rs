@@ -6,8 +6,12 @@
 //! trying again can help. Destinations know nothing about Hydrant's log, checkpoints or
 //! buffering: that separation keeps each one small and testable on its own.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
+pub mod error_output;
 pub mod http;
+pub mod redact;
 pub mod retry;
 pub mod s3;
 pub mod search;

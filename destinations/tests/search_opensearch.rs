@@ -1,6 +1,7 @@
 //! The search destination against a real OpenSearch API (osmem-server in the test services):
 //! documents land under their ids in rotated indexes, mapping errors reject only their
-//! document, re-delivery is idempotent, and NO_DOCUMENT_ID lets the cluster choose ids.
+//! document, and NO_DOCUMENT_ID lets the cluster choose ids. That re-delivery is idempotent is
+//! the shared suite's (`tests/conformance.rs`).
 //!
 //! Needs `FH_TEST_OPENSEARCH_ENDPOINT` (`source /tmp/hyd-svc-dev/env`); without it the tests
 //! skip, unless `HYDRANT_REQUIRE_SERVICES=1`, which makes a missing service a failure.
@@ -176,30 +177,6 @@ async fn a_mapping_error_rejects_only_its_document_at_its_original_index() {
     assert_eq!(cluster.count(&index).await, 2);
     let (status, _) = cluster.get(&format!("{index}/_doc/s-0-101-0")).await;
     assert_eq!(status, 404, "the rejected document must not exist");
-}
-
-#[tokio::test]
-async fn delivering_the_same_request_again_creates_no_duplicates() {
-    let Some(url) = endpoint("delivering_the_same_request_again_creates_no_duplicates") else {
-        return;
-    };
-    let cluster = Cluster::new(url);
-    let index = random_index("dup");
-    let (settings, dest) = cluster.destination(
-        &index,
-        IndexRotationPeriod::NoRotation,
-        DefaultDocumentIdFormat::FirehoseDefault,
-    );
-    let req = request(&settings, "s", &[(r#"{"a":1}"#, 0), (r#"{"a":2}"#, 0), (r#"{"a":3}"#, 0)]);
-    let first = deliver_with_retry(&dest, req.clone(), |_, _, _| {}).await.unwrap();
-    assert!(first.is_empty());
-    assert_eq!(cluster.count(&index).await, 3);
-    // A crash after the cluster indexed the batch but before the checkpoint: sent again.
-    let again = deliver_with_retry(&dest, req, |_, _, _| {}).await.unwrap();
-    assert!(again.is_empty());
-    assert_eq!(cluster.count(&index).await, 3);
-    let (_, doc) = cluster.get(&format!("{index}/_doc/s-0-100-0")).await;
-    assert_eq!(doc["_version"], json!(2), "{doc}");
 }
 
 #[tokio::test]

@@ -375,6 +375,16 @@ impl fmt::Debug for Pending<'_> {
 }
 
 impl Pending<'_> {
+    /// The access key id the request claims (its signature is not checked yet).
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// Whether the claimed key may call `operation` (its `actions`), known before the body.
+    pub fn may_call(&self, operation: &str) -> bool {
+        self.key.actions.allows(operation)
+    }
+
     /// Step 2: the body hash and the signature.
     pub fn verify(
         self,
@@ -478,7 +488,8 @@ impl<'a> Authorization<'a> {
             )));
         }
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-        for part in rest.split(',').filter(|_| !rest.trim().is_empty()) {
+        let parts = if rest.trim().is_empty() { None } else { Some(rest.split(',')) };
+        for part in parts.into_iter().flatten() {
             let part = part.trim();
             // No SDK sends an empty parameter (`,,`): a header that has one was changed on the way.
             if part.is_empty() {

@@ -10,8 +10,10 @@
 //!    in all, then gets `503 ServiceUnavailableException`, which every SDK retries.
 //! 3. [`read_body`]: the body must arrive by `body_timeout + received / min_rate` (the
 //!    deadline moves as bytes come in, so any client faster than the minimum rate never
-//!    meets it); a body that falls behind is answered `408 RequestTimeoutException` and
-//!    its connection closed.
+//!    meets it), and no more than `body_timeout` may pass without a byte (a rate earned by
+//!    sending most of a body at once cannot be spent stalling while its memory is held); a
+//!    body that falls behind is answered `408 RequestTimeoutException` and its connection
+//!    closed.
 //!
 //! A body refused as too large is read and thrown away in the background, at the same
 //! minimum rate and up to [`MAX_DISCARD_BYTES`], so that a client that sends the whole body
@@ -59,11 +61,13 @@ impl BodyRate {
         Self { grace: http.body_timeout(), min_bytes_per_second: http.min_body_bytes_per_second }
     }
 
-    /// When the body must be complete, given that reading began at `start` and `received`
-    /// bytes have arrived.
-    fn deadline(&self, start: Instant, received: u64) -> Instant {
+    /// When the next bytes must have arrived, given that reading began at `start`,
+    /// `received` bytes have arrived and the last of them came at `last_progress`: the
+    /// average rate since the start must stay above the minimum, and no pause may be longer
+    /// than the grace period.
+    fn deadline(&self, start: Instant, received: u64, last_progress: Instant) -> Instant {
         let earned = Duration::from_secs_f64(received as f64 / self.min_bytes_per_second as f64);
-        start + self.grace + earned
+        (start + self.grace + earned).min(last_progress + self.grace)
     }
 }
 
@@ -156,12 +160,17 @@ pub async fn read_body(
     let capacity = length.unwrap_or(0).min(MAX_BODY_BYTES as u64) as usize;
     let mut data = BytesMut::with_capacity(capacity);
     let mut stream = body.into_data_stream();
+    let mut last_progress = start;
     loop {
         let received = data.len() as u64;
-        let next = tokio::time::timeout_at(rate.deadline(start, received), stream.next()).await;
+        let deadline = rate.deadline(start, received, last_progress);
+        let next = tokio::time::timeout_at(deadline, stream.next()).await;
         match next {
             Ok(None) => return Ok(data.freeze()),
             Ok(Some(Ok(chunk))) => {
+                if !chunk.is_empty() {
+                    last_progress = Instant::now();
+                }
                 if data.len() + chunk.len() > MAX_BODY_BYTES {
                     state.metrics.http_request_rejected("too_large");
                     discard(stream, rate, MAX_DISCARD_BYTES.saturating_sub(received));
@@ -192,9 +201,9 @@ pub async fn read_body(
                     format!(
                         "the request body arrived too slowly ({received}{of} bytes in \
                          {elapsed:.1} s): after its first {} s a body must keep arriving at \
-                         {} bytes per second or more (this server's http.body_timeout_seconds \
-                         and http.min_body_bytes_per_second); retry on a faster connection or \
-                         send smaller batches",
+                         {} bytes per second or more, with no pause longer than {0} s (this \
+                         server's http.body_timeout_seconds and http.min_body_bytes_per_second); \
+                         retry on a faster connection or send smaller batches",
                         rate.grace.as_secs(),
                         rate.min_bytes_per_second
                     ),
@@ -223,9 +232,14 @@ fn discard(mut stream: axum::body::BodyDataStream, rate: BodyRate, budget: u64) 
     tokio::spawn(async move {
         let start = Instant::now();
         let mut received = 0u64;
+        let mut last_progress = start;
         while received <= budget {
-            match tokio::time::timeout_at(rate.deadline(start, received), stream.next()).await {
-                Ok(Some(Ok(chunk))) => received += chunk.len() as u64,
+            let deadline = rate.deadline(start, received, last_progress);
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    received += chunk.len() as u64;
+                    last_progress = Instant::now();
+                }
                 _ => return,
             }
         }
@@ -264,11 +278,24 @@ mod tests {
     fn the_body_deadline_moves_by_one_second_per_min_rate_bytes() {
         let rate = BodyRate { grace: Duration::from_secs(10), min_bytes_per_second: 1024 };
         let start = Instant::now();
-        assert_eq!(rate.deadline(start, 0), start + Duration::from_secs(10));
-        assert_eq!(rate.deadline(start, 5 * 1024), start + Duration::from_secs(15));
+        let now = start + Duration::from_secs(8);
+        assert_eq!(rate.deadline(start, 0, start), start + Duration::from_secs(10));
+        assert_eq!(rate.deadline(start, 5 * 1024, now), start + Duration::from_secs(15));
         // The defaults: a full-size PutRecordBatch body may take almost three minutes.
         let default = BodyRate::default();
-        let full = default.deadline(start, (5.4 * 1048576.0) as u64) - start;
+        let full =
+            default.deadline(start, (5.4 * 1048576.0) as u64, start + Duration::from_secs(170))
+                - start;
         assert!(full > Duration::from_secs(170), "{full:?}");
+    }
+
+    #[test]
+    fn a_rate_earned_up_front_cannot_be_spent_on_a_pause_longer_than_the_grace() {
+        let rate = BodyRate { grace: Duration::from_secs(10), min_bytes_per_second: 32 * 1024 };
+        let start = Instant::now();
+        // 8 MiB - 1 byte at once would earn 256 s on average; the pause may last only 10 s.
+        let arrived = start + Duration::from_millis(100);
+        let deadline = rate.deadline(start, (8 << 20) - 1, arrived);
+        assert_eq!(deadline, arrived + Duration::from_secs(10));
     }
 }

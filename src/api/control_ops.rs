@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, AppState, ErrorType};
-use crate::config::{DeliveryStreamConfig, StreamEncryptionInput, Tag};
+use crate::config::{DeliveryStreamConfig, DestinationKind, StreamEncryptionInput, Tag};
 use crate::control::UpdateKind;
 use crate::names::is_valid_stream_name;
 
@@ -29,10 +29,11 @@ const OTHER_UPDATES: [&str; 4] = [
     "SnowflakeDestinationUpdate",
     "IcebergDestinationUpdate",
 ];
-const SUPPORTED_DESTINATIONS: &str = "ExtendedS3DestinationConfiguration, \
-    S3DestinationConfiguration, RedshiftDestinationConfiguration, \
-    AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration, \
-    HttpEndpointDestinationConfiguration";
+/// The destination members Hydrant takes, comma-separated.
+fn supported_destinations() -> String {
+    let members = DestinationKind::ALL.into_iter().flat_map(DestinationKind::config_members);
+    members.copied().collect::<Vec<_>>().join(", ")
+}
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorType::InvalidArgument, message)
@@ -146,8 +147,8 @@ pub async fn create_delivery_stream(state: &AppState, body: &[u8]) -> Result<Str
     for destination in OTHER_DESTINATIONS {
         if map.contains_key(destination) {
             return Err(invalid(format!(
-                "{destination}: Hydrant does not deliver to this destination; use one of \
-                 {SUPPORTED_DESTINATIONS}"
+                "{destination}: Hydrant does not deliver to this destination; use one of {}",
+                supported_destinations()
             )));
         }
     }
@@ -199,7 +200,7 @@ pub async fn update_destination(state: &AppState, body: &[u8]) -> Result<String,
             other if OTHER_UPDATES.contains(&other) => {
                 return Err(invalid(format!(
                     "{other}: Hydrant does not deliver to this destination; update with one of {}",
-                    UpdateKind::ALL.map(UpdateKind::member).join(", ")
+                    UpdateKind::members()
                 )));
             }
             other => match UpdateKind::from_member(other) {
@@ -208,7 +209,7 @@ pub async fn update_destination(state: &AppState, body: &[u8]) -> Result<String,
                 None => {
                     return Err(invalid(format!(
                         "{other} is not a member of UpdateDestination; give one of {}",
-                        UpdateKind::ALL.map(UpdateKind::member).join(", ")
+                        UpdateKind::members()
                     )))
                 }
             },
@@ -219,7 +220,7 @@ pub async fn update_destination(state: &AppState, body: &[u8]) -> Result<String,
         [] => {
             return Err(invalid(format!(
                 "UpdateDestination needs one destination update; give one of {}",
-                UpdateKind::ALL.map(UpdateKind::member).join(", ")
+                UpdateKind::members()
             )))
         }
         _ => {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::config::{DeliveryStreamConfig, DestinationBlock};
+use crate::config::{redact_url_credentials_in, DeliveryStreamConfig};
 use crate::names::DESTINATION_ID;
 use crate::registry::DeliveryStream;
 
@@ -103,39 +103,25 @@ fn destination_description(
     extended: Value,
     reduced: Value,
 ) -> Value {
-    let (key, mut block) = match config.destination() {
-        DestinationBlock::S3 => {
-            return json!({
-                "DestinationId": DESTINATION_ID,
-                "ExtendedS3DestinationDescription": extended,
-                "S3DestinationDescription": reduced,
-            });
-        }
-        DestinationBlock::Redshift(r) => {
-            ("RedshiftDestinationDescription", serde_json::to_value(r).unwrap_or_default())
-        }
-        DestinationBlock::Search { config, elasticsearch } => (
-            if elasticsearch {
-                "ElasticsearchDestinationDescription"
-            } else {
-                "AmazonopensearchserviceDestinationDescription"
-            },
-            serde_json::to_value(config).unwrap_or_default(),
-        ),
-        DestinationBlock::Http(h) => {
-            ("HttpEndpointDestinationDescription", serde_json::to_value(h).unwrap_or_default())
-        }
+    let destination = config.destination();
+    let descriptor = crate::destination::descriptor(destination.kind());
+    let key = descriptor.description_member;
+    let Some(mut block) = destination.to_json() else {
+        // S3: its block is the S3 side, in both of Firehose's forms.
+        return json!({
+            "DestinationId": DESTINATION_ID,
+            key: extended,
+            "S3DestinationDescription": reduced,
+        });
     };
+    // Firehose never echoes secrets.
+    descriptor.hide_secret(&mut block);
     if let Some(map) = block.as_object_mut() {
-        // Firehose never echoes secrets.
-        map.remove("Password");
-        if let Some(endpoint) = map.get_mut("EndpointConfiguration").and_then(Value::as_object_mut)
-        {
-            endpoint.remove("AccessKey");
-        }
         map.remove("S3Configuration");
         map.insert("S3DestinationDescription".into(), reduced.clone());
     }
+    // Nor a password written inside a URL (`postgres://u:pw@h/db`, `?password=`).
+    redact_url_credentials_in(&mut block);
     json!({
         "DestinationId": DESTINATION_ID,
         key: block,

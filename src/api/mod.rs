@@ -15,7 +15,7 @@ pub mod body;
 mod control_ops;
 mod describe;
 pub mod error;
-mod ops;
+pub(crate) mod ops;
 mod record_id;
 mod wire;
 
@@ -221,6 +221,18 @@ async fn dispatch(
             return Err(e);
         }
     };
+    if let Some(pending) = &pending {
+        // The operation is known from the headers: a key that may not call it never makes
+        // the server hold a large body. A small one (every control-plane call) is still read
+        // and its signature checked, so the answer can name the stream.
+        let small = length.is_some_and(|l| l <= MAX_DENIED_BODY_BYTES);
+        if !pending.may_call(operation) && !small {
+            body::discard_body(body, headers, state.body_rate);
+            // Its signature is unchecked: the answer does not list what the key may call.
+            let fix = action_fix(pending.access_key_id(), operation, None);
+            return Err(access_denied(state, pending.access_key_id(), operation, None, fix));
+        }
+    }
     let _room = body::reserve_memory(state, peer, length).await?;
     let body = body::read_body(state, body, length).await?;
     let caller = match pending {
@@ -250,12 +262,10 @@ async fn dispatch(
         "StopDeliveryStreamEncryption" => {
             control_ops::stop_delivery_stream_encryption(state, &body).await
         }
+        // `operation` is one of OPERATIONS; one without an arm here is a bug.
         other => Err(ApiError::new(
-            ErrorType::UnknownOperation,
-            format!(
-                "operation {other} is not supported by this Hydrant; supported: {}",
-                OPERATIONS.join(", ")
-            ),
+            ErrorType::InternalFailure,
+            format!("operation {other} has no handler in this Hydrant"),
         )),
     };
     result.map_err(|mut e| {
@@ -269,40 +279,33 @@ async fn dispatch(
     })
 }
 
-/// A signed call needs two permissions of its key: the operation (`actions`; operations
-/// Hydrant does not serve are left to the dispatch, which names them), and the stream it names
-/// in `DeliveryStreamName` (`streams`). Unknown streams are denied too, so the key learns
-/// nothing about streams outside its list.
+/// Largest body read from a key that may not call its operation, so the refusal can name the
+/// stream (control-plane calls are a few KiB; a larger body is refused unread).
+const MAX_DENIED_BODY_BYTES: u64 = 64 << 10;
+
+/// A signed call needs two permissions of its key: the operation (`actions`; `operation` is
+/// one of [`OPERATIONS`]), and the stream it names in `DeliveryStreamName` (`streams`).
+/// Unknown streams are denied too, so the key learns nothing about streams outside its list.
 fn authorize(
     state: &AppState,
     caller: &Caller,
     operation: &str,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    let action_allowed = !OPERATIONS.contains(&operation) || caller.may_call(operation);
+    let action_allowed = caller.may_call(operation);
     if action_allowed && !caller.is_restricted() {
         return Ok(()); // the body need not be parsed
     }
     let name = stream_name(body)?;
     let key = &caller.access_key_id;
     if !action_allowed {
-        let allowed = caller.allowed_operations().join(", ");
-        return Err(access_denied(
-            state,
-            caller,
-            operation,
-            name.as_deref(),
-            format!(
-                "access key {key} may call {allowed}; add \"firehose:{operation}\" (or a \
-                 pattern such as \"firehose:*\") to its auth.credentials[].actions in the config \
-                 file to allow it"
-            ),
-        ));
+        let fix = action_fix(key, operation, Some(&caller.allowed_operations()));
+        return Err(access_denied(state, key, operation, name.as_deref(), fix));
     }
     match name {
         Some(name) if !caller.may_use(&name) => Err(access_denied(
             state,
-            caller,
+            key,
             operation,
             Some(&name),
             format!(
@@ -333,10 +336,21 @@ fn stream_name(body: &[u8]) -> Result<Option<String>, ApiError> {
     Ok(named.name.map(Cow::into_owned))
 }
 
+/// What to do about an action the key's `actions` do not allow (`allowed`: what it may call,
+/// told only to a caller whose signature was checked).
+fn action_fix(key: &str, operation: &str, allowed: Option<&[&str]>) -> String {
+    let allowed = allowed.map(|a| format!("access key {key} may call {}; ", a.join(", ")));
+    format!(
+        "{}add \"firehose:{operation}\" (or a pattern such as \"firehose:*\") to the \
+         auth.credentials[].actions of access key {key} in the config file to allow it",
+        allowed.unwrap_or_default()
+    )
+}
+
 /// AWS's answer to a call its policy does not allow, followed by how to allow it.
 fn access_denied(
     state: &AppState,
-    caller: &Caller,
+    key: &str,
     operation: &str,
     stream: Option<&str>,
     fix: String,
@@ -351,7 +365,7 @@ fn access_denied(
         format!(
             "User: {} is not authorized to perform: firehose:{operation} on resource: {resource} \
              because no identity-based policy allows the firehose:{operation} action; {fix}",
-            caller.access_key_id
+            key
         ),
     )
 }
@@ -364,10 +378,22 @@ fn operation(headers: &HeaderMap) -> Result<&str, ApiError> {
         )
     })?;
     let target = target.to_str().unwrap_or_default();
-    target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()).ok_or_else(|| {
+    let operation =
+        target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()).ok_or_else(|| {
+            ApiError::new(
+                ErrorType::UnknownOperation,
+                format!("X-Amz-Target {target:?} is not a Firehose operation; expected {TARGET_PREFIX}<Operation>"),
+            )
+        })?;
+    // Only what Hydrant serves gets past here, so authorization never meets an operation it
+    // does not know (and cannot let one through).
+    OPERATIONS.iter().copied().find(|known| *known == operation).ok_or_else(|| {
         ApiError::new(
             ErrorType::UnknownOperation,
-            format!("X-Amz-Target {target:?} is not a Firehose operation; expected {TARGET_PREFIX}<Operation>"),
+            format!(
+                "operation {operation} is not supported by this Hydrant; supported: {}",
+                OPERATIONS.join(", ")
+            ),
         )
     })
 }

@@ -119,9 +119,10 @@ fn decode_records(records: &[RecordInput<'_>]) -> Result<Vec<Bytes>, ApiError> {
         .collect())
 }
 
-pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
-    let started = Instant::now();
-    let input: PutRecordBatchInput = parse(body)?;
+/// PutRecordBatch's members, checked: the stream name and 1 to 500 records.
+fn batch_members<'a>(
+    input: &'a PutRecordBatchInput<'a>,
+) -> Result<(&'a str, &'a [RecordInput<'a>]), ApiError> {
     let name = stream_name(input.delivery_stream_name.as_ref())?;
     let records = input
         .records
@@ -142,6 +143,50 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
             ),
         ));
     }
+    Ok((name, records))
+}
+
+/// PutRecord's members, checked: the stream name and the record.
+fn record_members<'a>(
+    input: &'a PutRecordInput<'a>,
+) -> Result<(&'a str, &'a RecordInput<'a>), ApiError> {
+    let name = stream_name(input.delivery_stream_name.as_ref())?;
+    let record = input
+        .record
+        .as_ref()
+        .ok_or_else(|| ApiError::constraint("record", "Member must not be null"))?;
+    Ok((name, record))
+}
+
+/// PutRecord's record, decoded, with errors naming the member the way PutRecord spells it.
+fn decode_record(record: &RecordInput<'_>) -> Result<Bytes, ApiError> {
+    let mut payload = decode_records(std::slice::from_ref(record)).map_err(|mut e| {
+        e.message = e.message.replace("Records[0]", "Record").replace("records.1.member", "record");
+        e
+    })?;
+    Ok(payload.pop().expect("one payload per record"))
+}
+
+/// Everything PutRecordBatch does with a request body short of looking the stream up and
+/// appending: the stream name and the decoded records, or the error the caller gets. The
+/// entry point of the `put_records` fuzz target (`crate::fuzzing`).
+pub(crate) fn decode_put_record_batch(body: &[u8]) -> Result<(String, Vec<Bytes>), ApiError> {
+    let input: PutRecordBatchInput = parse(body)?;
+    let (name, records) = batch_members(&input)?;
+    Ok((name.to_owned(), decode_records(records)?))
+}
+
+/// [`decode_put_record_batch`] for PutRecord.
+pub(crate) fn decode_put_record(body: &[u8]) -> Result<(String, Bytes), ApiError> {
+    let input: PutRecordInput = parse(body)?;
+    let (name, record) = record_members(&input)?;
+    Ok((name.to_owned(), decode_record(record)?))
+}
+
+pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
+    let started = Instant::now();
+    let input: PutRecordBatchInput = parse(body)?;
+    let (name, records) = batch_members(&input)?;
     let stream = lookup(state, name)?;
     let payloads = decode_records(records)?;
     let bytes: usize = payloads.iter().map(Bytes::len).sum();
@@ -192,17 +237,11 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
 pub async fn put_record(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
     let started = Instant::now();
     let input: PutRecordInput = parse(body)?;
-    let name = stream_name(input.delivery_stream_name.as_ref())?;
-    let record =
-        input.record.ok_or_else(|| ApiError::constraint("record", "Member must not be null"))?;
+    let (name, record) = record_members(&input)?;
     let stream = lookup(state, name)?;
-    let payload = decode_records(std::slice::from_ref(&record)).map_err(|mut e| {
-        // Name the member the way PutRecord spells it.
-        e.message = e.message.replace("Records[0]", "Record").replace("records.1.member", "record");
-        e
-    })?;
-    let bytes = payload[0].len();
-    let location = stream.append(payload).await?.pop().expect("one result per record")?;
+    let payload = decode_record(record)?;
+    let bytes = payload.len();
+    let location = stream.append(vec![payload]).await?.pop().expect("one result per record")?;
     state.metrics.incoming(&stream.name, 1, bytes, "PutRecord", started.elapsed());
     let output = PutRecordOutput { record_id: record_id(&location), encrypted: location.encrypted };
     Ok(serde_json::to_string(&output).expect("serializable"))

@@ -10,14 +10,17 @@
 //! `hydrant-destinations`, with their field names prefixed by the path here.
 
 use hydrant_destinations::http::{EndpointConfiguration, HttpS3BackupMode, RequestConfiguration};
+use hydrant_destinations::redact::redact_url_credentials;
 use hydrant_destinations::search::{DocumentIdOptions, IndexRotationPeriod};
 use hydrant_destinations::warehouse::CopyCommand;
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    BufferingHints, CloudWatchLoggingOptions, ExtendedS3Config, ProcessingConfig, RetryOptions,
-    S3BackupMode, S3DestinationConfig,
+    BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config, DeliveryStreamConfig,
+    ExtendedS3Config, ProcessingConfig, RetryOptions, S3BackupMode, S3DestinationConfig,
 };
+use super::validate::{check_hints, check_retry, check_s3_destination};
+use super::Issue;
 
 /// `RedshiftDestinationConfiguration`: stage records in S3, then `COPY` them into a table of a
 /// PostgreSQL-compatible warehouse (PostgreSQL itself with `COPY ... FROM STDIN`, or Redshift
@@ -66,7 +69,7 @@ pub struct RedshiftConfig {
 impl std::fmt::Debug for RedshiftConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedshiftConfig")
-            .field("cluster_jdbc_url", &self.cluster_jdbc_url)
+            .field("cluster_jdbc_url", &redact_url_credentials(&self.cluster_jdbc_url))
             .field("copy_command", &self.copy_command)
             .field("username", &self.username)
             .field("password", &"<redacted>")
@@ -171,16 +174,78 @@ pub struct HttpEndpointConfig {
 impl std::fmt::Debug for HttpEndpointConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpEndpointConfig")
-            .field("url", &self.endpoint_configuration.url)
+            .field("url", &redact_url_credentials(&self.endpoint_configuration.url))
             .field("s3_configuration", &self.s3_configuration)
             .finish_non_exhaustive()
     }
 }
 
-/// Which destination a stream delivers to.
+/// The kinds of destination a stream can deliver to. What Hydrant does with each (its
+/// metrics, its error output, how its sink is built) is its descriptor's business
+/// (`crate::destination`); this enum only names them and the shape of their blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DestinationKind {
+    S3,
+    Redshift,
+    OpenSearch,
+    Elasticsearch,
+    Http,
+}
+
+impl DestinationKind {
+    /// Every kind, in Firehose's order of the `CreateDeliveryStream` members.
+    pub const ALL: [DestinationKind; 5] = [
+        DestinationKind::S3,
+        DestinationKind::Redshift,
+        DestinationKind::OpenSearch,
+        DestinationKind::Elasticsearch,
+        DestinationKind::Http,
+    ];
+
+    /// The stream members that configure it (`CreateDeliveryStream`, the YAML file): the first
+    /// is the current form, any other a deprecated one that loading turns into the first.
+    pub fn config_members(self) -> &'static [&'static str] {
+        match self {
+            DestinationKind::S3 => {
+                &["ExtendedS3DestinationConfiguration", "S3DestinationConfiguration"]
+            }
+            DestinationKind::Redshift => &["RedshiftDestinationConfiguration"],
+            DestinationKind::OpenSearch => &["AmazonopensearchserviceDestinationConfiguration"],
+            DestinationKind::Elasticsearch => &["ElasticsearchDestinationConfiguration"],
+            DestinationKind::Http => &["HttpEndpointDestinationConfiguration"],
+        }
+    }
+
+    /// The stream member that configures it, e.g. `HttpEndpointDestinationConfiguration`.
+    pub fn config_member(self) -> &'static str {
+        self.config_members()[0]
+    }
+
+    /// Where the delivery's `BufferingHints` sit in the block (a warehouse buffers by its
+    /// intermediate bucket's hints).
+    pub fn hints_member(self) -> &'static str {
+        match self {
+            DestinationKind::Redshift => "S3Configuration.BufferingHints",
+            _ => "BufferingHints",
+        }
+    }
+
+    /// The member of the block that holds the source-record backup's bucket.
+    pub fn backup_member(self) -> &'static str {
+        match self {
+            DestinationKind::S3 | DestinationKind::Redshift => "S3BackupConfiguration",
+            _ => "S3Configuration",
+        }
+    }
+}
+
+/// Which destination a stream delivers to: its block, as configured.
 #[derive(Debug, Clone, Copy)]
 pub enum DestinationBlock<'a> {
-    S3,
+    /// `ExtendedS3DestinationConfiguration`; `None` while the stream has only the deprecated
+    /// `S3DestinationConfiguration` (until [`DeliveryStreamConfig::normalize`] turns it into
+    /// the extended form).
+    S3(Option<&'a ExtendedS3Config>),
     Redshift(&'a RedshiftConfig),
     /// `elasticsearch` is true for the legacy `ElasticsearchDestinationConfiguration`.
     Search {
@@ -190,9 +255,154 @@ pub enum DestinationBlock<'a> {
     Http(&'a HttpEndpointConfig),
 }
 
+impl DeliveryStreamConfig {
+    /// The stream's destination block (S3 when it has none of the others).
+    pub fn destination(&self) -> DestinationBlock<'_> {
+        if let Some(r) = &self.redshift_destination_configuration {
+            DestinationBlock::Redshift(r)
+        } else if let Some(c) = &self.amazonopensearchservice_destination_configuration {
+            DestinationBlock::Search { config: c, elasticsearch: false }
+        } else if let Some(c) = &self.elasticsearch_destination_configuration {
+            DestinationBlock::Search { config: c, elasticsearch: true }
+        } else if let Some(h) = &self.http_endpoint_destination_configuration {
+            DestinationBlock::Http(h)
+        } else {
+            DestinationBlock::S3(self.extended_s3_destination_configuration.as_ref())
+        }
+    }
+
+    /// Where source records are also written, if anywhere: `S3BackupConfiguration` with
+    /// `S3BackupMode: Enabled` (S3, Redshift), or `S3Configuration` for search
+    /// `AllDocuments` and HTTP `AllData`.
+    pub fn backup_target(&self) -> Option<&S3DestinationConfig> {
+        self.destination().backup_target()
+    }
+}
+
+impl<'a> DestinationBlock<'a> {
+    pub fn kind(&self) -> DestinationKind {
+        match self {
+            DestinationBlock::S3(_) => DestinationKind::S3,
+            DestinationBlock::Redshift(_) => DestinationKind::Redshift,
+            DestinationBlock::Search { elasticsearch: false, .. } => DestinationKind::OpenSearch,
+            DestinationBlock::Search { elasticsearch: true, .. } => DestinationKind::Elasticsearch,
+            DestinationBlock::Http(_) => DestinationKind::Http,
+        }
+    }
+
+    /// The block's member name and its `ProcessingConfiguration`; `None` for a stream that
+    /// has only the deprecated S3 block (which cannot process records).
+    pub fn processing(&self) -> Option<(&'static str, Option<&'a ProcessingConfig>)> {
+        let processing = match self {
+            DestinationBlock::S3(ext) => ext.as_ref()?.processing_configuration.as_ref(),
+            DestinationBlock::Redshift(r) => r.processing_configuration.as_ref(),
+            DestinationBlock::Search { config, .. } => config.processing_configuration.as_ref(),
+            DestinationBlock::Http(h) => h.processing_configuration.as_ref(),
+        };
+        Some((self.kind().config_member(), processing))
+    }
+
+    /// Where source records are also written, if anywhere: `S3BackupConfiguration` with
+    /// `S3BackupMode: Enabled` (S3, Redshift), or `S3Configuration` for search
+    /// `AllDocuments` and HTTP `AllData`.
+    pub fn backup_target(&self) -> Option<&'a S3DestinationConfig> {
+        match self {
+            DestinationBlock::S3(ext) => {
+                let ext = ext.as_ref()?;
+                (ext.s3_backup_mode == S3BackupMode::Enabled)
+                    .then_some(ext.s3_backup_configuration.as_ref())
+                    .flatten()
+            }
+            DestinationBlock::Redshift(r) => (r.s3_backup_mode == S3BackupMode::Enabled)
+                .then_some(r.s3_backup_configuration.as_ref())
+                .flatten(),
+            DestinationBlock::Search { config, .. } => (config.s3_backup_mode
+                == SearchS3BackupMode::AllDocuments)
+                .then_some(&config.s3_configuration),
+            DestinationBlock::Http(h) => {
+                (h.s3_backup_mode == HttpS3BackupMode::AllData).then_some(&h.s3_configuration)
+            }
+        }
+    }
+
+    /// The S3 side the delivery pipeline works on, for a destination other than S3 (whose
+    /// S3 side is its own block): its `S3Configuration` with the destination's processing
+    /// and buffering.
+    pub fn delivery_view(&self) -> Option<ExtendedS3Config> {
+        match self {
+            DestinationBlock::S3(_) => None,
+            DestinationBlock::Redshift(r) => {
+                Some(s3_view(&r.s3_configuration, r.processing_configuration.as_ref(), None))
+            }
+            DestinationBlock::Search { config, .. } => Some(s3_view(
+                &config.s3_configuration,
+                config.processing_configuration.as_ref(),
+                config.buffering_hints,
+            )),
+            DestinationBlock::Http(h) => Some(s3_view(
+                &h.s3_configuration,
+                h.processing_configuration.as_ref(),
+                h.buffering_hints,
+            )),
+        }
+    }
+
+    /// The block as configured, in its Firehose JSON shape; `None` for S3, whose block is
+    /// the S3 side itself ([`DeliveryStreamConfig::s3`]).
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        let value = match self {
+            DestinationBlock::S3(_) => return None,
+            DestinationBlock::Redshift(r) => serde_json::to_value(r),
+            DestinationBlock::Search { config, .. } => serde_json::to_value(config),
+            DestinationBlock::Http(h) => serde_json::to_value(h),
+        };
+        Some(value.unwrap_or_default())
+    }
+
+    /// Checks the destination's own fields and its `S3Configuration` (an S3 destination's
+    /// block is checked with the S3 rules); `path` is the stream's.
+    pub(super) fn check(
+        &self,
+        config: &Config,
+        stream: &DeliveryStreamConfig,
+        path: &str,
+        issues: &mut Vec<Issue>,
+    ) {
+        let block = format!("{path}.{}", self.kind().config_member());
+        match self {
+            DestinationBlock::S3(_) => return,
+            DestinationBlock::Redshift(r) => r.check(&block, issues),
+            DestinationBlock::Search { config: c, elasticsearch } => {
+                c.check(*elasticsearch, stream, path, &block, issues)
+            }
+            DestinationBlock::Http(h) => {
+                let arn = format!(
+                    "arn:aws:firehose:{}:{}:deliverystream/{}",
+                    config.region, config.account_id, stream.delivery_stream_name
+                );
+                h.check(&arn, &block, issues)
+            }
+        }
+        if stream.hydrant.encryption.is_some() && self.kind() == DestinationKind::Redshift {
+            issues.push(Issue::new(
+                format!("{path}.hydrant.encryption"),
+                "client-side object encryption cannot be used with a warehouse destination (the \
+                 database must read the staged objects); remove it",
+            ));
+        }
+        let search = matches!(self, DestinationBlock::Search { .. });
+        if stream.hydrant.basic_auth.is_some() && !search {
+            issues.push(Issue::new(
+                format!("{path}.hydrant.basic_auth"),
+                "is only used by search destinations; remove it",
+            ));
+        }
+    }
+}
+
 /// The S3 side of a non-S3 destination, in the form the delivery pipeline works on: its
 /// `S3Configuration` with the destination's processing and buffering.
-pub fn s3_view(
+fn s3_view(
     s3: &S3DestinationConfig,
     processing: Option<&ProcessingConfig>,
     buffering: Option<BufferingHints>,
@@ -206,6 +416,69 @@ pub fn s3_view(
 }
 
 impl RedshiftConfig {
+    /// Checks the block at `block` (its path).
+    fn check(&self, block: &str, issues: &mut Vec<Issue>) {
+        let mut push = |field: &str, message: String| {
+            issues.push(Issue::new(format!("{block}.{field}"), message));
+        };
+        let gzip = self.s3_configuration.compression_format == CompressionFormat::Gzip;
+        match self.settings() {
+            Ok(settings) => {
+                for (field, message) in settings.check_compression(gzip) {
+                    push(field, message);
+                }
+                let redshift = matches!(
+                    settings.target,
+                    hydrant_destinations::warehouse::Target::Redshift { .. }
+                );
+                if redshift && self.role_arn.is_none() {
+                    push(
+                        "RoleARN",
+                        "is required for a jdbc:redshift:// target: Redshift reads the \
+                         staged objects with CREDENTIALS 'aws_iam_role=<RoleARN>'"
+                            .into(),
+                    );
+                }
+            }
+            Err(errors) => {
+                for (field, message) in errors {
+                    push(field, message);
+                }
+            }
+        }
+        let s3 = &self.s3_configuration;
+        if !matches!(
+            s3.compression_format,
+            CompressionFormat::Uncompressed | CompressionFormat::Gzip
+        ) {
+            push(
+                "S3Configuration.CompressionFormat",
+                format!(
+                    "{} cannot be loaded by COPY; use UNCOMPRESSED or GZIP (Firehose allows only these two here)",
+                    s3.compression_format
+                ),
+            );
+        }
+        if s3.prefix.as_deref().is_some_and(|p| p.contains("!{")) {
+            push(
+                "S3Configuration.Prefix",
+                "may not contain !{...} expressions for a Redshift destination (Firehose \
+                 rule); use a plain prefix such as staging/"
+                    .into(),
+            );
+        }
+        if self.s3_backup_mode == S3BackupMode::Enabled && self.s3_backup_configuration.is_none() {
+            push(
+                "S3BackupConfiguration",
+                "is required when S3BackupMode is Enabled; add a bucket for the source \
+                 records or set S3BackupMode: Disabled"
+                    .into(),
+            );
+        }
+        check_retry(self.retry_options, block, issues);
+        check_s3_destination(s3, &format!("{block}.S3Configuration"), issues);
+    }
+
     /// The checked warehouse settings (errors name Firehose fields of this block).
     pub fn settings(
         &self,
@@ -222,6 +495,29 @@ impl RedshiftConfig {
 }
 
 impl SearchConfig {
+    /// Checks the block at `block` (its path); `path` is the stream's, for
+    /// `hydrant.basic_auth`.
+    fn check(
+        &self,
+        elasticsearch: bool,
+        stream: &DeliveryStreamConfig,
+        path: &str,
+        block: &str,
+        issues: &mut Vec<Issue>,
+    ) {
+        if let Err(errors) = self.settings(elasticsearch, stream.hydrant.basic_auth.as_ref()) {
+            for (field, message) in errors {
+                let at = match field {
+                    "username" | "password" => format!("{path}.hydrant.basic_auth.{field}"),
+                    f => format!("{block}.{f}"),
+                };
+                issues.push(Issue::new(at, message));
+            }
+        }
+        check_hints(self.buffering_hints, 1..=100, block, issues);
+        check_s3_destination(&self.s3_configuration, &format!("{block}.S3Configuration"), issues);
+    }
+
     /// The checked search settings; `username` / `password` errors concern
     /// `hydrant.basic_auth`, the others this block's Firehose fields.
     pub fn settings(
@@ -251,6 +547,16 @@ impl SearchConfig {
 }
 
 impl HttpEndpointConfig {
+    /// Checks the block at `block` (its path) of the stream `source_arn`.
+    fn check(&self, source_arn: &str, block: &str, issues: &mut Vec<Issue>) {
+        if let Err(errors) = self.settings(source_arn) {
+            for (field, message) in errors {
+                issues.push(Issue::new(format!("{block}.{field}"), message));
+            }
+        }
+        check_s3_destination(&self.s3_configuration, &format!("{block}.S3Configuration"), issues);
+    }
+
     /// The checked endpoint settings (errors name fields relative to this block).
     pub fn settings(
         &self,

@@ -14,7 +14,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::destinations::DestinationBlock;
 use super::model::{Config, DeliveryStreamConfig, HydrantStreamConfig};
 use super::Issue;
 use crate::wasm_host::{SandboxLimits, TransformLimits};
@@ -125,17 +124,21 @@ pub struct LimitExcess {
     pub kind: LimitKind,
     /// The field (`hydrant.shards`) and what to do.
     pub issue: Issue,
+    /// The field's value, in the unit of its ceiling.
+    pub value: u64,
 }
 
 fn excess(
     kind: LimitKind,
     path: String,
+    value: u64,
     what: String,
     limit: String,
     setting: &str,
 ) -> LimitExcess {
     LimitExcess {
         kind,
+        value,
         issue: Issue::new(
             path,
             format!(
@@ -249,6 +252,7 @@ impl LimitsConfig {
             out.push(excess(
                 Count,
                 "hydrant.shards".into(),
+                u64::from(hydrant.shards),
                 format!("{} shards", hydrant.shards),
                 format!("{} shards per stream", self.max_shards_per_stream),
                 "max_shards_per_stream",
@@ -258,6 +262,7 @@ impl LimitsConfig {
             out.push(excess(
                 Value,
                 "hydrant.max_partitions".into(),
+                hydrant.max_partitions as u64,
                 format!("{} partitions", hydrant.max_partitions),
                 self.max_partitions.to_string(),
                 "max_partitions",
@@ -268,6 +273,7 @@ impl LimitsConfig {
             out.push(excess(
                 Value,
                 "hydrant.transform.fuel".into(),
+                sandbox.fuel,
                 format!("{} fuel", sandbox.fuel),
                 self.max_transform_fuel.to_string(),
                 "max_transform_fuel",
@@ -278,6 +284,7 @@ impl LimitsConfig {
             out.push(excess(
                 Value,
                 "hydrant.transform.memory_mib".into(),
+                memory_mib,
                 format!("{memory_mib} MiB"),
                 format!("{} MiB", self.max_transform_memory_mib),
                 "max_transform_memory_mib",
@@ -288,6 +295,7 @@ impl LimitsConfig {
                 out.push(excess(
                     Value,
                     path,
+                    u64::from(retries),
                     format!("{retries} retries"),
                     self.max_transform_retries.to_string(),
                     "max_transform_retries",
@@ -299,6 +307,7 @@ impl LimitsConfig {
                 out.push(excess(
                     Value,
                     path,
+                    size_mib,
                     format!("{size_mib} MiB"),
                     format!("{} MiB", self.max_buffer_size_mib),
                     "max_buffer_size_mib",
@@ -309,34 +318,13 @@ impl LimitsConfig {
     }
 }
 
-/// The destination block's name and, for buffers, where its `BufferingHints` live.
-fn block(stream: &DeliveryStreamConfig) -> (&'static str, &'static str, &'static str) {
-    // (block, delivery hints below it, backup block below it)
-    match stream.destination() {
-        DestinationBlock::S3 => ("ExtendedS3DestinationConfiguration", "", "S3BackupConfiguration"),
-        DestinationBlock::Redshift(_) => {
-            ("RedshiftDestinationConfiguration", "S3Configuration.", "S3BackupConfiguration")
-        }
-        DestinationBlock::Search { elasticsearch: false, .. } => {
-            ("AmazonopensearchserviceDestinationConfiguration", "", "S3Configuration")
-        }
-        DestinationBlock::Search { elasticsearch: true, .. } => {
-            ("ElasticsearchDestinationConfiguration", "", "S3Configuration")
-        }
-        DestinationBlock::Http(_) => {
-            ("HttpEndpointDestinationConfiguration", "", "S3Configuration")
-        }
-    }
-}
-
 /// The buffer sizes (MiB) the stream's delivery and source-record backup use, with the path of
 /// the `SizeInMBs` that sets each (the default of 5 when it is left out).
 fn buffer_sizes(stream: &DeliveryStreamConfig) -> Vec<(String, u64)> {
-    let (block, hints, backup) = block(stream);
-    let mut out = vec![(
-        format!("{block}.{hints}BufferingHints.SizeInMBs"),
-        stream.s3().buffer_size_bytes() >> 20,
-    )];
+    let kind = stream.destination().kind();
+    let (block, hints, backup) = (kind.config_member(), kind.hints_member(), kind.backup_member());
+    let mut out =
+        vec![(format!("{block}.{hints}.SizeInMBs"), stream.s3().buffer_size_bytes() >> 20)];
     if let Some(target) = stream.backup_target() {
         out.push((
             format!("{block}.{backup}.BufferingHints.SizeInMBs"),
@@ -349,7 +337,7 @@ fn buffer_sizes(stream: &DeliveryStreamConfig) -> Vec<(String, u64)> {
 /// The Lambda processor's `NumberOfRetries`, with its path, when the stream has one.
 fn lambda_retries(stream: &DeliveryStreamConfig) -> Option<(String, u32)> {
     let processing = stream.s3().processing_configuration.as_ref()?;
-    let (block, ..) = block(stream);
+    let block = stream.destination().kind().config_member();
     processing.processors.iter().enumerate().find_map(|(i, p)| {
         if p.processor_type != super::model::ProcessorType::Lambda {
             return None;

@@ -3,7 +3,8 @@
 //!
 //! Loading goes through these steps, each with its own error:
 //! 1. read the file ([`ConfigError::Io`]);
-//! 2. parse YAML into a tree ([`ConfigError::Yaml`], with line and column);
+//! 2. parse YAML into a tree ([`ConfigError::Yaml`], with line and column, and a hint when an
+//!    unquoted `${NAME}` inside `{ }` or `[ ]` broke the syntax);
 //! 3. expand `${NAME}` environment references in string values ([`ConfigError::Env`], naming
 //!    the variable and the field): only string values, never keys; `$${` is a literal `${`;
 //!    values are inserted verbatim and not expanded again;
@@ -44,17 +45,19 @@ pub use defaults::{
 };
 pub use error::{ConfigError, Issue};
 pub use http::HttpConfig;
+/// Masks passwords inside URLs wherever a destination block is shown (Describe, `Debug`).
+pub use hydrant_destinations::redact::{redact_url_credentials, redact_url_credentials_in};
 pub use limits::{LimitExcess, LimitKind, LimitsConfig};
 pub use log_keys::{key_type_of, LogKeyError, LogKeys};
 pub use model::{
-    AuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config,
-    DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DynamicPartitioningConfig,
-    EncryptionConfig, ExtendedS3Config, FsyncSetting, HttpEndpointConfig, HydrantStreamConfig,
-    KmsEncryptionConfig, NoEncryptionConfig, ObjectStoreConfig, ProcessingConfig, Processor,
-    ProcessorParameter, ProcessorParameterName, ProcessorType, RedshiftConfig, RetryOptions,
-    S3BackupMode, S3DestinationConfig, SearchConfig, SearchS3BackupMode,
-    ServerSideEncryptionSetting, Sigv4Credential, StorageConfig, StreamEncryptionInput, Tag,
-    TlsConfig,
+    AuthConfig, BasicAuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat,
+    Config, DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DestinationKind,
+    DynamicPartitioningConfig, EncryptionConfig, ExtendedS3Config, FsyncSetting,
+    HttpEndpointConfig, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
+    ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,
+    ProcessorType, RedshiftConfig, RetryOptions, S3BackupMode, S3DestinationConfig, SearchConfig,
+    SearchS3BackupMode, ServerSideEncryptionSetting, Sigv4Credential, StorageConfig,
+    StreamEncryptionInput, Tag, TlsConfig,
 };
 pub(crate) use validate::{check_tags, processing_block};
 pub use validate::{unsupported_features, validate, MAX_TAGS};
@@ -94,11 +97,11 @@ pub fn parse_with_env(
 ) -> Result<Config, ConfigError> {
     let mut tree: Value = serde_yaml_ng::from_str(yaml).map_err(|e| {
         let location = e.location();
-        ConfigError::Yaml {
-            message: e.to_string(),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-        }
+        let message = e.to_string();
+        let line = location.as_ref().map(|l| l.line());
+        let column = location.as_ref().map(|l| l.column());
+        let hint = error::flow_reference_hint(yaml, &message, line, column);
+        ConfigError::Yaml { message, line, column, hint }
     })?;
     if tree.is_null() {
         // An empty file means "all defaults".

@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::destinations::{
-    s3_view, DestinationBlock, HttpEndpointConfig, RedshiftConfig, SearchConfig, SearchS3BackupMode,
+    DestinationBlock, DestinationKind, HttpEndpointConfig, RedshiftConfig, SearchConfig,
+    SearchS3BackupMode,
 };
 /// The codec's own enum: the config names a format, the codec knows it.
 pub use crate::codec::CompressionFormat;
@@ -468,44 +469,6 @@ impl DeliveryStreamConfig {
             .expect("a validated delivery stream has a destination; call DeliveryStreamConfig::normalize after validation")
     }
 
-    /// The stream's destination.
-    pub fn destination(&self) -> DestinationBlock<'_> {
-        if let Some(r) = &self.redshift_destination_configuration {
-            DestinationBlock::Redshift(r)
-        } else if let Some(c) = &self.amazonopensearchservice_destination_configuration {
-            DestinationBlock::Search { config: c, elasticsearch: false }
-        } else if let Some(c) = &self.elasticsearch_destination_configuration {
-            DestinationBlock::Search { config: c, elasticsearch: true }
-        } else if let Some(h) = &self.http_endpoint_destination_configuration {
-            DestinationBlock::Http(h)
-        } else {
-            DestinationBlock::S3
-        }
-    }
-
-    /// Where source records are also written, if anywhere: `S3BackupConfiguration` with
-    /// `S3BackupMode: Enabled` (S3, Redshift), or `S3Configuration` for search
-    /// `AllDocuments` and HTTP `AllData`.
-    pub fn backup_target(&self) -> Option<&S3DestinationConfig> {
-        match self.destination() {
-            DestinationBlock::S3 => {
-                let ext = self.extended_s3_destination_configuration.as_ref()?;
-                (ext.s3_backup_mode == S3BackupMode::Enabled)
-                    .then_some(ext.s3_backup_configuration.as_ref())
-                    .flatten()
-            }
-            DestinationBlock::Redshift(r) => (r.s3_backup_mode == S3BackupMode::Enabled)
-                .then_some(r.s3_backup_configuration.as_ref())
-                .flatten(),
-            DestinationBlock::Search { config, .. } => (config.s3_backup_mode
-                == SearchS3BackupMode::AllDocuments)
-                .then_some(&config.s3_configuration),
-            DestinationBlock::Http(h) => (h.s3_backup_mode
-                == hydrant_destinations::http::HttpS3BackupMode::AllData)
-                .then_some(&h.s3_configuration),
-        }
-    }
-
     /// How many destination blocks the stream has (exactly one is valid).
     pub fn destination_count(&self) -> usize {
         [
@@ -531,22 +494,7 @@ impl DeliveryStreamConfig {
                 self.extended_s3_destination_configuration = Some(deprecated.into());
             }
         }
-        self.delivery_view = match self.destination() {
-            DestinationBlock::S3 => None,
-            DestinationBlock::Redshift(r) => {
-                Some(s3_view(&r.s3_configuration, r.processing_configuration.as_ref(), None))
-            }
-            DestinationBlock::Search { config, .. } => Some(s3_view(
-                &config.s3_configuration,
-                config.processing_configuration.as_ref(),
-                config.buffering_hints,
-            )),
-            DestinationBlock::Http(h) => Some(s3_view(
-                &h.s3_configuration,
-                h.processing_configuration.as_ref(),
-                h.buffering_hints,
-            )),
-        };
+        self.delivery_view = self.destination().delivery_view();
         let s3 =
             self.extended_s3_destination_configuration.as_mut().or(self.delivery_view.as_mut());
         if let Some(s3) = s3 {

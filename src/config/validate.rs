@@ -9,11 +9,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::destinations::DestinationBlock;
 use super::model::{
-    BufferingHints, CompressionFormat, Config, DeliveryStreamConfig, DeliveryStreamType,
-    EncryptionConfig, ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode,
-    S3DestinationConfig, Tag,
+    BufferingHints, Config, DeliveryStreamConfig, DeliveryStreamType, EncryptionConfig,
+    ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode, S3DestinationConfig, Tag,
 };
 use super::prefix_rules;
 use super::{AuthConfig, Issue};
@@ -75,146 +73,12 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     issues
 }
 
-/// Warehouse, search and HTTP destinations: their own fields (checked by the destination
-/// modules) and their `S3Configuration`.
-fn check_other_destination(
-    config: &Config,
-    stream: &DeliveryStreamConfig,
+/// `RetryOptions.DurationInSeconds`: 0..=7200 (Firehose).
+pub(super) fn check_retry(
+    retry: Option<crate::config::RetryOptions>,
     path: &str,
     issues: &mut Vec<Issue>,
 ) {
-    let mut push = |block: &str, field: &str, message: String| {
-        issues.push(Issue::new(format!("{path}.{block}.{field}"), message));
-    };
-    match stream.destination() {
-        DestinationBlock::S3 => return,
-        DestinationBlock::Redshift(r) => {
-            let block = "RedshiftDestinationConfiguration";
-            let settings = r.settings();
-            let gzip = r.s3_configuration.compression_format == CompressionFormat::Gzip;
-            match settings {
-                Ok(settings) => {
-                    for (field, message) in settings.check_compression(gzip) {
-                        push(block, field, message);
-                    }
-                    let redshift = matches!(
-                        settings.target,
-                        hydrant_destinations::warehouse::Target::Redshift { .. }
-                    );
-                    if redshift && r.role_arn.is_none() {
-                        push(
-                            block,
-                            "RoleARN",
-                            "is required for a jdbc:redshift:// target: Redshift reads the \
-                             staged objects with CREDENTIALS 'aws_iam_role=<RoleARN>'"
-                                .into(),
-                        );
-                    }
-                }
-                Err(errors) => {
-                    for (field, message) in errors {
-                        push(block, field, message);
-                    }
-                }
-            }
-            let s3 = &r.s3_configuration;
-            if !matches!(
-                s3.compression_format,
-                CompressionFormat::Uncompressed | CompressionFormat::Gzip
-            ) {
-                push(
-                    block,
-                    "S3Configuration.CompressionFormat",
-                    format!(
-                        "{} cannot be loaded by COPY; use UNCOMPRESSED or GZIP (Firehose allows only these two here)",
-                        s3.compression_format
-                    ),
-                );
-            }
-            if s3.prefix.as_deref().is_some_and(|p| p.contains("!{")) {
-                push(
-                    block,
-                    "S3Configuration.Prefix",
-                    "may not contain !{...} expressions for a Redshift destination (Firehose \
-                     rule); use a plain prefix such as staging/"
-                        .into(),
-                );
-            }
-            if r.s3_backup_mode == S3BackupMode::Enabled && r.s3_backup_configuration.is_none() {
-                push(
-                    block,
-                    "S3BackupConfiguration",
-                    "is required when S3BackupMode is Enabled; add a bucket for the source \
-                     records or set S3BackupMode: Disabled"
-                        .into(),
-                );
-            }
-            check_retry(r.retry_options, &format!("{path}.{block}"), issues);
-            check_s3_destination(s3, &format!("{path}.{block}.S3Configuration"), issues);
-        }
-        DestinationBlock::Search { config: c, elasticsearch } => {
-            let block = search_block(elasticsearch);
-            if let Err(errors) = c.settings(elasticsearch, stream.hydrant.basic_auth.as_ref()) {
-                for (field, message) in errors {
-                    let field = match field {
-                        "username" | "password" => {
-                            issues.push(Issue::new(
-                                format!("{path}.hydrant.basic_auth.{field}"),
-                                message,
-                            ));
-                            continue;
-                        }
-                        f => f,
-                    };
-                    issues.push(Issue::new(format!("{path}.{block}.{field}"), message));
-                }
-            }
-            check_hints(c.buffering_hints, 1..=100, &format!("{path}.{block}"), issues);
-            check_s3_destination(
-                &c.s3_configuration,
-                &format!("{path}.{block}.S3Configuration"),
-                issues,
-            );
-        }
-        DestinationBlock::Http(h) => {
-            let block = "HttpEndpointDestinationConfiguration";
-            let arn = format!(
-                "arn:aws:firehose:{}:{}:deliverystream/{}",
-                config.region, config.account_id, stream.delivery_stream_name
-            );
-            if let Err(errors) = h.settings(&arn) {
-                for (field, message) in errors {
-                    issues.push(Issue::new(format!("{path}.{block}.{field}"), message));
-                }
-            }
-            check_s3_destination(
-                &h.s3_configuration,
-                &format!("{path}.{block}.S3Configuration"),
-                issues,
-            );
-        }
-    }
-    if stream.hydrant.encryption.is_some()
-        && matches!(stream.destination(), DestinationBlock::Redshift(_))
-    {
-        issues.push(Issue::new(
-            format!("{path}.hydrant.encryption"),
-            "client-side object encryption cannot be used with a warehouse destination (the \
-             database must read the staged objects); remove it",
-        ));
-    }
-    if stream.hydrant.basic_auth.is_some()
-        && !matches!(stream.destination(), DestinationBlock::Search { .. })
-    {
-        issues.push(Issue::new(
-            format!("{path}.hydrant.basic_auth"),
-            "is only used by search destinations; remove it",
-        ));
-    }
-}
-
-/// `RetryOptions.DurationInSeconds`: 0..=7200 (Firehose).
-fn check_retry(retry: Option<crate::config::RetryOptions>, path: &str, issues: &mut Vec<Issue>) {
     if let Some(d) = retry.and_then(|r| r.duration_in_seconds) {
         if d > 7200 {
             issues.push(Issue::new(
@@ -226,7 +90,7 @@ fn check_retry(retry: Option<crate::config::RetryOptions>, path: &str, issues: &
 }
 
 /// A destination's own `BufferingHints` (search: 1-100 MiB; both: 0-900 s).
-fn check_hints(
+pub(super) fn check_hints(
     hints: Option<BufferingHints>,
     sizes: std::ops::RangeInclusive<u32>,
     path: &str,
@@ -387,29 +251,7 @@ fn check_processing(
 pub(crate) fn processing_block(
     stream: &DeliveryStreamConfig,
 ) -> Option<(&'static str, Option<&crate::config::ProcessingConfig>)> {
-    Some(match stream.destination() {
-        DestinationBlock::S3 => {
-            let ext = stream.extended_s3_destination_configuration.as_ref()?;
-            ("ExtendedS3DestinationConfiguration", ext.processing_configuration.as_ref())
-        }
-        DestinationBlock::Redshift(r) => {
-            ("RedshiftDestinationConfiguration", r.processing_configuration.as_ref())
-        }
-        DestinationBlock::Search { config, elasticsearch } => {
-            (search_block(elasticsearch), config.processing_configuration.as_ref())
-        }
-        DestinationBlock::Http(h) => {
-            ("HttpEndpointDestinationConfiguration", h.processing_configuration.as_ref())
-        }
-    })
-}
-
-fn search_block(elasticsearch: bool) -> &'static str {
-    if elasticsearch {
-        "ElasticsearchDestinationConfiguration"
-    } else {
-        "AmazonopensearchserviceDestinationConfiguration"
-    }
+    stream.destination().processing()
 }
 
 /// `DataFormatConversionConfiguration` (JSON to Parquet) with its `hydrant.schema`.
@@ -771,7 +613,8 @@ fn check_stream(
              destination, keep one (for S3, preferably ExtendedS3DestinationConfiguration)",
         )),
     }
-    check_other_destination(config, stream, path, issues);
+    // Warehouse, search and HTTP destinations: their own fields and their S3Configuration.
+    stream.destination().check(config, stream, path, issues);
     if let Some(ext) = &stream.extended_s3_destination_configuration {
         check_extended_s3(ext, &format!("{path}.ExtendedS3DestinationConfiguration"), issues);
     }
@@ -904,7 +747,7 @@ fn check_common(c: CommonS3<'_>, path: &str, issues: &mut Vec<Issue>) {
     }
 }
 
-fn check_s3_destination(s3: &S3DestinationConfig, path: &str, issues: &mut Vec<Issue>) {
+pub(super) fn check_s3_destination(s3: &S3DestinationConfig, path: &str, issues: &mut Vec<Issue>) {
     check_common(
         CommonS3 {
             role_arn: s3.role_arn.as_deref(),

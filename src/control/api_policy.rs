@@ -16,12 +16,10 @@
 //! Nothing of a refused stream is resolved or opened, and the messages name the member, the
 //! setting that decides, and never anything of the server's file system.
 
-use hydrant_destinations::warehouse::WarehouseSettings;
-
 use crate::config::{
-    processing_block, Config, DeliveryStreamConfig, DestinationBlock, Issue,
-    ProcessorParameterName, ProcessorType,
+    processing_block, Config, DeliveryStreamConfig, Issue, ProcessorParameterName, ProcessorType,
 };
+use crate::destination::{self, Endpoint, Target};
 use crate::wasm_host::{resolve_module, DefinedBy};
 
 /// Every problem of `stream` as an API client's definition, with paths relative to the stream
@@ -94,15 +92,9 @@ fn check_store(server: &Config, stream: &DeliveryStreamConfig, issues: &mut Vec<
     }
 }
 
-/// Where a destination connects.
-enum Target {
-    Tcp { host: String, port: u16 },
-    Unix,
-}
-
 /// Every host the destination connects to is in `api_streams.hosts`.
 fn check_hosts(server: &Config, stream: &DeliveryStreamConfig, issues: &mut Vec<Issue>) {
-    for (field, target) in targets(stream) {
+    for Endpoint { member, target } in destination::endpoints(stream) {
         let message = match target {
             Target::Unix => "names a Unix socket; a stream created through the API connects over \
                              TCP only, to a host listed in api_streams.hosts"
@@ -121,70 +113,8 @@ fn check_hosts(server: &Config, stream: &DeliveryStreamConfig, issues: &mut Vec<
             }
             Target::Tcp { .. } => continue,
         };
-        issues.push(Issue::new(field, message));
+        issues.push(Issue::new(member, message));
     }
-}
-
-/// The member that names each place the destination connects to, and that place. Values that
-/// do not parse are left to validation, which reports them (nothing connects to them).
-fn targets(stream: &DeliveryStreamConfig) -> Vec<(String, Target)> {
-    let url = |field: String, text: &str| -> Option<(String, Target)> {
-        let url = reqwest::Url::parse(text.trim()).ok()?;
-        // Normalised by the parser: lowercase, IPv4 dotted, IPv6 in brackets.
-        let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let port = url.port_or_known_default()?;
-        Some((field, Target::Tcp { host, port }))
-    };
-    match stream.destination() {
-        DestinationBlock::S3 => Vec::new(),
-        DestinationBlock::Http(h) => url(
-            "HttpEndpointDestinationConfiguration.EndpointConfiguration.Url".into(),
-            &h.endpoint_configuration.url,
-        )
-        .into_iter()
-        .collect(),
-        DestinationBlock::Search { config, elasticsearch } => {
-            let block = if elasticsearch {
-                "ElasticsearchDestinationConfiguration"
-            } else {
-                "AmazonopensearchserviceDestinationConfiguration"
-            };
-            let endpoint = config.cluster_endpoint.as_deref().unwrap_or("");
-            url(format!("{block}.ClusterEndpoint"), endpoint).into_iter().collect()
-        }
-        DestinationBlock::Redshift(r) => match r.settings() {
-            Ok(settings) => warehouse_targets(&settings),
-            Err(_) => Vec::new(),
-        },
-    }
-}
-
-/// The hosts (each with its port) and `hostaddr`s of a warehouse connection.
-fn warehouse_targets(settings: &WarehouseSettings) -> Vec<(String, Target)> {
-    use tokio_postgres::config::Host;
-    let field = || "RedshiftDestinationConfiguration.ClusterJDBCURL".to_owned();
-    let connection = &settings.connection;
-    let ports = connection.get_ports();
-    // One port applies to every host; otherwise there is one per host (5432 when none).
-    let port_of = |i: usize| match ports {
-        [] => 5432,
-        [one] => *one,
-        many => many.get(i).copied().unwrap_or(5432),
-    };
-    let mut out: Vec<(String, Target)> = connection
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, host)| match host {
-            Host::Tcp(name) => (field(), Target::Tcp { host: name.clone(), port: port_of(i) }),
-            #[cfg(unix)]
-            Host::Unix(_) => (field(), Target::Unix),
-        })
-        .collect();
-    for (i, addr) in connection.get_hostaddrs().iter().enumerate() {
-        out.push((field(), Target::Tcp { host: addr.to_string(), port: port_of(i) }));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ impl Registry {
             config: Arc::new(config),
             version: definition.version,
             last_update: Some(now_secs()),
+            metric: definition.metric,
         };
         self.store_definition(&stream, &definition).await?;
         switch_log_encryption(stream.as_ref(), &keys).await?;

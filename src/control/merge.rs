@@ -23,68 +23,53 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::DeliveryStreamConfig;
+use crate::config::{DeliveryStreamConfig, DestinationKind};
+use crate::destination::{self, remove_at, Descriptor, Kept, Secret};
 
-/// The update blocks Hydrant applies, by their `UpdateDestination` member name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateKind {
-    /// `S3DestinationUpdate` (the deprecated form; merged into the extended S3 block).
-    S3,
-    ExtendedS3,
-    Redshift,
-    Opensearch,
-    Elasticsearch,
-    Http,
+/// An update block Hydrant applies: an `UpdateDestination` member and the destination it
+/// changes.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateKind {
+    destination: &'static Descriptor,
+    member: &'static str,
 }
 
+impl PartialEq for UpdateKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.member == other.member
+    }
+}
+
+impl Eq for UpdateKind {}
+
 impl UpdateKind {
-    /// Every update member Hydrant understands.
-    pub const ALL: [UpdateKind; 6] = [
-        UpdateKind::S3,
-        UpdateKind::ExtendedS3,
-        UpdateKind::Redshift,
-        UpdateKind::Opensearch,
-        UpdateKind::Elasticsearch,
-        UpdateKind::Http,
-    ];
+    /// Every update member Hydrant understands, in Firehose's order.
+    pub fn all() -> impl Iterator<Item = UpdateKind> {
+        destination::ALL.into_iter().flat_map(|destination| {
+            destination.update_members.iter().map(move |&member| UpdateKind { destination, member })
+        })
+    }
+
+    /// Every update member's name, comma-separated (for messages).
+    pub fn members() -> String {
+        Self::all().map(UpdateKind::member).collect::<Vec<_>>().join(", ")
+    }
 
     /// The `UpdateDestination` member, e.g. `ExtendedS3DestinationUpdate`.
     pub fn member(self) -> &'static str {
-        match self {
-            UpdateKind::S3 => "S3DestinationUpdate",
-            UpdateKind::ExtendedS3 => "ExtendedS3DestinationUpdate",
-            UpdateKind::Redshift => "RedshiftDestinationUpdate",
-            UpdateKind::Opensearch => "AmazonopensearchserviceDestinationUpdate",
-            UpdateKind::Elasticsearch => "ElasticsearchDestinationUpdate",
-            UpdateKind::Http => "HttpEndpointDestinationUpdate",
-        }
+        self.member
     }
 
-    /// The configuration block it changes.
+    /// The configuration block it changes (`S3DestinationUpdate` changes the extended S3
+    /// block too).
     fn block(self) -> &'static str {
-        match self {
-            UpdateKind::S3 | UpdateKind::ExtendedS3 => "ExtendedS3DestinationConfiguration",
-            UpdateKind::Redshift => "RedshiftDestinationConfiguration",
-            UpdateKind::Opensearch => "AmazonopensearchserviceDestinationConfiguration",
-            UpdateKind::Elasticsearch => "ElasticsearchDestinationConfiguration",
-            UpdateKind::Http => "HttpEndpointDestinationConfiguration",
-        }
+        self.destination.kind.config_member()
     }
 
     pub fn from_member(member: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.member() == member)
+        Self::all().find(|k| k.member == member)
     }
 }
-
-/// Destination blocks of a (normalised) stream configuration.
-const BLOCKS: [&str; 6] = [
-    "ExtendedS3DestinationConfiguration",
-    "S3DestinationConfiguration",
-    "RedshiftDestinationConfiguration",
-    "AmazonopensearchserviceDestinationConfiguration",
-    "ElasticsearchDestinationConfiguration",
-    "HttpEndpointDestinationConfiguration",
-];
 
 /// Blocks that are one of several forms: replaced whole, never merged member by member.
 const REPLACED_WHOLE: [&str; 3] = ["EncryptionConfiguration", "Serializer", "Deserializer"];
@@ -94,12 +79,7 @@ const RENAMED: [(&str, &str); 2] =
     [("S3Update", "S3Configuration"), ("S3BackupUpdate", "S3BackupConfiguration")];
 
 fn is_switch_restricted(block: &str) -> bool {
-    matches!(
-        block,
-        "AmazonopensearchserviceDestinationConfiguration"
-            | "ElasticsearchDestinationConfiguration"
-            | "HttpEndpointDestinationConfiguration"
-    )
+    destination::by_config_member(block).is_some_and(|d| !d.switchable)
 }
 
 fn short(block: &str) -> &str {
@@ -124,8 +104,10 @@ pub fn merge(
     }
     let mut whole = serde_json::to_value(current).map_err(|e| e.to_string())?;
     let map = whole.as_object_mut().ok_or("configuration is not an object")?;
-    let current_block = BLOCKS
+    let current_block = DestinationKind::ALL
         .into_iter()
+        .flat_map(DestinationKind::config_members)
+        .copied()
         .find(|b| map.contains_key(*b))
         .ok_or("the stream has no destination block")?;
     let target = kind.block();
@@ -191,36 +173,6 @@ fn merge_into(old: &mut Value, new: Value) {
     }
 }
 
-/// Where a stored secret is kept.
-#[derive(Clone, Copy)]
-enum Kept {
-    /// In the destination block (a JSON pointer into it): an update can send it again.
-    InBlock(&'static str),
-    /// Elsewhere in the stream (a JSON pointer into the stream): an update cannot send it.
-    InStream(&'static str),
-}
-
-/// Each destination block's secret: the members that decide where it is sent (JSON pointers
-/// into the block), and where it is kept.
-const SECRETS: [(&str, &[&str], Kept); 4] = [
-    (
-        "HttpEndpointDestinationConfiguration",
-        &["/EndpointConfiguration/Url"],
-        Kept::InBlock("/EndpointConfiguration/AccessKey"),
-    ),
-    ("RedshiftDestinationConfiguration", &["/ClusterJDBCURL"], Kept::InBlock("/Password")),
-    (
-        "AmazonopensearchserviceDestinationConfiguration",
-        &["/ClusterEndpoint", "/DomainARN"],
-        Kept::InStream("/hydrant/basic_auth"),
-    ),
-    (
-        "ElasticsearchDestinationConfiguration",
-        &["/ClusterEndpoint", "/DomainARN"],
-        Kept::InStream("/hydrant/basic_auth"),
-    ),
-];
-
 /// Removes the secret of `block` from the merged configuration (`merged`, the block; `stream`,
 /// the rest) when the update moved its endpoint without sending the secret again.
 fn drop_moved_secrets(
@@ -230,28 +182,22 @@ fn drop_moved_secrets(
     merged: &mut Value,
     stream: &mut Map<String, Value>,
 ) {
-    for (name, endpoint, kept) in SECRETS {
-        if name != block || endpoint.iter().all(|p| old.pointer(p) == merged.pointer(p)) {
-            continue;
-        }
-        match kept {
-            Kept::InBlock(pointer) if update.pointer(pointer).is_some_and(|v| !v.is_null()) => {}
-            Kept::InBlock(pointer) => remove_at(merged, pointer),
-            Kept::InStream(pointer) => {
-                let (first, rest) = pointer[1..].split_once('/').unwrap_or((&pointer[1..], ""));
-                if let Some(value) = stream.get_mut(first) {
-                    remove_at(value, &format!("/{rest}"));
-                }
-            }
-        }
+    let Some(Secret { endpoint, kept }) =
+        destination::by_config_member(block).and_then(|d| d.secret)
+    else {
+        return;
+    };
+    if endpoint.iter().all(|p| old.pointer(p) == merged.pointer(p)) {
+        return;
     }
-}
-
-/// Removes the member a JSON pointer names, if it is there.
-fn remove_at(value: &mut Value, pointer: &str) {
-    if let Some((parent, key)) = pointer.rsplit_once('/') {
-        if let Some(Value::Object(parent)) = value.pointer_mut(parent) {
-            parent.remove(key);
+    match kept {
+        Kept::InBlock(pointer) if update.pointer(pointer).is_some_and(|v| !v.is_null()) => {}
+        Kept::InBlock(pointer) => remove_at(merged, pointer),
+        Kept::InStream(pointer) => {
+            let (first, rest) = pointer[1..].split_once('/').unwrap_or((&pointer[1..], ""));
+            if let Some(value) = stream.get_mut(first) {
+                remove_at(value, &format!("/{rest}"));
+            }
         }
     }
 }
@@ -290,6 +236,10 @@ mod tests {
 
     use super::*;
 
+    fn kind(member: &str) -> UpdateKind {
+        UpdateKind::from_member(member).unwrap()
+    }
+
     fn s3_stream() -> DeliveryStreamConfig {
         let mut config: DeliveryStreamConfig = serde_json::from_value(json!({
             "DeliveryStreamName": "clicks",
@@ -311,7 +261,7 @@ mod tests {
     #[test]
     fn given_members_override_and_the_rest_is_kept() {
         let update = json!({"Prefix": "v2/", "BufferingHints": {"IntervalInSeconds": 10}});
-        let merged = merge(&s3_stream(), UpdateKind::ExtendedS3, &update).unwrap();
+        let merged = merge(&s3_stream(), kind("ExtendedS3DestinationUpdate"), &update).unwrap();
         let s3 = merged.extended_s3_destination_configuration.as_ref().unwrap();
         assert_eq!(s3.prefix.as_deref(), Some("v2/"));
         let hints = s3.buffering_hints.unwrap();
@@ -323,7 +273,7 @@ mod tests {
     #[test]
     fn the_deprecated_s3_update_merges_into_the_extended_block() {
         let update = json!({"CompressionFormat": "UNCOMPRESSED"});
-        let merged = merge(&s3_stream(), UpdateKind::S3, &update).unwrap();
+        let merged = merge(&s3_stream(), kind("S3DestinationUpdate"), &update).unwrap();
         let s3 = merged.extended_s3_destination_configuration.as_ref().unwrap();
         assert_eq!(s3.compression_format, crate::config::CompressionFormat::Uncompressed);
         assert_eq!(s3.prefix.as_deref(), Some("clicks/"));
@@ -333,7 +283,7 @@ mod tests {
     fn one_of_blocks_are_replaced_whole() {
         let update = json!({"EncryptionConfiguration": {
             "KMSEncryptionConfig": {"AWSKMSKeyARN": "arn:aws:kms:us-east-1:123456789012:key/k"}}});
-        let merged = merge(&s3_stream(), UpdateKind::ExtendedS3, &update).unwrap();
+        let merged = merge(&s3_stream(), kind("ExtendedS3DestinationUpdate"), &update).unwrap();
         let e = merged.s3().encryption_configuration.clone().unwrap();
         assert!(e.no_encryption_config.is_none());
         assert!(e.kms_encryption_config.is_some());
@@ -342,7 +292,7 @@ mod tests {
     #[test]
     fn a_different_type_replaces_the_destination_and_needs_a_full_configuration() {
         let partial = json!({"Username": "loader"});
-        let err = merge(&s3_stream(), UpdateKind::Redshift, &partial).unwrap_err();
+        let err = merge(&s3_stream(), kind("RedshiftDestinationUpdate"), &partial).unwrap_err();
         assert!(err.starts_with("RedshiftDestinationUpdate"), "{err}");
         assert!(err.contains("missing field"), "{err}");
         let full = json!({
@@ -352,7 +302,7 @@ mod tests {
             "Username": "loader", "Password": "p",
             "S3Update": {"BucketARN": "arn:aws:s3:::staging"}
         });
-        let merged = merge(&s3_stream(), UpdateKind::Redshift, &full).unwrap();
+        let merged = merge(&s3_stream(), kind("RedshiftDestinationUpdate"), &full).unwrap();
         assert!(merged.extended_s3_destination_configuration.is_none());
         let r = merged.redshift_destination_configuration.as_ref().unwrap();
         assert_eq!(r.s3_configuration.bucket_arn, "arn:aws:s3:::staging");
@@ -360,14 +310,15 @@ mod tests {
 
     #[test]
     fn switching_to_or_from_search_or_http_is_refused() {
-        let err = merge(&s3_stream(), UpdateKind::Http, &json!({})).unwrap_err();
+        let err =
+            merge(&s3_stream(), kind("HttpEndpointDestinationUpdate"), &json!({})).unwrap_err();
         assert!(err.contains("not supported"), "{err}");
     }
 
     #[test]
     fn unknown_members_are_named_as_the_update_spells_them() {
         let update = json!({"S3BackupUpdate": {"Bogus": 1}});
-        let err = merge(&s3_stream(), UpdateKind::ExtendedS3, &update).unwrap_err();
+        let err = merge(&s3_stream(), kind("ExtendedS3DestinationUpdate"), &update).unwrap_err();
         assert!(err.starts_with("ExtendedS3DestinationUpdate.S3BackupUpdate"), "{err}");
         assert!(err.contains("Bogus"), "{err}");
     }
@@ -393,7 +344,7 @@ mod tests {
     #[test]
     fn a_new_endpoint_url_drops_the_stored_access_key_unless_it_is_sent_again() {
         let moved = json!({"EndpointConfiguration": {"Url": "https://elsewhere.example.net/in"}});
-        let merged = merge(&http_stream(), UpdateKind::Http, &moved).unwrap();
+        let merged = merge(&http_stream(), kind("HttpEndpointDestinationUpdate"), &moved).unwrap();
         assert_eq!(access_key(&merged), None);
         let h = merged.http_endpoint_destination_configuration.as_ref().unwrap();
         assert_eq!(h.endpoint_configuration.url, "https://elsewhere.example.net/in");
@@ -401,7 +352,7 @@ mod tests {
 
         let resent = json!({"EndpointConfiguration": {
             "Url": "https://elsewhere.example.net/in", "AccessKey": "new-key"}});
-        let merged = merge(&http_stream(), UpdateKind::Http, &resent).unwrap();
+        let merged = merge(&http_stream(), kind("HttpEndpointDestinationUpdate"), &resent).unwrap();
         assert_eq!(access_key(&merged).as_deref(), Some("new-key"));
 
         // Same endpoint: the key stays, whatever else changes.
@@ -410,7 +361,8 @@ mod tests {
             json!({"EndpointConfiguration": {"Name": "renamed"}}),
             json!({"EndpointConfiguration": {"Url": "https://hooks.example.com/in"}}),
         ] {
-            let merged = merge(&http_stream(), UpdateKind::Http, &update).unwrap();
+            let merged =
+                merge(&http_stream(), kind("HttpEndpointDestinationUpdate"), &update).unwrap();
             assert_eq!(access_key(&merged).as_deref(), Some("stored-key"), "{update}");
         }
     }
@@ -431,12 +383,18 @@ mod tests {
             c.redshift_destination_configuration.as_ref().unwrap().password.clone()
         };
         let moved = json!({"ClusterJDBCURL": "jdbc:postgresql://evil.example.net:5432/d"});
-        assert_eq!(password(&merge(&stream, UpdateKind::Redshift, &moved).unwrap()), "");
+        assert_eq!(
+            password(&merge(&stream, kind("RedshiftDestinationUpdate"), &moved).unwrap()),
+            ""
+        );
         let resent = json!({"ClusterJDBCURL": "jdbc:postgresql://other:5432/d", "Password": "p2"});
-        assert_eq!(password(&merge(&stream, UpdateKind::Redshift, &resent).unwrap()), "p2");
+        assert_eq!(
+            password(&merge(&stream, kind("RedshiftDestinationUpdate"), &resent).unwrap()),
+            "p2"
+        );
         let kept = json!({"Username": "loader2"});
         assert_eq!(
-            password(&merge(&stream, UpdateKind::Redshift, &kept).unwrap()),
+            password(&merge(&stream, kind("RedshiftDestinationUpdate"), &kept).unwrap()),
             "stored-password"
         );
     }
@@ -453,11 +411,13 @@ mod tests {
         }))
         .unwrap();
         let moved = json!({"ClusterEndpoint": "https://evil.example.net:9200"});
-        let merged = merge(&stream, UpdateKind::Opensearch, &moved).unwrap();
+        let merged =
+            merge(&stream, kind("AmazonopensearchserviceDestinationUpdate"), &moved).unwrap();
         assert!(merged.hydrant.basic_auth.is_none());
         assert_eq!(merged.hydrant.shards, 1, "the rest of the hydrant block stays");
         let same = json!({"IndexName": "logs2"});
-        let merged = merge(&stream, UpdateKind::Opensearch, &same).unwrap();
+        let merged =
+            merge(&stream, kind("AmazonopensearchserviceDestinationUpdate"), &same).unwrap();
         assert!(merged.hydrant.basic_auth.is_some());
     }
 
@@ -465,7 +425,7 @@ mod tests {
     fn one_way_switches_cannot_be_undone() {
         let err = merge(
             &s3_stream(),
-            UpdateKind::ExtendedS3,
+            kind("ExtendedS3DestinationUpdate"),
             &json!({"DynamicPartitioningConfiguration": {"Enabled": true}}),
         )
         .unwrap_err();
@@ -473,8 +433,12 @@ mod tests {
         let mut backed_up = s3_stream();
         backed_up.extended_s3_destination_configuration.as_mut().unwrap().s3_backup_mode =
             crate::config::S3BackupMode::Enabled;
-        let err = merge(&backed_up, UpdateKind::ExtendedS3, &json!({"S3BackupMode": "Disabled"}))
-            .unwrap_err();
+        let err = merge(
+            &backed_up,
+            kind("ExtendedS3DestinationUpdate"),
+            &json!({"S3BackupMode": "Disabled"}),
+        )
+        .unwrap_err();
         assert!(err.contains("cannot be disabled"), "{err}");
     }
 }

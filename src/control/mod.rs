@@ -229,21 +229,19 @@ fn stored_of(stream: &DeliveryStream) -> persist::StoredStream {
 }
 
 /// Refuses an API stream's configuration above the server's `limits:`; `current` is the
-/// configuration it replaces, whose excesses are kept (the ceilings may have been lowered
-/// since it was accepted; only what the change raises is refused).
+/// configuration it replaces, whose excesses may be kept or lowered (the ceilings may have
+/// been lowered since it was accepted) but not raised: an excess is refused unless the
+/// current configuration has the same field at least as high.
 fn check_limits(
     limits: &LimitsConfig,
     config: &DeliveryStreamConfig,
     current: Option<&DeliveryStreamConfig>,
 ) -> Result<(), ControlError> {
-    let kept: Vec<String> = current
-        .map(|c| limits.excesses(c))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e.issue.path)
-        .collect();
+    let kept = current.map(|c| limits.excesses(c)).unwrap_or_default();
+    let is_kept =
+        |e: &LimitExcess| kept.iter().any(|k| k.issue.path == e.issue.path && e.value <= k.value);
     let new: Vec<LimitExcess> =
-        limits.excesses(config).into_iter().filter(|e| !kept.contains(&e.issue.path)).collect();
+        limits.excesses(config).into_iter().filter(|e| !is_kept(e)).collect();
     let message = |kind: LimitKind| {
         let issues: Vec<Issue> =
             new.iter().filter(|e| e.kind == kind).map(|e| e.issue.clone()).collect();

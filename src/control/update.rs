@@ -111,7 +111,12 @@ impl Registry {
                 .map_err(|e| start_error(e, stream.owner))?
         };
         let keys = self.log_keys(&config).await.map_err(key_error)?;
-        let definition = Definition { config: Arc::new(config), version, last_update };
+        let definition = Definition {
+            metric: crate::destination::descriptor(config.destination().kind()).metric,
+            config: Arc::new(config),
+            version,
+            last_update,
+        };
         self.store_definition(stream, &definition).await?;
         switch_log_encryption(stream.as_ref(), &keys).await?;
         if let Some(old) = stream.take_workers() {

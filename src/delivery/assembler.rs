@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hydrant_destinations::s3::KeyRules;
-use serde_json::{json, Value};
+use hydrant_destinations::error_output::{ErrorDocument, Extra};
+use serde_json::Value;
 
 use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Buffers, Layout, Markers, Pos, Pushed};
@@ -59,6 +59,12 @@ pub struct TransformStage {
     pub chunk_interval_ms: i64,
 }
 
+/// Which object keys the destination's store takes (its destination knows; delivery does
+/// not): why `key` would be refused on every write, if it would.
+pub trait StoreKeys: Send + Sync {
+    fn check(&self, key: &str) -> Result<(), String>;
+}
+
 /// Dynamic partitioning: which keys the prefix uses, how many partitions may be open, and
 /// what makes a key the store takes.
 pub struct Partitioning {
@@ -66,7 +72,7 @@ pub struct Partitioning {
     pub lambda_keys: BTreeSet<String>,
     pub max_partitions: usize,
     namer: Arc<ObjectNamer>,
-    rules: KeyRules,
+    rules: Arc<dyn StoreKeys>,
     version: u64,
 }
 
@@ -75,7 +81,7 @@ impl Partitioning {
     pub fn for_prefix(
         namer: Arc<ObjectNamer>,
         max_partitions: usize,
-        rules: KeyRules,
+        rules: Arc<dyn StoreKeys>,
         version: u64,
     ) -> Self {
         let mut query_keys = BTreeSet::new();
@@ -423,14 +429,23 @@ impl<'c> Assembler<'c> {
             },
         };
         if let Some(p) = &self.stages.partitioning {
-            if let Err(problem) = p.check_key(&partition, origin.arrival_ms) {
-                let doc =
-                    self.processing_failed(origin, &raw, problem.code(), &problem.to_string(), 1);
-                return self.error(PARTITIONING_FAILED, origin, doc);
-            }
             // Buffers whose window has passed close before the cap is counted.
             self.buffers.advance(origin.arrival_ms)?;
             let key = BufferKey::Data(partition.clone());
+            // The record that starts an object names it (its arrival is the object's
+            // oldest), so the key is checked then: once per object, with the right time.
+            if self.buffers.opens_object(&key, data.len() as u64) {
+                if let Err(problem) = p.check_key(&partition, origin.arrival_ms) {
+                    let doc = self.processing_failed(
+                        origin,
+                        &raw,
+                        problem.code(),
+                        &problem.to_string(),
+                        1,
+                    );
+                    return self.error(PARTITIONING_FAILED, origin, doc);
+                }
+            }
             if !self.buffers.is_open(&key)
                 && !self.buffers.delivered(&key, origin.pos)
                 && self.buffers.open_partitions() >= p.max_partitions
@@ -466,6 +481,7 @@ impl<'c> Assembler<'c> {
         }
     }
 
+    /// A `processing-failed` (or `partitioning-failed`) document for the record `raw`.
     fn processing_failed(
         &self,
         origin: Origin,
@@ -473,162 +489,28 @@ impl<'c> Assembler<'c> {
         code: &str,
         message: &str,
         attempts: u32,
-    ) -> Value {
-        use base64::Engine;
-        let mut doc = json!({
-            "attemptsMade": attempts,
-            "arrivalTimestamp": origin.arrival_ms,
-            "errorCode": code,
-            "errorMessage": message,
-            "attemptEndingTimestamp": now_ms(),
-            "rawData": base64::engine::general_purpose::STANDARD.encode(raw),
-        });
-        if let Some(t) = &self.stages.transform {
-            doc["lambdaArn"] = json!(t.lambda_arn);
-        }
-        doc
+    ) -> Vec<u8> {
+        let extra = match &self.stages.transform {
+            Some(t) => Extra::Lambda { lambda_arn: &t.lambda_arn },
+            None => Extra::None,
+        };
+        let document = ErrorDocument {
+            attempts_made: attempts,
+            arrival_ms: origin.arrival_ms,
+            code,
+            message,
+            attempt_ending_ms: now_ms(),
+            raw_data: raw,
+            extra,
+        };
+        serde_json::to_vec(&document).expect("serializing plain fields to memory")
     }
 
-    fn error(&mut self, kind: &'static str, origin: Origin, doc: Value) -> std::io::Result<()> {
-        self.buffers.push_error(kind, origin.pos, origin.arrival_ms, &doc)?;
+    fn error(&mut self, kind: &'static str, origin: Origin, doc: Vec<u8>) -> std::io::Result<()> {
+        self.buffers.push_error(kind, origin.pos, origin.arrival_ms, doc)?;
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::codec::compression_for;
-    use crate::codec::CompressionFormat;
-    use crate::config::ProcessingConfig;
-
-    fn stages(prefix: &str, rules: KeyRules) -> Stages {
-        let processing: ProcessingConfig = serde_json::from_value(json!({
-            "Enabled": true,
-            "Processors": [{"Type": "MetadataExtraction", "Parameters": [
-                {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k}"},
-                {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]
-        }))
-        .unwrap();
-        let namer = ObjectNamer::new(
-            "s",
-            Some(prefix),
-            Some("e/!{firehose:error-output-type}/"),
-            "",
-            chrono_tz::UTC,
-        )
-        .unwrap();
-        Stages {
-            processors: Some(Arc::new(Processors::from_config(&processing).unwrap())),
-            transform: None,
-            partitioning: Some(Partitioning::for_prefix(Arc::new(namer), 500, rules, 1)),
-            catalog: Value::Null,
-        }
-    }
-
-    /// Pushes one record per key value and returns the sealed units as (key, records,
-    /// error documents).
-    fn run(prefix: &str, rules: KeyRules, values: &[Value]) -> Vec<(BufferKey, u64, Vec<Value>)> {
-        let codec =
-            ObjectCodec::concatenated(compression_for(CompressionFormat::Uncompressed).into(), "");
-        let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 60_000 };
-        let mut assembler = Assembler::new(
-            stages(prefix, rules),
-            &codec,
-            0,
-            Layout::Object,
-            policy,
-            Markers::default(),
-            0,
-        );
-        for (seq, value) in values.iter().enumerate() {
-            let data = serde_json::to_vec(&json!({"k": value})).unwrap();
-            let record = Record { seq: seq as u64, arrival_ms: 1_000, data: data.into() };
-            assembler.push(&record).unwrap();
-        }
-        assembler
-            .finish()
-            .unwrap()
-            .into_iter()
-            .map(|unit| {
-                let docs = match unit.key {
-                    BufferKey::Errors(_) => unit
-                        .body
-                        .split(|b| *b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .map(|l| serde_json::from_slice(l).unwrap())
-                        .collect(),
-                    BufferKey::Data(_) => Vec::new(),
-                };
-                (unit.key, unit.records, docs)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn records_whose_partition_value_cannot_be_named_go_to_partitioning_failed_and_the_rest_are_delivered(
-    ) {
-        let values = [
-            json!(""),
-            json!("."),
-            json!(".."),
-            json!("a\nb"),
-            json!("tab\there"),
-            json!("/lead"),
-            json!("trail/"),
-            json!("a//b"),
-            json!("x/../y"),
-            json!("ok"),
-            json!("a/b"),
-        ];
-        let units = run("p/!{partitionKeyFromQuery:k}/", KeyRules::S3, &values);
-        let failed: Vec<&Value> = units
-            .iter()
-            .filter(|(key, _, _)| *key == BufferKey::Errors(PARTITIONING_FAILED))
-            .flat_map(|(_, _, docs)| docs)
-            .collect();
-        assert_eq!(failed.len(), 9, "{units:?}");
-        for doc in &failed {
-            assert_eq!(doc["errorCode"], "DynamicPartitioning.InvalidPartitionKeyValue", "{doc}");
-            assert!(doc["errorMessage"].as_str().unwrap().contains("partition key \"k\""), "{doc}");
-            assert!(doc["rawData"].is_string());
-        }
-        let delivered: Vec<String> = units
-            .iter()
-            .filter_map(|(key, records, _)| match key {
-                BufferKey::Data(p) => Some(format!("{}:{records}", p.query["k"])),
-                BufferKey::Errors(_) => None,
-            })
-            .collect();
-        assert_eq!(delivered, ["ok:1", "a/b:1"]);
-    }
-
-    #[test]
-    fn a_partition_that_makes_the_key_too_long_for_the_store_goes_to_partitioning_failed() {
-        // 500 two-byte characters: within Firehose's 512-character prefix, past S3's 1024 bytes.
-        let long = "é".repeat(500);
-        // A 300-byte segment: fine for S3, too long for a file name in a local directory.
-        let segment = "s".repeat(300);
-        let too_many_chars = "x".repeat(600);
-        for (value, rules, why) in [
-            (long.as_str(), KeyRules::S3, "at most 1024"),
-            (segment.as_str(), KeyRules::LOCAL, "at most 255"),
-            (too_many_chars.as_str(), KeyRules::S3, "at most 512 are allowed"),
-        ] {
-            let units = run("p/!{partitionKeyFromQuery:k}/", rules, &[json!(value), json!("ok")]);
-            assert_eq!(units.len(), 2);
-            let (_, _, docs) = units
-                .iter()
-                .find(|(key, _, _)| *key == BufferKey::Errors(PARTITIONING_FAILED))
-                .expect("an error unit");
-            assert_eq!(docs[0]["errorCode"], "DynamicPartitioning.InvalidObjectKey");
-            assert!(docs[0]["errorMessage"].as_str().unwrap().contains(why), "{}", docs[0]);
-            assert!(units
-                .iter()
-                .any(|(key, _, _)| matches!(key, BufferKey::Data(p) if p.query["k"] == "ok")));
-        }
-        run("p/!{partitionKeyFromQuery:k}/", KeyRules::S3, &[json!(segment)])
-            .into_iter()
-            .for_each(|(key, _, _)| assert!(matches!(key, BufferKey::Data(_))));
-    }
-}
+mod tests;

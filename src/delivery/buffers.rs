@@ -21,7 +21,6 @@ use std::io;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use serde_json::Value;
 
 use super::batch::BatchPolicy;
 pub use super::markers::{Markers, Progress, Step};
@@ -257,20 +256,21 @@ impl<'c> Buffers<'c> {
         Ok(Pushed::Accepted)
     }
 
-    /// Adds one error document to its type's buffer. `false` when it was delivered before.
+    /// Adds one error document (JSON, without its newline) to its type's buffer. `false` when
+    /// it was delivered before.
     pub fn push_error(
         &mut self,
         output_type: &'static str,
         pos: Pos,
         arrival_ms: i64,
-        document: &Value,
+        document: Vec<u8>,
     ) -> io::Result<bool> {
         self.advance(arrival_ms)?;
         let key = BufferKey::Errors(output_type);
         if self.skip.covers(&key, pos) {
             return Ok(false);
         }
-        let mut line = serde_json::to_vec(document).map_err(io::Error::other)?;
+        let mut line = document;
         line.push(b'\n');
         self.make_room(&key, line.len() as u64)?;
         if !self.open.contains_key(&key) {
@@ -290,13 +290,19 @@ impl<'c> Buffers<'c> {
         self.advance(i64::MAX)
     }
 
+    /// Whether a record of `len` bytes for `key` would start a new object (no buffer is
+    /// open, or the open one is full), once the buffers have been advanced to its arrival.
+    pub fn opens_object(&self, key: &BufferKey, len: u64) -> bool {
+        !self.is_open(key) || self.is_full(key, len)
+    }
+
+    fn is_full(&self, key: &BufferKey, len: u64) -> bool {
+        self.open.get(key).is_some_and(|o| o.records > 0 && o.bytes + len > self.policy.max_bytes)
+    }
+
     /// Seals `key`'s buffer first if `len` more bytes would pass the size limit.
     fn make_room(&mut self, key: &BufferKey, len: u64) -> io::Result<()> {
-        let full = self
-            .open
-            .get(key)
-            .is_some_and(|o| o.records > 0 && o.bytes + len > self.policy.max_bytes);
-        if full {
+        if self.is_full(key, len) {
             self.seal(key)?;
         }
         Ok(())

@@ -5,8 +5,8 @@
 //! Error documents collect in one buffer per error-output type, cut and named like data
 //! buffers, so a replay rewrites the same error objects.
 
-use base64::Engine;
-use serde_json::{json, Value};
+use hydrant_destinations::error_output::{ErrorDocument, Extra};
+use serde_json::Value;
 
 use super::buffers::Pos;
 use crate::clock::now_ms;
@@ -18,9 +18,9 @@ pub mod output_type {
     pub const PROCESSING_FAILED: &str = "processing-failed";
 }
 
-/// One `format-conversion-failed` document (Firehose's DG shape). Hydrant takes the schema
-/// from its own configuration rather than AWS Glue, so `dataCatalogTable` names the stream's
-/// schema source instead of a Glue table.
+/// One `format-conversion-failed` document (Firehose's DG shape, in its field order), as
+/// JSON without its newline. Hydrant takes the schema from its own configuration rather than
+/// AWS Glue, so `dataCatalogTable` names the stream's schema source instead of a Glue table.
 pub fn format_conversion_failed(
     raw: &[u8],
     error: &RecordError,
@@ -28,56 +28,56 @@ pub fn format_conversion_failed(
     arrival_ms: i64,
     shard: u32,
     catalog: &Value,
-) -> Value {
-    json!({
-        "attemptsMade": 1,
-        "arrivalTimestamp": arrival_ms,
-        "lastErrorCode": error.code,
-        "lastErrorMessage": error.message,
-        "attemptEndingTimestamp": now_ms(),
-        "rawData": base64::engine::general_purpose::STANDARD.encode(raw),
-        "sequenceNumber": format!("{shard}-{}", pos.seq),
-        "subSequenceNumber": pos.sub,
-        "dataCatalogTable": catalog,
-    })
-}
-
-/// Newline-separated JSON documents, as Firehose writes error objects.
-pub fn json_lines(documents: impl IntoIterator<Item = Value>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for doc in documents {
-        serde_json::to_writer(&mut out, &doc).expect("serializing a JSON value to memory");
-        out.push(b'\n');
-    }
-    out
+) -> Vec<u8> {
+    let sequence_number = format!("{shard}-{}", pos.seq);
+    let document = ErrorDocument {
+        attempts_made: 1,
+        arrival_ms,
+        code: &error.code,
+        message: &error.message,
+        attempt_ending_ms: now_ms(),
+        raw_data: raw,
+        extra: Extra::Conversion {
+            sequence_number: &sequence_number,
+            sub_sequence_number: pos.sub,
+            catalog,
+        },
+    };
+    serde_json::to_vec(&document).expect("serializing plain fields to memory")
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
-    fn a_conversion_failure_document_has_the_firehose_fields() {
+    fn a_conversion_failure_document_has_the_firehose_fields_in_firehoses_order() {
         let error = RecordError {
             code: "DataFormatConversion.MalformedData".into(),
             message: "eof".into(),
         };
         let pos = Pos { seq: 7, sub: 2 };
-        let doc = format_conversion_failed(
-            b"{bad",
-            &error,
-            pos,
-            1_594_265_943_615,
-            1,
-            &json!({"tableName": "t"}),
+        let catalog = json!({"tableName": "t"});
+        let line = format_conversion_failed(b"{bad", &error, pos, 1_594_265_943_615, 1, &catalog);
+        let text = String::from_utf8(line.clone()).unwrap();
+        let (start, end) = text.split_once(r#","attemptEndingTimestamp":"#).unwrap();
+        assert_eq!(
+            start,
+            concat!(
+                r#"{"attemptsMade":1,"arrivalTimestamp":1594265943615,"#,
+                r#""lastErrorCode":"DataFormatConversion.MalformedData","lastErrorMessage":"eof""#
+            )
         );
-        assert_eq!(doc["sequenceNumber"], "1-7");
-        assert_eq!(doc["subSequenceNumber"], 2);
-        assert_eq!(doc["rawData"], "e2JhZA==");
-        assert_eq!(doc["arrivalTimestamp"], 1_594_265_943_615i64);
-        assert_eq!(doc["lastErrorCode"], "DataFormatConversion.MalformedData");
-        assert_eq!(doc["attemptsMade"], 1);
-        let lines = json_lines([doc.clone(), doc]);
-        assert_eq!(lines.iter().filter(|&&b| b == b'\n').count(), 2);
+        assert!(
+            end.ends_with(concat!(
+                r#","rawData":"e2JhZA==","sequenceNumber":"1-7","subSequenceNumber":2,"#,
+                r#""dataCatalogTable":{"tableName":"t"}}"#
+            )),
+            "{text}"
+        );
+        let doc: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(doc["attemptEndingTimestamp"].as_i64().map(|t| t > 0), Some(true));
     }
 }

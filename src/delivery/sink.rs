@@ -1,9 +1,10 @@
 //! Where a worker's sealed buffers go: a [`Sink`], one per destination kind (they live in
 //! `crate::destination`).
 //!
-//! A sink takes one sealed buffer ([`Unit`]) and delivers it, retrying as its destination's
-//! policy says, and writes whatever could not be delivered to the error output in S3, so the
-//! uploader can move the checkpoint past it.
+//! A sink takes one sealed buffer of data ([`Unit`]) and delivers it, retrying as its
+//! destination's policy says, and writes whatever could not be delivered to the error output
+//! in S3, so the uploader can move the checkpoint past it. Error units (documents the
+//! pipeline already wrote) go straight to the sink's [`ErrorOutput`].
 
 use std::future::Future;
 
@@ -23,9 +24,20 @@ pub trait Sink: Send + Sync {
         Layout::Object
     }
 
-    /// Delivers one sealed buffer (data or error documents). `Ok(false)` when shutdown
-    /// interrupted it: nothing was checkpointed, so it is delivered again after a restart.
+    /// Delivers one sealed buffer of data (error units go to [`Sink::error_output`]).
+    /// `Ok(false)` when shutdown interrupted it: nothing was checkpointed, so it is delivered
+    /// again after a restart.
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool>;
+
+    /// Where the stream's error documents go (in S3, whatever the destination).
+    fn error_output(&self) -> &dyn ErrorOutput;
+}
+
+/// The stream's error output: where the uploader delivers error units, the documents the
+/// pipeline wrote for records it could not process, partition or convert.
+pub trait ErrorOutput: Send + Sync {
+    /// Writes one error unit. `Ok(false)` when shutdown interrupted it.
+    fn deliver_errors(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool>;
 }
 
 /// What a sink needs from the worker that runs it.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::assembler::{Assembler, Stages};
 use super::buffers::{Layout, Markers, Unit};
-use super::sink::{Sink, SinkContext, SinkResult};
+use super::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
 use super::worker::restart_wait;
 use super::{BatchPolicy, ShardWorker, StopMode, WorkerSignals, WorkerStatus};
 use crate::codec::{compression_for, CompressionFormat, ObjectCodec};
@@ -70,6 +70,17 @@ impl Sink for Recorder {
         }
         self.objects.lock().unwrap().push(object(unit));
         Ok(!self.crash_after_write.load(Ordering::SeqCst))
+    }
+
+    fn error_output(&self) -> &dyn ErrorOutput {
+        self
+    }
+}
+
+/// Error units are recorded like objects.
+impl ErrorOutput for Recorder {
+    fn deliver_errors(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
+        Sink::deliver(self, unit, ctx)
     }
 }
 

@@ -40,7 +40,7 @@ use tokio::sync::watch;
 
 use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
-use super::buffers::{Markers, Progress, Unit};
+use super::buffers::{BufferKey, Markers, Progress, Unit};
 use super::signals::{StopMode, StopReceiver};
 use super::sink::{Sink, SinkContext};
 use super::status::WorkerStatus;
@@ -548,7 +548,8 @@ impl ShardWorker {
         })
     }
 
-    /// Hands one sealed object to the sink. `Ok(false)` on shutdown.
+    /// Hands one sealed object to the sink, or error documents to its error output.
+    /// `Ok(false)` on shutdown.
     fn deliver(&self, unit: &Unit) -> WorkerResult<bool> {
         let ctx = SinkContext {
             stream: self.stream.clone(),
@@ -559,7 +560,10 @@ impl ShardWorker {
             shutdown: self.stop.abandon.clone(),
             health: self.status.health_handle(),
         };
-        self.sink.deliver(unit, &ctx)
+        match unit.key {
+            BufferKey::Errors(_) => self.sink.error_output().deliver_errors(unit, &ctx),
+            BufferKey::Data(_) => self.sink.deliver(unit, &ctx),
+        }
     }
 }
 
@@ -583,7 +587,8 @@ fn joined(
 }
 
 /// The wait before the `failures`-th restart in a row: 200 ms doubling to
-/// [`MAX_RESTART_WAIT`], ±15 % so that the shards of one full disk do not retry in step.
+/// [`MAX_RESTART_WAIT`], shortened by up to 15 % at random so that the shards of one full disk
+/// do not retry in step (never longer than the cap).
 pub(super) fn restart_wait(failures: u32) -> Duration {
     let base =
         FIRST_RESTART_WAIT.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(16) as i32);

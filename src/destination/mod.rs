@@ -1,5 +1,11 @@
-//! The Hydrant side of each destination: one
-//! [`Sink`](crate::delivery::sink::Sink) per destination kind, in a folder of its own.
+//! The Hydrant side of each destination, one folder per kind: its [`Descriptor`] (what the
+//! rest of Hydrant needs to know about it: names on the wire, metrics, error output, secrets)
+//! and its [`Sink`](crate::delivery::sink::Sink).
+//!
+//! A destination has three homes, each forced by its layer: its Firehose block in
+//! `config/destinations.rs` (the model deserializes without the runtime), its folder here,
+//! and its service in the `hydrant-destinations` crate. Code elsewhere asks a descriptor
+//! rather than matching on the kind: [`descriptor`] finds it.
 //!
 //! A sink takes one sealed buffer and delivers it, retrying as its destination's policy says,
 //! and writes whatever could not be delivered to the error output in S3, so the uploader can
@@ -21,3 +27,217 @@ pub use self::http::HttpSink;
 pub use self::s3::{Put, S3Output, S3Sink};
 pub use self::search::SearchSink;
 pub use self::warehouse::{Loader, WarehouseSink};
+
+use std::fmt;
+use std::sync::Arc;
+
+use hydrant_destinations::DestinationError;
+
+use crate::config::{DeliveryStreamConfig, DestinationBlock, DestinationKind};
+use crate::delivery::sink::{Sink, SinkContext};
+
+/// What Hydrant needs to know about a destination kind, outside its own folder.
+#[derive(Debug)]
+pub struct Descriptor {
+    pub kind: DestinationKind,
+    /// The `UpdateDestination` members that change it, e.g. `HttpEndpointDestinationUpdate`.
+    pub update_members: &'static [&'static str],
+    /// Its member of `DescribeDeliveryStream`'s `Destinations[0]`, e.g.
+    /// `HttpEndpointDestinationDescription`.
+    pub description_member: &'static str,
+    /// Its part of metric names (`hydrant_delivery_to_<metric>_records_total`) and the
+    /// `destination` label of `hydrant_delivery_data_freshness_seconds`.
+    pub metric: &'static str,
+    /// `destination=` in log lines.
+    pub log_name: &'static str,
+    /// `!{firehose:error-output-type}` of the records it refuses, when it refuses records
+    /// one by one.
+    pub error_output_type: Option<&'static str>,
+    /// The credential its block holds, never shown and dropped when its endpoint moves.
+    pub secret: Option<Secret>,
+    /// Whether `UpdateDestination` may switch a stream to or from it (Firehose refuses it
+    /// for search and HTTP endpoint destinations).
+    pub switchable: bool,
+}
+
+/// A credential of a destination block and the members that decide where it is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Secret {
+    /// JSON pointers into the block: the members that say where the secret goes.
+    pub endpoint: &'static [&'static str],
+    pub kept: Kept,
+}
+
+/// Where a destination's secret is kept.
+#[derive(Debug, Clone, Copy)]
+pub enum Kept {
+    /// In the destination block (a JSON pointer into it): an update can send it again.
+    InBlock(&'static str),
+    /// Elsewhere in the stream (a JSON pointer into the stream): an update cannot send it.
+    InStream(&'static str),
+}
+
+/// Every destination Hydrant delivers to, in Firehose's order.
+pub const ALL: [&Descriptor; 5] = [
+    &s3::DESCRIPTOR,
+    &warehouse::DESCRIPTOR,
+    &search::OPENSEARCH,
+    &search::ELASTICSEARCH,
+    &http::DESCRIPTOR,
+];
+
+impl Descriptor {
+    /// Removes the secret its block keeps from `block` (the block's Firehose JSON), for
+    /// answers that must never echo it.
+    pub fn hide_secret(&self, block: &mut serde_json::Value) {
+        if let Some(Secret { kept: Kept::InBlock(pointer), .. }) = self.secret {
+            remove_at(block, pointer);
+        }
+    }
+}
+
+/// A destination's checked settings: what the pipeline builds its sink from.
+pub trait DestinationPlan: Send + Sync + fmt::Debug {
+    fn descriptor(&self) -> &'static Descriptor;
+
+    /// The sink, with its clients; `output` is the stream's S3 side (the destination itself,
+    /// the intermediate bucket, or where failed records go).
+    fn build(&self, output: S3Output) -> Result<Arc<dyn Sink>, PlanError>;
+}
+
+/// Why a destination could not be planned or built.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Fields of the block are invalid: (field relative to the block, what is wrong).
+    #[error("{}", fields(.0))]
+    Invalid(Vec<(String, String)>),
+    /// Its client cannot be made.
+    #[error("{0}")]
+    Client(#[from] DestinationError),
+    /// A warehouse's `RoleARN` cannot be used in `CREDENTIALS`.
+    #[error("{0}")]
+    Credentials(String),
+}
+
+fn fields(errors: &[(String, String)]) -> String {
+    errors.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
+}
+
+impl PlanError {
+    fn invalid<F: fmt::Display>(errors: Vec<(F, String)>) -> Self {
+        PlanError::Invalid(errors.into_iter().map(|(f, m)| (f.to_string(), m)).collect())
+    }
+}
+
+/// Checks `stream`'s destination and returns its plan; `source_arn` is the stream's ARN.
+pub fn check(
+    stream: &DeliveryStreamConfig,
+    source_arn: &str,
+) -> Result<Box<dyn DestinationPlan>, PlanError> {
+    Ok(match stream.destination() {
+        DestinationBlock::S3(_) => Box::new(s3::S3Plan),
+        DestinationBlock::Redshift(r) => Box::new(warehouse::plan(r)?),
+        DestinationBlock::Search { config, elasticsearch } => {
+            Box::new(search::plan(config, elasticsearch, stream.hydrant.basic_auth.as_ref())?)
+        }
+        DestinationBlock::Http(h) => Box::new(http::plan(h, source_arn)?),
+    })
+}
+
+/// A place a destination connects to, and the member of its block that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The member's path in the stream, e.g.
+    /// `HttpEndpointDestinationConfiguration.EndpointConfiguration.Url`.
+    pub member: String,
+    pub target: Target,
+}
+
+/// Where a destination connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Tcp { host: String, port: u16 },
+    Unix,
+}
+
+/// Every place `stream`'s destination connects to. Values that do not parse are left out:
+/// validation reports them, and nothing connects to them.
+pub fn endpoints(stream: &DeliveryStreamConfig) -> Vec<Endpoint> {
+    match stream.destination() {
+        DestinationBlock::S3(_) => Vec::new(),
+        DestinationBlock::Redshift(r) => warehouse::endpoints(r),
+        DestinationBlock::Search { config, elasticsearch } => {
+            search::endpoints(config, elasticsearch)
+        }
+        DestinationBlock::Http(h) => http::endpoints(h),
+    }
+}
+
+/// The host and port of a URL, if it parses.
+fn url_target(text: &str) -> Option<Target> {
+    let url = reqwest::Url::parse(text.trim()).ok()?;
+    // Normalised by the parser: lowercase, IPv4 dotted, IPv6 in brackets.
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = url.port_or_known_default()?;
+    Some(Target::Tcp { host, port })
+}
+
+/// Records an attempt at `descriptor`'s destination that failed and will be retried: its
+/// failure counter (`hydrant_delivery_to_<metric>_failures_total{code}`) and the shard's
+/// health (`/readyz`, `hydrant_delivery_blocked_seconds`). The sink logs it with what it knows.
+fn attempt_failed(ctx: &SinkContext, descriptor: &Descriptor, error: &DestinationError) {
+    ctx.metrics.destination_failed(&ctx.stream, descriptor.metric, &error.code);
+    ctx.health.attempt_failed(&ctx.stream, ctx.shard, error);
+}
+
+/// Removes the member a JSON pointer names, if it is there.
+pub fn remove_at(value: &mut serde_json::Value, pointer: &str) {
+    if let Some((parent, key)) = pointer.rsplit_once('/') {
+        if let Some(serde_json::Value::Object(parent)) = value.pointer_mut(parent) {
+            parent.remove(key);
+        }
+    }
+}
+
+/// The descriptor of `kind`.
+pub fn descriptor(kind: DestinationKind) -> &'static Descriptor {
+    ALL.into_iter().find(|d| d.kind == kind).expect("every kind has a descriptor")
+}
+
+/// The destination a stream member configures (`HttpEndpointDestinationConfiguration`,
+/// also the deprecated `S3DestinationConfiguration`).
+pub fn by_config_member(member: &str) -> Option<&'static Descriptor> {
+    ALL.into_iter().find(|d| d.kind.config_members().contains(&member))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_descriptor() {
+        for kind in DestinationKind::ALL {
+            assert_eq!(ALL.iter().filter(|d| d.kind == kind).count(), 1, "{kind:?}");
+            assert_eq!(descriptor(kind).kind, kind);
+        }
+    }
+
+    #[test]
+    fn members_name_one_destination_each() {
+        let mut members: Vec<&str> = ALL
+            .iter()
+            .flat_map(|d| d.update_members.iter().chain(d.kind.config_members()))
+            .chain(ALL.iter().map(|d| &d.description_member))
+            .copied()
+            .collect();
+        let all = members.len();
+        members.sort();
+        members.dedup();
+        assert_eq!(members.len(), all, "a member names two destinations");
+        assert_eq!(
+            by_config_member("S3DestinationConfiguration").map(|d| d.kind),
+            Some(DestinationKind::S3)
+        );
+        assert!(by_config_member("SplunkDestinationConfiguration").is_none());
+    }
+}

@@ -9,7 +9,9 @@
 //! stored in the log, so they are deterministic too.
 
 use super::java_time::{push_padded, Moment};
-use super::prefix::{moment_at, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError};
+use super::prefix::{
+    moment_at, Expression, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError,
+};
 use chrono_tz::Tz;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
@@ -333,6 +335,41 @@ impl ObjectNamer {
             partition_keys_lambda: None,
         };
         self.key(&self.error_prefix, &self.error_extension, version, &ctx)
+    }
+
+    /// One key of each kind this namer makes, rendered with sample values (partition keys
+    /// `x`, the longest error output type, a time of the longest month and weekday names):
+    /// `("Prefix", a data key)` and `("ErrorOutputPrefix", an error key)`. A key the store
+    /// refuses here would be refused for every object, whatever the records hold (`a//b/`,
+    /// a `.` segment written in the prefix), so the stream is refused when it starts.
+    pub fn sample_keys(&self, version: u64) -> Vec<(&'static str, Result<String, RenderError>)> {
+        // 2026-09-30T23:59:59.999Z: a Wednesday in September.
+        const SAMPLE_MS: i64 = 1_790_812_799_999;
+        let batch =
+            BatchIdentity { stream: &self.stream, shard: 0, first_seq: 0, last_seq: 0, variant: 1 };
+        let sample = |namespace| {
+            self.prefix
+                .expressions()
+                .filter_map(|e| match (e, namespace) {
+                    (Expression::PartitionKeyFromQuery(k), Namespace::PartitionKeyFromQuery)
+                    | (Expression::PartitionKeyFromLambda(k), Namespace::PartitionKeyFromLambda) => {
+                        Some((k.to_string(), "x".to_string()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let partition = Partition {
+            query: sample(Namespace::PartitionKeyFromQuery),
+            lambda: sample(Namespace::PartitionKeyFromLambda),
+        };
+        vec![
+            ("Prefix", self.object_key(version, &batch, SAMPLE_MS, Some(&partition))),
+            (
+                "ErrorOutputPrefix",
+                self.error_key(version, &batch, SAMPLE_MS, error_output_type::OPENSEARCH_FAILED),
+            ),
+        ]
     }
 
     /// True when the Prefix references partition keys; the config layer must then require

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
-use hydrant_destinations::RetryPolicy;
 
 use super::StartError;
 use crate::codec::encryption::KeyRing;
@@ -65,8 +64,7 @@ impl Backup {
                 hints.interval_in_seconds.unwrap_or(crate::config::BUFFER_INTERVAL_SECONDS),
             ) * 1000,
         };
-        let output =
-            S3Output { destination, namer, codec: codec.clone(), retry: RetryPolicy::default() };
+        let output = S3Output { destination, namer, codec: codec.clone() };
         Ok(Some(Backup { codec, policy, sink: Arc::new(S3Sink { output, backup: true }) }))
     }
 }

@@ -23,12 +23,20 @@ pub enum StartError {
     /// `hydrant.schema.file` cannot be read or parsed (a config-file stream).
     #[error("delivery stream {stream}: hydrant.schema: {error}")]
     Schema { stream: String, error: crate::codec::parquet::SchemaLoadError },
-    #[error("delivery stream {stream}: destination: {message}")]
-    Sink { stream: String, message: String },
+    #[error("delivery stream {stream}: destination: {source}")]
+    Sink { stream: String, source: crate::destination::PlanError },
     #[error("delivery stream {stream}: encryption keys: {message}")]
     Keys { stream: String, message: String },
     #[error("delivery stream {stream}: {source}")]
     Naming { stream: String, source: NamerError },
+    /// The prefix as written makes keys the store refuses whatever the records hold, so
+    /// every object would fail.
+    #[error(
+        "delivery stream {stream}: {field}: the object keys it makes cannot be written ({message}); \
+         fix {field} (no empty \"//\", \".\" or \"..\" segment, no control character, within \
+         the store's length limits)"
+    )]
+    UnwritableKeys { stream: String, field: &'static str, message: String },
     #[error(
         "delivery stream {stream}: its log has {on_disk} shards but the configuration says {configured}; \
          changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"

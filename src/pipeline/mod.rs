@@ -5,7 +5,6 @@
 
 mod backup;
 mod error;
-mod sink;
 mod stages;
 
 pub use error::StartError;
@@ -13,23 +12,21 @@ pub use error::StartError;
 use std::path::Path;
 use std::sync::Arc;
 
-use hydrant_destinations::s3::{KeyRules, S3Destination, ServerSideEncryption, StoreSpec};
-use hydrant_destinations::RetryPolicy;
+use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
 
 use backup::Backup;
-use sink::build_sink;
 use stages::StageBuilder;
 
 use crate::codec::{compression_for, ObjectCodec};
 use crate::config::{
     Config, DeliveryStreamConfig, EncryptionConfig, ObjectStoreConfig, ServerSideEncryptionSetting,
 };
-use crate::delivery::assembler::Stages;
+use crate::delivery::assembler::{Stages, StoreKeys};
 use crate::delivery::sink::Sink;
 use crate::delivery::stream_workers::WorkerFactory;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{BatchPolicy, ShardWorker, StagesFactory, Workers};
-use crate::destination::S3Output;
+use crate::destination::{self, S3Output};
 use crate::log::{AtRestKeys, LogStore, OpenError, ShardState, StreamLog, StreamSpec};
 use crate::names::arn_of;
 use crate::naming::ObjectNamer;
@@ -46,7 +43,7 @@ pub(crate) struct Pipeline {
     build: Arc<StageBuilder>,
     sink: Arc<dyn Sink>,
     /// Which object keys the destination bucket's store takes.
-    key_rules: KeyRules,
+    key_rules: Arc<dyn StoreKeys>,
     /// Source-record backup, when the stream asks for one.
     backup: Option<Backup>,
 }
@@ -81,7 +78,7 @@ impl Pipeline {
                     source,
                 }
             })?;
-        let key_rules = destination.key_rules();
+        let key_rules: Arc<dyn StoreKeys> = Arc::new(destination.key_rules());
         let ring = match &stream_config.hydrant.encryption {
             None => None,
             Some(encryption) => {
@@ -132,6 +129,15 @@ impl Pipeline {
             .and_then(|namer| namer.with_error_extension(""))
             .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
         );
+        for (field, key) in namer.sample_keys(1) {
+            let refused = match key {
+                Ok(key) => key_rules.check(&key).err(),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(message) = refused {
+                return Err(StartError::UnwritableKeys { stream: name.clone(), field, message });
+            }
+        }
         let policy = BatchPolicy {
             // Per buffer: with dynamic partitioning, every partition has its own.
             max_bytes: s3.buffer_size_bytes(),
@@ -147,14 +153,11 @@ impl Pipeline {
             &arn_of(&config.region, &config.account_id, &name),
             defined_by,
         )?);
-        let output = S3Output {
-            destination,
-            namer: namer.clone(),
-            codec: codec.clone(),
-            retry: RetryPolicy::default(),
-        };
-        let sink = build_sink(config, stream_config, output)
-            .map_err(|message| StartError::Sink { stream: name.clone(), message })?;
+        let output = S3Output { destination, namer: namer.clone(), codec: codec.clone() };
+        let source_arn = arn_of(&config.region, &config.account_id, &name);
+        let sink = destination::check(stream_config, &source_arn)
+            .and_then(|plan| plan.build(output))
+            .map_err(|source| StartError::Sink { stream: name.clone(), source })?;
         let backup = Backup::prepare(stream_config, &spec, sse.as_ref(), ring.as_ref())?;
         Ok(Self { codec, namer, policy, build, sink, key_rules, backup })
     }
@@ -170,7 +173,7 @@ impl Pipeline {
         (0..shards)
             .map(|_| {
                 self.build
-                    .stages(&self.namer, self.key_rules, version)
+                    .stages(&self.namer, &self.key_rules, version)
                     .map_err(|message| StartError::Processing { stream: name.to_string(), message })
             })
             .collect()
@@ -203,8 +206,9 @@ impl Pipeline {
         let mut workers = Workers::new();
         let first = Arc::new(std::sync::Mutex::new(stages));
         let restart_stages: StagesFactory = {
-            let (build, namer, rules) = (self.build.clone(), self.namer.clone(), self.key_rules);
-            Arc::new(move || build.stages(&namer, rules, version))
+            let (build, namer, rules) =
+                (self.build.clone(), self.namer.clone(), self.key_rules.clone());
+            Arc::new(move || build.stages(&namer, &rules, version))
         };
         let evaluates_jq =
             self.build.processors.as_ref().is_some_and(|p| p.metadata_extractor().is_some());
@@ -318,7 +322,12 @@ pub(crate) fn open_stream(
         store = %stream_config.hydrant.object_store, version,
         prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),
         owner = ?owner, "delivery stream ready");
-    let definition = Definition { config: Arc::new(stream_config.clone()), version, last_update };
+    let definition = Definition {
+        metric: crate::destination::descriptor(stream_config.destination().kind()).metric,
+        config: Arc::new(stream_config.clone()),
+        version,
+        last_update,
+    };
     let arn = arn_of(&config.region, &config.account_id, &name);
     Ok(DeliveryStream::new(name, arn, owner, created_at, log, definition, workers))
 }

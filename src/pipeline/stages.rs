@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use hydrant_destinations::s3::KeyRules;
 use serde_json::Value;
 
 use super::StartError;
 use crate::config::{Config, DeliveryStreamConfig};
-use crate::delivery::assembler::{Partitioning, Stages, TransformStage};
+use crate::delivery::assembler::{Partitioning, Stages, StoreKeys, TransformStage};
 use crate::naming::ObjectNamer;
 use crate::processors::Processors;
 use crate::wasm_host::{
@@ -95,7 +94,7 @@ impl StageBuilder {
     pub(super) fn stages(
         &self,
         namer: &Arc<ObjectNamer>,
-        rules: KeyRules,
+        rules: &Arc<dyn StoreKeys>,
         version: u64,
     ) -> Result<Stages, String> {
         Ok(Stages {
@@ -111,7 +110,7 @@ impl StageBuilder {
                 }
             }),
             partitioning: self.partitioned.then(|| {
-                Partitioning::for_prefix(namer.clone(), self.max_partitions, rules, version)
+                Partitioning::for_prefix(namer.clone(), self.max_partitions, rules.clone(), version)
             }),
             catalog: self.catalog.clone(),
         })

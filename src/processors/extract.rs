@@ -87,6 +87,7 @@ use jaq_core::{Compiler, Ctx, Native, Vars};
 use jaq_json::{Num, Val};
 
 mod budget;
+mod compare;
 mod natives;
 mod rewrite;
 

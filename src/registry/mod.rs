@@ -33,6 +33,9 @@ pub struct Definition {
     pub version: u64,
     /// `LastUpdateTimestamp` (seconds), once the stream was changed.
     pub last_update: Option<f64>,
+    /// The destination's name in metrics (`hydrant_delivery_to_<metric>_*`), from its
+    /// descriptor: the registry knows no destination.
+    pub metric: &'static str,
 }
 
 /// Every stream, by name, and what opening more of them needs.

@@ -1,7 +1,6 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::config::DestinationBlock;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -161,17 +160,12 @@ impl Metrics {
             .increment(1);
     }
 
-    /// One failed attempt at a warehouse, search or HTTP destination, by error code.
+    /// One failed attempt at a destination, by error code
+    /// (`hydrant_delivery_to_<destination>_failures_total{stream,code}`).
     pub fn destination_failed(&self, stream: &str, destination: &'static str, code: &str) {
         counter!(format!("hydrant_delivery_to_{destination}_failures_total"),
             "stream" => stream.to_string(), "code" => code.to_string())
         .increment(1);
-    }
-
-    /// One failed attempt to write an object (it will be retried).
-    pub fn delivery_failed(&self, stream: &str, code: &str) {
-        counter!("hydrant_delivery_to_s3_failures_total", "stream" => stream.to_string(), "code" => code.to_string())
-            .increment(1);
     }
 
     /// Gauges computed at scrape time: data freshness, backlog and log size.
@@ -194,12 +188,7 @@ impl Metrics {
                 }
             }
             let freshness = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
-            let destination = match stream.config().destination() {
-                DestinationBlock::S3 => "s3",
-                DestinationBlock::Redshift(_) => "redshift",
-                DestinationBlock::Search { .. } => "amazon_opensearch_service",
-                DestinationBlock::Http(_) => "http_endpoint",
-            };
+            let destination = stream.definition().metric;
             if destination == "s3" {
                 gauge!("hydrant_delivery_to_s3_data_freshness_seconds", "stream" => s.clone())
                     .set(freshness);

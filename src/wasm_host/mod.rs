@@ -17,7 +17,7 @@
 //! no files, no environment, no network, stdout discarded and stderr captured for error
 //! messages.
 
-mod abi;
+pub(crate) mod abi;
 pub mod config;
 mod engine;
 mod error;

@@ -123,5 +123,8 @@ def test_a_sustained_slow_client_attack_leaves_a_producer_its_latency_and_its_re
     account("slow-clients", "s3", ledger, counts, extra={**stats, "producer_errors": errors})
     assert not errors, f"the producer got errors under the attack: {errors}"
     assert closed > 0, "the server closed none of the slow connections"
-    # Generous bounds: starvation looks like 5 s waits and 503s, not a few milliseconds more.
-    assert stats["attack_p99_ms"] < 10 * stats["baseline_p99_ms"] + 1000, stats
+    # Measured (docs/security.md): p50 8.8 -> 12.2 ms, p99 14.8 -> 123 ms on 2 cores. The median
+    # bound fails on a 10x slowdown of a typical call; the tail bound on starvation (5 s waits).
+    print(f"slow-clients producer latency: {stats}")
+    assert stats["attack_p50_ms"] < 3 * stats["baseline_p50_ms"] + 5, stats
+    assert stats["attack_p99_ms"] < 1000, stats

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import assert_no_panic, free_port, make_records, s3_store_yaml, stream_yaml
+from conftest import assert_no_panic, config_yaml, free_port, make_records, s3_stream
 
 
 def get(url):
@@ -40,7 +40,7 @@ def check_split(h, admin):
 
 @pytest.fixture
 def body(s3, bucket):
-    return s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml("clicks", bucket, prefix="admin/")
+    return config_yaml(s3_stream("clicks", bucket, prefix="admin/"), s3=s3)
 
 
 def test_admin_listen_serves_metrics_and_readiness_on_their_own_port(body, hydrant_factory):

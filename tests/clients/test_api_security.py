@@ -15,33 +15,28 @@
 import json
 import uuid
 
-import botocore.exceptions
 import pytest
 
 from conftest import (
+    ROLE,
     TESTDATA_WAT,
+    client_error,
+    dump_yaml,
     make_records,
     raw_call,
     reconfigure,
+    s3_store,
     s3_store_yaml,
     wait_delivered,
     wait_for,
 )
 from stubs import Receiver
 
-ROLE = "arn:aws:iam::123456789012:role/fh"
 DEST = "destinationId-000000000001"
 UPPER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:upper"
 BROKEN_ARN = "arn:aws:lambda:us-east-1:123456789012:function:broken"
 ADMIN_KEY, ADMIN_SECRET = "AKIAHYDRANTOPS0001", "ops-" + uuid.uuid4().hex
 PRODUCER_KEY, PRODUCER_SECRET = "AKIAHYDRANTPROD001", "prod-" + uuid.uuid4().hex
-
-
-def error_of(call, **kw):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call(**kw)
-    r = info.value.response
-    return r["Error"]["Code"], r["Error"].get("Message", "")
 
 
 def s3_destination(bucket, prefix="p/", processors=None):
@@ -107,21 +102,22 @@ def transform_server(s3, bucket, hydrant_factory, monkeypatch):
 def test_a_lambda_arn_naming_a_server_file_is_refused_without_quoting_it(transform_server, arn):
     h = transform_server
     fh = h.firehose()
-    code, message = error_of(fh.create_delivery_stream, DeliveryStreamName="t1",
-                             ExtendedS3DestinationConfiguration=s3_destination(h.bucket, processors=lambda_processor(arn)))
+    code, _, message = client_error(
+        fh.create_delivery_stream, DeliveryStreamName="t1",
+        ExtendedS3DestinationConfiguration=s3_destination(h.bucket, processors=lambda_processor(arn)))
     assert code == "InvalidArgumentException", message
     assert "`functions:`" in message and "LambdaArn" in message, message
     for marker in h.markers:
         assert marker not in message, f"the answer quotes a server file: {message}"
     assert str(h.workdir.parent) not in message, f"the answer names a server path: {message}"
-    assert error_of(fh.describe_delivery_stream, DeliveryStreamName="t1")[0] == "ResourceNotFoundException"
+    assert client_error(fh.describe_delivery_stream, DeliveryStreamName="t1")[0] == "ResourceNotFoundException"
 
     # The same through UpdateDestination of a stream that exists.
     fh.create_delivery_stream(DeliveryStreamName="t2", ExtendedS3DestinationConfiguration=s3_destination(h.bucket))
-    code, message = error_of(fh.update_destination, DeliveryStreamName="t2", CurrentDeliveryStreamVersionId="1",
-                             DestinationId=DEST,
-                             ExtendedS3DestinationUpdate={"ProcessingConfiguration": {
-                                 "Enabled": True, "Processors": lambda_processor(arn)}})
+    code, _, message = client_error(fh.update_destination, DeliveryStreamName="t2", CurrentDeliveryStreamVersionId="1",
+                                    DestinationId=DEST,
+                                    ExtendedS3DestinationUpdate={"ProcessingConfiguration": {
+                                        "Enabled": True, "Processors": lambda_processor(arn)}})
     assert code == "InvalidArgumentException", message
     assert "`functions:`" in message, message
     for marker in h.markers:
@@ -141,9 +137,9 @@ def test_a_functions_arn_still_transforms_records_and_a_broken_one_is_reported_w
     assert out["FailedPutCount"] == 0, out
     wait_delivered(s3, h.bucket, [r.upper() for r in records], prefix="upper/")
 
-    code, message = error_of(fh.create_delivery_stream, DeliveryStreamName="broken",
-                             ExtendedS3DestinationConfiguration=s3_destination(
-                                 h.bucket, prefix="broken/", processors=lambda_processor(BROKEN_ARN)))
+    code, _, message = client_error(fh.create_delivery_stream, DeliveryStreamName="broken",
+                                    ExtendedS3DestinationConfiguration=s3_destination(
+                                        h.bucket, prefix="broken/", processors=lambda_processor(BROKEN_ARN)))
     assert code == "InvalidArgumentException", message
     assert BROKEN_ARN in message and "server log" in message, message
     assert "SECRET_IN_A_BROKEN_MODULE" not in message and "broken.wat" not in message, message
@@ -178,9 +174,17 @@ def test_a_key_limited_to_its_stream_cannot_repoint_or_delete_it_and_learns_no_a
     ops = h.firehose(key=ADMIN_KEY, secret=ADMIN_SECRET)
     producer = h.firehose(key=PRODUCER_KEY, secret=PRODUCER_SECRET)
     stored_key = "stored-key-" + uuid.uuid4().hex
+    url_password = "url-pw-" + uuid.uuid4().hex
     with Receiver() as owner, Receiver() as attacker:
+        # The owner's URL carries a password too (sent as basic authentication).
+        owner_url = owner.url.replace("://", f"://hook:{url_password}@", 1) + "/in"
         ops.create_delivery_stream(DeliveryStreamName="hooks",
-                                   HttpEndpointDestinationConfiguration=http_destination(owner.url + "/in", h.bucket, stored_key))
+                                   HttpEndpointDestinationConfiguration=http_destination(owner_url, h.bucket, stored_key))
+        # Describe is a data-plane call: the producer's answer holds neither secret anywhere.
+        for client in (producer, ops):
+            described = json.dumps(client.describe_delivery_stream(DeliveryStreamName="hooks"), default=str)
+            assert stored_key not in described and url_password not in described, described
+            assert "hook:<redacted>@" in described, described
         first = make_records(3, tag="owner")
         assert producer.put_record_batch(DeliveryStreamName="hooks", Records=[{"Data": r} for r in first])["FailedPutCount"] == 0
 
@@ -196,7 +200,7 @@ def test_a_key_limited_to_its_stream_cannot_repoint_or_delete_it_and_learns_no_a
                 DeliveryStreamName="hooks", Tags=[{"Key": "k", "Value": "v"}])),
         ]
         for operation, call, kw in denied:
-            code, message = error_of(call, **kw)
+            code, _, message = client_error(call, **kw)
             assert code == "AccessDeniedException", (operation, message)
             assert message.startswith(
                 f"User: {PRODUCER_KEY} is not authorized to perform: firehose:{operation} on resource: "
@@ -248,28 +252,28 @@ def test_a_new_endpoint_url_does_not_inherit_the_stored_access_key(keyed_server)
 
 def two_stores(s3):
     """object_stores `default` and `other`, both the test S3 server."""
-    other = s3_store_yaml(s3, name="other").split("\n", 1)[1]   # without the `object_stores:` line
-    return s3_store_yaml(s3, name="default") + other
+    return dump_yaml({"object_stores": {"default": s3_store(s3), "other": s3_store(s3)}})
 
 
 def test_api_streams_reach_only_the_hosts_and_stores_the_operator_lists(s3, bucket, hydrant_factory):
     h = hydrant_factory(two_stores(s3))
     fh = h.firehose()
     with Receiver() as receiver:
-        code, message = error_of(fh.create_delivery_stream, DeliveryStreamName="ssrf",
-                                 HttpEndpointDestinationConfiguration=http_destination(receiver.url + "/in", bucket, "k"))
+        code, _, message = client_error(
+            fh.create_delivery_stream, DeliveryStreamName="ssrf",
+            HttpEndpointDestinationConfiguration=http_destination(receiver.url + "/in", bucket, "k"))
         assert code == "InvalidArgumentException", message
         assert "EndpointConfiguration.Url" in message and "api_streams.hosts" in message, message
         assert '"127.0.0.1"' in message, message
-    code, message = error_of(fh.create_delivery_stream, DeliveryStreamName="ssrf", RedshiftDestinationConfiguration={
+    code, _, message = client_error(fh.create_delivery_stream, DeliveryStreamName="ssrf", RedshiftDestinationConfiguration={
         "RoleARN": ROLE, "ClusterJDBCURL": "jdbc:postgresql://127.0.0.1:5432/postgres",
         "CopyCommand": {"DataTableName": "t"}, "Username": "loader", "Password": "password",
         "S3Configuration": {"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}"}})
     assert code == "InvalidArgumentException" and "ClusterJDBCURL" in message and "api_streams.hosts" in message, message
-    code, message = error_of(fh.create_delivery_stream, DeliveryStreamName="ssrf",
-                             AmazonopensearchserviceDestinationConfiguration={
-                                 "RoleARN": ROLE, "ClusterEndpoint": "http://169.254.169.254:80", "IndexName": "i",
-                                 "S3Configuration": {"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}"}})
+    code, _, message = client_error(fh.create_delivery_stream, DeliveryStreamName="ssrf",
+                                    AmazonopensearchserviceDestinationConfiguration={
+        "RoleARN": ROLE, "ClusterEndpoint": "http://169.254.169.254:80", "IndexName": "i",
+        "S3Configuration": {"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}"}})
     assert code == "InvalidArgumentException" and "ClusterEndpoint" in message and "api_streams.hosts" in message, message
 
     # Object stores: `default` only, unless listed (a raw call: boto3 cannot send Hydrant's block).

@@ -7,58 +7,21 @@ Firehose's, and a GZIP stream's objects are read back with the `gzip` CLI, not o
 
 import datetime as dt
 import json
-import os
 import subprocess
 import time
 import zlib
 
-import pytest
 
 from conftest import (
     KEY_SUFFIX,
     assert_exactly_once,
-    b64,
+    config_yaml,
     list_objects,
     make_records,
-    require_env,
     require_tool,
-    s3_store_yaml,
-    stream_yaml,
+    s3_stream,
     wait_delivered,
 )
-
-
-@pytest.fixture(params=["v2", "v1"])
-def aws(request, tmp_path):
-    """Runs `aws firehose ...` with one CLI version; returns (version, run(args) -> parsed JSON)."""
-    version = request.param
-    (path,) = require_env("FH_TEST_AWS_V2" if version == "v2" else "FH_TEST_AWS_V1")
-    require_tool(path, f"aws CLI {version}")
-    env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
-        AWS_SECRET_ACCESS_KEY="secret",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-aws-credentials"),
-        AWS_PAGER="",
-        AWS_MAX_ATTEMPTS="1",
-    )
-    env.pop("AWS_PROFILE", None)
-
-    def run(endpoint, *args):
-        cmd = [path, "firehose", *args, "--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"]
-        p = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
-        assert p.returncode == 0, f"{' '.join(cmd[:4])} failed ({p.returncode}):\n{p.stderr.decode()[-2000:]}"
-        out = p.stdout.decode().strip()
-        return json.loads(out) if out else {}
-
-    def data(record: bytes) -> str:
-        # v2: blobs are base64 on the command line; v1: raw text, the CLI encodes it.
-        return b64(record) if version == "v2" else record.decode()
-
-    run.version, run.data = version, data
-    return run
 
 
 def utc_hour_paths(t0, t1):
@@ -87,22 +50,22 @@ def check_key(key, prefix, stream, ext, t0, t1):
 
 
 def test_put_record_batch_and_put_record_deliver_every_record_exactly_once_under_firehose_keys(
-        aws, s3, bucket, hydrant_factory, tmp_path):
-    stream = f"cli-{aws.version}"
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml(stream, bucket, prefix="cli/"))
-    batch = make_records(40, tag=f"batch-{aws.version}")
-    singles = make_records(3, tag=f"single-{aws.version}")
+        aws_cli, s3, bucket, hydrant_factory, tmp_path):
+    stream = f"cli-{aws_cli.version}"
+    h = hydrant_factory(config_yaml(s3_stream(stream, bucket, prefix="cli/"), s3=s3))
+    batch = make_records(40, tag=f"batch-{aws_cli.version}")
+    singles = make_records(3, tag=f"single-{aws_cli.version}")
     records_file = tmp_path / "records.json"
-    records_file.write_text(json.dumps([{"Data": aws.data(r)} for r in batch]))
+    records_file.write_text(json.dumps([{"Data": aws_cli.data(r)} for r in batch]))
 
     t0 = time.time()
-    out = aws(h.endpoint, "put-record-batch", "--delivery-stream-name", stream, "--records", f"file://{records_file}")
+    out = aws_cli(h.endpoint, "put-record-batch", "--delivery-stream-name", stream, "--records", f"file://{records_file}")
     assert out["FailedPutCount"] == 0, out
     assert len(out["RequestResponses"]) == len(batch)
     assert all(r.get("RecordId") for r in out["RequestResponses"]), out
     for r in singles:
-        out = aws(h.endpoint, "put-record", "--delivery-stream-name", stream,
-                  "--record", json.dumps({"Data": aws.data(r)}))
+        out = aws_cli(h.endpoint, "put-record", "--delivery-stream-name", stream,
+                  "--record", json.dumps({"Data": aws_cli.data(r)}))
         assert out.get("RecordId"), out
     t1 = time.time()
 
@@ -114,21 +77,20 @@ def test_put_record_batch_and_put_record_deliver_every_record_exactly_once_under
         check_key(key, "cli/", stream, "", t0, t1)
 
 
-def test_list_and_describe_delivery_streams(aws, s3, bucket, hydrant_factory):
-    names = [f"cli-b-{aws.version}", f"cli-a-{aws.version}", f"cli-c-{aws.version}"]
-    body = s3_store_yaml(s3) + "delivery_streams:\n" + "".join(
-        stream_yaml(n, bucket, prefix=f"{n}/", compression="GZIP" if n.startswith("cli-c") else "UNCOMPRESSED",
-                    interval=7, size=3) for n in names)
-    h = hydrant_factory(body)
+def test_list_and_describe_delivery_streams(aws_cli, s3, bucket, hydrant_factory):
+    names = [f"cli-b-{aws_cli.version}", f"cli-a-{aws_cli.version}", f"cli-c-{aws_cli.version}"]
+    h = hydrant_factory(config_yaml(*(
+        s3_stream(n, bucket, prefix=f"{n}/", compression="GZIP" if n.startswith("cli-c") else "UNCOMPRESSED",
+                  interval=7, size=3) for n in names), s3=s3))
 
-    listed = aws(h.endpoint, "list-delivery-streams")
+    listed = aws_cli(h.endpoint, "list-delivery-streams")
     assert listed["DeliveryStreamNames"] == sorted(names), listed
     assert listed["HasMoreDeliveryStreams"] is False
 
-    page = aws(h.endpoint, "list-delivery-streams", "--limit", "2")
+    page = aws_cli(h.endpoint, "list-delivery-streams", "--limit", "2")
     assert page["DeliveryStreamNames"] == sorted(names)[:2] and page["HasMoreDeliveryStreams"] is True, page
 
-    d = aws(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", names[2])["DeliveryStreamDescription"]
+    d = aws_cli(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", names[2])["DeliveryStreamDescription"]
     assert d["DeliveryStreamName"] == names[2]
     assert d["DeliveryStreamARN"].endswith(f":deliverystream/{names[2]}")
     assert d["DeliveryStreamStatus"] == "ACTIVE"
@@ -139,17 +101,16 @@ def test_list_and_describe_delivery_streams(aws, s3, bucket, hydrant_factory):
     assert ext["Prefix"] == f"{names[2]}/"
 
 
-def test_gzip_stream_objects_decompress_with_the_gzip_cli_byte_identical(aws, s3, bucket, hydrant_factory, tmp_path):
+def test_gzip_stream_objects_decompress_with_the_gzip_cli_byte_identical(aws_cli, s3, bucket, hydrant_factory, tmp_path):
     gzip_cli = require_tool("gzip", "the gzip CLI")
-    stream = f"cli-gz-{aws.version}"
+    stream = f"cli-gz-{aws_cli.version}"
     # One shard and one call: the records arrive together, so they form one object in send order.
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n"
-                        + stream_yaml(stream, bucket, prefix="gz/", compression="GZIP", shards=1))
-    records = make_records(25, tag=f"gz-{aws.version}")
+    h = hydrant_factory(config_yaml(s3_stream(stream, bucket, prefix="gz/", compression="GZIP", shards=1), s3=s3))
+    records = make_records(25, tag=f"gz-{aws_cli.version}")
     records_file = tmp_path / "records.json"
-    records_file.write_text(json.dumps([{"Data": aws.data(r)} for r in records]))
+    records_file.write_text(json.dumps([{"Data": aws_cli.data(r)} for r in records]))
     t0 = time.time()
-    out = aws(h.endpoint, "put-record-batch", "--delivery-stream-name", stream, "--records", f"file://{records_file}")
+    out = aws_cli(h.endpoint, "put-record-batch", "--delivery-stream-name", stream, "--records", f"file://{records_file}")
     t1 = time.time()
     assert out["FailedPutCount"] == 0, out
 

@@ -13,14 +13,15 @@ import uuid
 from conftest import (
     WASM_DIST,
     Hydrant,
+    Stream,
+    config_yaml,
     delivered_counter,
-    feature_stream_yaml,
     lambda_processor,
     list_objects,
     new_bucket,
     read_object,
     s3_client,
-    s3_store_yaml,
+    s3_stream,
     wait_for,
 )
 from stubs import Receiver
@@ -36,15 +37,11 @@ def lines_under(s3, bucket, prefix):
 def test_enabled_backup_keeps_the_source_records_while_the_destination_gets_transformed_ones(tmp_path):
     s3 = s3_client()
     bucket, backup = new_bucket(s3), new_bucket(s3)
-    extra = (f"      S3BackupMode: Enabled\n"
-             f"      S3BackupConfiguration:\n"
-             f"        BucketARN: arn:aws:s3:::{backup}\n"
-             f"        Prefix: source/\n"
-             f"        CompressionFormat: GZIP\n"
-             f"        BufferingHints: {{ SizeInMBs: 1, IntervalInSeconds: 1 }}\n")
-    body = s3_store_yaml(s3) + "delivery_streams:\n" + feature_stream_yaml(
-        "bk", bucket, prefix="out/", shards=2, extra=extra,
-        processors=[lambda_processor(str(WASM_DIST / "json_filter_redact.wasm"))])
+    backup_configuration = {"BucketARN": f"arn:aws:s3:::{backup}", "Prefix": "source/", "CompressionFormat": "GZIP",
+                            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}}
+    body = config_yaml(s3_stream("bk", bucket, prefix="out/", shards=2,
+                                 processors=[lambda_processor(str(WASM_DIST / "json_filter_redact.wasm"))],
+                                 S3BackupMode="Enabled", S3BackupConfiguration=backup_configuration), s3=s3)
     h = Hydrant(tmp_path, body).start()
     try:
         fh = h.firehose()
@@ -75,15 +72,13 @@ def test_all_data_backup_of_an_http_endpoint_survives_a_kill(tmp_path):
     s3 = s3_client()
     bucket = new_bucket(s3)
     with Receiver() as receiver:
-        body = s3_store_yaml(s3) + "delivery_streams:\n" + (
-            "  - DeliveryStreamName: hb\n"
-            "    HttpEndpointDestinationConfiguration:\n"
-            f"      EndpointConfiguration: {{ Url: \"{receiver.url}\" }}\n"
-            "      BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 1 }\n"
-            "      S3BackupMode: AllData\n"
-            f"      S3Configuration: {{ BucketARN: \"arn:aws:s3:::{bucket}\", Prefix: all/, "
-            "BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 1 } }\n"
-            "    hydrant: { object_store: s3, shards: 1 }\n")
+        body = config_yaml(Stream("hb", {"HttpEndpointDestinationConfiguration": {
+            "EndpointConfiguration": {"Url": receiver.url},
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
+            "S3BackupMode": "AllData",
+            "S3Configuration": {"BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": "all/",
+                                "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}},
+        }}, {"object_store": "s3", "shards": 1}), s3=s3)
         h = Hydrant(tmp_path, body).start()
         try:
             run = uuid.uuid4().hex

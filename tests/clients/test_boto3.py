@@ -10,18 +10,18 @@ import pytest
 from conftest import (
     KEY_SUFFIX,
     assert_exactly_once,
+    config_yaml,
     list_objects,
     make_records,
     read_object,
-    s3_store_yaml,
-    stream_yaml,
+    s3_stream,
     wait_delivered,
     wait_for,
 )
 
 
 def one_stream(s3, bucket, name, **kw):
-    return s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml(name, bucket, **kw)
+    return config_yaml(s3_stream(name, bucket, **kw), s3=s3)
 
 
 def test_put_record_and_put_record_batch_answer_like_firehose_and_deliver_exactly_once(s3, bucket, hydrant_factory):
@@ -56,8 +56,7 @@ def test_put_record_and_put_record_batch_answer_like_firehose_and_deliver_exactl
 
 def test_list_delivery_streams_is_sorted_and_pages(s3, bucket, hydrant_factory):
     names = ["delta", "alpha", "echo", "charlie", "bravo"]
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n"
-                        + "".join(stream_yaml(n, bucket, prefix=f"{n}/") for n in names))
+    h = hydrant_factory(config_yaml(*(s3_stream(n, bucket, prefix=f"{n}/") for n in names), s3=s3))
     fh = h.firehose()
     out = fh.list_delivery_streams()
     assert out["DeliveryStreamNames"] == sorted(names) and out["HasMoreDeliveryStreams"] is False
@@ -111,15 +110,12 @@ def test_several_streams_each_deliver_to_their_own_bucket_and_prefix(s3, hydrant
         s3.create_bucket(Bucket=name)
         buckets.append(name)
     b1, b2 = buckets
-    expr_prefix = (
-        "      ErrorOutputPrefix: \"errors/!{firehose:error-output-type}/\"\n"
-    )
-    h = hydrant_factory(
-        s3_store_yaml(s3) + "delivery_streams:\n"
-        + stream_yaml("one", b1, prefix="one/")
-        + stream_yaml("two", b1, prefix="two/", compression="GZIP")
-        + stream_yaml("three", b2, prefix="year=!{timestamp:yyyy}/three/", extra=expr_prefix)
-    )
+    h = hydrant_factory(config_yaml(
+        s3_stream("one", b1, prefix="one/"),
+        s3_stream("two", b1, prefix="two/", compression="GZIP"),
+        s3_stream("three", b2, prefix="year=!{timestamp:yyyy}/three/",
+                  error_prefix="errors/!{firehose:error-output-type}/"),
+        s3=s3))
     fh = h.firehose()
     sent = {}
     for name in ("one", "two", "three"):
@@ -215,15 +211,14 @@ def test_prefix_forms_extension_and_time_zone_shape_the_keys(s3, hydrant_factory
     cases = {
         "noprefix": dict(prefix=None),
         "legacy": dict(prefix="legacy"),
-        "ext": dict(prefix="ext/", compression="GZIP", extra="      FileExtension: \".jsonl.gz\"\n"),
-        "tokyo": dict(prefix="tz/", extra="      CustomTimeZone: Asia/Tokyo\n"),
+        "ext": dict(prefix="ext/", compression="GZIP", FileExtension=".jsonl.gz"),
+        "tokyo": dict(prefix="tz/", CustomTimeZone="Asia/Tokyo"),
     }
     buckets = {}
     for name in cases:
         buckets[name] = "t-" + uuid.uuid4().hex[:16]
         s3.create_bucket(Bucket=buckets[name])
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + "".join(
-        stream_yaml(name, buckets[name], **kw) for name, kw in cases.items()))
+    h = hydrant_factory(config_yaml(*(s3_stream(name, buckets[name], **kw) for name, kw in cases.items()), s3=s3))
     fh = h.firehose()
     sent = {}
     t0 = dt.datetime.now(dt.timezone.utc)

@@ -7,19 +7,18 @@ binary, started with deploy/compose/hydrant.yaml and the environment compose giv
 `hydrant` service. The init jobs are replayed (the bucket minio-init creates,
 compose/postgres-init.sql). Then every command of the walkthrough's ```sh blocks that does not
 call `docker` runs as written with the aws CLI v2, after rewriting only addresses and
-credentials (REWRITES below; each must match, so a changed README or compose file fails here).
+credentials (conftest.rewrite_example: each must match, so a changed README or compose file
+fails here).
 """
 
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from conftest import ROOT, Hydrant, require_env, require_tool
+from conftest import ROOT, Hydrant, example_env, require_env, rewrite_example, run_example
 from test_deploy_assets import COMPOSE, DEPLOY, compose_env, load_yaml
 
 README = DEPLOY / "README.md"
@@ -40,21 +39,12 @@ def walkthrough_commands():
     return commands
 
 
-def rewrite(text, rewrites, what):
-    for old, new in rewrites:
-        assert old in text, f"{what} no longer contains {old!r}: update this test's rewrites"
-        text = text.replace(old, new)
-    return text
-
-
 @pytest.fixture
 def services():
     s3_endpoint, s3_key, s3_secret, pg_url, search = require_env(
         "FH_TEST_S3_ENDPOINT", "FH_TEST_S3_ACCESS_KEY", "FH_TEST_S3_SECRET_KEY",
         "FH_TEST_DATABASE_URL", "FH_TEST_OPENSEARCH_ENDPOINT")
-    (aws,) = require_env("FH_TEST_AWS_V2")
-    require_tool(aws, "aws CLI v2")
-    return dict(s3=s3_endpoint, s3_key=s3_key, s3_secret=s3_secret, pg=pg_url, search=search, aws=aws)
+    return dict(s3=s3_endpoint, s3_key=s3_key, s3_secret=s3_secret, pg=pg_url, search=search)
 
 
 def replay_init_jobs(svc, s3_client):
@@ -95,7 +85,7 @@ def test_the_compose_walkthrough_delivers_to_minio_postgres_and_opensearch(servi
     # The harness sets listen and data_dir (a free port, a temporary directory).
     config = "\n".join(line for line in CONFIG.read_text().splitlines()
                        if not line.startswith(("listen:", "data_dir:")))
-    config = rewrite(config, [
+    config = rewrite_example(config, [
         ("http://minio:9000", svc["s3"]),
         ("jdbc:postgresql://postgres:5432/hydrant", f"jdbc:postgresql://{pg.hostname}:{pg.port}{pg.path}"),
         ("http://opensearch:9200", svc["search"]),
@@ -103,22 +93,14 @@ def test_the_compose_walkthrough_delivers_to_minio_postgres_and_opensearch(servi
     h = Hydrant(tmp_path, config)
     h.start()
     try:
-        script = rewrite("\n".join(walkthrough_commands()), [
+        script = rewrite_example("\n".join(walkthrough_commands()), [
             ("http://localhost:4573", h.endpoint),
             ("http://localhost:9000", svc["s3"]),
             ("AWS_ACCESS_KEY_ID=hydrant AWS_SECRET_ACCESS_KEY=hydrant-secret",
              f"AWS_ACCESS_KEY_ID={svc['s3_key']} AWS_SECRET_ACCESS_KEY={svc['s3_secret']}"),
             ("http://localhost:9200", svc["search"]),
         ], "deploy/README.md's walkthrough")
-        bin_dir = tmp_path / "bin"
-        bin_dir.mkdir()
-        (bin_dir / "aws").symlink_to(svc["aws"])
-        run_env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", AWS_PAGER="",
-                       AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
-        p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=run_env,
-                           capture_output=True, text=True, timeout=300)
-        out = p.stdout
-        assert p.returncode == 0, f"walkthrough failed ({p.returncode}):\n{p.stderr[-3000:]}\n{out[-2000:]}"
+        out = run_example(script, ROOT, example_env(tmp_path)).stdout
 
         # clicks: the four records, read back from MinIO by the walkthrough's gunzip loop.
         for user in range(1, 5):

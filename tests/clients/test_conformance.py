@@ -26,11 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import (
-    assert_no_panic, list_objects, read_object, require_env, s3_store_yaml, stream_yaml, wait_for,
+    Stream, assert_no_panic, config_yaml, list_objects, read_object, require_env, s3_store, s3_stream, wait_for,
 )
 
-BUFFER = "{ SizeInMBs: 1, IntervalInSeconds: 1 }"
+BUFFER = {"SizeInMBs": 1, "IntervalInSeconds": 1}
 SHARDS = 2
+HYDRANT = {"object_store": "s3", "shards": SHARDS}
 
 
 def ids_of_lines(lines, counts):
@@ -146,12 +147,11 @@ class S3Adapter:
     def teardown(self):
         self.gate.close()
 
-    def store_yaml(self):
-        return (f"  gate: {{ type: s3, endpoint: \"{self.gate.endpoint}\", region: us-east-1, "
-                f"access_key_id: \"{self.s3.key}\", secret_access_key: \"{self.s3.secret}\", allow_http: true }}\n")
+    def stores(self):
+        return {"gate": {**s3_store(self.s3), "endpoint": self.gate.endpoint}}
 
-    def config_yaml(self, stream):
-        return stream_yaml(stream, self.bucket, prefix="c/", size=1, interval=1, shards=SHARDS, store="gate")
+    def stream(self, name):
+        return s3_stream(name, self.bucket, prefix="c/", size=1, interval=1, shards=SHARDS, store="gate")
 
     def read(self):
         counts = collections.Counter()
@@ -191,19 +191,13 @@ class PostgresAdapter:
         self.db.execute(f"DROP TABLE IF EXISTS {self.table}")
         self.db.close()
 
-    def config_yaml(self, stream):
-        return (
-            f"  - DeliveryStreamName: {stream}\n"
-            f"    RedshiftDestinationConfiguration:\n"
-            f"      ClusterJDBCURL: {json.dumps(self.url)}\n"
-            f"      CopyCommand: {{ DataTableName: {self.table}, CopyOptions: \"JSON 'auto'\" }}\n"
-            f"      Username: postgres\n"
-            f"      S3Configuration:\n"
-            f"        BucketARN: arn:aws:s3:::{self.bucket}\n"
-            f"        Prefix: stage/\n"
-            f"        BufferingHints: {BUFFER}\n"
-            f"    hydrant: {{ object_store: s3, shards: {SHARDS} }}\n"
-        )
+    def stream(self, name):
+        return Stream(name, {"RedshiftDestinationConfiguration": {
+            "ClusterJDBCURL": self.url,
+            "CopyCommand": {"DataTableName": self.table, "CopyOptions": "JSON 'auto'"},
+            "Username": "postgres",
+            "S3Configuration": {"BucketARN": f"arn:aws:s3:::{self.bucket}", "Prefix": "stage/", "BufferingHints": BUFFER},
+        }}, HYDRANT)
 
     def read(self):
         exists = self.db.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()[0]
@@ -250,17 +244,12 @@ class OpenSearchAdapter:
     def teardown(self):
         self.call("DELETE", f"/{self.index}")
 
-    def config_yaml(self, stream):
-        return (
-            f"  - DeliveryStreamName: {stream}\n"
-            f"    AmazonopensearchserviceDestinationConfiguration:\n"
-            f"      ClusterEndpoint: {self.endpoint}\n"
-            f"      IndexName: {self.index}\n"
-            f"      IndexRotationPeriod: NoRotation\n"
-            f"      BufferingHints: {BUFFER}\n"
-            f"      S3Configuration: {{ BucketARN: \"arn:aws:s3:::{self.bucket}\", Prefix: failed/ }}\n"
-            f"    hydrant: {{ object_store: s3, shards: {SHARDS} }}\n"
-        )
+    def stream(self, name):
+        return Stream(name, {"AmazonopensearchserviceDestinationConfiguration": {
+            "ClusterEndpoint": self.endpoint, "IndexName": self.index, "IndexRotationPeriod": "NoRotation",
+            "BufferingHints": BUFFER,
+            "S3Configuration": {"BucketARN": f"arn:aws:s3:::{self.bucket}", "Prefix": "failed/"},
+        }}, HYDRANT)
 
     def read(self):
         counts = collections.Counter()
@@ -352,15 +341,12 @@ class HttpAdapter:
     def teardown(self):
         self.receiver.close()
 
-    def config_yaml(self, stream):
-        return (
-            f"  - DeliveryStreamName: {stream}\n"
-            f"    HttpEndpointDestinationConfiguration:\n"
-            f"      EndpointConfiguration: {{ Url: \"{self.receiver.url}\", Name: conformance }}\n"
-            f"      BufferingHints: {BUFFER}\n"
-            f"      S3Configuration: {{ BucketARN: \"arn:aws:s3:::{self.bucket}\", Prefix: backup/ }}\n"
-            f"    hydrant: {{ object_store: s3, shards: {SHARDS} }}\n"
-        )
+    def stream(self, name):
+        return Stream(name, {"HttpEndpointDestinationConfiguration": {
+            "EndpointConfiguration": {"Url": self.receiver.url, "Name": "conformance"},
+            "BufferingHints": BUFFER,
+            "S3Configuration": {"BucketARN": f"arn:aws:s3:::{self.bucket}", "Prefix": "backup/"},
+        }}, HYDRANT)
 
     def read(self):
         counts = collections.Counter()
@@ -385,8 +371,8 @@ def dest(request, s3):
 
 def start(dest, hydrant_factory, s3):
     stream = f"conf-{dest.name}-{uuid.uuid4().hex[:6]}"
-    stores = s3_store_yaml(s3) + getattr(dest, "store_yaml", lambda: "")()
-    h = hydrant_factory(stores + "delivery_streams:\n" + dest.config_yaml(stream))
+    stores = {"s3": s3_store(s3), **getattr(dest, "stores", dict)()}
+    h = hydrant_factory(config_yaml(dest.stream(stream), object_stores=stores))
     return h, stream
 
 

@@ -15,32 +15,29 @@ moto is the oracle for shapes only (TESTING.md). Known moto differences not comp
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 import uuid
 
-import boto3
 import botocore.exceptions
 import botocore.session
-import pytest
-from botocore.config import Config
 
 from conftest import (
     assert_exactly_once,
     assert_no_panic,
+    client_error,
+    config_yaml,
     delivered_counter,
+    describe_error,
+    extended_s3,
     list_objects,
     make_records,
-    require_env,
-    require_tool,
     s3_store_yaml,
-    stream_yaml,
+    s3_stream,
     wait_delivered,
     wait_for,
 )
 
-ROLE = "arn:aws:iam::123456789012:role/fh"
 MODEL = botocore.session.get_session().get_service_model("firehose")
 DEST = "destinationId-000000000001"
 
@@ -49,21 +46,6 @@ def api_body(s3):
     """Config file of a Hydrant whose API streams deliver to the test S3: the `default` object
     store (the one a stream created through the API uses) is the S3 server."""
     return s3_store_yaml(s3, name="default")
-
-
-def extended(bucket, prefix="p/", interval=1, size=1, compression="UNCOMPRESSED"):
-    return {
-        "RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": prefix,
-        "BufferingHints": {"SizeInMBs": size, "IntervalInSeconds": interval},
-        "CompressionFormat": compression,
-    }
-
-
-def error_code(call, *args, **kw):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call(*args, **kw)
-    r = info.value.response
-    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message", "")
 
 
 def keys_of(answer):
@@ -94,26 +76,9 @@ def output_shape(op):
     return MODEL.operation_model(op).output_shape
 
 
-@pytest.fixture
-def moto(moto_endpoint):
-    kw = dict(endpoint_url=moto_endpoint, region_name="us-east-1",
-              aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
-    s3 = boto3.client("s3", **kw)
-    fh = boto3.client("firehose", config=Config(retries={"max_attempts": 1}), **kw)
-    bucket = "cp-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=bucket)
-    created = []
-    yield fh, bucket, created
-    for name in created:
-        try:
-            fh.delete_delivery_stream(DeliveryStreamName=name)
-        except botocore.exceptions.ClientError:
-            pass
-
-
 def test_the_control_plane_answers_like_moto(s3, bucket, hydrant_factory, moto):
     """The same boto3 sequence against moto and Hydrant: same keys and types, same error codes."""
-    moto_fh, moto_bucket, created = moto
+    moto_fh, moto_bucket, created = moto.fh, moto.bucket, moto.created
     h = hydrant_factory(api_body(s3))
     sides = {"moto": (moto_fh, moto_bucket), "hydrant": (h.firehose(), bucket)}
     name = "cp-" + uuid.uuid4().hex[:10]
@@ -122,17 +87,17 @@ def test_the_control_plane_answers_like_moto(s3, bucket, hydrant_factory, moto):
         out = answers.setdefault(side, {})
         out["create"] = fh.create_delivery_stream(
             DeliveryStreamName=name, DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration=extended(b), Tags=[{"Key": "team", "Value": "web"}])
+            ExtendedS3DestinationConfiguration=extended_s3(b), Tags=[{"Key": "team", "Value": "web"}])
         if side == "moto":
             created.append(name)
         out["describe"] = fh.describe_delivery_stream(DeliveryStreamName=name)
         out["list"] = fh.list_delivery_streams(Limit=10000)
-        out["duplicate"] = error_code(fh.create_delivery_stream, DeliveryStreamName=name,
-                                      ExtendedS3DestinationConfiguration=extended(b))
-        out["stale"] = error_code(fh.update_destination, DeliveryStreamName=name,
+        out["duplicate"] = client_error(fh.create_delivery_stream, DeliveryStreamName=name,
+                                      ExtendedS3DestinationConfiguration=extended_s3(b))
+        out["stale"] = client_error(fh.update_destination, DeliveryStreamName=name,
                                   CurrentDeliveryStreamVersionId="7", DestinationId=DEST,
                                   ExtendedS3DestinationUpdate={"Prefix": "q/"})
-        out["bad_destination"] = error_code(fh.update_destination, DeliveryStreamName=name,
+        out["bad_destination"] = client_error(fh.update_destination, DeliveryStreamName=name,
                                             CurrentDeliveryStreamVersionId="1",
                                             DestinationId="destinationId-000000000009",
                                             ExtendedS3DestinationUpdate={"Prefix": "q/"})
@@ -147,12 +112,12 @@ def test_the_control_plane_answers_like_moto(s3, bucket, hydrant_factory, moto):
         out["delete"] = fh.delete_delivery_stream(DeliveryStreamName=name)
         if side == "moto":
             created.remove(name)
-        out["gone"] = wait_for(lambda: _gone(fh, name), timeout=60, what=f"{side} to delete {name}")
-        out["missing_delete"] = error_code(fh.delete_delivery_stream, DeliveryStreamName=name)
-        out["missing_update"] = error_code(fh.update_destination, DeliveryStreamName=name,
+        out["gone"] = wait_for(lambda: describe_error(fh, name), timeout=60, what=f"{side} to delete {name}")
+        out["missing_delete"] = client_error(fh.delete_delivery_stream, DeliveryStreamName=name)
+        out["missing_update"] = client_error(fh.update_destination, DeliveryStreamName=name,
                                            CurrentDeliveryStreamVersionId="1", DestinationId=DEST,
                                            ExtendedS3DestinationUpdate={"Prefix": "q/"})
-        out["missing_tags"] = error_code(fh.list_tags_for_delivery_stream, DeliveryStreamName=name)
+        out["missing_tags"] = client_error(fh.list_tags_for_delivery_stream, DeliveryStreamName=name)
     m, h_ = answers["moto"], answers["hydrant"]
 
     for op, key in [("CreateDeliveryStream", "create"), ("UpdateDestination", "update"),
@@ -186,42 +151,12 @@ def test_the_control_plane_answers_like_moto(s3, bucket, hydrant_factory, moto):
         assert m[key][:2] == h_[key][:2] == (code, 400), (key, m[key], h_[key])
 
 
-def _gone(fh, name):
-    try:
-        fh.describe_delivery_stream(DeliveryStreamName=name)
-        return None
-    except botocore.exceptions.ClientError as e:
-        r = e.response
-        return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message", "")
-
-
-@pytest.fixture
-def aws_v2(tmp_path):
-    (path,) = require_env("FH_TEST_AWS_V2")
-    require_tool(path, "aws CLI v2")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=str(tmp_path / "none"),
-               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
-    env.pop("AWS_PROFILE", None)
-
-    def run(endpoint, *args, ok=True):
-        cmd = [path, "firehose", *args, "--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"]
-        p = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
-        if not ok:
-            return p
-        assert p.returncode == 0, f"{' '.join(cmd[:3])} failed ({p.returncode}):\n{p.stderr.decode()[-2000:]}"
-        out = p.stdout.decode().strip()
-        return json.loads(out) if out else {}
-
-    return run
-
-
 def test_aws_cli_v2_creates_describes_lists_and_deletes(s3, bucket, hydrant_factory, aws_v2, tmp_path):
     h = hydrant_factory(api_body(s3))
     name = "cli-" + uuid.uuid4().hex[:8]
     config = tmp_path / "s3.json"
     # The CLI's own model wants IntervalInSeconds >= 60; delete delivers the buffer anyway.
-    config.write_text(json.dumps(extended(bucket, prefix="cli/", interval=60, compression="GZIP")))
+    config.write_text(json.dumps(extended_s3(bucket, prefix="cli/", interval=60, compression="GZIP")))
     created = aws_v2(h.endpoint, "create-delivery-stream", "--delivery-stream-name", name,
                      "--delivery-stream-type", "DirectPut",
                      "--extended-s3-destination-configuration", f"file://{config}")
@@ -235,12 +170,12 @@ def test_aws_cli_v2_creates_describes_lists_and_deletes(s3, bucket, hydrant_fact
     records = make_records(5, tag="cli")
     for r in records:
         aws_v2(h.endpoint, "put-record", "--delivery-stream-name", name,
-               "--record", json.dumps({"Data": __import__("base64").b64encode(r).decode()}))
+               "--record", json.dumps({"Data": aws_v2.data(r)}))
     assert aws_v2(h.endpoint, "delete-delivery-stream", "--delivery-stream-name", name) == {}
     wait_for(lambda: aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name, ok=False).returncode != 0,
              timeout=60, what="the stream to be deleted")
     p = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name, ok=False)
-    assert b"ResourceNotFoundException" in p.stderr, p.stderr
+    assert "ResourceNotFoundException" in p.stderr, p.stderr
     # Delete delivered what the stream buffered.
     assert_exactly_once(wait_delivered(s3, bucket, records, prefix="cli/"), records)
 
@@ -252,7 +187,7 @@ def test_a_terraform_style_loop(s3, bucket, hydrant_factory):
     fh = h.firehose()
     name = "tf-" + uuid.uuid4().hex[:8]
     arn = fh.create_delivery_stream(DeliveryStreamName=name, DeliveryStreamType="DirectPut",
-                                    ExtendedS3DestinationConfiguration=extended(bucket, prefix="tf/"))["DeliveryStreamARN"]
+                                    ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="tf/"))["DeliveryStreamARN"]
     d = wait_for(lambda: (lambda x: x if x["DeliveryStreamStatus"] == "ACTIVE" else None)(
         fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]), what="ACTIVE")
     assert d["DeliveryStreamARN"] == arn
@@ -271,12 +206,12 @@ def test_a_terraform_style_loop(s3, bucket, hydrant_factory):
     assert fh.list_tags_for_delivery_stream(DeliveryStreamName=name)["Tags"] == [
         {"Key": "managed-by", "Value": "terraform"}]
     # A second apply with the old version is refused.
-    code, status, message = error_code(fh.update_destination, DeliveryStreamName=name,
+    code, status, message = client_error(fh.update_destination, DeliveryStreamName=name,
                                        CurrentDeliveryStreamVersionId=version, DestinationId=DEST,
                                        ExtendedS3DestinationUpdate={"Prefix": "x/"})
     assert (code, status) == ("ConcurrentModificationException", 400) and "version" in message
     fh.delete_delivery_stream(DeliveryStreamName=name)
-    code = wait_for(lambda: _gone(fh, name), timeout=60, what="ResourceNotFoundException")
+    code = wait_for(lambda: describe_error(fh, name), timeout=60, what="ResourceNotFoundException")
     assert code[:2] == ("ResourceNotFoundException", 400)
     assert name not in fh.list_delivery_streams()["DeliveryStreamNames"]
 
@@ -285,7 +220,7 @@ def test_api_stream_records_reach_s3_and_updates_rename_objects(s3, bucket, hydr
     h = hydrant_factory(api_body(s3))
     fh = h.firehose()
     name = "up-" + uuid.uuid4().hex[:8]
-    fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended(bucket, prefix="v1/"))
+    fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="v1/"))
     first = make_records(30, tag="v1")
     assert fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in first])["FailedPutCount"] == 0
     assert_exactly_once(wait_delivered(s3, bucket, first, prefix="v1/"), first)
@@ -305,7 +240,7 @@ def test_an_api_stream_survives_a_restart(s3, bucket, hydrant_factory):
     fh = h.firehose()
     name = "keep-" + uuid.uuid4().hex[:8]
     fh.create_delivery_stream(DeliveryStreamName=name, Tags=[{"Key": "k", "Value": "v"}],
-                              ExtendedS3DestinationConfiguration=extended(bucket, prefix="r/", interval=300))
+                              ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="r/", interval=300))
     before = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
     first = make_records(20, tag="before-restart")
     fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in first])
@@ -324,7 +259,7 @@ def test_an_api_stream_survives_a_restart(s3, bucket, hydrant_factory):
 
 
 def test_config_file_streams_are_refused_to_the_api(s3, bucket, hydrant_factory):
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml("owned", bucket))
+    h = hydrant_factory(config_yaml(s3_stream("owned", bucket), s3=s3))
     fh = h.firehose()
     calls = [
         (fh.delete_delivery_stream, dict(DeliveryStreamName="owned")),
@@ -336,11 +271,11 @@ def test_config_file_streams_are_refused_to_the_api(s3, bucket, hydrant_factory)
         (fh.stop_delivery_stream_encryption, dict(DeliveryStreamName="owned")),
     ]
     for call, kw in calls:
-        code, status, message = error_code(call, **kw)
+        code, status, message = client_error(call, **kw)
         assert (code, status) == ("ResourceInUseException", 400), (call, code)
         assert "config file" in message, message
-    code, status, message = error_code(fh.create_delivery_stream, DeliveryStreamName="owned",
-                                       ExtendedS3DestinationConfiguration=extended(bucket))
+    code, status, message = client_error(fh.create_delivery_stream, DeliveryStreamName="owned",
+                                       ExtendedS3DestinationConfiguration=extended_s3(bucket))
     assert (code, status) == ("ResourceInUseException", 400)
     assert fh.list_tags_for_delivery_stream(DeliveryStreamName="owned") ["Tags"] == []
     # Still serving.
@@ -353,7 +288,7 @@ def test_delete_delivers_buffered_records_before_removing_the_stream(s3, bucket,
     h = hydrant_factory(api_body(s3))
     fh = h.firehose()
     name = "del-" + uuid.uuid4().hex[:8]
-    fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended(
+    fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended_s3(
         bucket, prefix="d/", interval=300, size=64))
     records = make_records(200, tag="deleted")
     for i in range(0, 200, 50):
@@ -362,9 +297,9 @@ def test_delete_delivers_buffered_records_before_removing_the_stream(s3, bucket,
     time.sleep(1)
     assert list_objects(s3, bucket, "d/") == [], "nothing is due for 300 s"
     fh.delete_delivery_stream(DeliveryStreamName=name)
-    code, status, _ = error_code(fh.put_record, DeliveryStreamName=name, Record={"Data": b"late\n"})
+    code, status, _ = client_error(fh.put_record, DeliveryStreamName=name, Record={"Data": b"late\n"})
     assert (code, status) == ("ResourceNotFoundException", 400)
-    wait_for(lambda: _gone(fh, name), timeout=60, what="the stream to be deleted")
+    wait_for(lambda: describe_error(fh, name), timeout=60, what="the stream to be deleted")
     assert_exactly_once(delivered_counter(s3, bucket, "d/"), records)
     assert not (h.data_dir / "streams" / name).exists()
     assert not (h.data_dir / "api-streams" / f"{name}.json").exists()
@@ -401,14 +336,8 @@ class Producer(threading.Thread):
         self.join(timeout=30)
 
 
-def rewrite(h, body):
-    h.config_path.write_text(f"listen: 127.0.0.1:{h.port}\ndata_dir: {h.data_dir}\n" + body)
-
-
 def test_sighup_adds_changes_and_removes_streams_without_losing_or_repeating_records(s3, bucket, hydrant_factory):
-    store = s3_store_yaml(s3)
-    before = store + "delivery_streams:\n" + "".join(
-        stream_yaml(n, bucket, prefix=f"{n}/", interval=1) for n in ("keep", "change", "drop"))
+    before = config_yaml(*(s3_stream(n, bucket, prefix=f"{n}/", interval=1) for n in ("keep", "change", "drop")), s3=s3)
     h = hydrant_factory(before)
     fh = h.firehose()
     dropped = make_records(20, tag="drop")
@@ -417,25 +346,26 @@ def test_sighup_adds_changes_and_removes_streams_without_losing_or_repeating_rec
     producer.start()
     time.sleep(1.5)
 
-    after = store + "delivery_streams:\n" + "".join([
-        stream_yaml("keep", bucket, prefix="keep/", interval=1),
-        stream_yaml("change", bucket, prefix="change2/", interval=1),
-        stream_yaml("add", bucket, prefix="add/", interval=1),
-    ])
-    rewrite(h, after)
+    after = [
+        s3_stream("keep", bucket, prefix="keep/", interval=1),
+        s3_stream("change", bucket, prefix="change2/", interval=1),
+        s3_stream("add", bucket, prefix="add/", interval=1),
+    ]
+    h.write_config(config_yaml(*after, s3=s3))
     h.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "delivery stream add added" in h.log_path.read_text(), timeout=30, what="the reload")
     log = h.log_path.read_text()
     assert "delivery stream change changed: restarted with version 2" in log, h.log()
     assert "delivery stream drop removed" in log, h.log()
-    wait_for(lambda: _gone(fh, "drop"), timeout=30, what="drop to be removed")
+    wait_for(lambda: describe_error(fh, "drop"), timeout=30, what="drop to be removed")
     assert fh.describe_delivery_stream(DeliveryStreamName="change")["DeliveryStreamDescription"]["VersionId"] == "2"
     added = make_records(20, tag="add")
     fh.put_record_batch(DeliveryStreamName="add", Records=[{"Data": r} for r in added])
     time.sleep(1.5)
 
     # An invalid file is rejected with the validation messages; everything keeps serving.
-    rewrite(h, after.replace("IntervalInSeconds: 1 }", "IntervalInSeconds: 1, Bogus: 2 }", 1))
+    after[0].destination["ExtendedS3DestinationConfiguration"]["BufferingHints"]["Bogus"] = 2
+    h.write_config(config_yaml(*after, s3=s3))
     h.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "invalid configuration" in h.log_path.read_text(), timeout=30, what="the rejection")
     assert "Bogus" in h.log_path.read_text()
@@ -460,8 +390,8 @@ def test_sighup_adds_changes_and_removes_streams_without_losing_or_repeating_rec
 
 
 def test_sigterm_delivers_buffered_records_within_the_deadline_and_exits_0(s3, bucket, hydrant_factory):
-    h = hydrant_factory(s3_store_yaml(s3) + "shutdown_timeout_seconds: 20\ndelivery_streams:\n"
-                        + stream_yaml("slow", bucket, prefix="slow/", interval=300, size=64))
+    h = hydrant_factory(config_yaml(s3_stream("slow", bucket, prefix="slow/", interval=300, size=64), s3=s3,
+                                    shutdown_timeout_seconds=20))
     fh = h.firehose()
     records = make_records(500, tag="sigterm")
     for i in range(0, 500, 100):
@@ -499,7 +429,7 @@ def segment_bytes(h, name):
 
 
 def test_encryption_starts_and_stops_like_moto(s3, bucket, hydrant_factory, moto):
-    moto_fh, moto_bucket, created = moto
+    moto_fh, moto_bucket, created = moto.fh, moto.bucket, moto.created
     h = hydrant_factory(api_body(s3) + log_key_yaml())
     sides = {"moto": (moto_fh, moto_bucket), "hydrant": (h.firehose(), bucket)}
     name = "enc-" + uuid.uuid4().hex[:10]
@@ -507,7 +437,7 @@ def test_encryption_starts_and_stops_like_moto(s3, bucket, hydrant_factory, moto
     answers = {}
     for side, (fh, b) in sides.items():
         out = answers.setdefault(side, {})
-        fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended(b))
+        fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended_s3(b))
         if side == "moto":
             created.append(name)
         out["start"] = fh.start_delivery_stream_encryption(
@@ -516,7 +446,7 @@ def test_encryption_starts_and_stops_like_moto(s3, bucket, hydrant_factory, moto
         out["enabled"] = fh.describe_delivery_stream(DeliveryStreamName=name)
         out["stop"] = fh.stop_delivery_stream_encryption(DeliveryStreamName=name)
         out["disabled"] = fh.describe_delivery_stream(DeliveryStreamName=name)
-        out["missing"] = error_code(fh.start_delivery_stream_encryption, DeliveryStreamName=name + "-x",
+        out["missing"] = client_error(fh.start_delivery_stream_encryption, DeliveryStreamName=name + "-x",
                                     DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"})
     m, h_ = answers["moto"], answers["hydrant"]
     enc = lambda d: d["DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]  # noqa: E731
@@ -531,12 +461,12 @@ def test_encryption_starts_and_stops_like_moto(s3, bucket, hydrant_factory, moto
     assert m["missing"][:2] == h_["missing"][:2] == ("ResourceNotFoundException", 400)
     # Hydrant's own refusals: a key it does not have, a KeyARN with AWS_OWNED_CMK.
     fh = h.firehose()
-    code, status, message = error_code(
+    code, status, message = client_error(
         fh.start_delivery_stream_encryption, DeliveryStreamName=name,
         DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK",
                                                     "KeyARN": "arn:aws:kms:us-east-1:000000000000:key/nope"})
     assert (code, status) == ("InvalidKMSResourceException", 400) and "k1, k2" in message, message
-    code, _, message = error_code(
+    code, _, message = client_error(
         fh.start_delivery_stream_encryption, DeliveryStreamName=name,
         DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK", "KeyARN": arn})
     assert code == "InvalidArgumentException" and "KeyARN" in message, message
@@ -551,7 +481,7 @@ def test_switching_encryption_under_load_and_a_kill_loses_nothing(s3, bucket, hy
     fh = h.firehose()
     name = "encl-" + uuid.uuid4().hex[:8]
     fh.create_delivery_stream(DeliveryStreamName=name,
-                              ExtendedS3DestinationConfiguration=extended(bucket, prefix="e/", interval=60))
+                              ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="e/", interval=60))
     acked, flags, stop = [], set(), threading.Event()
 
     def produce():
@@ -593,36 +523,15 @@ def test_switching_encryption_under_load_and_a_kill_loses_nothing(s3, bucket, hy
     assert_no_panic(h)
 
 
-def test_aws_cli_v2_starts_and_stops_encryption_as_documented(s3, bucket, hydrant_factory, aws_v2, tmp_path):
-    """docs/encryption.md's commands, with the shorthand syntax of the aws CLI v2."""
-    h = hydrant_factory(api_body(s3) + log_key_yaml(("log-2026", "audit")))
-    name = "clie-" + uuid.uuid4().hex[:8]
-    config = tmp_path / "s3.json"
-    config.write_text(json.dumps(extended(bucket, prefix="clie/", interval=60)))
-    aws_v2(h.endpoint, "create-delivery-stream", "--delivery-stream-name", name,
-           "--extended-s3-destination-configuration", f"file://{config}")
-    arn = "arn:aws:kms:us-east-1:000000000000:key/audit"
-    assert aws_v2(h.endpoint, "start-delivery-stream-encryption", "--delivery-stream-name", name,
-                  "--delivery-stream-encryption-configuration-input",
-                  f"KeyType=CUSTOMER_MANAGED_CMK,KeyARN={arn}") == {}
-    status = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name,
-                    "--query", "DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration")
-    assert status == {"KeyARN": arn, "KeyType": "CUSTOMER_MANAGED_CMK", "Status": "ENABLED"}
-    assert aws_v2(h.endpoint, "stop-delivery-stream-encryption", "--delivery-stream-name", name) == {}
-    status = aws_v2(h.endpoint, "describe-delivery-stream", "--delivery-stream-name", name,
-                    "--query", "DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration.Status")
-    assert status == "DISABLED"
-
-
 def test_watch_config_reloads_when_the_file_changes(s3, bucket, hydrant_factory, monkeypatch):
     """`serve --watch-config` (here through HYDRANT_WATCH_CONFIG): an edit of the file applies
     like SIGHUP, no signal sent; a broken edit is refused and the running streams stay."""
     monkeypatch.setenv("HYDRANT_WATCH_CONFIG", "true")
-    base = s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml("first", bucket, prefix="first/")
-    h = hydrant_factory(base)
+    first = s3_stream("first", bucket, prefix="first/")
+    h = hydrant_factory(config_yaml(first, s3=s3))
     fh = h.firehose()
     assert fh.list_delivery_streams()["DeliveryStreamNames"] == ["first"]
-    rewrite(h, base + stream_yaml("second", bucket, prefix="second/"))
+    h.write_config(config_yaml(first, s3_stream("second", bucket, prefix="second/"), s3=s3))
     wait_for(lambda: "second" in fh.list_delivery_streams()["DeliveryStreamNames"], timeout=20,
              what="the watched file's new stream")
     records = make_records(10, tag="watched")

@@ -13,7 +13,7 @@ import time
 import botocore.exceptions
 from botocore.exceptions import EndpointConnectionError
 
-from conftest import delivered_counter, list_objects, read_object, s3_store_yaml, stream_yaml, wait_for
+from conftest import config_yaml, delivered_counter, list_objects, read_object, s3_stream, wait_for
 
 STREAM = "crash"
 THREADS = 3
@@ -128,8 +128,8 @@ def test_sigkill_under_load_loses_no_acknowledged_record_and_duplicates_only_una
     seed = int(os.environ.get("HYDRANT_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     print(f"crash test seed {seed} (HYDRANT_CRASH_SEED={seed} to replay the kill timing)")
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n"
-                        + stream_yaml(STREAM, bucket, prefix="c/", compression="GZIP", interval=1, shards=2))
+    h = hydrant_factory(config_yaml(s3_stream(STREAM, bucket, prefix="c/", compression="GZIP", interval=1, shards=2),
+                                    s3=s3))
     # Clients are created here (boto3 client creation is not thread safe); no retries, so every
     # outcome the producer sees is the truth of one HTTP exchange.
     clients = [h.firehose(connect_timeout=2, read_timeout=15) for _ in range(THREADS)]

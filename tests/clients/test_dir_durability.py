@@ -9,10 +9,8 @@ import re
 import signal
 import time
 
-import pytest
-
-from conftest import make_records, require_tool, wait_for
-from test_durability import fd_of, parse_strace, traced_child
+from conftest import config_yaml, make_records, s3_stream, wait_for
+from test_durability import fd_of, parse_strace, start_traced
 
 MKDIR_CALLS = ("mkdir", "mkdirat")
 OPEN_CALLS = ("open", "openat")
@@ -29,29 +27,11 @@ def files_under(root):
 
 
 def test_every_directory_hydrant_creates_is_fsynced_in_its_parent(hydrant_factory, tmp_path):
-    strace = require_tool("strace", "strace")
     trace = tmp_path / "strace.txt"
-    calls = ",".join(MKDIR_CALLS + OPEN_CALLS + SYNC_CALLS)
-    wrap = [strace, "-f", "-qq", "-e", "trace=" + calls, "-s", "600", "-o", str(trace)]
     local = tmp_path / "h0" / "buckets"
-    config = (
-        f"object_stores:\n  local: {{ type: local, root: {local} }}\n"
-        "delivery_streams:\n"
-        "  - DeliveryStreamName: file\n"
-        "    ExtendedS3DestinationConfiguration:\n"
-        "      BucketARN: arn:aws:s3:::raw\n"
-        "      Prefix: \"p/\"\n"
-        "      BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 1 }\n"
-        "    hydrant: { object_store: local, shards: 1 }\n"
-    )
-    h = hydrant_factory(config, wrap=wrap, start=False)
-    try:
-        h.start(timeout=60)
-    except AssertionError as e:
-        if "ptrace" in str(e) or "Operation not permitted" in str(e):
-            pytest.skip(f"strace cannot trace here: {e}")
-        raise
-    child = traced_child(h.proc.pid)
+    config = config_yaml(s3_stream("file", "raw", prefix="p/", size=1, interval=1, shards=1, store="local"),
+                         object_stores={"local": {"type": "local", "root": str(local)}})
+    h, child = start_traced(hydrant_factory, config, MKDIR_CALLS + OPEN_CALLS + SYNC_CALLS, trace)
     try:
         fh = h.firehose()
         # An API stream: api-streams/ and its log directory; it writes to the implicit

@@ -15,6 +15,7 @@ from conftest import (
     assert_exactly_once,
     assert_no_panic,
     b64,
+    config_yaml,
     delivered_counter,
     free_port,
     list_objects,
@@ -23,6 +24,7 @@ from conftest import (
     reconfigure,
     require_tool,
     s3_store_yaml,
+    s3_stream,
     stream_yaml,
     wait_delivered,
     wait_for,
@@ -81,12 +83,11 @@ def traced_child(strace_pid, timeout=10):
     return wait_for(child, timeout=timeout, what="hydrant under strace")
 
 
-def test_records_are_fdatasynced_before_the_200_is_written(s3, bucket, hydrant_factory, tmp_path):
+def start_traced(hydrant_factory, config, calls, trace):
+    """A Hydrant run under `strace -f` that records `calls` in the file `trace`, started; returns
+    it and the pid of hydrant itself. Skips where ptrace is not allowed."""
     strace = require_tool("strace", "strace")
-    trace = tmp_path / "strace.txt"
-    wrap = [strace, "-f", "-qq", "-e", "trace=" + ",".join(SYNC_CALLS + WRITE_CALLS), "-s", "600", "-o", str(trace)]
-    config = (s3_store_yaml(s3) + "storage: { fsync: always }\n" + "delivery_streams:\n"
-              + stream_yaml("sync", bucket, prefix="s/", interval=60, shards=1))
+    wrap = [strace, "-f", "-qq", "-e", "trace=" + ",".join(calls), "-s", "600", "-o", str(trace)]
     h = hydrant_factory(config, wrap=wrap, start=False)
     try:
         h.start(timeout=60)
@@ -94,7 +95,14 @@ def test_records_are_fdatasynced_before_the_200_is_written(s3, bucket, hydrant_f
         if "ptrace" in str(e) or "Operation not permitted" in str(e):
             pytest.skip(f"strace cannot trace here: {e}")
         raise
-    child = traced_child(h.proc.pid)
+    return h, traced_child(h.proc.pid)
+
+
+def test_records_are_fdatasynced_before_the_200_is_written(s3, bucket, hydrant_factory, tmp_path):
+    trace = tmp_path / "strace.txt"
+    config = config_yaml(s3_stream("sync", bucket, prefix="s/", interval=60, shards=1), s3=s3,
+                         storage={"fsync": "always"})
+    h, child = start_traced(hydrant_factory, config, SYNC_CALLS + WRITE_CALLS, trace)
     marker = "FSYNCPROOF-" + uuid.uuid4().hex
     record = (marker + "\n").encode()
     try:
@@ -200,7 +208,7 @@ def test_a_full_disk_budget_answers_503_and_every_acknowledged_record_survives(s
 
 def test_sigterm_keeps_buffered_records_and_the_restart_delivers_them_exactly_once(s3, bucket, hydrant_factory):
     def config(interval):
-        return s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml("term", bucket, prefix="t/", interval=interval)
+        return config_yaml(s3_stream("term", bucket, prefix="t/", interval=interval), s3=s3)
 
     h = hydrant_factory(config(60))
     fh = h.firehose()

@@ -21,13 +21,12 @@ import pytest
 from conftest import (
     KEY_SUFFIX,
     assert_exactly_once,
-    feature_stream_yaml,
+    config_yaml,
     hydrant_bin,
     list_objects,
     make_records,
     reconfigure,
-    s3_store_yaml,
-    stream_yaml,
+    s3_stream,
     wait_for,
 )
 
@@ -82,11 +81,12 @@ class Keys:
         self.env = "HYD_T2_KEY_" + uuid.uuid4().hex[:8].upper()
         monkeypatch.setenv(self.env, base64.b64encode(self.k2).decode())
 
-    def yaml(self, active="k1", with_k2=False):
-        keys = [f"{{id: k1, file: {self.k1_file}}}"]
+    def hydrant(self, active="k1", with_k2=False):
+        """The stream's hydrant: members that encrypt its objects with these keys."""
+        keys = [{"id": "k1", "file": str(self.k1_file)}]
         if with_k2:
-            keys.append(f"{{id: k2, base64: \"${{{self.env}}}\"}}")
-        return f"encryption: {{ active_key: {active}, keys: [{', '.join(keys)}] }}"
+            keys.append({"id": "k2", "base64": f"${{{self.env}}}"})
+        return {"encryption": {"active_key": active, "keys": keys}}
 
 
 @pytest.fixture
@@ -126,8 +126,8 @@ def decrypt_all(s3, bucket, prefix, keys, tmp_path, expect_key_id=None):
 
 def test_objects_of_an_encrypted_gzip_stream_decrypt_with_both_decryptors_to_exactly_the_records(
         s3, bucket, hydrant_factory, keys, tmp_path):
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + feature_stream_yaml(
-        "enc", bucket, prefix="e/", compression="GZIP", shards=1, hydrant=keys.yaml()))
+    h = hydrant_factory(config_yaml(s3_stream(
+        "enc", bucket, prefix="e/", compression="GZIP", shards=1, hydrant=keys.hydrant()), s3=s3))
     records = big_records(450, "enc")
     out = h.firehose().put_record_batch(DeliveryStreamName="enc", Records=[{"Data": r} for r in records])
     assert out["FailedPutCount"] == 0 and out["Encrypted"] is False  # objects encrypted, not the log
@@ -150,8 +150,8 @@ def test_objects_of_an_encrypted_gzip_stream_decrypt_with_both_decryptors_to_exa
 
 @pytest.fixture
 def encrypted_object(s3, bucket, hydrant_factory, keys):
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + feature_stream_yaml(
-        "tamper", bucket, prefix="t/", compression="GZIP", shards=1, hydrant=keys.yaml()))
+    h = hydrant_factory(config_yaml(s3_stream(
+        "tamper", bucket, prefix="t/", compression="GZIP", shards=1, hydrant=keys.hydrant()), s3=s3))
     records = big_records(300, "tamper")
     assert h.firehose().put_record_batch(DeliveryStreamName="tamper", Records=[{"Data": r} for r in records])[
         "FailedPutCount"] == 0
@@ -212,8 +212,8 @@ def gunzip_ok(data):
 def test_key_rotation_keeps_old_objects_readable_and_names_the_new_key_in_new_objects(
         s3, bucket, hydrant_factory, keys, tmp_path):
     def config(active, with_k2):
-        return s3_store_yaml(s3) + "delivery_streams:\n" + feature_stream_yaml(
-            "rot", bucket, prefix="r/", compression="GZIP", shards=1, hydrant=keys.yaml(active, with_k2))
+        return config_yaml(s3_stream(
+            "rot", bucket, prefix="r/", compression="GZIP", shards=1, hydrant=keys.hydrant(active, with_k2)), s3=s3)
 
     h = hydrant_factory(config("k1", False))
     old = make_records(100, tag="before-rotation")
@@ -252,14 +252,11 @@ def shard_files(h, stream):
 
 def test_log_encryption_at_rest_keeps_plaintext_out_of_segments_and_still_delivers_after_a_crash(
         s3, bucket, hydrant_factory, keys, tmp_path):
-    enc = feature_stream_yaml("atrest", bucket, prefix="a/", compression="GZIP", shards=2, interval=3,
-                              hydrant=keys.yaml())
+    enc = s3_stream("atrest", bucket, prefix="a/", compression="GZIP", shards=2, interval=3, hydrant=keys.hydrant())
     # DeliveryStreamEncryptionConfigurationInput is a member of the stream, not of its destination.
-    enc = enc.replace("    ExtendedS3DestinationConfiguration:\n",
-                      "    DeliveryStreamEncryptionConfigurationInput: { KeyType: CUSTOMER_MANAGED_CMK }\n"
-                      "    ExtendedS3DestinationConfiguration:\n", 1)
-    plain_stream = stream_yaml("clear", bucket, prefix="c/", interval=3, shards=1)
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + enc + plain_stream)
+    enc.members["DeliveryStreamEncryptionConfigurationInput"] = {"KeyType": "CUSTOMER_MANAGED_CMK"}
+    plain_stream = s3_stream("clear", bucket, prefix="c/", interval=3, shards=1)
+    h = hydrant_factory(config_yaml(enc, plain_stream, s3=s3))
     fh = h.firehose()
     d = fh.describe_delivery_stream(DeliveryStreamName="atrest")["DeliveryStreamDescription"]
     assert d["DeliveryStreamEncryptionConfiguration"]["Status"] == "ENABLED", d.get("DeliveryStreamEncryptionConfiguration")
@@ -303,9 +300,9 @@ def test_error_output_objects_of_an_encrypted_stream_are_encrypted_too(s3, bucke
     """A record that fails partitioning lands in the error output with its bytes in rawData: with
     hydrant.encryption on, that object must not carry the plaintext either."""
     jq = ("MetadataExtraction", {"MetadataExtractionQuery": "{c: .c}", "JsonParsingEngine": "JQ-1.6"})
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + feature_stream_yaml(
+    h = hydrant_factory(config_yaml(s3_stream(
         "encerr", bucket, prefix="p/c=!{partitionKeyFromQuery:c}/", error_prefix="err/!{firehose:error-output-type}/",
-        partitioning=True, processors=[jq], shards=1, hydrant=keys.yaml()))
+        partitioning=True, processors=[jq], shards=1, hydrant=keys.hydrant()), s3=s3))
     secret = f"not json, secret {uuid.uuid4().hex}".encode()
     good = b'{"c":"x","v":1}\n'
     assert h.firehose().put_record_batch(DeliveryStreamName="encerr", Records=[{"Data": good}, {"Data": secret}])[
@@ -389,17 +386,17 @@ KMS_ARN = "arn:aws:kms:us-east-1:123456789012:key/abc"
 
 def test_sse_kms_and_sse_s3_settings_send_their_headers_on_every_put(recording_s3, hydrant_factory):
     port = recording_s3.server_address[1]
-    store = (f"object_stores:\n  stub: {{ type: s3, endpoint: \"http://127.0.0.1:{port}\", region: us-east-1, "
-             f"access_key_id: \"AKIDSTUB\", secret_access_key: \"stub\", allow_http: true }}\n")
-    kms_extra = f"      EncryptionConfiguration: {{ KMSEncryptionConfig: {{ AWSKMSKeyARN: \"{KMS_ARN}\" }} }}\n"
+    store = {"type": "s3", "endpoint": f"http://127.0.0.1:{port}", "region": "us-east-1",
+             "access_key_id": "AKIDSTUB", "secret_access_key": "stub", "allow_http": True}
     jq = ("MetadataExtraction", {"MetadataExtractionQuery": "{c: .c}", "JsonParsingEngine": "JQ-1.6"})
-    h = hydrant_factory(store + "delivery_streams:\n"
-                        + feature_stream_yaml("kms", "bkt", prefix="kms/c=!{partitionKeyFromQuery:c}/", store="stub",
-                                              extra=kms_extra, partitioning=True, processors=[jq], shards=1,
-                                              error_prefix="kmserr/!{firehose:error-output-type}/")
-                        + feature_stream_yaml("aes", "bkt", prefix="aes/", store="stub", compression="GZIP",
-                                              hydrant="server_side_encryption: AES256")
-                        + stream_yaml("none", "bkt", prefix="none/", store="stub"))
+    h = hydrant_factory(config_yaml(
+        s3_stream("kms", "bkt", prefix="kms/c=!{partitionKeyFromQuery:c}/", store="stub", partitioning=True,
+                  processors=[jq], shards=1, error_prefix="kmserr/!{firehose:error-output-type}/",
+                  EncryptionConfiguration={"KMSEncryptionConfig": {"AWSKMSKeyARN": KMS_ARN}}),
+        s3_stream("aes", "bkt", prefix="aes/", store="stub", compression="GZIP",
+                  hydrant={"server_side_encryption": "AES256"}),
+        s3_stream("none", "bkt", prefix="none/", store="stub"),
+        object_stores={"stub": store}))
     fh = h.firehose()
     for stream, recs in (("kms", [b'{"c":"a"}\n', b'{"c":"b"}\n', b"not json: to the error output\n"]),
                          ("aes", [b"aes record\n"]), ("none", [b"plain record\n"])):

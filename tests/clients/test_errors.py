@@ -6,17 +6,17 @@ call is stored, and after all of it the server is healthy and a good put still w
 import re
 import urllib.request
 
-import botocore.exceptions
 import pytest
 
 from conftest import (
     assert_exactly_once,
     assert_no_panic,
     b64,
+    client_error,
+    config_yaml,
     make_records,
     raw_call,
-    s3_store_yaml,
-    stream_yaml,
+    s3_stream,
     wait_delivered,
     wait_for,
 )
@@ -28,18 +28,10 @@ PR = "Firehose_20150804.PutRecord"
 
 @pytest.fixture
 def server(s3, bucket, hydrant_factory):
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml(STREAM, bucket, prefix="p/"))
+    h = hydrant_factory(config_yaml(s3_stream(STREAM, bucket, prefix="p/"), s3=s3))
     h.bucket = bucket
     h.good = []  # every record a test put successfully
     return h
-
-
-def client_error(call, **kw):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call(**kw)
-    r = info.value.response
-    assert r["ResponseMetadata"].get("RequestId"), "error answers need x-amzn-RequestId"
-    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message", "")
 
 
 def check_raw(answer, want_type, want_status=400, message=None):

@@ -20,15 +20,11 @@ import pytest
 
 from conftest import (
     KEY_SUFFIX,
-    Hydrant,
-    error_documents,
-    feature_stream_yaml,
     list_objects,
-    new_bucket,
+    module_server,
     raw_of,
     require_tool,
-    s3_client,
-    s3_store_yaml,
+    s3_stream,
     wait_error_documents,
     wait_for,
 )
@@ -102,39 +98,25 @@ PARQUET_COLUMNS = [
     ("loc", "struct<lat:double,lon:double>"), ("score", "double"), ("ok", "boolean"),
     ("attrs", "map<string,int>"),
 ]
-PARQUET = (
-    "      DataFormatConversionConfiguration:\n"
-    "        InputFormatConfiguration: { Deserializer: { OpenXJsonSerDe: {} } }\n"
-    "        OutputFormatConfiguration: { Serializer: { ParquetSerDe: { Compression: SNAPPY } } }\n"
-)
-
-
-class Server:
-    def __init__(self, h, s3, bucket):
-        self.h, self.s3, self.bucket = h, s3, bucket
-        self.fh = h.firehose(read_timeout=60)
-
-    def get(self, key):
-        return self.s3.get_object(Bucket=self.bucket, Key=key)
+PARQUET = {
+    "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+    "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
+}
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s3 = s3_client()
-    bucket = new_bucket(s3)
-    body = s3_store_yaml(s3) + "delivery_streams:\n"
-    for name, (compression, ext, *_rest) in FORMATS.items():
-        extra = f"      FileExtension: \"{ext}\"\n" if ext else ""
-        body += feature_stream_yaml(name, bucket, prefix=f"{name}/", compression=compression, shards=1,
-                                    interval=1, extra=extra)
-    columns = ", ".join(f'{{name: {n}, type: "{t}"}}' for n, t in PARQUET_COLUMNS)
-    body += feature_stream_yaml("pq", bucket, prefix="pq/", shards=1, interval=1, size=64, extra=PARQUET,
-                                error_prefix="pqerr/!{firehose:error-output-type}/",
-                                hydrant=f"schema: {{ columns: [{columns}] }}")
-    h = Hydrant(tmp_path_factory.mktemp("formats"), body)
-    h.start(timeout=60)
-    yield Server(h, s3, bucket)
-    h.kill()
+    def streams(bucket):
+        out = [s3_stream(name, bucket, prefix=f"{name}/", compression=compression, shards=1, interval=1,
+                         **({"FileExtension": ext} if ext else {}))
+               for name, (compression, ext, *_rest) in FORMATS.items()]
+        columns = [{"name": n, "type": t} for n, t in PARQUET_COLUMNS]
+        out.append(s3_stream("pq", bucket, prefix="pq/", shards=1, interval=1, size=64,
+                             error_prefix="pqerr/!{firehose:error-output-type}/",
+                             DataFormatConversionConfiguration=PARQUET, hydrant={"schema": {"columns": columns}}))
+        return out
+    with module_server(tmp_path_factory, "formats", streams) as srv:
+        yield srv
 
 
 def records_for(name, n=450):

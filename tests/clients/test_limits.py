@@ -3,47 +3,18 @@
 (LimitExceededException for counts, InvalidArgumentException for values, each naming the field
 and the setting to raise)."""
 
-import json
-
-import botocore.exceptions
-import pytest
-
 from conftest import (
     assert_exactly_once,
     assert_no_panic,
+    client_error,
+    extended_s3,
+    gone,
     make_records,
     s3_store_yaml,
     wait_delivered,
     wait_for,
+    with_hydrant_member,
 )
-
-ROLE = "arn:aws:iam::123456789012:role/fh"
-
-
-def extended(bucket, prefix):
-    return {
-        "RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": prefix,
-        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
-        "CompressionFormat": "UNCOMPRESSED",
-    }
-
-
-def with_hydrant_member(fh, hydrant):
-    """Makes this boto3 client add Hydrant's `hydrant` member to its CreateDeliveryStream
-    requests (boto3 knows only Firehose's members; the server accepts this one)."""
-    def add(params, **_):
-        body = json.loads(params["body"])
-        body["hydrant"] = hydrant
-        params["body"] = json.dumps(body).encode()
-    fh.meta.events.register("before-call.firehose.CreateDeliveryStream", add)
-    return fh
-
-
-def refused(call, **kw):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call(**kw)
-    r = info.value.response
-    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message", "")
 
 
 def threads(pid):
@@ -54,14 +25,6 @@ def threads(pid):
     raise AssertionError("no Threads: line")
 
 
-def gone(fh, name):
-    try:
-        fh.describe_delivery_stream(DeliveryStreamName=name)
-        return False
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"] == "ResourceNotFoundException"
-
-
 def test_ten_create_calls_cannot_start_thousands_of_threads(s3, bucket, hydrant_factory):
     """The issue's reproduction: ten CreateDeliveryStream calls asking for 64 shards each used
     to start about 1,900 threads. With the default limits (16 shards per stream, 256 in all)
@@ -70,8 +33,8 @@ def test_ten_create_calls_cannot_start_thousands_of_threads(s3, bucket, hydrant_
     fh = with_hydrant_member(h.firehose(), {"shards": 64})
     before = threads(h.proc.pid)
     for i in range(10):
-        code, status, message = refused(fh.create_delivery_stream, DeliveryStreamName=f"many-{i}",
-                                        ExtendedS3DestinationConfiguration=extended(bucket, f"m{i}/"))
+        code, status, message = client_error(fh.create_delivery_stream, DeliveryStreamName=f"many-{i}",
+                                             ExtendedS3DestinationConfiguration=extended_s3(bucket, f"m{i}/"))
         assert (code, status) == ("LimitExceededException", 400), (code, message)
         for needle in ("hydrant.shards", "16 shards per stream", "limits.max_shards_per_stream"):
             assert needle in message, (needle, message)
@@ -79,7 +42,7 @@ def test_ten_create_calls_cannot_start_thousands_of_threads(s3, bucket, hydrant_
     assert fh.list_delivery_streams()["DeliveryStreamNames"] == []
     # Within the ceiling it works, and adds that stream's threads only.
     fh = with_hydrant_member(h.firehose(), {"shards": 16})
-    fh.create_delivery_stream(DeliveryStreamName="sixteen", ExtendedS3DestinationConfiguration=extended(bucket, "s/"))
+    fh.create_delivery_stream(DeliveryStreamName="sixteen", ExtendedS3DestinationConfiguration=extended_s3(bucket, "s/"))
     assert threads(h.proc.pid) <= before + 16 * 3 + 4
     records = make_records(20, tag="sixteen")
     assert fh.put_record_batch(DeliveryStreamName="sixteen", Records=[{"Data": r} for r in records])["FailedPutCount"] == 0
@@ -92,29 +55,29 @@ def test_streams_shards_and_buffers_past_the_configured_limits_are_refused(s3, b
                         + "limits: { max_streams: 2, max_shards: 4, max_shards_per_stream: 3, "
                         "max_buffer_size_mib: 64 }\n")
     fh = h.firehose()
-    big = dict(extended(bucket, "1/"), BufferingHints={"SizeInMBs": 128, "IntervalInSeconds": 60})
-    code, status, message = refused(fh.create_delivery_stream, DeliveryStreamName="one",
-                                     ExtendedS3DestinationConfiguration=big)
+    big = dict(extended_s3(bucket, "1/"), BufferingHints={"SizeInMBs": 128, "IntervalInSeconds": 60})
+    code, status, message = client_error(fh.create_delivery_stream, DeliveryStreamName="one",
+                                         ExtendedS3DestinationConfiguration=big)
     assert (code, status) == ("InvalidArgumentException", 400), (code, message)
     for needle in ("ExtendedS3DestinationConfiguration.BufferingHints.SizeInMBs", "128 MiB", "64 MiB",
                    "limits.max_buffer_size_mib"):
         assert needle in message, (needle, message)
-    fh.create_delivery_stream(DeliveryStreamName="one", ExtendedS3DestinationConfiguration=extended(bucket, "1/"))
+    fh.create_delivery_stream(DeliveryStreamName="one", ExtendedS3DestinationConfiguration=extended_s3(bucket, "1/"))
     big = with_hydrant_member(h.firehose(), {"shards": 3})
-    code, _, message = refused(big.create_delivery_stream, DeliveryStreamName="two",
-                               ExtendedS3DestinationConfiguration=extended(bucket, "2/"))
+    code, _, message = client_error(big.create_delivery_stream, DeliveryStreamName="two",
+                                    ExtendedS3DestinationConfiguration=extended_s3(bucket, "2/"))
     assert code == "LimitExceededException"
     for needle in ("hydrant.shards", "2 of the 4", "limits.max_shards", "ask for at most 2"):
         assert needle in message, (needle, message)
-    fh.create_delivery_stream(DeliveryStreamName="two", ExtendedS3DestinationConfiguration=extended(bucket, "2/"))
-    code, status, message = refused(fh.create_delivery_stream, DeliveryStreamName="three",
-                                     ExtendedS3DestinationConfiguration=extended(bucket, "3/"))
+    fh.create_delivery_stream(DeliveryStreamName="two", ExtendedS3DestinationConfiguration=extended_s3(bucket, "2/"))
+    code, status, message = client_error(fh.create_delivery_stream, DeliveryStreamName="three",
+                                         ExtendedS3DestinationConfiguration=extended_s3(bucket, "3/"))
     assert (code, status) == ("LimitExceededException", 400)
     assert "limits.max_streams" in message and "DeleteDeliveryStream" in message, message
     # A deleted stream frees its place.
     fh.delete_delivery_stream(DeliveryStreamName="one")
     wait_for(lambda: gone(fh, "one"), timeout=60, what="stream one to be deleted")
-    fh.create_delivery_stream(DeliveryStreamName="three", ExtendedS3DestinationConfiguration=extended(bucket, "3/"))
+    fh.create_delivery_stream(DeliveryStreamName="three", ExtendedS3DestinationConfiguration=extended_s3(bucket, "3/"))
     assert sorted(fh.list_delivery_streams()["DeliveryStreamNames"]) == ["three", "two"]
     records = make_records(10, tag="three")
     fh.put_record_batch(DeliveryStreamName="three", Records=[{"Data": r} for r in records])
@@ -133,8 +96,8 @@ def test_a_transform_sandbox_or_partition_cap_above_its_ceiling_is_an_invalid_ar
     ]
     for hydrant, needles in cases:
         fh = with_hydrant_member(h.firehose(), hydrant)
-        code, status, message = refused(fh.create_delivery_stream, DeliveryStreamName="sandbox",
-                                         ExtendedS3DestinationConfiguration=extended(bucket, "x/"))
+        code, status, message = client_error(fh.create_delivery_stream, DeliveryStreamName="sandbox",
+                                             ExtendedS3DestinationConfiguration=extended_s3(bucket, "x/"))
         assert (code, status) == ("InvalidArgumentException", 400), (hydrant, code, message)
         for needle in needles:
             assert needle in message, (needle, message)

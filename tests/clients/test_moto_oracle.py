@@ -20,15 +20,12 @@ Where moto is known to be wrong (FIREHOSE.md, TESTING.md) it is NOT used as the 
 import re
 import uuid
 
-import boto3
 import botocore.exceptions
 import botocore.session
 import pytest
-from botocore.config import Config
 
-from conftest import list_objects, make_records, s3_store_yaml, stream_yaml, wait_for
+from conftest import config_yaml, extended_s3, list_objects, make_records, s3_stream, wait_for
 
-ROLE = "arn:aws:iam::123456789012:role/fh"
 # KEY_SUFFIX of conftest, with any UUID version (moto uses v4).
 ANY_KEY = re.compile(
     r"(?P<prefix>.*?)(?P<hour>\d{4}/\d{2}/\d{2}/\d{2}/)(?P<stream>[A-Za-z0-9_.-]+)-(?P<version>\d+)-"
@@ -39,37 +36,27 @@ MODEL = botocore.session.get_session().get_service_model("firehose")
 
 
 @pytest.fixture
-def pair(s3, bucket, hydrant_factory, moto_endpoint):
+def pair(s3, bucket, hydrant_factory, moto):
     """One stream of the same name (and buffering, prefix) in moto and in Hydrant."""
     tag = uuid.uuid4().hex[:10]
     names = [f"orc-{tag}-{c}" for c in "abc"]
-    kw = dict(endpoint_url=moto_endpoint, region_name="us-east-1",
-              aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
-    moto_s3 = boto3.client("s3", **kw)
-    moto_fh = boto3.client("firehose", config=Config(retries={"max_attempts": 1}), **kw)
-    moto_bucket = f"orc-{tag}"
-    moto_s3.create_bucket(Bucket=moto_bucket)
     for n in names:
         create = dict(
             DeliveryStreamName=n, DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{moto_bucket}", "Prefix": "p/",
-                "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 1}, "CompressionFormat": "UNCOMPRESSED"})
+            ExtendedS3DestinationConfiguration=extended_s3(moto.bucket, interval=1, size=5))
         try:
-            moto_fh.create_delivery_stream(**create)
-        except moto_fh.exceptions.LimitExceededException:
+            moto.fh.create_delivery_stream(**create)
+        except moto.fh.exceptions.LimitExceededException:
             # moto keeps Firehose's 50-stream limit across runs on one moto_server: drop streams
             # this module left behind (interrupted runs) and try again.
-            for old in moto_fh.list_delivery_streams(Limit=10000)["DeliveryStreamNames"]:
+            for old in moto.fh.list_delivery_streams(Limit=10000)["DeliveryStreamNames"]:
                 if old.startswith("orc-") and old not in names:
-                    moto_fh.delete_delivery_stream(DeliveryStreamName=old)
-            moto_fh.create_delivery_stream(**create)
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + "".join(
-        stream_yaml(n, bucket, prefix="p/", interval=1, size=5) for n in names))
-    yield {"moto": moto_fh, "hydrant": h.firehose(), "names": names, "moto_s3": moto_s3,
-           "moto_bucket": moto_bucket, "bucket": bucket, "h": h}
-    for n in names:
-        moto_fh.delete_delivery_stream(DeliveryStreamName=n)
+                    moto.fh.delete_delivery_stream(DeliveryStreamName=old)
+            moto.fh.create_delivery_stream(**create)
+        moto.created.append(n)
+    h = hydrant_factory(config_yaml(*(s3_stream(n, bucket, prefix="p/", interval=1, size=5) for n in names), s3=s3))
+    return {"moto": moto.fh, "hydrant": h.firehose(), "names": names, "moto_s3": moto.s3,
+            "moto_bucket": moto.bucket, "bucket": bucket, "h": h}
 
 
 def keys_of(answer):

@@ -18,16 +18,15 @@ import pytest
 from conftest import (
     KEY_SUFFIX,
     WASM_DIST,
-    Hydrant,
+    ModuleServer,
+    config_yaml,
     delivered_counter,
     error_documents,
-    feature_stream_yaml,
     lambda_processor,
     list_objects,
-    new_bucket,
+    module_server,
     raw_of,
-    s3_client,
-    s3_store_yaml,
+    s3_stream,
     wait_error_documents,
     wait_for,
 )
@@ -55,7 +54,7 @@ STREAMS = {
     "cap": dict(prefix="cap/k=!{partitionKeyFromQuery:k}/",
                 processors=[("MetadataExtraction", {"MetadataExtractionQuery": "{k: .k}",
                                                     "JsonParsingEngine": "JQ-1.6"}), DELIM],
-                hydrant="max_partitions: 2"),
+                hydrant={"max_partitions": 2}),
     # Each partition's buffer has its own 4 s window, counted from its own first record.
     "win": dict(prefix="w/k=!{partitionKeyFromQuery:k}/", interval=4,
                 processors=[("MetadataExtraction", {"MetadataExtractionQuery": "{k: .k}",
@@ -66,37 +65,19 @@ STREAMS = {
 }
 
 
-class Server:
-    def __init__(self, h, s3, bucket):
-        self.h, self.s3, self.bucket = h, s3, bucket
-        self.fh = h.firehose(read_timeout=60)
-
-    def put(self, stream, records):
-        out = self.fh.put_record_batch(DeliveryStreamName=stream, Records=[{"Data": r} for r in records])
-        assert out["FailedPutCount"] == 0, out
-        return out
-
+class Server(ModuleServer):
     def lines_by_key(self, prefix):
-        out = {}
-        for key in list_objects(self.s3, self.bucket, prefix):
-            out[key] = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().splitlines(keepends=True)
-        return out
+        return {key: self.get(key)["Body"].read().splitlines(keepends=True)
+                for key in list_objects(self.s3, self.bucket, prefix)}
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s3 = s3_client()
-    bucket = new_bucket(s3)
-    body = s3_store_yaml(s3) + "delivery_streams:\n"
-    for name, kw in STREAMS.items():
-        kw = dict(kw)
-        interval = kw.pop("interval", 1)
-        body += feature_stream_yaml(name, bucket, shards=1, interval=interval, partitioning=True,
-                                    error_prefix=err_prefix(name), **kw)
-    h = Hydrant(tmp_path_factory.mktemp("partitioning"), body)
-    h.start(timeout=120)
-    yield Server(h, s3, bucket)
-    h.kill()
+    def streams(bucket):
+        return [s3_stream(name, bucket, shards=1, partitioning=True, error_prefix=err_prefix(name), **{"interval": 1, **kw})
+                for name, kw in STREAMS.items()]
+    with module_server(tmp_path_factory, "partitioning", streams, timeout=120, server=Server) as srv:
+        yield srv
 
 
 def uid():
@@ -310,10 +291,10 @@ def test_sigkill_under_load_with_partitioning_loses_no_acknowledged_record(s3, b
     rng = random.Random(seed)
     print(f"partitioned crash test seed {seed}")
     jq = ("MetadataExtraction", {"MetadataExtractionQuery": "{part: (.i % 3), t: .t}", "JsonParsingEngine": "JQ-1.6"})
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n" + feature_stream_yaml(
+    h = hydrant_factory(config_yaml(s3_stream(
         CRASH_STREAM, bucket, prefix="c/part=!{partitionKeyFromQuery:part}/t=!{partitionKeyFromQuery:t}/",
         compression="GZIP", interval=1, shards=2, partitioning=True, processors=[jq],
-        error_prefix="cerr/!{firehose:error-output-type}/"))
+        error_prefix="cerr/!{firehose:error-output-type}/"), s3=s3))
     clients = [h.firehose(connect_timeout=2, read_timeout=15) for _ in range(3)]
     ledger = Ledger()
     producers = Producers(clients, ledger, seconds=60)

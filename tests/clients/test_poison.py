@@ -25,6 +25,7 @@ import pytest
 from conftest import (
     assert_exactly_once,
     assert_no_panic,
+    config_yaml,
     delivered_counter,
     error_documents,
     free_port,
@@ -32,6 +33,7 @@ from conftest import (
     make_records,
     raw_of,
     s3_store_yaml,
+    s3_stream,
     stream_yaml,
     wait_delivered,
     wait_error_documents,
@@ -148,18 +150,11 @@ def test_a_runaway_jq_query_fails_its_records_and_the_shard_keeps_delivering_acr
 
 
 def test_a_config_file_stream_with_a_runaway_query_is_bounded_too(s3, bucket, hydrant_factory):
-    processors = (
-        "      ProcessingConfiguration:\n        Enabled: true\n        Processors:\n"
-        "          - Type: MetadataExtraction\n            Parameters:\n"
-        f"              - {{ ParameterName: MetadataExtractionQuery, ParameterValue: {json.dumps(RUNAWAY_QUERY)} }}\n"
-        "              - { ParameterName: JsonParsingEngine, ParameterValue: JQ-1.6 }\n"
-        "          - Type: AppendDelimiterToRecord\n"
-    )
-    extra = ("      ErrorOutputPrefix: \"err/!{firehose:error-output-type}/\"\n"
-             "      DynamicPartitioningConfiguration: { Enabled: true }\n" + processors)
-    body = s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml(
-        "file", bucket, prefix="p/k=!{partitionKeyFromQuery:k}/", shards=1, extra=extra)
-    h = hydrant_factory(body)
+    processors = [("MetadataExtraction", {"MetadataExtractionQuery": RUNAWAY_QUERY, "JsonParsingEngine": "JQ-1.6"}),
+                  ("AppendDelimiterToRecord", {})]
+    h = hydrant_factory(config_yaml(s3_stream(
+        "file", bucket, prefix="p/k=!{partitionKeyFromQuery:k}/", shards=1, partitioning=True, processors=processors,
+        error_prefix="err/!{firehose:error-output-type}/"), s3=s3))
     fh = h.firehose(read_timeout=60)
     good, boom = record(k="z"), record(boom=True)
     put(fh, "file", [boom, good])
@@ -174,10 +169,7 @@ def test_an_object_key_the_store_refuses_goes_to_the_error_output_instead_of_blo
         s3, bucket, hydrant_factory):
     # The store cannot hold a key with an empty path segment: every object of this stream is
     # refused for good, and must go to the error output rather than be retried forever.
-    extra = "      ErrorOutputPrefix: \"err/\"\n"
-    body = s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml(
-        "badkey", bucket, prefix="a//b/", shards=1, extra=extra)
-    h = hydrant_factory(body)
+    h = hydrant_factory(config_yaml(s3_stream("badkey", bucket, prefix="a//b/", shards=1, error_prefix="err/"), s3=s3))
     records = make_records(5, tag="refused")
     put(h.firehose(), "badkey", records)
     docs = wait_error_documents(s3, bucket, "err/", 1, timeout=30)
@@ -251,7 +243,7 @@ def fill(directory):
 
 def test_a_worker_that_fails_on_a_full_disk_restarts_and_delivers_everything_once_space_is_freed(
         s3, bucket, hydrant_factory, small_disk):
-    body = s3_store_yaml(s3) + "delivery_streams:\n" + stream_yaml("disk", bucket, interval=3, shards=1)
+    body = config_yaml(s3_stream("disk", bucket, interval=3, shards=1), s3=s3)
     h = hydrant_factory(body, start=False)
     h.data_dir = small_disk / "data"
     h.config_path.write_text(f"listen: 127.0.0.1:{h.port}\ndata_dir: {h.data_dir}\n" + body)

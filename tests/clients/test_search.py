@@ -26,20 +26,22 @@ import pytest
 
 from conftest import (
     Hydrant,
+    Stream,
+    config_yaml,
+    documented_keys,
     error_documents,
     list_objects,
     new_bucket,
     raw_of,
     require_env,
     s3_client,
-    s3_store_yaml,
     wait_error_documents,
     wait_for,
 )
 from stubs import BulkStub, Proxy, Reply, all_ok, parse_bulk
 
-FAILED_FIELDS = ["attemptsMade", "arrivalTimestamp", "errorCode", "errorMessage",
-                 "attemptEndingTimestamp", "esDocumentId", "esIndexName", "esTypeName", "rawData"]
+# The fields and order of docs/destinations/search.md's example, which Firehose documents.
+FAILED_FIELDS = documented_keys("docs/destinations/search.md", "json error-output")
 PASSWORD_ENV = "HYD_TEST_SEARCH_PASSWORD"
 
 
@@ -132,27 +134,21 @@ def now_ms():
 
 def search_stream(name, bucket, endpoint, index, rotation="NoRotation", interval=1, retry=None,
                   elasticsearch=False, id_format=None, shards=2, auth=False, prefix=None, type_name=None):
+    config = {"ClusterEndpoint": endpoint, "IndexName": index, "IndexRotationPeriod": rotation,
+              "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": interval}}
+    if type_name:
+        config["TypeName"] = type_name
+    if retry is not None:
+        config["RetryOptions"] = {"DurationInSeconds": retry}
+    if id_format:
+        config["DocumentIdOptions"] = {"DefaultDocumentIdFormat": id_format}
+    config["S3Configuration"] = {"BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": prefix or name + "/"}
     block = "ElasticsearchDestinationConfiguration" if elasticsearch else \
         "AmazonopensearchserviceDestinationConfiguration"
-    text = (
-        f"  - DeliveryStreamName: {name}\n"
-        f"    {block}:\n"
-        f"      ClusterEndpoint: {endpoint}\n"
-        f"      IndexName: {index}\n"
-        f"      IndexRotationPeriod: {rotation}\n"
-        f"      BufferingHints: {{ SizeInMBs: 1, IntervalInSeconds: {interval} }}\n"
-    )
-    if type_name:
-        text += f"      TypeName: {type_name}\n"
-    if retry is not None:
-        text += f"      RetryOptions: {{ DurationInSeconds: {retry} }}\n"
-    if id_format:
-        text += f"      DocumentIdOptions: {{ DefaultDocumentIdFormat: {id_format} }}\n"
-    text += f"      S3Configuration: {{ BucketARN: \"arn:aws:s3:::{bucket}\", Prefix: \"{prefix or name + '/'}\" }}\n"
-    hydrant = f"object_store: s3, shards: {shards}"
+    hydrant = {"object_store": "s3", "shards": shards}
     if auth:
-        hydrant += f", basic_auth: {{ username: hydrant, password: \"${{{PASSWORD_ENV}}}\" }}"
-    return text + f"    hydrant: {{ {hydrant} }}\n"
+        hydrant["basic_auth"] = {"username": "hydrant", "password": f"${{{PASSWORD_ENV}}}"}
+    return Stream(name, {block: config}, hydrant)
 
 
 def records_for(run, n, **extra):
@@ -235,18 +231,18 @@ def env(tmp_path_factory):
                                 Reply(413, {"error": {"type": "content_too_long", "reason": "too big"}})])
     e.stub_garbage = BulkStub([Reply(200, {"took": 1, "acknowledged": True}), all_ok])
 
-    body = s3_store_yaml(e.s3) + "delivery_streams:\n"
-    for r in ROTATIONS:
-        body += search_stream(f"rot-{r.lower()}", e.bucket, e.os, e.index[r], rotation=r)
-    body += search_stream("mapped", e.bucket, e.os, e.index["mapped"])
-    body += search_stream("noid", e.bucket, e.os, e.index["noid"], id_format="NO_DOCUMENT_ID")
-    body += search_stream("es", e.bucket, e.os, e.index["es"], elasticsearch=True)
-    body += search_stream("partial", e.bucket, e.stub_partial.url, "partial", shards=1, auth=True)
-    body += search_stream("once503", e.bucket, e.stub_503_once.url, "once", shards=1)
-    body += search_stream("down", e.bucket, e.stub_down.url, "down", shards=1, retry=3)
-    body += search_stream("retryreject", e.bucket, e.stub_retry_reject.url, "rr", shards=1)
-    body += search_stream("late413", e.bucket, e.stub_late_413.url, "late", shards=1, type_name="logline")
-    body += search_stream("garbage", e.bucket, e.stub_garbage.url, "garbage", shards=1)
+    streams = [search_stream(f"rot-{r.lower()}", e.bucket, e.os, e.index[r], rotation=r) for r in ROTATIONS] + [
+        search_stream("mapped", e.bucket, e.os, e.index["mapped"]),
+        search_stream("noid", e.bucket, e.os, e.index["noid"], id_format="NO_DOCUMENT_ID"),
+        search_stream("es", e.bucket, e.os, e.index["es"], elasticsearch=True),
+        search_stream("partial", e.bucket, e.stub_partial.url, "partial", shards=1, auth=True),
+        search_stream("once503", e.bucket, e.stub_503_once.url, "once", shards=1),
+        search_stream("down", e.bucket, e.stub_down.url, "down", shards=1, retry=3),
+        search_stream("retryreject", e.bucket, e.stub_retry_reject.url, "rr", shards=1),
+        search_stream("late413", e.bucket, e.stub_late_413.url, "late", shards=1, type_name="logline"),
+        search_stream("garbage", e.bucket, e.stub_garbage.url, "garbage", shards=1),
+    ]
+    body = config_yaml(*streams, s3=e.s3)
     e.h = Hydrant(tmp_path_factory.mktemp("search"), body)
     e.h.start(timeout=60)
     e.fh = e.h.firehose(read_timeout=30)
@@ -464,38 +460,35 @@ def test_documents_go_to_s3_when_the_cluster_stays_down_past_the_retry_duration(
     assert len(error_documents(env.s3, env.bucket, prefix)) == len(recs), "the old failures are not written again"
 
 
-def test_a_document_rejected_on_its_second_attempt_reports_two_attempts(env):
-    stream, stub = "retryreject", env.stub_retry_reject
-    recs = records_for(env.run, 2, kind="rr")
+# stream -> (its stub, index, errorCode, TypeName)
+SECOND_ATTEMPT_FAILS = {
+    # 429 the first time, a mapping error the second: rejected for good on the second attempt.
+    "retryreject": ("stub_retry_reject", "rr", "OS.MapperParsingException", ""),
+    # 503, then a 413, which ends retrying.
+    "late413": ("stub_late_413", "late", "OS.RequestEntityTooLarge", "logline"),
+}
+
+
+@pytest.mark.parametrize("stream", list(SECOND_ATTEMPT_FAILS))
+def test_a_document_failing_for_good_on_its_second_attempt_reports_two_attempts(env, stream):
+    stub, index, code, type_name = SECOND_ATTEMPT_FAILS[stream]
+    stub = getattr(env, stub)
+    recs = records_for(env.run, 3, kind=stream)
     before = now_ms()
     put(env.fh, stream, recs)
     after = now_ms()
-    docs = wait_error_documents(env.s3, env.bucket, f"{stream}/AmazonOpenSearchService-failed/", 2)
-    assert len(stub.bulks()) == 2, "429 retried once, then rejected for good"
+    docs = wait_error_documents(env.s3, env.bucket, f"{stream}/AmazonOpenSearchService-failed/", len(recs))
+    bulks = stub.bulks()
+    assert len(bulks) == 2, f"two _bulk attempts, then no more: {len(bulks)} attempts"
+    if type_name:
+        for _, meta, _ in parse_bulk(bulks[0].body):
+            assert meta["_type"] == type_name, "TypeName is sent as _type"
     assert sorted(raw_of(d) for _, d in docs) == sorted(recs)
     for key, doc in docs:
         assert_failed_document(doc, key, prefix=f"{stream}/", output_type="AmazonOpenSearchService-failed",
-                               stream=stream, index="rr", before=before, after=after,
-                               code="OS.MapperParsingException")
+                               stream=stream, index=index, before=before, after=after, code=code,
+                               type_name=type_name)
         assert doc["attemptsMade"] == 2, f"two _bulk attempts carried this document: {doc}"
-
-
-def test_a_413_after_a_503_is_not_retried_and_reports_both_attempts(env):
-    stream, stub = "late413", env.stub_late_413
-    recs = records_for(env.run, 3, kind="late")
-    before = now_ms()
-    put(env.fh, stream, recs)
-    after = now_ms()
-    docs = wait_error_documents(env.s3, env.bucket, f"{stream}/AmazonOpenSearchService-failed/", 3)
-    bulks = stub.bulks()
-    assert len(bulks) == 2, f"413 must end retrying: {len(bulks)} attempts"
-    for _, meta, _ in parse_bulk(bulks[0].body):
-        assert meta["_type"] == "logline", "TypeName is sent as _type"
-    for key, doc in docs:
-        assert_failed_document(doc, key, prefix=f"{stream}/", output_type="AmazonOpenSearchService-failed",
-                               stream=stream, index="late", before=before, after=after,
-                               code="OS.RequestEntityTooLarge", type_name="logline")
-        assert doc["attemptsMade"] == 2, f"two _bulk attempts were made: {doc}"
 
 
 def test_a_2xx_that_is_not_a_bulk_answer_is_retried(env):
@@ -520,8 +513,7 @@ def test_a_crash_before_and_after_the_cluster_indexed_a_batch_leaves_one_documen
     run = uuid.uuid4().hex[:10]
     index, stream = f"hyd-crash-{run}", "crash"
     proxy = Proxy(os_endpoint)
-    h = Hydrant(tmp_path, s3_store_yaml(s3) + "delivery_streams:\n" +
-                search_stream(stream, bucket, proxy.url, index, interval=2))
+    h = Hydrant(tmp_path, config_yaml(search_stream(stream, bucket, proxy.url, index, interval=2), s3=s3))
     try:
         h.start()
         fh = h.firehose(read_timeout=30)

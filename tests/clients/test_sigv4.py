@@ -7,9 +7,7 @@ shuts down cleanly on SIGTERM with a TLS connection open. Secrets never show up 
 import datetime as dt
 import http.client
 import json
-import os
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +25,9 @@ from conftest import (
     assert_exactly_once,
     assert_no_panic,
     b64,
+    client_error,
+    firehose_client,
     make_records,
-    require_env,
-    require_tool,
     s3_store_yaml,
     stream_yaml,
     wait_delivered,
@@ -67,14 +65,6 @@ def server(s3, bucket, hydrant_factory, secrets_env):
     log = h.log_path.read_text(errors="replace")
     for secret in SECRETS:
         assert secret not in log, "a secret access key was written to the log"
-
-
-def client_error(call, **kw):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call(**kw)
-    r = info.value.response
-    assert r["ResponseMetadata"].get("RequestId"), "error answers need x-amzn-RequestId"
-    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message", "")
 
 
 def auth_failures(h, reason):
@@ -232,61 +222,30 @@ def test_a_key_limited_to_some_streams_is_denied_the_others(server):
 
 # --- aws CLI v1 and v2 ---------------------------------------------------------------------------
 
-@pytest.fixture(params=["v2", "v1"])
-def aws(request, tmp_path):
-    version = request.param
-    (path,) = require_env("FH_TEST_AWS_V2" if version == "v2" else "FH_TEST_AWS_V1")
-    require_tool(path, f"aws CLI {version}")
-
-    def run(endpoint, key, secret, *args, ok=True):
-        env = dict(
-            os.environ,
-            AWS_ACCESS_KEY_ID=key,
-            AWS_SECRET_ACCESS_KEY=secret,
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"),
-            AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-aws-credentials"),
-            AWS_PAGER="",
-            AWS_MAX_ATTEMPTS="1",
-        )
-        env.pop("AWS_PROFILE", None)
-        env.pop("AWS_SESSION_TOKEN", None)
-        cmd = [path, "firehose", *args, "--endpoint-url", endpoint, "--output", "json"]
-        p = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
-        if ok:
-            assert p.returncode == 0, f"{' '.join(cmd[:4])} failed ({p.returncode}):\n{p.stderr.decode()[-2000:]}"
-            out = p.stdout.decode().strip()
-            return json.loads(out) if out else {}
-        assert p.returncode != 0, p.stdout.decode()
-        return p.stderr.decode()
-
-    run.data = (lambda r: b64(r)) if version == "v2" else (lambda r: r.decode())
-    return run
-
-
-def test_the_aws_cli_with_a_configured_key_can_put_list_and_describe(server, s3, aws):
+def test_the_aws_cli_with_a_configured_key_can_put_list_and_describe(server, s3, aws_cli):
     records = make_records(3, tag="cli-sigv4")
-    ep = server.endpoint
-    out = aws(ep, ADMIN_KEY, ADMIN_SECRET, "put-record", "--delivery-stream-name", "clicks",
-              "--record", json.dumps({"Data": aws.data(records[0])}))
+    ep, admin = server.endpoint, dict(key=ADMIN_KEY, secret=ADMIN_SECRET)
+    out = aws_cli(ep, "put-record", "--delivery-stream-name", "clicks",
+                  "--record", json.dumps({"Data": aws_cli.data(records[0])}), **admin)
     assert out["RecordId"], out
-    out = aws(ep, ADMIN_KEY, ADMIN_SECRET, "put-record-batch", "--delivery-stream-name", "clicks",
-              "--records", json.dumps([{"Data": aws.data(r)} for r in records[1:]]))
+    out = aws_cli(ep, "put-record-batch", "--delivery-stream-name", "clicks",
+                  "--records", json.dumps([{"Data": aws_cli.data(r)} for r in records[1:]]), **admin)
     assert out["FailedPutCount"] == 0, out
-    assert aws(ep, ADMIN_KEY, ADMIN_SECRET, "list-delivery-streams")["DeliveryStreamNames"] == ["clicks", "orders"]
-    d = aws(ep, ADMIN_KEY, ADMIN_SECRET, "describe-delivery-stream", "--delivery-stream-name", "clicks")
+    assert aws_cli(ep, "list-delivery-streams", **admin)["DeliveryStreamNames"] == ["clicks", "orders"]
+    d = aws_cli(ep, "describe-delivery-stream", "--delivery-stream-name", "clicks", **admin)
     assert d["DeliveryStreamDescription"]["DeliveryStreamName"] == "clicks"
     assert_exactly_once(wait_delivered(s3, server.bucket, records, prefix="clicks/"), records)
 
 
-def test_the_aws_cli_reports_a_wrong_secret_and_an_unknown_key(server, aws):
-    err = aws(server.endpoint, ADMIN_KEY, "wrong", "list-delivery-streams", ok=False)
-    assert "InvalidSignatureException" in err, err
-    err = aws(server.endpoint, "AKIANOTCONFIGURED1", ADMIN_SECRET, "list-delivery-streams", ok=False)
-    assert "UnrecognizedClientException" in err, err
-    err = aws(server.endpoint, CLICKS_KEY, CLICKS_SECRET, "describe-delivery-stream",
-              "--delivery-stream-name", "orders", ok=False)
-    assert "AccessDeniedException" in err, err
+def test_the_aws_cli_reports_a_wrong_secret_and_an_unknown_key(server, aws_cli):
+    for key, secret, args, error in [
+        (ADMIN_KEY, "wrong", ["list-delivery-streams"], "InvalidSignatureException"),
+        ("AKIANOTCONFIGURED1", ADMIN_SECRET, ["list-delivery-streams"], "UnrecognizedClientException"),
+        (CLICKS_KEY, CLICKS_SECRET, ["describe-delivery-stream", "--delivery-stream-name", "orders"],
+         "AccessDeniedException"),
+    ]:
+        p = aws_cli(server.endpoint, *args, key=key, secret=secret, ok=False)
+        assert p.returncode != 0 and error in p.stderr, p.stderr
 
 
 # --- TLS -----------------------------------------------------------------------------------------
@@ -365,14 +324,7 @@ def test_boto3_over_https_verifies_the_server_certificate_and_delivers(tls_serve
 
 
 def test_a_client_that_does_not_trust_the_ca_is_refused_and_plain_http_gets_no_answer(tls_server):
-    import boto3
-    from botocore.config import Config
-
-    untrusting = boto3.client(
-        "firehose", endpoint_url=tls_server.endpoint, region_name="us-east-1",
-        aws_access_key_id=ADMIN_KEY, aws_secret_access_key=ADMIN_SECRET,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    untrusting = firehose_client(tls_server.endpoint, ADMIN_KEY, ADMIN_SECRET)  # the system's CAs
     with pytest.raises(botocore.exceptions.SSLError):
         untrusting.list_delivery_streams()
     plain = tls_server.endpoint.replace("https://", "http://")

@@ -12,12 +12,9 @@ Latencies are printed (run with -s to see them); the asserts only use generous b
 
 import datetime as dt
 import json
-import os
 import selectors
 import socket
-import ssl
 import statistics
-import subprocess
 import threading
 import time
 
@@ -29,8 +26,6 @@ from conftest import (
     assert_no_panic,
     b64,
     make_records,
-    require_env,
-    require_tool,
     s3_store_yaml,
     stream_yaml,
     wait_delivered,
@@ -210,10 +205,11 @@ def assert_producer_unharmed(baseline, under, errors, what):
     print(f"\n[{what}] producer baseline {summary(baseline)}; under attack {summary(under)}; errors {errors[:5]}")
     assert not errors, f"{what}: the producer got errors while the attack ran: {errors[:10]}"
     assert len(under) >= 5, f"{what}: only {len(under)} calls completed while the attack ran"
-    # Generous: starvation looks like 5 s waits and 503s, not like a few milliseconds more.
+    # The median fails on a 10x slowdown of a typical call (the chaos run measured +40 %); the
+    # maximum on starvation (5 s waits for request memory).
     base = statistics.median(baseline)
-    assert statistics.median(under) < 10 * base + 0.5, (summary(baseline), summary(under))
-    assert max(under) < 4.0, (summary(baseline), summary(under))
+    assert statistics.median(under) < 3 * base + 0.02, (summary(baseline), summary(under))
+    assert max(under) < 2.0, (summary(baseline), summary(under))
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -509,33 +505,13 @@ def test_over_tls_a_stalled_handshake_is_cut_off_and_a_500_record_4_mib_batch_go
     assert_exactly_once(wait_delivered(s3, h.bucket, records, prefix="slow/", timeout=90), records)
 
 
-@pytest.fixture(params=["v2", "v1"])
-def aws(request, tmp_path):
-    version = request.param
-    (path,) = require_env("FH_TEST_AWS_V2" if version == "v2" else "FH_TEST_AWS_V1")
-    require_tool(path, f"aws CLI {version}")
-
-    def run(h, *args):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
-                   AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=str(tmp_path / "none"),
-                   AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
-        cmd = [path, "firehose", *args, "--endpoint-url", h.endpoint, "--output", "json"]
-        if h.tls_ca:
-            cmd += ["--ca-bundle", h.tls_ca]
-        p = subprocess.run(cmd, env=env, capture_output=True, timeout=180)
-        assert p.returncode == 0, f"aws {version} failed ({p.returncode}):\n{p.stderr.decode()[-2000:]}"
-        return json.loads(p.stdout)
-
-    run.data = (lambda r: b64(r)) if version == "v2" else (lambda r: r.decode())
-    return run
-
-
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_the_aws_cli_puts_a_500_record_4_mib_batch(scheme, aws, request, s3, tmp_path):
+def test_the_aws_cli_puts_a_500_record_4_mib_batch(scheme, aws_cli, request, s3, tmp_path):
     h = request.getfixturevalue("server" if scheme == "http" else "tls_server")
     records = four_mib_batch(f"cli-{scheme}")
     path = tmp_path / "records.json"
-    path.write_text(json.dumps([{"Data": aws.data(r)} for r in records]))
-    out = aws(h, "put-record-batch", "--delivery-stream-name", STREAM, "--records", f"file://{path}")
+    path.write_text(json.dumps([{"Data": aws_cli.data(r)} for r in records]))
+    out = aws_cli(h.endpoint, "put-record-batch", "--delivery-stream-name", STREAM, "--records", f"file://{path}",
+                  ca=h.tls_ca, timeout=180)
     assert out["FailedPutCount"] == 0, out
     assert_exactly_once(wait_delivered(s3, h.bucket, records, prefix="slow/", timeout=90), records)

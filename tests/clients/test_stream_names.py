@@ -2,36 +2,17 @@
 keep to their own log and file (create, put, deliver, delete one, the others intact, also across
 a restart), through boto3 against the real binary."""
 
-import botocore.exceptions
-
 from conftest import (
     assert_exactly_once,
     assert_no_panic,
     delivered_counter,
+    extended_s3,
+    gone,
     make_records,
     s3_store_yaml,
     wait_delivered,
     wait_for,
 )
-
-ROLE = "arn:aws:iam::123456789012:role/fh"
-
-
-def extended(bucket, prefix):
-    return {
-        "RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": prefix,
-        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
-        "CompressionFormat": "UNCOMPRESSED",
-    }
-
-
-def gone(fh, name):
-    try:
-        fh.describe_delivery_stream(DeliveryStreamName=name)
-        return False
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"] == "ResourceNotFoundException"
-
 
 def put_and_wait(fh, s3, bucket, name, prefix, tag):
     records = make_records(5, tag=tag)
@@ -47,7 +28,7 @@ def test_streams_named_dot_and_dotdot_keep_to_their_own_files(s3, bucket, hydran
     streams = {".": "dot/", "..": "dotdot/", "x": "x/"}
     sent = {name: [] for name in streams}
     for name, prefix in streams.items():
-        fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended(bucket, prefix))
+        fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix))
     for name, prefix in streams.items():
         sent[name] += put_and_wait(fh, s3, bucket, name, prefix, f"first-{prefix}")
     fh.delete_delivery_stream(DeliveryStreamName=".")

@@ -6,7 +6,6 @@ lands in S3 (s3s-fs) is exactly what the module's source says, with failed recor
 One server holds every stream of this file: compiling a Rust-built module takes seconds in a
 debug build, so it is started once."""
 
-import base64
 import json
 import re
 import time
@@ -19,18 +18,14 @@ from conftest import (
     KEY_SUFFIX,
     TESTDATA_WAT,
     WASM_DIST,
-    Hydrant,
+    ModuleServer,
     assert_exactly_once,
-    delivered_counter,
     error_documents,
-    feature_stream_yaml,
     lambda_processor,
     list_objects,
-    new_bucket,
+    module_server,
     raw_of,
-    s3_client,
-    s3_store_yaml,
-    wait_delivered,
+    s3_stream,
     wait_error_documents,
     wait_for,
 )
@@ -50,32 +45,23 @@ def wat(name):
 
 # stream name -> (processor, extra hydrant: members)
 STREAMS = {
-    "noop": (lambda_processor(wasm("noop")), ""),
-    "nl": (lambda_processor(wasm("append_newline")), ""),
-    "redact": (lambda_processor(wasm("json_filter_redact")), ""),
-    "csv": (lambda_processor("file://" + wasm("csv_to_json")), ""),
-    "fail": (lambda_processor(FAIL_SOME_ARN, retries=RETRIES), ""),
-    "port": (lambda_processor(wasm("lambda_port")), ""),
-    "upper": (lambda_processor(UPPER_ARN), ""),
-    "upperq": (lambda_processor(UPPER_ARN + ":prod"), ""),
-    "trap": (lambda_processor(wat("trap"), retries=RETRIES), ""),
+    "noop": (lambda_processor(wasm("noop")), {}),
+    "nl": (lambda_processor(wasm("append_newline")), {}),
+    "redact": (lambda_processor(wasm("json_filter_redact")), {}),
+    "csv": (lambda_processor("file://" + wasm("csv_to_json")), {}),
+    "fail": (lambda_processor(FAIL_SOME_ARN, retries=RETRIES), {}),
+    "port": (lambda_processor(wasm("lambda_port")), {}),
+    "upper": (lambda_processor(UPPER_ARN), {}),
+    "upperq": (lambda_processor(UPPER_ARN + ":prod"), {}),
+    "trap": (lambda_processor(wat("trap"), retries=RETRIES), {}),
     # A tight loop burns ~1e9 fuel per second here: 2e8 keeps each attempt short.
-    "spin": (lambda_processor(wat("spin"), retries=RETRIES), "transform: { fuel: 200000000 }"),
-    "hungry": (lambda_processor(wat("hungry"), retries=RETRIES), "transform: { memory_mib: 8 }"),
+    "spin": (lambda_processor(wat("spin"), retries=RETRIES), {"transform": {"fuel": 200000000}}),
+    "hungry": (lambda_processor(wat("hungry"), retries=RETRIES), {"transform": {"memory_mib": 8}}),
 }
 DEFAULT_ERROR_LAYOUT = {"port"}  # no ErrorOutputPrefix: errors under <Prefix>processing-failed/yyyy/MM/dd/HH/
 
 
-class Server:
-    def __init__(self, h, s3, bucket):
-        self.h, self.s3, self.bucket = h, s3, bucket
-        self.fh = h.firehose()
-
-    def put(self, stream, records):
-        out = self.fh.put_record_batch(DeliveryStreamName=stream, Records=[{"Data": r} for r in records])
-        assert out["FailedPutCount"] == 0, out
-        return out
-
+class Server(ModuleServer):
     def errors(self, stream):
         if stream in DEFAULT_ERROR_LAYOUT:
             return f"{stream}/processing-failed/"
@@ -118,23 +104,15 @@ class Server:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s3 = s3_client()
-    bucket = new_bucket(s3)
-    body = (
-        "functions:\n"
-        f"  \"{FAIL_SOME_ARN}\": {wasm('fail_some')}\n"
-        f"  \"{UPPER_ARN}\": {wat('upper')}\n"
-        + s3_store_yaml(s3) + "delivery_streams:\n"
-    )
-    for name, (processor, hydrant) in STREAMS.items():
-        body += feature_stream_yaml(
-            name, bucket, prefix=f"{name}/", shards=1, interval=1, processors=[processor], hydrant=hydrant,
-            error_prefix=None if name in DEFAULT_ERROR_LAYOUT else f"err/{name}/!{{firehose:error-output-type}}/")
-    h = Hydrant(tmp_path_factory.mktemp("transforms"), body)
-    h.start(timeout=180)
-    yield Server(h, s3, bucket)
-    h.kill()
-    assert_no_host_panic(h)
+    def streams(bucket):
+        return [s3_stream(name, bucket, prefix=f"{name}/", shards=1, interval=1, processors=[processor], hydrant=hydrant,
+                          error_prefix=None if name in DEFAULT_ERROR_LAYOUT else f"err/{name}/!{{firehose:error-output-type}}/")
+                for name, (processor, hydrant) in STREAMS.items()]
+    functions = {FAIL_SOME_ARN: wasm("fail_some"), UPPER_ARN: wat("upper")}
+    with module_server(tmp_path_factory, "transforms", streams, settings={"functions": functions},
+                       timeout=180, server=Server) as srv:
+        yield srv
+    assert_no_host_panic(srv.h)
 
 
 def assert_no_host_panic(h):

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import (
-    assert_no_panic, error_documents, list_objects, require_env, s3_store_yaml, wait_for,
+    Stream, assert_no_panic, config_yaml, documented_keys, error_documents, list_objects, require_env, wait_for,
 )
 
 # The warehouse tests stop the shared PostgreSQL in one test: run them one after the other.
@@ -54,32 +54,22 @@ def rows(db, sql, *params):
     return db.execute(sql, params).fetchall()
 
 
-def warehouse_yaml(db_url, name, bucket, table, copy_options="JSON 'auto'", columns=None,
-                   compression="UNCOMPRESSED", retry_seconds=None, size=1, interval=1, shards=1,
-                   prefix=STAGE, store="s3"):
-    cols = f", DataTableColumns: {json.dumps(columns)}" if columns else ""
-    retry = f"      RetryOptions: {{ DurationInSeconds: {retry_seconds} }}\n" if retry_seconds is not None else ""
-    return (
-        f"  - DeliveryStreamName: {name}\n"
-        f"    RedshiftDestinationConfiguration:\n"
-        f"      ClusterJDBCURL: {json.dumps(db_url)}\n"
-        f"      CopyCommand: {{ DataTableName: {table}{cols}, CopyOptions: {json.dumps(copy_options)} }}\n"
-        f"      Username: postgres\n"
-        f"      Password: \"\"\n"
-        f"{retry}"
-        f"      S3Configuration:\n"
-        f"        BucketARN: arn:aws:s3:::{bucket}\n"
-        f"        Prefix: {json.dumps(prefix)}\n"
-        f"        BufferingHints: {{ SizeInMBs: {size}, IntervalInSeconds: {interval} }}\n"
-        f"        CompressionFormat: {compression}\n"
-        f"    hydrant: {{ object_store: {store}, shards: {shards} }}\n"
-    )
+def warehouse_stream(db_url, name, bucket, table, copy_options="JSON 'auto'", columns=None,
+                     compression="UNCOMPRESSED", retry_seconds=None, size=1, interval=1, shards=1,
+                     prefix=STAGE, store="s3"):
+    copy = {"DataTableName": table, **({"DataTableColumns": columns} if columns else {}), "CopyOptions": copy_options}
+    config = {"ClusterJDBCURL": db_url, "CopyCommand": copy, "Username": "postgres", "Password": ""}
+    if retry_seconds is not None:
+        config["RetryOptions"] = {"DurationInSeconds": retry_seconds}
+    config["S3Configuration"] = {"BucketARN": f"arn:aws:s3:::{bucket}", "Prefix": prefix,
+                                 "BufferingHints": {"SizeInMBs": size, "IntervalInSeconds": interval},
+                                 "CompressionFormat": compression}
+    return Stream(name, {"RedshiftDestinationConfiguration": config}, {"object_store": store, "shards": shards})
 
 
 def start_warehouse(hydrant_factory, s3, db, bucket, table, name=None, **kw):
     name = name or "wh-" + uuid.uuid4().hex[:8]
-    h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n"
-                        + warehouse_yaml(db.url, name, bucket, table, **kw))
+    h = hydrant_factory(config_yaml(warehouse_stream(db.url, name, bucket, table, **kw), s3=s3))
     return h, name
 
 
@@ -294,6 +284,7 @@ def test_a_missing_table_skips_the_batch_with_a_manifest_naming_the_staged_objec
     assert len(staged) == 1, f"the staged object stays for a backfill: {staged}"
     assert found[0] == "errors/manifests/" + staged[0], (found, staged)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=found[0])["Body"].read())
+    assert list(manifest) == documented_keys("docs/destinations/warehouse.md", "json failure-manifest"), manifest
     assert manifest["entries"] == [{"url": f"s3://{bucket}/{staged[0]}", "mandatory": True}], manifest
     assert manifest["loadId"] == staged[0], manifest
     assert manifest["errorCode"] == "Redshift.TableNotFound", manifest
@@ -491,8 +482,7 @@ def test_two_hydrants_staging_in_different_buckets_load_into_one_database_withou
         bucket = "t-" + uuid.uuid4().hex[:16]
         s3.create_bucket(Bucket=bucket)
         table = new_table(db, "id int, twin int")
-        h = hydrant_factory(s3_store_yaml(s3) + "delivery_streams:\n"
-                            + warehouse_yaml(db.url, stream, bucket, table, shards=1))
+        h = hydrant_factory(config_yaml(warehouse_stream(db.url, stream, bucket, table, shards=1), s3=s3))
         twins.append((h, bucket, table))
     for attempt in range(3):
         # Both puts in the same wall-clock second (the staged key has second resolution).

@@ -56,7 +56,7 @@ pub struct EndpointConfiguration {
 impl fmt::Debug for EndpointConfiguration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EndpointConfiguration")
-            .field("url", &self.url)
+            .field("url", &crate::redact::redact_url_credentials(&self.url))
             .field("name", &self.name)
             .field("access_key", &self.access_key.as_ref().map(|_| "<redacted>"))
             .finish()
@@ -150,7 +150,7 @@ pub struct HttpEndpointSettings {
 impl fmt::Debug for HttpEndpointSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpEndpointSettings")
-            .field("url", &self.url.as_str())
+            .field("url", &crate::redact::redact_url_credentials(self.url.as_str()))
             .field("name", &self.name)
             .field("access_key", &self.access_key.as_ref().map(|_| "<redacted>"))
             .field("content_encoding", &self.content_encoding)

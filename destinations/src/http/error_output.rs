@@ -2,9 +2,7 @@
 //! JSON object per record, written by the delivery layer (newline-separated) under
 //! `<ErrorOutputPrefix>http-endpoint-failed/...` of the stream's `S3Configuration`.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use serde::Serialize;
+use crate::error_output::{ErrorDocument, Extra};
 
 /// The error-output type, as it appears in object keys (`!{firehose:error-output-type}`).
 pub const ERROR_OUTPUT_TYPE: &str = "http-endpoint-failed";
@@ -30,33 +28,28 @@ pub struct FailedRecord<'a> {
     pub data_id: &'a str,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Document<'a> {
-    attempts_made: u32,
-    arrival_timestamp: u64,
-    error_code: &'a str,
-    error_message: &'a str,
-    attempt_ending_timestamp: u64,
-    raw_data: String,
-    subsequence_number: u64,
-    data_id: &'a str,
+impl FailedRecord<'_> {
+    /// The record's error-output document.
+    pub fn document(&self) -> ErrorDocument<'_> {
+        ErrorDocument {
+            attempts_made: self.attempts_made,
+            arrival_ms: i64::try_from(self.arrival_timestamp_ms).unwrap_or(i64::MAX),
+            code: self.error_code,
+            message: self.error_message,
+            attempt_ending_ms: i64::try_from(self.attempt_ending_timestamp_ms).unwrap_or(i64::MAX),
+            raw_data: self.raw_data,
+            extra: Extra::Http {
+                subsequence_number: self.subsequence_number,
+                data_id: self.data_id,
+            },
+        }
+    }
 }
 
 /// The record's JSON document, on one line without a trailing newline, with Firehose's keys
 /// in Firehose's order.
 pub fn error_output_json(record: &FailedRecord<'_>) -> String {
-    serde_json::to_string(&Document {
-        attempts_made: record.attempts_made,
-        arrival_timestamp: record.arrival_timestamp_ms,
-        error_code: record.error_code,
-        error_message: record.error_message,
-        attempt_ending_timestamp: record.attempt_ending_timestamp_ms,
-        raw_data: BASE64.encode(record.raw_data),
-        subsequence_number: record.subsequence_number,
-        data_id: record.data_id,
-    })
-    .expect("plain fields serialize")
+    serde_json::to_string(&record.document()).expect("plain fields serialize")
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ use super::StoreSpec;
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Longest file name most file systems take (`NAME_MAX`), for keys stored as local files.
 pub const MAX_LOCAL_SEGMENT_BYTES: usize = 255;
+/// What `object_store` appends to a local file's name while it writes it (`<name>#<n>`, `n`
+/// a `u64`), so the key's last segment must leave room for it.
+pub const LOCAL_STAGING_SUFFIX_BYTES: usize = 1 + 20;
 
 /// The rules of one store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +53,23 @@ impl KeyRules {
         }
         let inner = key.strip_prefix('/').unwrap_or(key);
         let inner = inner.strip_suffix('/').unwrap_or(inner);
-        for segment in inner.split('/') {
+        let segments = inner.split('/').count();
+        for (i, segment) in inner.split('/').enumerate() {
+            // The file itself is first written as `<name>#<n>`.
+            let staged = if i + 1 == segments { LOCAL_STAGING_SUFFIX_BYTES } else { 0 };
+            let too_long = |max: usize| segment.len() + staged > max;
             match segment {
                 "" => return Err("the object key has an empty path segment (\"//\")".into()),
                 "." | ".." => {
                     return Err(format!("the object key has a \"{segment}\" path segment"))
                 }
-                s if self.max_segment_bytes.is_some_and(|max| s.len() > max) => {
+                s if self.max_segment_bytes.is_some_and(too_long) => {
                     return Err(format!(
                         "a path segment of the object key is {} bytes long; a local directory \
-                         takes at most {MAX_LOCAL_SEGMENT_BYTES}",
-                        s.len()
+                         takes at most {MAX_LOCAL_SEGMENT_BYTES} (its last segment, the file \
+                         name, at most {})",
+                        s.len(),
+                        MAX_LOCAL_SEGMENT_BYTES - LOCAL_STAGING_SUFFIX_BYTES
                     ))
                 }
                 _ => {}
@@ -112,5 +121,24 @@ mod tests {
         KeyRules::S3.check(&key).unwrap();
         let message = KeyRules::LOCAL.check(&key).unwrap_err();
         assert!(message.contains("256 bytes"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_file_name_the_local_store_cannot_stage_is_refused_before_the_write() {
+        use object_store::{local::LocalFileSystem, path::Path, ObjectStoreExt, PutPayload};
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let fits = "f".repeat(MAX_LOCAL_SEGMENT_BYTES - LOCAL_STAGING_SUFFIX_BYTES);
+        // 254 bytes: a legal file name, but `<name>#1` is not.
+        let staged_too_long = "f".repeat(MAX_LOCAL_SEGMENT_BYTES - 1);
+        for (name, ok) in [(fits, true), (staged_too_long, false)] {
+            let key = format!("p/{name}");
+            let written = store.put(&Path::from(key.as_str()), PutPayload::from_static(b"x")).await;
+            assert_eq!(written.is_ok(), ok, "{} bytes: {written:?}", name.len());
+            assert_eq!(KeyRules::LOCAL.check(&key).is_ok(), ok, "{} bytes", name.len());
+        }
+        // Directory segments are not staged: 255 bytes is fine there.
+        let folder = "d".repeat(MAX_LOCAL_SEGMENT_BYTES);
+        KeyRules::LOCAL.check(&format!("{folder}/x")).unwrap();
     }
 }

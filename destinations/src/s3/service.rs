@@ -115,6 +115,17 @@ impl S3Destination {
         }
     }
 
+    /// A bucket in memory with S3's key rules, for tests.
+    #[cfg(feature = "conformance")]
+    pub fn in_memory(bucket: &str) -> Self {
+        Self {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            bucket: bucket.into(),
+            rules: KeyRules::S3,
+            local_dir: None,
+        }
+    }
+
     pub fn bucket(&self) -> &str {
         &self.bucket
     }

@@ -84,7 +84,7 @@ impl SearchFlavor {
 
     /// Folder (under the `S3Configuration` prefix) that failed documents are written to, and
     /// the value of `!{firehose:error-output-type}` (FIREHOSE.md 6.4).
-    pub fn error_output_type(self) -> &'static str {
+    pub const fn error_output_type(self) -> &'static str {
         match self {
             SearchFlavor::OpenSearch => "AmazonOpenSearchService-failed",
             SearchFlavor::Elasticsearch => "elasticsearch-failed",

@@ -3,16 +3,16 @@
 //! for an Elasticsearch destination), so every document that could not be indexed can be
 //! found and replayed.
 
-use base64::Engine;
-use serde::Serialize;
+use bytes::Bytes;
 
 use super::config::SearchSettings;
 use super::request_builder::Document;
+use crate::error_output::{ErrorDocument, Extra};
 use crate::{DestinationError, Rejected};
 
-/// One failed document, with Firehose's field names in Firehose's order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One failed document; [`FailedDocument::to_json_line`] writes Firehose's field names in
+/// Firehose's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedDocument {
     /// Delivery attempts made, the first included.
     pub attempts_made: u32,
@@ -31,8 +31,8 @@ pub struct FailedDocument {
     pub es_index_name: String,
     /// `TypeName`; empty when none is configured.
     pub es_type_name: String,
-    /// The record exactly as received, base64.
-    pub raw_data: String,
+    /// The record exactly as received (base64 in the document).
+    pub raw_data: Bytes,
 }
 
 /// Why and when a document finally failed.
@@ -88,16 +88,27 @@ impl FailedDocument {
             es_document_id: doc.id.clone().unwrap_or_default(),
             es_index_name: doc.index_name.clone(),
             es_type_name: settings.type_name.clone().unwrap_or_default(),
-            raw_data: base64::engine::general_purpose::STANDARD.encode(&doc.source),
+            raw_data: doc.source.clone(),
         }
     }
 
     /// The document as one line of the error object: compact JSON, fields in Firehose's
     /// order, ending in `\n`.
     pub fn to_json_line(&self) -> Vec<u8> {
-        let mut line = serde_json::to_vec(self).expect("serializing plain fields to memory");
-        line.push(b'\n');
-        line
+        ErrorDocument {
+            attempts_made: self.attempts_made,
+            arrival_ms: self.arrival_timestamp,
+            code: &self.error_code,
+            message: &self.error_message,
+            attempt_ending_ms: self.attempt_ending_timestamp,
+            raw_data: &self.raw_data,
+            extra: Extra::Search {
+                document_id: &self.es_document_id,
+                index_name: &self.es_index_name,
+                type_name: &self.es_type_name,
+            },
+        }
+        .to_json_line()
     }
 }
 

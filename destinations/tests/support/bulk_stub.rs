@@ -2,6 +2,9 @@
 //! osmem-server) will not produce on demand: per-document 429/5xx/4xx items, whole-request
 //! error statuses, slow answers and dropped connections.
 //!
+//! It indexes like a cluster whose mapping says `n` is an integer: a document whose `n` is not
+//! one is refused with a mapping error, the others are kept by `_id`.
+//!
 //! Every request is recorded (headers of interest and the documents of its body) before any
 //! fault is applied, so a test can check exactly what each attempt sent.
 
@@ -62,6 +65,8 @@ struct State {
     faults: VecDeque<Fault>,
     /// Item status per `_id`, one per attempt that carries the document; 201 afterwards.
     items: HashMap<String, VecDeque<u16>>,
+    /// The documents indexed, by index and `_id` (a document without one gets a new id).
+    stored: HashMap<(String, String), String>,
 }
 
 /// The running stub. Dropping it stops accepting connections.
@@ -108,6 +113,12 @@ impl BulkStub {
     /// they are used up).
     pub fn item_statuses(&self, id: &str, statuses: &[u16]) {
         self.state.lock().unwrap().items.insert(id.to_string(), statuses.iter().copied().collect());
+    }
+
+    /// The sources of the documents indexed so far (a document indexed again under its id
+    /// replaces itself, as in a cluster).
+    pub fn stored(&self) -> Vec<String> {
+        self.state.lock().unwrap().stored.values().cloned().collect()
     }
 
     /// Every request received so far, in order.
@@ -171,16 +182,31 @@ async fn handle(
     }
     let items: Vec<Value> = {
         let mut state = state.lock().unwrap();
+        let generated = state.stored.len();
         docs.iter()
-            .map(|doc| {
+            .enumerate()
+            .map(|(i, doc)| {
                 let key = doc.id.clone().unwrap_or_default();
-                let status = state.items.get_mut(&key).and_then(VecDeque::pop_front).unwrap_or(201);
+                let scripted = state.items.get_mut(&key).and_then(VecDeque::pop_front);
+                let status = scripted.unwrap_or(if maps(&doc.source) { 201 } else { 400 });
+                if status == 201 {
+                    let id =
+                        doc.id.clone().unwrap_or_else(|| format!("generated-{}", generated + i));
+                    state.stored.insert((doc.index.clone(), id), doc.source.clone());
+                }
                 item(doc, status)
             })
             .collect()
     };
     let errors = items.iter().any(|i| i["index"]["status"].as_u64() != Some(201));
     Ok(json_response(200, &json!({"took": 1, "errors": errors, "items": items})))
+}
+
+/// Whether a source fits the stub's mapping, `n` an integer (as a cluster with
+/// `{"n": {"type": "integer"}}` refuses `{"n":"ten"}`).
+fn maps(source: &str) -> bool {
+    let source: Value = serde_json::from_str(source).unwrap_or(Value::Null);
+    source.get("n").is_none_or(|n| n.is_i64() || n.is_u64())
 }
 
 fn item(doc: &Received, status: u16) -> Value {

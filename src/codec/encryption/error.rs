@@ -40,6 +40,13 @@ pub enum KeyError {
     )]
     KeyFileFormat { id: String, path: PathBuf, len: usize },
 
+    #[error(
+        "master key {id:?}: key file {} is larger than {max} bytes (or never ends): it must \
+         hold exactly 32 raw bytes or the base64 of 32 bytes",
+        path.display()
+    )]
+    KeyFileTooLarge { id: String, path: PathBuf, max: usize },
+
     #[error("master key id {id:?} is configured twice; ids must be unique")]
     DuplicateId { id: String },
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use base64::alphabet;
@@ -14,6 +15,10 @@ use super::primitives::{self, KEY_LEN};
 
 /// Longest master key id.
 pub const MAX_KEY_ID_LEN: usize = 64;
+
+/// Largest key file read: 32 raw bytes, or their 44 base64 characters with plenty of room for
+/// whitespace.
+pub const MAX_KEY_FILE_BYTES: usize = 4096;
 
 /// Standard base64 alphabet; `=` padding optional when decoding.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -59,14 +64,26 @@ impl MasterKey {
     }
 
     /// A master key from a file holding either exactly 32 raw bytes, or text: the base64 of
-    /// the 32 bytes (surrounding whitespace, such as a final newline, ignored).
+    /// the 32 bytes (surrounding whitespace, such as a final newline, ignored). At most
+    /// [`MAX_KEY_FILE_BYTES`] are read, so a path to something endless (`/dev/zero`) fails
+    /// instead of filling memory.
     pub fn from_file(id: impl Into<String>, path: impl AsRef<Path>) -> Result<MasterKey, KeyError> {
         let id = checked_id(id.into())?;
         let path = path.as_ref();
-        let contents = match std::fs::read(path) {
-            Ok(bytes) => Zeroizing::new(bytes),
-            Err(source) => return Err(KeyError::ReadFile { id, path: path.to_owned(), source }),
-        };
+        // Room for one byte more than allowed, allocated once: reading never moves key bytes.
+        let mut contents = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_BYTES + 1));
+        let read = std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_KEY_FILE_BYTES as u64 + 1).read_to_end(&mut contents));
+        if let Err(source) = read {
+            return Err(KeyError::ReadFile { id, path: path.to_owned(), source });
+        }
+        if contents.len() > MAX_KEY_FILE_BYTES {
+            return Err(KeyError::KeyFileTooLarge {
+                id,
+                path: path.to_owned(),
+                max: MAX_KEY_FILE_BYTES,
+            });
+        }
         if contents.len() == KEY_LEN {
             return MasterKey::from_bytes(id, &contents);
         }

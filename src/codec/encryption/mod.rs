@@ -21,7 +21,7 @@ mod tests;
 
 pub use config::{EncryptionConfig, KeySource, REDACTED};
 pub use error::{DecryptError, EncryptionError, KeyError, RecordError, SealError};
-pub use keys::{is_valid_key_id, KeyRing, MasterKey, MAX_KEY_ID_LEN};
+pub use keys::{is_valid_key_id, KeyRing, MasterKey, MAX_KEY_FILE_BYTES, MAX_KEY_ID_LEN};
 pub use object::{
     decrypt, decrypt_stream, encrypt, encrypt_writer, header_key_id, EncryptWriter,
     DEFAULT_CHUNK_SIZE, MAGIC, MAX_CHUNK_SIZE, VERSION,

@@ -371,6 +371,28 @@ fn header_key_id_needs_only_the_start() {
     assert!(matches!(header_key_id(b"nope"), Err(DecryptError::BadMagic { .. })));
 }
 
+/// `file: /dev/zero` (fuzz/corpus/config/key-file-dev-zero.yaml) made the config loader read until
+/// memory ran out.
+#[test]
+fn a_key_file_is_read_only_up_to_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.key");
+    std::fs::write(&big, vec![b' '; MAX_KEY_FILE_BYTES + 1]).unwrap();
+    for path in [big.as_path(), Path::new("/dev/zero")] {
+        let err = MasterKey::from_file("k", path).unwrap_err();
+        assert!(
+            matches!(err, KeyError::KeyFileTooLarge { max: MAX_KEY_FILE_BYTES, .. }),
+            "{}: {err}",
+            path.display()
+        );
+    }
+    // Whitespace around the base64 still fits.
+    let padded = dir.path().join("padded.key");
+    let b64 = MasterKey::from_bytes("k", &[7; 32]).unwrap().to_base64();
+    std::fs::write(&padded, format!("{}{}\n", " ".repeat(MAX_KEY_FILE_BYTES - 45), *b64)).unwrap();
+    assert_eq!(MasterKey::from_file("k", &padded).unwrap().bytes(), &[7; 32]);
+}
+
 #[test]
 fn master_key_sources() {
     let dir = tempfile::tempdir().unwrap();

@@ -55,8 +55,8 @@ fn run(
                 b.push_data(partition(p), pos, r.arrival_ms, body.into()).unwrap();
             }
             None => {
-                let doc = serde_json::json!({"seq": r.seq});
-                b.push_error(output_type::PROCESSING_FAILED, pos, r.arrival_ms, &doc).unwrap();
+                let doc = serde_json::to_vec(&serde_json::json!({"seq": r.seq})).unwrap();
+                b.push_error(output_type::PROCESSING_FAILED, pos, r.arrival_ms, doc).unwrap();
             }
         }
         b.set_floor(r.seq + 1);

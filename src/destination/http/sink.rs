@@ -11,12 +11,11 @@ use hydrant_destinations::http::{
 };
 
 use crate::clock::now_ms;
-use crate::delivery::buffers::{BufferKey, Layout, Unit};
-use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::delivery::buffers::{Layout, Unit};
+use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
 use crate::destination::S3Output;
 
-/// Metric name part (`hydrant_delivery_to_http_endpoint_*`).
-const METRIC: &str = "http_endpoint";
+const METRIC: &str = super::DESCRIPTOR.metric;
 /// Firehose's limit of records in one request.
 const MAX_RECORDS: usize = 10_000;
 
@@ -32,10 +31,11 @@ impl Sink for HttpSink {
         Layout::Records
     }
 
+    fn error_output(&self) -> &dyn ErrorOutput {
+        &self.errors
+    }
+
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
-        if let BufferKey::Errors(_) = unit.key {
-            return self.errors.deliver_error_unit(ctx, unit);
-        }
         let batch = format!(
             "{}-{}-{}-{}-{:x}",
             ctx.stream, ctx.shard, unit.first.seq, unit.last.seq, unit.variant
@@ -52,9 +52,8 @@ impl Sink for HttpSink {
             let on_retry = |e: &hydrant_destinations::DestinationError,
                             attempt,
                             wait: std::time::Duration| {
-                ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
-                ctx.health.attempt_failed(&ctx.stream, ctx.shard, e);
-                tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "http",
+                crate::destination::attempt_failed(ctx, &super::DESCRIPTOR, e);
+                tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = super::DESCRIPTOR.log_name,
                     request_id = %request.request_id, attempt, retry_in_ms = wait.as_millis() as u64,
                     error = %e, "HTTP endpoint delivery failed; will retry");
             };

@@ -1,19 +1,21 @@
 //! S3 objects: the S3 destination itself, and the error output / staging of every other sink.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
+use hydrant_destinations::error_output::{ErrorDocument, Extra};
 use hydrant_destinations::s3::{Object, S3Destination};
-use hydrant_destinations::{Destination, DestinationError, RetryPolicy};
+use hydrant_destinations::{deliver_with_retry, Destination, DestinationError};
 use md5::{Digest, Md5};
-use serde_json::json;
 
+use super::DESCRIPTOR;
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::delivery::buffers::{BufferKey, Unit, PARTITIONING_FAILED};
 use crate::delivery::error_output::output_type::PROCESSING_FAILED;
-use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
+use crate::destination::attempt_failed;
 use crate::naming::{BatchIdentity, ObjectNamer};
 
 /// What became of an object handed to [`S3Output::try_put`].
@@ -31,7 +33,6 @@ pub struct S3Output {
     pub namer: Arc<ObjectNamer>,
     /// The stream's object format: compression (and `Content-Encoding`), encryption.
     pub codec: ObjectCodec,
-    pub retry: RetryPolicy,
 }
 
 impl S3Output {
@@ -77,7 +78,7 @@ impl S3Output {
 
     /// Writes one object, retrying transient failures until it lands (S3 delivery has no
     /// retry deadline: records stay in the log until the store takes them, so only shutdown
-    /// or a permanent refusal ends the loop).
+    /// or a permanent refusal ends the retries).
     pub fn try_put(
         &self,
         ctx: &SinkContext,
@@ -86,26 +87,20 @@ impl S3Output {
         content_encoding: Option<&'static str>,
     ) -> SinkResult<Put> {
         let object = Object { key: key.to_owned(), body, content_encoding };
-        let mut backoff = self.retry.backoff();
-        loop {
-            // S3 takes whole objects: an `Ok` outcome never rejects part of one.
-            let Some(result) = ctx.run(self.destination.deliver(&object)) else {
-                return Ok(Put::Shutdown);
-            };
-            let Err(e) = result else { return Ok(Put::Written) };
-            ctx.metrics.delivery_failed(&ctx.stream, &e.code);
-            if !e.is_retryable() {
-                return Ok(Put::Refused(e));
-            }
-            let wait = backoff.next_wait().unwrap_or(self.retry.max);
-            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
-                bucket = self.destination.bucket(), key = %object.key, attempt = backoff.attempts(),
+        let on_retry = |e: &DestinationError, attempt, wait: Duration| {
+            attempt_failed(ctx, &DESCRIPTOR, e);
+            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = DESCRIPTOR.log_name,
+                bucket = self.destination.bucket(), key, attempt,
                 retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
-            ctx.health.attempt_failed(&ctx.stream, ctx.shard, &e);
-            // Created inside `run` (an async block): a timer made on this thread, outside the
-            // runtime, panics ("no reactor running").
-            if ctx.run(async move { tokio::time::sleep(wait).await }).is_none() {
-                return Ok(Put::Shutdown);
+        };
+        match ctx.run(deliver_with_retry(&self.destination, object, on_retry)) {
+            None => Ok(Put::Shutdown),
+            // S3 takes whole objects: it never rejects part of one.
+            Some(Ok(_)) => Ok(Put::Written),
+            // Without a deadline, only a permanent error gives up.
+            Some(Err(gave_up)) => {
+                ctx.metrics.destination_failed(&ctx.stream, DESCRIPTOR.metric, &gave_up.error.code);
+                Ok(Put::Refused(gave_up.error))
             }
         }
     }
@@ -120,14 +115,15 @@ impl S3Output {
         body: Bytes,
         content_encoding: Option<&'static str>,
     ) -> SinkResult<bool> {
-        let mut backoff = self.retry.backoff();
+        let retry = self.destination.retry_policy();
+        let mut backoff = retry.backoff();
         loop {
             match self.try_put(ctx, &key, body.clone(), content_encoding)? {
                 Put::Written => return Ok(true),
                 Put::Shutdown => return Ok(false),
                 Put::Refused(e) => {
-                    let wait = backoff.next_wait().unwrap_or(self.retry.max);
-                    tracing::error!(stream = %ctx.stream, shard = ctx.shard, destination = "s3",
+                    let wait = backoff.next_wait().unwrap_or(retry.max);
+                    tracing::error!(stream = %ctx.stream, shard = ctx.shard, destination = super::DESCRIPTOR.log_name,
                         bucket = self.destination.bucket(), key = %key, attempt = backoff.attempts(),
                         retry_in_ms = wait.as_millis() as u64, error = %e,
                         "the store refuses this object and it has nowhere else to go; retrying \
@@ -158,19 +154,21 @@ impl S3Output {
         tracing::error!(stream = %ctx.stream, shard = ctx.shard, key = key.unwrap_or(""),
             records = unit.records, error = %error, error_output_type = output_type,
             "the store refuses this object for good; writing it to the error output");
-        let doc = json!({
-            "attemptsMade": 1,
-            "arrivalTimestamp": unit.oldest_arrival_ms,
-            "errorCode": error.code,
-            "errorMessage": format!("{} (rawData holds the whole object of {} records, in the \
-                stream's compression and encryption)", error.message, unit.records),
-            "attemptEndingTimestamp": now_ms(),
-            "rawData": base64::engine::general_purpose::STANDARD.encode(&unit.body),
-            "objectKey": key,
-            "recordCount": unit.records,
-        });
-        let mut line = serde_json::to_vec(&doc)?;
-        line.push(b'\n');
+        let message = format!(
+            "{} (rawData holds the whole object of {} records, in the stream's compression and \
+             encryption)",
+            error.message, unit.records
+        );
+        let line = ErrorDocument {
+            attempts_made: 1,
+            arrival_ms: unit.oldest_arrival_ms,
+            code: &error.code,
+            message: &message,
+            attempt_ending_ms: now_ms(),
+            raw_data: &unit.body,
+            extra: Extra::Object { key, records: unit.records },
+        }
+        .to_json_line();
         self.put_errors(ctx, unit, output_type, line, unit.records)
     }
 
@@ -198,9 +196,11 @@ impl S3Output {
         ctx.metrics.error_output(&ctx.stream, output_type, records);
         Ok(true)
     }
+}
 
-    /// Delivers an error unit (documents the pipeline already wrote).
-    pub fn deliver_error_unit(&self, ctx: &SinkContext, unit: &Unit) -> SinkResult<bool> {
+impl ErrorOutput for S3Output {
+    /// Writes an error unit (documents the pipeline already wrote) under its output type.
+    fn deliver_errors(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
         let BufferKey::Errors(output_type) = unit.key else {
             return Err("not an error unit".into());
         };
@@ -234,11 +234,12 @@ pub struct S3Sink {
 }
 
 impl Sink for S3Sink {
+    fn error_output(&self) -> &dyn ErrorOutput {
+        &self.output
+    }
+
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
         let out = &self.output;
-        if let BufferKey::Errors(_) = unit.key {
-            return out.deliver_error_unit(ctx, unit);
-        }
         let key = match out.data_key(ctx, unit) {
             Ok(key) => key,
             Err(e) => {

@@ -11,12 +11,12 @@ use hydrant_destinations::search::{
 use hydrant_destinations::{deliver_with_retry, Refused};
 
 use crate::clock::now_ms;
-use crate::delivery::buffers::{BufferKey, Layout, Unit};
-use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::delivery::buffers::{Layout, Unit};
+use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
 use crate::destination::S3Output;
 
-/// Metric name part (`hydrant_delivery_to_amazon_opensearch_service_*`).
-const METRIC: &str = "amazon_opensearch_service";
+/// Metric name part, the same for both flavors.
+const METRIC: &str = super::OPENSEARCH.metric;
 
 pub struct SearchSink {
     pub destination: SearchDestination,
@@ -30,10 +30,11 @@ impl Sink for SearchSink {
         Layout::Records
     }
 
+    fn error_output(&self) -> &dyn ErrorOutput {
+        &self.errors
+    }
+
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
-        if let BufferKey::Errors(_) = unit.key {
-            return self.errors.deliver_error_unit(ctx, unit);
-        }
         let docs: Vec<Document> = unit
             .items
             .iter()
@@ -49,14 +50,14 @@ impl Sink for SearchSink {
             })
             .collect();
         let request = BulkRequest { docs: docs.clone() };
-        let on_retry =
-            |e: &hydrant_destinations::DestinationError, attempt, wait: std::time::Duration| {
-                ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
-                ctx.health.attempt_failed(&ctx.stream, ctx.shard, e);
-                tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "search",
+        let on_retry = |e: &hydrant_destinations::DestinationError,
+                        attempt,
+                        wait: std::time::Duration| {
+            crate::destination::attempt_failed(ctx, &super::OPENSEARCH, e);
+            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = super::OPENSEARCH.log_name,
                 attempt, retry_in_ms = wait.as_millis() as u64, error = %e,
                 "_bulk failed (or some items did); will retry them");
-            };
+        };
         let Some(outcome) = ctx.run(deliver_with_retry(&self.destination, request, on_retry))
         else {
             return Ok(false);

@@ -3,3 +3,110 @@
 mod sink;
 
 pub use sink::{Loader, WarehouseSink};
+
+use std::sync::Arc;
+
+use hydrant_destinations::warehouse::{
+    CredentialsClause, PostgresLoader, RedshiftLoader, Target as LoadTarget, WarehouseSettings,
+};
+
+use super::{Descriptor, DestinationPlan, Endpoint, Kept, PlanError, S3Output, Secret, Target};
+use crate::config::{CompressionFormat, DestinationKind, RedshiftConfig};
+use crate::delivery::sink::Sink;
+
+/// `!{firehose:error-output-type}` of rows the warehouse refused.
+pub const REDSHIFT_FAILED: &str = "redshift-failed";
+
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    kind: DestinationKind::Redshift,
+    update_members: &["RedshiftDestinationUpdate"],
+    description_member: "RedshiftDestinationDescription",
+    metric: "redshift",
+    log_name: "warehouse",
+    error_output_type: Some(REDSHIFT_FAILED),
+    secret: Some(Secret { endpoint: &["/ClusterJDBCURL"], kept: Kept::InBlock("/Password") }),
+    switchable: true,
+};
+
+/// A checked warehouse destination.
+#[derive(Debug)]
+pub(super) struct WarehousePlan {
+    settings: WarehouseSettings,
+    /// `RoleARN`, for a Redshift target's `CREDENTIALS`.
+    role_arn: String,
+    /// The staged objects are GZIP.
+    gzip: bool,
+    /// `S3Configuration.Prefix` (no expressions).
+    prefix: String,
+}
+
+pub(super) fn plan(block: &RedshiftConfig) -> Result<WarehousePlan, PlanError> {
+    let settings = block.settings().map_err(PlanError::invalid)?;
+    Ok(WarehousePlan {
+        settings,
+        role_arn: block.role_arn.clone().unwrap_or_default(),
+        gzip: block.s3_configuration.compression_format == CompressionFormat::Gzip,
+        prefix: block.s3_configuration.prefix.clone().unwrap_or_default(),
+    })
+}
+
+impl DestinationPlan for WarehousePlan {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn build(&self, output: S3Output) -> Result<Arc<dyn Sink>, PlanError> {
+        let settings = self.settings.clone();
+        let loader = match &settings.target {
+            LoadTarget::Postgres(options) => {
+                let options = options.clone();
+                Loader::Postgres { loader: PostgresLoader::new(settings)?, options }
+            }
+            LoadTarget::Redshift { .. } => {
+                let credentials =
+                    CredentialsClause::iam_role(&self.role_arn).map_err(PlanError::Credentials)?;
+                let store = output.destination.store().clone();
+                let bucket = output.destination.bucket().to_string();
+                Loader::Redshift(RedshiftLoader::new(settings, credentials, store, bucket))
+            }
+        };
+        Ok(Arc::new(WarehouseSink {
+            gzip: self.gzip,
+            prefix: self.prefix.clone(),
+            staging: output,
+            loader,
+        }))
+    }
+}
+
+/// The hosts (each with its port) and `hostaddr`s of the `ClusterJDBCURL`, when it parses.
+pub(super) fn endpoints(block: &RedshiftConfig) -> Vec<Endpoint> {
+    use tokio_postgres::config::Host;
+    let Ok(settings) = block.settings() else { return Vec::new() };
+    let endpoint = |target| Endpoint {
+        member: format!("{}.ClusterJDBCURL", DESCRIPTOR.kind.config_member()),
+        target,
+    };
+    let connection = &settings.connection;
+    let ports = connection.get_ports();
+    // One port applies to every host; otherwise there is one per host (5432 when none).
+    let port_of = |i: usize| match ports {
+        [] => 5432,
+        [one] => *one,
+        many => many.get(i).copied().unwrap_or(5432),
+    };
+    let mut out: Vec<Endpoint> = connection
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| match host {
+            Host::Tcp(name) => endpoint(Target::Tcp { host: name.clone(), port: port_of(i) }),
+            #[cfg(unix)]
+            Host::Unix(_) => endpoint(Target::Unix),
+        })
+        .collect();
+    for (i, addr) in connection.get_hostaddrs().iter().enumerate() {
+        out.push(endpoint(Target::Tcp { host: addr.to_string(), port: port_of(i) }));
+    }
+    out
+}

@@ -6,24 +6,22 @@
 //! failing past `RetryOptions.DurationInSeconds` is skipped and a manifest of its staged
 //! object is written under `errors/manifests/` for a manual backfill, as Firehose does.
 
-use base64::Engine;
 use bytes::Bytes;
+use hydrant_destinations::error_output::{ErrorDocument, Extra};
 use hydrant_destinations::warehouse::{
     decompress, failure_manifest_json, record_spans, FailedLoad, LoadRequest, PgCopyOptions,
     PostgresLoader, RedshiftLoadRequest, RedshiftLoader,
 };
 use hydrant_destinations::{deliver_with_retry, GaveUp, Refused};
-use serde_json::json;
 
 use crate::clock::now_ms;
-use crate::delivery::buffers::{BufferKey, Unit};
-use crate::delivery::sink::{Sink, SinkContext, SinkResult};
+use crate::delivery::buffers::Unit;
+use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
 use crate::destination::{Put, S3Output};
 
-/// `!{firehose:error-output-type}` of rows the warehouse refused.
-pub const REDSHIFT_FAILED: &str = "redshift-failed";
-/// Metric name part (`hydrant_delivery_to_redshift_*`).
-const METRIC: &str = "redshift";
+use super::{DESCRIPTOR, REDSHIFT_FAILED};
+
+const METRIC: &str = DESCRIPTOR.metric;
 
 /// How staged objects are loaded.
 pub enum Loader {
@@ -43,10 +41,11 @@ pub struct WarehouseSink {
 }
 
 impl Sink for WarehouseSink {
+    fn error_output(&self) -> &dyn ErrorOutput {
+        &self.staging
+    }
+
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
-        if let BufferKey::Errors(_) = unit.key {
-            return self.staging.deliver_error_unit(ctx, unit);
-        }
         let key = self.staging.data_key(ctx, unit)?;
         let encoding = self.staging.codec.content_encoding();
         match self.staging.try_put(ctx, &key, unit.body.clone(), encoding)? {
@@ -57,14 +56,14 @@ impl Sink for WarehouseSink {
         ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
         let url = format!("s3://{}/{key}", self.staging.destination.bucket());
         let first_attempt = now_ms();
-        let on_retry =
-            |e: &hydrant_destinations::DestinationError, attempt, wait: std::time::Duration| {
-                ctx.metrics.destination_failed(&ctx.stream, METRIC, &e.code);
-                ctx.health.attempt_failed(&ctx.stream, ctx.shard, e);
-                tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = "warehouse",
+        let on_retry = |e: &hydrant_destinations::DestinationError,
+                        attempt,
+                        wait: std::time::Duration| {
+            crate::destination::attempt_failed(ctx, &DESCRIPTOR, e);
+            tracing::warn!(stream = %ctx.stream, shard = ctx.shard, destination = DESCRIPTOR.log_name,
                 object = %url, attempt, retry_in_ms = wait.as_millis() as u64, error = %e,
                 "COPY failed; will retry");
-            };
+        };
         let outcome = match &self.loader {
             Loader::Postgres { loader, .. } => {
                 let request = LoadRequest {
@@ -153,16 +152,16 @@ impl WarehouseSink {
         let mut lines = Vec::new();
         for Refused { record: r, attempts } in rejected {
             let raw = spans.get(r.index).map(|s| &plain[s.clone()]).unwrap_or_default();
-            let doc = json!({
-                "attemptsMade": attempts,
-                "arrivalTimestamp": unit.oldest_arrival_ms,
-                "errorCode": r.code,
-                "errorMessage": r.message,
-                "attemptEndingTimestamp": now_ms(),
-                "rawData": base64::engine::general_purpose::STANDARD.encode(raw),
-            });
-            serde_json::to_writer(&mut lines, &doc)?;
-            lines.push(b'\n');
+            ErrorDocument {
+                attempts_made: *attempts,
+                arrival_ms: unit.oldest_arrival_ms,
+                code: &r.code,
+                message: &r.message,
+                attempt_ending_ms: now_ms(),
+                raw_data: raw,
+                extra: Extra::None,
+            }
+            .write_json_line(&mut lines);
         }
         self.staging.put_errors(ctx, unit, REDSHIFT_FAILED, lines, rejected.len() as u64)
     }

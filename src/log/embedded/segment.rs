@@ -170,7 +170,14 @@ fn scan_frames(file: &File, file_len: u64, base: u64) -> io::Result<Scan> {
                 true,
             );
         }
-        expected += 1;
+        let Some(next) = expected.checked_add(1) else {
+            break bad(
+                offset,
+                "sequence number 2^64-1 leaves no room for a next record".into(),
+                true,
+            );
+        };
+        expected = next;
         offset += h.frame_len();
         last_arrival_ms = Some(h.arrival_ms);
     };
@@ -316,6 +323,22 @@ mod tests {
         let mut h = encode_header(7);
         h[0] = b'X';
         assert_eq!(parse_header(&h), None);
+    }
+
+    /// From the `log_recovery` fuzz target (fuzz/corpus/log_recovery/u64-max-sequence-number):
+    /// counting past the last possible sequence number overflowed.
+    #[test]
+    fn a_frame_with_the_largest_sequence_number_is_corruption_not_an_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = encode_header(u64::MAX).to_vec();
+        record::encode_frame(&mut file, u64::MAX, 1, b"x");
+        fs::write(dir.path().join(file_name(u64::MAX)), file).unwrap();
+        match recover(dir.path(), 0) {
+            Err(OpenError::Corrupt { offset: 16, reason, .. }) => {
+                assert!(reason.contains("no room for a next record"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

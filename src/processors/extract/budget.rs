@@ -16,12 +16,19 @@
 //!   between: dropping, comparing or hashing a deep value (at most one level per two steps,
 //!   so at most `MAX_STEPS / 2` levels, a few hundred bytes of stack each in a debug build),
 //!   and the literal nesting of the query itself (bounded by its length).
-//! * **Time.** A wall-clock deadline, checked every few hundred steps, catches natives whose
-//!   cost grows with their input (a sort, a regular expression) called many times. It is the
+//! * **Time.** A wall-clock deadline, checked at every step, catches natives whose cost grows
+//!   with their input (a sort, a regular expression) called many times. The natives whose
+//!   single call could take more than linear time are replaced ([`super::compare`]). It is the
 //!   one limit that depends on the machine: a record that needs about that long may fail on
 //!   one run and pass on a replay (it then lands in one place or the other, never nowhere).
-//! * **Memory.** Values built by `+`, `*`, string interpolation, `tostring`/`tojson` and
-//!   `[...]` are size-capped and their bytes charged ([`super::natives`]).
+//! * **Memory.** Every allocation the evaluating thread makes is counted by the process's
+//!   global allocator ([`hydrant_alloc_meter`], installed by the `hydrant` binary), and each
+//!   step compares what the evaluation holds with [`MAX_BYTES`]. This covers every builtin
+//!   and every copy jaq makes (a path update on a shared array, `explode`, `@base64`,
+//!   `sort`, ...), not a list of operators. One builtin call runs between two steps, so it can
+//!   overshoot by its own output: at most about 200 MiB (`split("")` or `explode` of a
+//!   4 MiB string, the longest a query can build). The size caps of [`super::natives`]
+//!   (strings of 4 MiB, arrays of 2^20 elements) keep each single value small.
 //!
 //! Running out unwinds the evaluation with [`std::panic::resume_unwind`] (which does not run
 //! the panic hook: nothing is printed) and [`evaluate`] turns it into an error for the record.
@@ -62,10 +69,8 @@ pub const EVALUATOR_THREAD_STACK_BYTES: usize =
     THREAD_WORK_STACK_BYTES + EVAL_STACK_BYTES + UNCHECKED_STACK_BYTES;
 /// Wall-clock time one record's evaluation may take.
 pub const MAX_EVAL_TIME: Duration = Duration::from_secs(5);
-/// Bytes that the size-capped constructors may create in one evaluation.
+/// Bytes one evaluation may hold at once (its values, the parsed record, jaq's own state).
 pub const MAX_BYTES: u64 = 256 << 20;
-/// How often (in steps) the clock is read.
-const CLOCK_EVERY: u64 = 256;
 
 /// What an evaluation ran out of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,10 +93,9 @@ impl Exhausted {
             Exhausted::Time => {
                 format!("the query ran longer than {} s on this record", MAX_EVAL_TIME.as_secs())
             }
-            Exhausted::Memory => format!(
-                "the query built more than {} MiB of values on this record",
-                MAX_BYTES >> 20
-            ),
+            Exhausted::Memory => {
+                format!("the query held more than {} MiB of values on this record", MAX_BYTES >> 20)
+            }
         }
     }
 }
@@ -100,7 +104,6 @@ impl Exhausted {
 /// evaluation; single-threaded (values are `Rc`), hence `Cell`s.
 pub struct Budget {
     steps_left: Cell<u64>,
-    bytes_left: Cell<u64>,
     stack_floor: usize,
     deadline: Instant,
 }
@@ -109,13 +112,13 @@ impl Budget {
     fn new(stack_floor: usize) -> Self {
         Self {
             steps_left: Cell::new(MAX_STEPS),
-            bytes_left: Cell::new(MAX_BYTES),
             stack_floor,
             deadline: Instant::now() + MAX_EVAL_TIME,
         }
     }
 
-    /// Charges `n` steps and checks the stack and the clock; unwinds when one is used up.
+    /// Charges `n` steps and checks the stack, the memory held and the clock; unwinds when
+    /// one is used up.
     pub fn step(&self, n: u64) {
         let left = self.steps_left.get();
         if left < n {
@@ -125,19 +128,15 @@ impl Budget {
         if stack_pointer() < self.stack_floor {
             resume_unwind(Box::new(Exhausted::Stack));
         }
-        // Read the clock when the count crosses a multiple of CLOCK_EVERY.
-        if (left - n) / CLOCK_EVERY != left / CLOCK_EVERY && Instant::now() > self.deadline {
-            resume_unwind(Box::new(Exhausted::Time));
-        }
-    }
-
-    /// Charges `n` bytes of values built; unwinds when the allowance is used up.
-    pub fn alloc(&self, n: u64) {
-        let left = self.bytes_left.get();
-        if left < n {
+        if hydrant_alloc_meter::live_bytes() > MAX_BYTES as isize {
             resume_unwind(Box::new(Exhausted::Memory));
         }
-        self.bytes_left.set(left - n);
+        // Every step, not every few hundred: a builtin call between two steps may be slow (a
+        // regular expression over a 4 MiB string), and hundreds of them would each add to the
+        // overshoot. Reading the clock costs tens of nanoseconds, a step hundreds.
+        if Instant::now() > self.deadline {
+            resume_unwind(Box::new(Exhausted::Time));
+        }
     }
 }
 
@@ -193,6 +192,9 @@ pub fn evaluate<T: Send>(
     on_large_stack(move || {
         let budget = Budget::new(stack_pointer().saturating_sub(EVAL_STACK_BYTES));
         let data = GuardedData { lut, budget: &budget };
+        // Counts what the evaluation allocates (its values are dropped inside the closure,
+        // also when it unwinds, so the count ends near zero).
+        let _metering = hydrant_alloc_meter::start();
         catch_unwind(AssertUnwindSafe(|| f(data))).map_err(|payload| {
             match payload.downcast::<Exhausted>() {
                 Ok(why) => Aborted::Exhausted(*why),

@@ -8,13 +8,28 @@
 //! * `_hydrant_add/2` and `_hydrant_mul/2` (what `+`, `*`, `+=`, `*=` and string interpolation
 //!   become) refuse strings over [`MAX_STRING_BYTES`], arrays and objects over
 //!   [`MAX_ITEMS`] and integers over [`MAX_INTEGER_BITS`], so `"x" * 1e12` or forty doublings
-//!   of a string fail the record instead of the process; the bytes they build are charged.
+//!   of a string fail the record with a clear message (what the evaluation holds in all is
+//!   bounded by the allocator, [`super::budget`]).
 //! * `tojson`, `_hydrant_tostring` (what `tostring` and interpolation use) write JSON with the
 //!   same caps and a depth limit: values built from shared parts (`[., .]` forty times) are
 //!   small in memory but huge as text.
 //! * `fromjson` parses with serde_json (nesting up to 128 levels): jaq's parser recurses once
 //!   per level of the text, so `"[" * 100000 | fromjson` would overflow the stack.
+//! * `indices` (behind `index`, `rindex`) and `contains` (behind `inside`) run in
+//!   [`super::compare`], in linear time or a step per comparison.
 //! * `debug` and `stderr` print nothing: a query must not write records into the server's log.
+//!
+//! The audit of jaq's natives that are kept. Memory is bounded for all of them by the
+//! allocator count ([`super::budget`]); what matters here is the time one call can take
+//! before the next step reads the clock:
+//!
+//! | natives | one call costs | bounded by |
+//! |---|---|---|
+//! | string and array builtins (`explode`, `implode`, `ascii_*`, `@base64`/`@html`/..., `split`, `ltrimstr`, `reverse`, `keys`, `to_entries`, `tostring`, `length`, ...) | linear in the input (4 MiB or 2^20 elements at most) | the size caps; `what_any_builtin_builds_counts_against_the_memory_limit` |
+//! | `sort`, `sort_by`, `group_by`, `unique_by`, `min_by`, `max_by` | `n log n` comparisons | the size caps |
+//! | `test`, `match`, `capture`, `splits`, `sub`, `gsub` (the `regex` crate) | linear in the input | the clock at every step; `many_slow_builtin_calls_meet_the_time_limit` |
+//! | `indices`, `index`, `rindex`, `contains`, `inside` | replaced ([`super::compare`]) | steps; `indices_and_contains_take_linear_time_or_run_out_of_steps` |
+//! | comparing, hashing or printing values built from shared parts (`==`, `sort`, error messages) | the value's unshared size, exponential in its depth | nothing: out of scope, see docs/security.md |
 
 use std::fmt::Write as _;
 
@@ -23,6 +38,7 @@ use jaq_core::{Bind, Cv, Error, Exn, Native, ValX, ValXs};
 use jaq_json::{Num, Val};
 
 use super::budget::{Budget, Guarded};
+use super::compare;
 
 /// Longest string a query may build (records are at most 1,000 KiB).
 pub const MAX_STRING_BYTES: usize = 4 << 20;
@@ -32,8 +48,6 @@ pub const MAX_ITEMS: usize = 1 << 20;
 pub const MAX_INTEGER_BITS: u64 = 1 << 16;
 /// Deepest value `tojson` / `tostring` write.
 pub const MAX_TEXT_DEPTH: usize = 10_000;
-/// What one array element or object member is charged, besides what it holds.
-const ITEM_BYTES: u64 = std::mem::size_of::<Val>() as u64;
 
 /// The natives above, named as the compiled query calls them.
 pub fn funs() -> impl Iterator<Item = Fun<Guarded>> {
@@ -47,6 +61,8 @@ pub fn funs() -> impl Iterator<Item = Fun<Guarded>> {
         ("_hydrant_tostring", v(0), Native::<Guarded>::new(tostring)),
         ("tojson", v(0), Native::<Guarded>::new(tojson)),
         ("fromjson", v(0), Native::<Guarded>::new(fromjson)),
+        ("indices", v(1), Native::<Guarded>::new(compare::indices)),
+        ("contains", v(1), Native::<Guarded>::new(compare::contains)),
         ("debug_empty", v(0), Native::<Guarded>::new(|_| Box::new(std::iter::empty()))),
         ("stderr_empty", v(0), Native::<Guarded>::new(|_| Box::new(std::iter::empty()))),
         (
@@ -82,8 +98,17 @@ pub fn funs() -> impl Iterator<Item = Fun<Guarded>> {
 }
 
 /// Names of jaq's natives that [`funs`] replaces.
-pub const REPLACED: &[&str] =
-    &["range", "last", "skip", "tojson", "fromjson", "debug_empty", "stderr_empty"];
+pub const REPLACED: &[&str] = &[
+    "range",
+    "last",
+    "skip",
+    "tojson",
+    "fromjson",
+    "indices",
+    "contains",
+    "debug_empty",
+    "stderr_empty",
+];
 
 fn budget<'a>(cv: &Cv<'a, Guarded>) -> &'a Budget {
     cv.0.data().budget()
@@ -179,7 +204,6 @@ fn array(mut cv: Cv<'_, Guarded>) -> ValXs<'_, Val> {
             Err(e) => return Box::new(std::iter::once(Err(e))),
         }
     }
-    budget.alloc(items.len() as u64 * ITEM_BYTES);
     once(Val::Arr(items.into()))
 }
 
@@ -206,16 +230,14 @@ fn integer_bits(n: &Num) -> Option<u64> {
     }
 }
 
-/// Checks (and charges) what `l <op> r` would build before jaq builds it.
-fn check_size(budget: &Budget, l: &Val, r: &Val, multiply: bool) -> Result<(), String> {
+/// Checks what `l <op> r` would build before jaq builds it (what it holds is counted by the
+/// allocator, [`super::budget`]).
+fn check_size(l: &Val, r: &Val, multiply: bool) -> Result<(), String> {
     let too_long = || format!("a string would be longer than {MAX_STRING_BYTES} bytes");
     let too_many = || format!("an array or object would have more than {MAX_ITEMS} members");
     if let (Some(a), Some(b)) = (text_len(l), text_len(r)) {
-        if !multiply {
-            if a + b > MAX_STRING_BYTES {
-                return Err(too_long());
-            }
-            budget.alloc((a + b) as u64);
+        if !multiply && a + b > MAX_STRING_BYTES {
+            return Err(too_long());
         }
         return Ok(());
     }
@@ -223,11 +245,10 @@ fn check_size(budget: &Budget, l: &Val, r: &Val, multiply: bool) -> Result<(), S
         if a + b > MAX_ITEMS {
             return Err(too_many());
         }
-        budget.alloc((a + b) as u64 * ITEM_BYTES);
         return Ok(());
     }
     if multiply {
-        // A string times a count repeats it (the result is charged once built).
+        // A string times a count repeats it.
         let repeat = match (l, r) {
             (s, n @ Val::Num(_)) | (n @ Val::Num(_), s) => text_len(s).map(|len| (len, n)),
             _ => None,
@@ -244,7 +265,6 @@ fn check_size(budget: &Budget, l: &Val, r: &Val, multiply: bool) -> Result<(), S
                 if a + b > MAX_INTEGER_BITS {
                     return Err(format!("an integer would be wider than {MAX_INTEGER_BITS} bits"));
                 }
-                budget.alloc((a + b) / 8);
             }
         }
     }
@@ -253,10 +273,9 @@ fn check_size(budget: &Budget, l: &Val, r: &Val, multiply: bool) -> Result<(), S
 
 /// `l + r` within the size caps.
 fn add(mut cv: Cv<'_, Guarded>) -> ValXs<'_, Val> {
-    let budget = budget(&cv);
     let r = cv.0.pop_var();
     let l = cv.0.pop_var();
-    if let Err(message) = check_size(budget, &l, &r, false) {
+    if let Err(message) = check_size(&l, &r, false) {
         return fail(message);
     }
     Box::new(std::iter::once((l + r).map_err(Exn::from)))
@@ -264,19 +283,12 @@ fn add(mut cv: Cv<'_, Guarded>) -> ValXs<'_, Val> {
 
 /// `l * r` within the size caps.
 fn mul(mut cv: Cv<'_, Guarded>) -> ValXs<'_, Val> {
-    let budget = budget(&cv);
     let r = cv.0.pop_var();
     let l = cv.0.pop_var();
-    if let Err(message) = check_size(budget, &l, &r, true) {
+    if let Err(message) = check_size(&l, &r, true) {
         return fail(message);
     }
-    let out = (l * r).map_err(Exn::from);
-    if let Ok(v) = &out {
-        if let Some(len) = text_len(v) {
-            budget.alloc(len as u64);
-        }
-    }
-    Box::new(std::iter::once(out))
+    Box::new(std::iter::once((l * r).map_err(Exn::from)))
 }
 
 /// `tostring`: strings as they are, anything else as JSON text.
@@ -289,13 +301,9 @@ fn tostring(cv: Cv<'_, Guarded>) -> ValXs<'_, Val> {
 
 /// `tojson` within the size and depth caps.
 fn tojson(cv: Cv<'_, Guarded>) -> ValXs<'_, Val> {
-    let budget = budget(&cv);
     let mut out = String::new();
     match write_json(&cv.1, &mut out, MAX_STRING_BYTES, MAX_TEXT_DEPTH) {
-        Ok(()) => {
-            budget.alloc(out.len() as u64);
-            once(Val::from(out))
-        }
+        Ok(()) => once(Val::from(out)),
         Err(TooBig) => fail(format!(
             "the value is too large to write as text (more than {MAX_STRING_BYTES} bytes or \
              {MAX_TEXT_DEPTH} levels)"

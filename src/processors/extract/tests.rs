@@ -471,3 +471,110 @@ fn the_guarded_operators_keep_jq_semantics() {
     );
     assert_eq!(extract("{k: ([paths] | length)}", r#"{"a":[1,2]}"#).unwrap(), keys(&[("k", "3")]));
 }
+
+fn limit_exceeded_within(query: &str, record: &str, within: std::time::Duration) -> String {
+    let started = std::time::Instant::now();
+    let message = limit_exceeded(query, record);
+    let took = started.elapsed();
+    println!("{took:?} {query}: {message}");
+    assert!(took < within, "{query}: took {took:?}");
+    message
+}
+
+/// The time limit, plus room for one slow builtin call of a debug build.
+const AFTER_THE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(12);
+
+#[test]
+fn what_any_builtin_builds_counts_against_the_memory_limit() {
+    // Each call builds a fresh value from a shared input and the results are kept: 65 × 4
+    // MiB, ... Before, only `+`, `*`, `[...]` and `tojson` were counted. (`explode`,
+    // `@html` and `@base64` are counted the same way, but a debug build meets the time limit
+    // first.)
+    for query in [
+        r#"{k: ("x" * 4194304) as $s | [range(100) | $s | ascii_downcase] | length}"#,
+        r#"{k: (reduce range(19) as $i ([0]; . + .)) as $a | [range(60) | $a | reverse] | length}"#,
+        r#"{k: ("x" * 1048576) as $s | [range(12) | $s / ""] | length}"#,
+        // Not a builtin: a path update copies the shared array it changes.
+        r#"{k: (reduce range(19) as $i ([0]; . + .)) as $a | [range(60) | $a | .[0] = 1] | length}"#,
+    ] {
+        let message = limit_exceeded_within(query, "{}", AFTER_THE_TIME_LIMIT);
+        assert!(message.contains("MiB of values"), "{query}: {message}");
+    }
+}
+
+#[test]
+fn many_slow_builtin_calls_meet_the_time_limit() {
+    // Regular expression scans of 4 MiB, a few steps each: before, the clock was read only
+    // every 256 steps, so some 80 scans ran past the deadline.
+    let message = limit_exceeded_within(
+        r#"{k: ("a" * 4194304) as $s | [range(1000) | $s | test("[ab]*c")] | length}"#,
+        "{}",
+        AFTER_THE_TIME_LIMIT,
+    );
+    assert!(message.contains("ran longer than"), "{message}");
+    // What jq gives is unchanged.
+    let q = r#"{m: ("xaby" | [match("(?<l>a)(b)"; "g") | .offset, .length, .string, .captures[0].name] | tojson),
+               s: ("a,b, c" | [splits(", *")] | tojson), t: ("AbC" | test("abc"; "i")),
+               sub: ("abab" | gsub("b"; "X")), c: ("k=v" | capture("(?<key>\\w)=(?<val>\\w)") | tojson),
+               u: ("éaé" | [match("é"; "g").offset] | tojson), e: ("aaa" | [match(""; "g")] | length)}"#;
+    assert_eq!(
+        extract(q, "{}").unwrap(),
+        keys(&[
+            ("m", r#"[1,2,"ab","l"]"#),
+            ("s", r#"["a","b","c"]"#),
+            ("t", "true"),
+            ("sub", "aXaX"),
+            ("c", r#"{"key":"k","val":"v"}"#),
+            ("u", "[0,2]"),
+            ("e", "4"),
+        ])
+    );
+}
+
+#[test]
+fn indices_and_contains_take_linear_time_or_run_out_of_steps() {
+    // A naive window compare would take 10^11 byte comparisons.
+    let started = std::time::Instant::now();
+    let found =
+        extract(r#"{k: ("a" * 1000000) | indices(("a" * 500000) + "b") | length}"#, "{}").unwrap();
+    assert_eq!(found, keys(&[("k", "0")]));
+    assert!(started.elapsed() < AFTER_THE_TIME_LIMIT, "{:?}", started.elapsed());
+    // Every r against every l: 65536 × 65537 comparisons.
+    let arrays = r#"((reduce range(16) as $i ([0]; . + .)) + [1]) as $a
+                    | (reduce range(16) as $i ([1]; . + .)) as $b"#;
+    limit_exceeded_within(
+        &format!("{arrays} | {{k: ($a | contains($b))}}"),
+        "{}",
+        AFTER_THE_TIME_LIMIT,
+    );
+    limit_exceeded_within(
+        &format!("{arrays} | {{k: ($b | inside($a))}}"),
+        "{}",
+        AFTER_THE_TIME_LIMIT,
+    );
+    // What jq gives is unchanged.
+    let q = r#"{a: ("aaa" | indices("aa") | tojson), b: ("xéaé" | indices("é") | tojson),
+               c: ([1,2,1,2,1] | indices([1,2,1]) | tojson), d: ([1,2,1] | indices(1) | tojson),
+               e: ("abc" | index("c")), f: ("abcb" | rindex("b")), g: ("" | indices("") | tojson),
+               h: ([] | indices([]) | tojson), i: ({a: [1, "xyz"]} | contains({a: ["y"]})),
+               j: ([[1,2],3] | contains([[2]])), l: ("foobar" | contains("bar")),
+               m: ("bar" | inside("foobar")), n: ([1] | contains([1, 2]))}"#;
+    assert_eq!(
+        extract(q, "{}").unwrap(),
+        keys(&[
+            ("a", "[0,1]"),
+            ("b", "[1,3]"),
+            ("c", "[0,2]"),
+            ("d", "[0,2]"),
+            ("e", "2"),
+            ("f", "3"),
+            ("g", "[]"),
+            ("h", "[]"),
+            ("i", "true"),
+            ("j", "true"),
+            ("l", "true"),
+            ("m", "true"),
+            ("n", "false"),
+        ])
+    );
+}
