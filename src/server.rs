@@ -17,10 +17,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
+
+use crate::config::{Config, FsyncSetting};
 use crate::control::{ControlPlane, StartupError};
 use crate::listener::{self, Listener};
-use crate::log::DiskBudget;
+use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions};
 use crate::pipeline::BuildContext;
 use crate::telemetry::Metrics;
 
@@ -68,11 +69,24 @@ impl Hydrant {
         if lock.try_lock().is_err() {
             return Err(ServerError::Locked { path: dir.display().to_string() });
         }
-        let budget = DiskBudget::new(config.storage.max_bytes);
+        let options = LogOptions {
+            fsync: match config.storage.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Interval { interval_ms } => {
+                    FsyncPolicy::Interval(Duration::from_millis(interval_ms))
+                }
+            },
+            segment_bytes: config.storage.segment_bytes,
+            ..LogOptions::default()
+        };
+        let store =
+            Arc::new(EmbeddedStore::new(dir, options, DiskBudget::new(config.storage.max_bytes)));
         let metrics = Metrics::global();
         // One WebAssembly engine per server: every stream's transforms are compiled in it.
         let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
-        let control = Arc::new(ControlPlane::open(config, &budget, &metrics, build)?);
+        let control = Arc::new(ControlPlane::open(config, store.clone(), &metrics, build)?);
+        // After every stream found its directory (a name starting with `.` may have moved).
+        store.remove_trash();
         control.resume_deletions(control.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {

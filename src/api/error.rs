@@ -200,7 +200,7 @@ impl From<PutError> for ApiError {
 /// the server's log, which the caller logs with the request id.
 pub fn put_record_error(stream: &str, e: &AppendError) -> ApiError {
     let message = match e {
-        AppendError::BudgetExceeded { .. } | AppendError::DiskFull => format!(
+        AppendError::Full(_) => format!(
             "Slow down. Delivery stream {stream} cannot store more records now; retry with backoff"
         ),
         _ => format!("Delivery stream {stream} could not store the records; retry later"),
@@ -226,31 +226,22 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
+    use crate::log::Cause;
 
     #[test]
     fn a_record_the_log_did_not_store_is_answered_with_a_fixed_text() {
         let io = std::io::Error::other("open /var/lib/hydrant/streams/s/shard-0000/00000001.log");
-        let causes = [
-            AppendError::Io(Arc::new(io)),
-            AppendError::Poisoned { reason: "fsync failed on /var/lib/hydrant".into() },
-            AppendError::Closed,
-        ];
-        for cause in &causes {
-            let e = put_record_error("s", cause);
-            assert_eq!(e.kind, ErrorType::ServiceUnavailable);
-            assert_eq!(e.message, "Delivery stream s could not store the records; retry later");
-        }
-        for cause in [AppendError::DiskFull, AppendError::BudgetExceeded { used: 9, max: 10 }] {
-            let e = put_record_error("s", &cause);
-            assert_eq!(e.kind, ErrorType::ServiceUnavailable);
-            assert_eq!(
-                e.message,
-                "Slow down. Delivery stream s cannot store more records now; retry with backoff"
-            );
-        }
+        let e = put_record_error("s", &AppendError::Unavailable(Cause::new(io)));
+        assert_eq!(e.kind, ErrorType::ServiceUnavailable);
+        assert_eq!(e.message, "Delivery stream s could not store the records; retry later");
+        let full = std::io::Error::other("disk budget of /var/lib/hydrant exceeded");
+        let e = put_record_error("s", &AppendError::Full(Cause::new(full)));
+        assert_eq!(e.kind, ErrorType::ServiceUnavailable);
+        assert_eq!(
+            e.message,
+            "Slow down. Delivery stream s cannot store more records now; retry with backoff"
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl ControlPlane {
         limits.apply_to_defaults(&mut config.hydrant);
         config.normalize();
         check_limits(&limits, &config, None)?;
-        let in_use: usize = self.registry.all().iter().map(|s| s.log.shards().len()).sum();
+        let in_use: usize = self.registry.all().iter().map(|s| s.shard_stats().len()).sum();
         let shards = config.hydrant.shards as usize;
         if in_use + shards > limits.max_shards as usize {
             return Err(ControlError::TooManyShards {
@@ -57,9 +57,6 @@ impl ControlPlane {
                 max: limits.max_shards,
             });
         }
-        let dir = persist::stream_dir_migrated(&server.data_dir, &name)
-            .map_err(internal("cannot prepare the stream's log directory"))?;
-        let existed = dir.exists();
         let created_at = now_secs();
         let this = self.clone();
         let opened = {
@@ -75,20 +72,13 @@ impl ControlPlane {
                     created_at,
                     last_update: None,
                 };
-                open_stream(opening, &this.options, &this.budget, &this.metrics)
+                open_stream(opening, this.store.as_ref(), &this.metrics)
             })
             .await
             .map_err(internal("opening the stream failed"))?
         };
-        let stream = match opened {
-            Ok(stream) => Arc::new(stream),
-            Err(e) => {
-                if !existed {
-                    let _ = std::fs::remove_dir_all(&dir);
-                }
-                return Err(start_error(e, Owner::Api));
-            }
-        };
+        // A log that failed to open left nothing behind (the store's contract).
+        let stream = Arc::new(opened.map_err(|e| start_error(e, Owner::Api))?);
         let stored = persist::StoredStream {
             format: 1,
             version: 1,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::ControlPlane;
-use super::{persist, stored_of, ControlError};
+use super::{stored_of, ControlError};
 use crate::registry::DeliveryStream;
 
 /// What happens to a stream's log once it is drained.
@@ -64,38 +64,28 @@ impl ControlPlane {
                 Removal::Unconfigure => "they stay in the stream's log and are delivered if it is added back",
             });
         }
-        let data_dir = self.config().data_dir.clone();
         match removal {
             Removal::Delete => {
-                let trash = {
-                    let (data_dir, name) = (data_dir.clone(), name.clone());
-                    let definitions = self.definitions.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let trash = persist::trash_log(&data_dir, &name)?;
-                        definitions.remove(&name)?;
-                        Ok::<_, std::io::Error>(trash)
-                    })
-                    .await
+                stream.log.close().await;
+                let deleted = match self.store.delete(&name).await {
+                    Ok(()) => {
+                        let (definitions, name) = (self.definitions.clone(), name.clone());
+                        tokio::task::spawn_blocking(move || definitions.remove(&name))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.map_err(|e| e.to_string()))
+                    }
+                    Err(e) => Err(e.to_string()),
                 };
-                match trash {
-                    Ok(Ok(trash)) => {
+                match deleted {
+                    Ok(()) => {
                         self.registry.remove(&name);
-                        tokio::task::spawn_blocking(move || {
-                            drop(stream); // closes the log (joins its writer threads)
-                            if let Some(trash) = trash {
-                                if let Err(e) = std::fs::remove_dir_all(&trash) {
-                                    tracing::warn!(path = %trash.display(), error = %e,
-                                        "cannot remove the log of a deleted stream; it is removed at the next start");
-                                }
-                            }
-                        });
+                        // Dropping the stream joins the log's writer threads.
+                        tokio::task::spawn_blocking(move || drop(stream));
                         tracing::info!(stream = %name, "delivery stream deleted");
                     }
-                    Ok(Err(e)) => tracing::error!(stream = %name, error = %e,
+                    Err(e) => tracing::error!(stream = %name, error = %e,
                         "cannot delete the stream's files; it stays DELETING and the next start retries"),
-                    Err(e) => {
-                        tracing::error!(stream = %name, error = %e, "deleting the stream failed")
-                    }
                 }
             }
             Removal::Unconfigure => {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::ControlPlane;
 use crate::delivery::StopMode;
+use crate::log::ShardId;
 use crate::registry::DeliveryStream;
 
 impl ControlPlane {
@@ -59,12 +60,15 @@ impl ControlPlane {
 }
 
 /// Records appended but not delivered, by the workers' last checkpoints.
-fn undelivered(stream: &DeliveryStream, statuses: &[Arc<crate::delivery::WorkerStatus>]) -> u64 {
-    stream
-        .log
-        .shards()
-        .iter()
-        .zip(statuses)
-        .map(|(shard, status)| shard.next_seq().saturating_sub(status.next_seq()))
+fn undelivered(
+    stream: &DeliveryStream,
+    statuses: &[(ShardId, Arc<crate::delivery::WorkerStatus>)],
+) -> u64 {
+    let shards = stream.shard_stats();
+    (statuses.iter())
+        .filter_map(|(id, status)| {
+            let shard = shards.iter().find(|s| s.shard == *id)?;
+            Some(shard.next_seq.saturating_sub(status.next_seq()))
+        })
         .sum()
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::ControlPlane;
 use super::{now_secs, ControlError};
 use crate::config::{DeliveryStreamConfig, LogKeyError, LogKeys, StreamEncryptionInput};
+use crate::log::AtRestKeys;
 use crate::registry::{Definition, DeliveryStream};
 
 /// Makes `stream`'s log encrypt appended records at rest as `keys` say, from now on.
@@ -12,9 +13,10 @@ pub(super) async fn switch_log_encryption(
     stream: &DeliveryStream,
     keys: &LogKeys,
 ) -> Result<(), ControlError> {
+    let keys = AtRestKeys { ring: keys.ring.clone().map(Arc::new), encrypt: keys.encrypt };
     stream
         .log
-        .switch_encryption(keys.ring.as_ref(), keys.encrypt)
+        .switch_encryption(keys)
         .await
         .map_err(super::internal("cannot switch the log's encryption"))
 }

@@ -42,7 +42,7 @@ use tokio::sync::watch;
 use crate::config::{
     Config, DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
 };
-use crate::log::{DiskBudget, LogOptions};
+use crate::log::LogStore;
 use crate::names::DESTINATION_ID;
 use crate::pipeline::{BuildContext, StartError};
 use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
@@ -55,7 +55,7 @@ pub use store::{DefinitionStore, FileDefinitions, StoreError};
 
 /// The one handle through which streams are created, changed, tagged, deleted, reloaded and
 /// stopped while Hydrant serves. It owns what opening a stream needs (the server settings, the
-/// log options and disk budget, the metrics) and adds streams to the [`Registry`], replaces
+/// [`LogStore`] the streams' logs are in, the metrics) and adds streams to the [`Registry`], replaces
 /// them in it and removes them from it; the API looks streams up in the registry directly.
 pub struct ControlPlane {
     registry: Arc<Registry>,
@@ -64,8 +64,8 @@ pub struct ControlPlane {
     /// The server settings streams are opened with (object stores, functions, ...) and the
     /// config file's streams, as last applied.
     config: RwLock<Arc<Config>>,
-    options: LogOptions,
-    budget: Arc<DiskBudget>,
+    /// Where the streams' logs are.
+    store: Arc<dyn LogStore>,
     metrics: Metrics,
     /// What building every stream's pipeline shares (the WebAssembly engine).
     build: BuildContext,
@@ -78,13 +78,12 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// A control plane over an empty `registry`, for the server settings of `config`; streams
-    /// are opened with `options` within `budget`.
+    /// A control plane over an empty `registry`, for the server settings of `config`; streams'
+    /// logs are opened in `store`.
     fn new(
         registry: Arc<Registry>,
         config: &Config,
-        options: LogOptions,
-        budget: &Arc<DiskBudget>,
+        store: Arc<dyn LogStore>,
         metrics: &Metrics,
         build: BuildContext,
     ) -> Self {
@@ -92,8 +91,7 @@ impl ControlPlane {
             registry,
             definitions: Arc::new(FileDefinitions::new(&config.data_dir)),
             config: RwLock::new(Arc::new(config.clone())),
-            options,
-            budget: budget.clone(),
+            store,
             metrics: metrics.clone(),
             build,
             lock: tokio::sync::Mutex::new(()),
@@ -292,7 +290,9 @@ fn start_error(e: StartError, owner: Owner) -> ControlError {
         }
     }
     match e {
-        StartError::Log { .. } | StartError::Threads { .. } => ControlError::StartFailed(e),
+        StartError::Log { .. } | StartError::Consume { .. } | StartError::Threads { .. } => {
+            ControlError::StartFailed(e)
+        }
         other => ControlError::NotStartable(other),
     }
 }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use super::delete::Removal;
-use super::{issues_message, persist, validate_stream, ControlPlane, StoreError};
-use crate::config::{Config, FsyncSetting, Issue};
-use crate::log::{DiskBudget, FsyncPolicy, LogOptions};
+use super::{issues_message, validate_stream, ControlPlane, StoreError};
+use crate::config::{Config, Issue};
+use crate::log::LogStore;
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
@@ -37,26 +37,17 @@ const FIX_API_STREAM: &str = "fix the stream (or remove the file to drop it, los
 
 impl ControlPlane {
     /// Opens every stream of the config file and every stream created through the API (kept
-    /// in `<data_dir>/api-streams/`), and starts their delivery workers. Blocking.
+    /// in `<data_dir>/api-streams/`), their logs in `store`, and starts their delivery workers.
+    /// Blocking.
     pub fn open(
         config: &Config,
-        budget: &Arc<DiskBudget>,
+        store: Arc<dyn LogStore>,
         metrics: &Metrics,
         build: BuildContext,
     ) -> Result<Self, StartupError> {
-        let options = LogOptions {
-            fsync: match config.storage.fsync {
-                FsyncSetting::Always => FsyncPolicy::Always,
-                FsyncSetting::Interval { interval_ms } => {
-                    FsyncPolicy::Interval(std::time::Duration::from_millis(interval_ms))
-                }
-            },
-            segment_bytes: config.storage.segment_bytes,
-            ..LogOptions::default()
-        };
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
         let registry = Arc::new(Registry::new(&config.account_id));
-        let streams = Self::new(registry, config, options, budget, metrics, build);
+        let streams = Self::new(registry, config, store, metrics, build);
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
             let version = streams
@@ -72,12 +63,10 @@ impl ControlPlane {
                 created_at,
                 last_update: None,
             };
-            let stream = open_stream(opening, &streams.options, budget, metrics)?;
+            let stream = open_stream(opening, streams.store.as_ref(), metrics)?;
             streams.registry.insert(Arc::new(stream));
         }
         streams.open_api_streams()?;
-        // After every stream found its directory (see `persist::path_name`).
-        persist::clean_trash(&config.data_dir);
         Ok(streams)
     }
 }
@@ -129,7 +118,7 @@ impl ControlPlane {
                 created_at: stored.created_at,
                 last_update: stored.last_update,
             };
-            let stream = open_stream(opening, &self.options, &self.budget, &self.metrics)?;
+            let stream = open_stream(opening, self.store.as_ref(), &self.metrics)?;
             if stored.deleting {
                 // Closed at once; the server finishes the deletion (resume_deletions).
                 stream.mark_deleting();
@@ -153,6 +142,8 @@ impl ControlPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::persist;
+    use crate::log::{DiskBudget, EmbeddedStore, LogOptions};
     use crate::wasm_host::TransformEngine;
 
     #[test]
@@ -164,8 +155,9 @@ mod tests {
         std::fs::create_dir_all(&api_dir).unwrap();
         std::fs::write(api_dir.join("broken.json"), "{ not json").unwrap();
         let build = BuildContext::new(TransformEngine::new().unwrap());
-        let Err(e) = ControlPlane::open(&config, &DiskBudget::new(None), &Metrics::global(), build)
-        else {
+        let store =
+            Arc::new(EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None)));
+        let Err(e) = ControlPlane::open(&config, store, &Metrics::global(), build) else {
             panic!("a broken api-streams file must stop the start");
         };
         assert!(matches!(e, StartupError::ApiStreams { error: StoreError::Parse { .. } }), "{e}");

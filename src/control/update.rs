@@ -121,7 +121,7 @@ impl ControlPlane {
         let started = {
             let (stream, metrics) = (stream.clone(), self.metrics.clone());
             tokio::task::spawn_blocking(move || {
-                pipeline.start(&stream.name, &stream.log, version, &metrics)
+                pipeline.start(&stream.name, &stream.log, version, &metrics, None)
             })
             .await
             .map_err(internal("starting the delivery workers failed"))?

@@ -2,7 +2,7 @@
 
 use hydrant_destinations::DestinationError;
 
-use crate::log::OpenError;
+use crate::log::{LeaseError, OpenError};
 use crate::naming::NamerError;
 
 /// Why a stream could not start.
@@ -45,6 +45,8 @@ pub enum StartError {
          changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"
     )]
     ShardCount { stream: String, on_disk: u32, configured: u32 },
+    #[error("delivery stream {stream}: cannot consume its log: {source}")]
+    Consume { stream: String, source: LeaseError },
     #[error("delivery stream {stream}: cannot start its delivery threads: {source}")]
     Threads { stream: String, source: std::io::Error },
 }

@@ -180,7 +180,7 @@ impl Metrics {
                 .set(stream.freshness_seconds);
             gauge!("hydrant_shard_backlog_records", "stream" => s.clone())
                 .set(stream.backlog_records as f64);
-            for (shard, seconds) in stream.blocked_seconds.iter().enumerate() {
+            for (shard, seconds) in &stream.blocked_seconds {
                 gauge!("hydrant_delivery_blocked_seconds", "stream" => s.clone(), "shard" => shard.to_string())
                     .set(*seconds);
             }
@@ -201,8 +201,8 @@ pub struct StreamGauges {
     pub backlog_records: u64,
     /// Bytes of the stream's log on disk.
     pub disk_bytes: u64,
-    /// Per shard: how long it has not moved (0: it moves), the longest of its consumers.
-    pub blocked_seconds: Vec<f64>,
+    /// Per shard id: how long it has not moved (0: it moves), the longest of its consumers.
+    pub blocked_seconds: std::collections::BTreeMap<u32, f64>,
 }
 
 /// An open connection, counted in `hydrant_http_connections_open` while it lives.
@@ -230,7 +230,7 @@ mod tests {
             freshness_seconds: 2.5,
             backlog_records: 7,
             disk_bytes: 4096,
-            blocked_seconds: vec![0.0, 30.0],
+            blocked_seconds: [(0, 0.0), (1, 30.0)].into(),
         }]);
         let text = metrics.render();
         for line in [

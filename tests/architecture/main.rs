@@ -128,11 +128,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("control", "codec", "WP4.3: api_policy checks move to plan/"),
     ("control", "wasm_host", "WP4.3: api_policy checks move to plan/"),
     ("delivery", "config", "WP4.4: tests build processors from plans, not config"),
-    (
-        "pipeline",
-        "control",
-        "WP1.3: the log store, not control::persist, finds a stream's directory",
-    ),
 ];
 
 /// Who may use the `hydrant-destinations` crate.
@@ -178,10 +173,6 @@ const KNOWN_LONG_FILES: &[(&str, &str)] = &[
     ("src/config/model.rs", "WP4.5: config/model/*"),
     ("src/config/tests.rs", "WP4.5: plan/tests/*"),
     ("src/config/validate.rs", "WP4.3: plan/*"),
-    ("src/delivery/buffers.rs", "WP1.6: buffers.rs + markers.rs, tests to a file"),
-    ("src/delivery/worker.rs", "WP1.6: delivery on the log trait"),
-    ("src/log/embedded/shard.rs", "WP1.2: embedded/shard/{mod,state,reader,retention}.rs"),
-    ("src/log/embedded/tests.rs", "WP1.4: log/contract.rs + embedded/tests/*"),
     ("src/naming/java_time.rs", "WP6.5: naming/java_time/{mod,render,tests}.rs"),
     ("src/naming/object_key.rs", "WP6.5: tests to naming/object_key/tests.rs"),
     ("src/naming/prefix.rs", "WP4.1: naming/prefix/{parse,rules,render,tests}.rs"),
