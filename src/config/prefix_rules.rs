@@ -13,7 +13,8 @@
 //!
 //! The rules checked by [`check_prefixes`]:
 //! 1. `!{` may appear only as the start of a valid `!{namespace:value}` expression with one of
-//!    the namespaces above (and, for `firehose`, one of its two values).
+//!    the namespaces above (and, for `firehose`, one of its two values; for `timestamp`, a
+//!    pattern Java's `DateTimeFormatter` and Hydrant both accept).
 //! 2. If Prefix contains an expression, ErrorOutputPrefix must be set.
 //! 3. A non-empty ErrorOutputPrefix with expressions must contain
 //!    `!{firehose:error-output-type}`.
@@ -25,6 +26,8 @@
 
 use std::fmt;
 
+use crate::naming::JavaDateTimePattern;
+
 /// Maximum length of Prefix and ErrorOutputPrefix as configured, in characters.
 pub const MAX_PREFIX_CHARS: usize = 1024;
 
@@ -33,7 +36,7 @@ pub const MAX_PREFIX_CHARS: usize = 1024;
 pub enum PrefixPart {
     /// Text copied as is.
     Literal(String),
-    /// `!{timestamp:<pattern>}`: the pattern, in Java DateTimeFormatter syntax.
+    /// `!{timestamp:<pattern>}`: the pattern, in Java DateTimeFormatter syntax (checked).
     Timestamp(String),
     /// `!{firehose:random-string}`.
     RandomString,
@@ -278,7 +281,13 @@ fn expression(body: &str) -> Result<PrefixPart, String> {
         ));
     }
     match namespace {
-        "timestamp" => Ok(PrefixPart::Timestamp(value.to_owned())),
+        "timestamp" => match JavaDateTimePattern::parse(value) {
+            Ok(_) => Ok(PrefixPart::Timestamp(value.to_owned())),
+            Err(e) => Err(format!(
+                "the pattern `{value}` is not a Java DateTimeFormatter pattern: {e}; e.g. \
+                 !{{timestamp:yyyy/MM/dd}} or !{{timestamp:yyyy'-'MM'-'dd}}"
+            )),
+        },
         "firehose" => match value {
             "random-string" => Ok(PrefixPart::RandomString),
             "error-output-type" => Ok(PrefixPart::ErrorOutputType),
@@ -372,6 +381,8 @@ mod tests {
         bad(Some("data/!{firehose:uuid}/"), e, false, "not `uuid`");
         bad(Some("data/!{timestamp:}/"), e, false, "is empty");
         bad(Some("data/!{timestamp:!{x}}/"), e, false, "cannot be nested");
+        bad(Some("data/!{timestamp:yyyy-bb}/"), e, false, "unknown pattern letter 'b'");
+        bad(Some("data/!{timestamp:yyyy'}/"), e, false, "is not closed");
         let problems = bad(None, Some("errors/!{oops:x}/"), false, "unknown namespace");
         assert_eq!(problems[0].field, PrefixField::ErrorOutputPrefix);
         assert!(parse_prefix("data/!{nope:x}/").is_err());

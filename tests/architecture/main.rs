@@ -47,7 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("telemetry", &["clock"]),
     ("log", &["clock", "codec", "names"]),
     // The YAML model, and what reads parts of it.
-    ("config", &["codec", "names", "wasm_host"]),
+    ("config", &["codec", "names", "naming", "wasm_host"]),
     ("tls", &["config"]),
     ("processors", &["config"]),
     // Moving records from the log to a destination.
