@@ -187,7 +187,6 @@ const KNOWN_LONG_FILES: &[(&str, &str)] = &[
     ("src/log/embedded/tests.rs", "WP1.4: log/contract.rs + embedded/tests/*"),
     ("src/naming/java_time.rs", "WP6.5: naming/java_time/{mod,render,tests}.rs"),
     ("src/naming/object_key.rs", "WP6.5: tests to naming/object_key/tests.rs"),
-    ("src/naming/prefix.rs", "WP4.1: naming/prefix/{parse,rules,render,tests}.rs"),
     ("src/wasm_host/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
     ("tests/control.rs", "WP6.4: tests/control_{create,update,reload}.rs"),
 ];
