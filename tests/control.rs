@@ -306,6 +306,18 @@ async fn create_requests_are_validated_like_the_config_file() {
     prefix["ExtendedS3DestinationConfiguration"]["Prefix"] = json!("!{partitionKeyFromQuery:x}/");
     let message = fails(&app, "CreateDeliveryStream", prefix, "InvalidArgumentException").await;
     assert!(message.contains("ExtendedS3DestinationConfiguration.Prefix"), "{message}");
+    let mut pattern = api_stream("s", 60);
+    pattern["ExtendedS3DestinationConfiguration"]["Prefix"] = json!("!{timestamp:yyyy-bb}/");
+    pattern["ExtendedS3DestinationConfiguration"]["ErrorOutputPrefix"] =
+        json!("e/!{firehose:error-output-type}/");
+    let message = fails(&app, "CreateDeliveryStream", pattern, "InvalidArgumentException").await;
+    assert!(
+        message.contains(
+            "ExtendedS3DestinationConfiguration.Prefix: Prefix has an invalid expression \
+             `!{timestamp:yyyy-bb}`"
+        ),
+        "{message}"
+    );
     let mut store = api_stream("s", 60);
     store["hydrant"]["object_store"] = json!("nowhere");
     let message = fails(&app, "CreateDeliveryStream", store, "InvalidArgumentException").await;

@@ -28,9 +28,7 @@ mod sandbox;
 mod tests;
 
 pub use abi::ABI_VERSION;
-pub use config::{
-    resolve_module, DefinedBy, LambdaProcessorConfig, ParameterError, TransformLimits,
-};
+pub use config::{resolve_module, DefinedBy, TransformLimits};
 pub use engine::{
     AbiKind, SandboxLimits, Transform, TransformContext, TransformEngine, TransformModule,
     DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, MAX_RESPONSE_BYTES,

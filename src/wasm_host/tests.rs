@@ -669,37 +669,6 @@ fn a_memory_hungry_batch_fails_an_sdk_module_and_the_next_batch_succeeds() {
 // ---------- configuration ----------
 
 #[test]
-fn lambda_processor_parameters_get_firehose_defaults_and_ranges() {
-    let c = LambdaProcessorConfig::from_parameters([("LambdaArn", "f.wasm")]).unwrap();
-    assert_eq!(c.number_of_retries, 3);
-    assert_eq!(c.max_attempts(), 4);
-    assert_eq!(c.buffer_size_mbs, 1.0);
-    assert_eq!(c.buffer_size_bytes(), 1 << 20);
-    assert_eq!(c.buffer_interval_seconds, 60);
-
-    let c = LambdaProcessorConfig::from_parameters([
-        ("LambdaArn", "arn:aws:lambda:us-east-1:123456789012:function:f"),
-        ("NumberOfRetries", "9"),
-        ("BufferSizeInMBs", "0.2"),
-        ("BufferIntervalInSeconds", "0"),
-        ("RoleArn", "arn:aws:iam::123456789012:role/r"),
-    ])
-    .unwrap();
-    assert_eq!((c.number_of_retries, c.buffer_size_mbs, c.buffer_interval_seconds), (9, 0.2, 0));
-
-    let bad = |params: &[(&str, &str)]| {
-        LambdaProcessorConfig::from_parameters(params.iter().copied()).unwrap_err().to_string()
-    };
-    assert_eq!(bad(&[]), "LambdaArn: is required");
-    assert_eq!(bad(&[("LambdaArn", " ")]), "LambdaArn: must not be blank");
-    assert!(bad(&[("LambdaArn", "f"), ("BufferSizeInMBs", "3.5")]).contains("\"3.5\""));
-    assert!(bad(&[("LambdaArn", "f"), ("NumberOfRetries", "-1")]).starts_with("NumberOfRetries"));
-    assert!(bad(&[("LambdaArn", "f"), ("BufferIntervalInSeconds", "901")]).contains("0 to 900"));
-    assert!(bad(&[("LambdaArn", "f"), ("LambdaArn", "g")]).contains("more than once"));
-    assert!(bad(&[("LambdaArn", "f"), ("Delimiter", "Cg==")]).starts_with("Delimiter"));
-}
-
-#[test]
 fn lambda_arns_resolve_through_functions_file_urls_and_relative_paths() {
     let base = Path::new("/etc/hydrant");
     let arn = "arn:aws:lambda:us-east-1:123456789012:function:redact";
