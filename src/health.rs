@@ -30,13 +30,11 @@ pub fn readiness(streams: &Registry) -> Readiness {
     let mut refusing = Vec::new();
     let mut held_back = Vec::new();
     for stream in streams.all() {
-        for (i, shard) in stream.log.shards().iter().enumerate() {
-            if let Some(why) = shard.poisoned() {
-                refusing.push(format!(
-                    "stream={} shard={i}: the log refuses writes: {why}",
-                    stream.name
-                ));
-            }
+        for problem in stream.log_problems() {
+            refusing.push(format!(
+                "stream={} shard={}: the log refuses writes: {}",
+                stream.name, problem.shard, problem.reason
+            ));
         }
         for (consumer, shard, problem) in stream.delivery_problems() {
             held_back.push(format!(

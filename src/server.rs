@@ -17,11 +17,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
+
+use crate::config::{Config, FsyncSetting};
+use crate::control::{ControlPlane, StartupError};
 use crate::listener::{self, Listener};
-use crate::log::DiskBudget;
-use crate::pipeline::StartError;
-use crate::registry::Registry;
+use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions};
+use crate::pipeline::BuildContext;
 use crate::telemetry::Metrics;
 
 /// Errors that stop the server from starting or running.
@@ -32,7 +33,9 @@ pub enum ServerError {
     #[error("data directory {path} is in use by another hydrant process (its lock file is held)")]
     Locked { path: String },
     #[error(transparent)]
-    Stream(#[from] StartError),
+    Stream(#[from] StartupError),
+    #[error("cannot run transforms: {0}")]
+    Engine(#[from] crate::wasm_host::EngineError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cannot install the {signal} handler: {source}")]
@@ -66,13 +69,28 @@ impl Hydrant {
         if lock.try_lock().is_err() {
             return Err(ServerError::Locked { path: dir.display().to_string() });
         }
-        let budget = DiskBudget::new(config.storage.max_bytes);
+        let options = LogOptions {
+            fsync: match config.storage.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Interval { interval_ms } => {
+                    FsyncPolicy::Interval(Duration::from_millis(interval_ms))
+                }
+            },
+            segment_bytes: config.storage.segment_bytes,
+            ..LogOptions::default()
+        };
+        let store =
+            Arc::new(EmbeddedStore::new(dir, options, DiskBudget::new(config.storage.max_bytes)));
         let metrics = Metrics::global();
-        let streams = Arc::new(Registry::open(config, &budget, &metrics)?);
-        streams.resume_deletions(streams.pending_deletions());
+        // One WebAssembly engine per server: every stream's transforms are compiled in it.
+        let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
+        let control = Arc::new(ControlPlane::open(config, store.clone(), &metrics, build)?);
+        // After every stream found its directory (a name starting with `.` may have moved).
+        store.remove_trash();
+        control.resume_deletions(control.pending_deletions());
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {
-            state: AppState::new(streams, metrics).with_auth(verifier).with_http(&config.http),
+            state: AppState::new(control, metrics).with_auth(verifier).with_http(&config.http),
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
             _lock: lock,
         })
@@ -86,9 +104,9 @@ impl Hydrant {
     }
 
     async fn shutdown_by(self, deadline: tokio::time::Instant) {
-        let streams = self.state.streams.clone();
+        let control = self.state.control.clone();
         drop(self.state);
-        streams.shutdown(deadline).await;
+        control.shutdown(deadline).await;
     }
 }
 
@@ -150,7 +168,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
             listeners.push(Listener::new("api", tcp, tls, router, &config.http));
         }
     }
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.streams.names().len(),
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), streams = hydrant.state.registry.names().len(),
         auth, "hydrant listening; Firehose endpoint is {scheme}://{addr}");
     if hydrant.state.auth.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr,
@@ -158,7 +176,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
              put records, and create, change and delete delivery streams; set auth: {{ mode: sigv4 }} \
              with credentials, or listen on 127.0.0.1");
     }
-    let streams = hydrant.state.streams.clone();
+    let control = hydrant.state.control.clone();
     let (stop, stopped) = watch::channel(false);
     let graceful = async move {
         let mut stopped = stopped;
@@ -171,17 +189,17 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     let watcher = reload.clone().filter(|source| source.watch).map(|source| {
         tracing::info!(path = %source.path.display(), interval_seconds = WATCH_INTERVAL.as_secs(),
             "watching the configuration file; a change reloads it like SIGHUP");
-        tokio::spawn(watch_config(streams.clone(), source, reloads.clone()))
+        tokio::spawn(watch_config(control.clone(), source, reloads.clone()))
     });
     let signal_name = loop {
         tokio::select! {
             _ = hangup.recv() => {
                 match &reload {
                     Some(source) => {
-                        let (streams, source, reloads) = (streams.clone(), source.clone(), reloads.clone());
+                        let (control, source, reloads) = (control.clone(), source.clone(), reloads.clone());
                         tokio::spawn(async move {
                             let _one_at_a_time = reloads.lock().await;
-                            reload_config(&streams, &source, "SIGHUP").await;
+                            reload_config(&control, &source, "SIGHUP").await;
                         });
                     }
                     None => tracing::warn!("SIGHUP ignored: hydrant was started without --config, there is no file to reload"),
@@ -215,7 +233,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     }
     // A second signal: stop waiting, abandon uploads in flight.
     let second = {
-        let streams = streams.clone();
+        let control = control.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = terminate.recv() => {}
@@ -224,7 +242,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
             tracing::warn!(
                 "second signal: abandoning deliveries in flight (records stay in the log)"
             );
-            streams.abort();
+            control.abort();
         })
     };
     match tokio::time::timeout_at(deadline, &mut server).await {
@@ -245,7 +263,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
 /// `--watch-config`: reloads whenever the file's content differs from what was last seen. An
 /// unreadable file (mid-replace) is skipped until the next look.
 async fn watch_config(
-    streams: Arc<Registry>,
+    control: Arc<ControlPlane>,
     source: ReloadSource,
     reloads: Arc<tokio::sync::Mutex<()>>,
 ) {
@@ -256,14 +274,14 @@ async fn watch_config(
         if seen.as_ref() != Some(&now) {
             seen = Some(now);
             let _one_at_a_time = reloads.lock().await;
-            reload_config(&streams, &source, "the file changed").await;
+            reload_config(&control, &source, "the file changed").await;
         }
     }
 }
 
 /// SIGHUP or a watched change: loads and validates the file like `hydrant validate`; on
 /// success applies it.
-async fn reload_config(streams: &Arc<Registry>, source: &ReloadSource, trigger: &str) {
+async fn reload_config(control: &Arc<ControlPlane>, source: &ReloadSource, trigger: &str) {
     let path = source.path.display().to_string();
     tracing::info!(path = %path, "{trigger}: reloading the configuration");
     let file = source.path.clone();
@@ -285,7 +303,7 @@ async fn reload_config(streams: &Arc<Registry>, source: &ReloadSource, trigger: 
     if let Some(listen) = source.listen {
         config.listen = listen;
     }
-    match streams.reload(config).await {
+    match control.reload(config).await {
         Ok(changes) if changes.is_empty() => {
             tracing::info!(path = %path, "configuration reloaded: nothing changed")
         }

@@ -63,6 +63,30 @@ fn validate_names_an_unknown_field_and_a_yaml_syntax_error() {
 }
 
 #[test]
+fn validate_rejects_an_invalid_timestamp_pattern_naming_the_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hydrant.yaml");
+    std::fs::write(
+        &config,
+        "delivery_streams:\n  - DeliveryStreamName: clicks\n    ExtendedS3DestinationConfiguration:\n      \
+         BucketARN: arn:aws:s3:::raw\n      Prefix: \"data/!{timestamp:yyyy-bb}/\"\n      \
+         ErrorOutputPrefix: \"errors/!{firehose:error-output-type}/\"\n",
+    )
+    .unwrap();
+    let out = hydrant().arg("validate").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "delivery_streams[0].ExtendedS3DestinationConfiguration.Prefix: Prefix has an invalid \
+             expression `!{timestamp:yyyy-bb}`"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown pattern letter 'b'"), "{stderr}");
+}
+
+#[test]
 fn validate_refuses_a_key_file_that_never_ends_instead_of_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hydrant.yaml");

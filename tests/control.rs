@@ -306,6 +306,18 @@ async fn create_requests_are_validated_like_the_config_file() {
     prefix["ExtendedS3DestinationConfiguration"]["Prefix"] = json!("!{partitionKeyFromQuery:x}/");
     let message = fails(&app, "CreateDeliveryStream", prefix, "InvalidArgumentException").await;
     assert!(message.contains("ExtendedS3DestinationConfiguration.Prefix"), "{message}");
+    let mut pattern = api_stream("s", 60);
+    pattern["ExtendedS3DestinationConfiguration"]["Prefix"] = json!("!{timestamp:yyyy-bb}/");
+    pattern["ExtendedS3DestinationConfiguration"]["ErrorOutputPrefix"] =
+        json!("e/!{firehose:error-output-type}/");
+    let message = fails(&app, "CreateDeliveryStream", pattern, "InvalidArgumentException").await;
+    assert!(
+        message.contains(
+            "ExtendedS3DestinationConfiguration.Prefix: Prefix has an invalid expression \
+             `!{timestamp:yyyy-bb}`"
+        ),
+        "{message}"
+    );
     let mut store = api_stream("s", 60);
     store["hydrant"]["object_store"] = json!("nowhere");
     let message = fails(&app, "CreateDeliveryStream", store, "InvalidArgumentException").await;
@@ -560,7 +572,8 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
     let dir = tempfile::tempdir().unwrap();
     let hydrant = Hydrant::start(&config(dir.path(), 300, &["keep", "change", "drop"])).unwrap();
     let app = router(hydrant.state.clone());
-    let streams = hydrant.state.streams.clone();
+    let control = hydrant.state.control.clone();
+    let registry = hydrant.state.registry.clone();
     let first: Vec<(String, Vec<String>)> =
         ["keep", "change", "drop"].iter().map(|s| (s.to_string(), records(s, 4))).collect();
     for (stream, records) in &first {
@@ -570,15 +583,15 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
 
     // A file that reuses the API stream's name is refused as a whole.
     let conflicting = config(dir.path(), 300, &["keep", "api"]);
-    let err = streams.reload(conflicting).await.unwrap_err();
+    let err = control.reload(conflicting).await.unwrap_err();
     assert!(err.to_string().contains("api-streams/api.json"), "{err}");
-    assert!(streams.get("drop").is_some());
+    assert!(registry.get("drop").is_some());
 
     let mut new = config(dir.path(), 300, &["keep", "change", "add"]);
     let change =
         new.delivery_streams.iter_mut().find(|s| s.delivery_stream_name == "change").unwrap();
     change.extended_s3_destination_configuration.as_mut().unwrap().prefix = Some("changed/".into());
-    let changes = streams.reload(new).await.unwrap();
+    let changes = control.reload(new).await.unwrap();
     let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.iter().any(|l| l.contains("drop removed")), "{lines:?}");
@@ -589,7 +602,7 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
     assert!(lines.iter().any(|l| l == "delivery stream add added"), "{lines:?}");
 
     // The removed stream delivered what it buffered and is gone; its log is kept.
-    wait_until("drop to be removed", || streams.get("drop").is_none()).await;
+    wait_until("drop to be removed", || registry.get("drop").is_none()).await;
     assert_eq!(lines_under(&bucket(dir.path(), "drop")), sorted(&first[2].1));
     assert!(dir.path().join("data/streams/drop").exists());
     let d = ok(&app, "DescribeDeliveryStream", json!({"DeliveryStreamName": "change"})).await;
@@ -597,7 +610,7 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
     let more = records("add", 3);
     put(&app, "add", &more).await;
     put(&app, "change", &records("change-more", 2)).await;
-    drop((app, streams));
+    drop((app, control, registry));
     hydrant.shutdown().await;
     // Nothing lost, nothing twice; the changed stream's buffered records went out under its
     // new prefix and version.
@@ -615,8 +628,8 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
     change.extended_s3_destination_configuration.as_mut().unwrap().prefix = Some("changed/".into());
     change.normalize();
     let hydrant = Hydrant::start(&again).unwrap();
-    assert_eq!(hydrant.state.streams.get("change").unwrap().version(), 2);
-    assert_eq!(hydrant.state.streams.get("keep").unwrap().version(), 1);
+    assert_eq!(hydrant.state.registry.get("change").unwrap().version(), 2);
+    assert_eq!(hydrant.state.registry.get("keep").unwrap().version(), 1);
     hydrant.shutdown().await;
 }
 
@@ -641,12 +654,12 @@ async fn a_reload_switches_a_file_streams_encryption_at_rest_from_the_next_recor
     let hydrant = Hydrant::start(&with_keys(false)).unwrap();
     let app = router(hydrant.state.clone());
     assert!(!put_encrypted(&app, "before").await);
-    let changes = hydrant.state.streams.reload(with_keys(true)).await.unwrap();
+    let changes = hydrant.state.control.reload(with_keys(true)).await.unwrap();
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!(put_encrypted(&app, "sealed").await);
     let log = log_bytes(dir.path(), "enc");
     assert!(contains(&log, "before-0") && !contains(&log, "sealed-0"));
-    hydrant.state.streams.reload(with_keys(false)).await.unwrap();
+    hydrant.state.control.reload(with_keys(false)).await.unwrap();
     assert!(!put_encrypted(&app, "after").await);
     wait_for_enc_records(dir.path(), &["before", "sealed", "after"]).await;
     drop(app);

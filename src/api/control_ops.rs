@@ -166,7 +166,7 @@ pub async fn create_delivery_stream(state: &AppState, body: &[u8]) -> Result<Str
         })?;
     // What an API client's stream may name (no server files, only the allowed stores and
     // hosts) is checked with the rest of its validation: crate::control::api_policy.
-    let arn = state.streams.create(config).await?;
+    let arn = state.control.create(config).await?;
     Ok(json!({ "DeliveryStreamARN": arn }).to_string())
 }
 
@@ -178,7 +178,7 @@ pub async fn delete_delivery_stream(state: &AppState, body: &[u8]) -> Result<Str
         return Err(ApiError::new(ErrorType::Serialization, "AllowForceDelete must be a boolean"));
     }
     // AllowForceDelete concerns KMS grants in Firehose; Hydrant has none to give up.
-    state.streams.delete(&name).await?;
+    state.control.delete(&name).await?;
     empty()
 }
 
@@ -230,7 +230,7 @@ pub async fn update_destination(state: &AppState, body: &[u8]) -> Result<String,
             ))
         }
     };
-    state.streams.update_destination(&name, version, destination, kind, update).await?;
+    state.control.update_destination(&name, version, destination, kind, update).await?;
     empty()
 }
 
@@ -248,7 +248,7 @@ pub async fn tag_delivery_stream(state: &AppState, body: &[u8]) -> Result<String
         invalid(format!("Tags{path}: {}", e.into_inner()))
     })?;
     check_count("tags", tags.len())?;
-    state.streams.tag(&name, tags).await?;
+    state.control.tag(&name, tags).await?;
     empty()
 }
 
@@ -264,7 +264,7 @@ pub async fn untag_delivery_stream(state: &AppState, body: &[u8]) -> Result<Stri
     let keys: Vec<String> = serde_json::from_value(keys)
         .map_err(|e| ApiError::new(ErrorType::Serialization, format!("TagKeys: {e}")))?;
     check_count("tagKeys", keys.len())?;
-    state.streams.untag(&name, &keys).await?;
+    state.control.untag(&name, &keys).await?;
     empty()
 }
 
@@ -300,7 +300,7 @@ pub fn list_tags_for_delivery_stream(state: &AppState, body: &[u8]) -> Result<St
             &format!("Member must be between 1 and 50 (got {limit})"),
         ));
     }
-    let (tags, more) = state.streams.list_tags(&name, start, limit as usize)?;
+    let (tags, more) = state.control.list_tags(&name, start, limit as usize)?;
     Ok(json!({ "Tags": tags, "HasMoreTags": more }).to_string())
 }
 
@@ -326,7 +326,7 @@ pub async fn start_delivery_stream_encryption(
             ))
         })?,
     };
-    state.streams.change_encryption(&name, Some(input)).await?;
+    state.control.change_encryption(&name, Some(input)).await?;
     empty()
 }
 
@@ -337,6 +337,6 @@ pub async fn stop_delivery_stream_encryption(
     let map = object(body)?;
     only(&map, &["DeliveryStreamName"], "StopDeliveryStreamEncryption")?;
     let name = name_of(&map)?;
-    state.streams.change_encryption(&name, None).await?;
+    state.control.change_encryption(&name, None).await?;
     empty()
 }

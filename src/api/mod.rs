@@ -36,6 +36,7 @@ pub use auth::{AuthError, Caller, Verifier};
 pub use body::{BodyRate, MAX_BODY_BYTES, MAX_INFLIGHT_MIB};
 pub use error::{ApiError, ErrorType};
 
+use crate::control::ControlPlane;
 use crate::listener::Peer;
 use crate::registry::Registry;
 use crate::telemetry::Metrics;
@@ -62,7 +63,10 @@ pub const OPERATIONS: [&str; 12] = [
 /// What request handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub streams: Arc<Registry>,
+    /// The running streams, looked up by name.
+    pub registry: Arc<Registry>,
+    /// Creating, changing and deleting streams.
+    pub control: Arc<ControlPlane>,
     pub metrics: Metrics,
     /// One permit per KiB of request body in flight ([`MAX_INFLIGHT_MIB`] in all).
     pub inflight: Arc<tokio::sync::Semaphore>,
@@ -73,9 +77,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(streams: Arc<Registry>, metrics: Metrics) -> Self {
+    pub fn new(control: Arc<ControlPlane>, metrics: Metrics) -> Self {
         Self {
-            streams,
+            registry: control.registry().clone(),
+            control,
             metrics,
             inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_MIB as usize * 1024)),
             auth: None,
@@ -150,9 +155,12 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Gives every request an id: in the `x-amzn-RequestId` header, and on every log line written
+/// while it is served (so the cause of an error answered with a fixed text can be found).
 async fn request_id(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
     let id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
@@ -162,21 +170,21 @@ async fn request_id(request: Request, next: Next) -> Response {
 /// Readiness: see [`crate::health::readiness`] (503 only when a shard's log refuses writes;
 /// delivery held back is reported with 200). `/healthz` is liveness only.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let readiness = crate::health::readiness(&state.streams);
+    let readiness = crate::health::readiness(&state.registry);
     let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, readiness.body).into_response()
 }
 
 /// [`readyz`]'s status and first line only.
 async fn readyz_headline(State(state): State<AppState>) -> Response {
-    let readiness = crate::health::readiness(&state.streams);
+    let readiness = crate::health::readiness(&state.registry);
     let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let headline = readiness.body.lines().next().unwrap_or_default();
     (status, format!("{headline}\n")).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state.metrics.refresh_gauges(&state.streams);
+    state.metrics.refresh_gauges(&state.registry.gauges());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
@@ -289,15 +297,8 @@ async fn dispatch(
             format!("operation {other} has no handler in this Hydrant"),
         )),
     };
-    result.map_err(|mut e| {
-        if restricted.is_some() && e.kind == ErrorType::ResourceNotFound {
-            // A key limited to some streams does not get to learn the others' names.
-            if let Some(at) = e.message.find(" Known delivery streams:") {
-                e.message.truncate(at);
-            }
-        }
-        e
-    })
+    // A key limited to some streams does not get to learn the others' names.
+    result.map_err(|e| if restricted.is_some() { e.for_restricted_caller() } else { e })
 }
 
 /// Largest body read from a key that may not call its operation, so the refusal can name the
@@ -377,7 +378,7 @@ fn access_denied(
     fix: String,
 ) -> ApiError {
     state.metrics.auth_failure("access_denied");
-    let config = state.streams.config();
+    let config = state.control.config();
     let stream = stream.filter(|s| crate::names::is_valid_stream_name(s)).unwrap_or("*");
     let resource =
         format!("arn:aws:firehose:{}:{}:deliverystream/{stream}", config.region, config.account_id);

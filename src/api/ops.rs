@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
 use super::describe;
+use super::error::put_record_error;
 use super::record_id::record_id;
 use super::wire::*;
 use super::{ApiError, AppState, ErrorType};
@@ -57,7 +58,7 @@ fn stream_name<'a>(name: Option<&'a Cow<'a, str>>) -> Result<&'a str, ApiError> 
 }
 
 fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<DeliveryStream>, ApiError> {
-    state.streams.get(name).ok_or_else(|| state.streams.not_found(name))
+    state.registry.get(name).ok_or_else(|| state.registry.not_found(name).into())
 }
 
 /// Decodes every record into one buffer (one allocation per call) and hands out slices.
@@ -191,7 +192,7 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
     let payloads = decode_records(records)?;
     let bytes: usize = payloads.iter().map(Bytes::len).sum();
     let count = payloads.len();
-    let results = stream.append(payloads).await?;
+    let results = stream.put(payloads).await?;
 
     let mut failed = 0;
     let mut first_failure = None;
@@ -203,8 +204,12 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
                 encrypted |= location.encrypted;
                 PutRecordBatchResponseEntry::Ok { record_id: record_id(&location) }
             }
-            Err(failure) => {
+            Err(cause) => {
+                if failed == 0 {
+                    tracing::warn!(stream = %stream.name, error = %cause, "records not stored");
+                }
                 failed += 1;
+                let failure = put_record_error(&stream.name, &cause);
                 let entry = PutRecordBatchResponseEntry::Failed {
                     error_code: failure.kind.name(),
                     error_message: failure.message.clone(),
@@ -241,7 +246,11 @@ pub async fn put_record(state: &AppState, body: &[u8]) -> Result<String, ApiErro
     let stream = lookup(state, name)?;
     let payload = decode_record(record)?;
     let bytes = payload.len();
-    let location = stream.append(vec![payload]).await?.pop().expect("one result per record")?;
+    let stored = stream.put(vec![payload]).await?.pop().expect("one result per record");
+    let location = stored.map_err(|cause| {
+        tracing::warn!(stream = %stream.name, error = %cause, "record not stored");
+        put_record_error(&stream.name, &cause)
+    })?;
     state.metrics.incoming(&stream.name, 1, bytes, "PutRecord", started.elapsed());
     let output = PutRecordOutput { record_id: record_id(&location), encrypted: location.encrypted };
     Ok(serde_json::to_string(&output).expect("serializable"))
@@ -275,7 +284,7 @@ pub fn list_delivery_streams(
             ));
         }
     }
-    let mut names = state.streams.names();
+    let mut names = state.registry.names();
     names.retain(|n| visible(n));
     // Every Hydrant stream is DirectPut; other source types list nothing.
     if input.delivery_stream_type.as_deref().is_some_and(|t| t != "DirectPut") {

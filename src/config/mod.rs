@@ -28,7 +28,6 @@ mod http;
 mod limits;
 mod log_keys;
 mod model;
-pub mod prefix_rules;
 mod validate;
 
 #[cfg(test)]

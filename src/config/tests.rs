@@ -807,6 +807,30 @@ fn prefix_rules_are_reported_at_the_prefix_paths() {
 }
 
 #[test]
+fn an_invalid_timestamp_pattern_is_reported_at_the_prefix_path() {
+    // `b` is no pattern letter (Java: "Unknown pattern letter: b"); such a stream used to pass
+    // validation and fail only when it started.
+    assert_issue(
+        &stream(
+            "Prefix: \"data/!{timestamp:yyyy-bb}/\"\nErrorOutputPrefix: \"e/!{firehose:error-output-type}/\"",
+            "",
+        ),
+        &format!("{EXT}.Prefix"),
+        &["invalid expression `!{timestamp:yyyy-bb}`", "unknown pattern letter 'b'"],
+    );
+    assert_issue(
+        &stream("ErrorOutputPrefix: \"e/!{firehose:error-output-type}/!{timestamp:ww}/\"", ""),
+        &format!("{EXT}.ErrorOutputPrefix"),
+        &["invalid expression `!{timestamp:ww}`", "'w'", "not supported"],
+    );
+    assert_issue(
+        &WAREHOUSE.replace("Prefix: stage/", "Prefix: \"stage/!{timestamp:yyyy'}/\""),
+        "delivery_streams[0].RedshiftDestinationConfiguration.S3Configuration.Prefix",
+        &["invalid expression `!{timestamp:yyyy'}`", "not closed"],
+    );
+}
+
+#[test]
 fn storage_settings_are_checked() {
     assert_issue(
         "storage: { segment_bytes: 100 }\n",

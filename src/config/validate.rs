@@ -13,8 +13,8 @@ use super::model::{
     BufferingHints, Config, DeliveryStreamConfig, DeliveryStreamType, EncryptionConfig,
     ExtendedS3Config, FsyncSetting, ObjectStoreConfig, S3BackupMode, S3DestinationConfig, Tag,
 };
-use super::prefix_rules;
 use super::{AuthConfig, Issue};
+use crate::naming::check_prefixes;
 
 /// Smallest accepted `storage.segment_bytes`.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
@@ -230,7 +230,7 @@ fn check_processing(
         ) {
             issues.push(Issue::new(
                 format!("{ext_path}.ProcessingConfiguration.Processors"),
-                message,
+                message.to_string(),
             ));
         }
     }
@@ -688,10 +688,10 @@ fn check_common(c: CommonS3<'_>, path: &str, issues: &mut Vec<Issue>) {
         ));
     }
 
-    for problem in
-        prefix_rules::prefix_problems(c.prefix, c.error_output_prefix, c.dynamic_partitioning)
-    {
-        issues.push(Issue::new(format!("{path}.{}", problem.field.as_str()), problem.message));
+    if let Err(problems) = check_prefixes(c.prefix, c.error_output_prefix, c.dynamic_partitioning) {
+        for problem in problems {
+            issues.push(Issue::new(format!("{path}.{}", problem.field()), problem.to_string()));
+        }
     }
 
     if let Some(hints) = c.buffering_hints {

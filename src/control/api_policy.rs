@@ -69,7 +69,7 @@ fn check_files(server: &Config, stream: &DeliveryStreamConfig, issues: &mut Vec<
                     format!(
                         "{block}.ProcessingConfiguration.Processors[{i}].Parameters[{j}].ParameterValue"
                     ),
-                    message,
+                    message.to_string(),
                 ));
             }
         }

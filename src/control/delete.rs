@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{internal, persist, stored_of, ControlError};
-use crate::registry::{DeliveryStream, Registry};
+use super::ControlPlane;
+use super::{stored_of, ControlError};
+use crate::registry::DeliveryStream;
 
 /// What happens to a stream's log once it is drained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,26 +16,20 @@ pub(super) enum Removal {
     Unconfigure,
 }
 
-impl Registry {
+impl ControlPlane {
     /// DeleteDeliveryStream: refuses puts from now on (status DELETING), then in the
     /// background delivers what is buffered (up to `shutdown_timeout_seconds`) and deletes
     /// the stream's log and file.
     pub async fn delete(self: &Arc<Self>, name: &str) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
-        let stream =
-            self.get(name).ok_or_else(|| ControlError::NotFound(self.not_found(name).message))?;
+        let _guard = self.lock.lock().await;
+        let stream = self.registry.get(name).ok_or_else(|| self.registry.not_found(name))?;
         if stream.is_deleting() {
             return Ok(()); // Firehose accepts a delete of a DELETING stream
         }
         let stream = self.changeable(name)?;
         let mut stored = stored_of(&stream);
         stored.deleting = true;
-        let data_dir = self.config().data_dir.clone();
-        tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(internal("cannot record the deletion"))?;
+        self.write_stored(stored, "cannot record the deletion").await?;
         stream.close().await;
         tracing::info!(stream = %name, "delivery stream deleted through the API: delivering what it buffered, then removing it");
         self.spawn_removal(stream, Removal::Delete);
@@ -69,41 +64,32 @@ impl Registry {
                 Removal::Unconfigure => "they stay in the stream's log and are delivered if it is added back",
             });
         }
-        let data_dir = self.config().data_dir.clone();
         match removal {
             Removal::Delete => {
-                let trash = {
-                    let (data_dir, name) = (data_dir.clone(), name.clone());
-                    tokio::task::spawn_blocking(move || {
-                        let trash = persist::trash_log(&data_dir, &name)?;
-                        persist::remove_stored(&data_dir, &name)?;
-                        Ok::<_, std::io::Error>(trash)
-                    })
-                    .await
+                stream.log.close().await;
+                let deleted = match self.store.delete(&name).await {
+                    Ok(()) => {
+                        let (definitions, name) = (self.definitions.clone(), name.clone());
+                        tokio::task::spawn_blocking(move || definitions.remove(&name))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.map_err(|e| e.to_string()))
+                    }
+                    Err(e) => Err(e.to_string()),
                 };
-                match trash {
-                    Ok(Ok(trash)) => {
-                        self.remove(&name);
-                        tokio::task::spawn_blocking(move || {
-                            drop(stream); // closes the log (joins its writer threads)
-                            if let Some(trash) = trash {
-                                if let Err(e) = std::fs::remove_dir_all(&trash) {
-                                    tracing::warn!(path = %trash.display(), error = %e,
-                                        "cannot remove the log of a deleted stream; it is removed at the next start");
-                                }
-                            }
-                        });
+                match deleted {
+                    Ok(()) => {
+                        self.registry.remove(&name);
+                        // Dropping the stream joins the log's writer threads.
+                        tokio::task::spawn_blocking(move || drop(stream));
                         tracing::info!(stream = %name, "delivery stream deleted");
                     }
-                    Ok(Err(e)) => tracing::error!(stream = %name, error = %e,
+                    Err(e) => tracing::error!(stream = %name, error = %e,
                         "cannot delete the stream's files; it stays DELETING and the next start retries"),
-                    Err(e) => {
-                        tracing::error!(stream = %name, error = %e, "deleting the stream failed")
-                    }
                 }
             }
             Removal::Unconfigure => {
-                self.remove(&name);
+                self.registry.remove(&name);
                 tokio::task::spawn_blocking(move || drop(stream));
                 tracing::info!(stream = %name, "delivery stream removed (its log is kept in the data directory)");
             }

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use super::ControlPlane;
 use crate::delivery::StopMode;
-use crate::registry::{DeliveryStream, Registry};
+use crate::log::ShardId;
+use crate::registry::DeliveryStream;
 
-impl Registry {
+impl ControlPlane {
     /// Stops `stream`'s workers in drain mode; returns how many records are still undelivered.
     pub(super) async fn drain(
         &self,
@@ -23,8 +25,8 @@ impl Registry {
     /// Graceful stop: every stream drains (delivers what it buffered) until `deadline`; then
     /// uploads still in flight are abandoned. Records not delivered stay in the log.
     pub async fn shutdown(&self, deadline: tokio::time::Instant) {
-        let _guard = tokio::time::timeout_at(deadline, self.control.lock()).await.ok();
-        let streams = self.all();
+        let _guard = tokio::time::timeout_at(deadline, self.lock.lock()).await.ok();
+        let streams = self.registry.all();
         let drains = streams.iter().map(|s| self.drain(s, deadline));
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("not poisoned"));
         let all = futures::future::join(futures::future::join_all(drains), async {
@@ -58,12 +60,15 @@ impl Registry {
 }
 
 /// Records appended but not delivered, by the workers' last checkpoints.
-fn undelivered(stream: &DeliveryStream, statuses: &[Arc<crate::delivery::WorkerStatus>]) -> u64 {
-    stream
-        .log
-        .shards()
-        .iter()
-        .zip(statuses)
-        .map(|(shard, status)| shard.next_seq().saturating_sub(status.next_seq()))
+fn undelivered(
+    stream: &DeliveryStream,
+    statuses: &[(ShardId, Arc<crate::delivery::WorkerStatus>)],
+) -> u64 {
+    let shards = stream.shard_stats();
+    (statuses.iter())
+        .filter_map(|(id, status)| {
+            let shard = shards.iter().find(|s| s.shard == *id)?;
+            Some(shard.next_seq.saturating_sub(status.next_seq()))
+        })
         .sum()
 }

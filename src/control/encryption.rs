@@ -2,23 +2,26 @@
 
 use std::sync::Arc;
 
-use super::{key_error, now_secs, ControlError};
+use super::ControlPlane;
+use super::{now_secs, ControlError};
 use crate::config::{DeliveryStreamConfig, LogKeyError, LogKeys, StreamEncryptionInput};
-use crate::registry::{Definition, DeliveryStream, Registry};
+use crate::log::AtRestKeys;
+use crate::registry::{Definition, DeliveryStream};
 
 /// Makes `stream`'s log encrypt appended records at rest as `keys` say, from now on.
 pub(super) async fn switch_log_encryption(
     stream: &DeliveryStream,
     keys: &LogKeys,
 ) -> Result<(), ControlError> {
+    let keys = AtRestKeys { ring: keys.ring.clone().map(Arc::new), encrypt: keys.encrypt };
     stream
         .log
-        .switch_encryption(keys.ring.as_ref(), keys.encrypt)
+        .switch_encryption(keys)
         .await
-        .map_err(|e| ControlError::Internal(format!("cannot switch the log's encryption: {e}")))
+        .map_err(super::internal("cannot switch the log's encryption"))
 }
 
-impl Registry {
+impl ControlPlane {
     /// Start/StopDeliveryStreamEncryption: from the next appended record on, the stream's log
     /// is encrypted at rest under the key `input` names (or no longer, with `None`). Records
     /// already in the log stay as they are and are read either way; the workers go on.
@@ -27,12 +30,12 @@ impl Registry {
         name: &str,
         input: Option<StreamEncryptionInput>,
     ) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let stream = self.changeable(name)?;
         let definition = stream.definition();
         let mut config = (*definition.config).clone();
         config.delivery_stream_encryption_configuration_input = input;
-        let keys = self.log_keys(&config).await.map_err(key_error)?;
+        let keys = self.log_keys(&config).await.map_err(ControlError::Keys)?;
         let definition = Definition {
             config: Arc::new(config),
             version: definition.version,

@@ -86,15 +86,46 @@ fn short(block: &str) -> &str {
     block.strip_suffix("DestinationConfiguration").unwrap_or(block)
 }
 
-/// The configuration after applying `update` (the value of `kind`'s member). Errors say what
-/// to change, naming members as the update request spells them.
+/// Why an UpdateDestination cannot be merged into a stream's configuration. Each says what to
+/// change, naming members as the update request spells them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("{member} must be a JSON object")]
+    NotAnObject { member: &'static str },
+    /// The stream's own configuration has no destination block (it was checked when stored).
+    #[error("the stream has no destination block")]
+    NoDestination,
+    #[error(
+        "changing the destination type from {from} to {to} is not supported (Firehose does not \
+         allow switching to or from search or HTTP endpoint destinations); create a new \
+         delivery stream instead"
+    )]
+    SwitchRefused { from: &'static str, to: &'static str },
+    #[error(
+        "{member}.S3BackupMode: a backup that is Enabled cannot be disabled again (Firehose \
+         allows only Disabled -> Enabled); leave S3BackupMode out"
+    )]
+    BackupOneWay { member: &'static str },
+    #[error(
+        "{member}.DynamicPartitioningConfiguration.Enabled: dynamic partitioning can only be \
+         chosen when a stream is created (it is {} on this one); create a new delivery stream \
+         to change it",
+        if *.enabled { "enabled" } else { "disabled" }
+    )]
+    PartitioningOneWay { member: &'static str, enabled: bool },
+    /// The merged configuration is not a valid one: `path` as the update spells it.
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The configuration after applying `update` (the value of `kind`'s member).
 pub fn merge(
     current: &DeliveryStreamConfig,
     kind: UpdateKind,
     update: &Value,
-) -> Result<DeliveryStreamConfig, String> {
+) -> Result<DeliveryStreamConfig, MergeError> {
     let Value::Object(update) = update else {
-        return Err(format!("{} must be a JSON object", kind.member()));
+        return Err(MergeError::NotAnObject { member: kind.member() });
     };
     let mut update = update.clone();
     for (from, to) in RENAMED {
@@ -102,14 +133,14 @@ pub fn merge(
             update.insert(to.to_string(), v);
         }
     }
-    let mut whole = serde_json::to_value(current).map_err(|e| e.to_string())?;
-    let map = whole.as_object_mut().ok_or("configuration is not an object")?;
+    let mut whole = serde_json::to_value(current).map_err(|_| MergeError::NoDestination)?;
+    let map = whole.as_object_mut().ok_or(MergeError::NoDestination)?;
     let current_block = DestinationKind::ALL
         .into_iter()
         .flat_map(DestinationKind::config_members)
         .copied()
         .find(|b| map.contains_key(*b))
-        .ok_or("the stream has no destination block")?;
+        .ok_or(MergeError::NoDestination)?;
     let target = kind.block();
     let merged = if current_block == target {
         let old = map.remove(current_block).unwrap_or(Value::Null);
@@ -121,13 +152,10 @@ pub fn merge(
         merged
     } else {
         if is_switch_restricted(current_block) || is_switch_restricted(target) {
-            return Err(format!(
-                "changing the destination type from {} to {} is not supported (Firehose does \
-                 not allow switching to or from search or HTTP endpoint destinations); create \
-                 a new delivery stream instead",
-                short(current_block),
-                short(target)
-            ));
+            return Err(MergeError::SwitchRefused {
+                from: short(current_block),
+                to: short(target),
+            });
         }
         map.remove(current_block);
         Value::Object(update)
@@ -145,7 +173,7 @@ pub fn merge(
             }
             None => path,
         };
-        format!("{path}: {}", e.into_inner())
+        MergeError::Invalid { path, message: e.into_inner().to_string() }
     })
 }
 
@@ -202,15 +230,16 @@ fn drop_moved_secrets(
     }
 }
 
-fn check_one_way(old: &Value, update: &Map<String, Value>, kind: UpdateKind) -> Result<(), String> {
+fn check_one_way(
+    old: &Value,
+    update: &Map<String, Value>,
+    kind: UpdateKind,
+) -> Result<(), MergeError> {
     let member = kind.member();
     if old.get("S3BackupMode").and_then(Value::as_str) == Some("Enabled")
         && update.get("S3BackupMode").and_then(Value::as_str) == Some("Disabled")
     {
-        return Err(format!(
-            "{member}.S3BackupMode: a backup that is Enabled cannot be disabled again \
-             (Firehose allows only Disabled -> Enabled); leave S3BackupMode out"
-        ));
+        return Err(MergeError::BackupOneWay { member });
     }
     let enabled = |v: Option<&Value>| {
         v.and_then(|p| p.get("Enabled")).and_then(Value::as_bool).unwrap_or(false)
@@ -219,12 +248,7 @@ fn check_one_way(old: &Value, update: &Map<String, Value>, kind: UpdateKind) -> 
     if let Some(given) = update.get("DynamicPartitioningConfiguration") {
         let wants = given.get("Enabled").and_then(Value::as_bool);
         if wants.is_some_and(|w| w != was) {
-            return Err(format!(
-                "{member}.DynamicPartitioningConfiguration.Enabled: dynamic partitioning can \
-                 only be chosen when a stream is created (it is {} on this one); create a new \
-                 delivery stream to change it",
-                if was { "enabled" } else { "disabled" }
-            ));
+            return Err(MergeError::PartitioningOneWay { member, enabled: was });
         }
     }
     Ok(())
@@ -292,7 +316,9 @@ mod tests {
     #[test]
     fn a_different_type_replaces_the_destination_and_needs_a_full_configuration() {
         let partial = json!({"Username": "loader"});
-        let err = merge(&s3_stream(), kind("RedshiftDestinationUpdate"), &partial).unwrap_err();
+        let err = merge(&s3_stream(), kind("RedshiftDestinationUpdate"), &partial)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("RedshiftDestinationUpdate"), "{err}");
         assert!(err.contains("missing field"), "{err}");
         let full = json!({
@@ -312,13 +338,16 @@ mod tests {
     fn switching_to_or_from_search_or_http_is_refused() {
         let err =
             merge(&s3_stream(), kind("HttpEndpointDestinationUpdate"), &json!({})).unwrap_err();
-        assert!(err.contains("not supported"), "{err}");
+        assert_eq!(err, MergeError::SwitchRefused { from: "ExtendedS3", to: "HttpEndpoint" });
+        assert!(err.to_string().contains("not supported"), "{err}");
     }
 
     #[test]
     fn unknown_members_are_named_as_the_update_spells_them() {
         let update = json!({"S3BackupUpdate": {"Bogus": 1}});
-        let err = merge(&s3_stream(), kind("ExtendedS3DestinationUpdate"), &update).unwrap_err();
+        let err = merge(&s3_stream(), kind("ExtendedS3DestinationUpdate"), &update)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("ExtendedS3DestinationUpdate.S3BackupUpdate"), "{err}");
         assert!(err.contains("Bogus"), "{err}");
     }
@@ -428,7 +457,8 @@ mod tests {
             kind("ExtendedS3DestinationUpdate"),
             &json!({"DynamicPartitioningConfiguration": {"Enabled": true}}),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("only be chosen when a stream is created"), "{err}");
         let mut backed_up = s3_stream();
         backed_up.extended_s3_destination_configuration.as_mut().unwrap().s3_backup_mode =
@@ -438,7 +468,8 @@ mod tests {
             kind("ExtendedS3DestinationUpdate"),
             &json!({"S3BackupMode": "Disabled"}),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("cannot be disabled"), "{err}");
     }
 }

@@ -7,7 +7,7 @@
 //! and reload. Streams created through the API live in `<data_dir>/api-streams/` and are
 //! re-opened at every start ([`persist`]).
 //!
-//! Every change is serialised by [`Registry::control`]. A change of a running stream's
+//! Every change is serialised by [`ControlPlane`]'s lock. A change of a running stream's
 //! configuration (UpdateDestination, a reload) prepares the new pipeline first (a bad
 //! destination leaves the old one running), then stops the old workers with
 //! [`StopMode::Stop`](crate::delivery::StopMode::Stop) (what is sealed is delivered, nothing
@@ -30,79 +30,235 @@ pub mod merge;
 pub mod persist;
 pub mod reload;
 mod startup;
+mod store;
 mod tags;
 mod update;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::api::{ApiError, ErrorType};
-use crate::config::{
-    DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
-};
-use crate::pipeline::StartError;
-use crate::registry::{DeliveryStream, Owner, Registry};
+use tokio::sync::watch;
 
-pub use merge::UpdateKind;
+use crate::config::{
+    Config, DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
+};
+use crate::log::LogStore;
+use crate::names::DESTINATION_ID;
+use crate::pipeline::{BuildContext, StartError};
+use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
+use crate::telemetry::Metrics;
+
+pub use merge::{MergeError, UpdateKind};
 pub use reload::ReloadError;
+pub use startup::StartupError;
+pub use store::{DefinitionStore, FileDefinitions, StoreError};
+
+/// The one handle through which streams are created, changed, tagged, deleted, reloaded and
+/// stopped while Hydrant serves. It owns what opening a stream needs (the server settings, the
+/// [`LogStore`] the streams' logs are in, the metrics) and adds streams to the [`Registry`], replaces
+/// them in it and removes them from it; the API looks streams up in the registry directly.
+pub struct ControlPlane {
+    registry: Arc<Registry>,
+    /// The streams of the API and the versions of the config file's streams.
+    definitions: Arc<dyn DefinitionStore>,
+    /// The server settings streams are opened with (object stores, functions, ...) and the
+    /// config file's streams, as last applied.
+    config: RwLock<Arc<Config>>,
+    /// Where the streams' logs are.
+    store: Arc<dyn LogStore>,
+    metrics: Metrics,
+    /// What building every stream's pipeline shares (the WebAssembly engine).
+    build: BuildContext,
+    /// Serialises changes: create, delete, update, tags, reload and shutdown.
+    lock: tokio::sync::Mutex<()>,
+    /// Fired at the shutdown deadline: every stop in progress abandons its uploads.
+    abort: watch::Sender<bool>,
+    /// Deletions and removals draining in the background.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl ControlPlane {
+    /// A control plane over an empty `registry`, for the server settings of `config`; streams'
+    /// logs are opened in `store`.
+    fn new(
+        registry: Arc<Registry>,
+        config: &Config,
+        store: Arc<dyn LogStore>,
+        metrics: &Metrics,
+        build: BuildContext,
+    ) -> Self {
+        Self {
+            registry,
+            definitions: Arc::new(FileDefinitions::new(&config.data_dir)),
+            config: RwLock::new(Arc::new(config.clone())),
+            store,
+            metrics: metrics.clone(),
+            build,
+            lock: tokio::sync::Mutex::new(()),
+            abort: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The running streams this control plane changes.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The server settings and config-file streams as last applied.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().expect("not poisoned").clone()
+    }
+
+    fn set_config(&self, config: Config) {
+        *self.config.write().expect("not poisoned") = Arc::new(config);
+    }
+
+    /// Stores a stream of the API (off the runtime); `what` names the change for the log.
+    async fn write_stored(
+        &self,
+        stored: persist::StoredStream,
+        what: &'static str,
+    ) -> Result<(), ControlError> {
+        let definitions = self.definitions.clone();
+        tokio::task::spawn_blocking(move || definitions.write(&stored))
+            .await
+            .map_err(internal(what))?
+            .map_err(internal(what))
+    }
+}
 
 /// Most tags a stream may have (Firehose).
 pub const MAX_TAGS: usize = crate::config::MAX_TAGS;
 
-/// Why a control-plane call was refused. Each carries the whole message (which names the
-/// stream or member and what to do); the API turns them into Firehose's error types.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a control-plane call was refused, by meaning. Each names the stream or member and what
+/// to do; `api/error.rs` turns them into Firehose's error types.
+#[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// ResourceNotFoundException.
+    /// No stream of this name.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// The stream belongs to the config file: the API may read it, not change it.
+    #[error(
+        "delivery stream {stream} is defined in the config file (delivery_streams); change it \
+         there and reload Hydrant (SIGHUP) or restart it. Only streams created with \
+         CreateDeliveryStream can be changed through the API"
+    )]
+    OwnedByConfigFile { stream: String },
+    /// The stream is being deleted.
+    #[error(
+        "delivery stream {stream} is being deleted; wait until DescribeDeliveryStream answers \
+         ResourceNotFoundException"
+    )]
+    Deleting { stream: String },
+    /// CreateDeliveryStream of a name that is taken (by a stream that may be being deleted).
+    #[error("Firehose {stream} under accountId {account} {}", exists_state(*.deleting))]
+    Exists { stream: String, account: String, deleting: bool },
+    /// `CurrentDeliveryStreamVersionId` is not the stream's version.
+    #[error(
+        "Cannot update firehose: {stream} since the current version id: {current} and \
+         specified version id: {given} do not match; describe the stream for its VersionId and \
+         try again"
+    )]
+    VersionMismatch { stream: String, current: u64, given: String },
+    /// `DestinationId` is not the stream's one destination.
+    #[error(
+        "Destination Id {given} not found; a Hydrant stream has one destination, {DESTINATION_ID}"
+    )]
+    UnknownDestinationId { given: String },
+    /// The configuration (or tags) does not pass the checks of `hydrant validate`, or is above
+    /// a value ceiling of the server's `limits:`.
+    #[error("{}", issues_message(.0))]
+    Invalid(Vec<Issue>),
+    /// An UpdateDestination that cannot be merged into the stream's configuration.
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    /// Tagging would leave the stream with more than [`MAX_TAGS`] tags.
+    #[error(
+        "delivery stream {stream} would have {count} tags; a stream has at most {MAX_TAGS}: \
+         remove some with UntagDeliveryStream first"
+    )]
+    TooManyTags { stream: String, count: usize },
+    /// `limits.max_streams: 0`: the API may not create streams.
+    #[error(
+        "cannot create delivery stream {stream}: creating delivery streams through the API is \
+         turned off on this server (limits.max_streams: 0); define the stream in the server's \
+         config file, or have the operator raise limits.max_streams"
+    )]
+    ApiStreamsOff { stream: String },
+    /// `limits.max_streams` streams of the API exist.
+    #[error(
+        "cannot create delivery stream {stream}: this server allows {max} delivery streams \
+         created through the API (limits.max_streams) and has {count}; delete one first \
+         (DeleteDeliveryStream), or have the operator raise limits.max_streams in the server's \
+         config file"
+    )]
+    TooManyStreams { stream: String, max: u32, count: usize },
+    /// The stream's shards would take the server over `limits.max_shards`.
+    #[error(
+        "hydrant.shards: delivery stream {stream} needs {shards} shards, but {in_use} of the {max} \
+         shards this server allows in total (limits.max_shards) are in use; ask for at most {}, \
+         delete a stream first, or have the operator raise limits.max_shards in the server's \
+         config file",
+        (*.max as usize).saturating_sub(*.in_use)
+    )]
+    TooManyShards { stream: String, shards: usize, in_use: usize, max: u32 },
+    /// Counts above the server's `limits:`.
+    #[error("{}", issues_message(.0))]
+    OverLimits(Vec<Issue>),
+    /// The keys of the stream's log at rest: the caller's `KeyType` / `KeyARN`, or the
+    /// server's key files ([`LogKeyError::Load`], whose details are not the caller's).
+    #[error(transparent)]
+    Keys(LogKeyError),
+    /// The new configuration cannot run: what the caller (or the config file) asked for.
+    #[error(transparent)]
+    NotStartable(StartError),
+    /// A stream of the API cannot start because of the server's files; only the member is
+    /// told (the cause, which may quote a file or name a path, is logged).
     #[error("{0}")]
-    NotFound(String),
-    /// ResourceInUseException: the name is taken, the stream is being deleted, or it belongs
-    /// to the config file.
-    #[error("{0}")]
-    InUse(String),
-    /// InvalidArgumentException.
-    #[error("{0}")]
-    Invalid(String),
-    /// ConcurrentModificationException.
-    #[error("{0}")]
-    VersionMismatch(String),
-    /// LimitExceededException.
-    #[error("{0}")]
-    LimitExceeded(String),
-    /// InvalidKMSResourceException: the key a stream asks for is not configured.
-    #[error("{0}")]
-    Kms(String),
-    /// InternalFailure: the change could not be stored or started.
-    #[error("{0}")]
-    Internal(String),
+    ServerFile(ServerFile),
+    /// Starting failed inside Hydrant (its log, threads, version file).
+    #[error(transparent)]
+    StartFailed(StartError),
+    /// The change could not be stored or carried out on the server (the detail is for the
+    /// server's log).
+    #[error("{what}: {detail}")]
+    Internal { what: &'static str, detail: String },
 }
 
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> Self {
-        if let ControlError::Internal(detail) = &e {
-            // Details of an internal failure (paths, I/O errors) stay in the server's log.
-            tracing::error!(error = %detail, "a control-plane call failed inside Hydrant");
-            return ApiError::new(
-                ErrorType::InternalFailure,
-                "the change could not be carried out on the server; its log has the details. \
-                 Retry later, or ask the operator",
-            );
-        }
-        let kind = match &e {
-            ControlError::NotFound(_) => ErrorType::ResourceNotFound,
-            ControlError::InUse(_) => ErrorType::ResourceInUse,
-            ControlError::Invalid(_) => ErrorType::InvalidArgument,
-            ControlError::VersionMismatch(_) => ErrorType::ConcurrentModification,
-            ControlError::LimitExceeded(_) => ErrorType::LimitExceeded,
-            ControlError::Kms(_) => ErrorType::InvalidKmsResource,
-            ControlError::Internal(_) => ErrorType::InternalFailure,
-        };
-        ApiError::new(kind, e.to_string())
+fn exists_state(deleting: bool) -> &'static str {
+    if deleting {
+        "is being deleted; create it again once DescribeDeliveryStream answers \
+         ResourceNotFoundException"
+    } else {
+        "already exists"
     }
 }
 
-fn internal(what: &str) -> impl Fn(String) -> ControlError + '_ {
-    move |e| ControlError::Internal(format!("{what}: {e}"))
+/// A file of the server that a stream of the API needs and that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerFile {
+    #[error(
+        "LambdaArn {lambda_arn:?}: the WebAssembly module of this function cannot be loaded on \
+         the server (the server log says why); ask the operator to fix its entry in functions:, \
+         or name another function"
+    )]
+    Transform { lambda_arn: String },
+    #[error(
+        "the server's encryption keys cannot be loaded (the server log says why); ask the \
+         operator to fix storage.encryption, or leave DeliveryStreamEncryptionConfigurationInput \
+         out"
+    )]
+    Keys,
+    #[error(
+        "bucket {bucket:?} cannot be opened in the stream's object store (the server log says \
+         why); check BucketARN, or ask the operator"
+    )]
+    Bucket { bucket: String },
+}
+
+fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ControlError {
+    move |e| ControlError::Internal { what, detail: e.to_string() }
 }
 
 fn now_secs() -> f64 {
@@ -118,56 +274,26 @@ fn now_secs() -> f64 {
 /// reads it in the reload log).
 fn start_error(e: StartError, owner: Owner) -> ControlError {
     if owner == Owner::Api {
-        let hidden = |message: String| {
-            tracing::warn!(error = %e, "a stream of the API could not start");
-            ControlError::Invalid(message)
-        };
-        match &e {
+        let file = match &e {
             StartError::Transform { lambda_arn, .. } => {
-                return hidden(format!(
-                    "LambdaArn {lambda_arn:?}: the WebAssembly module of this function cannot \
-                     be loaded on the server (the server log says why); ask the operator to fix \
-                     its entry in functions:, or name another function"
-                ))
+                Some(ServerFile::Transform { lambda_arn: lambda_arn.clone() })
             }
-            StartError::Keys { .. } | StartError::Schema { .. } => {
-                return hidden(
-                    "the server's encryption keys cannot be loaded (the server log says why); \
-                     ask the operator to fix storage.encryption, or leave \
-                     DeliveryStreamEncryptionConfigurationInput out"
-                        .into(),
-                )
-            }
+            StartError::Keys { .. } | StartError::Schema { .. } => Some(ServerFile::Keys),
             StartError::Destination { bucket, .. } => {
-                return hidden(format!(
-                    "bucket {bucket:?} cannot be opened in the stream's object store (the server \
-                     log says why); check BucketARN, or ask the operator"
-                ))
+                Some(ServerFile::Bucket { bucket: bucket.clone() })
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(file) = file {
+            tracing::warn!(error = %e, "a stream of the API could not start");
+            return ControlError::ServerFile(file);
         }
     }
     match e {
-        StartError::Log { .. }
-        | StartError::Threads { .. }
-        | StartError::Version { .. }
-        | StartError::ApiStream { .. } => ControlError::Internal(e.to_string()),
-        other => ControlError::Invalid(other.to_string()),
-    }
-}
-
-/// The keys of a stream's log could not be had: the caller's `KeyType` / `KeyARN`, or the
-/// server's key files (whose paths and errors are logged, not answered).
-fn key_error(e: LogKeyError) -> ControlError {
-    match e {
-        LogKeyError::UnknownKey { .. } => ControlError::Kms(e.to_string()),
-        LogKeyError::Load { ring, .. } => {
-            tracing::error!(error = %e, "encryption keys cannot be loaded");
-            ControlError::Internal(format!(
-                "the server's {ring} keys cannot be loaded; the server log says why"
-            ))
+        StartError::Log { .. } | StartError::Consume { .. } | StartError::Threads { .. } => {
+            ControlError::StartFailed(e)
         }
-        e => ControlError::Invalid(e.to_string()),
+        other => ControlError::NotStartable(other),
     }
 }
 
@@ -180,7 +306,7 @@ pub fn issues_message(issues: &[Issue]) -> String {
         .join("; ")
 }
 
-impl Registry {
+impl ControlPlane {
     /// How long drains and stops may take from now (`shutdown_timeout_seconds`).
     pub(crate) fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now() + Duration::from_secs(self.config().shutdown_timeout_seconds)
@@ -193,7 +319,7 @@ impl Registry {
         validate_stream(&self.config(), stream, label)
     }
 
-    /// [`Registry::validate_stream`] for an API call, on a blocking thread: it compiles jq
+    /// [`ControlPlane::validate_stream`] for an API call, on a blocking thread: it compiles jq
     /// queries (on a thread it spawns and joins) and transforms, which must not hold up a
     /// runtime worker.
     async fn validate_api_stream(
@@ -204,25 +330,17 @@ impl Registry {
         let stream = stream.clone();
         tokio::task::spawn_blocking(move || validate_stream(&server, &stream, ""))
             .await
-            .map_err(|e| ControlError::Internal(e.to_string()))
+            .map_err(internal("validating the stream failed"))
     }
 
     /// The stream `name`, if the API may change it.
     fn changeable(&self, name: &str) -> Result<Arc<DeliveryStream>, ControlError> {
-        let stream =
-            self.get(name).ok_or_else(|| ControlError::NotFound(self.not_found(name).message))?;
+        let stream = self.registry.get(name).ok_or_else(|| self.registry.not_found(name))?;
         if stream.owner == Owner::ConfigFile {
-            return Err(ControlError::InUse(format!(
-                "delivery stream {name} is defined in the config file (delivery_streams); change \
-                 it there and reload Hydrant (SIGHUP) or restart it. Only streams created with \
-                 CreateDeliveryStream can be changed through the API"
-            )));
+            return Err(ControlError::OwnedByConfigFile { stream: name.to_string() });
         }
         if stream.is_deleting() {
-            return Err(ControlError::InUse(format!(
-                "delivery stream {name} is being deleted; wait until DescribeDeliveryStream \
-                 answers ResourceNotFoundException"
-            )));
+            return Err(ControlError::Deleting { stream: name.to_string() });
         }
         Ok(stream)
     }
@@ -255,21 +373,21 @@ fn check_limits(
         |e: &LimitExcess| kept.iter().any(|k| k.issue.path == e.issue.path && e.value <= k.value);
     let new: Vec<LimitExcess> =
         limits.excesses(config).into_iter().filter(|e| !is_kept(e)).collect();
-    let message = |kind: LimitKind| {
-        let issues: Vec<Issue> =
-            new.iter().filter(|e| e.kind == kind).map(|e| e.issue.clone()).collect();
-        (!issues.is_empty()).then(|| issues_message(&issues))
+    let issues = |kind: LimitKind| -> Vec<Issue> {
+        new.iter().filter(|e| e.kind == kind).map(|e| e.issue.clone()).collect()
     };
-    if let Some(message) = message(LimitKind::Count) {
-        return Err(ControlError::LimitExceeded(message));
+    let counts = issues(LimitKind::Count);
+    if !counts.is_empty() {
+        return Err(ControlError::OverLimits(counts));
     }
-    if let Some(message) = message(LimitKind::Value) {
-        return Err(ControlError::Invalid(message));
+    let values = issues(LimitKind::Value);
+    if !values.is_empty() {
+        return Err(ControlError::Invalid(values));
     }
     Ok(())
 }
 
-/// [`Registry::validate_stream`] against a given server configuration. The stream is one of
+/// [`ControlPlane::validate_stream`] against a given server configuration. The stream is one of
 /// the API's, so [`api_policy`] comes first: a stream it refuses is not checked further (the
 /// checks of `hydrant validate` resolve and load what the stream names).
 pub fn validate_stream(

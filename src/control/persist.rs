@@ -7,14 +7,11 @@
 //!   `AccessKey`);
 //! - `<data_dir>/streams/<name>/version.json`: the version of a config-file stream and a
 //!   fingerprint of the definition it belongs to, so the version survives restarts and goes up
-//!   when the file's definition changes;
-//! - `<data_dir>/streams/.deleted-*`: logs of deleted streams, renamed away before they are
-//!   removed so that a new stream of the same name starts on an empty log.
+//!   when the file's definition changes. It lives beside the shards, in the embedded log's
+//!   directory of the stream ([`stream_dir`]).
 //!
-//! A stream's name never becomes a path as it is: [`path_name`] encodes it, so that `.`, `..`
-//! and names starting with `.` can neither reach another directory nor collide with the
-//! `.deleted-*` logs. [`stream_dir`] and [`api_file`] are the only places a path is derived
-//! from a name.
+//! A stream's name never becomes a path as it is: [`path_name`] encodes it (see there).
+//! [`api_file`] and the log's layout are the only places a path is derived from a name.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -24,18 +21,17 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
+use super::store::StoreError;
 use crate::config::DeliveryStreamConfig;
 use crate::log::embedded::checkpoint::sync_dir;
 use crate::log::embedded::dirs;
+pub use crate::log::embedded::layout::{stream_dir, stream_dir_migrated};
+use crate::names::path_name;
 
 /// Directory (under `data_dir`) of the streams created through the API.
 pub const API_DIR: &str = "api-streams";
-/// Directory (under `data_dir`) of the streams' logs.
-pub const STREAMS_DIR: &str = "streams";
 /// File (in a config-file stream's log directory) holding its version.
 pub const VERSION_FILE: &str = "version.json";
-/// Name prefix of deleted logs waiting to be removed.
-const TRASH_PREFIX: &str = ".deleted-";
 const TMP_SUFFIX: &str = ".tmp";
 
 /// `api-streams/<name>.json`.
@@ -61,32 +57,6 @@ pub fn api_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(API_DIR)
 }
 
-/// The name a stream's directory and file carry: the stream name, except that `%`, any byte
-/// outside `[A-Za-z0-9_.-]` and a leading `.` are written as `%XX` (upper-case hex).
-///
-/// Stream names are `[a-zA-Z0-9_.-]{1,64}`, so a name that does not start with `.` is its own
-/// path name (data directories of such streams need no migration), while `.` and `..` become
-/// `%2E` and `%2E.`. No name can therefore denote the streams directory, the data directory or
-/// a hidden entry such as the `.deleted-*` logs awaiting removal; and since `%` itself is
-/// encoded, two different names never share a path.
-pub fn path_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for (i, b) in name.bytes().enumerate() {
-        let plain = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
-        if plain {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `<data_dir>/streams/<path name>`: the directory of the stream's log.
-pub fn stream_dir(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(STREAMS_DIR).join(path_name(name))
-}
-
 /// `<data_dir>/api-streams/<path name>.json`.
 pub fn api_file(data_dir: &Path, name: &str) -> PathBuf {
     api_dir(data_dir).join(api_file_name(name))
@@ -94,84 +64,6 @@ pub fn api_file(data_dir: &Path, name: &str) -> PathBuf {
 
 fn api_file_name(name: &str) -> String {
     format!("{}.json", path_name(name))
-}
-
-/// [`stream_dir`], after moving the stream's log there from where earlier versions kept the
-/// log of a name starting with `.` (the name itself, under `streams/`; for `.` and `..` the
-/// shard directories landed in `streams/` and in the data directory). Other names need no
-/// move. Safe to repeat: a move interrupted by a crash is finished by the next call.
-pub fn stream_dir_migrated(data_dir: &Path, name: &str) -> io::Result<PathBuf> {
-    let dir = stream_dir(data_dir, name);
-    if !name.starts_with('.') {
-        return Ok(dir);
-    }
-    let streams = data_dir.join(STREAMS_DIR);
-    match name {
-        "." => move_legacy_shards(&streams, &dir)?,
-        ".." => move_legacy_shards(data_dir, &dir)?,
-        _ => {
-            let legacy = streams.join(name);
-            if legacy.is_dir() && !dir.exists() {
-                dirs::rename(&legacy, &dir)?;
-                tracing::info!(stream = %name, from = %legacy.display(), to = %dir.display(),
-                    "moved the stream's log to its encoded directory");
-            }
-        }
-    }
-    Ok(dir)
-}
-
-/// Moves the shard directories (`shard-NNNN` holding `*.seg` files) and `version.json` that
-/// the log of stream `.` or `..` left in `from` into `dir`.
-fn move_legacy_shards(from: &Path, dir: &Path) -> io::Result<()> {
-    let entries = match fs::read_dir(from) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let mut moves = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let is_shard = file_name
-            .strip_prefix("shard-")
-            .is_some_and(|n| n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()))
-            && holds_segments(&path);
-        if is_shard || (file_name == VERSION_FILE && path.is_file()) {
-            moves.push((path, file_name));
-        }
-    }
-    if moves.is_empty() {
-        return Ok(());
-    }
-    dirs::create_dir_all(dir)?;
-    for (path, file_name) in moves {
-        let target = dir.join(&file_name);
-        if target.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "{} (left by an earlier version) and {} both exist; move one away by hand",
-                    path.display(),
-                    target.display()
-                ),
-            ));
-        }
-        dirs::rename(&path, &target)?;
-        tracing::info!(from = %path.display(), to = %target.display(),
-            "moved a log left by an earlier version to its stream's encoded directory");
-    }
-    Ok(())
-}
-
-/// Whether `dir` directly holds segment files (a shard directory, not a stream directory).
-fn holds_segments(dir: &Path) -> bool {
-    fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().ends_with(".seg") && e.path().is_file())
-    })
 }
 
 /// Writes `contents` to `target` atomically and durably, readable by the owner only.
@@ -207,16 +99,20 @@ pub fn remove_stored(data_dir: &Path, name: &str) -> io::Result<()> {
 }
 
 /// Every stored API stream, by file name order; leftover temp files are removed.
-pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, (PathBuf, String)> {
+pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, StoreError> {
     let dir = api_dir(data_dir);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err((dir, e.to_string())),
+        Err(e) => return Err(io(&dir)(e)),
     };
     let mut paths = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| (dir.clone(), e.to_string()))?.path();
+        let path = entry.map_err(io(&dir))?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         if name.ends_with(TMP_SUFFIX) {
             let _ = fs::remove_file(&path);
@@ -227,9 +123,9 @@ pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, (PathBu
     paths.sort();
     let mut out = Vec::new();
     for path in paths {
-        let text = fs::read(&path).map_err(|e| (path.clone(), e.to_string()))?;
+        let text = fs::read(&path).map_err(io(&path))?;
         let stored: StoredStream = serde_json::from_slice(&text)
-            .map_err(|e| (path.clone(), format!("not a Hydrant API stream file: {e}")))?;
+            .map_err(|source| StoreError::Parse { path: path.clone(), source })?;
         let name = &stored.config.delivery_stream_name;
         let expected = api_file_name(name);
         let file_name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
@@ -238,10 +134,10 @@ pub fn read_all(data_dir: &Path) -> Result<Vec<(PathBuf, StoredStream)>, (PathBu
         } else if file_name == format!("{name}.json") && !dir.join(&expected).exists() {
             // Kept under the plain name by an earlier version (a name starting with `.`).
             let target = dir.join(&expected);
-            dirs::rename(&path, &target).map_err(|e| (path.clone(), e.to_string()))?;
+            dirs::rename(&path, &target).map_err(io(&path))?;
             target
         } else {
-            return Err((path, format!("holds stream {name:?}, which belongs in {expected}")));
+            return Err(StoreError::Misplaced { path, stream: name.clone(), expected });
         };
         out.push((path, stored));
     }
@@ -294,36 +190,6 @@ pub fn store_file_stream_version(
     write_private(&stream_dir.join(VERSION_FILE), &json)
 }
 
-/// Moves a stream's log directory out of the way (`streams/.deleted-<path name>-<uuid>`); the
-/// caller removes it. `None` when the stream has no log directory.
-pub fn trash_log(data_dir: &Path, name: &str) -> io::Result<Option<PathBuf>> {
-    let dir = stream_dir(data_dir, name);
-    if !dir.exists() {
-        return Ok(None);
-    }
-    let trash = data_dir.join(STREAMS_DIR).join(format!(
-        "{TRASH_PREFIX}{}-{}",
-        path_name(name),
-        uuid::Uuid::new_v4().simple()
-    ));
-    dirs::rename(&dir, &trash)?;
-    Ok(Some(trash))
-}
-
-/// Removes logs of deleted streams left by an interrupted delete. (No stream's directory
-/// starts with `.`, see [`path_name`], so only such logs match.)
-pub fn clean_trash(data_dir: &Path) {
-    let Ok(entries) = fs::read_dir(data_dir.join(STREAMS_DIR)) else { return };
-    for entry in entries.filter_map(Result::ok) {
-        if entry.file_name().to_string_lossy().starts_with(TRASH_PREFIX) {
-            if let Err(e) = fs::remove_dir_all(entry.path()) {
-                tracing::warn!(path = %entry.path().display(), error = %e,
-                    "cannot remove the log of a deleted stream; remove it by hand");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,81 +239,10 @@ mod tests {
     }
 
     #[test]
-    fn ordinary_names_are_their_own_path_and_dot_names_are_encoded() {
-        for name in ["default", "clicks-2", "a.b_c", "x.", "A"] {
-            assert_eq!(path_name(name), name);
-        }
-        assert_eq!(path_name("."), "%2E");
-        assert_eq!(path_name(".."), "%2E.");
-        assert_eq!(path_name(".deleted-x"), "%2Edeleted-x");
-        assert_eq!(path_name("%2E"), "%252E");
-        assert_eq!(path_name("a/b"), "a%2Fb");
+    fn an_api_stream_file_carries_the_path_name() {
         let data = Path::new("/data");
-        assert_eq!(stream_dir(data, ".."), Path::new("/data/streams/%2E."));
         assert_eq!(api_file(data, "."), Path::new("/data/api-streams/%2E.json"));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn path_names_are_single_safe_components_and_never_collide(
-            a in "[a-zA-Z0-9_.%/-]{1,8}",
-            b in "[a-zA-Z0-9_.%/-]{1,8}",
-        ) {
-            for name in [&a, &b] {
-                let p = path_name(name);
-                proptest::prop_assert!(!p.starts_with('.') && !p.contains('/'), "{name:?} -> {p:?}");
-                let mut parts = Path::new(&p).components();
-                let one = matches!(parts.next(), Some(std::path::Component::Normal(_)));
-                proptest::prop_assert!(one && parts.next().is_none(), "{name:?} -> {p:?}");
-            }
-            if a != b {
-                proptest::prop_assert_ne!(path_name(&a), path_name(&b));
-            }
-        }
-    }
-
-    fn legacy_shard(dir: &Path) {
-        fs::create_dir_all(dir).unwrap();
-        fs::write(dir.join("00000000000000000000.seg"), b"HYDSEG01").unwrap();
-    }
-
-    #[test]
-    fn the_log_of_a_dot_name_moves_to_its_encoded_directory_once() {
-        let data = tempfile::tempdir().unwrap();
-        let streams = data.path().join(STREAMS_DIR);
-        // Where an earlier version kept them.
-        legacy_shard(&streams.join(".hidden/shard-0000"));
-        legacy_shard(&streams.join("shard-0000")); // stream "."
-        fs::write(streams.join(VERSION_FILE), b"{}").unwrap();
-        legacy_shard(&data.path().join("shard-0000")); // stream ".."
-        legacy_shard(&data.path().join("shard-0001"));
-        // An ordinary stream that happens to be called shard-0001: not a shard directory.
-        legacy_shard(&streams.join("shard-0001/shard-0000"));
-
-        let hidden = stream_dir_migrated(data.path(), ".hidden").unwrap();
-        assert_eq!(hidden, streams.join("%2Ehidden"));
-        assert!(hidden.join("shard-0000/00000000000000000000.seg").exists());
-        assert!(!streams.join(".hidden").exists());
-
-        let dot = stream_dir_migrated(data.path(), ".").unwrap();
-        assert_eq!(dot, streams.join("%2E"));
-        assert!(dot.join("shard-0000/00000000000000000000.seg").exists());
-        assert!(dot.join(VERSION_FILE).exists());
-        assert!(!streams.join("shard-0000").exists() && !streams.join(VERSION_FILE).exists());
-        assert!(streams.join("shard-0001/shard-0000").exists(), "another stream's log stays");
-
-        let dotdot = stream_dir_migrated(data.path(), "..").unwrap();
-        assert_eq!(dotdot, streams.join("%2E."));
-        assert!(dotdot.join("shard-0000").is_dir() && dotdot.join("shard-0001").is_dir());
-        assert!(!data.path().join("shard-0000").exists());
-
-        // Repeating is harmless, and ordinary names never move.
-        assert_eq!(stream_dir_migrated(data.path(), ".").unwrap(), dot);
-        assert_eq!(
-            stream_dir_migrated(data.path(), "shard-0001").unwrap(),
-            streams.join("shard-0001")
-        );
-        assert!(streams.join("shard-0001/shard-0000").exists());
+        assert_eq!(api_file(data, "clicks"), Path::new("/data/api-streams/clicks.json"));
     }
 
     #[test]
@@ -474,22 +269,6 @@ mod tests {
     }
 
     #[test]
-    fn deleting_a_dot_stream_trashes_only_its_own_log() {
-        let data = tempfile::tempdir().unwrap();
-        for name in [".", "..", "x", ".deleted-x"] {
-            legacy_shard(&stream_dir(data.path(), name).join("shard-0000"));
-        }
-        let trash = trash_log(data.path(), ".").unwrap().unwrap();
-        assert!(trash.file_name().unwrap().to_string_lossy().starts_with(".deleted-%2E-"));
-        clean_trash(data.path());
-        assert!(!trash.exists() && !stream_dir(data.path(), ".").exists());
-        for name in ["..", "x", ".deleted-x"] {
-            assert!(stream_dir(data.path(), name).join("shard-0000").exists(), "{name}");
-        }
-        assert!(data.path().join(STREAMS_DIR).is_dir());
-    }
-
-    #[test]
     fn a_file_under_the_wrong_name_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let stored = StoredStream {
@@ -503,8 +282,9 @@ mod tests {
         write_stored(dir.path(), &stored).unwrap();
         fs::rename(api_dir(dir.path()).join("default.json"), api_dir(dir.path()).join("x.json"))
             .unwrap();
-        let (path, message) = read_all(dir.path()).unwrap_err();
+        let err = read_all(dir.path()).unwrap_err();
+        let StoreError::Misplaced { path, expected, .. } = &err else { panic!("{err}") };
         assert!(path.ends_with("x.json"));
-        assert!(message.contains("default.json"), "{message}");
+        assert_eq!(expected, "default.json", "{err}");
     }
 }

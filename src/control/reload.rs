@@ -19,9 +19,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::{ControlError, ControlPlane};
 use crate::config::{Config, DeliveryStreamConfig, Issue};
-use crate::pipeline::{open_stream, Opening};
-use crate::registry::{Owner, Registry};
+use crate::pipeline::{open_stream, Opening, StartError};
+use crate::registry::Owner;
 
 use super::delete::Removal;
 use super::{issues_message, persist, validate_stream};
@@ -35,8 +36,36 @@ pub enum ReloadError {
     Conflicts(Vec<Issue>),
 }
 
+/// Why a reload did not apply the change of one stream (it keeps running as it was).
+#[derive(Debug, thiserror::Error)]
+pub enum NotApplied {
+    /// The log keeps the shard count it was created with (until resharding).
+    #[error(
+        "hydrant.shards cannot change for an existing stream (its log has {shards} shards); \
+         restore hydrant.shards: {shards}"
+    )]
+    ShardCount { shards: u32 },
+    /// An added stream has the name of a removed one that is still draining.
+    #[error(
+        "a stream of this name is still being removed (draining); reload again once it is gone"
+    )]
+    StillRemoving,
+    /// A changed stream's new pipeline could not be prepared or started.
+    #[error(transparent)]
+    Replace(ControlError),
+    /// An added stream's version file cannot be read or written.
+    #[error("{0}")]
+    Version(std::io::Error),
+    /// An added stream cannot start.
+    #[error(transparent)]
+    Start(StartError),
+    /// The task that opened an added stream ended without an answer (it panicked).
+    #[error("{0}")]
+    Task(tokio::task::JoinError),
+}
+
 /// One outcome of a reload, logged one line each.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Change {
     Added {
         stream: String,
@@ -56,7 +85,7 @@ pub enum Change {
     /// added stream, is not running).
     Failed {
         stream: String,
-        message: String,
+        error: NotApplied,
     },
 }
 
@@ -77,8 +106,8 @@ impl std::fmt::Display for Change {
                 "{setting} changed in the config file but cannot change while serving; it takes \
                  effect at the next restart"
             ),
-            Change::Failed { stream, message } => {
-                write!(f, "delivery stream {stream}: change not applied: {message}")
+            Change::Failed { stream, error } => {
+                write!(f, "delivery stream {stream}: change not applied: {error}")
             }
         }
     }
@@ -154,9 +183,7 @@ pub fn plan(
             continue;
         }
         match restart_only(old, stream) {
-            Some(message) => {
-                plan.refused.push(Change::Failed { stream: name.to_string(), message })
-            }
+            Some(error) => plan.refused.push(Change::Failed { stream: name.to_string(), error }),
             None => plan.changed.push((stream.clone(), own)),
         }
     }
@@ -164,28 +191,24 @@ pub fn plan(
 }
 
 /// Why a change cannot be applied to a running stream, if it cannot.
-fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Option<String> {
+fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Option<NotApplied> {
     if old.hydrant.shards != new.hydrant.shards {
-        return Some(format!(
-            "hydrant.shards cannot change for an existing stream (its log has {} shards); \
-             restore hydrant.shards: {}",
-            old.hydrant.shards, old.hydrant.shards
-        ));
+        return Some(NotApplied::ShardCount { shards: old.hydrant.shards });
     }
     None
 }
 
-impl Registry {
+impl ControlPlane {
     /// Applies a loaded and validated config file; returns what was done, one entry per
     /// change. Rejects the whole file when it conflicts with streams created through the API.
     pub async fn reload(self: &Arc<Self>, new: Config) -> Result<Vec<Change>, ReloadError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let current = self.config();
         let (effective, mut changes) = live_settings(&current, &new);
 
         // The API's streams must still be valid and keep their names.
         let mut conflicts = Vec::new();
-        for stream in self.all().into_iter().filter(|s| s.owner == Owner::Api) {
+        for stream in self.registry.all().into_iter().filter(|s| s.owner == Owner::Api) {
             let label =
                 persist::api_file(std::path::Path::new(""), &stream.name).display().to_string();
             if let Some(i) = effective
@@ -209,6 +232,7 @@ impl Registry {
         }
 
         let running: BTreeMap<String, DeliveryStreamConfig> = self
+            .registry
             .all()
             .into_iter()
             .filter(|s| s.owner == Owner::ConfigFile && !s.is_deleting())
@@ -219,7 +243,7 @@ impl Registry {
         self.set_config(effective.clone());
 
         for name in plan.removed {
-            if let Some(stream) = self.get(&name) {
+            if let Some(stream) = self.registry.get(&name) {
                 stream.close().await;
                 self.spawn_removal(stream, Removal::Unconfigure);
                 changes.push(Change::Removed { stream: name });
@@ -227,50 +251,45 @@ impl Registry {
         }
         for (config, own) in plan.changed {
             let name = config.delivery_stream_name.clone();
-            let Some(stream) = self.get(&name) else { continue };
+            let Some(stream) = self.registry.get(&name) else { continue };
             let version = stream.version() + u64::from(own);
             match self.replace(&stream, config, version, None).await {
                 Ok(()) => changes.push(Change::Replaced { stream: name, version }),
-                Err(e) => changes.push(Change::Failed { stream: name, message: e.to_string() }),
+                Err(e) => {
+                    changes.push(Change::Failed { stream: name, error: NotApplied::Replace(e) })
+                }
             }
         }
         for config in plan.added {
             let name = config.delivery_stream_name.clone();
-            if self.get(&name).is_some() {
-                changes.push(Change::Failed {
-                    stream: name,
-                    message: "a stream of this name is still being removed (draining); reload \
-                              again once it is gone"
-                        .into(),
-                });
+            if self.registry.get(&name).is_some() {
+                changes.push(Change::Failed { stream: name, error: NotApplied::StillRemoving });
                 continue;
             }
             let this = self.clone();
             let server = self.config();
             let opened = tokio::task::spawn_blocking(move || {
                 let version =
-                    persist::stream_dir_migrated(&server.data_dir, &config.delivery_stream_name)
-                        .and_then(|dir| persist::file_stream_version(&dir, &config))
-                        .map_err(|e| e.to_string())?;
+                    this.definitions.file_stream_version(&config).map_err(NotApplied::Version)?;
                 let opening = Opening {
                     config: &server,
+                    build: &this.build,
                     stream: &config,
                     owner: Owner::ConfigFile,
                     version,
                     created_at: crate::clock::now_ms() as f64 / 1000.0,
                     last_update: None,
                 };
-                open_stream(opening, &this.options, &this.budget, &this.metrics)
-                    .map_err(|e| e.to_string())
+                open_stream(opening, this.store.as_ref(), &this.metrics).map_err(NotApplied::Start)
             })
             .await;
             match opened {
                 Ok(Ok(stream)) => {
-                    self.insert(Arc::new(stream));
+                    self.registry.insert(Arc::new(stream));
                     changes.push(Change::Added { stream: name });
                 }
-                Ok(Err(message)) => changes.push(Change::Failed { stream: name, message }),
-                Err(e) => changes.push(Change::Failed { stream: name, message: e.to_string() }),
+                Ok(Err(error)) => changes.push(Change::Failed { stream: name, error }),
+                Err(e) => changes.push(Change::Failed { stream: name, error: NotApplied::Task(e) }),
             }
         }
         Ok(changes)
@@ -344,8 +363,13 @@ mod tests {
         let new = config(&format!("delivery_streams:\n{}", stream("s", "p/", 2)));
         let plan = plan(&old, &running(&old), &new);
         assert!(plan.changed.is_empty());
-        assert!(matches!(&plan.refused[..], [Change::Failed { stream, message }]
-            if stream == "s" && message.contains("hydrant.shards")));
+        assert!(matches!(&plan.refused[..],
+            [Change::Failed { stream, error: NotApplied::ShardCount { shards: 1 } }] if stream == "s"));
+        assert_eq!(
+            plan.refused[0].to_string(),
+            "delivery stream s: change not applied: hydrant.shards cannot change for an existing \
+             stream (its log has 1 shards); restore hydrant.shards: 1"
+        );
     }
 
     #[test]
@@ -355,6 +379,9 @@ mod tests {
         let (effective, notes) = live_settings(&old, &new);
         assert_eq!(effective.listen, old.listen);
         assert_eq!(effective.shutdown_timeout_seconds, 9);
-        assert_eq!(notes, vec![Change::NeedsRestart { setting: "listen".into() }]);
+        assert!(
+            matches!(&notes[..], [Change::NeedsRestart { setting }] if setting == "listen"),
+            "{notes:?}"
+        );
     }
 }

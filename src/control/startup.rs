@@ -3,61 +3,79 @@
 use std::sync::Arc;
 
 use super::delete::Removal;
-use super::{issues_message, persist, validate_stream};
-use crate::config::{Config, FsyncSetting};
-use crate::log::{DiskBudget, FsyncPolicy, LogOptions};
-use crate::pipeline::{open_stream, Opening, StartError};
+use super::{issues_message, validate_stream, ControlPlane, StoreError};
+use crate::config::{Config, Issue};
+use crate::log::LogStore;
+use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
-impl Registry {
+/// Why Hydrant cannot start its streams. The streams of the API are the operator's to fix
+/// here: each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Stream(#[from] StartError),
+    #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
+    Version { stream: String, source: std::io::Error },
+    /// `error` names the file; it is not returned as the source, so that a printed chain
+    /// (`{:#}`) does not repeat it.
+    #[error("{error}; {FIX_API_STREAM}")]
+    ApiStreams { error: StoreError },
+    #[error(
+        "{path}: delivery stream {stream} was created through the API, and the config file now \
+         defines a stream of the same name; rename or remove the one in the config file; \
+         {FIX_API_STREAM}"
+    )]
+    NameTaken { path: String, stream: String },
+    #[error("{path}: {}; {FIX_API_STREAM}", issues_message(.issues))]
+    Invalid { path: String, issues: Vec<Issue> },
+}
+
+const FIX_API_STREAM: &str = "fix the stream (or remove the file to drop it, losing its \
+                              undelivered records) and start again";
+
+impl ControlPlane {
     /// Opens every stream of the config file and every stream created through the API (kept
-    /// in `<data_dir>/api-streams/`), and starts their delivery workers. Blocking.
+    /// in `<data_dir>/api-streams/`), their logs in `store`, and starts their delivery workers.
+    /// Blocking.
     pub fn open(
         config: &Config,
-        budget: &Arc<DiskBudget>,
+        store: Arc<dyn LogStore>,
         metrics: &Metrics,
-    ) -> Result<Self, StartError> {
-        let options = LogOptions {
-            fsync: match config.storage.fsync {
-                FsyncSetting::Always => FsyncPolicy::Always,
-                FsyncSetting::Interval { interval_ms } => {
-                    FsyncPolicy::Interval(std::time::Duration::from_millis(interval_ms))
-                }
-            },
-            segment_bytes: config.storage.segment_bytes,
-            ..LogOptions::default()
-        };
+        build: BuildContext,
+    ) -> Result<Self, StartupError> {
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
-        let streams = Self::new(config, options, budget, metrics);
+        let registry = Arc::new(Registry::new(&config.account_id));
+        let streams = Self::new(registry, config, store, metrics, build);
         for stream_config in &config.delivery_streams {
             let name = &stream_config.delivery_stream_name;
-            let version = persist::stream_dir_migrated(&config.data_dir, name)
-                .and_then(|dir| persist::file_stream_version(&dir, stream_config))
-                .map_err(|source| StartError::Version { stream: name.clone(), source })?;
+            let version = streams
+                .definitions
+                .file_stream_version(stream_config)
+                .map_err(|source| StartupError::Version { stream: name.clone(), source })?;
             let opening = Opening {
                 config,
+                build: &streams.build,
                 stream: stream_config,
                 owner: Owner::ConfigFile,
                 version,
                 created_at,
                 last_update: None,
             };
-            let stream = open_stream(opening, &streams.options, budget, metrics)?;
-            streams.insert(Arc::new(stream));
+            let stream = open_stream(opening, streams.store.as_ref(), metrics)?;
+            streams.registry.insert(Arc::new(stream));
         }
         streams.open_api_streams()?;
-        // After every stream found its directory (see `persist::path_name`).
-        persist::clean_trash(&config.data_dir);
         Ok(streams)
     }
 }
 
-impl Registry {
+impl ControlPlane {
     /// Streams whose deletion was accepted before a restart: finish it.
     pub fn resume_deletions(self: &Arc<Self>, names: Vec<String>) {
         for name in names {
-            if let Some(stream) = self.get(&name) {
+            if let Some(stream) = self.registry.get(&name) {
                 let this = self.clone();
                 let handle = tokio::spawn(async move {
                     stream.close().await;
@@ -70,30 +88,19 @@ impl Registry {
     }
 
     /// Opens the streams stored in `api-streams/` (at start, after the config file's).
-    pub(crate) fn open_api_streams(&self) -> Result<(), StartError> {
+    pub(crate) fn open_api_streams(&self) -> Result<(), StartupError> {
         let server = self.config();
-        let stored = persist::read_all(&server.data_dir).map_err(|(path, message)| {
-            StartError::ApiStream { path: path.display().to_string(), message }
-        })?;
+        let stored =
+            self.definitions.read_all().map_err(|error| StartupError::ApiStreams { error })?;
         for (path, stored) in stored {
             let label = path.display().to_string();
             let name = stored.config.delivery_stream_name.clone();
-            if self.get(&name).is_some() {
-                return Err(StartError::ApiStream {
-                    path: label,
-                    message: format!(
-                        "delivery stream {name} was created through the API, and the config file \
-                         now defines a stream of the same name; rename or remove the one in the \
-                         config file"
-                    ),
-                });
+            if self.registry.get(&name).is_some() {
+                return Err(StartupError::NameTaken { path: label, stream: name });
             }
             let issues = validate_stream(&server, &stored.config, "");
             if !issues.is_empty() {
-                return Err(StartError::ApiStream {
-                    path: label,
-                    message: issues_message(&issues),
-                });
+                return Err(StartupError::Invalid { path: label, issues });
             }
             let mut config = stored.config.clone();
             config.normalize();
@@ -104,24 +111,64 @@ impl Registry {
             }
             let opening = Opening {
                 config: &server,
+                build: &self.build,
                 stream: &config,
                 owner: Owner::Api,
                 version: stored.version,
                 created_at: stored.created_at,
                 last_update: stored.last_update,
             };
-            let stream = open_stream(opening, &self.options, &self.budget, &self.metrics)?;
+            let stream = open_stream(opening, self.store.as_ref(), &self.metrics)?;
             if stored.deleting {
                 // Closed at once; the server finishes the deletion (resume_deletions).
                 stream.mark_deleting();
             }
-            self.insert(Arc::new(stream));
+            self.registry.insert(Arc::new(stream));
         }
         Ok(())
     }
 
     /// Streams whose deletion was accepted before the last stop.
     pub fn pending_deletions(&self) -> Vec<String> {
-        self.all().into_iter().filter(|s| s.is_deleting()).map(|s| s.name.clone()).collect()
+        self.registry
+            .all()
+            .into_iter()
+            .filter(|s| s.is_deleting())
+            .map(|s| s.name.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::persist;
+    use crate::log::{DiskBudget, EmbeddedStore, LogOptions};
+    use crate::wasm_host::TransformEngine;
+
+    #[test]
+    fn an_unreadable_api_stream_file_stops_the_start_naming_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!("data_dir: {}\n", dir.path().display());
+        let config = crate::config::parse(&yaml, dir.path()).unwrap();
+        let api_dir = persist::api_dir(dir.path());
+        std::fs::create_dir_all(&api_dir).unwrap();
+        std::fs::write(api_dir.join("broken.json"), "{ not json").unwrap();
+        let build = BuildContext::new(TransformEngine::new().unwrap());
+        let store =
+            Arc::new(EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None)));
+        let Err(e) = ControlPlane::open(&config, store, &Metrics::global(), build) else {
+            panic!("a broken api-streams file must stop the start");
+        };
+        assert!(matches!(e, StartupError::ApiStreams { error: StoreError::Parse { .. } }), "{e}");
+        assert!(std::error::Error::source(&e).is_none(), "main prints the chain: no repeats");
+        let message = e.to_string();
+        assert!(message.contains("broken.json: not a Hydrant API stream file"), "{message}");
+        assert!(
+            message.ends_with(
+                "remove the file to drop it, losing its undelivered records) and start again"
+            ),
+            "{message}"
+        );
     }
 }

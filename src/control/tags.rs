@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use super::{internal, issues_message, persist, stored_of, ControlError, MAX_TAGS};
+use super::ControlPlane;
+use super::{stored_of, ControlError, MAX_TAGS};
 use crate::config::{check_tags, DeliveryStreamConfig, Issue, Tag};
-use crate::registry::{DeliveryStream, Registry};
+use crate::registry::DeliveryStream;
 
-impl Registry {
+impl ControlPlane {
     /// TagDeliveryStream: adds tags or changes their values.
     pub async fn tag(&self, name: &str, tags: Vec<Tag>) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let mut issues = Vec::new();
         check_tags(&tags, "", &mut issues);
         if !issues.is_empty() {
-            return Err(ControlError::Invalid(issues_message(&strip_dots(issues))));
+            return Err(ControlError::Invalid(strip_dots(issues)));
         }
         let stream = self.changeable(name)?;
         let mut config = (*stream.config()).clone();
@@ -24,18 +25,17 @@ impl Registry {
             }
         }
         if config.tags.len() > MAX_TAGS {
-            return Err(ControlError::LimitExceeded(format!(
-                "delivery stream {name} would have {} tags; a stream has at most {MAX_TAGS}: \
-                 remove some with UntagDeliveryStream first",
-                config.tags.len()
-            )));
+            return Err(ControlError::TooManyTags {
+                stream: name.to_string(),
+                count: config.tags.len(),
+            });
         }
         self.retag(&stream, config).await
     }
 
     /// UntagDeliveryStream: removes tags (keys it does not have are ignored).
     pub async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let stream = self.changeable(name)?;
         let mut config = (*stream.config()).clone();
         config.tags.retain(|t| !keys.contains(&t.key));
@@ -51,12 +51,7 @@ impl Registry {
         definition.config = Arc::new(config);
         let mut stored = stored_of(stream);
         stored.config = (*definition.config).clone();
-        let data_dir = self.config().data_dir.clone();
-        tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(internal("cannot store the tags"))?;
+        self.write_stored(stored, "cannot store the tags").await?;
         stream.set_definition(definition);
         Ok(())
     }
@@ -69,8 +64,7 @@ impl Registry {
         exclusive_start: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Tag>, bool), ControlError> {
-        let stream =
-            self.get(name).ok_or_else(|| ControlError::NotFound(self.not_found(name).message))?;
+        let stream = self.registry.get(name).ok_or_else(|| self.registry.not_found(name))?;
         let tags = stream.config().tags.clone();
         let start = exclusive_start
             .and_then(|key| tags.iter().position(|t| t.key == key))

@@ -5,17 +5,17 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::encryption::switch_log_encryption;
+use super::ControlPlane;
 use super::{
-    check_limits, internal, issues_message, key_error, merge, now_secs, persist, start_error,
-    stored_of, ControlError, UpdateKind,
+    check_limits, internal, merge, now_secs, start_error, stored_of, ControlError, UpdateKind,
 };
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
 use crate::names::DESTINATION_ID;
 use crate::pipeline::Pipeline;
-use crate::registry::{Definition, DeliveryStream, Owner, Registry};
+use crate::registry::{Definition, DeliveryStream, Owner};
 
-impl Registry {
+impl ControlPlane {
     /// UpdateDestination: merges the update into the stream's configuration (FIREHOSE.md
     /// 1.11), validates it, stores it with the next version and restarts the workers.
     pub async fn update_destination(
@@ -26,28 +26,24 @@ impl Registry {
         kind: UpdateKind,
         update: &Value,
     ) -> Result<(), ControlError> {
-        let _guard = self.control.lock().await;
+        let _guard = self.lock.lock().await;
         let stream = self.changeable(name)?;
         let definition = stream.definition();
         if version_id != definition.version.to_string() {
-            return Err(ControlError::VersionMismatch(format!(
-                "Cannot update firehose: {name} since the current version id: {} and specified \
-                 version id: {version_id} do not match; describe the stream for its VersionId and \
-                 try again",
-                definition.version
-            )));
+            return Err(ControlError::VersionMismatch {
+                stream: name.to_string(),
+                current: definition.version,
+                given: version_id.to_string(),
+            });
         }
         if destination_id != DESTINATION_ID {
-            return Err(ControlError::Invalid(format!(
-                "Destination Id {destination_id} not found; a Hydrant stream has one destination, \
-                 {DESTINATION_ID}"
-            )));
+            return Err(ControlError::UnknownDestinationId { given: destination_id.to_string() });
         }
         let mut config =
-            merge::merge(&definition.config, kind, update).map_err(ControlError::Invalid)?;
+            merge::merge(&definition.config, kind, update).map_err(ControlError::Merge)?;
         let issues = self.validate_api_stream(&config).await?;
         if !issues.is_empty() {
-            return Err(ControlError::Invalid(issues_message(&issues)));
+            return Err(ControlError::Invalid(issues));
         }
         config.normalize();
         check_limits(&self.config().limits, &config, Some(&definition.config))?;
@@ -64,30 +60,25 @@ impl Registry {
         stream: &DeliveryStream,
         definition: &Definition,
     ) -> Result<(), ControlError> {
-        let server = self.config();
         match stream.owner {
             Owner::Api => {
                 let mut stored = stored_of(stream);
                 stored.version = definition.version;
                 stored.last_update = definition.last_update;
                 stored.config = (*definition.config).clone();
-                let data_dir = server.data_dir.clone();
-                tokio::task::spawn_blocking(move || persist::write_stored(&data_dir, &stored))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                    .map_err(internal("cannot store the change"))
+                self.write_stored(stored, "cannot store the change").await
             }
             Owner::ConfigFile => {
-                let dir = persist::stream_dir(&server.data_dir, &stream.name);
-                let (version, config) = (definition.version, definition.config.clone());
+                let what = "cannot store the stream's version";
+                let definitions = self.definitions.clone();
+                let (name, version, config) =
+                    (stream.name.clone(), definition.version, definition.config.clone());
                 tokio::task::spawn_blocking(move || {
-                    persist::store_file_stream_version(&dir, version, &config)
+                    definitions.store_file_stream_version(&name, version, &config)
                 })
                 .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(internal("cannot store the stream's version"))
+                .map_err(internal(what))?
+                .map_err(internal(what))
             }
         }
     }
@@ -104,13 +95,13 @@ impl Registry {
         let server = self.config();
         let pipeline = {
             let (server, config) = (server.clone(), config.clone());
-            let owner = stream.owner;
-            tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config, owner))
+            let (owner, build) = (stream.owner, self.build.clone());
+            tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config, owner, &build))
                 .await
-                .map_err(|e| ControlError::Internal(e.to_string()))?
+                .map_err(internal("preparing the new pipeline failed"))?
                 .map_err(|e| start_error(e, stream.owner))?
         };
-        let keys = self.log_keys(&config).await.map_err(key_error)?;
+        let keys = self.log_keys(&config).await.map_err(ControlError::Keys)?;
         let definition = Definition {
             metric: crate::destination::descriptor(config.destination().kind()).metric,
             config: Arc::new(config),
@@ -130,10 +121,10 @@ impl Registry {
         let started = {
             let (stream, metrics) = (stream.clone(), self.metrics.clone());
             tokio::task::spawn_blocking(move || {
-                pipeline.start(&stream.name, &stream.log, version, &metrics)
+                pipeline.start(&stream.name, &stream.log, version, &metrics, None)
             })
             .await
-            .map_err(|e| ControlError::Internal(e.to_string()))?
+            .map_err(internal("starting the delivery workers failed"))?
         };
         match started {
             Ok(workers) => {
@@ -143,7 +134,7 @@ impl Registry {
             Err(e) => {
                 tracing::error!(stream = %stream.name, error = %e,
                     "cannot start the delivery workers; records are kept in the log and delivered after a restart");
-                Err(ControlError::Internal(e.to_string()))
+                Err(ControlError::StartFailed(e))
             }
         }
     }

@@ -5,11 +5,18 @@ pub mod batch;
 pub mod buffers;
 pub mod error_output;
 pub mod health;
+pub mod markers;
+pub mod signals;
 pub mod sink;
+pub mod status;
 pub mod stream_workers;
+#[cfg(test)]
+mod tests;
 pub mod worker;
 
 pub use batch::BatchPolicy;
 pub use health::DeliveryHealth;
+pub use signals::{StopMode, StopReceiver, WorkerSignals};
+pub use status::WorkerStatus;
 pub use stream_workers::Workers;
-pub use worker::{ShardWorker, StagesFactory, StopMode, StopReceiver, WorkerSignals, WorkerStatus};
+pub use worker::{ShardWorker, StagesFactory};

@@ -2,18 +2,23 @@
 //!
 //! - the *cutter* reads the log from the checkpoint, processes the records and fills one
 //!   buffer per partition, compressing as it goes (CPU), and seals objects deterministically
-//!   ([`super::buffers`]);
-//! - the *uploader* names each sealed object, writes it with retries, records what it
-//!   delivered ([`Markers`]) and moves the checkpoint (I/O and waiting).
+//!   ([`super::buffers`]): when a record arrives past a buffer's window, or, once it has read
+//!   everything, at a seal it records in the log at the watermark, so that a replay cuts at
+//!   the same place;
+//! - the *uploader* names each sealed object, writes it with retries, and commits what it
+//!   delivered ([`Markers`]) and the checkpoint through the worker's lease on the shard (I/O
+//!   and waiting).
 //!
 //! So compression of the next object overlaps the upload and fsyncs of the previous one. The
 //! checkpoint moves only after the destination has the objects before it, in seal order, so a
 //! crash at any point re-delivers the same objects under the same keys.
 //!
 //! A worker is stopped through its [`WorkerSignals`]: *stop* (the cutter stops, the uploader
-//! delivers what is already sealed), *drain* (the cutter reads the log to its end, seals every
-//! open buffer early and the uploader delivers all of it) or *abandon* (an upload in flight is
-//! given up; the checkpoint says where the next worker resumes).
+//! delivers what is already sealed), *drain* (the cutter reads the log to its end, records a
+//! drain seal there, seals every open buffer early and the uploader delivers all of it) or
+//! *abandon* (an upload in flight is given up; the checkpoint says where the next worker
+//! resumes). Losing its lease abandons a worker too, and a shard that ends (it was split or
+//! merged) finishes it: every buffer is sealed and the checkpoint moves to the end.
 //!
 //! A *supervisor* thread runs the two (the uploader on the supervisor's own thread, so a shard
 //! costs two delivery threads): when either fails (a checkpoint write on a full disk, a
@@ -22,10 +27,8 @@
 //! [`MAX_RESTART_WAIT`]), exactly as a process restart would, so delivery resumes on its own
 //! soon after the cause is gone. Restarts are counted
 //! (`hydrant_delivery_worker_restarts_total`) and a worker that is down shows in its
-//! [`DeliveryHealth`] (metrics, logs, `/readyz`).
+//! [`DeliveryHealth`](super::health::DeliveryHealth) (metrics, logs, `/readyz`).
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,11 +41,15 @@ use tokio::sync::watch;
 use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Markers, Progress, Unit};
-use super::health::DeliveryHealth;
+use super::signals::{StopMode, StopReceiver};
 use super::sink::{Sink, SinkContext};
+use super::status::WorkerStatus;
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
-use crate::log::{Record, Shard, ShardReader};
+use crate::log::{
+    ConsumerState, Entry, LeaseError, Progress as LogProgress, ReadFrom, ReadLimit, Seal, SealKind,
+    SealOutcome, SealProposal, ShardEnd, ShardLease, ShardReader, StreamLog,
+};
 use crate::telemetry::Metrics;
 
 /// Name of the delivery consumer's checkpoint in each shard.
@@ -62,79 +69,19 @@ pub const MAX_RESTART_WAIT: Duration = Duration::from_secs(10);
 /// is not reused after a failure).
 pub type StagesFactory = Arc<dyn Fn() -> Result<Stages, String> + Send + Sync>;
 
-/// What a worker shares with the metrics endpoint.
-#[derive(Debug)]
-pub struct WorkerStatus {
-    next_seq: AtomicU64,
-    /// Oldest arrival time in the cutter's open buffers (`i64::MAX`: none).
-    open_oldest: AtomicI64,
-    /// Oldest arrival time of each sealed object not yet delivered, in delivery order.
-    in_flight: Mutex<VecDeque<i64>>,
-    /// Whether delivery moves.
-    health: Arc<DeliveryHealth>,
-}
-
-impl Default for WorkerStatus {
-    fn default() -> Self {
-        Self {
-            next_seq: AtomicU64::new(0),
-            open_oldest: AtomicI64::new(i64::MAX),
-            in_flight: Mutex::new(VecDeque::new()),
-            health: Arc::new(DeliveryHealth::new()),
-        }
-    }
-}
-
-impl WorkerStatus {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// The checkpoint: the first sequence number a restart would read again.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq.load(Ordering::Relaxed)
-    }
-    /// Arrival time of the oldest record not yet delivered (for DataFreshness).
-    pub fn oldest_undelivered_ms(&self) -> Option<i64> {
-        let in_flight = self.in_flight.lock().expect("not poisoned").iter().copied().min();
-        let open = Some(self.open_oldest.load(Ordering::Relaxed)).filter(|&t| t != i64::MAX);
-        match (in_flight, open) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-    /// Whether the shard's delivery moves (and if not, why).
-    pub fn health(&self) -> &DeliveryHealth {
-        &self.health
-    }
-    /// A new run of the worker starts from the checkpoint: nothing is open or in flight.
-    fn restart(&self) {
-        self.open_oldest.store(i64::MAX, Ordering::Relaxed);
-        self.in_flight.lock().expect("not poisoned").clear();
-    }
-    fn buffers_hold(&self, oldest_arrival_ms: Option<i64>) {
-        self.open_oldest.store(oldest_arrival_ms.unwrap_or(i64::MAX), Ordering::Relaxed);
-    }
-    fn object_sealed(&self, oldest_arrival_ms: i64) {
-        self.in_flight.lock().expect("not poisoned").push_back(oldest_arrival_ms);
-    }
-    fn object_delivered(&self, checkpoint: u64) {
-        self.in_flight.lock().expect("not poisoned").pop_front();
-        self.next_seq.store(checkpoint, Ordering::Relaxed);
-    }
-}
-
 /// Everything one shard's worker needs.
 pub struct ShardWorker {
     pub stream: String,
-    /// Whose checkpoint and markers this worker keeps ([`CONSUMER`] or [`BACKUP_CONSUMER`]).
-    pub consumer: &'static str,
+    /// The stream's log, which the worker reads.
+    pub log: Arc<dyn StreamLog>,
+    /// The worker's hold on its shard: whose checkpoint and markers it keeps ([`CONSUMER`] or
+    /// [`BACKUP_CONSUMER`]).
+    pub lease: Arc<dyn ShardLease>,
+    /// The lease's shard, for metrics and logs.
     pub shard_index: u32,
-    pub shard: Shard,
     pub version: u64,
     pub policy: BatchPolicy,
     pub codec: ObjectCodec,
-    /// Opens the records that were encrypted at rest.
-    pub at_rest: Arc<crate::log::embedded::at_rest::ShardAtRest>,
     /// Processing and partitioning for the first run (built when the stream starts, so that
     /// errors show then), owned by the cutter thread once it starts.
     pub stages: Mutex<Option<Stages>>,
@@ -152,74 +99,19 @@ pub struct ShardWorker {
     pub runtime: Handle,
 }
 
-/// How a stream's workers are asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopMode {
-    /// Keep delivering.
-    Run,
-    /// Stop cutting; the uploader delivers the objects already sealed, then exits. Used when a
-    /// stream's configuration changes: the next workers resume from the checkpoint, cutting
-    /// exactly as these would have.
-    Stop,
-    /// Read the log to its end, seal every open buffer (early: before its size or interval is
-    /// reached), deliver everything, then exit. Used by delete, removal and shutdown.
-    Drain,
-}
-
-/// The receiving side of [`WorkerSignals`], one per worker.
-#[derive(Clone)]
-pub struct StopReceiver {
-    mode: watch::Receiver<StopMode>,
-    abandon: watch::Receiver<bool>,
-}
-
-/// Stops a stream's workers: [`StopMode`] for the cutters, and *abandon* for uploads in
-/// flight (their retry loops give up; nothing is checkpointed, so it is delivered again).
-pub struct WorkerSignals {
-    mode: watch::Sender<StopMode>,
-    abandon: watch::Sender<bool>,
-}
-
-impl Default for WorkerSignals {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl WorkerSignals {
-    pub fn new() -> Self {
-        Self { mode: watch::channel(StopMode::Run).0, abandon: watch::channel(false).0 }
-    }
-
-    /// A receiver for one more worker.
-    pub fn receiver(&self) -> StopReceiver {
-        StopReceiver { mode: self.mode.subscribe(), abandon: self.abandon.subscribe() }
-    }
-
-    /// Asks the workers to stop (`Stop`) or drain (`Drain`). A drain is never downgraded to
-    /// a stop.
-    pub fn request(&self, mode: StopMode) {
-        self.mode.send_if_modified(|current| {
-            let next = match (*current, mode) {
-                (StopMode::Drain, _) => StopMode::Drain,
-                (_, next) => next,
-            };
-            let changed = *current != next;
-            *current = next;
-            changed
-        });
-    }
-
-    /// Gives up uploads in flight and stops every part of the workers.
-    pub fn abandon(&self) {
-        self.abandon.send_replace(true);
-    }
-}
-
 enum Wake {
     Data,
     Stop,
     Drain,
+}
+
+/// What became of one entry of the log.
+enum Taken {
+    Next,
+    /// The uploader stopped.
+    Stopped,
+    /// The shard ends here.
+    End(ShardEnd),
 }
 
 /// Why one run of a worker ended early.
@@ -231,7 +123,8 @@ struct Failure {
 impl ShardWorker {
     /// Starts the worker's supervisor thread, which runs (and restarts) the cutter and the
     /// uploader; the handle finishes after shutdown.
-    pub fn spawn(self) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    pub fn spawn(mut self) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        self.stop = self.stop.or_lost(self.lease.lost(), &self.runtime);
         let this = Arc::new(self);
         let name = format!("{}-{}", this.stream, this.shard_index);
         Ok(vec![std::thread::Builder::new()
@@ -257,7 +150,7 @@ impl ShardWorker {
             failures += 1;
             let wait = restart_wait(failures);
             self.metrics.worker_restarted(&self.stream, self.shard_index);
-            self.status.health.worker_failed(
+            self.status.health().worker_failed(
                 &self.stream,
                 self.shard_index,
                 failure.part,
@@ -307,9 +200,16 @@ impl ShardWorker {
             Ok(stages) => stages,
             Err(message) => return (Err(Failure { part: "stages", error: message.into() }), false),
         };
+        let state = match self.runtime.block_on(self.lease.state()) {
+            Ok(state) => state,
+            Err(LeaseError::Lost { .. }) => return (Ok(()), false),
+            Err(e) => return (Err(Failure { part: "cutter", error: e.into() }), false),
+        };
         let (tx, rx) = sync_channel::<Unit>(1);
         // Set when the uploader fails, so that an idle cutter ends too.
         let (halt_tx, halt_rx) = watch::channel(false);
+        // Where the shard ended, once the cutter read its end.
+        let ended = Arc::new(Mutex::new(None));
         let name = format!("{}-{}", self.stream, self.shard_index);
         let mut cutter = std::thread::Builder::new().name(format!("cut-{name}"));
         if self.evaluates_jq {
@@ -317,11 +217,12 @@ impl ShardWorker {
         }
         let this = self.clone();
         let evaluates_jq = self.evaluates_jq;
+        let (cut_state, cut_ended) = (state.clone(), ended.clone());
         let cutter = cutter.spawn(move || {
             if evaluates_jq {
                 crate::processors::extract::mark_evaluator_thread();
             }
-            this.cut(stages, tx, halt_rx)
+            this.cut(stages, cut_state, tx, halt_rx, &cut_ended)
         });
         let cutter = match cutter {
             Ok(handle) => handle,
@@ -330,7 +231,7 @@ impl ShardWorker {
         // The uploader runs on this (the supervisor's) thread: a shard costs one thread less,
         // and a panic in it is caught here like one of the cutter's.
         let upload = std::panic::AssertUnwindSafe(|| {
-            let result = self.upload(rx);
+            let result = self.upload(state, rx, &ended);
             if result.is_err() {
                 halt_tx.send_replace(true);
             }
@@ -339,62 +240,66 @@ impl ShardWorker {
         // The cutter ends once its queue has no receiver (`rx` is dropped with the uploader).
         let uploaded = joined(std::panic::catch_unwind(upload), "uploader");
         let cut = joined(cutter.join(), "cutter");
-        let progressed = !self.status.health.is_down();
+        let progressed = !self.status.health().is_down();
         (uploaded.and(cut), progressed)
     }
     /// The cutter: log -> processed records -> buffers -> sealed objects. Ends (`Ok`) when
-    /// stopped or when `halt` says the uploader failed.
+    /// stopped, when `halt` says the uploader failed, or at the end of the shard (`ended`).
     fn cut(
         &self,
         stages: Stages,
+        state: ConsumerState,
         out: SyncSender<Unit>,
         mut halt: watch::Receiver<bool>,
+        ended: &Mutex<Option<u64>>,
     ) -> WorkerResult<()> {
-        let start = self.shard.load_checkpoint(self.consumer)?;
-        self.status.next_seq.store(start, Ordering::Relaxed);
-        let markers = Markers::load(self.shard.dir(), self.consumer)?;
+        let start = state.next_seq;
+        self.status.checkpointed(start);
         let mut assembler = Assembler::new(
             stages,
             &self.codec,
             self.shard_index,
             self.sink.layout(),
             self.policy,
-            markers,
+            Markers::from_log(&state.markers),
             start,
         );
-        let mut reader = self.shard.reader(start)?;
-        let mut commits = self.shard.subscribe();
-        let mut since_check = 0u32;
+        let shard = self.lease.shard();
+        let mut reader = self.runtime.block_on(self.log.reader(shard, ReadFrom::Seq(start)))?;
         loop {
-            if let Some(record) = self.read(&mut reader)? {
-                assembler.push(&record)?;
-                if !self.send(&mut assembler, &out) {
+            let batch = reader.read(ReadLimit::default())?;
+            for entry in batch.entries {
+                match self.take(entry, &mut assembler, &out)? {
+                    Taken::Next => {}
+                    Taken::Stopped => return Ok(()),
+                    Taken::End(end) => return self.end_shard(&mut assembler, &out, end, ended),
+                }
+            }
+            let Some(watermark) = batch.caught_up else {
+                // A long backlog: look at the stop signal between reads (a drain keeps reading).
+                if *halt.borrow() {
                     return Ok(());
                 }
-                // A long backlog: look at the stop signal now and then (a drain keeps reading).
-                since_check += 1;
-                if since_check >= 1024 {
-                    since_check = 0;
-                    if *halt.borrow() {
-                        return Ok(());
-                    }
-                    if let Some(Wake::Stop) = self.stop_requested() {
-                        return Ok(());
-                    }
+                if let Some(Wake::Stop) = self.stop_requested() {
+                    return Ok(());
                 }
                 continue;
-            }
-            // Read the watermark, then look again: every record committed after the watermark
-            // was read arrives at or after it, so if nothing is there now, buffers whose window
-            // ends before the watermark can take nothing more.
-            let watermark = self.shard.watermark_ms();
-            if let Some(record) = self.read(&mut reader)? {
-                assembler.push(&record)?;
-            } else {
-                assembler.idle(watermark)?;
-            }
-            if !self.send(&mut assembler, &out) {
-                return Ok(());
+            };
+            // Read to the end: nothing committed later arrives before the watermark, so buffers
+            // whose window ends before it can take nothing more. The cut is recorded in the log
+            // first, so that every replay makes it at the same record.
+            if assembler.next_due().is_some_and(|due| due <= watermark) {
+                let proposal = SealProposal { watermark_ms: watermark, kind: SealKind::Window };
+                match self.runtime.block_on(reader.seal(proposal))? {
+                    SealOutcome::Sealed(seal) => {
+                        if let Taken::Stopped = self.apply(seal, &mut assembler, &out)? {
+                            return Ok(());
+                        }
+                    }
+                    // Records were committed meanwhile: they arrived at or after the watermark,
+                    // so routing them seals the same buffers.
+                    SealOutcome::Moved => continue,
+                }
             }
             self.status.buffers_hold(assembler.oldest_pending_arrival());
             if self.status.oldest_undelivered_ms().is_none() {
@@ -405,39 +310,113 @@ impl ShardWorker {
             let wait = assembler
                 .next_due()
                 .map(|due| Duration::from_millis((due - now_ms()).clamp(0, 60_000) as u64 + 1));
-            match self.wait(&mut commits, &mut halt, wait) {
+            match self.wait(reader.as_mut(), &mut halt, wait) {
                 Wake::Data => {}
                 Wake::Stop => return Ok(()),
-                Wake::Drain => return self.drain(&mut reader, &mut assembler, &out),
+                Wake::Drain => return self.drain(reader.as_mut(), &mut assembler, &out, ended),
             }
         }
     }
 
-    /// Reads the log to its end, seals every open buffer and hands everything to the uploader;
-    /// returning closes the queue, so the uploader exits once it has delivered it all.
-    fn drain(
+    /// Hands one entry of the log to the assembler, and what that sealed to the uploader.
+    fn take(
         &self,
-        reader: &mut ShardReader,
+        entry: Entry,
         assembler: &mut Assembler<'_>,
         out: &SyncSender<Unit>,
+    ) -> WorkerResult<Taken> {
+        match entry {
+            Entry::Record(record) => {
+                assembler.push(&record)?;
+                Ok(if self.send(assembler, out) { Taken::Next } else { Taken::Stopped })
+            }
+            Entry::Seal(seal) => self.apply(seal, assembler, out),
+            Entry::End(end) => Ok(Taken::End(end)),
+        }
+    }
+
+    /// Cuts where a seal says: the buffers whose window passed, or every buffer (a drain).
+    fn apply(
+        &self,
+        seal: Seal,
+        assembler: &mut Assembler<'_>,
+        out: &SyncSender<Unit>,
+    ) -> WorkerResult<Taken> {
+        let sent = match seal.kind {
+            SealKind::Window => {
+                assembler.idle(seal.watermark_ms)?;
+                self.send(assembler, out)
+            }
+            SealKind::Drain => {
+                let units = assembler.finish()?;
+                self.send_all(units, out)
+            }
+        };
+        Ok(if sent { Taken::Next } else { Taken::Stopped })
+    }
+
+    /// Reads the log to its end, records a drain seal there, seals every open buffer and hands
+    /// everything to the uploader; returning closes the queue, so the uploader exits once it has
+    /// delivered it all.
+    fn drain(
+        &self,
+        reader: &mut dyn ShardReader,
+        assembler: &mut Assembler<'_>,
+        out: &SyncSender<Unit>,
+        ended: &Mutex<Option<u64>>,
     ) -> WorkerResult<()> {
-        while let Some(record) = self.read(reader)? {
-            assembler.push(&record)?;
-            if !self.send(assembler, out) || *self.stop.abandon.borrow() {
-                return Ok(());
+        loop {
+            let batch = reader.read(ReadLimit::default())?;
+            for entry in batch.entries {
+                match self.take(entry, assembler, out)? {
+                    Taken::Next => {}
+                    Taken::Stopped => return Ok(()),
+                    Taken::End(end) => return self.end_shard(assembler, out, end, ended),
+                }
+                if *self.stop.abandon.borrow() {
+                    return Ok(());
+                }
+            }
+            let Some(watermark) = batch.caught_up else { continue };
+            let proposal = SealProposal { watermark_ms: watermark, kind: SealKind::Drain };
+            match self.runtime.block_on(reader.seal(proposal))? {
+                SealOutcome::Sealed(seal) if seal.kind == SealKind::Drain => {
+                    let units = assembler.finish()?;
+                    self.status.buffers_hold(None);
+                    let (objects, records) =
+                        (units.len(), units.iter().map(|u| u.records).sum::<u64>());
+                    self.send_all(units, out);
+                    tracing::debug!(stream = %self.stream, shard = self.shard_index, objects,
+                        records, position = seal.position, "drain: sealed every open buffer");
+                    return Ok(());
+                }
+                // Another reader's cut holds here: make it, then propose the drain after it.
+                SealOutcome::Sealed(seal) => {
+                    if let Taken::Stopped = self.apply(seal, assembler, out)? {
+                        return Ok(());
+                    }
+                }
+                SealOutcome::Moved => {}
             }
         }
+    }
+
+    /// The shard ended (it was split or merged): seals every buffer, and has the uploader move
+    /// the checkpoint to the end once it delivered them, which lets the shard's children start.
+    fn end_shard(
+        &self,
+        assembler: &mut Assembler<'_>,
+        out: &SyncSender<Unit>,
+        end: ShardEnd,
+        ended: &Mutex<Option<u64>>,
+    ) -> WorkerResult<()> {
         let units = assembler.finish()?;
         self.status.buffers_hold(None);
-        let (objects, records) = (units.len(), units.iter().map(|u| u.records).sum::<u64>());
-        for unit in units {
-            self.status.object_sealed(unit.oldest_arrival_ms);
-            if out.send(unit).is_err() {
-                return Ok(());
-            }
+        if self.send_all(units, out) {
+            *ended.lock().expect("not poisoned") = Some(end.position);
+            tracing::info!(stream = %self.stream, shard = self.shard_index, children = ?end.children,
+                "the shard ended: its buffers are sealed; its children are read next");
         }
-        tracing::debug!(stream = %self.stream, shard = self.shard_index, objects, records,
-            "drain: sealed every open buffer");
         Ok(())
     }
 
@@ -460,7 +439,12 @@ impl ShardWorker {
             return true;
         }
         self.status.buffers_hold(assembler.oldest_pending_arrival());
-        for unit in sealed {
+        self.send_all(sealed, out)
+    }
+
+    /// Hands `units` to the uploader, in order; `false` once it has stopped.
+    fn send_all(&self, units: Vec<Unit>, out: &SyncSender<Unit>) -> bool {
+        for unit in units {
             self.status.object_sealed(unit.oldest_arrival_ms);
             if out.send(unit).is_err() {
                 return false; // the uploader stopped (shutdown or error, which it reports)
@@ -470,53 +454,68 @@ impl ShardWorker {
     }
 
     /// The uploader: sealed objects -> destination -> markers and checkpoint, in order.
-    fn upload(&self, units: Receiver<Unit>) -> WorkerResult<()> {
-        let mut progress = Progress::new(
-            Markers::load(self.shard.dir(), self.consumer)?,
-            self.shard.load_checkpoint(self.consumer)?,
-        );
+    fn upload(
+        &self,
+        state: ConsumerState,
+        units: Receiver<Unit>,
+        ended: &Mutex<Option<u64>>,
+    ) -> WorkerResult<()> {
+        let mut progress = Progress::new(Markers::from_log(&state.markers), state.next_seq);
         while let Ok(unit) = units.recv() {
             if !self.deliver(&unit)? {
                 return Ok(()); // shutdown while retrying; the object is re-delivered after restart
             }
             let step = progress.delivered(&unit);
-            if let Some(markers) = step.markers {
-                // Before the checkpoint: see `Markers`.
-                markers
-                    .store(self.shard.dir(), self.consumer)
-                    .map_err(|e| format!("storing the delivery markers: {e}"))?;
-            }
-            if let Some(checkpoint) = step.checkpoint {
-                self.shard
-                    .store_checkpoint(self.consumer, checkpoint)
-                    .map_err(|e| format!("storing the checkpoint: {e}"))?;
+            // Markers before the checkpoint: see `Markers`.
+            let commit = LogProgress {
+                markers: step.markers.map(|markers| markers.to_log()),
+                next_seq: step.checkpoint,
+            };
+            if !self.commit(commit)? {
+                return Ok(());
             }
             self.status.object_delivered(progress.checkpoint());
-            if self.status.health.is_down() {
+            if self.status.health().is_down() {
                 self.metrics.worker_down(&self.stream, self.shard_index, false);
             }
-            self.status.health.delivered(&self.stream, self.shard_index);
+            self.status.health().delivered(&self.stream, self.shard_index);
+        }
+        let end = *ended.lock().expect("not poisoned");
+        if let Some(end) = end.filter(|end| *end > progress.checkpoint()) {
+            if self.commit(LogProgress { markers: None, next_seq: Some(end) })? {
+                self.status.checkpointed(end);
+            }
         }
         Ok(())
     }
 
-    fn caught_up(&self) {
-        if self.status.health.is_down() {
-            self.metrics.worker_down(&self.stream, self.shard_index, false);
+    /// Stores what was delivered through the lease; `Ok(false)` once the lease is lost (another
+    /// owner goes on from what was committed).
+    fn commit(&self, progress: LogProgress) -> WorkerResult<bool> {
+        if progress.markers.is_none() && progress.next_seq.is_none() {
+            return Ok(true);
         }
-        self.status.health.caught_up();
+        match self.runtime.block_on(self.lease.commit(progress)) {
+            Ok(()) => Ok(true),
+            Err(LeaseError::Lost { .. }) => {
+                tracing::warn!(stream = %self.stream, shard = self.shard_index,
+                    consumer = self.lease.consumer(), "the lease on the shard was lost; stopping");
+                Ok(false)
+            }
+            Err(e) => Err(format!("storing the delivery progress: {e}").into()),
+        }
     }
 
-    /// The next committed record, if any, decrypted when the log is encrypted at rest.
-    fn read(&self, reader: &mut ShardReader) -> WorkerResult<Option<Record>> {
-        let Some(mut record) = reader.next()? else { return Ok(None) };
-        record.data = self.at_rest.open_record(record.seq, record.data)?;
-        Ok(Some(record))
+    fn caught_up(&self) {
+        if self.status.health().is_down() {
+            self.metrics.worker_down(&self.stream, self.shard_index, false);
+        }
+        self.status.health().caught_up();
     }
 
     fn wait(
         &self,
-        commits: &mut watch::Receiver<u64>,
+        reader: &mut dyn ShardReader,
         halt: &mut watch::Receiver<bool>,
         timeout: Option<Duration>,
     ) -> Wake {
@@ -536,7 +535,7 @@ impl ShardWorker {
                 }
             };
             tokio::select! {
-                _ = commits.changed() => Wake::Data,
+                _ = reader.changed() => Wake::Data,
                 _ = timer => Wake::Data,
                 changed = mode.changed() => match changed {
                     // The signals are gone: the stream was dropped.
@@ -559,7 +558,7 @@ impl ShardWorker {
             metrics: self.metrics.clone(),
             runtime: self.runtime.clone(),
             shutdown: self.stop.abandon.clone(),
-            health: self.status.health.clone(),
+            health: self.status.health_handle(),
         };
         match unit.key {
             BufferKey::Errors(_) => self.sink.error_output().deliver_errors(unit, &ctx),
@@ -590,24 +589,9 @@ fn joined(
 /// The wait before the `failures`-th restart in a row: 200 ms doubling to
 /// [`MAX_RESTART_WAIT`], shortened by up to 15 % at random so that the shards of one full disk
 /// do not retry in step (never longer than the cap).
-fn restart_wait(failures: u32) -> Duration {
+pub(super) fn restart_wait(failures: u32) -> Duration {
     let base =
         FIRST_RESTART_WAIT.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(16) as i32);
     let capped = base.min(MAX_RESTART_WAIT.as_secs_f64());
     Duration::from_secs_f64(capped * rand::rng().random_range(0.85..=1.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restart_waits_double_from_200_ms_and_never_pass_ten_seconds() {
-        let waits: Vec<Duration> = (1..=12).map(restart_wait).collect();
-        assert!(waits[0] <= FIRST_RESTART_WAIT && waits[0] >= FIRST_RESTART_WAIT * 85 / 100);
-        assert!(waits[3] >= Duration::from_millis(1360) && waits[3] <= Duration::from_millis(1600));
-        assert!(waits.iter().all(|w| *w <= MAX_RESTART_WAIT), "{waits:?}");
-        assert!(waits[11] >= MAX_RESTART_WAIT * 85 / 100, "{waits:?}");
-        assert!(restart_wait(u32::MAX) <= MAX_RESTART_WAIT);
-    }
 }

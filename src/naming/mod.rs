@@ -1,7 +1,9 @@
 //! S3 object naming, as Amazon Data Firehose does it, made deterministic.
 //!
 //! - [`java_time`]: Java `DateTimeFormatter` patterns (the `!{timestamp:...}` language).
-//! - [`prefix`]: `Prefix` / `ErrorOutputPrefix` templates with `!{namespace:value}`.
+//! - [`prefix`]: `Prefix` / `ErrorOutputPrefix` templates with `!{namespace:value}`: the one
+//!   parser of the language, and Firehose's rules for the two prefixes, which configuration
+//!   checks and [`ObjectNamer::new`] both apply.
 //! - [`object_key`]: whole keys, `<prefix><stream>-<version>-<time>-<uuid><ext>`, with
 //!   Firehose's defaults for missing or expression-free prefixes, and the batch identity that
 //!   makes re-delivered batches land on the same key.
@@ -19,6 +21,7 @@ pub use object_key::{
     DEFAULT_PREFIX_PATTERN,
 };
 pub use prefix::{
-    Expression, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError,
-    MAX_EVALUATED_PREFIX_CHARS, RANDOM_STRING_ALPHABET, RANDOM_STRING_LEN,
+    check_prefixes, CheckedPrefixes, Expression, KeyContext, Namespace, PrefixError, PrefixField,
+    PrefixProblem, PrefixTemplate, RenderError, MAX_EVALUATED_PREFIX_CHARS, MAX_PREFIX_CHARS,
+    RANDOM_STRING_ALPHABET, RANDOM_STRING_LEN,
 };

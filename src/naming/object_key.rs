@@ -10,7 +10,8 @@
 
 use super::java_time::{push_padded, Moment};
 use super::prefix::{
-    moment_at, Expression, KeyContext, Namespace, PrefixError, PrefixTemplate, RenderError,
+    check_prefixes, moment_at, CheckedPrefixes, Expression, KeyContext, Namespace, PrefixField,
+    PrefixProblem, PrefixTemplate, RenderError,
 };
 use chrono_tz::Tz;
 use md5::{Digest, Md5};
@@ -171,25 +172,9 @@ fn value_problem(value: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NamerError {
-    /// One of the templates does not parse; `field` is `Prefix` or `ErrorOutputPrefix`.
-    #[error("{field}: {source}")]
-    Template { field: &'static str, source: PrefixError },
-    /// Rule 2.
-    #[error("ErrorOutputPrefix can't be null when Prefix contains expressions")]
-    ErrorOutputPrefixRequired,
-    /// Rule 3.
-    #[error(
-        "ErrorOutputPrefix contains expressions but not !{{firehose:error-output-type}}, \
-         which it must contain at least once"
-    )]
-    ErrorOutputTypeRequired,
-    /// Rule 4.
-    #[error("Prefix must not contain !{{firehose:error-output-type}}")]
-    ErrorOutputTypeInPrefix,
-    /// Rule 5 (the ErrorOutputPrefix half; the Prefix half needs the dynamic-partitioning flag,
-    /// see [`ObjectNamer::uses_partition_keys`]).
-    #[error("ErrorOutputPrefix must not contain !{{{0}:...}} expressions")]
-    PartitionKeyInErrorOutputPrefix(Namespace),
+    /// The prefixes break Firehose's rules ([`check_prefixes`]): every problem, in order.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Prefixes(Vec<PrefixProblem>),
     /// FileExtension must match `^$|\.[0-9a-z!\-_.*'()]+` and be at most 128 characters.
     #[error(
         "FileExtension `{0}` is invalid: it must be empty or a '.' followed by up to 127 of \
@@ -225,25 +210,15 @@ impl ObjectNamer {
         extension: &str,
         tz: Tz,
     ) -> Result<Self, NamerError> {
-        let parse = |field, text: Option<&str>| {
-            PrefixTemplate::parse(text.unwrap_or(""))
-                .map_err(|source| NamerError::Template { field, source })
+        // Partition keys are allowed here: whether the stream may use them (rule 5 asks for
+        // DynamicPartitioningConfiguration) is checked with the stream's configuration.
+        let CheckedPrefixes { prefix: user_prefix, error_output_prefix: user_error_prefix } =
+            check_prefixes(prefix, error_output_prefix, true).map_err(NamerError::Prefixes)?;
+        // Appending the constant default pattern cannot fail; should it, it is named like a
+        // prefix the user wrote.
+        let appended = |field| {
+            move |error| NamerError::Prefixes(vec![PrefixProblem::Invalid { field, error }])
         };
-        let template_err = |field| move |source| NamerError::Template { field, source };
-        let user_prefix = parse("Prefix", prefix)?;
-        let user_error_prefix = parse("ErrorOutputPrefix", error_output_prefix)?;
-
-        if user_prefix.uses_error_output_type() {
-            return Err(NamerError::ErrorOutputTypeInPrefix);
-        }
-        if user_error_prefix.has_expressions() && !user_error_prefix.uses_error_output_type() {
-            return Err(NamerError::ErrorOutputTypeRequired);
-        }
-        for namespace in [Namespace::PartitionKeyFromQuery, Namespace::PartitionKeyFromLambda] {
-            if user_error_prefix.uses(namespace) {
-                return Err(NamerError::PartitionKeyInErrorOutputPrefix(namespace));
-            }
-        }
 
         let error_prefix = if !user_error_prefix.as_str().is_empty() {
             if user_error_prefix.has_expressions() {
@@ -251,18 +226,17 @@ impl ObjectNamer {
             } else {
                 user_error_prefix
                     .with_timestamp_appended(DEFAULT_PREFIX_PATTERN)
-                    .map_err(template_err("ErrorOutputPrefix"))?
+                    .map_err(appended(PrefixField::ErrorOutputPrefix))?
             }
-        } else if user_prefix.has_expressions() {
-            return Err(NamerError::ErrorOutputPrefixRequired);
         } else {
-            // Rule 8: `<Prefix><error-output-type>/yyyy/MM/dd/HH/`.
+            // Rule 8: `<Prefix><error-output-type>/yyyy/MM/dd/HH/` (the Prefix has no
+            // expression: rule 2 holds).
             user_prefix
                 .clone()
                 .with_error_output_type_appended()
                 .with_literal_appended("/")
                 .with_timestamp_appended(DEFAULT_PREFIX_PATTERN)
-                .map_err(template_err("ErrorOutputPrefix"))?
+                .map_err(appended(PrefixField::ErrorOutputPrefix))?
         };
         let prefix = if user_prefix.has_expressions() {
             user_prefix
@@ -270,7 +244,7 @@ impl ObjectNamer {
             // Plain concatenation, no `/` added: `legacy` gives `legacy2026/07/13/14/`.
             user_prefix
                 .with_timestamp_appended(DEFAULT_PREFIX_PATTERN)
-                .map_err(template_err("Prefix"))?
+                .map_err(appended(PrefixField::Prefix))?
         };
 
         check_extension(extension)?;
@@ -375,8 +349,7 @@ impl ObjectNamer {
     /// True when the Prefix references partition keys; the config layer must then require
     /// dynamic partitioning to be enabled (rule 5).
     pub fn uses_partition_keys(&self) -> bool {
-        self.prefix.uses(Namespace::PartitionKeyFromQuery)
-            || self.prefix.uses(Namespace::PartitionKeyFromLambda)
+        self.prefix.uses_partition_keys()
     }
 
     /// The effective prefix template (Firehose's defaults applied), e.g. for logs.
@@ -641,42 +614,66 @@ mod tests {
         for error_prefix in [None, Some("")] {
             let err = ObjectNamer::new("s", Some("!{timestamp:yyyy}/"), error_prefix, "", UTC)
                 .unwrap_err();
-            assert_eq!(err, NamerError::ErrorOutputPrefixRequired);
             assert_eq!(
-                err.to_string(),
-                "ErrorOutputPrefix can't be null when Prefix contains expressions"
+                err,
+                NamerError::Prefixes(vec![PrefixProblem::ErrorOutputPrefixRequired {
+                    prefix: "!{timestamp:yyyy}/".into()
+                }])
+            );
+            assert!(
+                err.to_string()
+                    .contains("ErrorOutputPrefix can't be null when Prefix contains expressions"),
+                "{err}"
             );
         }
     }
 
+    /// The namer applies the rules configuration checks apply ([`check_prefixes`]), except
+    /// that partition keys in Prefix are the stream's business.
     #[test]
     fn semantic_rules_on_error_output_type_and_partition_keys_are_enforced() {
         let new = |p, e| ObjectNamer::new("s", p, e, "", UTC);
-        assert_eq!(
-            new(Some("x/!{firehose:error-output-type}/"), Some("e/!{firehose:error-output-type}"))
-                .unwrap_err(),
-            NamerError::ErrorOutputTypeInPrefix
-        );
-        assert_eq!(
-            new(None, Some("e/!{timestamp:yyyy}/")).unwrap_err(),
-            NamerError::ErrorOutputTypeRequired
-        );
-        assert_eq!(
-            new(None, Some("e/!{firehose:error-output-type}/!{partitionKeyFromLambda:k}/"))
-                .unwrap_err(),
-            NamerError::PartitionKeyInErrorOutputPrefix(Namespace::PartitionKeyFromLambda)
-        );
+        let problems = |p, e| match new(p, e) {
+            Err(NamerError::Prefixes(problems)) => problems,
+            other => panic!("{p:?} {e:?}: {other:?}"),
+        };
+        assert!(matches!(
+            problems(
+                Some("x/!{firehose:error-output-type}/"),
+                Some("e/!{firehose:error-output-type}")
+            )[..],
+            [PrefixProblem::ErrorOutputTypeInPrefix { .. }]
+        ));
+        assert!(matches!(
+            problems(None, Some("e/!{timestamp:yyyy}/"))[..],
+            [PrefixProblem::ErrorOutputTypeRequired { .. }]
+        ));
+        assert!(matches!(
+            problems(None, Some("e/!{firehose:error-output-type}/!{partitionKeyFromLambda:k}/"))[..],
+            [PrefixProblem::PartitionKeyInErrorOutputPrefix { .. }]
+        ));
+        assert!(new(
+            Some("x/!{partitionKeyFromQuery:k}/"),
+            Some("e/!{firehose:error-output-type}/")
+        )
+        .is_ok());
         let err = new(Some("x/!{foo:bar}/"), None).unwrap_err();
-        assert!(matches!(err, NamerError::Template { field: "Prefix", .. }), "{err:?}");
         assert!(
-            err.to_string().starts_with("Prefix: ") && err.to_string().contains("!{foo:bar}"),
+            err.to_string().starts_with("Prefix has an invalid expression `!{foo:bar}`"),
             "{err}"
         );
         let err = new(None, Some("e/!{firehose:nope}")).unwrap_err();
         assert!(
-            err.to_string().starts_with("ErrorOutputPrefix: ")
+            err.to_string().starts_with("ErrorOutputPrefix has an invalid expression")
                 && err.to_string().contains("!{firehose:nope}"),
             "{err}"
+        );
+        // Every problem is named, not only the first.
+        let err = new(Some("!{a:b}/!{timestamp:yyyy-bb}/"), None).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("`!{a:b}`") && message.contains("`!{timestamp:yyyy-bb}`"),
+            "{message}"
         );
     }
 

@@ -2,7 +2,7 @@
 
 use hydrant_destinations::DestinationError;
 
-use crate::log::OpenError;
+use crate::log::{LeaseError, OpenError};
 use crate::naming::NamerError;
 
 /// Why a stream could not start.
@@ -16,6 +16,9 @@ pub enum StartError {
     Destination { stream: String, bucket: String, source: DestinationError },
     #[error("delivery stream {stream}: processing: {message}")]
     Processing { stream: String, message: String },
+    /// The `LambdaArn` names no module this stream may use.
+    #[error("delivery stream {stream}: processing: {source}")]
+    Resolve { stream: String, source: crate::wasm_host::ResolveError },
     /// The module a `LambdaArn` names cannot be read, compiled or used. The message quotes
     /// the file (a compiler error shows its text), so it is for the operator's eyes only.
     #[error("delivery stream {stream}: processing: LambdaArn {lambda_arn}: {error}")]
@@ -42,13 +45,8 @@ pub enum StartError {
          changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"
     )]
     ShardCount { stream: String, on_disk: u32, configured: u32 },
+    #[error("delivery stream {stream}: cannot consume its log: {source}")]
+    Consume { stream: String, source: LeaseError },
     #[error("delivery stream {stream}: cannot start its delivery threads: {source}")]
     Threads { stream: String, source: std::io::Error },
-    #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
-    Version { stream: String, source: std::io::Error },
-    #[error(
-        "{path}: {message}; fix the stream (or remove the file to drop it, losing its undelivered \
-         records) and start again"
-    )]
-    ApiStream { path: String, message: String },
 }

@@ -23,17 +23,29 @@ use crate::config::{
 };
 use crate::delivery::assembler::{Stages, StoreKeys};
 use crate::delivery::sink::Sink;
+use crate::delivery::stream_workers::WorkerFactory;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
-use crate::delivery::{
-    BatchPolicy, ShardWorker, StagesFactory, WorkerSignals, WorkerStatus, Workers,
-};
+use crate::delivery::{BatchPolicy, ShardWorker, StagesFactory, Workers};
 use crate::destination::{self, S3Output};
-use crate::log::{DiskBudget, EmbeddedLog, LogOptions, OpenError};
+use crate::log::{AtRestKeys, LogStore, OpenError, ShardState, StreamLog, StreamSpec};
 use crate::names::arn_of;
 use crate::naming::ObjectNamer;
 use crate::registry::{Definition, DeliveryStream, Owner};
 use crate::telemetry::Metrics;
-use crate::wasm_host::DefinedBy;
+use crate::wasm_host::{DefinedBy, TransformEngine};
+
+/// What building any stream's pipeline shares, one per server (the composition root creates
+/// it): the WebAssembly engine, which caches compiled transform modules.
+#[derive(Clone)]
+pub struct BuildContext {
+    engine: TransformEngine,
+}
+
+impl BuildContext {
+    pub fn new(engine: TransformEngine) -> Self {
+        Self { engine }
+    }
+}
 
 /// Everything a stream's workers are built from, prepared (and checked) before anything runs:
 /// a configuration change prepares the new pipeline while the old workers still deliver.
@@ -55,6 +67,7 @@ impl Pipeline {
         config: &Config,
         stream_config: &DeliveryStreamConfig,
         owner: Owner,
+        build: &BuildContext,
     ) -> Result<Self, StartError> {
         let name = stream_config.delivery_stream_name.clone();
         let s3 = stream_config.s3();
@@ -153,6 +166,7 @@ impl Pipeline {
             stream_config,
             &arn_of(&config.region, &config.account_id, &name),
             defined_by,
+            &build.engine,
         )?);
         let output = S3Output { destination, namer: namer.clone(), codec: codec.clone() };
         let source_arn = arn_of(&config.region, &config.account_id, &name);
@@ -163,26 +177,49 @@ impl Pipeline {
         Ok(Self { codec, namer, policy, build, sink, key_rules, backup })
     }
 
-    /// Starts one worker per shard of `log`, naming objects with `version`.
+    /// Processing stages for the first workers of a stream with `shards` shards, naming
+    /// objects with `version`: built before anything starts, so that their errors show then.
+    pub(crate) fn first_stages(
+        &self,
+        name: &str,
+        shards: usize,
+        version: u64,
+    ) -> Result<Vec<Stages>, StartError> {
+        (0..shards)
+            .map(|_| {
+                self.build
+                    .stages(&self.namer, &self.key_rules, version)
+                    .map_err(|message| StartError::Processing { stream: name.to_string(), message })
+            })
+            .collect()
+    }
+
+    /// Starts one worker per shard of `log` the consumers are granted, now and later, naming
+    /// objects with `version`. `stages` serve the first delivery workers (built by
+    /// [`first_stages`](Self::first_stages), or here when `None`).
     pub(crate) fn start(
         &self,
         name: &str,
-        log: &EmbeddedLog,
+        log: &Arc<dyn StreamLog>,
         version: u64,
         metrics: &Metrics,
+        stages: Option<Vec<Stages>>,
     ) -> Result<Workers, StartError> {
+        let stages = match stages {
+            Some(stages) => stages,
+            None => {
+                let open = log.shards().iter().filter(|s| s.state == ShardState::Open).count();
+                self.first_stages(name, open, version)?
+            }
+        };
+        let consume = |consumer| {
+            log.assignments(consumer)
+                .map_err(|source| StartError::Consume { stream: name.to_string(), source })
+        };
+        let threads = |source| StartError::Threads { stream: name.to_string(), source };
         let runtime = tokio::runtime::Handle::current();
-        let signals = WorkerSignals::new();
-        let mut statuses = Vec::new();
-        let mut threads = Vec::new();
-        let mut stages = Vec::new();
-        for _ in log.shards() {
-            stages.push(
-                self.build.stages(&self.namer, &self.key_rules, version).map_err(|message| {
-                    StartError::Processing { stream: name.to_string(), message }
-                })?,
-            );
-        }
+        let mut workers = Workers::new();
+        let first = Arc::new(std::sync::Mutex::new(stages));
         let restart_stages: StagesFactory = {
             let (build, namer, rules) =
                 (self.build.clone(), self.namer.clone(), self.key_rules.clone());
@@ -190,71 +227,74 @@ impl Pipeline {
         };
         let evaluates_jq =
             self.build.processors.as_ref().is_some_and(|p| p.metadata_extractor().is_some());
-        let mut workers = Vec::new();
-        for (i, (shard, stages)) in log.shards().iter().zip(stages).enumerate() {
-            let status = Arc::new(WorkerStatus::new());
-            statuses.push(status.clone());
-            workers.push(ShardWorker {
+        let delivery: WorkerFactory = {
+            let (name, log, metrics, runtime) =
+                (name.to_string(), log.clone(), metrics.clone(), runtime.clone());
+            let (policy, codec, sink) = (self.policy, self.codec.clone(), self.sink.clone());
+            Arc::new(move |lease, status, stop| ShardWorker {
                 restart_stages: restart_stages.clone(),
                 evaluates_jq,
-                stream: name.to_string(),
-                consumer: CONSUMER,
-                shard_index: i as u32,
-                shard: shard.clone(),
+                stream: name.clone(),
+                log: log.clone(),
+                shard_index: lease.shard().0,
+                lease,
                 version,
-                policy: self.policy,
-                codec: self.codec.clone(),
-                stages: std::sync::Mutex::new(Some(stages)),
-                at_rest: log.at_rest(i),
-                sink: self.sink.clone(),
+                policy,
+                codec: codec.clone(),
+                // The first workers take the stages built at the start; later ones build theirs.
+                stages: std::sync::Mutex::new(first.lock().expect("not poisoned").pop()),
+                sink: sink.clone(),
                 metrics: metrics.clone(),
                 status,
-                stop: signals.receiver(),
+                stop,
                 runtime: runtime.clone(),
-            });
+            })
+        };
+        let started = workers.consume(CONSUMER, consume(CONSUMER)?, delivery);
+        if let Err(source) = started {
+            workers.abandon();
+            return Err(threads(source));
         }
-        let mut backup_statuses = Vec::new();
         if let Some(backup) = &self.backup {
-            for (i, shard) in log.shards().iter().enumerate() {
-                let status = Arc::new(WorkerStatus::new());
-                backup_statuses.push(status.clone());
-                workers.push(ShardWorker {
-                    stream: name.to_string(),
-                    consumer: BACKUP_CONSUMER,
-                    shard_index: i as u32,
-                    shard: shard.clone(),
+            let factory: WorkerFactory = {
+                let (name, log, metrics) = (name.to_string(), log.clone(), metrics.clone());
+                let (policy, codec, sink) =
+                    (backup.policy, backup.codec.clone(), backup.sink.clone());
+                Arc::new(move |lease, status, stop| ShardWorker {
+                    stream: name.clone(),
+                    log: log.clone(),
+                    shard_index: lease.shard().0,
+                    lease,
                     version,
-                    policy: backup.policy,
-                    codec: backup.codec.clone(),
+                    policy,
+                    codec: codec.clone(),
                     stages: std::sync::Mutex::new(Some(Stages::plain())),
                     restart_stages: Arc::new(|| Ok(Stages::plain())),
                     evaluates_jq: false,
-                    at_rest: log.at_rest(i),
-                    sink: backup.sink.clone(),
+                    sink: sink.clone(),
                     metrics: metrics.clone(),
                     // Freshness and backlog metrics follow the destination, not the backup.
                     status,
-                    stop: signals.receiver(),
+                    stop,
                     runtime: runtime.clone(),
-                });
+                })
+            };
+            let started = consume(BACKUP_CONSUMER).and_then(|leases| {
+                workers.consume(BACKUP_CONSUMER, leases, factory).map_err(threads)
+            });
+            if let Err(e) = started {
+                workers.abandon();
+                return Err(e);
             }
         }
-        for worker in workers {
-            match worker.spawn() {
-                Ok(handles) => threads.extend(handles),
-                Err(source) => {
-                    Workers { signals, threads, statuses, backup_statuses }.abandon();
-                    return Err(StartError::Threads { stream: name.to_string(), source });
-                }
-            }
-        }
-        Ok(Workers { signals, threads, statuses, backup_statuses })
+        Ok(workers)
     }
 }
 
 /// How a stream comes to be opened.
 pub(crate) struct Opening<'a> {
     pub config: &'a Config,
+    pub build: &'a BuildContext,
     pub stream: &'a DeliveryStreamConfig,
     pub owner: Owner,
     pub version: u64,
@@ -262,16 +302,16 @@ pub(crate) struct Opening<'a> {
     pub last_update: Option<f64>,
 }
 
-/// Opens a stream's log (recovering it) and starts its workers. Blocking.
+/// Opens a stream's log in `store` (recovering it) and starts its workers. Blocking: call it
+/// where blocking is allowed (start-up, `spawn_blocking`).
 pub(crate) fn open_stream(
     opening: Opening<'_>,
-    options: &LogOptions,
-    budget: &Arc<DiskBudget>,
+    store: &dyn LogStore,
     metrics: &Metrics,
 ) -> Result<DeliveryStream, StartError> {
-    let Opening { config, stream: stream_config, owner, version, created_at, last_update } =
+    let Opening { config, build, stream: stream_config, owner, version, created_at, last_update } =
         opening;
-    let pipeline = Pipeline::prepare(config, stream_config, owner)?;
+    let pipeline = Pipeline::prepare(config, stream_config, owner, build)?;
     let name = stream_config.delivery_stream_name.clone();
     let s3 = stream_config.s3();
     let log_keys = config
@@ -280,45 +320,20 @@ pub(crate) fn open_stream(
             stream_config.delivery_stream_encryption_configuration_input.as_ref(),
         )
         .map_err(|e| StartError::Keys { stream: name.clone(), message: e.to_string() })?;
-    let dir = crate::control::persist::stream_dir_migrated(&config.data_dir, &name).map_err(
-        |source| StartError::Log {
-            stream: name.clone(),
-            source: OpenError::Io {
-                path: crate::control::persist::stream_dir(&config.data_dir, &name),
-                source,
-            },
-        },
-    )?;
-    let configured = stream_config.hydrant.shards;
-    let on_disk = shards_on_disk(&dir);
-    if on_disk != 0 && on_disk != configured {
-        return Err(StartError::ShardCount { stream: name, on_disk, configured });
-    }
-    let log = EmbeddedLog::open_encrypted(
-        &dir,
-        configured,
-        options,
-        budget,
-        log_keys.ring.as_ref(),
-        log_keys.encrypt,
-    )
-    .map_err(|source| StartError::Log { stream: name.clone(), source })?;
-    // Before any worker runs or record is appended: markers never name records past the
-    // recovered end of the log (see `Markers::lower_to_log_end`).
-    for shard in log.shards() {
-        for consumer in [CONSUMER, BACKUP_CONSUMER] {
-            crate::delivery::buffers::Markers::lower_to_log_end(
-                shard.dir(),
-                consumer,
-                shard.next_seq(),
-            )
-            .map_err(|source| StartError::Log {
-                stream: name.clone(),
-                source: OpenError::Io { path: shard.dir().to_path_buf(), source },
-            })?;
-        }
-    }
-    let workers = pipeline.start(&name, &log, version, metrics)?;
+    let stages = pipeline.first_stages(&name, stream_config.hydrant.shards as usize, version)?;
+    let spec = StreamSpec {
+        shards: stream_config.hydrant.shards,
+        at_rest: AtRestKeys { ring: log_keys.ring.map(Arc::new), encrypt: log_keys.encrypt },
+    };
+    let configured = spec.shards;
+    let log =
+        futures::executor::block_on(store.open(&name, spec)).map_err(|source| match source {
+            OpenError::ShardCount { existing, configured } => {
+                StartError::ShardCount { stream: name.clone(), on_disk: existing, configured }
+            }
+            source => StartError::Log { stream: name.clone(), source },
+        })?;
+    let workers = pipeline.start(&name, &log, version, metrics, Some(stages))?;
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
         store = %stream_config.hydrant.object_store, version,
         prefix = s3.prefix.as_deref().unwrap_or(""), compression = s3.compression_format.as_firehose_str(),
@@ -356,15 +371,4 @@ fn store_spec(config: &Config, name: &str) -> Option<StoreSpec> {
         }
         None => None,
     }
-}
-
-fn shards_on_disk(dir: &Path) -> u32 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("shard-"))
-                .count() as u32
-        })
-        .unwrap_or(0)
 }

@@ -33,6 +33,7 @@ impl StageBuilder {
         stream: &DeliveryStreamConfig,
         arn: &str,
         defined_by: DefinedBy,
+        engine: &TransformEngine,
     ) -> Result<Self, StartError> {
         let name = &stream.delivery_stream_name;
         let processing = |message: String| StartError::Processing { stream: name.clone(), message };
@@ -59,16 +60,15 @@ impl StageBuilder {
                     &config.base_dir,
                     defined_by,
                 )
-                .map_err(processing)?;
+                .map_err(|source| StartError::Resolve { stream: name.clone(), source })?;
                 let limits =
                     stream.hydrant.transform.unwrap_or_default().apply(SandboxLimits::default());
-                let module = transform_engine().map_err(processing)?.load(&path, &limits).map_err(
-                    |error| StartError::Transform {
+                let module =
+                    engine.load(&path, &limits).map_err(|error| StartError::Transform {
                         stream: name.clone(),
                         lambda_arn: spec.lambda_arn.clone(),
                         error,
-                    },
-                )?;
+                    })?;
                 let context = TransformContext {
                     delivery_stream_arn: arn.to_string(),
                     region: config.region.clone(),
@@ -115,11 +115,4 @@ impl StageBuilder {
             catalog: self.catalog.clone(),
         })
     }
-}
-
-/// The process-wide WebAssembly engine (compiled modules are cached in it).
-fn transform_engine() -> Result<&'static TransformEngine, String> {
-    static ENGINE: std::sync::OnceLock<Result<TransformEngine, String>> =
-        std::sync::OnceLock::new();
-    ENGINE.get_or_init(TransformEngine::new).as_ref().map_err(Clone::clone)
 }

@@ -221,6 +221,61 @@ fn a_lambda_without_lambda_arn_is_rejected() {
     assert!(message.contains("needs a LambdaArn"), "{message}");
 }
 
+/// The cases of the second parser of these parameters that once lived in the transform's
+/// config (`LambdaProcessorConfig`), under [`LambdaSpec`]'s rules, which production uses.
+#[test]
+fn lambda_parameters_follow_lambda_specs_rules_in_every_edge_case() {
+    let lambda = |params: &[(ProcessorParameterName, &str)]| {
+        Processors::from_config(&enabled(vec![processor(T::Lambda, params)]))
+    };
+    let only = |params: &[(ProcessorParameterName, &str)]| {
+        let mut all = lambda(params).expect_err("should be rejected");
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0)
+    };
+
+    // The extremes of each range are accepted; `RoleArn` is kept, the ARN as given.
+    let l = lambda(&[
+        (N::LambdaArn, " arn:aws:lambda:us-east-1:123456789012:function:f "),
+        (N::NumberOfRetries, "300"),
+        (N::BufferSizeInMBs, "3"),
+        (N::BufferIntervalInSeconds, "0"),
+        (N::RoleArn, "arn:aws:iam::123456789012:role/r"),
+    ])
+    .unwrap()
+    .lambda()
+    .unwrap()
+    .clone();
+    assert_eq!(l.lambda_arn, " arn:aws:lambda:us-east-1:123456789012:function:f ");
+    assert_eq!((l.number_of_retries, l.buffer_size_mbs, l.buffer_interval_seconds), (300, 3.0, 0));
+    assert_eq!(l.buffer_size_bytes(), 3 << 20);
+    assert_eq!(l.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/r"));
+
+    // No parameter at all: LambdaArn is required.
+    let (path, message) = only(&[]);
+    assert_eq!(path, "Processors[0].Parameters");
+    assert!(message.contains("needs a LambdaArn"), "{message}");
+    // A blank LambdaArn names nothing.
+    let (path, message) = only(&[(N::LambdaArn, " ")]);
+    assert_eq!(path, "Processors[0].Parameters[0].ParameterValue");
+    assert_eq!(message, "LambdaArn must name the function, got a blank value");
+    // Out of range values are quoted.
+    let (_, message) = only(&[(N::LambdaArn, "f"), (N::BufferSizeInMBs, "3.5")]);
+    assert!(message.contains("\"3.5\""), "{message}");
+    // A repeated parameter is an error, not "the last one wins".
+    let (path, message) = only(&[(N::LambdaArn, "f"), (N::LambdaArn, "g")]);
+    assert_eq!(path, "Processors[0].Parameters[1].ParameterName");
+    assert_eq!(message, "LambdaArn is already given as Parameters[0]; give it once");
+    // A parameter of another processor is named with the Lambda's own list.
+    let (path, message) = only(&[(N::LambdaArn, "f"), (N::Delimiter, "Cg==")]);
+    assert_eq!(path, "Processors[0].Parameters[1].ParameterName");
+    assert_eq!(
+        message,
+        "Delimiter is not a parameter of Lambda; its parameters are LambdaArn, \
+         NumberOfRetries, RoleArn, BufferSizeInMBs, BufferIntervalInSeconds"
+    );
+}
+
 #[test]
 fn a_parameter_of_another_processor_type_is_rejected_with_the_valid_list() {
     let config = enabled(vec![

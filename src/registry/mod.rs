@@ -2,18 +2,16 @@
 //! control plane adds streams to, replaces them in and removes them from while Hydrant serves.
 //! A [`DeliveryStream`] is one running stream; its [`Definition`] is what changes.
 
+mod error;
 mod stream;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
+use crate::config::DeliveryStreamConfig;
+use crate::telemetry::StreamGauges;
 
-use crate::api::{ApiError, ErrorType};
-use crate::config::{Config, DeliveryStreamConfig};
-use crate::log::{DiskBudget, LogOptions};
-use crate::telemetry::Metrics;
-
+pub use error::{NotFound, PutError};
 pub use stream::DeliveryStream;
 
 /// Who owns a stream's definition.
@@ -38,44 +36,16 @@ pub struct Definition {
     pub metric: &'static str,
 }
 
-/// Every stream, by name, and what opening more of them needs.
+/// Every stream, by name.
 pub struct Registry {
     map: RwLock<BTreeMap<String, Arc<DeliveryStream>>>,
-    /// The server settings streams are opened with (object stores, functions, ...) and the
-    /// config file's streams, as last applied.
-    config: RwLock<Arc<Config>>,
-    pub(crate) options: LogOptions,
-    pub(crate) budget: Arc<DiskBudget>,
-    pub(crate) metrics: Metrics,
     account_id: String,
-    /// Serialises changes: create, delete, update, tags, reload and shutdown.
-    pub(crate) control: tokio::sync::Mutex<()>,
-    /// Fired at the shutdown deadline: every stop in progress abandons its uploads.
-    pub(crate) abort: watch::Sender<bool>,
-    /// Deletions and removals draining in the background.
-    pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Registry {
-    /// A registry without streams, for the server settings of `config`; streams are opened
-    /// with `options` within `budget`.
-    pub(crate) fn new(
-        config: &Config,
-        options: LogOptions,
-        budget: &Arc<DiskBudget>,
-        metrics: &Metrics,
-    ) -> Self {
-        Self {
-            map: RwLock::new(BTreeMap::new()),
-            config: RwLock::new(Arc::new(config.clone())),
-            options,
-            budget: budget.clone(),
-            metrics: metrics.clone(),
-            account_id: config.account_id.clone(),
-            control: tokio::sync::Mutex::new(()),
-            abort: watch::channel(false).0,
-            tasks: Mutex::new(Vec::new()),
-        }
+    /// A registry without streams, for the account in their ARNs.
+    pub(crate) fn new(account_id: &str) -> Self {
+        Self { map: RwLock::new(BTreeMap::new()), account_id: account_id.to_string() }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<DeliveryStream>> {
@@ -100,29 +70,19 @@ impl Registry {
         self.map.write().expect("not poisoned").remove(name)
     }
 
-    /// The server settings and config-file streams as last applied.
-    pub fn config(&self) -> Arc<Config> {
-        self.config.read().expect("not poisoned").clone()
-    }
-
-    pub(crate) fn set_config(&self, config: Config) {
-        *self.config.write().expect("not poisoned") = Arc::new(config);
-    }
-
     pub fn account_id(&self) -> &str {
         &self.account_id
     }
 
-    /// Firehose's answer for an unknown stream.
-    pub fn not_found(&self, name: &str) -> ApiError {
-        let names = self.names();
-        ApiError::new(
-            ErrorType::ResourceNotFound,
-            format!(
-                "Firehose {name} under account {} not found. Known delivery streams: {}",
-                self.account_id,
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
-            ),
-        )
+    /// What `/metrics` shows of every stream, computed now: data freshness, backlog, log size
+    /// and how long each shard has not moved.
+    pub fn gauges(&self) -> Vec<StreamGauges> {
+        let now = crate::clock::now_ms();
+        self.all().iter().map(|stream| stream.gauges(now)).collect()
+    }
+
+    /// Why `name` cannot be looked up: it is not a stream here.
+    pub fn not_found(&self, name: &str) -> NotFound {
+        NotFound { stream: name.to_string(), account: self.account_id.clone(), known: self.names() }
     }
 }

@@ -1,17 +1,18 @@
 //! One running delivery stream: its log, its definition, its delivery workers, and the gate
 //! puts pass through.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 
-use super::{Definition, Owner};
-use crate::api::{ApiError, ErrorType};
+use super::{Definition, Owner, PutError};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{WorkerStatus, Workers};
-use crate::log::{AppendError, EmbeddedLog, RecordLocation};
+use crate::log::{Append, AppendError, Appended, ShardId, ShardProblem, ShardStats, StreamLog};
+use crate::telemetry::StreamGauges;
 
 /// One running delivery stream.
 pub struct DeliveryStream {
@@ -19,7 +20,7 @@ pub struct DeliveryStream {
     pub arn: String,
     pub owner: Owner,
     pub created_at: f64,
-    pub log: EmbeddedLog,
+    pub log: Arc<dyn StreamLog>,
     definition: RwLock<Definition>,
     workers: Mutex<Option<Workers>>,
     /// Closed (false) once the stream is being deleted or removed: puts are refused. Puts hold
@@ -35,7 +36,7 @@ impl DeliveryStream {
         arn: String,
         owner: Owner,
         created_at: f64,
-        log: EmbeddedLog,
+        log: Arc<dyn StreamLog>,
         definition: Definition,
         workers: Workers,
     ) -> Self {
@@ -52,26 +53,32 @@ impl DeliveryStream {
         }
     }
 
-    /// Appends records; one result per record, errors in the shape producers see. The whole
-    /// call fails with ResourceNotFoundException once the stream is being deleted.
-    pub async fn append(
+    /// Appends records: one result per record, in order. The whole call is refused once the
+    /// stream is being deleted.
+    pub async fn put(
         &self,
         records: Vec<Bytes>,
-    ) -> Result<Vec<Result<RecordLocation, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<Appended, AppendError>>, PutError> {
         let accepting = self.accepting.read().await;
         if !*accepting {
-            return Err(ApiError::new(
-                ErrorType::ResourceNotFound,
-                format!(
-                    "Firehose {} under account {} not found: it is being deleted and accepts no more records",
-                    self.name,
-                    self.account()
-                ),
-            ));
+            return Err(PutError::Deleting {
+                stream: self.name.clone(),
+                account: self.account().to_string(),
+            });
         }
-        let results = self.log.append(records).await;
+        let results = self.log.append(records.into_iter().map(Append::implicit).collect()).await;
         drop(accepting);
-        Ok(results.into_iter().map(|r| r.map_err(|e| append_error(&self.name, e))).collect())
+        Ok(results)
+    }
+
+    /// How much each shard of the log holds.
+    pub fn shard_stats(&self) -> Vec<ShardStats> {
+        self.log.stats()
+    }
+
+    /// The shards of the log that refuse appends, and why.
+    pub fn log_problems(&self) -> Vec<ShardProblem> {
+        self.log.problems()
     }
 
     /// The stream's current definition.
@@ -114,13 +121,13 @@ impl DeliveryStream {
         }
     }
 
-    /// The delivery workers' progress (for metrics): one per shard while workers run.
-    pub fn worker_statuses(&self) -> Vec<Arc<WorkerStatus>> {
+    /// The delivery workers' progress (for metrics), by shard, while workers run.
+    pub fn worker_statuses(&self) -> Vec<(ShardId, Arc<WorkerStatus>)> {
         self.workers
             .lock()
             .expect("not poisoned")
             .as_ref()
-            .map(|w| w.statuses.clone())
+            .map(|w| w.statuses(CONSUMER))
             .unwrap_or_default()
     }
 
@@ -129,16 +136,45 @@ impl DeliveryStream {
     pub fn delivery_problems(&self) -> Vec<(&'static str, u32, crate::delivery::health::Problem)> {
         let workers = self.workers.lock().expect("not poisoned");
         let Some(workers) = workers.as_ref() else { return Vec::new() };
-        let consumers =
-            [(CONSUMER, &workers.statuses), (BACKUP_CONSUMER, &workers.backup_statuses)];
-        consumers
+        [CONSUMER, BACKUP_CONSUMER]
             .into_iter()
-            .flat_map(|(consumer, statuses)| {
-                statuses.iter().enumerate().filter_map(move |(shard, status)| {
-                    status.health().problem().map(|p| (consumer, shard as u32, p))
+            .flat_map(|consumer| {
+                workers.statuses(consumer).into_iter().filter_map(move |(shard, status)| {
+                    status.health().problem().map(|p| (consumer, shard.0, p))
                 })
             })
             .collect()
+    }
+
+    /// The stream's scrape-time gauges at `now` (ms since the epoch).
+    pub(crate) fn gauges(&self, now: i64) -> StreamGauges {
+        let mut oldest: Option<i64> = None;
+        let mut backlog_records = 0u64;
+        let mut disk_bytes = 0u64;
+        let shards = self.shard_stats();
+        for (id, status) in self.worker_statuses() {
+            let Some(shard) = shards.iter().find(|s| s.shard == id) else { continue };
+            backlog_records += shard.next_seq.saturating_sub(status.next_seq());
+            disk_bytes += shard.bytes;
+            if let Some(arrival) = status.oldest_undelivered_ms() {
+                oldest = Some(oldest.map_or(arrival, |o: i64| o.min(arrival)));
+            }
+        }
+        // How long each shard has not moved (0: it moves), the longest of its consumers.
+        let mut blocked_seconds: BTreeMap<u32, f64> =
+            shards.iter().map(|shard| (shard.shard.0, 0.0)).collect();
+        for (_, shard, problem) in self.delivery_problems() {
+            let b = blocked_seconds.entry(shard).or_default();
+            *b = b.max(problem.blocked_for.as_secs_f64());
+        }
+        StreamGauges {
+            stream: self.name.clone(),
+            destination: self.definition().metric,
+            freshness_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
+            backlog_records,
+            disk_bytes,
+            blocked_seconds,
+        }
     }
 
     /// Takes the running workers out (to stop them).
@@ -157,18 +193,5 @@ impl DeliveryStream {
     /// The account id in the stream's ARN.
     pub(crate) fn account(&self) -> &str {
         self.arn.split(':').nth(4).unwrap_or("000000000000")
-    }
-}
-
-fn append_error(stream: &str, e: AppendError) -> ApiError {
-    match e {
-        AppendError::BudgetExceeded { .. } | AppendError::DiskFull => ApiError::new(
-            ErrorType::ServiceUnavailable,
-            format!("Slow down. Delivery stream {stream} cannot store more records now ({e}); retry with backoff"),
-        ),
-        other => ApiError::new(
-            ErrorType::ServiceUnavailable,
-            format!("delivery stream {stream} could not store the records ({other}); retry later"),
-        ),
     }
 }

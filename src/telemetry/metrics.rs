@@ -4,8 +4,6 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::registry::Registry;
-
 /// Handle to the process-wide Prometheus recorder plus the metric names Hydrant records.
 #[derive(Clone)]
 pub struct Metrics {
@@ -56,8 +54,8 @@ impl Metrics {
     }
 
     /// A request refused by authentication or a key's stream allow-list
-    /// (`hydrant_auth_failures_total{reason}`; reasons are [`crate::api::AuthError::reason`]
-    /// and `access_denied`).
+    /// (`hydrant_auth_failures_total{reason}`; reasons are the API's authentication failures,
+    /// `AuthError::reason`, and `access_denied`).
     pub fn auth_failure(&self, reason: &'static str) {
         counter!("hydrant_auth_failures_total", "reason" => reason).increment(1);
     }
@@ -168,46 +166,43 @@ impl Metrics {
         .increment(1);
     }
 
-    /// Gauges computed at scrape time: data freshness, backlog and log size.
-    pub fn refresh_gauges(&self, streams: &Registry) {
-        let now = crate::clock::now_ms();
-        for stream in streams.all() {
-            let s = stream.name.clone();
-            let mut oldest: Option<i64> = None;
-            let mut backlog = 0u64;
-            let mut disk = 0u64;
-            let statuses = stream.worker_statuses();
-            for (shard, status) in stream.log.shards().iter().zip(statuses.iter()) {
-                let delivered = status.next_seq();
-                backlog += shard.next_seq().saturating_sub(delivered);
-                disk += shard.disk_bytes();
-                if let Some(arrival) = status.oldest_undelivered_ms() {
-                    oldest = Some(oldest.map_or(arrival, |o: i64| o.min(arrival)));
-                }
-            }
-            let freshness = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
-            let destination = stream.definition().metric;
+    /// The gauges of every stream, as computed at scrape time (data freshness, backlog, log
+    /// size, blocked shards).
+    pub fn refresh_gauges(&self, streams: &[StreamGauges]) {
+        for stream in streams {
+            let s = stream.stream.clone();
+            let destination = stream.destination;
             if destination == "s3" {
                 gauge!("hydrant_delivery_to_s3_data_freshness_seconds", "stream" => s.clone())
-                    .set(freshness);
+                    .set(stream.freshness_seconds);
             }
             gauge!("hydrant_delivery_data_freshness_seconds", "stream" => s.clone(), "destination" => destination)
-                .set(freshness);
-            gauge!("hydrant_shard_backlog_records", "stream" => s.clone()).set(backlog as f64);
-            // How long each shard has not moved (0: it moves), the longest of its consumers.
-            let mut blocked = vec![0.0f64; stream.log.shards().len()];
-            for (_, shard, problem) in stream.delivery_problems() {
-                if let Some(b) = blocked.get_mut(shard as usize) {
-                    *b = b.max(problem.blocked_for.as_secs_f64());
-                }
-            }
-            for (shard, seconds) in blocked.into_iter().enumerate() {
+                .set(stream.freshness_seconds);
+            gauge!("hydrant_shard_backlog_records", "stream" => s.clone())
+                .set(stream.backlog_records as f64);
+            for (shard, seconds) in &stream.blocked_seconds {
                 gauge!("hydrant_delivery_blocked_seconds", "stream" => s.clone(), "shard" => shard.to_string())
-                    .set(seconds);
+                    .set(*seconds);
             }
-            gauge!("hydrant_log_disk_bytes", "stream" => s).set(disk as f64);
+            gauge!("hydrant_log_disk_bytes", "stream" => s).set(stream.disk_bytes as f64);
         }
     }
+}
+
+/// What the scrape-time gauges of one delivery stream show; the registry computes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamGauges {
+    pub stream: String,
+    /// The destination's name in metrics (`s3`, `redshift`, ...).
+    pub destination: &'static str,
+    /// How old the oldest record not yet delivered is (0: none waits).
+    pub freshness_seconds: f64,
+    /// Records appended but not yet delivered, over all shards.
+    pub backlog_records: u64,
+    /// Bytes of the stream's log on disk.
+    pub disk_bytes: u64,
+    /// Per shard id: how long it has not moved (0: it moves), the longest of its consumers.
+    pub blocked_seconds: std::collections::BTreeMap<u32, f64>,
 }
 
 /// An open connection, counted in `hydrant_http_connections_open` while it lives.
@@ -219,5 +214,33 @@ pub struct OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         gauge!("hydrant_http_connections_open", "listener" => self.listener).decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_gauges_are_rendered_per_stream_and_shard() {
+        let metrics = Metrics::global();
+        metrics.refresh_gauges(&[StreamGauges {
+            stream: "gauged".into(),
+            destination: "s3",
+            freshness_seconds: 2.5,
+            backlog_records: 7,
+            disk_bytes: 4096,
+            blocked_seconds: [(0, 0.0), (1, 30.0)].into(),
+        }]);
+        let text = metrics.render();
+        for line in [
+            r#"hydrant_delivery_to_s3_data_freshness_seconds{stream="gauged"} 2.5"#,
+            r#"hydrant_delivery_data_freshness_seconds{stream="gauged",destination="s3"} 2.5"#,
+            r#"hydrant_shard_backlog_records{stream="gauged"} 7"#,
+            r#"hydrant_delivery_blocked_seconds{stream="gauged",shard="1"} 30"#,
+            r#"hydrant_log_disk_bytes{stream="gauged"} 4096"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 
 mod metrics;
 
-pub use self::metrics::Metrics;
+pub use self::metrics::{Metrics, StreamGauges};
 
 use tracing_subscriber::EnvFilter;
 

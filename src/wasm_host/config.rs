@@ -1,5 +1,6 @@
-//! Configuration of the transform: the Firehose `Lambda` processor's parameters, how its
-//! `LambdaArn` names a module, and Hydrant's optional sandbox limits.
+//! Configuration of the transform: how the Firehose `Lambda` processor's `LambdaArn` names a
+//! module, and Hydrant's optional sandbox limits. The processor's parameters are parsed by
+//! `processors::lambda` (`LambdaSpec`), the one parser of them.
 //!
 //! ```yaml
 //! functions:                       # top level: real Lambda ARNs -> modules
@@ -25,104 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::engine::SandboxLimits;
-
-/// Default `NumberOfRetries`.
-pub const DEFAULT_NUMBER_OF_RETRIES: u32 = 3;
-/// Default `BufferSizeInMBs` of the processor.
-pub const DEFAULT_BUFFER_SIZE_MBS: f64 = 1.0;
-/// Default `BufferIntervalInSeconds` of the processor.
-pub const DEFAULT_BUFFER_INTERVAL_SECONDS: u32 = 60;
-
-/// A processor parameter that is missing, repeated or out of range. `parameter` is the
-/// Firehose `ParameterName`, so the caller can build the full config path from it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{parameter}: {message}")]
-pub struct ParameterError {
-    /// The offending `ParameterName`.
-    pub parameter: String,
-    /// What is wrong, quoting the bad value.
-    pub message: String,
-}
-
-fn bad(parameter: &str, message: String) -> ParameterError {
-    ParameterError { parameter: parameter.to_string(), message }
-}
-
-/// The checked parameters of a `Type: Lambda` processor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LambdaProcessorConfig {
-    /// `LambdaArn`: which module runs; see [`resolve_module`].
-    pub lambda_arn: String,
-    /// `NumberOfRetries`: retries of a failed invocation (default 3); a batch is tried
-    /// `number_of_retries + 1` times in all.
-    pub number_of_retries: u32,
-    /// `BufferSizeInMBs`: size of the batches handed to the transform, 0.2 to 3 (default 1).
-    pub buffer_size_mbs: f64,
-    /// `BufferIntervalInSeconds`: longest a batch waits, 0 to 900 (default 60).
-    pub buffer_interval_seconds: u32,
-}
-
-impl LambdaProcessorConfig {
-    /// Checks a Lambda processor's `(ParameterName, ParameterValue)` pairs. `RoleArn` is
-    /// accepted and ignored; any other name is an error.
-    pub fn from_parameters<'a>(
-        parameters: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, ParameterError> {
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        for (name, value) in parameters {
-            if seen.insert(name, value).is_some() {
-                return Err(bad(name, "given more than once".into()));
-            }
-        }
-        let mut lambda_arn = None;
-        let mut config = LambdaProcessorConfig {
-            lambda_arn: String::new(),
-            number_of_retries: DEFAULT_NUMBER_OF_RETRIES,
-            buffer_size_mbs: DEFAULT_BUFFER_SIZE_MBS,
-            buffer_interval_seconds: DEFAULT_BUFFER_INTERVAL_SECONDS,
-        };
-        for (name, value) in seen {
-            let v = value.trim();
-            match name {
-                "LambdaArn" if v.is_empty() => return Err(bad(name, "must not be blank".into())),
-                "LambdaArn" => lambda_arn = Some(v.to_string()),
-                "NumberOfRetries" => {
-                    config.number_of_retries = v.parse().map_err(|_| {
-                        bad(name, format!("must be a whole number >= 0, got {value:?}"))
-                    })?;
-                }
-                "BufferSizeInMBs" => {
-                    config.buffer_size_mbs = v
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|mb| (0.2..=3.0).contains(mb))
-                        .ok_or_else(|| bad(name, format!("must be 0.2 to 3, got {value:?}")))?;
-                }
-                "BufferIntervalInSeconds" => {
-                    config.buffer_interval_seconds = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|s| *s <= 900)
-                        .ok_or_else(|| bad(name, format!("must be 0 to 900, got {value:?}")))?;
-                }
-                "RoleArn" => {}
-                other => return Err(bad(other, "is not a parameter of a Lambda processor".into())),
-            }
-        }
-        config.lambda_arn = lambda_arn.ok_or_else(|| bad("LambdaArn", "is required".into()))?;
-        Ok(config)
-    }
-
-    /// `BufferSizeInMBs` in bytes (1 MB = 1 MiB, as for Firehose's buffering hints).
-    pub fn buffer_size_bytes(&self) -> usize {
-        (self.buffer_size_mbs * 1024.0 * 1024.0) as usize
-    }
-
-    /// How many times a batch is tried before it goes to the error output.
-    pub fn max_attempts(&self) -> u32 {
-        self.number_of_retries.saturating_add(1)
-    }
-}
+use super::error::ResolveError;
 
 /// Hydrant-only sandbox limits of a stream's transform (`hydrant: { transform: {...} }`).
 /// Unset fields keep the defaults of [`SandboxLimits`].
@@ -192,37 +96,27 @@ pub fn resolve_module(
     functions: &BTreeMap<String, PathBuf>,
     base_dir: &Path,
     defined_by: DefinedBy,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, ResolveError> {
     let arn = lambda_arn.trim();
     let found = functions.get(arn).or_else(|| unqualified(arn).and_then(|a| functions.get(a)));
     if let Some(path) = found {
         return Ok(base_dir.join(path));
     }
     if defined_by == DefinedBy::Api {
-        return Err(format!(
-            "LambdaArn {}: a stream created through the API may only name a function the \
-             operator lists in `functions:` of the config file (by its Lambda ARN, e.g. \
-             arn:aws:lambda:us-east-1:123456789012:function:name); use one of those, or ask the \
-             operator to add this one",
-            shown(arn)
-        ));
+        return Err(ResolveError::NotAllowed { arn: shown(arn) });
     }
     if let Some(rest) = arn.strip_prefix("file://") {
         let path = Path::new(rest);
         if !path.is_absolute() {
-            return Err(format!(
-                "LambdaArn {arn:?}: a file:// URL needs an absolute path (file:///dir/module.wasm); use a plain relative path instead"
-            ));
+            return Err(ResolveError::RelativeFileUrl { arn: arn.to_string() });
         }
         return Ok(path.to_path_buf());
     }
     if arn.starts_with("arn:") {
-        return Err(format!(
-            "LambdaArn {arn:?} is not in `functions:`; add it there with the path of its WebAssembly module"
-        ));
+        return Err(ResolveError::NotInFunctions { arn: arn.to_string() });
     }
     if arn.is_empty() {
-        return Err("LambdaArn is blank".into());
+        return Err(ResolveError::Blank);
     }
     Ok(base_dir.join(arn))
 }

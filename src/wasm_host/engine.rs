@@ -13,7 +13,7 @@ use wasmtime::{
 };
 
 use super::abi::{self, RequestContext};
-use super::error::{InvocationError, LoadError};
+use super::error::{EngineError, InvocationError, LoadError};
 use super::outcome::{InputRecord, RecordOutcome};
 use super::sandbox::HostState;
 
@@ -103,15 +103,14 @@ pub struct TransformEngine {
 
 impl TransformEngine {
     /// Creates the engine (Cranelift, fuel metering on) and a linker with WASI preview 1.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, EngineError> {
         let mut config = Config::new();
         config.consume_fuel(true);
         config.cranelift_opt_level(OptLevel::Speed);
-        let engine =
-            Engine::new(&config).map_err(|e| format!("cannot create wasmtime engine: {e}"))?;
+        let engine = Engine::new(&config).map_err(|e| EngineError::Engine(e.into()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
-            .map_err(|e| format!("cannot add WASI to the linker: {e}"))?;
+            .map_err(|e| EngineError::Wasi(e.into()))?;
         Ok(TransformEngine {
             inner: Arc::new(EngineInner { engine, linker, cache: Mutex::new(HashMap::new()) }),
         })

@@ -56,6 +56,43 @@ pub enum LoadError {
     },
 }
 
+/// Why the WebAssembly engine could not be created (once per server, at start).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot create the wasmtime engine: {0}")]
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot add WASI to the linker: {0}")]
+    Wasi(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why a `LambdaArn` names no module this stream may use
+/// ([`resolve_module`](crate::wasm_host::resolve_module)). The messages never say anything
+/// about the server's file system.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// A stream of the API names a function that is not in `functions:` (`arn` is quoted
+    /// and cut short).
+    #[error(
+        "LambdaArn {arn}: a stream created through the API may only name a function the \
+         operator lists in `functions:` of the config file (by its Lambda ARN, e.g. \
+         arn:aws:lambda:us-east-1:123456789012:function:name); use one of those, or ask the \
+         operator to add this one"
+    )]
+    NotAllowed { arn: String },
+    #[error(
+        "LambdaArn {arn:?}: a file:// URL needs an absolute path (file:///dir/module.wasm); use \
+         a plain relative path instead"
+    )]
+    RelativeFileUrl { arn: String },
+    #[error(
+        "LambdaArn {arn:?} is not in `functions:`; add it there with the path of its \
+         WebAssembly module"
+    )]
+    NotInFunctions { arn: String },
+    #[error("LambdaArn is blank")]
+    Blank,
+}
+
 /// Why one invocation failed as a whole. Every record of the batch is then retried or sent
 /// to the error output with [`InvocationError::code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

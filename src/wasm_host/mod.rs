@@ -28,14 +28,12 @@ mod sandbox;
 mod tests;
 
 pub use abi::ABI_VERSION;
-pub use config::{
-    resolve_module, DefinedBy, LambdaProcessorConfig, ParameterError, TransformLimits,
-};
+pub use config::{resolve_module, DefinedBy, TransformLimits};
 pub use engine::{
     AbiKind, SandboxLimits, Transform, TransformContext, TransformEngine, TransformModule,
     DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, MAX_RESPONSE_BYTES,
 };
-pub use error::{InvocationError, LoadError};
+pub use error::{EngineError, InvocationError, LoadError, ResolveError};
 pub use outcome::{
     codes, InputRecord, RecordOutcome, RecordResult, DUPLICATED_RECORD_ID_MESSAGE,
     MISSING_RECORD_ID_MESSAGE, PROCESSING_FAILED_MESSAGE,

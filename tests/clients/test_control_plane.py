@@ -216,6 +216,35 @@ def test_a_terraform_style_loop(s3, bucket, hydrant_factory):
     assert name not in fh.list_delivery_streams()["DeliveryStreamNames"]
 
 
+def test_a_timestamp_pattern_hydrant_cannot_render_is_refused_naming_the_field(s3, bucket, hydrant_factory):
+    """`b` is no pattern letter: CreateDeliveryStream and UpdateDestination refuse the prefix with
+    the path of the field and the expression, as `hydrant validate` does, before any log exists."""
+    h = hydrant_factory(api_body(s3))
+    fh = h.firehose()
+    name = "ts-" + uuid.uuid4().hex[:8]
+    bad = dict(extended_s3(bucket, prefix="t/!{timestamp:yyyy-bb}/"),
+               ErrorOutputPrefix="e/!{firehose:error-output-type}/")
+    code, status, message = client_error(fh.create_delivery_stream, DeliveryStreamName=name,
+                                         ExtendedS3DestinationConfiguration=bad)
+    assert (code, status) == ("InvalidArgumentException", 400), message
+    assert "ExtendedS3DestinationConfiguration.Prefix: Prefix has an invalid expression " \
+           "`!{timestamp:yyyy-bb}`" in message, message
+    assert "unknown pattern letter 'b'" in message, message
+    assert name not in fh.list_delivery_streams()["DeliveryStreamNames"]
+
+    fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended_s3(bucket))
+    code, status, message = client_error(
+        fh.update_destination, DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+        DestinationId=DEST, ExtendedS3DestinationUpdate={"Prefix": "t/!{timestamp:ww}/",
+                                                         "ErrorOutputPrefix": "e/!{firehose:error-output-type}/"})
+    assert (code, status) == ("InvalidArgumentException", 400), message
+    assert "Prefix has an invalid expression `!{timestamp:ww}`" in message, message
+    d = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert d["VersionId"] == "1"
+    assert d["Destinations"][0]["ExtendedS3DestinationDescription"]["Prefix"] == "p/"
+    assert_no_panic(h)
+
+
 def test_api_stream_records_reach_s3_and_updates_rename_objects(s3, bucket, hydrant_factory):
     h = hydrant_factory(api_body(s3))
     fh = h.firehose()

@@ -1,8 +1,6 @@
 //! Frame codec: `u32 payload_len | u32 crc32c | u64 seq | i64 arrival_ms | payload`, all
 //! little-endian. The CRC32C covers every byte of the frame but the checksum field itself.
 
-use bytes::Bytes;
-
 /// Bytes of a frame header.
 pub const HEADER_LEN: usize = 24;
 
@@ -10,17 +8,10 @@ pub const HEADER_LEN: usize = 24;
 /// length field on disk is treated as damage ("implausible length").
 pub const MAX_PAYLOAD_LEN: usize = 16 << 20;
 
-/// One committed record, as a reader returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Per-shard sequence number (0, 1, 2, ...).
-    pub seq: u64,
-    /// When the writer accepted the record (Unix epoch milliseconds). Never decreases within a
-    /// shard; all records of one group commit share it.
-    pub arrival_ms: i64,
-    /// The payload, exactly as appended.
-    pub data: Bytes,
-}
+/// One committed record, as a reader returns it (the log's [`Record`](crate::log::Record):
+/// sequence numbers are per shard and consecutive, and every record of one group commit shares
+/// its arrival time).
+pub use crate::log::Record;
 
 /// A decoded frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
