@@ -160,22 +160,9 @@ const KNOWN_MATCHES: &[(&str, &str)] = &[];
 const LONG_FILE_LINES: usize = 600;
 /// Today's long files without a reason: (file, the step that splits it or states why).
 const KNOWN_LONG_FILES: &[(&str, &str)] = &[
-    ("destinations/src/warehouse/config.rs", "WP6.5: tests to a file"),
-    ("destinations/src/warehouse/request_builder.rs", "WP6.5: tests to a file"),
-    ("src/api/auth.rs", "WP6.5: api/auth/{mod,header,error}.rs"),
-    ("src/api/auth/tests.rs", "WP6.5: auth/tests/{headers,signature,authorization}.rs"),
-    ("src/bench.rs", "WP6.5: bench/{mod,load,receiver,report}.rs"),
-    ("src/codec/encryption/tests.rs", "WP6.5: tests/{object,record,keys}.rs"),
-    ("src/codec/parquet/builder.rs", "WP6.5: builder/{mod,scalar,nested}.rs"),
-    ("src/codec/parquet/config.rs", "WP6.5: config.rs + validate.rs, tests to a file"),
-    ("src/codec/parquet/tests.rs", "WP6.5: split by type family"),
-    ("src/codec/parquet/timestamp.rs", "WP6.5: tests to a file"),
     ("src/config/model.rs", "WP4.5: config/model/*"),
     ("src/config/tests.rs", "WP4.5: plan/tests/*"),
     ("src/config/validate.rs", "WP4.3: plan/*"),
-    ("src/naming/java_time.rs", "WP6.5: naming/java_time/{mod,render,tests}.rs"),
-    ("src/naming/object_key.rs", "WP6.5: tests to naming/object_key/tests.rs"),
-    ("src/wasm_host/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
     ("tests/control.rs", "WP6.4: tests/control_{create,update,reload}.rs"),
 ];
 
