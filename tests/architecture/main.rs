@@ -324,6 +324,54 @@ fn long_files_state_their_reason() {
     assert!(stale.is_empty(), "short or explained now: delete from KNOWN_LONG_FILES: {stale:?}");
 }
 
+/// `docs/architecture.md`'s module table names every top-level module, and its last column
+/// ("May import") says what [`ALLOWED`] says, so the map newcomers read is the one enforced.
+#[test]
+fn the_architecture_doc_shows_every_module_and_its_allowed_imports() {
+    let doc = read(&source::root().join("docs/architecture.md"));
+    let rows: BTreeMap<String, String> = doc
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> =
+                line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let module = cells.first()?.strip_prefix("`src/")?.strip_suffix('`')?;
+            let module = module.strip_suffix(".rs").unwrap_or(module);
+            Some((module.to_string(), cells.last()?.to_string()))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let top_level = std::fs::read_dir(source::root().join("src")).expect("src/").flatten();
+    for entry in top_level {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_module = entry.path().is_dir() && name != "testdata"
+            || name.ends_with(".rs") && name != "lib.rs" && name != "main.rs";
+        let module = name.strip_suffix(".rs").unwrap_or(&name);
+        if is_module && !rows.contains_key(module) {
+            problems.push(format!("src/{name} has no row in the module table"));
+        }
+    }
+    for (module, allowed) in ALLOWED {
+        let said = match rows.get(*module) {
+            Some(said) => said,
+            None => {
+                problems.push(format!("{module}: in ALLOWED but not in the module table"));
+                continue;
+            }
+        };
+        let expected = if *allowed == ANY {
+            "any".to_string()
+        } else if allowed.is_empty() {
+            "nothing".to_string()
+        } else {
+            allowed.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+        };
+        if *said != expected {
+            problems.push(format!("{module}: the table says {said:?}, ALLOWED says {expected:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "docs/architecture.md is out of date:\n{}", problems.join("\n"));
+}
+
 /// Prints the import graph, one line per pair of modules with its number of imports:
 /// `cargo test --test architecture -- --ignored --nocapture`.
 #[test]
