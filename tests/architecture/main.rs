@@ -160,22 +160,9 @@ const KNOWN_MATCHES: &[(&str, &str)] = &[];
 const LONG_FILE_LINES: usize = 600;
 /// Today's long files without a reason: (file, the step that splits it or states why).
 const KNOWN_LONG_FILES: &[(&str, &str)] = &[
-    ("destinations/src/warehouse/config.rs", "WP6.5: tests to a file"),
-    ("destinations/src/warehouse/request_builder.rs", "WP6.5: tests to a file"),
-    ("src/api/auth.rs", "WP6.5: api/auth/{mod,header,error}.rs"),
-    ("src/api/auth/tests.rs", "WP6.5: auth/tests/{headers,signature,authorization}.rs"),
-    ("src/bench.rs", "WP6.5: bench/{mod,load,receiver,report}.rs"),
-    ("src/codec/encryption/tests.rs", "WP6.5: tests/{object,record,keys}.rs"),
-    ("src/codec/parquet/builder.rs", "WP6.5: builder/{mod,scalar,nested}.rs"),
-    ("src/codec/parquet/config.rs", "WP6.5: config.rs + validate.rs, tests to a file"),
-    ("src/codec/parquet/tests.rs", "WP6.5: split by type family"),
-    ("src/codec/parquet/timestamp.rs", "WP6.5: tests to a file"),
     ("src/config/model.rs", "WP4.5: config/model/*"),
     ("src/config/tests.rs", "WP4.5: plan/tests/*"),
     ("src/config/validate.rs", "WP4.3: plan/*"),
-    ("src/naming/java_time.rs", "WP6.5: naming/java_time/{mod,render,tests}.rs"),
-    ("src/naming/object_key.rs", "WP6.5: tests to naming/object_key/tests.rs"),
-    ("src/wasm_host/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
     ("tests/control.rs", "WP6.4: tests/control_{create,update,reload}.rs"),
 ];
 
@@ -335,6 +322,54 @@ fn long_files_state_their_reason() {
     let stale: Vec<&str> =
         known.iter().filter(|f| !unexplained.contains_key(**f)).copied().collect();
     assert!(stale.is_empty(), "short or explained now: delete from KNOWN_LONG_FILES: {stale:?}");
+}
+
+/// `docs/architecture.md`'s module table names every top-level module, and its last column
+/// ("May import") says what [`ALLOWED`] says, so the map newcomers read is the one enforced.
+#[test]
+fn the_architecture_doc_shows_every_module_and_its_allowed_imports() {
+    let doc = read(&source::root().join("docs/architecture.md"));
+    let rows: BTreeMap<String, String> = doc
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> =
+                line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let module = cells.first()?.strip_prefix("`src/")?.strip_suffix('`')?;
+            let module = module.strip_suffix(".rs").unwrap_or(module);
+            Some((module.to_string(), cells.last()?.to_string()))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let top_level = std::fs::read_dir(source::root().join("src")).expect("src/").flatten();
+    for entry in top_level {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_module = entry.path().is_dir() && name != "testdata"
+            || name.ends_with(".rs") && name != "lib.rs" && name != "main.rs";
+        let module = name.strip_suffix(".rs").unwrap_or(&name);
+        if is_module && !rows.contains_key(module) {
+            problems.push(format!("src/{name} has no row in the module table"));
+        }
+    }
+    for (module, allowed) in ALLOWED {
+        let said = match rows.get(*module) {
+            Some(said) => said,
+            None => {
+                problems.push(format!("{module}: in ALLOWED but not in the module table"));
+                continue;
+            }
+        };
+        let expected = if *allowed == ANY {
+            "any".to_string()
+        } else if allowed.is_empty() {
+            "nothing".to_string()
+        } else {
+            allowed.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+        };
+        if *said != expected {
+            problems.push(format!("{module}: the table says {said:?}, ALLOWED says {expected:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "docs/architecture.md is out of date:\n{}", problems.join("\n"));
 }
 
 /// Prints the import graph, one line per pair of modules with its number of imports:

@@ -325,7 +325,8 @@ fn the_lexer_skips_comments_strings_and_lifetimes() {
 // ---------------------------------------------------------------------------------------------
 // Files.
 
-fn root() -> PathBuf {
+/// The workspace root.
+pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
