@@ -31,6 +31,7 @@
 pub(crate) mod contract;
 pub mod embedded;
 mod error;
+pub mod jetstream;
 #[cfg(test)]
 pub(crate) mod memory;
 mod types;
