@@ -7,6 +7,10 @@
 //! }
 //! ```
 //!
+//! It is compiled into the library (not only its tests) so that integration tests outside
+//! the crate can run it: `tests/log_jetstream.rs` runs it against a real NATS cluster, as
+//! `hydrant::log::contract::contract_suite!`.
+//!
 //! Each case is one promise of the docs in `log/mod.rs`, named as a sentence. Cases about a
 //! [capability](super::Capabilities) the log does not have check that it says so and stop.
 //!
@@ -50,10 +54,16 @@ pub trait Harness: Send + Sync {
 }
 
 /// One `#[tokio::test]` per case of the contract, for `$harness` (an expression evaluated
-/// anew in each test).
-macro_rules! contract_suite {
+/// anew in each test). With `when $ready`, each test first evaluates `$ready` and passes at
+/// once when it is false (a service the harness needs is not there, and the tests may skip).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! log_contract_suite {
     ($harness:expr) => {
-        $crate::log::contract::contract_suite!(@cases $harness;
+        $crate::log::contract::contract_suite!($harness, when $crate::log::contract::ALWAYS);
+    };
+    ($harness:expr, when $ready:expr) => {
+        $crate::log::contract::contract_suite!(@cases ($ready) $harness;
             every_log_stores_seals_or_bounds_its_watermark,
             acknowledged_records_are_read_back_after_reopen,
             records_of_one_shard_come_back_in_append_order_at_increasing_positions,
@@ -85,16 +95,23 @@ macro_rules! contract_suite {
             a_shared_log_opens_through_every_store,
         );
     };
-    (@cases $harness:expr; $($case:ident),* $(,)?) => {
+    (@cases ($ready:expr) $harness:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
+                if !$ready {
+                    return;
+                }
                 $crate::log::contract::$case(&$harness).await;
             }
         )*
     };
 }
-pub(crate) use contract_suite;
+pub use crate::log_contract_suite as contract_suite;
+
+/// The `when` of a harness that needs nothing outside the process.
+#[doc(hidden)]
+pub const ALWAYS: bool = true;
 
 const STREAM: &str = "contract";
 const CONSUMER: &str = "contract-consumer";

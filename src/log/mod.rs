@@ -27,8 +27,10 @@
 //! [`ShardReader::read`], which blocks by contract: it is the hot path, called from a consumer's
 //! own thread.
 
-#[cfg(test)]
-pub(crate) mod contract;
+// Public (and compiled in) so that implementations tested outside the crate run it too:
+// `tests/log_jetstream.rs` against a real NATS cluster.
+#[doc(hidden)]
+pub mod contract;
 pub mod embedded;
 mod error;
 pub mod jetstream;
