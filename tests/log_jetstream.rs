@@ -395,3 +395,75 @@ async fn measure_append_latency() {
         );
     }
 }
+
+/// Not a test: what appends see while a shard's stream leader dies. Run it by hand and kill -9
+/// the leader of the stream it names (`/jsz?streams=true` on a monitor port) within its first
+/// 10 seconds: it appends for 20 s from 4 tasks, counts the answers, and checks that every
+/// acknowledged record is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "an experiment; run by hand while killing a NATS server"]
+async fn experiment_appends_across_a_leader_kill() {
+    let _ = nats_urls_or_skip!();
+    let h = JetStreamHarness::new();
+    let log = h.node().await.open("election", spec(1)).await.expect("opens");
+    let info = log.stats();
+    println!("appending to the stream of shard {:?} (see /jsz for HYD_*_0)", info[0].shard);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let (mut acked, mut failed, mut slowest) = (Vec::new(), 0, Duration::ZERO);
+                let mut n = 0;
+                while started.elapsed() < Duration::from_secs(20) {
+                    let batch: Vec<Append> = (0..20)
+                        .map(|i| Append::implicit(Bytes::from(format!("{t}-{}", n + i))))
+                        .collect();
+                    let call = std::time::Instant::now();
+                    let answers = log.append(batch).await;
+                    slowest = slowest.max(call.elapsed());
+                    for (i, answer) in answers.into_iter().enumerate() {
+                        match answer {
+                            Ok(_) => acked.push(format!("{t}-{}", n + i)),
+                            Err(AppendError::Unavailable(_)) => failed += 1,
+                            Err(other) => panic!("unexpected {other}"),
+                        }
+                    }
+                    n += 20;
+                }
+                (acked, failed, slowest)
+            })
+        })
+        .collect();
+    let (mut acked, mut failed, mut slowest) = (Vec::new(), 0, Duration::ZERO);
+    for task in tasks {
+        let (a, f, s) = task.await.unwrap();
+        acked.extend(a);
+        failed += f;
+        slowest = slowest.max(s);
+    }
+    let other = h.node().await.open("election", spec(1)).await.expect("opens");
+    let mut reader = other.reader(ShardId(0), ReadFrom::Oldest).await.expect("a reader");
+    let mut stored = std::collections::BTreeMap::<String, usize>::new();
+    loop {
+        let batch = tokio::task::block_in_place(|| reader.read(ReadLimit::default())).unwrap();
+        for entry in batch.entries {
+            if let hydrant::log::Entry::Record(r) = entry {
+                *stored.entry(String::from_utf8_lossy(&r.data).into_owned()).or_default() += 1;
+            }
+        }
+        if batch.caught_up.is_some() {
+            break;
+        }
+    }
+    let missing = acked.iter().filter(|id| !stored.contains_key(*id)).count();
+    let twice = stored.values().filter(|&&n| n > 1).count();
+    println!(
+        "acknowledged {}, unavailable {failed}, stored {}, acknowledged but missing {missing}, \
+         stored twice {twice}, slowest call {slowest:?}",
+        acked.len(),
+        stored.len()
+    );
+    assert_eq!((missing, twice), (0, 0));
+}
