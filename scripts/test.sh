@@ -21,6 +21,7 @@ rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add was
 transforms/build.sh
 
 echo "== cargo test"
+# tests/log_jetstream.rs runs against the NATS cluster services.sh started (HYDRANT_NATS_URLS).
 cargo test --workspace --locked 2>&1
 echo "== fuzz targets, a few seconds each (docs/fuzzing.md)"
 scripts/fuzz.sh smoke 3

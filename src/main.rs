@@ -107,6 +107,13 @@ fn serve(
     if let Some(listen) = listen {
         config.listen = listen;
     }
+    if config.core.kind == config::CoreType::Jetstream {
+        anyhow::bail!(
+            "core.type: jetstream: this version does not serve streams on NATS JetStream yet (the \
+             cluster mode is being built, docs/cluster.md); leave core out (the embedded log) to \
+             serve"
+        );
+    }
     let reload = path.map(|path| hydrant::server::ReloadSource { path, listen, watch });
     runtime()?.block_on(hydrant::server::run(config, reload))?;
     Ok(ExitCode::SUCCESS)

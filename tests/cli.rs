@@ -42,6 +42,40 @@ fn validate_accepts_a_good_file_and_reports_every_problem_of_a_bad_one_with_its_
 }
 
 #[test]
+fn validate_checks_the_core_block_and_serve_refuses_jetstream_until_it_is_wired() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("cluster.yaml");
+    std::fs::write(
+        &good,
+        "node_id: node-a\ncore:\n  type: jetstream\n  servers: [nats://10.0.0.1:4222]\n  \
+         replicas: 3\n",
+    )
+    .unwrap();
+    let out = hydrant().arg("validate").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "core:\n  type: jetstream\n  servers: [\"10.0.0.1:4222\"]\n  replicas: 9\n",
+    )
+    .unwrap();
+    let out = hydrant().arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in ["core.servers[0]: ", "nats://host:4222", "core.replicas: must be 1..=5, got 9"]
+    {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+
+    let out =
+        hydrant().args(["serve", "--config"]).arg(&good).stdin(Stdio::null()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("core.type: jetstream: this version does not serve"), "{stderr}");
+}
+
+#[test]
 fn validate_names_an_unknown_field_and_a_yaml_syntax_error() {
     let dir = tempfile::tempdir().unwrap();
     let typo = dir.path().join("typo.yaml");

@@ -86,6 +86,8 @@ pub fn embedded_default() -> Config {
         api_streams: Default::default(),
         shutdown_timeout_seconds: SHUTDOWN_TIMEOUT_SECONDS,
         limits: Default::default(),
+        core: Default::default(),
+        node_id: None,
         base_dir: PathBuf::from("."),
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),
@@ -178,6 +180,7 @@ pub(crate) fn complete(config: &mut Config, base_dir: &Path) {
     if let Some(encryption) = &mut config.storage.encryption {
         resolve_key_files(base_dir, encryption);
     }
+    config.core.resolve_paths(base_dir);
     for stream in &mut config.delivery_streams {
         if let Some(crate::codec::parquet::SchemaSource::File { file }) = &mut stream.hydrant.schema
         {

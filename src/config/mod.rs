@@ -20,6 +20,7 @@
 //!    buffering hints get Firehose's defaults.
 
 mod api_streams;
+mod core;
 mod defaults;
 mod destinations;
 mod env;
@@ -38,6 +39,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 pub use api_streams::{ApiStreamsConfig, HostPattern};
+pub use core::{node_id, CoreConfig, CoreTlsConfig, CoreType};
 pub use defaults::{
     embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
     SEGMENT_BYTES, SHARDS, SHUTDOWN_TIMEOUT_SECONDS,

@@ -111,6 +111,16 @@ pub struct Config {
     #[serde(default)]
     pub limits: super::limits::LimitsConfig,
 
+    /// Where the streams' logs live: the embedded log on this node's disk (default), or a NATS
+    /// JetStream cluster shared by every node (`type: jetstream`). See docs/configuration.md#core.
+    #[serde(default, skip_serializing_if = "super::core::CoreConfig::is_default")]
+    pub core: super::core::CoreConfig,
+
+    /// This node's id in a cluster (`core.type: jetstream`), unique per node: 1 to 64
+    /// characters of `[A-Za-z0-9_-]`. Default: `<host name>-<listen port>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+
     /// Directory of the configuration file (relative paths were resolved against it).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -43,6 +43,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     super::api_streams::check(config, &mut issues);
     check_tls(config, &mut issues);
     issues.extend(config.http.issues());
+    issues.extend(super::core::issues(config));
     check_admin_listen(config, &mut issues);
     for (name, store) in &config.object_stores {
         check_object_store(name, store, &mut issues);

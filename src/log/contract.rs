@@ -7,6 +7,10 @@
 //! }
 //! ```
 //!
+//! It is compiled into the library (not only its tests) so that integration tests outside
+//! the crate can run it: `tests/log_jetstream.rs` runs it against a real NATS cluster, as
+//! `hydrant::log::contract::contract_suite!`.
+//!
 //! Each case is one promise of the docs in `log/mod.rs`, named as a sentence. Cases about a
 //! [capability](super::Capabilities) the log does not have check that it says so and stop.
 //!
@@ -50,14 +54,21 @@ pub trait Harness: Send + Sync {
 }
 
 /// One `#[tokio::test]` per case of the contract, for `$harness` (an expression evaluated
-/// anew in each test).
-macro_rules! contract_suite {
+/// anew in each test). With `when $ready`, each test first evaluates `$ready` and passes at
+/// once when it is false (a service the harness needs is not there, and the tests may skip).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! log_contract_suite {
     ($harness:expr) => {
-        $crate::log::contract::contract_suite!(@cases $harness;
+        $crate::log::contract::contract_suite!($harness, when $crate::log::contract::ALWAYS);
+    };
+    ($harness:expr, when $ready:expr) => {
+        $crate::log::contract::contract_suite!(@cases ($ready) $harness;
             every_log_stores_seals_or_bounds_its_watermark,
             acknowledged_records_are_read_back_after_reopen,
             records_of_one_shard_come_back_in_append_order_at_increasing_positions,
             a_reader_starts_at_the_position_asked_for,
+            each_record_is_read_back_with_the_arrival_time_its_append_answered,
             arrival_times_never_decrease_within_a_shard,
             the_caught_up_watermark_bounds_every_later_arrival,
             a_new_consumer_starts_at_the_oldest_retained_entry_without_markers,
@@ -71,6 +82,7 @@ macro_rules! contract_suite {
             two_seals_at_one_position_agree,
             a_lost_lease_cannot_commit,
             records_read_back_as_appended_across_encryption_switches,
+            every_append_after_an_encryption_switch_returns_is_in_the_new_mode,
             an_encryption_switch_takes_effect_at_one_position_of_every_shard,
             encrypting_without_keys_is_refused,
             shards_cover_the_hash_space_exactly_once_and_records_route_by_range,
@@ -80,18 +92,26 @@ macro_rules! contract_suite {
             a_deleted_log_starts_empty_when_opened_again,
             an_existing_log_keeps_its_shard_count,
             a_log_is_open_at_most_once,
+            a_shared_log_opens_through_every_store,
         );
     };
-    (@cases $harness:expr; $($case:ident),* $(,)?) => {
+    (@cases ($ready:expr) $harness:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
+                if !$ready {
+                    return;
+                }
                 $crate::log::contract::$case(&$harness).await;
             }
         )*
     };
 }
-pub(crate) use contract_suite;
+pub use crate::log_contract_suite as contract_suite;
+
+/// The `when` of a harness that needs nothing outside the process.
+#[doc(hidden)]
+pub const ALWAYS: bool = true;
 
 const STREAM: &str = "contract";
 const CONSUMER: &str = "contract-consumer";
@@ -241,8 +261,8 @@ pub async fn a_reader_starts_at_the_position_asked_for(h: &dyn Harness) {
     assert!(matches!(e, ReadError::UnknownShard(ShardId(9))), "{e}");
 }
 
-pub async fn arrival_times_never_decrease_within_a_shard(h: &dyn Harness) {
-    let log = open(h, 2).await;
+/// Appends 4 × 20 calls of 5 records from 4 tasks at once; every answer by (shard, seq).
+async fn append_concurrently(log: &Arc<dyn StreamLog>) -> BTreeMap<(ShardId, u64), i64> {
     let tasks: Vec<_> = (0..4)
         .map(|t| {
             let log = log.clone();
@@ -262,12 +282,30 @@ pub async fn arrival_times_never_decrease_within_a_shard(h: &dyn Harness) {
             appended.insert((a.shard, a.seq), a.arrival_ms);
         }
     }
+    appended
+}
+
+pub async fn each_record_is_read_back_with_the_arrival_time_its_append_answered(h: &dyn Harness) {
+    let log = open(h, 2).await;
+    let appended = append_concurrently(&log).await;
     for shard in [ShardId(0), ShardId(1)] {
         let read = all_records(&log, shard).await;
-        assert!(read.windows(2).all(|w| w[0].arrival_ms <= w[1].arrival_ms), "shard {shard}");
+        assert_eq!(read.len(), appended.keys().filter(|(s, _)| *s == shard).count());
         for r in read {
             assert_eq!(appended[&(shard, r.seq)], r.arrival_ms, "the answer said when it arrived");
         }
+    }
+}
+
+pub async fn arrival_times_never_decrease_within_a_shard(h: &dyn Harness) {
+    let log = open(h, 2).await;
+    if !log.capabilities().monotonic_arrivals {
+        return;
+    }
+    append_concurrently(&log).await;
+    for shard in [ShardId(0), ShardId(1)] {
+        let read = all_records(&log, shard).await;
+        assert!(read.windows(2).all(|w| w[0].arrival_ms <= w[1].arrival_ms), "shard {shard}");
     }
 }
 
@@ -534,9 +572,44 @@ pub async fn records_read_back_as_appended_across_encryption_switches(h: &dyn Ha
     }
 }
 
+pub async fn every_append_after_an_encryption_switch_returns_is_in_the_new_mode(h: &dyn Harness) {
+    let keys = h.keys();
+    let log = h.store().open(STREAM, spec(2, keys.clone())).await.expect("opens");
+    let on = AtRestKeys { encrypt: true, ..keys.clone() };
+    let writer = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for call in 0..20 {
+                let batch = (0..4).map(|i| data(call * 10 + i)).collect();
+                for r in log.append(batch_of(batch)).await {
+                    r.expect("stored");
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    tokio::task::yield_now().await;
+    log.switch_encryption(on).await.expect("switches on");
+    append_everywhere(&log, 500, true).await;
+    writer.await.unwrap();
+    log.switch_encryption(keys).await.expect("switches off");
+    append_everywhere(&log, 600, false).await;
+    let want: Vec<Bytes> = (500..510).chain(600..610).map(data).collect();
+    for shard in [ShardId(0), ShardId(1)] {
+        let read: Vec<Bytes> = (all_records(&log, shard).await.into_iter())
+            .map(|r| r.data)
+            .filter(|d| want.contains(d))
+            .collect();
+        assert_eq!(read, want, "shard {shard}: read back as appended");
+    }
+}
+
 pub async fn an_encryption_switch_takes_effect_at_one_position_of_every_shard(h: &dyn Harness) {
     let keys = h.keys();
     let log = h.store().open(STREAM, spec(3, keys.clone())).await.expect("opens");
+    if !log.capabilities().atomic_encryption_switch {
+        return;
+    }
     let writers: Vec<_> = (0..3)
         .map(|t| {
             let log = log.clone();
@@ -682,8 +755,29 @@ pub async fn an_existing_log_keeps_its_shard_count(h: &dyn Harness) {
 
 pub async fn a_log_is_open_at_most_once(h: &dyn Harness) {
     let log = open(h, 1).await;
+    if log.capabilities().shared_open {
+        return;
+    }
     let e = h.store().open(STREAM, spec(1, AtRestKeys::default())).await.unwrap_err();
     assert!(matches!(e, OpenError::Locked(_)), "{e}");
     drop(log);
     open(h, 1).await;
+}
+
+pub async fn a_shared_log_opens_through_every_store(h: &dyn Harness) {
+    let first = open(h, 2).await;
+    if !first.capabilities().shared_open {
+        return;
+    }
+    let second = open(h, 2).await;
+    let from_first = append(&first, (0..5).map(data).collect(), key_of(&first, ShardId(1))).await;
+    let from_second =
+        append(&second, (5..10).map(data).collect(), key_of(&second, ShardId(1))).await;
+    assert!(from_first.iter().chain(&from_second).all(|a| a.shard == ShardId(1)));
+    assert!(from_first.last().unwrap().seq < from_second[0].seq, "one shard, one order");
+    for log in [&first, &second] {
+        let read: Vec<Bytes> =
+            all_records(log, ShardId(1)).await.into_iter().map(|r| r.data).collect();
+        assert_eq!(read, (0..10).map(data).collect::<Vec<_>>());
+    }
 }

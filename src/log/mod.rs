@@ -27,10 +27,13 @@
 //! [`ShardReader::read`], which blocks by contract: it is the hot path, called from a consumer's
 //! own thread.
 
-#[cfg(test)]
-pub(crate) mod contract;
+// Public (and compiled in) so that implementations tested outside the crate run it too:
+// `tests/log_jetstream.rs` against a real NATS cluster.
+#[doc(hidden)]
+pub mod contract;
 pub mod embedded;
 mod error;
+pub mod jetstream;
 #[cfg(test)]
 pub(crate) mod memory;
 mod types;
@@ -68,14 +71,16 @@ pub trait LogStore: Send + Sync + fmt::Debug + 'static {
     /// Records encrypted at rest are opened with `spec.at_rest.ring` as they are read (a record
     /// whose key is not in it is [`ReadError::Decrypt`] then); keys that cannot encrypt as
     /// asked are [`OpenError::Keys`]. A log of a stream is open at most once at a time
-    /// ([`OpenError::Locked`]). A failed open of a log that did not exist leaves nothing
-    /// behind.
+    /// ([`OpenError::Locked`]), unless the log has [`Capabilities::shared_open`] (then every
+    /// node of a cluster opens it, each through its own store). A failed open of a log that
+    /// did not exist leaves nothing behind.
     async fn open(&self, stream: &str, spec: StreamSpec) -> Result<Arc<dyn StreamLog>, OpenError>;
 
     /// Deletes the log of `stream`: its records, consumer state and keys. A log opened under
     /// the same name afterwards starts empty, even while handles of the deleted one still live
-    /// (they go on working on the deleted data until dropped). Deleting a log that does not
-    /// exist is not an error.
+    /// (they go on working on the deleted data until dropped, or fail with `Unavailable`
+    /// errors: never do they reach the new log). Deleting a log that does not exist is not an
+    /// error.
     async fn delete(&self, stream: &str) -> Result<(), StoreError>;
 }
 
@@ -95,8 +100,9 @@ pub trait StreamLog: Send + Sync + fmt::Debug + 'static {
     /// embedded log: written and fdatasync'd per its fsync policy). A record goes to the open
     /// shard whose hash range holds its key when it is stored ([`Route::Implicit`]: a key the
     /// log picks, spreading records evenly). Records of one call that go to the same shard are
-    /// stored in call order, at increasing positions, and `arrival_ms` never decreases within a
-    /// shard. One call may partly succeed. Dropping the future does not take back records
+    /// stored in call order, at increasing positions, and, with
+    /// [`Capabilities::monotonic_arrivals`], `arrival_ms` never decreases within a shard. One
+    /// call may partly succeed. Dropping the future does not take back records
     /// already handed to a shard: they may be stored although the caller saw no answer
     /// (at-least-once).
     async fn append(&self, records: Vec<Append>) -> Vec<Result<Appended, AppendError>>;
@@ -110,13 +116,16 @@ pub trait StreamLog: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Box<dyn ShardReader>, ReadError>;
 
     /// The leases `consumer` gets on this log's shards, as they are granted. A child shard is
-    /// granted only once every parent's committed `next_seq` reached the parent's end. The
+    /// granted only once every parent's committed `next_seq` reached the parent's end. A shard
+    /// whose lease was lost may be granted again later (logs whose leases can be lost). The
     /// stream ends (`None`) when no more shards will be granted to this caller.
     fn assignments(&self, consumer: &str) -> Result<Assignments, LeaseError>;
 
-    /// From the next append on, records of every shard are encrypted at rest as `keys` say
-    /// (waiting for appends in flight, so the switch takes effect at one position of each
-    /// shard). Records appended earlier stay readable as long as `keys.ring` holds their keys.
+    /// Once it returns, every append is encrypted at rest as `keys` say. With
+    /// [`Capabilities::atomic_encryption_switch`] it waits for appends in flight, so the switch
+    /// takes effect at one position of each shard; otherwise appends in flight may land in
+    /// either mode. Records appended earlier stay readable as long as `keys.ring` holds their
+    /// keys.
     async fn switch_encryption(&self, keys: AtRestKeys) -> Result<(), EncryptionError>;
 
     /// How much each shard holds.

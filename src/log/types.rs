@@ -129,7 +129,8 @@ pub struct Appended {
 pub struct Record {
     /// Its position in the shard.
     pub seq: u64,
-    /// When the log accepted it (Unix epoch milliseconds). Never decreases within a shard.
+    /// When the log accepted it (Unix epoch milliseconds). Never decreases within a shard when
+    /// the log has [`Capabilities::monotonic_arrivals`].
     pub arrival_ms: i64,
     /// The payload exactly as appended (opened, when it is encrypted at rest).
     pub data: Bytes,
@@ -310,4 +311,16 @@ pub struct Capabilities {
     /// Shards can close: readers then reach [`Entry::End`], and children are granted after
     /// their parents. Otherwise every shard stays open.
     pub shards_can_end: bool,
+    /// A record's `arrival_ms` never decreases within a shard. Otherwise arrival times come
+    /// from clocks that can step back (a replicated log's leader changes), and consumers must
+    /// not rely on their order: every cut compares stored values, so it still replays the same.
+    pub monotonic_arrivals: bool,
+    /// A log can be open through several stores at once (the nodes of a cluster each open
+    /// every log). Otherwise a log is open at most once at a time ([`OpenError::Locked`](super::OpenError::Locked)).
+    pub shared_open: bool,
+    /// [`switch_encryption`](super::StreamLog::switch_encryption) takes effect at one position
+    /// of each shard: no record after the first one in the new mode is in the old mode.
+    /// Otherwise appends in flight while it switches may land in either mode, in any order
+    /// (each record still knows its own mode, so reading stays exact).
+    pub atomic_encryption_switch: bool,
 }

@@ -28,13 +28,31 @@ pub struct Graph {
 impl Graph {
     pub fn of_crate() -> Graph {
         let mut imports = Vec::new();
-        for file in rust_files("src") {
-            let name = relative(&file);
-            let Some(module) = module_path(&name) else { continue };
+        let files: Vec<(String, Vec<String>, Vec<Token>)> = rust_files("src")
+            .into_iter()
+            .filter_map(|file| {
+                let name = relative(&file);
+                let module = module_path(&name)?;
+                Some((name, module, lex(&read(&file))))
+            })
+            .collect();
+        // A `#[macro_export]` macro lives at the crate root but belongs to its module:
+        // `crate::<macro>` imports the module that defines it.
+        let mut macros: BTreeMap<String, String> = BTreeMap::new();
+        for (_, module, tokens) in &files {
+            let Some(top) = module.first() else { continue };
+            for name in exported_macros(tokens) {
+                macros.insert(name, top.clone());
+            }
+        }
+        for (name, module, tokens) in &files {
             let Some(top) = module.first().cloned() else { continue };
-            for (path, line) in paths(&lex(&read(&file)), &module) {
+            for (path, line) in paths(tokens, module) {
                 let to = match path.strip_prefix("crate::") {
-                    Some(rest) => rest.split("::").next().unwrap_or("").to_string(),
+                    Some(rest) => {
+                        let first = rest.split("::").next().unwrap_or("");
+                        macros.get(first).cloned().unwrap_or_else(|| first.to_string())
+                    }
                     None => String::new(),
                 };
                 imports.push(Import { from: top.clone(), to, path, file: name.clone(), line });
@@ -53,6 +71,25 @@ impl Graph {
         }
         edges
     }
+}
+
+/// The names of the `#[macro_export] macro_rules! name` in `tokens`.
+fn exported_macros(tokens: &[Token]) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut exported = false;
+    for window in tokens.windows(3) {
+        match window[0].text.as_str() {
+            "macro_export" => exported = true,
+            "macro_rules" if window[1].text == "!" => {
+                if exported {
+                    names.push(window[2].text.clone());
+                }
+                exported = false;
+            }
+            _ => {}
+        }
+    }
+    names
 }
 
 /// The module path of a file of the library: `src/api/auth/tests.rs` -> `[api, auth, tests]`,
@@ -357,4 +394,12 @@ pub fn relative(file: &Path) -> String {
 
 pub fn read(file: &Path) -> String {
     std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+#[test]
+fn exported_macros_are_found_and_other_macros_are_not() {
+    let source =
+        "#[macro_export]\nmacro_rules! shared { () => {} }\nmacro_rules! local { () => {} }\n\
+                  #[doc(hidden)]\n#[macro_export]\nmacro_rules! hidden { () => {} }\n";
+    assert_eq!(exported_macros(&lex(source)), ["shared", "hidden"]);
 }

@@ -255,7 +255,8 @@ fn check_config(text: &str, model: &Model) -> Result<(), String> {
 }
 
 /// Creates the files a config names, relative to `dir`: `tls.cert` and `tls.key` (the test
-/// pair of `src/testdata/tls`), and every key file (`keys: [{ file: ... }]`, 32 bytes).
+/// pair of `src/testdata/tls`), every key file (`keys: [{ file: ... }]`, 32 bytes) and the
+/// NATS connection's files (`core.credentials_file`, `core.tls.ca`, ...).
 fn create_named_files(value: &Value, dir: &Path, path: &str) -> Result<(), String> {
     let write = |name: &str, bytes: &[u8]| -> Result<(), String> {
         let file = dir.join(name);
@@ -278,6 +279,15 @@ fn create_named_files(value: &Value, dir: &Path, path: &str) -> Result<(), Strin
                     (_, Some(name)) if key == "file" && path.contains("keys[") => {
                         write(name, &[7u8; 32])?
                     }
+                    // Validation only checks that NATS's files can be read.
+                    (
+                        "core.credentials_file"
+                        | "core.nkey_seed_file"
+                        | "core.tls.ca"
+                        | "core.tls.cert"
+                        | "core.tls.key",
+                        Some(name),
+                    ) => write(name, b"a file for the NATS connection")?,
                     _ => create_named_files(item, dir, &here)?,
                 }
             }

@@ -141,6 +141,10 @@ impl StreamLog for EmbeddedLog {
             watermark_is_a_bound: true,
             leases_can_be_lost: false,
             shards_can_end: false,
+            monotonic_arrivals: true,
+            // The shard directories' LOCK files: one process, one open handle.
+            shared_open: false,
+            atomic_encryption_switch: true,
         }
     }
 

@@ -390,6 +390,9 @@ impl StreamLog for MemoryLog {
             watermark_is_a_bound: self.backing.watermark_lead_ms.load(Ordering::Acquire) == 0,
             leases_can_be_lost: true,
             shards_can_end: true,
+            monotonic_arrivals: true,
+            shared_open: false,
+            atomic_encryption_switch: true,
         }
     }
 

@@ -1,0 +1,462 @@
+//! `core:` and `node_id`: where the streams' logs live. The embedded log on this node's disk is
+//! the default; `type: jetstream` puts them on a NATS JetStream cluster that every Hydrant node
+//! of a cluster shares (issue 13, docs/cluster.md). Checked by [`issues`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::defaults::resolve_path;
+use super::{Config, Issue};
+
+/// Default of `core.replicas`: three copies, as Kinesis keeps.
+pub const CORE_REPLICAS: u8 = 3;
+/// Most JetStream replicas a stream can have.
+pub const MAX_CORE_REPLICAS: u8 = 5;
+/// Default of `core.duplicate_window_seconds`.
+pub const DUPLICATE_WINDOW_SECONDS: u64 = 120;
+/// Smallest `core.duplicate_window_seconds`: retries of one publish stop well inside it (a put
+/// is retried for at most 10 seconds), so a retried record is never stored twice.
+pub const MIN_DUPLICATE_WINDOW_SECONDS: u64 = 30;
+/// Largest `core.duplicate_window_seconds`: the server keeps one entry per record for the whole
+/// window.
+pub const MAX_DUPLICATE_WINDOW_SECONDS: u64 = 3600;
+/// Longest `node_id`.
+pub const MAX_NODE_ID_LEN: usize = 64;
+
+/// Which log holds the streams' records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CoreType {
+    /// Segment files under `data_dir` (docs/log-format.md).
+    #[default]
+    Embedded,
+    /// A NATS JetStream cluster (`servers`), replicated `replicas` times.
+    Jetstream,
+}
+
+/// `core:`: where the streams' logs live, and how to reach a NATS JetStream cluster.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreConfig {
+    /// `embedded` (the default) or `jetstream`.
+    #[serde(rename = "type", default)]
+    pub kind: CoreType,
+
+    /// NATS server URLs (`nats://host:4222`, `tls://host:4222`); one is enough, listing
+    /// several lets a node start while one is down. Only with `type: jetstream`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
+
+    /// JetStream replicas of every shard stream and bucket, 1..=5 (a quorum of them
+    /// acknowledges each record). Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u8>,
+
+    /// A NATS credentials file (`.creds`: user JWT and nkey seed), relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// A file holding an nkey seed (`SU...`), relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey_seed_file: Option<PathBuf>,
+
+    /// A NATS authentication token (write `${NATS_TOKEN}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+
+    /// A NATS user name, with `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+
+    /// The password of `user` (write `${NATS_PASSWORD}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+
+    /// TLS to the NATS servers: the CA that signed them, and a client certificate when they
+    /// ask for one. With this block the connection must be TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<CoreTlsConfig>,
+
+    /// How long JetStream remembers a record's id, so that a publish retried within it is
+    /// stored once, 30..=3600. Default 120.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_window_seconds: Option<u64>,
+}
+
+/// `core.tls:`: PEM files, relative to the config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreTlsConfig {
+    /// CA certificates the servers' certificates are checked against (default: the system's
+    /// roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate, with `key`, for servers that verify clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+}
+
+impl fmt::Debug for CoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let servers: Vec<String> =
+            self.servers.iter().map(|s| super::redact_url_credentials(s).into_owned()).collect();
+        f.debug_struct("CoreConfig")
+            .field("kind", &self.kind)
+            .field("servers", &servers)
+            .field("replicas", &self.replicas)
+            .field("credentials_file", &self.credentials_file)
+            .field("nkey_seed_file", &self.nkey_seed_file)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("duplicate_window_seconds", &self.duplicate_window_seconds)
+            .finish()
+    }
+}
+
+impl CoreConfig {
+    /// Whether the block says nothing (serialized configs leave it out then).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `replicas`, or its default.
+    pub fn replicas(&self) -> u8 {
+        self.replicas.unwrap_or(CORE_REPLICAS)
+    }
+
+    /// `duplicate_window_seconds`, or its default.
+    pub fn duplicate_window_seconds(&self) -> u64 {
+        self.duplicate_window_seconds.unwrap_or(DUPLICATE_WINDOW_SECONDS)
+    }
+
+    /// Resolves the block's files against the config file's directory.
+    pub(crate) fn resolve_paths(&mut self, base_dir: &Path) {
+        for path in [&mut self.credentials_file, &mut self.nkey_seed_file].into_iter().flatten() {
+            *path = resolve_path(base_dir, path);
+        }
+        if let Some(tls) = &mut self.tls {
+            for path in [&mut tls.ca, &mut tls.cert, &mut tls.key].into_iter().flatten() {
+                *path = resolve_path(base_dir, path);
+            }
+        }
+    }
+}
+
+/// This node's id in a cluster: `node_id`, or `<host name>-<listen port>`.
+pub fn node_id(config: &Config) -> String {
+    if let Some(id) = &config.node_id {
+        return id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(MAX_NODE_ID_LEN - 6)
+        .collect();
+    let host = if host.is_empty() { "hydrant".to_string() } else { host };
+    format!("{host}-{}", config.listen.port())
+}
+
+/// Every problem with `core:` and `node_id`, each naming its field.
+pub(crate) fn issues(config: &Config) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if let Some(id) = &config.node_id {
+        let valid = id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if id.is_empty() || id.len() > MAX_NODE_ID_LEN || !valid {
+            issues.push(Issue::new(
+                "node_id",
+                format!(
+                    "{id:?} is not a node id: use 1 to {MAX_NODE_ID_LEN} characters of A-Z a-z \
+                     0-9 - _ (or leave it out for <host name>-<listen port>)"
+                ),
+            ));
+        }
+    }
+    let core = &config.core;
+    match core.kind {
+        CoreType::Embedded => embedded_issues(core, &mut issues),
+        CoreType::Jetstream => jetstream_issues(core, &mut issues),
+    }
+    issues
+}
+
+/// With the embedded log, the NATS settings mean nothing: a leftover is a mistake.
+fn embedded_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
+    let set = [
+        ("servers", !core.servers.is_empty()),
+        ("replicas", core.replicas.is_some()),
+        ("credentials_file", core.credentials_file.is_some()),
+        ("nkey_seed_file", core.nkey_seed_file.is_some()),
+        ("token", core.token.is_some()),
+        ("user", core.user.is_some()),
+        ("password", core.password.is_some()),
+        ("tls", core.tls.is_some()),
+        ("duplicate_window_seconds", core.duplicate_window_seconds.is_some()),
+    ];
+    for (field, _) in set.iter().filter(|(_, set)| *set) {
+        issues.push(Issue::new(
+            format!("core.{field}"),
+            "is a NATS setting, used only with `type: jetstream`; remove it, or set \
+             core.type: jetstream",
+        ));
+    }
+}
+
+fn jetstream_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
+    if core.servers.is_empty() {
+        issues.push(Issue::new(
+            "core.servers",
+            "type: jetstream needs at least one NATS server URL, e.g. \
+             servers: [nats://10.0.0.1:4222, nats://10.0.0.2:4222, nats://10.0.0.3:4222]",
+        ));
+    }
+    for (i, server) in core.servers.iter().enumerate() {
+        if let Err(why) = check_server_url(server) {
+            issues.push(Issue::new(format!("core.servers[{i}]"), why));
+        }
+    }
+    let replicas = core.replicas();
+    if !(1..=MAX_CORE_REPLICAS).contains(&replicas) {
+        issues.push(Issue::new(
+            "core.replicas",
+            format!("must be 1..={MAX_CORE_REPLICAS}, got {replicas}; the default is 3"),
+        ));
+    }
+    let window = core.duplicate_window_seconds();
+    if !(MIN_DUPLICATE_WINDOW_SECONDS..=MAX_DUPLICATE_WINDOW_SECONDS).contains(&window) {
+        issues.push(Issue::new(
+            "core.duplicate_window_seconds",
+            format!(
+                "must be {MIN_DUPLICATE_WINDOW_SECONDS}..={MAX_DUPLICATE_WINDOW_SECONDS} seconds, \
+                 got {window}; the default is {DUPLICATE_WINDOW_SECONDS}"
+            ),
+        ));
+    }
+    let methods: Vec<&str> = [
+        ("credentials_file", core.credentials_file.is_some()),
+        ("nkey_seed_file", core.nkey_seed_file.is_some()),
+        ("token", core.token.is_some()),
+        ("user", core.user.is_some() || core.password.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if methods.len() > 1 {
+        issues.push(Issue::new(
+            format!("core.{}", methods[1]),
+            format!(
+                "NATS takes one way to authenticate; core sets {}: keep one",
+                methods.join(" and ")
+            ),
+        ));
+    }
+    match (&core.user, &core.password) {
+        (Some(_), None) => issues.push(Issue::new("core.password", "core.user needs a password")),
+        (None, Some(_)) => issues.push(Issue::new("core.user", "core.password needs a user")),
+        _ => {}
+    }
+    if core.token.as_ref().is_some_and(|t| t.is_empty()) {
+        issues.push(Issue::new("core.token", "is empty (is its environment variable set?)"));
+    }
+    let files =
+        [("credentials_file", &core.credentials_file), ("nkey_seed_file", &core.nkey_seed_file)];
+    for (field, file) in files {
+        if let Some(file) = file {
+            check_readable(&format!("core.{field}"), file, issues);
+        }
+    }
+    if let Some(tls) = &core.tls {
+        match (&tls.cert, &tls.key) {
+            (Some(_), None) => {
+                issues.push(Issue::new("core.tls.key", "core.tls.cert needs its key"))
+            }
+            (None, Some(_)) => {
+                issues.push(Issue::new("core.tls.cert", "core.tls.key needs its certificate"))
+            }
+            _ => {}
+        }
+        for (field, file) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+            if let Some(file) = file {
+                check_readable(&format!("core.tls.{field}"), file, issues);
+            }
+        }
+    }
+}
+
+/// A NATS server URL as async-nats takes it: `nats://` or `tls://`, a host and a port.
+fn check_server_url(server: &str) -> Result<(), String> {
+    let example = "write it as nats://host:4222 (or tls://host:4222)";
+    let (scheme, rest) = server.split_once("://").ok_or_else(|| {
+        format!("{:?} is not a URL; {example}", super::redact_url_credentials(server))
+    })?;
+    if !matches!(scheme, "nats" | "tls") {
+        return Err(format!("scheme {scheme:?} is not supported; {example}"));
+    }
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    if host_port.is_empty() || host_port.contains('/') {
+        return Err(format!("{:?} has no host; {example}", super::redact_url_credentials(server)));
+    }
+    server
+        .parse::<async_nats::ServerAddr>()
+        .map(|_| ())
+        .map_err(|e| format!("{:?}: {e}; {example}", super::redact_url_credentials(server)))
+}
+
+fn check_readable(field: &str, file: &Path, issues: &mut Vec<Issue>) {
+    if let Err(e) = std::fs::metadata(file).and_then(|m| {
+        if m.is_file() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("not a file"))
+        }
+    }) {
+        issues.push(Issue::new(field, format!("cannot read {}: {e}", file.display())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{parse, ConfigError};
+
+    fn load(yaml: &str) -> Result<Config, Vec<Issue>> {
+        match parse(yaml, Path::new("/etc/hydrant")) {
+            Ok(config) => Ok(config),
+            Err(ConfigError::Invalid(issues)) => Err(issues),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[track_caller]
+    fn assert_issue(yaml: &str, path: &str, needle: &str) {
+        let issues = load(yaml).expect_err("should be rejected");
+        assert!(
+            issues.iter().any(|i| i.path == path && i.message.contains(needle)),
+            "expected {path}: ...{needle}..., got {issues:?}"
+        );
+    }
+
+    #[test]
+    fn without_the_block_the_log_is_embedded_and_the_node_id_comes_from_host_and_port() {
+        let config = load("listen: 127.0.0.1:4999\n").unwrap();
+        assert_eq!(config.core, CoreConfig::default());
+        assert_eq!(config.core.kind, CoreType::Embedded);
+        let id = node_id(&config);
+        assert!(id.ends_with("-4999") && id.len() > 5, "{id}");
+        let named = load("node_id: node-a\n").unwrap();
+        assert_eq!(node_id(&named), "node-a");
+    }
+
+    #[test]
+    fn a_jetstream_block_is_read_with_its_defaults_and_files_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hydrant.creds"), "creds").unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "ca").unwrap();
+        let yaml = "core:\n  type: jetstream\n  servers: [nats://10.0.0.1:4222, \
+                    tls://nats-2.example:4222]\n  credentials_file: hydrant.creds\n  \
+                    tls: { ca: ca.pem }\n";
+        let config = match parse(yaml, dir.path()) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        };
+        let core = &config.core;
+        assert_eq!(core.kind, CoreType::Jetstream);
+        assert_eq!((core.replicas(), core.duplicate_window_seconds()), (3, 120));
+        assert_eq!(
+            core.credentials_file.as_deref(),
+            Some(dir.path().join("hydrant.creds").as_path())
+        );
+        assert_eq!(
+            core.tls.as_ref().unwrap().ca.as_deref(),
+            Some(dir.path().join("ca.pem").as_path())
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named_with_their_field() {
+        assert_issue("core: { type: jetstream }\n", "core.servers", "at least one NATS server");
+        assert_issue(
+            "core: { type: jetstream, servers: [\"10.0.0.1:4222\"] }\n",
+            "core.servers[0]",
+            "nats://host:4222",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222, \"http://b:4222\"] }\n",
+            "core.servers[1]",
+            "scheme \"http\"",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222], replicas: 7 }\n",
+            "core.replicas",
+            "1..=5",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222], replicas: 0 }\n",
+            "core.replicas",
+            "1..=5",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222], duplicate_window_seconds: 5 }\n",
+            "core.duplicate_window_seconds",
+            "30..=3600",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222], token: t, user: u, password: p }\n",
+            "core.user",
+            "token and user",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222], user: u }\n",
+            "core.password",
+            "needs a password",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222], credentials_file: nope.creds }\n",
+            "core.credentials_file",
+            "/etc/hydrant/nope.creds",
+        );
+        assert_issue(
+            "core: { type: jetstream, servers: [nats://a:4222], tls: { cert: c.pem } }\n",
+            "core.tls.key",
+            "needs its key",
+        );
+        assert_issue("core: { servers: [nats://a:4222] }\n", "core.servers", "type: jetstream");
+        assert_issue("core: { type: nats }\n", "core.type", "jetstream");
+        assert_issue("core: { type: jetstream, server: [x] }\n", "core.server", "servers");
+        assert_issue("node_id: \"node.a\"\n", "node_id", "A-Z a-z 0-9 - _");
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let config = load(
+            "core: { type: jetstream, servers: [\"nats://me:hunter2@a:4222\"], token: s3cr3t }\n",
+        )
+        .unwrap();
+        let text = format!("{config:?}");
+        assert!(!text.contains("s3cr3t") && !text.contains("hunter2"), "{text}");
+        let core = CoreConfig {
+            kind: CoreType::Jetstream,
+            servers: vec!["nats://me:hunter2@a:4222".into()],
+            token: Some("s3cr3t".into()),
+            password: Some("pw-secret".into()),
+            ..Default::default()
+        };
+        let text = format!("{core:?}");
+        for secret in ["hunter2", "s3cr3t", "pw-secret"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! What JetStream's errors mean to the log (§5 of the design): a publish that may succeed when
+//! tried again (an election, a lost connection, a timeout) is retried under the same message
+//! id; a full stream is `AppendError::Full`; anything else is `Unavailable`.
+
+use std::error::Error as StdError;
+use std::fmt::{Debug, Display};
+
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+
+use crate::log::Cause;
+
+/// `maximum bytes exceeded` (discard new, `max_bytes` reached).
+pub const JS_MAX_BYTES: u64 = 10077;
+/// `insufficient resources` (the server's or account's storage is used up).
+pub const JS_INSUFFICIENT_RESOURCES: u64 = 10023;
+/// `duplicate message id is in process` (the same id is being stored right now).
+pub const JS_DUPLICATE_IN_PROCESS: u64 = 10158;
+/// `stream not found`.
+pub const JS_STREAM_NOT_FOUND: u64 = 10059;
+
+/// The JetStream API error code somewhere in `e`'s chain of causes.
+pub fn js_code<K>(e: &async_nats::error::Error<K>) -> Option<u64>
+where
+    K: Clone + Debug + Display + PartialEq,
+{
+    let mut source = StdError::source(e);
+    while let Some(cause) = source {
+        if let Some(js) = cause.downcast_ref::<async_nats::jetstream::Error>() {
+            return Some(js.error_code().0);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// What to do after a failed publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishFailure {
+    /// No leader, no connection, no answer in time, or the same id in flight: publish the same
+    /// message (same id) again.
+    Retry,
+    /// The stream or the server's storage is full.
+    Full,
+    /// Trying again will not help.
+    Fatal,
+}
+
+pub fn classify(e: &PublishError) -> PublishFailure {
+    match e.kind() {
+        PublishErrorKind::TimedOut
+        | PublishErrorKind::StreamNotFound
+        | PublishErrorKind::BrokenPipe
+        | PublishErrorKind::MaxAckPending => PublishFailure::Retry,
+        _ => match js_code(e) {
+            Some(JS_MAX_BYTES | JS_INSUFFICIENT_RESOURCES) => PublishFailure::Full,
+            Some(JS_DUPLICATE_IN_PROCESS | JS_STREAM_NOT_FOUND) => PublishFailure::Retry,
+            _ => PublishFailure::Fatal,
+        },
+    }
+}
+
+/// `e` as a [`Cause`], with `context` before its text.
+pub fn cause(context: impl Display, e: impl Display) -> Cause {
+    Cause::new(std::io::Error::other(format!("{context}: {e}")))
+}

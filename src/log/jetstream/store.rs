@@ -1,0 +1,400 @@
+//! [`JetStreamStore`]: streams' logs on a NATS JetStream cluster (§1.1 of the design).
+//!
+//! The registry (bucket `<namespace>-logs`, key `log.<stream>`) maps a stream's name to its
+//! log: a random id and a shard count. Each shard is the JetStream stream
+//! `HYD_<log id>_<shard>` on subject `hyd.<log id>.<shard>`; progress records live in
+//! `<namespace>-leases` and data keys of encryption at rest in `<namespace>-keys`. Every node
+//! opens every log through the registry: the first to open a name creates it (key-value
+//! `create`; a loser of the race reads the winner's id).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use super::at_rest::AtRest;
+use super::connect::Nats;
+use super::errors::cause;
+use super::names::{key_token, random_id, stream_name, subject};
+use super::stream_log::{bounds, JetStreamLog, LogShared, ShardHandle};
+use crate::log::{
+    Cause, EncryptionError, LogStore, OpenError, ShardId, StoreError, StreamLog, StreamSpec,
+};
+
+/// The largest message a shard takes: Firehose's largest record (1,000 KiB) and its headers.
+const MAX_MESSAGE_BYTES: i32 = 1 << 20;
+
+/// How the store lays out its logs.
+#[derive(Debug, Clone)]
+pub struct JetStreamOptions {
+    /// Prefix of the key-value buckets, so that several Hydrant clusters (or test runs) can
+    /// share one NATS account. Default `hydrant`.
+    pub namespace: String,
+    /// Replicas of every shard stream and bucket (`core.replicas`).
+    pub replicas: usize,
+    /// How long the servers remember a message id (`core.duplicate_window_seconds`).
+    pub duplicate_window: Duration,
+    /// `max_bytes` of each shard stream: appends past it are refused (`AppendError::Full`).
+    /// `None`: only the servers' own limits.
+    pub max_bytes_per_shard: Option<u64>,
+    /// How long an append may retry before its records are `Unavailable`.
+    pub append_deadline: Duration,
+}
+
+impl Default for JetStreamOptions {
+    fn default() -> Self {
+        Self {
+            namespace: "hydrant".into(),
+            replicas: 3,
+            duplicate_window: Duration::from_secs(120),
+            max_bytes_per_shard: None,
+            append_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A stream's entry in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct LogEntry {
+    log_id: String,
+    shards: u32,
+    created_ms: i64,
+    /// Set first when the log is deleted: whoever finds it finishes the deletion.
+    #[serde(default)]
+    deleting: bool,
+}
+
+/// The buckets of a namespace.
+#[derive(Debug)]
+struct Buckets {
+    logs: kv::Store,
+    leases: kv::Store,
+    keys: kv::Store,
+}
+
+/// Streams' logs on a JetStream cluster. Each node has its own store over the same cluster.
+pub struct JetStreamStore {
+    nats: Nats,
+    options: JetStreamOptions,
+    buckets: OnceCell<Arc<Buckets>>,
+}
+
+impl std::fmt::Debug for JetStreamStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamStore")
+            .field("nats", &self.nats)
+            .field("namespace", &self.options.namespace)
+            .finish()
+    }
+}
+
+impl JetStreamStore {
+    /// A store on the cluster `nats` is connected to. Its buckets are made on first use.
+    pub fn new(nats: Nats, options: JetStreamOptions) -> Self {
+        Self { nats, options, buckets: OnceCell::new() }
+    }
+
+    fn js(&self) -> &jetstream::Context {
+        self.nats.jetstream()
+    }
+
+    async fn buckets(&self) -> Result<Arc<Buckets>, Cause> {
+        self.buckets
+            .get_or_try_init(|| async {
+                let ns = &self.options.namespace;
+                Ok(Arc::new(Buckets {
+                    logs: self.bucket(format!("{ns}-logs")).await?,
+                    leases: self.bucket(format!("{ns}-leases")).await?,
+                    keys: self.bucket(format!("{ns}-keys")).await?,
+                }))
+            })
+            .await
+            .cloned()
+    }
+
+    async fn bucket(&self, name: String) -> Result<kv::Store, Cause> {
+        if let Ok(store) = self.js().get_key_value(&name).await {
+            return Ok(store);
+        }
+        let config = kv::Config {
+            bucket: name.clone(),
+            history: 1,
+            num_replicas: self.options.replicas,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        match self.js().create_key_value(config).await {
+            Ok(store) => Ok(store),
+            // Another node made it meanwhile.
+            Err(created) => self
+                .js()
+                .get_key_value(&name)
+                .await
+                .map_err(|_| cause(format!("creating the NATS bucket {name}"), created)),
+        }
+    }
+
+    fn shard_config(&self, stream: &str, entry: &LogEntry, shard: ShardId) -> stream::Config {
+        let metadata = HashMap::from([
+            ("hydrant.stream".to_string(), stream.to_string()),
+            ("hydrant.shard".to_string(), shard.to_string()),
+            ("hydrant.namespace".to_string(), self.options.namespace.clone()),
+        ]);
+        stream::Config {
+            name: stream_name(&entry.log_id, shard),
+            subjects: vec![subject(&entry.log_id, shard)],
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::New,
+            max_bytes: self.options.max_bytes_per_shard.map_or(-1, |b| b as i64),
+            // Nothing undelivered is deleted by age: retention is the consumers' purge.
+            max_age: Duration::ZERO,
+            duplicate_window: self.options.duplicate_window,
+            allow_direct: true,
+            deny_delete: true,
+            max_message_size: MAX_MESSAGE_BYTES,
+            num_replicas: self.options.replicas,
+            storage: stream::StorageType::File,
+            metadata,
+            ..Default::default()
+        }
+    }
+
+    /// The registry entry of `stream` and its revision, if it has one.
+    async fn entry(&self, logs: &kv::Store, key: &str) -> Result<Option<(u64, LogEntry)>, Cause> {
+        let entry = logs.entry(key).await.map_err(|e| cause("reading the log registry", e))?;
+        match entry {
+            Some(entry) if entry.operation == kv::Operation::Put => {
+                let value = serde_json::from_slice(&entry.value)
+                    .map_err(|e| cause(format!("the log registry's entry {key} is damaged"), e))?;
+                Ok(Some((entry.revision, value)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Removes everything of the log `entry` names, then its registry entry (if it is still
+    /// at `revision`).
+    async fn finish_delete(
+        &self,
+        buckets: &Buckets,
+        key: &str,
+        revision: u64,
+        entry: &LogEntry,
+    ) -> Result<(), Cause> {
+        for shard in 0..entry.shards {
+            let name = stream_name(&entry.log_id, ShardId(shard));
+            if let Err(e) = self.js().delete_stream(&name).await {
+                if self.js().get_stream_no_info(&name).await.is_ok() {
+                    return Err(cause(format!("deleting the NATS stream {name}"), e));
+                }
+            }
+        }
+        for bucket in [&buckets.leases, &buckets.keys] {
+            let prefix = bucket.prefix.clone();
+            let filter = format!("{prefix}*.{}.>", entry.log_id);
+            let subjects: Vec<(String, usize)> = bucket
+                .stream
+                .info_with_subjects(&filter)
+                .await
+                .map_err(|e| cause("listing a log's records", e))?
+                .try_collect()
+                .await
+                .map_err(|e| cause("listing a log's records", e))?;
+            for (subject, _) in subjects {
+                if let Some(key) = subject.strip_prefix(&prefix) {
+                    bucket.purge(key).await.map_err(|e| cause("removing a record", e))?;
+                }
+            }
+        }
+        match buckets.logs.purge_expect_revision(key, Some(revision)).await {
+            Ok(()) => Ok(()),
+            // Someone else finished it first.
+            Err(_) if self.entry(&buckets.logs, key).await?.is_none_or(|(r, _)| r != revision) => {
+                Ok(())
+            }
+            Err(e) => Err(cause("removing a log from the registry", e)),
+        }
+    }
+
+    /// Opens (creating when `created`) the shard streams of `entry`.
+    async fn shard_streams(
+        &self,
+        stream: &str,
+        entry: &LogEntry,
+    ) -> Result<Vec<stream::Stream>, Cause> {
+        let mut streams = Vec::with_capacity(entry.shards as usize);
+        for shard in 0..entry.shards {
+            let config = self.shard_config(stream, entry, ShardId(shard));
+            let name = config.name.clone();
+            let opened = self
+                .js()
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| cause(format!("opening the NATS stream {name}"), e))?;
+            streams.push(opened);
+        }
+        Ok(streams)
+    }
+
+    /// Removes every log and bucket of this store's namespace (tests, or an operator leaving
+    /// a namespace). Logs open elsewhere stop working.
+    #[doc(hidden)]
+    pub async fn remove_namespace(&self) -> Result<(), StoreError> {
+        let buckets = self.buckets().await.map_err(StoreError::Unavailable)?;
+        let keys: Vec<String> = match buckets.logs.keys().await {
+            Ok(keys) => keys.try_collect().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        for key in keys.iter().filter(|k| k.starts_with("log.")) {
+            if let Ok(Some((revision, entry))) = self.entry(&buckets.logs, key).await {
+                self.finish_delete(&buckets, key, revision, &entry)
+                    .await
+                    .map_err(StoreError::Unavailable)?;
+            }
+        }
+        let ns = &self.options.namespace;
+        for bucket in ["logs", "leases", "keys"] {
+            let _ = self.js().delete_key_value(format!("{ns}-{bucket}")).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LogStore for JetStreamStore {
+    async fn open(&self, stream: &str, spec: StreamSpec) -> Result<Arc<dyn StreamLog>, OpenError> {
+        if spec.at_rest.encrypt && spec.at_rest.ring.is_none() {
+            return Err(OpenError::Keys(cause("encryption at rest", "needs a key ring")));
+        }
+        let buckets = self.buckets().await.map_err(OpenError::Unavailable)?;
+        let key = format!("log.{}", key_token(stream));
+        let (entry, created) = loop {
+            match self.entry(&buckets.logs, &key).await.map_err(OpenError::Unavailable)? {
+                Some((revision, entry)) if entry.deleting => self
+                    .finish_delete(&buckets, &key, revision, &entry)
+                    .await
+                    .map_err(OpenError::Unavailable)?,
+                Some((_, entry)) if entry.shards != spec.shards => {
+                    return Err(OpenError::ShardCount {
+                        existing: entry.shards,
+                        configured: spec.shards,
+                    })
+                }
+                Some((_, entry)) => break (entry, false),
+                None => {
+                    let entry = LogEntry {
+                        log_id: random_id(),
+                        shards: spec.shards,
+                        created_ms: crate::clock::now_ms(),
+                        deleting: false,
+                    };
+                    let value = Bytes::from(serde_json::to_vec(&entry).expect("serializable"));
+                    match buckets.logs.create(&key, value).await {
+                        Ok(_) => break (entry, true),
+                        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+                        Err(e) => {
+                            return Err(OpenError::Unavailable(cause(
+                                "adding a log to the registry",
+                                e,
+                            )))
+                        }
+                    }
+                }
+            }
+        };
+        let streams = match self.shard_streams(stream, &entry).await {
+            Ok(streams) => streams,
+            Err(e) => {
+                if created {
+                    // A failed open of a new log leaves nothing behind.
+                    if let Ok(Some((revision, entry))) = self.entry(&buckets.logs, &key).await {
+                        let _ = self.finish_delete(&buckets, &key, revision, &entry).await;
+                    }
+                }
+                return Err(OpenError::Unavailable(e));
+            }
+        };
+        let shards = (streams.into_iter().enumerate())
+            .map(|(i, stream)| {
+                let state = &stream.cached_info().state;
+                let (_, end) = bounds(state);
+                let cached =
+                    (state.last_sequence, state.bytes, stream.cached_info().config.max_bytes);
+                ShardHandle {
+                    id: ShardId(i as u32),
+                    subject: subject(&entry.log_id, ShardId(i as u32)),
+                    acked_end: AtomicU64::new(end - 1),
+                    full: AtomicBool::new(false),
+                    cached: Mutex::new(cached),
+                    stream,
+                }
+            })
+            .collect();
+        let at_rest = AtRest::new(buckets.keys.clone(), &entry.log_id, spec.at_rest.ring.clone());
+        let shared = LogShared {
+            name: stream.to_string(),
+            log_id: entry.log_id.clone(),
+            js: self.js().clone(),
+            leases: buckets.leases.clone(),
+            shards,
+            at_rest,
+            options: self.options.clone(),
+            closed: AtomicBool::new(false),
+            appending: tokio::sync::RwLock::new(()),
+        };
+        if !created {
+            for shard in &shared.shards {
+                super::lease::lower_markers(&shared, shard).await.map_err(|e| match e {
+                    crate::log::LeaseError::Unavailable(c) => OpenError::Unavailable(c),
+                    other => OpenError::Unavailable(cause("lowering markers", other)),
+                })?;
+            }
+        }
+        shared.at_rest.switch(&spec.at_rest).await.map_err(|e| match e {
+            EncryptionError::Keys(c) => OpenError::Keys(c),
+            EncryptionError::Unavailable(c) => OpenError::Unavailable(c),
+        })?;
+        Ok(Arc::new(JetStreamLog::new(shared)))
+    }
+
+    /// Marks the log deleted in the registry (a later `open` makes a new, empty log, and
+    /// finishes this deletion if it was cut short), then removes its streams and records.
+    async fn delete(&self, stream: &str) -> Result<(), StoreError> {
+        let buckets = self.buckets().await.map_err(StoreError::Unavailable)?;
+        let key = format!("log.{}", key_token(stream));
+        loop {
+            let Some((revision, mut entry)) =
+                self.entry(&buckets.logs, &key).await.map_err(StoreError::Unavailable)?
+            else {
+                return Ok(());
+            };
+            if !entry.deleting {
+                entry.deleting = true;
+                let value = Bytes::from(serde_json::to_vec(&entry).expect("serializable"));
+                match buckets.logs.update(&key, value, revision).await {
+                    Ok(marked) => {
+                        return self
+                            .finish_delete(&buckets, &key, marked, &entry)
+                            .await
+                            .map_err(StoreError::Unavailable)
+                    }
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                    Err(e) => {
+                        return Err(StoreError::Unavailable(cause("marking a log deleted", e)))
+                    }
+                }
+            }
+            return self
+                .finish_delete(&buckets, &key, revision, &entry)
+                .await
+                .map_err(StoreError::Unavailable);
+        }
+    }
+}
