@@ -17,9 +17,7 @@ use base64::Engine;
 use rand::{Rng, SeedableRng};
 
 mod measure;
-use measure::{
-    cpu_seconds, metric, peak_rss_mib, pg_execute, psql_baseline, start_receiver, Receiver,
-};
+use measure::{cpu_seconds, metric, peak_rss_mib, pg_execute, psql_baseline, start_receiver};
 
 /// Options of `hydrant bench`.
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,11 @@
 //! JSON scalars as Hive numbers, by the deserializers' rules: integers in a range (strings
 //! and hex where OpenX reads them), floats, and decimals rounded half-up to a scale.
 
+use std::fmt;
+
 use serde_json::Value;
+
+use super::super::timestamp::json_kind;
 
 /// An integer within `[min, max]`. JSON integers and integral floats are accepted; strings only
 /// when `strings_ok` (OpenX, map keys), decimal or `0x` hex as OpenX reads them.
