@@ -148,6 +148,11 @@ impl Harness for JetStreamHarness {
         let ring = KeyRing::new("contract", [key]).expect("a ring");
         AtRestKeys { ring: Some(Arc::new(ring)), encrypt: false }
     }
+
+    /// Another node (the harness's own) takes the lease and releases it again.
+    fn take_over(&self, stream: &str, shard: ShardId, consumer: &str) {
+        block_on(self.first.take_over(stream, shard, consumer)).expect("takes the lease over");
+    }
 }
 
 mod contract {

@@ -1,14 +1,21 @@
-//! A consumer's progress in a shard, in the cluster (§1.5, §1.6 of the design): one record per
-//! (shard, consumer) in the leases bucket, `l.<log id>.<shard>.<consumer>`, holding `next_seq`
-//! and the markers, written whole with compare-and-set on its revision, so markers and
-//! `next_seq` always change together.
+//! A consumer's lease on a shard, in the cluster (§1.5, §2.1 of the design): one record per
+//! (shard, consumer) in the leases bucket, `l.<log id>.<shard>.<consumer>`, holding its owner
+//! (node id, process incarnation, epoch), a counter every write bumps, and the consumer's
+//! progress (`next_seq` and the markers), so markers and `next_seq` always change together.
 //!
-//! Not yet a lease: one node is granted every shard and nothing takes it away (leases that
-//! move between nodes, fenced by owner and epoch, come next). After a commit that moves
-//! `next_seq`, everything below the lowest `next_seq` of the shard's consumers is purged from
-//! its stream.
+//! Every write is **fenced**: a compare-and-set on the revision this holder last wrote or read,
+//! whose value named this node, incarnation and epoch as owner. When the write fails (another
+//! writer, or an answer that did not come), the record is read again through the bucket's
+//! leader: still ours, the write is adopted (it landed) or tried once more on top of it;
+//! someone else's, the lease is lost ([`LeaseError::Lost`], and `lost()` resolves). So a node
+//! that lost its lease can never move the progress. Taking, renewing and releasing leases is
+//! the node's (`node.rs`).
+//!
+//! After a commit that moves `next_seq`, everything below the lowest `next_seq` of the shard's
+//! registered consumers is purged from its stream.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +24,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::connect::REQUEST_TIMEOUT;
 use super::errors::cause;
@@ -38,10 +46,25 @@ const REGISTRATION_SETTLE: Duration = Duration::from_millis(
 /// active partitions per stream.
 const MAX_MARKERS: usize = 2000;
 
-/// A stored progress record.
+/// A stored lease record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Stored {
-    next_seq: u64,
+pub(super) struct Stored {
+    /// The owner's node id; empty when released or never owned.
+    #[serde(default)]
+    pub owner: String,
+    /// The owner's process incarnation (two processes given one node id differ here).
+    #[serde(default)]
+    pub inc: String,
+    /// One more at every change of owner: the fencing token logs and metrics show.
+    #[serde(default)]
+    pub epoch: u64,
+    /// One more at every write (renewal, take, commit, release): a lease whose counter stands
+    /// still for the lease duration, on a taker's own clock, is expired.
+    #[serde(default)]
+    pub counter: u64,
+    /// `None` until the consumer registers (its first `state`).
+    #[serde(default)]
+    next_seq: Option<u64>,
     #[serde(default)]
     markers: Vec<StoredMarker>,
 }
@@ -74,7 +97,7 @@ impl Stored {
                 (key, Position { seq: m.seq, sub: m.sub })
             })
             .collect();
-        ConsumerState { next_seq: self.next_seq, markers }
+        ConsumerState { next_seq: self.next_seq.unwrap_or(0), markers }
     }
 
     fn set_markers(&mut self, markers: &Markers) {
@@ -106,19 +129,23 @@ impl Stored {
         }
         self.markers != before
     }
+
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).expect("serializable"))
+    }
 }
 
-fn parse(key: &str, value: &[u8]) -> Result<Stored, LeaseError> {
+pub(super) fn parse(key: &str, value: &[u8]) -> Result<Stored, LeaseError> {
     serde_json::from_slice(value).map_err(|e| {
-        LeaseError::Unavailable(cause(format!("the progress record {key} in NATS is damaged"), e))
+        LeaseError::Unavailable(cause(format!("the lease record {key} in NATS is damaged"), e))
     })
 }
 
-fn lease_key(log_id: &str, shard: ShardId, consumer: &str) -> String {
+pub(super) fn lease_key(log_id: &str, shard: ShardId, consumer: &str) -> String {
     format!("l.{log_id}.{shard}.{}", key_token(consumer))
 }
 
-/// The stored value of `key` and its revision, if it exists.
+/// The stored value of `key` and its revision, if it exists (maybe from a replica).
 async fn load(leases: &kv::Store, key: &str) -> Result<Option<(u64, Stored)>, LeaseError> {
     let entry = leases
         .entry(key)
@@ -132,7 +159,31 @@ async fn load(leases: &kv::Store, key: &str) -> Result<Option<(u64, Stored)>, Le
     }
 }
 
-/// Every consumer's record of `shard`: (key, revision, value).
+/// The value of `key` and its revision as the bucket's leader has it (a direct get may answer
+/// from a replica that is behind).
+pub(super) async fn load_from_leader(
+    leases: &kv::Store,
+    key: &str,
+) -> Result<Option<(u64, Stored)>, LeaseError> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let subject = format!("{}{key}", leases.prefix);
+    match leases.stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(message) => {
+            let removed = message
+                .headers
+                .get("KV-Operation")
+                .is_some_and(|op| op.as_str() == "DEL" || op.as_str() == "PURGE");
+            if removed {
+                return Ok(None);
+            }
+            Ok(Some((message.sequence, parse(key, &message.payload)?)))
+        }
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(LeaseError::Unavailable(cause("reading a lease from NATS", e))),
+    }
+}
+
+/// Every registered consumer's record of `shard`: (key, revision, value).
 async fn consumers_of(
     shared: &LogShared,
     shard: ShardId,
@@ -155,67 +206,209 @@ async fn consumers_of(
     for (subject, _) in subjects {
         let Some(key) = subject.strip_prefix(&prefix) else { continue };
         if let Some((revision, stored)) = load(&shared.leases, key).await? {
-            out.push((key.to_string(), revision, stored));
+            if stored.next_seq.is_some() {
+                out.push((key.to_string(), revision, stored));
+            }
         }
     }
     Ok(out)
 }
 
-/// Lowers every consumer's markers at or past the end of `shard` (the log lost its tail: a
-/// power loss under a relaxed `sync_interval`), before anything is appended or read.
-pub(super) async fn lower_markers(
-    shared: &LogShared,
-    shard: &ShardHandle,
-) -> Result<(), LeaseError> {
-    let (_, end) = shard
-        .bounds()
-        .await
-        .map_err(|e| LeaseError::Unavailable(cause("reading a shard's state from NATS", e)))?;
-    for (key, revision, mut stored) in consumers_of(shared, shard.id).await? {
-        if stored.lower_markers(end) {
-            tracing::error!(stream = %shared.name, shard = shard.id.0, key = %key, end,
-                "the log ends before positions a consumer marked as delivered: lowered them");
-            let value = serde_json::to_vec(&stored).expect("serializable");
-            shared
-                .leases
-                .update(&key, value.into(), revision)
-                .await
-                .map_err(|e| LeaseError::Unavailable(cause("lowering markers in NATS", e)))?;
-        }
-    }
-    Ok(())
+/// Who this node is, as lease records name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Owner {
+    pub node: String,
+    pub inc: String,
 }
 
-/// One consumer's hold on one shard.
+/// A lease this node holds: the value it last wrote and its revision. Every write goes
+/// through it, one at a time.
+pub(super) struct Held {
+    pub key: String,
+    pub stream: String,
+    pub log_id: String,
+    pub shard: ShardId,
+    pub consumer: String,
+    pub owner: Owner,
+    pub epoch: u64,
+    leases: kv::Store,
+    current: tokio::sync::Mutex<(u64, Stored)>,
+    /// The revision last written, readable without waiting for a write in flight.
+    revision: AtomicU64,
+    lost: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held").field("key", &self.key).field("epoch", &self.epoch).finish()
+    }
+}
+
+/// Where a lease is: which stream, shard and consumer.
+pub(super) struct Place<'a> {
+    pub stream: &'a str,
+    pub log_id: &'a str,
+    pub shard: ShardId,
+    pub consumer: &'a str,
+}
+
+impl Held {
+    /// A lease this node just took: `stored` is what it wrote at `revision`.
+    pub fn new(
+        place: Place<'_>,
+        owner: Owner,
+        leases: kv::Store,
+        revision: u64,
+        stored: Stored,
+    ) -> Self {
+        let held = Self {
+            key: lease_key(place.log_id, place.shard, place.consumer),
+            stream: place.stream.to_string(),
+            log_id: place.log_id.to_string(),
+            shard: place.shard,
+            consumer: place.consumer.to_string(),
+            epoch: stored.epoch,
+            owner,
+            leases,
+            current: tokio::sync::Mutex::new((revision, stored)),
+            revision: AtomicU64::new(revision),
+            lost: watch::channel(false).0,
+        };
+        held.owner_gauge(1.0);
+        held
+    }
+
+    /// `hydrant_lease_owner{stream,consumer,shard,node}`: 1 while this node holds the lease.
+    fn owner_gauge(&self, value: f64) {
+        metrics::gauge!("hydrant_lease_owner", "stream" => self.stream.clone(),
+            "consumer" => self.consumer.clone(), "shard" => self.shard.to_string(),
+            "node" => self.owner.node.clone())
+        .set(value);
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    pub fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// The lease is no longer this node's: every handle's `lost()` resolves, commits fail.
+    pub fn lose(&self, why: &str) {
+        if self.lost.send_replace(true) {
+            return;
+        }
+        self.owner_gauge(0.0);
+        tracing::warn!(stream = %self.stream, shard = self.shard.0, consumer = %self.consumer,
+            epoch = self.epoch, reason = why, "lease lost");
+    }
+
+    fn lost_error(&self) -> LeaseError {
+        LeaseError::Lost { shard: self.shard, consumer: self.consumer.clone() }
+    }
+
+    /// Writes the record as `change` makes it from the current value (bumping the counter),
+    /// fenced: see the module's docs.
+    async fn write_locked(
+        &self,
+        current: &mut (u64, Stored),
+        change: &(dyn Fn(&mut Stored) + Send + Sync),
+    ) -> Result<(), LeaseError> {
+        for attempt in 0..2 {
+            if self.is_lost() {
+                return Err(self.lost_error());
+            }
+            let mut next = current.1.clone();
+            change(&mut next);
+            next.counter = current.1.counter + 1;
+            let failed = match self.leases.update(&self.key, next.encode(), current.0).await {
+                Ok(revision) => {
+                    self.revision.store(revision, Ordering::Release);
+                    *current = (revision, next);
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            // Someone else wrote it (10071, or 10164 under concurrency), or the answer did
+            // not come: what does the leader hold now?
+            match load_from_leader(&self.leases, &self.key).await? {
+                Some((revision, stored))
+                    if stored.owner == self.owner.node
+                        && stored.inc == self.owner.inc
+                        && stored.epoch == self.epoch =>
+                {
+                    self.revision.store(revision, Ordering::Release);
+                    let landed = stored == next;
+                    *current = (revision, stored);
+                    if landed {
+                        return Ok(());
+                    }
+                    if attempt == 1 {
+                        return Err(LeaseError::Unavailable(cause(
+                            format!("writing the lease {}", self.key),
+                            failed,
+                        )));
+                    }
+                }
+                Some((_, stored)) => {
+                    self.lose(&format!("owner {} epoch {} now", stored.owner, stored.epoch));
+                    return Err(self.lost_error());
+                }
+                None => {
+                    self.lose("its record is gone");
+                    return Err(self.lost_error());
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Renews the lease (bumps its counter), unless a write is in flight (which bumps it).
+    pub async fn renew(&self) -> Result<(), LeaseError> {
+        let Ok(mut current) = self.current.try_lock() else { return Ok(()) };
+        self.write_locked(&mut current, &|_| {}).await
+    }
+
+    /// Gives the lease up (owner empty), so another node takes it at its next round.
+    pub async fn release(&self) -> Result<(), LeaseError> {
+        let mut current = self.current.lock().await;
+        let released = self
+            .write_locked(&mut current, &|s| {
+                s.owner.clear();
+                s.inc.clear();
+            })
+            .await;
+        if self.lost.send_replace(true) {
+            return released;
+        }
+        self.owner_gauge(0.0);
+        tracing::info!(stream = %self.stream, shard = self.shard.0, consumer = %self.consumer,
+            epoch = self.epoch, "lease released");
+        released
+    }
+}
+
+/// One consumer's hold on one shard, as the log grants it: its stored progress, written
+/// fenced by the lease.
 pub(super) struct JetStreamLease {
     shared: Arc<LogShared>,
-    shard: ShardId,
-    consumer: String,
-    key: String,
-    /// What this holder last read or wrote, and its revision.
-    current: tokio::sync::Mutex<Option<(u64, Stored)>>,
+    held: Arc<Held>,
 }
 
 impl std::fmt::Debug for JetStreamLease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JetStreamLease").field("key", &self.key).finish()
+        f.debug_struct("JetStreamLease").field("held", &self.held).finish()
     }
 }
 
 impl JetStreamLease {
-    pub fn new(shared: Arc<LogShared>, shard: ShardId, consumer: &str) -> Self {
-        let key = lease_key(&shared.log_id, shard, consumer);
-        Self {
-            shared,
-            shard,
-            consumer: consumer.to_string(),
-            key,
-            current: tokio::sync::Mutex::new(None),
-        }
+    pub fn new(shared: Arc<LogShared>, held: Arc<Held>) -> Self {
+        Self { shared, held }
     }
 
     fn handle(&self) -> &ShardHandle {
-        &self.shared.shards[self.shard.0 as usize]
+        &self.shared.shards[self.held.shard.0 as usize]
     }
 
     async fn bounds(&self) -> Result<(u64, u64), LeaseError> {
@@ -225,50 +418,39 @@ impl JetStreamLease {
             .map_err(|e| LeaseError::Unavailable(cause("reading a shard's state from NATS", e)))
     }
 
-    /// The stored record, registering the consumer at the oldest retained entry when it has
-    /// none.
-    async fn load_or_register(&self) -> Result<(u64, Stored), LeaseError> {
-        loop {
-            if let Some(found) = load(&self.shared.leases, &self.key).await? {
-                return Ok(found);
-            }
+    /// Registers the consumer at the oldest retained entry when it has no progress yet, and
+    /// lowers markers at or past the shard's end (the log lost its tail: a power loss under a
+    /// relaxed `sync_interval`), before anything is read.
+    async fn prepare(&self, current: &mut (u64, Stored)) -> Result<(), LeaseError> {
+        if current.1.next_seq.is_none() {
             let (first, _) = self.bounds().await?;
-            let stored = Stored { next_seq: first, markers: Vec::new() };
-            let value = Bytes::from(serde_json::to_vec(&stored).expect("serializable"));
-            match self.shared.leases.create(&self.key, value).await {
-                Ok(revision) => return self.settle(revision, stored).await,
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(LeaseError::Unavailable(cause("registering a consumer in NATS", e)))
-                }
+            self.held.write_locked(current, &move |s| s.next_seq = Some(first)).await?;
+            // A purge listed before the registration may still pass `first`: once no such
+            // purge can be under way, the consumer starts at the oldest entry still retained.
+            tokio::time::sleep(REGISTRATION_SETTLE).await;
+            let (first, _) = self.bounds().await?;
+            if current.1.next_seq.is_some_and(|n| n < first) {
+                self.held.write_locked(current, &move |s| s.next_seq = Some(first)).await?;
             }
         }
-    }
-
-    /// A purge listed before the registration may still pass `stored.next_seq`: once no such
-    /// purge can be under way, the consumer starts at the oldest entry still retained.
-    async fn settle(&self, revision: u64, mut stored: Stored) -> Result<(u64, Stored), LeaseError> {
-        tokio::time::sleep(REGISTRATION_SETTLE).await;
-        let (first, _) = self.bounds().await?;
-        if first <= stored.next_seq {
-            return Ok((revision, stored));
+        let (_, end) = self.bounds().await?;
+        let mut lowered = current.1.clone();
+        if lowered.lower_markers(end) {
+            tracing::error!(stream = %self.shared.name, shard = self.held.shard.0,
+                key = %self.held.key, end,
+                "the log ends before positions a consumer marked as delivered: lowered them");
+            self.held.write_locked(current, &move |s| s.markers = lowered.markers.clone()).await?;
         }
-        stored.next_seq = first;
-        let value = Bytes::from(serde_json::to_vec(&stored).expect("serializable"));
-        let revision = self
-            .shared
-            .leases
-            .update(&self.key, value, revision)
-            .await
-            .map_err(|e| LeaseError::Unavailable(cause("registering a consumer in NATS", e)))?;
-        Ok((revision, stored))
+        Ok(())
     }
 
     /// Purges the shard below the lowest `next_seq` of its consumers.
     async fn purge(&self) -> Result<(), LeaseError> {
         let listed = tokio::time::Instant::now();
-        let consumers = consumers_of(&self.shared, self.shard).await?;
-        let Some(min) = consumers.iter().map(|(_, _, s)| s.next_seq).min() else { return Ok(()) };
+        let consumers = consumers_of(&self.shared, self.held.shard).await?;
+        let Some(min) = consumers.iter().filter_map(|(_, _, s)| s.next_seq).min() else {
+            return Ok(());
+        };
         let (first, _) = self.bounds().await?;
         if min <= first || listed.elapsed() > PURGE_LIST_DEADLINE {
             return Ok(());
@@ -288,23 +470,36 @@ impl JetStreamLease {
 #[async_trait::async_trait]
 impl ShardLease for JetStreamLease {
     fn shard(&self) -> ShardId {
-        self.shard
+        self.held.shard
     }
 
     fn consumer(&self) -> &str {
-        &self.consumer
+        &self.held.consumer
     }
 
     async fn state(&self) -> Result<ConsumerState, LeaseError> {
-        let mut current = self.current.lock().await;
-        let (revision, stored) = self.load_or_register().await?;
-        let state = stored.state();
-        *current = Some((revision, stored));
-        Ok(state)
+        let mut current = self.held.current.lock().await;
+        if self.held.is_lost() {
+            return Err(self.held.lost_error());
+        }
+        self.prepare(&mut current).await?;
+        Ok(current.1.state())
     }
 
     async fn commit(&self, progress: Progress) -> Result<(), LeaseError> {
-        let mut current = self.current.lock().await;
+        let refused = |e: LeaseError| {
+            if matches!(e, LeaseError::Lost { .. }) {
+                metrics::counter!("hydrant_lease_commit_refused_total",
+                    "stream" => self.shared.name.clone(), "consumer" => self.held.consumer.clone(),
+                    "shard" => self.held.shard.to_string())
+                .increment(1);
+            }
+            e
+        };
+        let mut current = self.held.current.lock().await;
+        if self.held.is_lost() {
+            return Err(refused(self.held.lost_error()));
+        }
         if let Some(next_seq) = progress.next_seq {
             let (first, end) = self.bounds().await?;
             if !(first..=end).contains(&next_seq) {
@@ -313,52 +508,42 @@ impl ShardLease for JetStreamLease {
         }
         if progress.markers.as_ref().is_some_and(|m| m.len() > MAX_MARKERS) {
             return Err(LeaseError::Unavailable(cause(
-                format!("committing shard {} for {}", self.shard, self.consumer),
+                format!("committing shard {} for {}", self.held.shard, self.held.consumer),
                 format!("more than {MAX_MARKERS} buffers have markers"),
             )));
         }
-        let (mut revision, mut stored) = match current.take() {
-            Some(found) => found,
-            None => self.load_or_register().await?,
-        };
-        // A conflict (someone else wrote the record) is answered by reading it again and
-        // applying the same progress once more: with one node per shard there is no owner to
-        // lose it to yet.
-        for attempt in 0..2 {
-            let mut next = stored.clone();
+        if current.1.next_seq.is_none() {
+            self.prepare(&mut current).await.map_err(refused)?;
+        }
+        let purges = progress.next_seq.is_some();
+        let apply = move |s: &mut Stored| {
             if let Some(markers) = &progress.markers {
-                next.set_markers(markers);
+                s.set_markers(markers);
             }
             if let Some(next_seq) = progress.next_seq {
-                next.next_seq = next_seq;
+                s.next_seq = Some(next_seq);
             }
-            let value = Bytes::from(serde_json::to_vec(&next).expect("serializable"));
-            match self.shared.leases.update(&self.key, value, revision).await {
-                Ok(written) => {
-                    *current = Some((written, next));
-                    break;
-                }
-                Err(e) if attempt == 0 && e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                    (revision, stored) = self.load_or_register().await?;
-                }
-                Err(e) => {
-                    return Err(LeaseError::Unavailable(cause("committing progress in NATS", e)))
-                }
-            }
-        }
+        };
+        self.held.write_locked(&mut current, &apply).await.map_err(refused)?;
         drop(current);
-        if progress.next_seq.is_some() {
+        if purges {
             if let Err(e) = self.purge().await {
-                tracing::warn!(stream = %self.shared.name, shard = self.shard.0, error = %e,
+                tracing::warn!(stream = %self.shared.name, shard = self.held.shard.0, error = %e,
                     "cannot purge delivered records from jetstream now");
             }
         }
         Ok(())
     }
 
-    /// Never: nothing takes a shard from its node yet.
+    /// Resolves once the lease was taken by another node, released, or could not be renewed
+    /// for a lease duration.
     fn lost(&self) -> BoxFuture<'static, ()> {
-        Box::pin(futures::future::pending())
+        let mut lost = self.held.lost.subscribe();
+        Box::pin(async move {
+            if lost.wait_for(|lost| *lost).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
     }
 }
 
@@ -379,7 +564,7 @@ mod tests {
             (partition("a"), Position { seq: 4, sub: 2 }),
             (MarkerKey::Errors("processing-failed".into()), Position { seq: 5, sub: 0 }),
         ]);
-        let mut stored = Stored { next_seq: 3, markers: Vec::new() };
+        let mut stored = Stored { next_seq: Some(3), ..Default::default() };
         stored.set_markers(&markers);
         let json = serde_json::to_vec(&stored).unwrap();
         let back = parse("k", &json).unwrap();
@@ -393,7 +578,7 @@ mod tests {
             (partition("past"), Position { seq: 9, sub: 2 }),
             (partition("end"), Position { seq: 5, sub: 0 }),
         ]);
-        let mut stored = Stored { next_seq: 1, markers: Vec::new() };
+        let mut stored = Stored { next_seq: Some(1), ..Default::default() };
         stored.set_markers(&markers);
         assert!(stored.lower_markers(5));
         let lowered = Position { seq: 4, sub: u32::MAX };

@@ -12,12 +12,17 @@
 //! - a reader follows its shard with an ordered consumer into a bounded queue; a seal is a
 //!   message at the reader's position, published only if nothing is there yet, and the first
 //!   one stored wins for every proposer (`reader.rs`, `message.rs`);
-//! - consumers' progress is a key-value record per shard and consumer, written with
-//!   compare-and-set; what every consumer has passed is purged (`lease.rs`);
+//! - each (shard, consumer) has a lease: a key-value record naming its owner and holding the
+//!   consumer's progress, every write a compare-and-set fenced by owner and epoch, so a node
+//!   that lost the lease cannot move the progress (`lease.rs`); what every consumer has passed
+//!   is purged;
+//! - each node renews what it holds and takes leases as the Kinesis Client Library does
+//!   (expiry by a counter that stood still on the taker's own clock, a fair share per live
+//!   node, at most one steal per round), and grants what it wins (`node.rs`, `take.rs`);
 //! - records encrypted at rest name their epoch, whose data key is in a bucket (`at_rest.rs`).
 //!
-//! Not yet: leases that move between nodes (one node is granted every shard), the shared
-//! control plane, and the server's use of it ([`connect`] is ready for it).
+//! Not yet: the shared control plane, and the server's use of it ([`connect`] is ready for
+//! it).
 
 mod append;
 mod at_rest;
@@ -26,10 +31,13 @@ mod errors;
 mod lease;
 mod message;
 mod names;
+mod node;
 mod reader;
 mod store;
 mod stream_log;
+mod take;
 
 pub use connect::{Nats, NatsAuth, NatsError, NatsOptions, NatsTls};
+pub use node::LeaseTiming;
 pub use store::{JetStreamOptions, JetStreamStore};
 pub use stream_log::JetStreamLog;

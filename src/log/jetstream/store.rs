@@ -23,6 +23,7 @@ use super::at_rest::AtRest;
 use super::connect::Nats;
 use super::errors::cause;
 use super::names::{key_token, random_id, stream_name, subject};
+use super::node::{LeaseTiming, Node};
 use super::stream_log::{bounds, JetStreamLog, LogShared, ShardHandle};
 use crate::log::{
     Cause, EncryptionError, LogStore, OpenError, ShardId, StoreError, StreamLog, StreamSpec,
@@ -46,6 +47,11 @@ pub struct JetStreamOptions {
     pub max_bytes_per_shard: Option<u64>,
     /// How long an append may retry before its records are `Unavailable`.
     pub append_deadline: Duration,
+    /// This node's id in lease records (`node_id`): unique per node. Default `node-` and
+    /// random characters.
+    pub node_id: String,
+    /// How long leases last and how often they are renewed and taken.
+    pub leases: LeaseTiming,
 }
 
 impl Default for JetStreamOptions {
@@ -56,6 +62,8 @@ impl Default for JetStreamOptions {
             duplicate_window: Duration::from_secs(120),
             max_bytes_per_shard: None,
             append_deadline: Duration::from_secs(10),
+            node_id: format!("node-{}", random_id()),
+            leases: LeaseTiming::default(),
         }
     }
 }
@@ -77,6 +85,8 @@ struct Buckets {
     logs: kv::Store,
     leases: kv::Store,
     keys: kv::Store,
+    /// This node's lease machinery.
+    node: Arc<Node>,
 }
 
 /// Streams' logs on a JetStream cluster. Each node has its own store over the same cluster.
@@ -109,10 +119,13 @@ impl JetStreamStore {
         self.buckets
             .get_or_try_init(|| async {
                 let ns = &self.options.namespace;
+                let leases = self.bucket(format!("{ns}-leases")).await?;
+                let node = Node::start(&self.options.node_id, leases.clone(), self.options.leases);
                 Ok(Arc::new(Buckets {
                     logs: self.bucket(format!("{ns}-logs")).await?,
-                    leases: self.bucket(format!("{ns}-leases")).await?,
+                    leases,
                     keys: self.bucket(format!("{ns}-keys")).await?,
+                    node,
                 }))
             })
             .await
@@ -243,6 +256,36 @@ impl JetStreamStore {
         Ok(streams)
     }
 
+    /// Stops this node's lease machinery at once, as a crash or a pause would: no renewal, no
+    /// release, no take (tests: the other nodes take its leases once they expire).
+    #[doc(hidden)]
+    pub async fn halt_leases(&self) {
+        if let Ok(buckets) = self.buckets().await {
+            buckets.node.halt();
+        }
+    }
+
+    /// Takes `consumer`'s lease on `shard` of `stream`'s log from whoever holds it, for this
+    /// node, and releases it again at once: what a take-over does to the holder (tests).
+    #[doc(hidden)]
+    pub async fn take_over(
+        &self,
+        stream: &str,
+        shard: ShardId,
+        consumer: &str,
+    ) -> Result<(), crate::log::LeaseError> {
+        use crate::log::LeaseError;
+        let buckets = self.buckets().await.map_err(LeaseError::Unavailable)?;
+        let key = format!("log.{}", key_token(stream));
+        let Some((_, entry)) =
+            self.entry(&buckets.logs, &key).await.map_err(LeaseError::Unavailable)?
+        else {
+            return Err(LeaseError::Unavailable(cause(stream, "no such log")));
+        };
+        let lease = super::lease::lease_key(&entry.log_id, shard, consumer);
+        buckets.node.take_and_release(&lease).await
+    }
+
     /// Removes every log and bucket of this store's namespace (tests, or an operator leaving
     /// a namespace). Logs open elsewhere stop working.
     #[doc(hidden)]
@@ -339,6 +382,8 @@ impl LogStore for JetStreamStore {
             .collect();
         let at_rest = AtRest::new(buckets.keys.clone(), &entry.log_id, spec.at_rest.ring.clone());
         let shared = LogShared {
+            node: buckets.node.clone(),
+            released: AtomicBool::new(false),
             name: stream.to_string(),
             log_id: entry.log_id.clone(),
             js: self.js().clone(),
@@ -349,14 +394,6 @@ impl LogStore for JetStreamStore {
             closed: AtomicBool::new(false),
             appending: tokio::sync::RwLock::new(()),
         };
-        if !created {
-            for shard in &shared.shards {
-                super::lease::lower_markers(&shared, shard).await.map_err(|e| match e {
-                    crate::log::LeaseError::Unavailable(c) => OpenError::Unavailable(c),
-                    other => OpenError::Unavailable(cause("lowering markers", other)),
-                })?;
-            }
-        }
         shared.at_rest.switch(&spec.at_rest).await.map_err(|e| match e {
             EncryptionError::Keys(c) => OpenError::Keys(c),
             EncryptionError::Unavailable(c) => OpenError::Unavailable(c),

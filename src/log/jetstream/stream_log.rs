@@ -9,13 +9,13 @@ use async_nats::jetstream::{self, kv, stream};
 use async_trait::async_trait;
 
 use super::at_rest::AtRest;
-use super::lease::JetStreamLease;
+use super::node::Node;
 use super::reader::JetStreamReader;
 use super::store::JetStreamOptions;
 use crate::log::{
     Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, EncryptionError,
-    HashRange, LeaseError, ReadError, ReadFrom, Route, ShardId, ShardInfo, ShardLease,
-    ShardProblem, ShardReader, ShardState, ShardStats, StreamLog,
+    HashRange, LeaseError, ReadError, ReadFrom, Route, ShardId, ShardInfo, ShardProblem,
+    ShardReader, ShardState, ShardStats, StreamLog,
 };
 
 /// How often `stats()` and `problems()` are brought up to date.
@@ -41,6 +41,10 @@ pub(super) struct LogShared {
     pub at_rest: AtRest,
     pub options: JetStreamOptions,
     pub closed: AtomicBool,
+    /// This node's lease machinery.
+    pub node: Arc<Node>,
+    /// Set when the handle is closed or dropped: the node releases this log's leases.
+    pub released: AtomicBool,
     /// Appends hold it shared; `close` takes it to wait for them.
     pub appending: tokio::sync::RwLock<()>,
 }
@@ -64,6 +68,12 @@ pub(super) fn bounds(state: &stream::State) -> (u64, u64) {
     let end = state.last_sequence + 1;
     let first = if state.messages == 0 { end } else { state.first_sequence.max(1) };
     (first, end)
+}
+
+impl LogShared {
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
 }
 
 impl ShardHandle {
@@ -102,6 +112,8 @@ impl JetStreamLog {
 impl Drop for JetStreamLog {
     fn drop(&mut self) {
         self.refresher.abort();
+        // The node releases this log's leases at its next round.
+        self.shared.released.store(true, Ordering::Release);
     }
 }
 
@@ -126,8 +138,9 @@ impl StreamLog for JetStreamLog {
             durable_seals: true,
             // A node's clock: other nodes' records may arrive earlier.
             watermark_is_a_bound: false,
-            // Not yet: one node is granted every shard (leases in the cluster come next).
-            leases_can_be_lost: false,
+            // Nodes take leases from nodes that stopped renewing them, or hold more than their
+            // share.
+            leases_can_be_lost: true,
             shards_can_end: false,
             // Arrival times are the publishing nodes' clocks.
             monotonic_arrivals: false,
@@ -165,17 +178,12 @@ impl StreamLog for JetStreamLog {
         Ok(Box::new(reader))
     }
 
-    /// Every shard at once: this node is the only consumer (leases come next).
+    /// The shards this node wins (`node.rs`): spread over the nodes that consume the log, each
+    /// granted again when it was lost and won back.
     fn assignments(&self, consumer: &str) -> Result<Assignments, LeaseError> {
         crate::log::embedded::checkpoint::validate_consumer(consumer)
             .map_err(|_| LeaseError::InvalidConsumer(consumer.to_string()))?;
-        let (granted, assignments) = tokio::sync::mpsc::unbounded_channel();
-        for shard in &self.shared.shards {
-            let lease: Arc<dyn ShardLease> =
-                Arc::new(JetStreamLease::new(self.shared.clone(), shard.id, consumer));
-            let _ = granted.send(lease);
-        }
-        Ok(Assignments::new(assignments))
+        Ok(self.shared.node.assignments(&self.shared, consumer))
     }
 
     async fn switch_encryption(&self, keys: AtRestKeys) -> Result<(), EncryptionError> {
@@ -218,11 +226,15 @@ impl StreamLog for JetStreamLog {
         problems
     }
 
-    /// Every acknowledged record is already stored by a quorum of replicas: closing only
-    /// waits for the appends in flight and refuses later ones.
+    /// Every acknowledged record is already stored by a quorum of replicas: closing waits
+    /// for the appends in flight, refuses later ones, and releases this node's leases on the
+    /// log, so other nodes take them at their next round instead of waiting for them to
+    /// expire.
     async fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
         let _no_appends = self.shared.appending.write().await;
         self.refresher.abort();
+        self.shared.released.store(true, Ordering::Release);
+        self.shared.node.release_log(&self.shared.log_id).await;
     }
 }
