@@ -323,4 +323,56 @@ mod tests {
         let leases = vec![lease("parent", Some("a"), 0), child];
         assert_eq!(keys(&choose("a", &leases, &nodes(&[]), LEASE, &mut rng())), vec!["child"]);
     }
+
+    /// A fake bucket (owner and counter per key) and a fake clock, one round per second: a
+    /// and b hold one lease each (their share: nothing to steal); b renews its lease every
+    /// 3 s and dies at 10 s; a takes it once its counter stood still for the lease duration on
+    /// a's clock, not before. A stretch where a's own
+    /// writes fail (an election) does not count.
+    #[test]
+    fn a_dead_nodes_leases_are_taken_one_lease_duration_after_its_last_renewal() {
+        for election in [false, true] {
+            let start = Instant::now();
+            let mut bucket: BTreeMap<String, (String, u64)> =
+                BTreeMap::from([("l0".into(), ("b".into(), 0)), ("l1".into(), ("a".into(), 0))]);
+            let mut table = Table::default();
+            let mut taken_at = None;
+            for second in 0..40u64 {
+                let now = start + Duration::from_secs(second);
+                if second < 10 && second % 3 == 0 {
+                    bucket.get_mut("l0").unwrap().1 += 1;
+                }
+                // a's writes fail from 15 s to 20 s: it takes nothing, and thaws after.
+                let frozen = election && (15..20).contains(&second);
+                if election && second == 20 {
+                    table.thaw(now);
+                }
+                for (key, (_, counter)) in &bucket {
+                    table.observe(key, *counter, now);
+                }
+                if frozen {
+                    continue;
+                }
+                let view: Vec<Candidate> = (bucket.iter())
+                    .map(|(key, (owner, _))| Candidate {
+                        key: key.clone(),
+                        owner: Some(owner.clone()),
+                        unchanged_for: table.unchanged_for(key, now),
+                        ready: true,
+                    })
+                    .collect();
+                let live = if second < 10 { nodes(&["b"]) } else { nodes(&[]) };
+                for (key, how) in choose("a", &view, &live, LEASE, &mut rng()) {
+                    assert_eq!(how, Take::Expired);
+                    let entry = bucket.get_mut(&key).unwrap();
+                    *entry = ("a".into(), entry.1 + 1);
+                    taken_at.get_or_insert(second);
+                }
+            }
+            // The last renewal was at 9 s.
+            let expected = if election { 20 + 12 } else { 9 + 12 };
+            assert_eq!(taken_at, Some(expected), "election {election}");
+            assert!(bucket.values().all(|(owner, _)| owner == "a"));
+        }
+    }
 }
