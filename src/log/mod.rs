@@ -193,7 +193,9 @@ pub trait ShardLease: Send + Sync + fmt::Debug {
     async fn commit(&self, progress: Progress) -> Result<(), LeaseError>;
 
     /// Resolves once the lease is lost to another owner (never, for logs without
-    /// [`Capabilities::leases_can_be_lost`]). Dropping the lease releases it.
+    /// [`Capabilities::leases_can_be_lost`]). Dropping the lease releases it (a log shared by
+    /// nodes releases it once the consumer's [`Assignments`] are dropped too, or the log is
+    /// closed).
     fn lost(&self) -> BoxFuture<'static, ()>;
 }
 

@@ -31,6 +31,9 @@ use super::stream_log::LogShared;
 use super::take::{choose, Candidate, Table, Take};
 use crate::log::{Assignments, LeaseError, ShardId, ShardLease};
 
+/// Renewals sent at once.
+const RENEWALS_IN_FLIGHT: usize = 32;
+
 /// How long leases last and how often they are renewed and taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseTiming {
@@ -288,8 +291,17 @@ impl Node {
         lock(&self.writes).1 = now;
         let held: Vec<Arc<Held>> = lock(&self.state).held.values().cloned().collect();
         let mut worked = self.heartbeat().await;
-        for lease in &held {
-            match lease.renew().await {
+        // Many at once: one round trip each, and all of them due now.
+        let renewed: Vec<(Arc<Held>, Result<(), LeaseError>)> = futures::stream::iter(held)
+            .map(|lease| async move {
+                let result = lease.renew().await;
+                (lease, result)
+            })
+            .buffer_unordered(RENEWALS_IN_FLIGHT)
+            .collect()
+            .await;
+        for (lease, result) in renewed {
+            match result {
                 Ok(()) => worked = true,
                 Err(LeaseError::Lost { .. }) => {
                     lock(&self.state).held.remove(&lease.key);
