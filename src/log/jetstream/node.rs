@@ -88,6 +88,8 @@ struct State {
     held: HashMap<String, Arc<Held>>,
     /// Lease keys whose record this node made sure exists.
     made: BTreeSet<String>,
+    /// Heartbeats under this node's id from another process, seen since the watch caught up.
+    foreign_heartbeats: u32,
 }
 
 /// This node's lease machinery, shared by every log it opens.
@@ -232,9 +234,11 @@ impl Node {
                 return;
             }
             let Ok(record) = serde_json::from_slice::<NodeRecord>(&entry.value) else { return };
-            if record.id == self.owner.node && record.inc != self.owner.inc {
-                let moved = state.nodes.get(&entry.key).is_none_or(|r| r.counter != record.counter);
-                if moved && entry.seen_current {
+            if record.id == self.owner.node && record.inc != self.owner.inc && entry.seen_current {
+                // One such record may be an earlier process's last one; a second is a process
+                // running now.
+                state.foreign_heartbeats += 1;
+                if state.foreign_heartbeats == 2 {
                     tracing::error!(node = %record.id,
                         "another process runs with this node's node_id: give each node its own");
                 }
