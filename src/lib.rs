@@ -22,6 +22,7 @@ pub mod listener;
 pub mod log;
 pub mod names;
 pub mod naming;
+pub mod operations;
 pub mod pipeline;
 pub mod processors;
 pub mod registry;

@@ -27,6 +27,11 @@ pub const MAX_CONNECTIONS_PER_CLIENT: u32 = 128;
 /// 256 MiB of request memory.
 pub const MAX_INFLIGHT_BYTES_PER_CLIENT: u64 = 32 << 20;
 
+/// Largest request body accepted. A full PutRecordBatch (4 MiB of data) is about 5.4 MiB once
+/// base64-encoded; anything much larger cannot be a valid call. The API refuses larger bodies;
+/// `http.max_inflight_bytes_per_client` must leave room for one.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
 /// Largest accepted value of each timeout, in seconds.
 const MAX_TIMEOUT_SECONDS: u64 = 3600;
 
@@ -140,7 +145,7 @@ impl HttpConfig {
                 ),
             ));
         }
-        let largest = crate::api::MAX_BODY_BYTES as u64;
+        let largest = MAX_BODY_BYTES as u64;
         let inflight = self.max_inflight_bytes_per_client;
         if inflight != 0 && inflight < largest {
             issues.push(Issue::new(

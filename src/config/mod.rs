@@ -43,7 +43,7 @@ pub use defaults::{
     SEGMENT_BYTES, SHARDS, SHUTDOWN_TIMEOUT_SECONDS,
 };
 pub use error::{ConfigError, Issue};
-pub use http::HttpConfig;
+pub use http::{HttpConfig, MAX_BODY_BYTES};
 /// Masks passwords inside URLs wherever a destination block is shown (Describe, `Debug`).
 pub use hydrant_destinations::redact::{redact_url_credentials, redact_url_credentials_in};
 pub use limits::{LimitExcess, LimitKind, LimitsConfig};

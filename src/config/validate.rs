@@ -392,7 +392,7 @@ fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
                 ));
             }
             for (j, action) in actions.iter().enumerate() {
-                if let Err(message) = crate::api::actions::ActionPattern::parse(action) {
+                if let Err(message) = crate::operations::ActionPattern::parse(action) {
                     issues.push(Issue::new(format!("{path}.actions[{j}]"), message));
                 }
             }
