@@ -24,6 +24,7 @@ pub mod names;
 pub mod naming;
 pub mod operations;
 pub mod pipeline;
+pub mod plan;
 pub mod processors;
 pub mod registry;
 pub mod server;

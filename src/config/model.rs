@@ -7,7 +7,7 @@
 //!
 //! Every struct rejects unknown keys, so a typo is an error that names the key instead of a
 //! setting that is silently ignored. Ranges, patterns and cross-field rules are checked after
-//! parsing by [`crate::config::validate()`].
+//! parsing by [`crate::plan::validate()`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -456,8 +456,8 @@ impl DeliveryStreamConfig {
     /// the file used.
     ///
     /// # Panics
-    /// If the stream has neither destination block. [`crate::config::load`] and
-    /// [`crate::config::parse`] reject such streams, so this cannot happen for a loaded config.
+    /// If the stream has neither destination block. [`crate::plan::load`] and
+    /// [`crate::plan::parse`] reject such streams, so this cannot happen for a checked config.
     ///
     /// For warehouse, search and HTTP destinations this is their `S3Configuration` (the
     /// intermediate or error bucket) with the destination's processing and buffering: the

@@ -25,7 +25,8 @@ use crate::pipeline::{open_stream, Opening, StartError};
 use crate::registry::Owner;
 
 use super::delete::Removal;
-use super::{issues_message, persist, validate_stream};
+use super::{issues_message, persist};
+use crate::plan::check_stream;
 
 /// Why a new config file was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +226,7 @@ impl ControlPlane {
                     ),
                 ));
             }
-            conflicts.extend(validate_stream(&effective, &stream.config(), &label));
+            conflicts.extend(check_stream(&effective, &stream.config(), &label));
         }
         if !conflicts.is_empty() {
             return Err(ReloadError::Conflicts(conflicts));
@@ -301,7 +302,7 @@ mod tests {
     use super::*;
 
     fn config(yaml: &str) -> Config {
-        crate::config::parse(yaml, std::path::Path::new("/tmp")).expect("valid")
+        crate::plan::parse(yaml, std::path::Path::new("/tmp")).expect("valid")
     }
 
     fn stream(name: &str, prefix: &str, shards: u32) -> String {

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use super::delete::Removal;
-use super::{issues_message, validate_stream, ControlPlane, StoreError};
+use super::{issues_message, ControlPlane, StoreError};
 use crate::config::{Config, Issue};
 use crate::log::LogStore;
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
+use crate::plan::check_stream;
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -98,7 +99,7 @@ impl ControlPlane {
             if self.registry.get(&name).is_some() {
                 return Err(StartupError::NameTaken { path: label, stream: name });
             }
-            let issues = validate_stream(&server, &stored.config, "");
+            let issues = check_stream(&server, &stored.config, "");
             if !issues.is_empty() {
                 return Err(StartupError::Invalid { path: label, issues });
             }
@@ -144,17 +145,16 @@ mod tests {
     use super::*;
     use crate::control::persist;
     use crate::log::{DiskBudget, EmbeddedStore, LogOptions};
-    use crate::wasm_host::TransformEngine;
 
     #[test]
     fn an_unreadable_api_stream_file_stops_the_start_naming_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!("data_dir: {}\n", dir.path().display());
-        let config = crate::config::parse(&yaml, dir.path()).unwrap();
+        let config = crate::plan::parse(&yaml, dir.path()).unwrap();
         let api_dir = persist::api_dir(dir.path());
         std::fs::create_dir_all(&api_dir).unwrap();
         std::fs::write(api_dir.join("broken.json"), "{ not json").unwrap();
-        let build = BuildContext::new(TransformEngine::new().unwrap());
+        let build = BuildContext::for_tests();
         let store =
             Arc::new(EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None)));
         let Err(e) = ControlPlane::open(&config, store, &Metrics::global(), build) else {

@@ -7,6 +7,9 @@
 //! and its service in the `hydrant-destinations` crate. Code elsewhere asks a descriptor
 //! rather than matching on the kind: [`descriptor`] finds it.
 //!
+//! Each folder also checks its block's own fields ([`check_fields`], for `plan`): the rules of
+//! its service, and what it asks of its intermediate bucket.
+//!
 //! A sink takes one sealed buffer and delivers it, retrying as its destination's policy says,
 //! and writes whatever could not be delivered to the error output in S3, so the uploader can
 //! move the checkpoint past it. Every sink writes its error documents and staged or backup
@@ -33,7 +36,7 @@ use std::sync::Arc;
 
 use hydrant_destinations::DestinationError;
 
-use crate::config::{DeliveryStreamConfig, DestinationBlock, DestinationKind};
+use crate::config::{DeliveryStreamConfig, DestinationBlock, DestinationKind, Issue};
 use crate::delivery::sink::{Sink, SinkContext};
 
 /// What Hydrant needs to know about a destination kind, outside its own folder.
@@ -142,6 +145,28 @@ pub fn check(
         }
         DestinationBlock::Http(h) => Box::new(http::plan(h, source_arn)?),
     })
+}
+
+/// Checks the own fields of `stream`'s destination block, all problems at once; `path` is the
+/// stream's, `source_arn` its ARN. The block's `S3Configuration` has the S3 rules and an S3
+/// block is all S3 rules: `plan` checks those.
+pub fn check_fields(
+    stream: &DeliveryStreamConfig,
+    source_arn: &str,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) {
+    let block = stream.destination();
+    let at = format!("{path}.{}", block.kind().config_member());
+    match block {
+        DestinationBlock::S3(_) => {}
+        DestinationBlock::Redshift(r) => warehouse::check(r, &at, issues),
+        DestinationBlock::Search { config, elasticsearch } => {
+            let basic_auth = stream.hydrant.basic_auth.as_ref();
+            search::check(config, elasticsearch, basic_auth, path, &at, issues)
+        }
+        DestinationBlock::Http(h) => http::check(h, source_arn, &at, issues),
+    }
 }
 
 /// A place a destination connects to, and the member of its block that names it.

@@ -45,6 +45,13 @@ impl BuildContext {
     pub fn new(engine: TransformEngine) -> Self {
         Self { engine }
     }
+
+    /// A context of its own, for unit tests that build streams (what a server shares does
+    /// not matter there).
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self::new(TransformEngine::new().expect("a WebAssembly engine"))
+    }
 }
 
 /// Everything a stream's workers are built from, prepared (and checked) before anything runs:

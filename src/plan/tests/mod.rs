@@ -5,7 +5,11 @@ use std::env::VarError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::*;
+use super::{load, parse_with_env, validate};
+use crate::config::*;
+
+mod http;
+mod limits;
 
 const BASE: &str = "/etc/hydrant";
 
@@ -481,7 +485,7 @@ const WAREHOUSE: &str = "delivery_streams:
 fn a_warehouse_destination_loads_and_delivers_through_its_intermediate_bucket() {
     let c = parse_ok(WAREHOUSE);
     let s = &c.delivery_streams[0];
-    assert_eq!(s.destination().kind(), super::DestinationKind::Redshift);
+    assert_eq!(s.destination().kind(), DestinationKind::Redshift);
     let view = s.s3();
     assert_eq!(view.bucket_arn, "arn:aws:s3:::staging");
     assert_eq!(view.compression_format, CompressionFormat::Gzip);
@@ -536,7 +540,7 @@ const SEARCH: &str = "delivery_streams:
 fn a_search_destination_buffers_by_its_own_hints_and_hides_its_password() {
     let c = parse_ok(SEARCH);
     let s = &c.delivery_streams[0];
-    assert_eq!(s.destination().kind(), super::DestinationKind::OpenSearch);
+    assert_eq!(s.destination().kind(), DestinationKind::OpenSearch);
     assert_eq!(
         s.s3().buffering_hints,
         Some(BufferingHints { size_in_mbs: Some(2), interval_in_seconds: Some(10) })
@@ -573,7 +577,7 @@ const HTTP: &str = "delivery_streams:
 fn an_http_endpoint_destination_is_checked_field_by_field() {
     let c = parse_ok(HTTP);
     let s = &c.delivery_streams[0];
-    assert_eq!(s.destination().kind(), super::DestinationKind::Http);
+    assert_eq!(s.destination().kind(), DestinationKind::Http);
     assert!(!format!("{s:?}").contains("k3y"));
     assert_issue(
         &HTTP.replace("http://127.0.0.1:8080/in", "ftp://x/in"),
@@ -1343,9 +1347,12 @@ fn bad_sigv4_credentials_are_reported_with_their_path() {
 fn tls_paths_are_relative_to_the_config_file_and_their_files_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("certs")).unwrap();
-    std::fs::write(dir.path().join("certs/server.pem"), include_str!("../testdata/tls/cert.pem"))
-        .unwrap();
-    std::fs::write(dir.path().join("certs/server.key"), include_str!("../testdata/tls/key.pem"))
+    std::fs::write(
+        dir.path().join("certs/server.pem"),
+        include_str!("../../testdata/tls/cert.pem"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("certs/server.key"), include_str!("../../testdata/tls/key.pem"))
         .unwrap();
     let yaml = "tls: { cert: certs/server.pem, key: ./certs/server.key }\n";
     let c = parse_with_env(yaml, dir.path(), env_map(&[])).unwrap();
