@@ -176,8 +176,6 @@ const KNOWN_LONG_FILES: &[(&str, &str)] = &[
     ("src/codec/parquet/config.rs", "WP6.5: config.rs + validate.rs, tests to a file"),
     ("src/codec/parquet/tests.rs", "WP6.5: split by type family"),
     ("src/codec/parquet/timestamp.rs", "WP6.5: tests to a file"),
-    ("src/config/model.rs", "WP4.5: config/model/*"),
-    ("src/plan/tests/mod.rs", "WP4.5: plan/tests/*"),
     ("src/naming/java_time.rs", "WP6.5: naming/java_time/{mod,render,tests}.rs"),
     ("src/naming/object_key.rs", "WP6.5: tests to naming/object_key/tests.rs"),
     ("src/wasm_host/tests.rs", "WP6.5: wasm_host/tests/{abi,sandbox,limits}.rs"),
