@@ -44,6 +44,7 @@ use crate::config::{
 use crate::log::LogStore;
 use crate::names::DESTINATION_ID;
 use crate::pipeline::{BuildContext, StartError};
+use crate::plan::StreamPlan;
 use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -315,21 +316,22 @@ impl ControlPlane {
     /// stores, functions). Paths start at the stream (`ExtendedS3DestinationConfiguration...`)
     /// or with `label` when one is given.
     pub fn validate_stream(&self, stream: &DeliveryStreamConfig, label: &str) -> Vec<Issue> {
-        crate::plan::check_stream(&self.config(), stream, label)
+        crate::plan::check_stream(&self.config(), stream, label).err().unwrap_or_default()
     }
 
-    /// [`ControlPlane::validate_stream`] for an API call, on a blocking thread: it compiles jq
-    /// queries (on a thread it spawns and joins) and transforms, which must not hold up a
-    /// runtime worker.
-    async fn validate_api_stream(
+    /// [`ControlPlane::validate_stream`] for an API call, on a blocking thread (it compiles jq
+    /// queries, on a thread it spawns and joins, and transforms, which must not hold up a
+    /// runtime worker); the stream's plan when it is valid.
+    async fn check_api_stream(
         &self,
         stream: &DeliveryStreamConfig,
-    ) -> Result<Vec<Issue>, ControlError> {
+    ) -> Result<StreamPlan, ControlError> {
         let server = self.config();
         let stream = stream.clone();
         tokio::task::spawn_blocking(move || crate::plan::check_stream(&server, &stream, ""))
             .await
-            .map_err(internal("validating the stream failed"))
+            .map_err(internal("validating the stream failed"))?
+            .map_err(ControlError::Invalid)
     }
 
     /// The stream `name`, if the API may change it.

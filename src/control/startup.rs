@@ -7,7 +7,7 @@ use super::{issues_message, ControlPlane, StoreError};
 use crate::config::{Config, Issue};
 use crate::log::LogStore;
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
-use crate::plan::check_stream;
+use crate::plan::{check_stream, plan_stream};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -19,6 +19,10 @@ pub enum StartupError {
     Stream(#[from] StartError),
     #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
     Version { stream: String, source: std::io::Error },
+    /// A stream of the config file fails its checks: the caller opened a configuration that
+    /// was not checked (`plan::load` checks every stream).
+    #[error("delivery stream {stream}: {}", issues_message(.issues))]
+    Unchecked { stream: String, issues: Vec<Issue> },
     /// `error` names the file; it is not returned as the source, so that a printed chain
     /// (`{:#}`) does not repeat it.
     #[error("{error}; {FIX_API_STREAM}")]
@@ -55,8 +59,11 @@ impl ControlPlane {
                 .definitions
                 .file_stream_version(stream_config)
                 .map_err(|source| StartupError::Version { stream: name.clone(), source })?;
+            let plan = plan_stream(config, stream_config)
+                .map_err(|issues| StartupError::Unchecked { stream: name.clone(), issues })?;
             let opening = Opening {
                 config,
+                plan: &plan,
                 build: &streams.build,
                 stream: stream_config,
                 owner: Owner::ConfigFile,
@@ -99,10 +106,10 @@ impl ControlPlane {
             if self.registry.get(&name).is_some() {
                 return Err(StartupError::NameTaken { path: label, stream: name });
             }
-            let issues = check_stream(&server, &stored.config, "");
-            if !issues.is_empty() {
-                return Err(StartupError::Invalid { path: label, issues });
-            }
+            let plan = match check_stream(&server, &stored.config, "") {
+                Ok(plan) => plan,
+                Err(issues) => return Err(StartupError::Invalid { path: label, issues }),
+            };
             let mut config = stored.config.clone();
             config.normalize();
             for excess in server.limits.excesses(&config) {
@@ -112,6 +119,7 @@ impl ControlPlane {
             }
             let opening = Opening {
                 config: &server,
+                plan: &plan,
                 build: &self.build,
                 stream: &config,
                 owner: Owner::Api,

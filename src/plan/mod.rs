@@ -33,8 +33,12 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, DeliveryStreamConfig, Issue};
+use crate::destination::DestinationPlan;
+use crate::naming::CheckedPrefixes;
+use crate::processors::Processors;
 
 pub(crate) use processing::processing_block;
 pub use s3::{INTERVAL_IN_SECONDS_RANGE, SIZE_IN_MBS_RANGE};
@@ -76,12 +80,29 @@ fn checked(mut config: Config) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// What checking one stream produced that building its pipeline needs: the pipeline builds
+/// from it instead of parsing and checking the same settings again.
+pub struct StreamPlan {
+    /// The destination's checked settings; its sink is built from them.
+    pub destination: Box<dyn DestinationPlan>,
+    /// `Prefix` and `ErrorOutputPrefix` of the S3 side the pipeline writes objects to, parsed.
+    pub prefixes: CheckedPrefixes,
+    /// The processors, compiled, when `ProcessingConfiguration` is enabled.
+    pub processors: Option<Arc<Processors>>,
+}
+
 /// Checks a whole configuration and returns every problem found (empty when it is valid).
 ///
 /// To check a change (for example a stream created through the API), validate the config as
 /// it would be after the change: that also catches a duplicate stream name.
 pub fn validate(config: &Config) -> Vec<Issue> {
+    check_all(config).0
+}
+
+/// Every problem of `config`, and the plan of each of its streams that passed its checks.
+fn check_all(config: &Config) -> (Vec<Issue>, Vec<Option<StreamPlan>>) {
     let mut issues = Vec::new();
+    let mut plans = Vec::new();
     server::check_server(config, &mut issues);
     config.limits.check(config, &mut issues);
     auth::check_auth(config, &mut issues);
@@ -108,34 +129,61 @@ pub fn validate(config: &Config) -> Vec<Issue> {
         } else {
             first_use.insert(name, i);
         }
-        stream::check_stream(config, stream, &path, &mut issues);
+        let checked = stream::check_stream(config, stream, &path, &mut issues);
         encryption::check_encryption(config, stream, &path, &mut issues);
         processing::check_conversion(stream, &path, &mut issues);
-        processing::check_processing(config, stream, &path, &mut issues);
+        let processors = processing::check_processing(config, stream, &path, &mut issues);
+        plans.push(checked.zip(processors).map(|((destination, prefixes), processors)| {
+            StreamPlan { destination, prefixes, processors }
+        }));
     }
 
     issues.extend(unsupported_features(config));
-    issues
+    (issues, plans)
 }
 
 /// Checks `stream`, defined through the API, against the server's configuration `server`, as
-/// part of it. Paths are relative to the stream, under `label` when it is not empty (e.g.
-/// `Update`). [`api_policy`] comes first: a stream it refuses is not checked further (the
-/// other checks resolve and load what the stream names).
-pub fn check_stream(server: &Config, stream: &DeliveryStreamConfig, label: &str) -> Vec<Issue> {
+/// part of it, and returns its plan. Paths are relative to the stream, under `label` when it is
+/// not empty (e.g. `Update`). [`api_policy`] comes first: a stream it refuses is not checked
+/// further (the other checks resolve and load what the stream names).
+pub fn check_stream(
+    server: &Config,
+    stream: &DeliveryStreamConfig,
+    label: &str,
+) -> Result<StreamPlan, Vec<Issue>> {
     let refused = api_policy::check(server, stream);
     if !refused.is_empty() {
-        return refused
+        return Err(refused
             .into_iter()
             .map(|i| {
                 let path = if label.is_empty() { i.path } else { format!("{label}.{}", i.path) };
                 Issue::new(path, i.message)
             })
-            .collect();
+            .collect());
     }
+    check_one(server, stream, label)
+}
+
+/// Checks `stream`, one of the config file's streams, against the server's configuration
+/// `server`, as part of it, and returns its plan (paths relative to the stream).
+pub fn plan_stream(
+    server: &Config,
+    stream: &DeliveryStreamConfig,
+) -> Result<StreamPlan, Vec<Issue>> {
+    check_one(server, stream, "")
+}
+
+/// `stream` checked as the one stream of `server`: its own problems (the server's are not
+/// its business), or its plan.
+fn check_one(
+    server: &Config,
+    stream: &DeliveryStreamConfig,
+    label: &str,
+) -> Result<StreamPlan, Vec<Issue>> {
     let mut config = server.clone();
     config.delivery_streams = vec![stream.clone()];
-    validate(&config)
+    let (issues, mut plans) = check_all(&config);
+    let issues: Vec<Issue> = issues
         .into_iter()
         .filter_map(|issue| {
             let rest = issue.path.strip_prefix("delivery_streams[0]")?;
@@ -146,7 +194,14 @@ pub fn check_stream(server: &Config, stream: &DeliveryStreamConfig, label: &str)
             };
             Some(Issue::new(path, issue.message))
         })
-        .collect()
+        .collect();
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    // Every check that makes a part of the plan reports why it could not, under the stream.
+    plans.pop().flatten().ok_or_else(|| {
+        vec![Issue::new(label, "passed its checks but could not be planned (a bug in Hydrant)")]
+    })
 }
 
 /// `text`, cut to `max_chars` characters with an ellipsis, for quoting a value in a message.

@@ -2,22 +2,33 @@
 //! the Lambda transform and its sandbox), dynamic partitioning's limits, and the conversion to
 //! Parquet (`DataFormatConversionConfiguration` with `hydrant.schema`).
 
+use std::sync::Arc;
+
 use crate::config::{CompressionFormat, Config, DeliveryStreamConfig, Issue, ProcessingConfig};
+use crate::processors::Processors;
 
 /// `ProcessingConfiguration` (processors, the Lambda transform) and dynamic partitioning.
+/// Returns the processors the stream runs (`None` inside when processing is off), when they
+/// are valid.
 pub(super) fn check_processing(
     config: &Config,
     stream: &DeliveryStreamConfig,
     path: &str,
     issues: &mut Vec<Issue>,
-) {
-    let Some((block, processing)) = processing_block(stream) else { return };
+) -> Option<Option<Arc<Processors>>> {
+    let Some((block, processing)) = processing_block(stream) else { return Some(None) };
     let ext_path = format!("{path}.{block}");
+    let enabled = processing.and_then(|p| p.enabled).unwrap_or(false);
     let mut lambda = None;
+    let mut planned = Some(None);
     if let Some(processing) = processing {
-        match crate::processors::Processors::from_config(processing) {
-            Ok(processors) => lambda = processors.lambda().cloned(),
+        match Processors::from_config(processing) {
+            Ok(processors) => {
+                lambda = processors.lambda().cloned();
+                planned = Some(enabled.then(|| Arc::new(processors)));
+            }
             Err(problems) => {
+                planned = None;
                 for (field, message) in problems {
                     issues.push(Issue::new(
                         format!("{ext_path}.ProcessingConfiguration.{field}"),
@@ -27,7 +38,6 @@ pub(super) fn check_processing(
             }
         }
     }
-    let enabled = processing.and_then(|p| p.enabled).unwrap_or(false);
     if let Some(spec) = lambda.filter(|_| enabled) {
         // Streams created through the API are held to DefinedBy::Api by their own policy
         // (control::api_policy) before they get here.
@@ -54,6 +64,7 @@ pub(super) fn check_processing(
             "must be at least 1, got 0",
         ));
     }
+    planned
 }
 
 /// The destination block that holds the stream's `ProcessingConfiguration`, and that block.

@@ -8,7 +8,7 @@ use crate::config::{
     bucket_from_arn, BufferingHints, EncryptionConfig, ExtendedS3Config, Issue, S3BackupMode,
     S3DestinationConfig,
 };
-use crate::naming::check_prefixes;
+use crate::naming::{check_prefixes, CheckedPrefixes};
 
 /// Range of `BufferingHints.SizeInMBs` for S3 (Firehose).
 pub const SIZE_IN_MBS_RANGE: std::ops::RangeInclusive<u32> = 1..=128;
@@ -27,7 +27,8 @@ struct CommonS3<'a> {
     dynamic_partitioning: bool,
 }
 
-fn check_common(c: CommonS3<'_>, path: &str, issues: &mut Vec<Issue>) {
+/// Returns the two prefixes, parsed, when they keep every rule.
+fn check_common(c: CommonS3<'_>, path: &str, issues: &mut Vec<Issue>) -> Option<CheckedPrefixes> {
     if let Some(role) = c.role_arn {
         if !is_role_arn(role) {
             issues.push(Issue::new(
@@ -58,11 +59,15 @@ fn check_common(c: CommonS3<'_>, path: &str, issues: &mut Vec<Issue>) {
         ));
     }
 
-    if let Err(problems) = check_prefixes(c.prefix, c.error_output_prefix, c.dynamic_partitioning) {
-        for problem in problems {
-            issues.push(Issue::new(format!("{path}.{}", problem.field()), problem.to_string()));
+    let prefixes = match check_prefixes(c.prefix, c.error_output_prefix, c.dynamic_partitioning) {
+        Ok(prefixes) => Some(prefixes),
+        Err(problems) => {
+            for problem in problems {
+                issues.push(Issue::new(format!("{path}.{}", problem.field()), problem.to_string()));
+            }
+            None
         }
-    }
+    };
 
     if let Some(hints) = c.buffering_hints {
         let hints_path = format!("{path}.BufferingHints");
@@ -115,9 +120,15 @@ fn check_common(c: CommonS3<'_>, path: &str, issues: &mut Vec<Issue>) {
             ));
         }
     }
+    prefixes
 }
 
-pub(super) fn check_s3_destination(s3: &S3DestinationConfig, path: &str, issues: &mut Vec<Issue>) {
+/// Checks an `S3DestinationConfiguration` at `path`; its prefixes, parsed, when they are valid.
+pub(super) fn check_s3_destination(
+    s3: &S3DestinationConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<CheckedPrefixes> {
     check_common(
         CommonS3 {
             role_arn: s3.role_arn.as_deref(),
@@ -130,11 +141,17 @@ pub(super) fn check_s3_destination(s3: &S3DestinationConfig, path: &str, issues:
         },
         path,
         issues,
-    );
+    )
 }
 
-pub(super) fn check_extended_s3(ext: &ExtendedS3Config, path: &str, issues: &mut Vec<Issue>) {
-    check_common(
+/// Checks an `ExtendedS3DestinationConfiguration` at `path`; its prefixes, parsed, when they
+/// are valid.
+pub(super) fn check_extended_s3(
+    ext: &ExtendedS3Config,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<CheckedPrefixes> {
+    let prefixes = check_common(
         CommonS3 {
             role_arn: ext.role_arn.as_deref(),
             bucket_arn: &ext.bucket_arn,
@@ -239,6 +256,7 @@ pub(super) fn check_extended_s3(ext: &ExtendedS3Config, path: &str, issues: &mut
             "is required because S3BackupMode is Enabled; add it, or set S3BackupMode: Disabled",
         ));
     }
+    prefixes
 }
 
 /// `arn:.*:iam::\d{12}:role/[a-zA-Z_0-9+=,.@\-_/]+`, 1 to 512 characters.

@@ -2,6 +2,8 @@
 //! shards; and what this Hydrant version does not support yet.
 
 use crate::config::{Config, DeliveryStreamConfig, DeliveryStreamType, Issue};
+use crate::destination::DestinationPlan;
+use crate::naming::CheckedPrefixes;
 
 use super::s3::{check_extended_s3, check_s3_destination};
 use super::tags::check_tags;
@@ -9,12 +11,14 @@ use super::tags::check_tags;
 /// Range of `hydrant.shards`.
 pub const SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
 
+/// Checks `stream` at `path`: returns its destination's plan and the prefixes of the S3 side
+/// the pipeline writes to, parsed, when they are valid.
 pub(super) fn check_stream(
     config: &Config,
     stream: &DeliveryStreamConfig,
     path: &str,
     issues: &mut Vec<Issue>,
-) {
+) -> Option<(Box<dyn DestinationPlan>, CheckedPrefixes)> {
     let name = &stream.delivery_stream_name;
     let name_len = name.chars().count();
     if !(1..=64).contains(&name_len)
@@ -45,13 +49,17 @@ pub(super) fn check_stream(
         )),
     }
     // Warehouse, search and HTTP destinations: their own fields and their S3Configuration.
-    super::destinations::check(config, stream, path, issues);
-    if let Some(ext) = &stream.extended_s3_destination_configuration {
-        check_extended_s3(ext, &format!("{path}.ExtendedS3DestinationConfiguration"), issues);
-    }
-    if let Some(s3) = &stream.s3_destination_configuration {
-        check_s3_destination(s3, &format!("{path}.S3DestinationConfiguration"), issues);
-    }
+    let (destination, own_prefixes) = super::destinations::check(config, stream, path, issues);
+    // The S3 side: the extended block, else the deprecated one (normalising turns it into the
+    // extended one), else another destination's S3Configuration.
+    let extended = stream.extended_s3_destination_configuration.as_ref().map(|ext| {
+        check_extended_s3(ext, &format!("{path}.ExtendedS3DestinationConfiguration"), issues)
+    });
+    let deprecated = stream
+        .s3_destination_configuration
+        .as_ref()
+        .map(|s3| check_s3_destination(s3, &format!("{path}.S3DestinationConfiguration"), issues));
+    let prefixes = extended.or(deprecated).unwrap_or(own_prefixes);
 
     check_tags(&stream.tags, path, issues);
 
@@ -74,6 +82,7 @@ pub(super) fn check_stream(
             format!("must be {}..={}, got {shards}", SHARDS_RANGE.start(), SHARDS_RANGE.end()),
         ));
     }
+    Some((destination?, prefixes?))
 }
 
 /// NOT YET IMPLEMENTED IN THIS HYDRANT VERSION.

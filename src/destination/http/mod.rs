@@ -33,22 +33,22 @@ pub(super) struct HttpPlan {
     source_arn: String,
 }
 
-pub(super) fn plan(block: &HttpEndpointConfig, source_arn: &str) -> Result<HttpPlan, PlanError> {
-    let settings = block.settings(source_arn).map_err(PlanError::invalid)?;
-    Ok(HttpPlan { settings, source_arn: source_arn.to_owned() })
-}
-
 /// Checks the fields of the block at `block` (its path) of the stream `source_arn`, other than
-/// its `S3Configuration` (which has the S3 rules, checked by `plan`).
+/// its `S3Configuration` (which has the S3 rules, checked by `plan`); the plan when its
+/// settings are valid.
 pub(super) fn check(
     h: &HttpEndpointConfig,
     source_arn: &str,
     block: &str,
     issues: &mut Vec<Issue>,
-) {
-    if let Err(errors) = h.settings(source_arn) {
-        for (field, message) in errors {
-            issues.push(Issue::new(format!("{block}.{field}"), message));
+) -> Option<HttpPlan> {
+    match h.settings(source_arn) {
+        Ok(settings) => Some(HttpPlan { settings, source_arn: source_arn.to_owned() }),
+        Err(errors) => {
+            for (field, message) in errors {
+                issues.push(Issue::new(format!("{block}.{field}"), message));
+            }
+            None
         }
     }
 }

@@ -56,18 +56,9 @@ pub(super) struct SearchPlan {
     descriptor: &'static Descriptor,
 }
 
-pub(super) fn plan(
-    block: &SearchConfig,
-    elasticsearch: bool,
-    basic_auth: Option<&BasicAuthConfig>,
-) -> Result<SearchPlan, PlanError> {
-    let settings = block.settings(elasticsearch, basic_auth).map_err(PlanError::invalid)?;
-    Ok(SearchPlan { settings, descriptor: descriptor(elasticsearch) })
-}
-
 /// Checks the fields of the block at `block` (its path) other than its `S3Configuration`
 /// (which has the S3 rules, checked by `plan`), with the stream's `hydrant.basic_auth`;
-/// `path` is the stream's.
+/// `path` is the stream's. The plan when its settings are valid.
 pub(super) fn check(
     config: &SearchConfig,
     elasticsearch: bool,
@@ -75,17 +66,22 @@ pub(super) fn check(
     path: &str,
     block: &str,
     issues: &mut Vec<Issue>,
-) {
-    if let Err(errors) = config.settings(elasticsearch, basic_auth) {
-        for (field, message) in errors {
-            let at = match field {
-                "username" | "password" => format!("{path}.hydrant.basic_auth.{field}"),
-                f => format!("{block}.{f}"),
-            };
-            issues.push(Issue::new(at, message));
+) -> Option<SearchPlan> {
+    let plan = match config.settings(elasticsearch, basic_auth) {
+        Ok(settings) => Some(SearchPlan { settings, descriptor: descriptor(elasticsearch) }),
+        Err(errors) => {
+            for (field, message) in errors {
+                let at = match field {
+                    "username" | "password" => format!("{path}.hydrant.basic_auth.{field}"),
+                    f => format!("{block}.{f}"),
+                };
+                issues.push(Issue::new(at, message));
+            }
+            None
         }
-    }
+    };
     check_hints(config.buffering_hints, block, issues);
+    plan
 }
 
 /// The block's own `BufferingHints`: 1-100 MiB (search's range, not S3's), 0-900 s.

@@ -42,19 +42,15 @@ pub(super) struct WarehousePlan {
     prefix: String,
 }
 
-pub(super) fn plan(block: &RedshiftConfig) -> Result<WarehousePlan, PlanError> {
-    let settings = block.settings().map_err(PlanError::invalid)?;
-    Ok(WarehousePlan {
-        settings,
-        role_arn: block.role_arn.clone().unwrap_or_default(),
-        gzip: block.s3_configuration.compression_format == CompressionFormat::Gzip,
-        prefix: block.s3_configuration.prefix.clone().unwrap_or_default(),
-    })
-}
-
 /// Checks the fields of the block at `block` (its path) other than its `S3Configuration`
-/// (which has the S3 rules, checked by `plan`), and what the warehouse asks of that bucket.
-pub(super) fn check(r: &RedshiftConfig, block: &str, issues: &mut Vec<Issue>) {
+/// (which has the S3 rules, checked by `plan`), and what the warehouse asks of that bucket;
+/// the plan when its settings are valid.
+pub(super) fn check(
+    r: &RedshiftConfig,
+    block: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<WarehousePlan> {
+    let mut plan = None;
     let mut push = |field: &str, message: String| {
         issues.push(Issue::new(format!("{block}.{field}"), message));
     };
@@ -73,6 +69,12 @@ pub(super) fn check(r: &RedshiftConfig, block: &str, issues: &mut Vec<Issue>) {
                         .into(),
                 );
             }
+            plan = Some(WarehousePlan {
+                settings,
+                role_arn: r.role_arn.clone().unwrap_or_default(),
+                gzip,
+                prefix: r.s3_configuration.prefix.clone().unwrap_or_default(),
+            });
         }
         Err(errors) => {
             for (field, message) in errors {
@@ -107,6 +109,7 @@ pub(super) fn check(r: &RedshiftConfig, block: &str, issues: &mut Vec<Issue>) {
         );
     }
     check_retry(r.retry_options, block, issues);
+    plan
 }
 
 /// `RetryOptions.DurationInSeconds`: 0..=7200 (Firehose).

@@ -14,6 +14,7 @@ mod encryption;
 mod examples;
 mod http;
 mod limits;
+mod plans;
 mod processing;
 mod reading;
 mod s3;
