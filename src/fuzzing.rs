@@ -1,7 +1,7 @@
 //! Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): the decoders of untrusted
 //! bytes that are not public otherwise. Not an API: hidden from the documentation and free to
 //! change with the code it reaches into. The other targets call public functions directly
-//! (`config::parse_with_env`, `log::embedded::Shard::open`, `codec::encryption::decrypt`, ...).
+//! (`plan::parse_with_env`, `log::embedded::Shard::open`, `codec::encryption::decrypt`, ...).
 
 use bytes::Bytes;
 

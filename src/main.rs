@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hydrant::config;
 use hydrant::telemetry::{self, LogFormat};
+use hydrant::{config, plan};
 
 /// Counts what each jq evaluation holds, so its memory bound covers every builtin
 /// (`src/processors/extract/budget.rs`).
@@ -101,7 +101,7 @@ fn serve(
     watch: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut config = match &path {
-        Some(path) => config::load(path)?,
+        Some(path) => plan::load(path)?,
         None => config::embedded_default(),
     };
     if let Some(listen) = listen {
@@ -120,7 +120,7 @@ fn serve(
 }
 
 fn validate(file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    match config::load(file) {
+    match plan::load(file) {
         Ok(config) => {
             println!("{}: ok ({} delivery streams)", file.display(), config.delivery_streams.len());
             Ok(ExitCode::SUCCESS)

@@ -285,7 +285,7 @@ async fn reload_config(control: &Arc<ControlPlane>, source: &ReloadSource, trigg
     let path = source.path.display().to_string();
     tracing::info!(path = %path, "{trigger}: reloading the configuration");
     let file = source.path.clone();
-    let loaded = tokio::task::spawn_blocking(move || crate::config::load(&file)).await;
+    let loaded = tokio::task::spawn_blocking(move || crate::plan::load(&file)).await;
     let mut config = match loaded {
         Ok(Ok(config)) => config,
         Ok(Err(e)) => {

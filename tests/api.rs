@@ -25,7 +25,7 @@ fn config(dir: &Path, interval: u32) -> hydrant::config::Config {
         data = dir.join("data").display(),
         root = dir.join("buckets").display(),
     );
-    hydrant::config::parse(&yaml, dir).expect("valid test config")
+    hydrant::plan::parse(&yaml, dir).expect("valid test config")
 }
 
 async fn call(
@@ -192,7 +192,7 @@ async fn passwords_written_inside_urls_appear_in_no_describe_answer_and_no_debug
         data = dir.path().join("data").display(),
         root = dir.path().join("buckets").display(),
     );
-    let cfg = hydrant::config::parse(&yaml, dir.path()).expect("valid test config");
+    let cfg = hydrant::plan::parse(&yaml, dir.path()).expect("valid test config");
     let debug = format!("{cfg:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
     let hydrant = Hydrant::start(&cfg).unwrap();
@@ -263,7 +263,7 @@ fn sigv4_config(dir: &Path) -> hydrant::config::Config {
         clicks = stream_block("clicks"),
         orders = stream_block("orders"),
     );
-    hydrant::config::parse(&yaml, dir).expect("valid test config")
+    hydrant::plan::parse(&yaml, dir).expect("valid test config")
 }
 
 fn stream_block(name: &str) -> String {

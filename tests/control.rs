@@ -31,7 +31,7 @@ fn yaml(dir: &Path, interval: u32, streams: &[&str]) -> String {
 }
 
 fn config(dir: &Path, interval: u32, streams: &[&str]) -> hydrant::config::Config {
-    hydrant::config::parse(&yaml(dir, interval, streams), dir).expect("valid test config")
+    hydrant::plan::parse(&yaml(dir, interval, streams), dir).expect("valid test config")
 }
 
 async fn call(app: &axum::Router, op: &str, body: Value) -> (StatusCode, Value) {
@@ -440,7 +440,7 @@ async fn encryption_at_rest_starts_and_stops_on_a_live_api_stream_and_survives_a
         key(2)
     );
     let text = yaml(dir.path(), 1, &[]).replace("delivery_streams:\n", &keys);
-    let cfg = hydrant::config::parse(&text, dir.path()).unwrap();
+    let cfg = hydrant::plan::parse(&text, dir.path()).unwrap();
     let hydrant = Hydrant::start(&cfg).unwrap();
     let app = router(hydrant.state.clone());
     ok(&app, "CreateDeliveryStream", api_stream("enc", 1)).await;
@@ -649,7 +649,7 @@ async fn a_reload_switches_a_file_streams_encryption_at_rest_from_the_next_recor
                 ),
             )
             .replace("    hydrant:", &format!("{}    hydrant:", if encrypt { input } else { "" }));
-        hydrant::config::parse(&text, dir.path()).unwrap()
+        hydrant::plan::parse(&text, dir.path()).unwrap()
     };
     let hydrant = Hydrant::start(&with_keys(false)).unwrap();
     let app = router(hydrant.state.clone());
@@ -758,7 +758,7 @@ fn limited(dir: &Path) -> hydrant::config::Config {
                 max_buffer_size_mib: 64 }\n"
         .to_string()
         + &yaml(dir, 60, &["file"]);
-    hydrant::config::parse(&text, dir).expect("valid test config")
+    hydrant::plan::parse(&text, dir).expect("valid test config")
 }
 
 fn with_shards(name: &str, shards: u32) -> Value {
@@ -873,7 +873,7 @@ async fn an_update_may_keep_a_value_above_a_lowered_limit_but_never_raise_it() {
     let with_ceiling = |mib: u32| {
         let text =
             format!("limits: {{ max_buffer_size_mib: {mib} }}\n") + &yaml(dir.path(), 60, &[]);
-        hydrant::config::parse(&text, dir.path()).expect("valid test config")
+        hydrant::plan::parse(&text, dir.path()).expect("valid test config")
     };
     let hydrant = Hydrant::start(&with_ceiling(128)).unwrap();
     let app = router(hydrant.state.clone());
@@ -904,7 +904,7 @@ async fn an_update_may_keep_a_value_above_a_lowered_limit_but_never_raise_it() {
 async fn creating_streams_through_the_api_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
     let text = "limits: { max_streams: 0 }\n".to_string() + &yaml(dir.path(), 60, &["file"]);
-    let cfg = hydrant::config::parse(&text, dir.path()).unwrap();
+    let cfg = hydrant::plan::parse(&text, dir.path()).unwrap();
     let hydrant = Hydrant::start(&cfg).unwrap();
     let app = router(hydrant.state.clone());
     let message =

@@ -42,7 +42,7 @@ fn config(dir: &Path, sigv4: bool) -> hydrant::config::Config {
         data = dir.join("data").display(),
         root = dir.join("buckets").display(),
     );
-    hydrant::config::parse(&yaml, dir).expect("valid test config")
+    hydrant::plan::parse(&yaml, dir).expect("valid test config")
 }
 
 /// A body that never sends a byte, and whether anyone ever asked it for one.

@@ -42,7 +42,7 @@ delivery_streams:
         data = dir.join("data").display(),
         root = dir.join("buckets").display(),
     );
-    hydrant::config::parse(&yaml, dir).expect("valid test config")
+    hydrant::plan::parse(&yaml, dir).expect("valid test config")
 }
 
 async fn put(app: &axum::Router, records: &[Value]) {

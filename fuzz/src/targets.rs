@@ -95,7 +95,7 @@ pub fn config(data: &[u8]) {
             "FUZZ_SECRET" => Ok("fuzz-secret".to_owned()),
             _ => Err(std::env::VarError::NotPresent),
         };
-        let _ = hydrant::config::parse_with_env(text, Path::new("/nonexistent/hydrant-fuzz"), env);
+        let _ = hydrant::plan::parse_with_env(text, Path::new("/nonexistent/hydrant-fuzz"), env);
     });
 }
 
@@ -429,7 +429,7 @@ const SIGV4_NOW_UNIX: u64 = 1_796_612_400; // 2026-12-07T03:00:00Z
 pub fn sigv4(data: &[u8]) {
     static VERIFIER: OnceLock<Verifier> = OnceLock::new();
     let verifier = VERIFIER.get_or_init(|| {
-        let config = hydrant::config::parse_with_env(SIGV4_CONFIG, Path::new("/"), |_| {
+        let config = hydrant::plan::parse_with_env(SIGV4_CONFIG, Path::new("/"), |_| {
             Err(std::env::VarError::NotPresent)
         })
         .expect("the sigv4 fuzz config is valid");

@@ -32,9 +32,8 @@ use super::{ApiError, AppState, ErrorType};
 use crate::config::HttpConfig;
 use crate::listener::Peer;
 
-/// Largest request body accepted. A full PutRecordBatch (4 MiB of data) is about 5.4 MiB once
-/// base64-encoded; anything much larger cannot be a valid call.
-pub const MAX_BODY_BYTES: usize = 8 << 20;
+/// Largest request body accepted (`http:` checks its per-client cap against it).
+pub use crate::config::MAX_BODY_BYTES;
 
 /// Request bodies held in memory at once, in MiB. The log's writers take appends without a
 /// bound, so the API is where memory is capped: past this, callers wait briefly and then get

@@ -165,7 +165,7 @@ pub async fn create_delivery_stream(state: &AppState, body: &[u8]) -> Result<Str
             }
         })?;
     // What an API client's stream may name (no server files, only the allowed stores and
-    // hosts) is checked with the rest of its validation: crate::control::api_policy.
+    // hosts) is checked with the rest of its validation: crate::plan::api_policy.
     let arn = state.control.create(config).await?;
     Ok(json!({ "DeliveryStreamARN": arn }).to_string())
 }

@@ -32,6 +32,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+/// Every operation Hydrant serves.
+pub use crate::operations::OPERATIONS;
 pub use auth::{AuthError, Caller, Verifier};
 pub use body::{BodyRate, MAX_BODY_BYTES, MAX_INFLIGHT_MIB};
 pub use error::{ApiError, ErrorType};
@@ -43,22 +45,6 @@ use crate::telemetry::Metrics;
 
 /// The JSON 1.1 target prefix of every Firehose operation.
 pub const TARGET_PREFIX: &str = "Firehose_20150804.";
-
-/// Every operation Hydrant serves.
-pub const OPERATIONS: [&str; 12] = [
-    "PutRecord",
-    "PutRecordBatch",
-    "ListDeliveryStreams",
-    "DescribeDeliveryStream",
-    "CreateDeliveryStream",
-    "DeleteDeliveryStream",
-    "UpdateDestination",
-    "TagDeliveryStream",
-    "UntagDeliveryStream",
-    "ListTagsForDeliveryStream",
-    "StartDeliveryStreamEncryption",
-    "StopDeliveryStreamEncryption",
-];
 
 /// What request handlers share.
 #[derive(Clone)]

@@ -170,25 +170,6 @@ impl HostPattern {
     }
 }
 
-/// `api_streams:`: every store it names exists, every host entry parses.
-pub(crate) fn check(config: &super::Config, issues: &mut Vec<super::Issue>) {
-    let api = &config.api_streams;
-    for (i, name) in api.object_stores.iter().enumerate() {
-        if !config.object_stores.contains_key(name) {
-            let known: Vec<&str> = config.object_stores.keys().map(String::as_str).collect();
-            issues.push(super::Issue::new(
-                format!("api_streams.object_stores[{i}]"),
-                format!("there is no object store named {name:?}; defined: {}", known.join(", ")),
-            ));
-        }
-    }
-    for (i, host) in api.hosts.iter().enumerate() {
-        if let Err(message) = HostPattern::parse(host) {
-            issues.push(super::Issue::new(format!("api_streams.hosts[{i}]"), message));
-        }
-    }
-}
-
 /// An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`) is the IPv4 address it maps.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {

@@ -6,8 +6,9 @@
 //! Each one carries an `S3Configuration`: the intermediate bucket a warehouse COPY loads from,
 //! or where search and HTTP deliveries write failed (or all) records. The delivery pipeline
 //! works on that S3 side ([`DeliveryStreamConfig::s3`]) and hands sealed buffers to the
-//! destination; the destination-specific fields are checked by the destination modules of
-//! `hydrant-destinations`, with their field names prefixed by the path here.
+//! destination; the destination-specific fields are checked by each destination's folder in
+//! `src/destination/` (with the services' own rules from `hydrant-destinations`), the
+//! `S3Configuration` by `plan`.
 
 use hydrant_destinations::http::{EndpointConfiguration, HttpS3BackupMode, RequestConfiguration};
 use hydrant_destinations::redact::redact_url_credentials;
@@ -16,11 +17,9 @@ use hydrant_destinations::warehouse::CopyCommand;
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    BufferingHints, CloudWatchLoggingOptions, CompressionFormat, Config, DeliveryStreamConfig,
-    ExtendedS3Config, ProcessingConfig, RetryOptions, S3BackupMode, S3DestinationConfig,
+    BufferingHints, CloudWatchLoggingOptions, DeliveryStreamConfig, ExtendedS3Config,
+    ProcessingConfig, RetryOptions, S3BackupMode, S3DestinationConfig,
 };
-use super::validate::{check_hints, check_retry, check_s3_destination};
-use super::Issue;
 
 /// `RedshiftDestinationConfiguration`: stage records in S3, then `COPY` them into a table of a
 /// PostgreSQL-compatible warehouse (PostgreSQL itself with `COPY ... FROM STDIN`, or Redshift
@@ -325,6 +324,18 @@ impl<'a> DestinationBlock<'a> {
         }
     }
 
+    /// The `S3Configuration` of a destination other than S3: the intermediate bucket a
+    /// warehouse loads from, or where search and HTTP deliveries write failed (or all)
+    /// records. `None` for S3, whose block is its own S3 side.
+    pub fn s3_configuration(&self) -> Option<&'a S3DestinationConfig> {
+        match self {
+            DestinationBlock::S3(_) => None,
+            DestinationBlock::Redshift(r) => Some(&r.s3_configuration),
+            DestinationBlock::Search { config, .. } => Some(&config.s3_configuration),
+            DestinationBlock::Http(h) => Some(&h.s3_configuration),
+        }
+    }
+
     /// The S3 side the delivery pipeline works on, for a destination other than S3 (whose
     /// S3 side is its own block): its `S3Configuration` with the destination's processing
     /// and buffering.
@@ -358,46 +369,6 @@ impl<'a> DestinationBlock<'a> {
         };
         Some(value.unwrap_or_default())
     }
-
-    /// Checks the destination's own fields and its `S3Configuration` (an S3 destination's
-    /// block is checked with the S3 rules); `path` is the stream's.
-    pub(super) fn check(
-        &self,
-        config: &Config,
-        stream: &DeliveryStreamConfig,
-        path: &str,
-        issues: &mut Vec<Issue>,
-    ) {
-        let block = format!("{path}.{}", self.kind().config_member());
-        match self {
-            DestinationBlock::S3(_) => return,
-            DestinationBlock::Redshift(r) => r.check(&block, issues),
-            DestinationBlock::Search { config: c, elasticsearch } => {
-                c.check(*elasticsearch, stream, path, &block, issues)
-            }
-            DestinationBlock::Http(h) => {
-                let arn = format!(
-                    "arn:aws:firehose:{}:{}:deliverystream/{}",
-                    config.region, config.account_id, stream.delivery_stream_name
-                );
-                h.check(&arn, &block, issues)
-            }
-        }
-        if stream.hydrant.encryption.is_some() && self.kind() == DestinationKind::Redshift {
-            issues.push(Issue::new(
-                format!("{path}.hydrant.encryption"),
-                "client-side object encryption cannot be used with a warehouse destination (the \
-                 database must read the staged objects); remove it",
-            ));
-        }
-        let search = matches!(self, DestinationBlock::Search { .. });
-        if stream.hydrant.basic_auth.is_some() && !search {
-            issues.push(Issue::new(
-                format!("{path}.hydrant.basic_auth"),
-                "is only used by search destinations; remove it",
-            ));
-        }
-    }
 }
 
 /// The S3 side of a non-S3 destination, in the form the delivery pipeline works on: its
@@ -416,69 +387,6 @@ fn s3_view(
 }
 
 impl RedshiftConfig {
-    /// Checks the block at `block` (its path).
-    fn check(&self, block: &str, issues: &mut Vec<Issue>) {
-        let mut push = |field: &str, message: String| {
-            issues.push(Issue::new(format!("{block}.{field}"), message));
-        };
-        let gzip = self.s3_configuration.compression_format == CompressionFormat::Gzip;
-        match self.settings() {
-            Ok(settings) => {
-                for (field, message) in settings.check_compression(gzip) {
-                    push(field, message);
-                }
-                let redshift = matches!(
-                    settings.target,
-                    hydrant_destinations::warehouse::Target::Redshift { .. }
-                );
-                if redshift && self.role_arn.is_none() {
-                    push(
-                        "RoleARN",
-                        "is required for a jdbc:redshift:// target: Redshift reads the \
-                         staged objects with CREDENTIALS 'aws_iam_role=<RoleARN>'"
-                            .into(),
-                    );
-                }
-            }
-            Err(errors) => {
-                for (field, message) in errors {
-                    push(field, message);
-                }
-            }
-        }
-        let s3 = &self.s3_configuration;
-        if !matches!(
-            s3.compression_format,
-            CompressionFormat::Uncompressed | CompressionFormat::Gzip
-        ) {
-            push(
-                "S3Configuration.CompressionFormat",
-                format!(
-                    "{} cannot be loaded by COPY; use UNCOMPRESSED or GZIP (Firehose allows only these two here)",
-                    s3.compression_format
-                ),
-            );
-        }
-        if s3.prefix.as_deref().is_some_and(|p| p.contains("!{")) {
-            push(
-                "S3Configuration.Prefix",
-                "may not contain !{...} expressions for a Redshift destination (Firehose \
-                 rule); use a plain prefix such as staging/"
-                    .into(),
-            );
-        }
-        if self.s3_backup_mode == S3BackupMode::Enabled && self.s3_backup_configuration.is_none() {
-            push(
-                "S3BackupConfiguration",
-                "is required when S3BackupMode is Enabled; add a bucket for the source \
-                 records or set S3BackupMode: Disabled"
-                    .into(),
-            );
-        }
-        check_retry(self.retry_options, block, issues);
-        check_s3_destination(s3, &format!("{block}.S3Configuration"), issues);
-    }
-
     /// The checked warehouse settings (errors name Firehose fields of this block).
     pub fn settings(
         &self,
@@ -495,29 +403,6 @@ impl RedshiftConfig {
 }
 
 impl SearchConfig {
-    /// Checks the block at `block` (its path); `path` is the stream's, for
-    /// `hydrant.basic_auth`.
-    fn check(
-        &self,
-        elasticsearch: bool,
-        stream: &DeliveryStreamConfig,
-        path: &str,
-        block: &str,
-        issues: &mut Vec<Issue>,
-    ) {
-        if let Err(errors) = self.settings(elasticsearch, stream.hydrant.basic_auth.as_ref()) {
-            for (field, message) in errors {
-                let at = match field {
-                    "username" | "password" => format!("{path}.hydrant.basic_auth.{field}"),
-                    f => format!("{block}.{f}"),
-                };
-                issues.push(Issue::new(at, message));
-            }
-        }
-        check_hints(self.buffering_hints, 1..=100, block, issues);
-        check_s3_destination(&self.s3_configuration, &format!("{block}.S3Configuration"), issues);
-    }
-
     /// The checked search settings; `username` / `password` errors concern
     /// `hydrant.basic_auth`, the others this block's Firehose fields.
     pub fn settings(
@@ -547,16 +432,6 @@ impl SearchConfig {
 }
 
 impl HttpEndpointConfig {
-    /// Checks the block at `block` (its path) of the stream `source_arn`.
-    fn check(&self, source_arn: &str, block: &str, issues: &mut Vec<Issue>) {
-        if let Err(errors) = self.settings(source_arn) {
-            for (field, message) in errors {
-                issues.push(Issue::new(format!("{block}.{field}"), message));
-            }
-        }
-        check_s3_destination(&self.s3_configuration, &format!("{block}.S3Configuration"), issues);
-    }
-
     /// The checked endpoint settings (errors name fields relative to this block).
     pub fn settings(
         &self,

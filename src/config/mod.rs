@@ -1,7 +1,9 @@
 //! Hydrant's configuration: one YAML file (`hydrant.yaml`) with server settings and delivery
-//! streams written in Firehose's own `CreateDeliveryStream` shape.
+//! streams written in Firehose's own `CreateDeliveryStream` shape. This module reads it into
+//! its model; whether the model can run is `crate::plan`'s business, which checks it and
+//! returns it normalised (`plan::load`, what the server and `hydrant validate` use).
 //!
-//! Loading goes through these steps, each with its own error:
+//! Reading goes through these steps, each with its own error:
 //! 1. read the file ([`ConfigError::Io`]);
 //! 2. parse YAML into a tree ([`ConfigError::Yaml`], with line and column, and a hint when an
 //!    unquoted `${NAME}` inside `{ }` or `[ ]` broke the syntax);
@@ -12,15 +14,15 @@
 //!    types ([`ConfigError::Invalid`] with one [`Issue`] naming the path, e.g.
 //!    `delivery_streams[1].ExtendedS3DestinationConfiguration.BufferingHnts`);
 //! 5. complete it: relative paths are resolved against the config file's directory, and the
-//!    `default` object store (`<data_dir>/buckets`) is added when the file has none;
-//! 6. validate ranges, patterns and cross-field rules ([`ConfigError::Invalid`] with every
-//!    problem found);
-//! 7. normalise each stream ([`DeliveryStreamConfig::normalize`]): the deprecated
-//!    `S3DestinationConfiguration` becomes `ExtendedS3DestinationConfiguration`, and missing
-//!    buffering hints get Firehose's defaults.
+//!    `default` object store (`<data_dir>/buckets`) is added when the file has none.
+//!
+//! Then `plan` validates ranges, patterns and cross-field rules ([`ConfigError::Invalid`] with
+//! every problem found) and normalises each stream ([`DeliveryStreamConfig::normalize`]): the
+//! deprecated `S3DestinationConfiguration` becomes `ExtendedS3DestinationConfiguration`, and
+//! missing buffering hints get Firehose's defaults.
 
 mod api_streams;
-mod core;
+pub(crate) mod core_config;
 mod defaults;
 mod destinations;
 mod env;
@@ -29,27 +31,24 @@ mod http;
 mod limits;
 mod log_keys;
 mod model;
-mod validate;
-
-#[cfg(test)]
-mod tests;
 
 use std::path::Path;
 
 use serde_yaml_ng::Value;
 
 pub use api_streams::{ApiStreamsConfig, HostPattern};
-pub use core::{node_id, CoreConfig, CoreTlsConfig, CoreType};
+pub use core_config::{node_id, CoreConfig, CoreTlsConfig, CoreType};
 pub use defaults::{
     embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
     SEGMENT_BYTES, SHARDS, SHUTDOWN_TIMEOUT_SECONDS,
 };
 pub use error::{ConfigError, Issue};
-pub use http::HttpConfig;
+pub use http::{HttpConfig, MAX_BODY_BYTES};
 /// Masks passwords inside URLs wherever a destination block is shown (Describe, `Debug`).
 pub use hydrant_destinations::redact::{redact_url_credentials, redact_url_credentials_in};
 pub use limits::{LimitExcess, LimitKind, LimitsConfig};
 pub use log_keys::{key_type_of, LogKeyError, LogKeys};
+pub(crate) use model::bucket_from_arn;
 pub use model::{
     AuthConfig, BasicAuthConfig, BufferingHints, CloudWatchLoggingOptions, CompressionFormat,
     Config, DeliveryStreamConfig, DeliveryStreamType, DestinationBlock, DestinationKind,
@@ -60,8 +59,6 @@ pub use model::{
     SearchS3BackupMode, ServerSideEncryptionSetting, Sigv4Credential, StorageConfig,
     StreamEncryptionInput, Tag, TlsConfig,
 };
-pub(crate) use validate::{check_tags, processing_block};
-pub use validate::{unsupported_features, validate, MAX_TAGS};
 
 /// Parses a byte size such as `10GiB`, `512 MiB`, `500MB` or `4096` (the syntax of
 /// `storage.max_bytes`).
@@ -69,9 +66,9 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     model::de::parse_byte_size(text)
 }
 
-/// Reads, parses, expands, completes, validates and normalises the config file at `path`.
-/// Relative paths in it (`data_dir`, local object store roots) are resolved against the
-/// directory that holds the file.
+/// Reads, parses, expands and completes the config file at `path`, without checking it
+/// (`crate::plan::load` checks it). Relative paths in it (`data_dir`, local object store roots)
+/// are resolved against the directory that holds the file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
@@ -84,8 +81,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, &base_dir)
 }
 
-/// Parses config text, taking `${NAME}` values from the process environment. Relative paths
-/// are resolved against `base_dir`.
+/// Parses config text, taking `${NAME}` values from the process environment, without
+/// checking it (`crate::plan::parse` checks it). Relative paths are resolved against
+/// `base_dir`.
 pub fn parse(yaml: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     parse_with_env(yaml, base_dir, |name| std::env::var(name))
 }
@@ -116,12 +114,5 @@ pub fn parse_with_env(
     })?;
 
     defaults::complete(&mut config, base_dir);
-    let issues = validate(&config);
-    if !issues.is_empty() {
-        return Err(ConfigError::Invalid(issues));
-    }
-    for stream in &mut config.delivery_streams {
-        stream.normalize();
-    }
     Ok(config)
 }

@@ -39,10 +39,7 @@ impl ControlPlane {
                 count: api_streams,
             });
         }
-        let issues = self.validate_api_stream(&config).await?;
-        if !issues.is_empty() {
-            return Err(ControlError::Invalid(issues));
-        }
+        let plan = self.check_api_stream(&config).await?;
         let mut config = config;
         limits.apply_to_defaults(&mut config.hydrant);
         config.normalize();
@@ -65,6 +62,7 @@ impl ControlPlane {
             tokio::task::spawn_blocking(move || {
                 let opening = Opening {
                     config: &server,
+                    plan: &plan,
                     build: &this.build,
                     stream: &config,
                     owner: Owner::Api,

@@ -21,7 +21,6 @@
 //! `encryption.rs`, `startup.rs` (opening every stream at start, finishing deletions),
 //! `drain.rs` (graceful stop), [`reload`] (SIGHUP); this file has what they share.
 
-pub mod api_policy;
 mod create;
 mod delete;
 mod drain;
@@ -45,6 +44,7 @@ use crate::config::{
 use crate::log::LogStore;
 use crate::names::DESTINATION_ID;
 use crate::pipeline::{BuildContext, StartError};
+use crate::plan::StreamPlan;
 use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -129,7 +129,7 @@ impl ControlPlane {
 }
 
 /// Most tags a stream may have (Firehose).
-pub const MAX_TAGS: usize = crate::config::MAX_TAGS;
+pub const MAX_TAGS: usize = crate::plan::MAX_TAGS;
 
 /// Why a control-plane call was refused, by meaning. Each names the stream or member and what
 /// to do; `api/error.rs` turns them into Firehose's error types.
@@ -316,21 +316,22 @@ impl ControlPlane {
     /// stores, functions). Paths start at the stream (`ExtendedS3DestinationConfiguration...`)
     /// or with `label` when one is given.
     pub fn validate_stream(&self, stream: &DeliveryStreamConfig, label: &str) -> Vec<Issue> {
-        validate_stream(&self.config(), stream, label)
+        crate::plan::check_stream(&self.config(), stream, label).err().unwrap_or_default()
     }
 
-    /// [`ControlPlane::validate_stream`] for an API call, on a blocking thread: it compiles jq
-    /// queries (on a thread it spawns and joins) and transforms, which must not hold up a
-    /// runtime worker.
-    async fn validate_api_stream(
+    /// [`ControlPlane::validate_stream`] for an API call, on a blocking thread (it compiles jq
+    /// queries, on a thread it spawns and joins, and transforms, which must not hold up a
+    /// runtime worker); the stream's plan when it is valid.
+    async fn check_api_stream(
         &self,
         stream: &DeliveryStreamConfig,
-    ) -> Result<Vec<Issue>, ControlError> {
+    ) -> Result<StreamPlan, ControlError> {
         let server = self.config();
         let stream = stream.clone();
-        tokio::task::spawn_blocking(move || validate_stream(&server, &stream, ""))
+        tokio::task::spawn_blocking(move || crate::plan::check_stream(&server, &stream, ""))
             .await
-            .map_err(internal("validating the stream failed"))
+            .map_err(internal("validating the stream failed"))?
+            .map_err(ControlError::Invalid)
     }
 
     /// The stream `name`, if the API may change it.
@@ -385,38 +386,4 @@ fn check_limits(
         return Err(ControlError::Invalid(values));
     }
     Ok(())
-}
-
-/// [`ControlPlane::validate_stream`] against a given server configuration. The stream is one of
-/// the API's, so [`api_policy`] comes first: a stream it refuses is not checked further (the
-/// checks of `hydrant validate` resolve and load what the stream names).
-pub fn validate_stream(
-    server: &crate::config::Config,
-    stream: &DeliveryStreamConfig,
-    label: &str,
-) -> Vec<Issue> {
-    let refused = api_policy::check(server, stream);
-    if !refused.is_empty() {
-        return refused
-            .into_iter()
-            .map(|i| {
-                let path = if label.is_empty() { i.path } else { format!("{label}.{}", i.path) };
-                Issue::new(path, i.message)
-            })
-            .collect();
-    }
-    let mut config = server.clone();
-    config.delivery_streams = vec![stream.clone()];
-    crate::config::validate(&config)
-        .into_iter()
-        .filter_map(|issue| {
-            let rest = issue.path.strip_prefix("delivery_streams[0]")?;
-            let path = if label.is_empty() {
-                rest.trim_start_matches('.').to_string()
-            } else {
-                format!("{label}{rest}")
-            };
-            Some(Issue::new(path, issue.message))
-        })
-        .collect()
 }

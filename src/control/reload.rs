@@ -25,7 +25,8 @@ use crate::pipeline::{open_stream, Opening, StartError};
 use crate::registry::Owner;
 
 use super::delete::Removal;
-use super::{issues_message, persist, validate_stream};
+use super::{issues_message, persist};
+use crate::plan::{check_stream, plan_stream};
 
 /// Why a new config file was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,9 @@ pub enum NotApplied {
     /// A changed stream's new pipeline could not be prepared or started.
     #[error(transparent)]
     Replace(ControlError),
+    /// A changed or added stream fails its checks with the settings that stay live.
+    #[error("{}", issues_message(.0))]
+    Invalid(Vec<Issue>),
     /// An added stream's version file cannot be read or written.
     #[error("{0}")]
     Version(std::io::Error),
@@ -225,7 +229,9 @@ impl ControlPlane {
                     ),
                 ));
             }
-            conflicts.extend(validate_stream(&effective, &stream.config(), &label));
+            conflicts.extend(
+                check_stream(&effective, &stream.config(), &label).err().unwrap_or_default(),
+            );
         }
         if !conflicts.is_empty() {
             return Err(ReloadError::Conflicts(conflicts));
@@ -253,7 +259,15 @@ impl ControlPlane {
             let name = config.delivery_stream_name.clone();
             let Some(stream) = self.registry.get(&name) else { continue };
             let version = stream.version() + u64::from(own);
-            match self.replace(&stream, config, version, None).await {
+            let plan = match plan_stream(&effective, &config) {
+                Ok(plan) => plan,
+                Err(issues) => {
+                    changes
+                        .push(Change::Failed { stream: name, error: NotApplied::Invalid(issues) });
+                    continue;
+                }
+            };
+            match self.replace(&stream, config, plan, version, None).await {
                 Ok(()) => changes.push(Change::Replaced { stream: name, version }),
                 Err(e) => {
                     changes.push(Change::Failed { stream: name, error: NotApplied::Replace(e) })
@@ -269,10 +283,12 @@ impl ControlPlane {
             let this = self.clone();
             let server = self.config();
             let opened = tokio::task::spawn_blocking(move || {
+                let plan = plan_stream(&server, &config).map_err(NotApplied::Invalid)?;
                 let version =
                     this.definitions.file_stream_version(&config).map_err(NotApplied::Version)?;
                 let opening = Opening {
                     config: &server,
+                    plan: &plan,
                     build: &this.build,
                     stream: &config,
                     owner: Owner::ConfigFile,
@@ -301,7 +317,7 @@ mod tests {
     use super::*;
 
     fn config(yaml: &str) -> Config {
-        crate::config::parse(yaml, std::path::Path::new("/tmp")).expect("valid")
+        crate::plan::parse(yaml, std::path::Path::new("/tmp")).expect("valid")
     }
 
     fn stream(name: &str, prefix: &str, shards: u32) -> String {

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use super::delete::Removal;
-use super::{issues_message, validate_stream, ControlPlane, StoreError};
+use super::{issues_message, ControlPlane, StoreError};
 use crate::config::{Config, Issue};
 use crate::log::LogStore;
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
+use crate::plan::{check_stream, plan_stream};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -18,6 +19,10 @@ pub enum StartupError {
     Stream(#[from] StartError),
     #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
     Version { stream: String, source: std::io::Error },
+    /// A stream of the config file fails its checks: the caller opened a configuration that
+    /// was not checked (`plan::load` checks every stream).
+    #[error("delivery stream {stream}: {}", issues_message(.issues))]
+    Unchecked { stream: String, issues: Vec<Issue> },
     /// `error` names the file; it is not returned as the source, so that a printed chain
     /// (`{:#}`) does not repeat it.
     #[error("{error}; {FIX_API_STREAM}")]
@@ -54,8 +59,11 @@ impl ControlPlane {
                 .definitions
                 .file_stream_version(stream_config)
                 .map_err(|source| StartupError::Version { stream: name.clone(), source })?;
+            let plan = plan_stream(config, stream_config)
+                .map_err(|issues| StartupError::Unchecked { stream: name.clone(), issues })?;
             let opening = Opening {
                 config,
+                plan: &plan,
                 build: &streams.build,
                 stream: stream_config,
                 owner: Owner::ConfigFile,
@@ -98,10 +106,10 @@ impl ControlPlane {
             if self.registry.get(&name).is_some() {
                 return Err(StartupError::NameTaken { path: label, stream: name });
             }
-            let issues = validate_stream(&server, &stored.config, "");
-            if !issues.is_empty() {
-                return Err(StartupError::Invalid { path: label, issues });
-            }
+            let plan = match check_stream(&server, &stored.config, "") {
+                Ok(plan) => plan,
+                Err(issues) => return Err(StartupError::Invalid { path: label, issues }),
+            };
             let mut config = stored.config.clone();
             config.normalize();
             for excess in server.limits.excesses(&config) {
@@ -111,6 +119,7 @@ impl ControlPlane {
             }
             let opening = Opening {
                 config: &server,
+                plan: &plan,
                 build: &self.build,
                 stream: &config,
                 owner: Owner::Api,
@@ -144,17 +153,16 @@ mod tests {
     use super::*;
     use crate::control::persist;
     use crate::log::{DiskBudget, EmbeddedStore, LogOptions};
-    use crate::wasm_host::TransformEngine;
 
     #[test]
     fn an_unreadable_api_stream_file_stops_the_start_naming_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!("data_dir: {}\n", dir.path().display());
-        let config = crate::config::parse(&yaml, dir.path()).unwrap();
+        let config = crate::plan::parse(&yaml, dir.path()).unwrap();
         let api_dir = persist::api_dir(dir.path());
         std::fs::create_dir_all(&api_dir).unwrap();
         std::fs::write(api_dir.join("broken.json"), "{ not json").unwrap();
-        let build = BuildContext::new(TransformEngine::new().unwrap());
+        let build = BuildContext::for_tests();
         let store =
             Arc::new(EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None)));
         let Err(e) = ControlPlane::open(&config, store, &Metrics::global(), build) else {

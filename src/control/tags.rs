@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::ControlPlane;
 use super::{stored_of, ControlError, MAX_TAGS};
-use crate::config::{check_tags, DeliveryStreamConfig, Issue, Tag};
+use crate::config::{DeliveryStreamConfig, Issue, Tag};
+use crate::plan::check_tags;
 use crate::registry::DeliveryStream;
 
 impl ControlPlane {

@@ -13,6 +13,7 @@ use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
 use crate::names::DESTINATION_ID;
 use crate::pipeline::Pipeline;
+use crate::plan::StreamPlan;
 use crate::registry::{Definition, DeliveryStream, Owner};
 
 impl ControlPlane {
@@ -41,14 +42,11 @@ impl ControlPlane {
         }
         let mut config =
             merge::merge(&definition.config, kind, update).map_err(ControlError::Merge)?;
-        let issues = self.validate_api_stream(&config).await?;
-        if !issues.is_empty() {
-            return Err(ControlError::Invalid(issues));
-        }
+        let plan = self.check_api_stream(&config).await?;
         config.normalize();
         check_limits(&self.config().limits, &config, Some(&definition.config))?;
         let version = definition.version + 1;
-        self.replace(&stream, config, version, Some(now_secs())).await?;
+        self.replace(&stream, config, plan, version, Some(now_secs())).await?;
         tracing::info!(stream = %name, version, "delivery stream destination updated through the API");
         Ok(())
     }
@@ -83,12 +81,14 @@ impl ControlPlane {
         }
     }
 
-    /// Runs `stream` with `config` from now on: prepares the new pipeline, stores the change,
-    /// stops the old workers (sealed objects are delivered) and starts new ones on the log.
+    /// Runs `stream` with `config` from now on: prepares the new pipeline from its checked
+    /// `plan`, stores the change, stops the old workers (sealed objects are delivered) and
+    /// starts new ones on the log.
     pub(crate) async fn replace(
         &self,
         stream: &Arc<DeliveryStream>,
         config: DeliveryStreamConfig,
+        plan: StreamPlan,
         version: u64,
         last_update: Option<f64>,
     ) -> Result<(), ControlError> {
@@ -96,10 +96,12 @@ impl ControlPlane {
         let pipeline = {
             let (server, config) = (server.clone(), config.clone());
             let (owner, build) = (stream.owner, self.build.clone());
-            tokio::task::spawn_blocking(move || Pipeline::prepare(&server, &config, owner, &build))
-                .await
-                .map_err(internal("preparing the new pipeline failed"))?
-                .map_err(|e| start_error(e, stream.owner))?
+            tokio::task::spawn_blocking(move || {
+                Pipeline::prepare(&server, &config, &plan, owner, &build)
+            })
+            .await
+            .map_err(internal("preparing the new pipeline failed"))?
+            .map_err(|e| start_error(e, stream.owner))?
         };
         let keys = self.log_keys(&config).await.map_err(ControlError::Keys)?;
         let definition = Definition {

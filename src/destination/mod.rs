@@ -7,6 +7,10 @@
 //! and its service in the `hydrant-destinations` crate. Code elsewhere asks a descriptor
 //! rather than matching on the kind: [`descriptor`] finds it.
 //!
+//! Each folder also checks its block's own fields and makes the [`DestinationPlan`] the sink is
+//! built from ([`check`], for `plan`): the rules of its service, and what it asks of its
+//! intermediate bucket.
+//!
 //! A sink takes one sealed buffer and delivers it, retrying as its destination's policy says,
 //! and writes whatever could not be delivered to the error output in S3, so the uploader can
 //! move the checkpoint past it. Every sink writes its error documents and staged or backup
@@ -33,7 +37,7 @@ use std::sync::Arc;
 
 use hydrant_destinations::DestinationError;
 
-use crate::config::{DeliveryStreamConfig, DestinationBlock, DestinationKind};
+use crate::config::{DeliveryStreamConfig, DestinationBlock, DestinationKind, Issue};
 use crate::delivery::sink::{Sink, SinkContext};
 
 /// What Hydrant needs to know about a destination kind, outside its own folder.
@@ -105,12 +109,9 @@ pub trait DestinationPlan: Send + Sync + fmt::Debug {
     fn build(&self, output: S3Output) -> Result<Arc<dyn Sink>, PlanError>;
 }
 
-/// Why a destination could not be planned or built.
+/// Why a destination's sink could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// Fields of the block are invalid: (field relative to the block, what is wrong).
-    #[error("{}", fields(.0))]
-    Invalid(Vec<(String, String)>),
     /// Its client cannot be made.
     #[error("{0}")]
     Client(#[from] DestinationError),
@@ -119,28 +120,25 @@ pub enum PlanError {
     Credentials(String),
 }
 
-fn fields(errors: &[(String, String)]) -> String {
-    errors.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ")
-}
-
-impl PlanError {
-    fn invalid<F: fmt::Display>(errors: Vec<(F, String)>) -> Self {
-        PlanError::Invalid(errors.into_iter().map(|(f, m)| (f.to_string(), m)).collect())
-    }
-}
-
-/// Checks `stream`'s destination and returns its plan; `source_arn` is the stream's ARN.
+/// Checks the own fields of `stream`'s destination block, all problems at once, and returns
+/// its plan when they are valid; `path` is the stream's, `source_arn` its ARN. The block's
+/// `S3Configuration` has the S3 rules and an S3 block is all S3 rules: `plan` checks those.
 pub fn check(
     stream: &DeliveryStreamConfig,
     source_arn: &str,
-) -> Result<Box<dyn DestinationPlan>, PlanError> {
-    Ok(match stream.destination() {
+    path: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<Box<dyn DestinationPlan>> {
+    let block = stream.destination();
+    let at = format!("{path}.{}", block.kind().config_member());
+    Some(match block {
         DestinationBlock::S3(_) => Box::new(s3::S3Plan),
-        DestinationBlock::Redshift(r) => Box::new(warehouse::plan(r)?),
+        DestinationBlock::Redshift(r) => Box::new(warehouse::check(r, &at, issues)?),
         DestinationBlock::Search { config, elasticsearch } => {
-            Box::new(search::plan(config, elasticsearch, stream.hydrant.basic_auth.as_ref())?)
+            let basic_auth = stream.hydrant.basic_auth.as_ref();
+            Box::new(search::check(config, elasticsearch, basic_auth, path, &at, issues)?)
         }
-        DestinationBlock::Http(h) => Box::new(http::plan(h, source_arn)?),
+        DestinationBlock::Http(h) => Box::new(http::check(h, source_arn, &at, issues)?),
     })
 }
 

@@ -212,8 +212,20 @@ impl ObjectNamer {
     ) -> Result<Self, NamerError> {
         // Partition keys are allowed here: whether the stream may use them (rule 5 asks for
         // DynamicPartitioningConfiguration) is checked with the stream's configuration.
-        let CheckedPrefixes { prefix: user_prefix, error_output_prefix: user_error_prefix } =
+        let prefixes =
             check_prefixes(prefix, error_output_prefix, true).map_err(NamerError::Prefixes)?;
+        Self::from_prefixes(stream, prefixes, extension, tz)
+    }
+
+    /// [`ObjectNamer::new`] with the prefixes already parsed and checked ([`check_prefixes`]).
+    pub fn from_prefixes(
+        stream: &str,
+        prefixes: CheckedPrefixes,
+        extension: &str,
+        tz: Tz,
+    ) -> Result<Self, NamerError> {
+        let CheckedPrefixes { prefix: user_prefix, error_output_prefix: user_error_prefix } =
+            prefixes;
         // Appending the constant default pattern cannot fail; should it, it is named like a
         // prefix the user wrote.
         let appended = |field| {

@@ -26,10 +26,11 @@ use crate::delivery::sink::Sink;
 use crate::delivery::stream_workers::WorkerFactory;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{BatchPolicy, ShardWorker, StagesFactory, Workers};
-use crate::destination::{self, S3Output};
+use crate::destination::S3Output;
 use crate::log::{AtRestKeys, LogStore, OpenError, ShardState, StreamLog, StreamSpec};
 use crate::names::arn_of;
 use crate::naming::ObjectNamer;
+use crate::plan::StreamPlan;
 use crate::registry::{Definition, DeliveryStream, Owner};
 use crate::telemetry::Metrics;
 use crate::wasm_host::{DefinedBy, TransformEngine};
@@ -44,6 +45,13 @@ pub struct BuildContext {
 impl BuildContext {
     pub fn new(engine: TransformEngine) -> Self {
         Self { engine }
+    }
+
+    /// A context of its own, for unit tests that build streams (what a server shares does
+    /// not matter there).
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self::new(TransformEngine::new().expect("a WebAssembly engine"))
     }
 }
 
@@ -62,10 +70,13 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Builds the destination, object format, naming and processing of `stream_config`.
+    /// Builds the destination, object format, naming and processing of `stream_config` from
+    /// its checked `plan` (`crate::plan::check_stream`, `plan_stream`): the destination's
+    /// sink, the parsed prefixes and the compiled processors come from there.
     pub(crate) fn prepare(
         config: &Config,
         stream_config: &DeliveryStreamConfig,
+        plan: &StreamPlan,
         owner: Owner,
         build: &BuildContext,
     ) -> Result<Self, StartError> {
@@ -132,16 +143,10 @@ impl Pipeline {
         }
         let extension = codec.extension().to_string();
         let namer = Arc::new(
-            ObjectNamer::new(
-                &name,
-                s3.prefix.as_deref(),
-                s3.error_output_prefix.as_deref(),
-                &extension,
-                s3.time_zone(),
-            )
-            // Error objects are plain JSON lines whatever the delivery format.
-            .and_then(|namer| namer.with_error_extension(""))
-            .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
+            ObjectNamer::from_prefixes(&name, plan.prefixes.clone(), &extension, s3.time_zone())
+                // Error objects are plain JSON lines whatever the delivery format.
+                .and_then(|namer| namer.with_error_extension(""))
+                .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
         );
         for (field, key) in namer.sample_keys(1) {
             let refused = match key {
@@ -164,14 +169,14 @@ impl Pipeline {
         let build = Arc::new(StageBuilder::new(
             config,
             stream_config,
+            plan.processors.clone(),
             &arn_of(&config.region, &config.account_id, &name),
             defined_by,
             &build.engine,
         )?);
         let output = S3Output { destination, namer: namer.clone(), codec: codec.clone() };
-        let source_arn = arn_of(&config.region, &config.account_id, &name);
-        let sink = destination::check(stream_config, &source_arn)
-            .and_then(|plan| plan.build(output))
+        let sink = (plan.destination)
+            .build(output)
             .map_err(|source| StartError::Sink { stream: name.clone(), source })?;
         let backup = Backup::prepare(stream_config, &spec, sse.as_ref(), ring.as_ref())?;
         Ok(Self { codec, namer, policy, build, sink, key_rules, backup })
@@ -294,6 +299,8 @@ impl Pipeline {
 /// How a stream comes to be opened.
 pub(crate) struct Opening<'a> {
     pub config: &'a Config,
+    /// The stream's checked plan.
+    pub plan: &'a StreamPlan,
     pub build: &'a BuildContext,
     pub stream: &'a DeliveryStreamConfig,
     pub owner: Owner,
@@ -309,9 +316,17 @@ pub(crate) fn open_stream(
     store: &dyn LogStore,
     metrics: &Metrics,
 ) -> Result<DeliveryStream, StartError> {
-    let Opening { config, build, stream: stream_config, owner, version, created_at, last_update } =
-        opening;
-    let pipeline = Pipeline::prepare(config, stream_config, owner, build)?;
+    let Opening {
+        config,
+        plan,
+        build,
+        stream: stream_config,
+        owner,
+        version,
+        created_at,
+        last_update,
+    } = opening;
+    let pipeline = Pipeline::prepare(config, stream_config, plan, owner, build)?;
     let name = stream_config.delivery_stream_name.clone();
     let s3 = stream_config.s3();
     let log_keys = config

@@ -27,30 +27,18 @@ pub(super) struct StageBuilder {
 }
 
 impl StageBuilder {
-    /// `defined_by` decides what a `LambdaArn` may name ([`resolve_module`]).
+    /// `processors` are the stream's, compiled by its plan; `defined_by` decides what a
+    /// `LambdaArn` may name ([`resolve_module`]).
     pub(super) fn new(
         config: &Config,
         stream: &DeliveryStreamConfig,
+        processors: Option<Arc<Processors>>,
         arn: &str,
         defined_by: DefinedBy,
         engine: &TransformEngine,
     ) -> Result<Self, StartError> {
         let name = &stream.delivery_stream_name;
-        let processing = |message: String| StartError::Processing { stream: name.clone(), message };
         let s3 = stream.s3();
-        let enabled = s3.processing_configuration.as_ref().and_then(|p| p.enabled).unwrap_or(false);
-        let processors = match s3.processing_configuration.as_ref().filter(|_| enabled) {
-            None => None,
-            Some(p) => Some(Arc::new(Processors::from_config(p).map_err(|issues| {
-                processing(
-                    issues
-                        .into_iter()
-                        .map(|(path, message)| format!("{path}: {message}"))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            })?)),
-        };
         let transform = match processors.as_ref().and_then(|p| p.lambda()) {
             None => None,
             Some(spec) => {

@@ -326,7 +326,7 @@ fn load(text: &str, dir: &Path) -> Result<(), hydrant::config::ConfigError> {
         true => Ok(PLACEHOLDER.to_owned()),
         false => Err(std::env::VarError::NotPresent),
     };
-    hydrant::config::parse_with_env(text, dir, env).map(|_| ())
+    hydrant::plan::parse_with_env(text, dir, env).map(|_| ())
 }
 
 fn refused(e: hydrant::config::ConfigError) -> String {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hydrant_destinations::http::{HttpDestination, HttpEndpointSettings};
 
 use super::{Descriptor, DestinationPlan, Endpoint, Kept, PlanError, S3Output, Secret};
-use crate::config::{DestinationKind, HttpEndpointConfig};
+use crate::config::{DestinationKind, HttpEndpointConfig, Issue};
 use crate::delivery::sink::Sink;
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
@@ -33,9 +33,24 @@ pub(super) struct HttpPlan {
     source_arn: String,
 }
 
-pub(super) fn plan(block: &HttpEndpointConfig, source_arn: &str) -> Result<HttpPlan, PlanError> {
-    let settings = block.settings(source_arn).map_err(PlanError::invalid)?;
-    Ok(HttpPlan { settings, source_arn: source_arn.to_owned() })
+/// Checks the fields of the block at `block` (its path) of the stream `source_arn`, other than
+/// its `S3Configuration` (which has the S3 rules, checked by `plan`); the plan when its
+/// settings are valid.
+pub(super) fn check(
+    h: &HttpEndpointConfig,
+    source_arn: &str,
+    block: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<HttpPlan> {
+    match h.settings(source_arn) {
+        Ok(settings) => Some(HttpPlan { settings, source_arn: source_arn.to_owned() }),
+        Err(errors) => {
+            for (field, message) in errors {
+                issues.push(Issue::new(format!("{block}.{field}"), message));
+            }
+            None
+        }
+    }
 }
 
 impl DestinationPlan for HttpPlan {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hydrant_destinations::search::{SearchDestination, SearchFlavor, SearchSettings};
 
 use super::{Descriptor, DestinationPlan, Endpoint, Kept, PlanError, S3Output, Secret};
-use crate::config::{DestinationKind, SearchConfig};
+use crate::config::{BasicAuthConfig, BufferingHints, DestinationKind, Issue, SearchConfig};
 use crate::delivery::sink::Sink;
 
 /// The cluster's credentials are the stream's `hydrant.basic_auth`.
@@ -56,13 +56,55 @@ pub(super) struct SearchPlan {
     descriptor: &'static Descriptor,
 }
 
-pub(super) fn plan(
-    block: &SearchConfig,
+/// Checks the fields of the block at `block` (its path) other than its `S3Configuration`
+/// (which has the S3 rules, checked by `plan`), with the stream's `hydrant.basic_auth`;
+/// `path` is the stream's. The plan when its settings are valid.
+pub(super) fn check(
+    config: &SearchConfig,
     elasticsearch: bool,
-    basic_auth: Option<&crate::config::BasicAuthConfig>,
-) -> Result<SearchPlan, PlanError> {
-    let settings = block.settings(elasticsearch, basic_auth).map_err(PlanError::invalid)?;
-    Ok(SearchPlan { settings, descriptor: descriptor(elasticsearch) })
+    basic_auth: Option<&BasicAuthConfig>,
+    path: &str,
+    block: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<SearchPlan> {
+    let plan = match config.settings(elasticsearch, basic_auth) {
+        Ok(settings) => Some(SearchPlan { settings, descriptor: descriptor(elasticsearch) }),
+        Err(errors) => {
+            for (field, message) in errors {
+                let at = match field {
+                    "username" | "password" => format!("{path}.hydrant.basic_auth.{field}"),
+                    f => format!("{block}.{f}"),
+                };
+                issues.push(Issue::new(at, message));
+            }
+            None
+        }
+    };
+    check_hints(config.buffering_hints, block, issues);
+    plan
+}
+
+/// The block's own `BufferingHints`: 1-100 MiB (search's range, not S3's), 0-900 s.
+fn check_hints(hints: Option<BufferingHints>, path: &str, issues: &mut Vec<Issue>) {
+    const SIZES: std::ops::RangeInclusive<u32> = 1..=100;
+    const INTERVALS: std::ops::RangeInclusive<u32> = 0..=900;
+    let Some(hints) = hints else { return };
+    if let Some(size) = hints.size_in_mbs {
+        if !SIZES.contains(&size) {
+            issues.push(Issue::new(
+                format!("{path}.BufferingHints.SizeInMBs"),
+                format!("must be {}..={} MiB here, got {size}", SIZES.start(), SIZES.end()),
+            ));
+        }
+    }
+    if let Some(interval) = hints.interval_in_seconds {
+        if !INTERVALS.contains(&interval) {
+            issues.push(Issue::new(
+                format!("{path}.BufferingHints.IntervalInSeconds"),
+                format!("must be 0..=900 seconds, got {interval}"),
+            ));
+        }
+    }
 }
 
 impl DestinationPlan for SearchPlan {

@@ -11,7 +11,9 @@ use hydrant_destinations::warehouse::{
 };
 
 use super::{Descriptor, DestinationPlan, Endpoint, Kept, PlanError, S3Output, Secret, Target};
-use crate::config::{CompressionFormat, DestinationKind, RedshiftConfig};
+use crate::config::{
+    CompressionFormat, DestinationKind, Issue, RedshiftConfig, RetryOptions, S3BackupMode,
+};
 use crate::delivery::sink::Sink;
 
 /// `!{firehose:error-output-type}` of rows the warehouse refused.
@@ -40,14 +42,86 @@ pub(super) struct WarehousePlan {
     prefix: String,
 }
 
-pub(super) fn plan(block: &RedshiftConfig) -> Result<WarehousePlan, PlanError> {
-    let settings = block.settings().map_err(PlanError::invalid)?;
-    Ok(WarehousePlan {
-        settings,
-        role_arn: block.role_arn.clone().unwrap_or_default(),
-        gzip: block.s3_configuration.compression_format == CompressionFormat::Gzip,
-        prefix: block.s3_configuration.prefix.clone().unwrap_or_default(),
-    })
+/// Checks the fields of the block at `block` (its path) other than its `S3Configuration`
+/// (which has the S3 rules, checked by `plan`), and what the warehouse asks of that bucket;
+/// the plan when its settings are valid.
+pub(super) fn check(
+    r: &RedshiftConfig,
+    block: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<WarehousePlan> {
+    let mut plan = None;
+    let mut push = |field: &str, message: String| {
+        issues.push(Issue::new(format!("{block}.{field}"), message));
+    };
+    let gzip = r.s3_configuration.compression_format == CompressionFormat::Gzip;
+    match r.settings() {
+        Ok(settings) => {
+            for (field, message) in settings.check_compression(gzip) {
+                push(field, message);
+            }
+            let redshift = matches!(settings.target, LoadTarget::Redshift { .. });
+            if redshift && r.role_arn.is_none() {
+                push(
+                    "RoleARN",
+                    "is required for a jdbc:redshift:// target: Redshift reads the \
+                     staged objects with CREDENTIALS 'aws_iam_role=<RoleARN>'"
+                        .into(),
+                );
+            }
+            plan = Some(WarehousePlan {
+                settings,
+                role_arn: r.role_arn.clone().unwrap_or_default(),
+                gzip,
+                prefix: r.s3_configuration.prefix.clone().unwrap_or_default(),
+            });
+        }
+        Err(errors) => {
+            for (field, message) in errors {
+                push(field, message);
+            }
+        }
+    }
+    let s3 = &r.s3_configuration;
+    if !matches!(s3.compression_format, CompressionFormat::Uncompressed | CompressionFormat::Gzip) {
+        push(
+            "S3Configuration.CompressionFormat",
+            format!(
+                "{} cannot be loaded by COPY; use UNCOMPRESSED or GZIP (Firehose allows only these two here)",
+                s3.compression_format
+            ),
+        );
+    }
+    if s3.prefix.as_deref().is_some_and(|p| p.contains("!{")) {
+        push(
+            "S3Configuration.Prefix",
+            "may not contain !{...} expressions for a Redshift destination (Firehose \
+             rule); use a plain prefix such as staging/"
+                .into(),
+        );
+    }
+    if r.s3_backup_mode == S3BackupMode::Enabled && r.s3_backup_configuration.is_none() {
+        push(
+            "S3BackupConfiguration",
+            "is required when S3BackupMode is Enabled; add a bucket for the source \
+             records or set S3BackupMode: Disabled"
+                .into(),
+        );
+    }
+    check_retry(r.retry_options, block, issues);
+    plan
+}
+
+/// `RetryOptions.DurationInSeconds`: 0..=7200 (Firehose).
+fn check_retry(retry: Option<RetryOptions>, path: &str, issues: &mut Vec<Issue>) {
+    if let Some(d) = retry.and_then(|r| r.duration_in_seconds) {
+        if d > 7200 {
+            issues.push(Issue::new(
+                format!("{path}.RetryOptions.DurationInSeconds"),
+                format!("must be 0..=7200 seconds, got {d}"),
+            ));
+        }
+    }
 }
 
 impl DestinationPlan for WarehousePlan {

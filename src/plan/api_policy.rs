@@ -16,9 +16,8 @@
 //! Nothing of a refused stream is resolved or opened, and the messages name the member, the
 //! setting that decides, and never anything of the server's file system.
 
-use crate::config::{
-    processing_block, Config, DeliveryStreamConfig, Issue, ProcessorParameterName, ProcessorType,
-};
+use super::processing_block;
+use crate::config::{Config, DeliveryStreamConfig, Issue, ProcessorParameterName, ProcessorType};
 use crate::destination::{self, Endpoint, Target};
 use crate::wasm_host::{resolve_module, DefinedBy};
 
@@ -130,7 +129,7 @@ mod tests {
             "object_stores:\n  default: {{ type: local, root: /srv/b }}\n  other: {{ type: local, root: /srv/o }}\n\
              functions:\n  \"arn:aws:lambda:us-east-1:123456789012:function:redact\": t/redact.wasm\n{extra}"
         );
-        crate::config::parse(&yaml, Path::new("/etc/hydrant")).unwrap()
+        crate::plan::parse(&yaml, Path::new("/etc/hydrant")).unwrap()
     }
 
     fn stream(value: serde_json::Value) -> DeliveryStreamConfig {

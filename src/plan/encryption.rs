@@ -1,0 +1,66 @@
+//! A stream's encryption: client-side object keys (`hydrant.encryption`), its log's
+//! encryption at rest (`DeliveryStreamEncryptionConfigurationInput`) and server-side
+//! encryption in S3.
+
+use std::path::Path;
+
+use super::server::check_key_ring;
+use crate::config::{Config, DeliveryStreamConfig, Issue, ObjectStoreConfig};
+
+/// Encryption settings: client-side keys, log encryption at rest, server-side encryption.
+pub(super) fn check_encryption(
+    config: &Config,
+    stream: &DeliveryStreamConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) {
+    let hydrant = &stream.hydrant;
+    let own_keys_ok = match &hydrant.encryption {
+        Some(encryption) => {
+            check_key_ring(encryption, &format!("{path}.hydrant.encryption"), issues)
+        }
+        None => true,
+    };
+    let server_keys_ok =
+        config.storage.encryption.as_ref().is_none_or(|e| e.key_ring(Path::new("/")).is_ok());
+    let input = stream.delivery_stream_encryption_configuration_input.as_ref();
+    if input.is_some() && own_keys_ok && server_keys_ok {
+        if let Err(e) = config.log_keys(stream, input) {
+            issues.push(Issue::new(format!("{path}.{}", e.field()), e.to_string()));
+        }
+    }
+    let kms = [
+        &stream
+            .extended_s3_destination_configuration
+            .as_ref()
+            .and_then(|s| s.encryption_configuration.clone()),
+        &stream
+            .s3_destination_configuration
+            .as_ref()
+            .and_then(|s| s.encryption_configuration.clone()),
+    ]
+    .into_iter()
+    .any(|e| e.as_ref().is_some_and(|e| e.kms_encryption_config.is_some()));
+    let sse_s3 = hydrant.server_side_encryption.is_some();
+    if kms && sse_s3 {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.server_side_encryption"),
+            "choose one server-side encryption: KMSEncryptionConfig (SSE-KMS) or hydrant.server_side_encryption: \
+             AES256 (SSE-S3), not both",
+        ));
+    }
+    let local = matches!(
+        config.object_stores.get(&hydrant.object_store),
+        Some(ObjectStoreConfig::Local { .. })
+    );
+    if (kms || sse_s3) && local {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.object_store"),
+            format!(
+                "server-side encryption needs an s3 object store, but {:?} is a local directory; use \
+                 hydrant.encryption for client-side encryption instead",
+                hydrant.object_store
+            ),
+        ));
+    }
+}

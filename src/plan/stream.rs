@@ -1,0 +1,116 @@
+//! One delivery stream: its name, its one destination, its S3 blocks, tags, object store and
+//! shards; and what this Hydrant version does not support yet.
+
+use crate::config::{Config, DeliveryStreamConfig, DeliveryStreamType, Issue};
+use crate::destination::DestinationPlan;
+use crate::naming::CheckedPrefixes;
+
+use super::s3::{check_extended_s3, check_s3_destination};
+use super::tags::check_tags;
+
+/// Range of `hydrant.shards`.
+pub const SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
+
+/// Checks `stream` at `path`: returns its destination's plan and the prefixes of the S3 side
+/// the pipeline writes to, parsed, when they are valid.
+pub(super) fn check_stream(
+    config: &Config,
+    stream: &DeliveryStreamConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<(Box<dyn DestinationPlan>, CheckedPrefixes)> {
+    let name = &stream.delivery_stream_name;
+    let name_len = name.chars().count();
+    if !(1..=64).contains(&name_len)
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        issues.push(Issue::new(
+            format!("{path}.DeliveryStreamName"),
+            format!(
+                "{name:?} is not a valid stream name; use 1 to 64 characters from a-z A-Z 0-9 \
+                 _ . -"
+            ),
+        ));
+    }
+
+    match stream.destination_count() {
+        0 => issues.push(Issue::new(
+            path,
+            "has no destination; add an ExtendedS3DestinationConfiguration block with at \
+             least a BucketARN (or a RedshiftDestinationConfiguration, \
+             AmazonopensearchserviceDestinationConfiguration, \
+             ElasticsearchDestinationConfiguration or HttpEndpointDestinationConfiguration)",
+        )),
+        1 => {}
+        _ => issues.push(Issue::new(
+            path,
+            "has more than one destination block; a stream delivers to exactly one \
+             destination, keep one (for S3, preferably ExtendedS3DestinationConfiguration)",
+        )),
+    }
+    // Warehouse, search and HTTP destinations: their own fields and their S3Configuration.
+    let (destination, own_prefixes) = super::destinations::check(config, stream, path, issues);
+    // The S3 side: the extended block, else the deprecated one (normalising turns it into the
+    // extended one), else another destination's S3Configuration.
+    let extended = stream.extended_s3_destination_configuration.as_ref().map(|ext| {
+        check_extended_s3(ext, &format!("{path}.ExtendedS3DestinationConfiguration"), issues)
+    });
+    let deprecated = stream
+        .s3_destination_configuration
+        .as_ref()
+        .map(|s3| check_s3_destination(s3, &format!("{path}.S3DestinationConfiguration"), issues));
+    let prefixes = extended.or(deprecated).unwrap_or(own_prefixes);
+
+    check_tags(&stream.tags, path, issues);
+
+    let store = &stream.hydrant.object_store;
+    if !config.object_stores.contains_key(store) {
+        let known: Vec<&str> = config.object_stores.keys().map(String::as_str).collect();
+        issues.push(Issue::new(
+            format!("{path}.hydrant.object_store"),
+            format!(
+                "there is no object store named {store:?}; defined: {}; add it under \
+                 object_stores or use one of these",
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ),
+        ));
+    }
+    let shards = stream.hydrant.shards;
+    if !SHARDS_RANGE.contains(&shards) {
+        issues.push(Issue::new(
+            format!("{path}.hydrant.shards"),
+            format!("must be {}..={}, got {shards}", SHARDS_RANGE.start(), SHARDS_RANGE.end()),
+        ));
+    }
+    Some((destination?, prefixes?))
+}
+
+/// NOT YET IMPLEMENTED IN THIS HYDRANT VERSION.
+///
+/// Settings that are valid Firehose (or planned Hydrant) configuration but that this version
+/// cannot honour yet. They are rejected instead of silently ignored, so nobody believes their
+/// data is being compressed, transformed, partitioned, backed up or encrypted when it is not.
+/// When a feature lands, delete its lines here.
+pub fn unsupported_features(config: &Config) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let mut not_yet = |path: String, message: String| issues.push(Issue::new(path, message));
+
+    for (i, stream) in config.delivery_streams.iter().enumerate() {
+        let path = format!("delivery_streams[{i}]");
+
+        if let Some(t) = stream.delivery_stream_type {
+            if t != DeliveryStreamType::DirectPut {
+                not_yet(
+                    format!("{path}.DeliveryStreamType"),
+                    format!(
+                        "{} is not supported; Hydrant streams receive records through \
+                         PutRecord/PutRecordBatch only: use DirectPut or leave \
+                         DeliveryStreamType out",
+                        t.as_firehose_str()
+                    ),
+                );
+            }
+        }
+    }
+    issues
+}

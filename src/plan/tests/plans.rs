@@ -1,0 +1,85 @@
+//! What checking a stream returns for its pipeline: the destination's plan, the parsed
+//! prefixes of the S3 side and the compiled processors.
+
+use super::*;
+use crate::plan::{check_stream, plan_stream, StreamPlan};
+
+fn one_stream(yaml: &str) -> (Config, DeliveryStreamConfig) {
+    let mut config = crate::config::parse(yaml, Path::new(BASE)).unwrap();
+    let stream = config.delivery_streams.remove(0);
+    (config, stream)
+}
+
+fn planned(yaml: &str) -> StreamPlan {
+    let (server, stream) = one_stream(yaml);
+    match plan_stream(&server, &stream) {
+        Ok(plan) => plan,
+        Err(issues) => panic!("expected a plan, got {issues:?}"),
+    }
+}
+
+#[test]
+fn an_s3_stream_is_planned_with_its_parsed_prefixes_and_enabled_processors() {
+    let plan = planned(&stream(
+        "Prefix: \"data/!{timestamp:yyyy}/\"
+ErrorOutputPrefix: \"err/!{firehose:error-output-type}/\"
+ProcessingConfiguration: { Enabled: true, Processors: [{ Type: AppendDelimiterToRecord }] }",
+        "",
+    ));
+    assert_eq!(plan.destination.descriptor().kind, DestinationKind::S3);
+    assert_eq!(plan.prefixes.prefix.as_str(), "data/!{timestamp:yyyy}/");
+    assert!(plan.prefixes.prefix.has_expressions());
+    assert_eq!(plan.prefixes.error_output_prefix.as_str(), "err/!{firehose:error-output-type}/");
+    assert!(plan.processors.is_some(), "enabled processors are compiled once, here");
+
+    let off = planned(&stream(
+        "ProcessingConfiguration: { Enabled: false, Processors: [{ Type: AppendDelimiterToRecord }] }",
+        "",
+    ));
+    assert!(off.processors.is_none(), "disabled processors are checked, not run");
+    assert_eq!(off.prefixes.prefix.as_str(), "");
+}
+
+#[test]
+fn another_destination_is_planned_with_the_prefixes_of_its_s3_configuration() {
+    let plan = planned(
+        "delivery_streams:
+  - DeliveryStreamName: h
+    HttpEndpointDestinationConfiguration:
+      EndpointConfiguration: { Url: \"https://example.com/in\" }
+      S3Configuration: { BucketARN: arn:aws:s3:::raw, Prefix: failed/ }
+",
+    );
+    assert_eq!(plan.destination.descriptor().kind, DestinationKind::Http);
+    assert_eq!(plan.prefixes.prefix.as_str(), "failed/");
+    assert!(plan.processors.is_none());
+}
+
+#[test]
+fn the_deprecated_s3_block_is_planned_like_the_extended_one() {
+    let plan = planned(
+        "delivery_streams:
+  - DeliveryStreamName: old
+    S3DestinationConfiguration: { BucketARN: arn:aws:s3:::raw, Prefix: legacy/ }
+",
+    );
+    assert_eq!(plan.destination.descriptor().kind, DestinationKind::S3);
+    assert_eq!(plan.prefixes.prefix.as_str(), "legacy/");
+}
+
+#[test]
+fn a_stream_is_not_planned_with_problems_and_gets_only_its_own_problems() {
+    let (server, invalid) = one_stream(&stream("Prefix: \"a/!{timestamp:yyyy'}/\"", ""));
+    let Err(issues) = plan_stream(&server, &invalid) else { panic!("planned an invalid prefix") };
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert!(paths.contains(&"ExtendedS3DestinationConfiguration.Prefix"), "{paths:?}");
+    // An API stream's problems are under its label; the server's settings are not its problem.
+    let (mut server, valid) = one_stream(&stream("", ""));
+    server.account_id = "not an account".into();
+    assert!(!validate(&server).is_empty());
+    assert!(plan_stream(&server, &valid).is_ok());
+    let mut bad = valid.clone();
+    bad.hydrant.shards = 0;
+    let Err(issues) = check_stream(&server, &bad, "Update") else { panic!("0 shards planned") };
+    assert_eq!(issues[0].path, "Update.hydrant.shards");
+}
