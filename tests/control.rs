@@ -30,7 +30,7 @@ fn yaml(dir: &Path, interval: u32, streams: &[&str]) -> String {
     text
 }
 
-fn config(dir: &Path, interval: u32, streams: &[&str]) -> hydrant::config::Config {
+fn config(dir: &Path, interval: u32, streams: &[&str]) -> hydrant::plan::ServerPlan {
     hydrant::plan::parse(&yaml(dir, interval, streams), dir).expect("valid test config")
 }
 
@@ -587,10 +587,11 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
     assert!(err.to_string().contains("api-streams/api.json"), "{err}");
     assert!(registry.get("drop").is_some());
 
-    let mut new = config(dir.path(), 300, &["keep", "change", "add"]);
-    let change =
-        new.delivery_streams.iter_mut().find(|s| s.delivery_stream_name == "change").unwrap();
-    change.extended_s3_destination_configuration.as_mut().unwrap().prefix = Some("changed/".into());
+    let changed_prefix = |streams: &[&str]| {
+        let text = yaml(dir.path(), 300, streams).replace("Prefix: change/", "Prefix: changed/");
+        hydrant::plan::parse(&text, dir.path()).expect("valid test config")
+    };
+    let new = changed_prefix(&["keep", "change", "add"]);
     let changes = control.reload(new).await.unwrap();
     let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
@@ -622,11 +623,7 @@ async fn a_reload_adds_replaces_and_removes_file_streams() {
     assert!(objects(&bucket(dir.path(), "changed")).iter().all(|(k, _)| k.contains("change-2-")));
 
     // The version survives a restart with the same file, and goes up no further.
-    let mut again = config(dir.path(), 300, &["keep", "change", "add"]);
-    let change =
-        again.delivery_streams.iter_mut().find(|s| s.delivery_stream_name == "change").unwrap();
-    change.extended_s3_destination_configuration.as_mut().unwrap().prefix = Some("changed/".into());
-    change.normalize();
+    let again = changed_prefix(&["keep", "change", "add"]);
     let hydrant = Hydrant::start(&again).unwrap();
     assert_eq!(hydrant.state.registry.get("change").unwrap().version(), 2);
     assert_eq!(hydrant.state.registry.get("keep").unwrap().version(), 1);
@@ -753,7 +750,7 @@ async fn streams_named_dot_and_dot_dot_are_isolated_from_each_other_and_the_rest
     assert!(data.join("streams").is_dir() && data.join("streams/x/shard-0000").is_dir());
 }
 
-fn limited(dir: &Path) -> hydrant::config::Config {
+fn limited(dir: &Path) -> hydrant::plan::ServerPlan {
     let text = "limits: { max_streams: 2, max_shards: 6, max_shards_per_stream: 4, \
                 max_buffer_size_mib: 64 }\n"
         .to_string()

@@ -71,7 +71,7 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Builds the destination, object format, naming and processing of `stream_config` from
-    /// its checked `plan` (`crate::plan::check_stream`, `plan_stream`): the destination's
+    /// its checked `plan` (`crate::plan::ServerPlan`, `check_stream`): the destination's
     /// sink, the parsed prefixes and the compiled processors come from there.
     pub(crate) fn prepare(
         config: &Config,
