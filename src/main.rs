@@ -100,14 +100,14 @@ fn serve(
     listen: Option<std::net::SocketAddr>,
     watch: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mut config = match &path {
+    let mut server = match &path {
         Some(path) => plan::load(path)?,
-        None => config::embedded_default(),
+        None => plan::check(config::embedded_default())?,
     };
     if let Some(listen) = listen {
-        config.listen = listen;
+        server = server.with_listen(listen);
     }
-    if config.core.kind == config::CoreType::Jetstream {
+    if server.config().core.kind == config::CoreType::Jetstream {
         anyhow::bail!(
             "core.type: jetstream: this version does not serve streams on NATS JetStream yet (the \
              cluster mode is being built, docs/cluster.md); leave core out (the embedded log) to \
@@ -115,14 +115,15 @@ fn serve(
         );
     }
     let reload = path.map(|path| hydrant::server::ReloadSource { path, listen, watch });
-    runtime()?.block_on(hydrant::server::run(config, reload))?;
+    runtime()?.block_on(hydrant::server::run(server, reload))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn validate(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     match plan::load(file) {
-        Ok(config) => {
-            println!("{}: ok ({} delivery streams)", file.display(), config.delivery_streams.len());
+        Ok(server) => {
+            let streams = server.config().delivery_streams.len();
+            println!("{}: ok ({streams} delivery streams)", file.display());
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

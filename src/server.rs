@@ -18,11 +18,12 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 
-use crate::config::{Config, FsyncSetting};
+use crate::config::FsyncSetting;
 use crate::control::{ControlPlane, StartupError};
 use crate::listener::{self, Listener};
 use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions};
 use crate::pipeline::BuildContext;
+use crate::plan::ServerPlan;
 use crate::telemetry::Metrics;
 
 /// Errors that stop the server from starting or running.
@@ -58,9 +59,10 @@ pub struct Hydrant {
 }
 
 impl Hydrant {
-    /// Opens the data directory and every stream (the config file's and the API's), and
-    /// starts delivery. Call it inside a Tokio runtime.
-    pub fn start(config: &Config) -> Result<Self, ServerError> {
+    /// Opens the data directory and every stream (the config file's, from their plans, and
+    /// the API's), and starts delivery. Call it inside a Tokio runtime.
+    pub fn start(server: &ServerPlan) -> Result<Self, ServerError> {
+        let config = server.config();
         let dir = &config.data_dir;
         let data_dir_error =
             |source| ServerError::DataDir { path: dir.display().to_string(), source };
@@ -84,7 +86,7 @@ impl Hydrant {
         let metrics = Metrics::global();
         // One WebAssembly engine per server: every stream's transforms are compiled in it.
         let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
-        let control = Arc::new(ControlPlane::open(config, store.clone(), &metrics, build)?);
+        let control = Arc::new(ControlPlane::open(server, store.clone(), &metrics, build)?);
         // After every stream found its directory (a name starting with `.` may have moved).
         store.remove_trash();
         control.resume_deletions(control.pending_deletions());
@@ -127,7 +129,8 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Serves (HTTPS when `tls` is configured) until SIGINT or SIGTERM; SIGHUP reloads
 /// `reload`'s file (ignored without one).
-pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), ServerError> {
+pub async fn run(server: ServerPlan, reload: Option<ReloadSource>) -> Result<(), ServerError> {
+    let config = server.config();
     // Load the certificate before opening anything, so a bad file fails fast.
     let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?;
     let installer = |kind: SignalKind, name: &'static str| {
@@ -137,7 +140,7 @@ pub async fn run(config: Config, reload: Option<ReloadSource>) -> Result<(), Ser
     let mut terminate = installer(SignalKind::terminate(), "SIGTERM")?;
     let mut interrupt = installer(SignalKind::interrupt(), "SIGINT")?;
 
-    let hydrant = Hydrant::start(&config)?;
+    let hydrant = Hydrant::start(&server)?;
     let bind = |addr: std::net::SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })
     };
@@ -286,8 +289,8 @@ async fn reload_config(control: &Arc<ControlPlane>, source: &ReloadSource, trigg
     tracing::info!(path = %path, "{trigger}: reloading the configuration");
     let file = source.path.clone();
     let loaded = tokio::task::spawn_blocking(move || crate::plan::load(&file)).await;
-    let mut config = match loaded {
-        Ok(Ok(config)) => config,
+    let mut loaded = match loaded {
+        Ok(Ok(loaded)) => loaded,
         Ok(Err(e)) => {
             tracing::error!(path = %path, "{path}: invalid configuration; the running configuration stays");
             for line in e.to_string().lines() {
@@ -301,9 +304,9 @@ async fn reload_config(control: &Arc<ControlPlane>, source: &ReloadSource, trigg
         }
     };
     if let Some(listen) = source.listen {
-        config.listen = listen;
+        loaded = loaded.with_listen(listen);
     }
-    match control.reload(config).await {
+    match control.reload(loaded).await {
         Ok(changes) if changes.is_empty() => {
             tracing::info!(path = %path, "configuration reloaded: nothing changed")
         }

@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 mod common;
 
-fn config(dir: &Path, interval: u32) -> hydrant::config::Config {
+fn config(dir: &Path, interval: u32) -> hydrant::plan::ServerPlan {
     let yaml = format!(
         "data_dir: {data}\nobject_stores:\n  local: {{ type: local, root: {root} }}\ndelivery_streams:\n  \
          - DeliveryStreamName: clicks\n    ExtendedS3DestinationConfiguration:\n      \
@@ -247,7 +247,7 @@ fn read_all_gzip(root: &Path) -> Vec<String> {
 
 // --- auth: sigv4 through the router ------------------------------------------------------------
 
-fn sigv4_config(dir: &Path) -> hydrant::config::Config {
+fn sigv4_config(dir: &Path) -> hydrant::plan::ServerPlan {
     let yaml = format!(
         "data_dir: {data}\nobject_stores:\n  local: {{ type: local, root: {root} }}\n\
          auth:\n  mode: sigv4\n  credentials:\n    \

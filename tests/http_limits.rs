@@ -29,7 +29,7 @@ mod common;
 
 const TOTAL_KIB: usize = MAX_INFLIGHT_MIB as usize * 1024;
 
-fn config(dir: &Path, sigv4: bool) -> hydrant::config::Config {
+fn config(dir: &Path, sigv4: bool) -> hydrant::plan::ServerPlan {
     let auth = if sigv4 {
         "auth:\n  mode: sigv4\n  credentials:\n    - { access_key_id: AKIDKNOWN, secret_access_key: known-secret }\n"
     } else {

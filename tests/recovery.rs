@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// One shard, partitioned by `.k`, a one-second window.
-fn config(dir: &Path) -> hydrant::config::Config {
+fn config(dir: &Path) -> hydrant::plan::ServerPlan {
     let yaml = format!(
         r#"data_dir: {data}
 shutdown_timeout_seconds: 10

@@ -432,7 +432,8 @@ pub fn sigv4(data: &[u8]) {
         let config = hydrant::plan::parse_with_env(SIGV4_CONFIG, Path::new("/"), |_| {
             Err(std::env::VarError::NotPresent)
         })
-        .expect("the sigv4 fuzz config is valid");
+        .expect("the sigv4 fuzz config is valid")
+        .into_config();
         Verifier::from_config(&config.auth, &config.region).expect("auth mode sigv4")
     });
     let (head, body) = match data.windows(2).position(|w| w == b"\n\n") {

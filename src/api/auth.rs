@@ -253,7 +253,7 @@ impl Verifier {
                 let streams =
                     c.streams.as_ref().map(|s| Arc::new(s.iter().cloned().collect::<HashSet<_>>()));
                 let actions = Arc::new(AllowedActions::from_config(c.actions.as_deref()));
-                let key = Key { secret: c.secret_access_key.clone(), streams, actions };
+                let key = Key { secret: c.secret_access_key.expose().to_owned(), streams, actions };
                 (c.access_key_id.clone(), key)
             })
             .collect();

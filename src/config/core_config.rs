@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::defaults::resolve_path;
-use super::{Config, Issue};
+use super::{Config, Issue, Secret};
 
 /// Default of `core.replicas`: three copies, as Kinesis keeps.
 pub const CORE_REPLICAS: u8 = 3;
@@ -64,7 +64,7 @@ pub struct CoreConfig {
 
     /// A NATS authentication token (write `${NATS_TOKEN}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     /// A NATS user name, with `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +72,7 @@ pub struct CoreConfig {
 
     /// The password of `user` (write `${NATS_PASSWORD}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 
     /// TLS to the NATS servers: the CA that signed them, and a client certificate when they
     /// ask for one. With this block the connection must be TLS.
@@ -111,9 +111,9 @@ impl fmt::Debug for CoreConfig {
             .field("replicas", &self.replicas)
             .field("credentials_file", &self.credentials_file)
             .field("nkey_seed_file", &self.nkey_seed_file)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token)
             .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
             .field("tls", &self.tls)
             .field("duplicate_window_seconds", &self.duplicate_window_seconds)
             .finish()
@@ -266,7 +266,7 @@ fn jetstream_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
         (None, Some(_)) => issues.push(Issue::new("core.user", "core.password needs a user")),
         _ => {}
     }
-    if core.token.as_ref().is_some_and(|t| t.is_empty()) {
+    if core.token.as_ref().is_some_and(|t| t.expose().is_empty()) {
         issues.push(Issue::new("core.token", "is empty (is its environment variable set?)"));
     }
     let files =

@@ -16,6 +16,8 @@ use hydrant_destinations::search::{DocumentIdOptions, IndexRotationPeriod};
 use hydrant_destinations::warehouse::CopyCommand;
 use serde::{Deserialize, Serialize};
 
+use super::Secret;
+
 use super::model::{
     BufferingHints, CloudWatchLoggingOptions, DeliveryStreamConfig, ExtendedS3Config,
     ProcessingConfig, RetryOptions, S3BackupMode, S3DestinationConfig,
@@ -42,7 +44,7 @@ pub struct RedshiftConfig {
     pub username: String,
     /// Database password; write `${ENV_VAR}`, never the secret itself. Never echoed back.
     #[serde(rename = "Password", default)]
-    pub password: String,
+    pub password: Secret,
     /// How long a failing COPY is retried before the batch is skipped and a manifest of its
     /// staged objects is written under `errors/`. Default 3600 s.
     #[serde(rename = "RetryOptions", default, skip_serializing_if = "Option::is_none")]
@@ -71,7 +73,7 @@ impl std::fmt::Debug for RedshiftConfig {
             .field("cluster_jdbc_url", &redact_url_credentials(&self.cluster_jdbc_url))
             .field("copy_command", &self.copy_command)
             .field("username", &self.username)
-            .field("password", &"<redacted>")
+            .field("password", &self.password)
             .field("s3_configuration", &self.s3_configuration)
             .finish_non_exhaustive()
     }
@@ -396,7 +398,7 @@ impl RedshiftConfig {
             &self.cluster_jdbc_url,
             &self.copy_command,
             &self.username,
-            &self.password,
+            self.password.expose(),
             self.retry_options.and_then(|o| o.duration_in_seconds),
         )
     }
@@ -425,7 +427,7 @@ impl SearchConfig {
             document_id_options: self.document_id_options,
             retry_duration_in_seconds: self.retry_options.and_then(|o| o.duration_in_seconds),
             username: basic_auth.map(|a| a.username.clone()),
-            password: basic_auth.map(|a| a.password.clone()),
+            password: basic_auth.map(|a| a.password.expose().to_owned()),
             request_timeout: None,
         })
     }

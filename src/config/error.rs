@@ -177,8 +177,10 @@ mod tests {
             .replace("${MINIO_ROOT_USER}", "\"${MINIO_ROOT_USER}\"")
             .replace("${MINIO_ROOT_PASSWORD}", "\"${MINIO_ROOT_PASSWORD}\"");
         let config = parse(&quoted).unwrap();
-        let crate::config::ObjectStoreConfig::S3 { access_key_id, .. } =
-            &config.object_stores["minio"]
+        let crate::config::ObjectStoreConfig::S3(crate::config::S3StoreConfig {
+            access_key_id,
+            ..
+        }) = &config.object_stores["minio"]
         else {
             panic!("minio is not an s3 store");
         };

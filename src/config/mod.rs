@@ -31,6 +31,7 @@ mod http;
 mod limits;
 mod log_keys;
 mod model;
+mod secret;
 
 use std::path::Path;
 
@@ -55,10 +56,11 @@ pub use model::{
     DynamicPartitioningConfig, EncryptionConfig, ExtendedS3Config, FsyncSetting,
     HttpEndpointConfig, HydrantStreamConfig, KmsEncryptionConfig, NoEncryptionConfig,
     ObjectStoreConfig, ProcessingConfig, Processor, ProcessorParameter, ProcessorParameterName,
-    ProcessorType, RedshiftConfig, RetryOptions, S3BackupMode, S3DestinationConfig, SearchConfig,
-    SearchS3BackupMode, ServerSideEncryptionSetting, Sigv4Credential, StorageConfig,
+    ProcessorType, RedshiftConfig, RetryOptions, S3BackupMode, S3DestinationConfig, S3StoreConfig,
+    SearchConfig, SearchS3BackupMode, ServerSideEncryptionSetting, Sigv4Credential, StorageConfig,
     StreamEncryptionInput, Tag, TlsConfig,
 };
+pub use secret::Secret;
 
 /// Parses a byte size such as `10GiB`, `512 MiB`, `500MB` or `4096` (the syntax of
 /// `storage.max_bytes`).

@@ -409,7 +409,7 @@ mod tests {
         }))
         .unwrap();
         let password = |c: &DeliveryStreamConfig| {
-            c.redshift_destination_configuration.as_ref().unwrap().password.clone()
+            c.redshift_destination_configuration.as_ref().unwrap().password.expose().to_owned()
         };
         let moved = json!({"ClusterJDBCURL": "jdbc:postgresql://evil.example.net:5432/d"});
         assert_eq!(

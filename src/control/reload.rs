@@ -16,7 +16,7 @@
 //! not validate, or that conflicts with the streams created through the API, is rejected as a
 //! whole and the running configuration stays.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{ControlError, ControlPlane};
@@ -26,7 +26,7 @@ use crate::registry::Owner;
 
 use super::delete::Removal;
 use super::{issues_message, persist};
-use crate::plan::{check_stream, plan_stream};
+use crate::plan::{check_stream, plan_stream, ServerPlan, StreamPlan};
 
 /// Why a new config file was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -203,12 +203,19 @@ fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Optio
 }
 
 impl ControlPlane {
-    /// Applies a loaded and validated config file; returns what was done, one entry per
+    /// Applies a loaded and checked config file; returns what was done, one entry per
     /// change. Rejects the whole file when it conflicts with streams created through the API.
-    pub async fn reload(self: &Arc<Self>, new: Config) -> Result<Vec<Change>, ReloadError> {
+    pub async fn reload(self: &Arc<Self>, new: ServerPlan) -> Result<Vec<Change>, ReloadError> {
         let _guard = self.lock.lock().await;
         let current = self.config();
+        let (new, plans) = new.into_parts();
         let (effective, mut changes) = live_settings(&current, &new);
+        // The file's streams were planned with the file's settings. When one that needs a
+        // restart differs, the running value stays, and the streams are planned again with it.
+        let mut planned = StreamPlans {
+            plans: if changes.is_empty() { plans } else { HashMap::new() },
+            server: effective.clone(),
+        };
 
         // The API's streams must still be valid and keep their names.
         let mut conflicts = Vec::new();
@@ -259,7 +266,7 @@ impl ControlPlane {
             let name = config.delivery_stream_name.clone();
             let Some(stream) = self.registry.get(&name) else { continue };
             let version = stream.version() + u64::from(own);
-            let plan = match plan_stream(&effective, &config) {
+            let plan = match planned.take(&config) {
                 Ok(plan) => plan,
                 Err(issues) => {
                     changes
@@ -282,8 +289,9 @@ impl ControlPlane {
             }
             let this = self.clone();
             let server = self.config();
+            let plan = planned.take(&config);
             let opened = tokio::task::spawn_blocking(move || {
-                let plan = plan_stream(&server, &config).map_err(NotApplied::Invalid)?;
+                let plan = plan.map_err(NotApplied::Invalid)?;
                 let version =
                     this.definitions.file_stream_version(&config).map_err(NotApplied::Version)?;
                 let opening = Opening {
@@ -312,12 +320,29 @@ impl ControlPlane {
     }
 }
 
+/// The plans of a reloaded file's streams, or, when none may be used, what to plan them with.
+struct StreamPlans {
+    plans: HashMap<String, StreamPlan>,
+    /// The settings the streams run with.
+    server: Config,
+}
+
+impl StreamPlans {
+    /// The plan of `stream`, one of the file's streams.
+    fn take(&mut self, stream: &DeliveryStreamConfig) -> Result<StreamPlan, Vec<Issue>> {
+        match self.plans.remove(&stream.delivery_stream_name) {
+            Some(plan) => Ok(plan),
+            None => plan_stream(&self.server, stream),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn config(yaml: &str) -> Config {
-        crate::plan::parse(yaml, std::path::Path::new("/tmp")).expect("valid")
+        crate::plan::parse(yaml, std::path::Path::new("/tmp")).expect("valid").into_config()
     }
 
     fn stream(name: &str, prefix: &str, shards: u32) -> String {

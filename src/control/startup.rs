@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use super::delete::Removal;
 use super::{issues_message, ControlPlane, StoreError};
-use crate::config::{Config, Issue};
+use crate::config::Issue;
 use crate::log::LogStore;
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
-use crate::plan::{check_stream, plan_stream};
+use crate::plan::{check_stream, ServerPlan};
 use crate::registry::{Owner, Registry};
 use crate::telemetry::Metrics;
 
@@ -19,10 +19,6 @@ pub enum StartupError {
     Stream(#[from] StartError),
     #[error("delivery stream {stream}: cannot read or write its version file: {source}")]
     Version { stream: String, source: std::io::Error },
-    /// A stream of the config file fails its checks: the caller opened a configuration that
-    /// was not checked (`plan::load` checks every stream).
-    #[error("delivery stream {stream}: {}", issues_message(.issues))]
-    Unchecked { stream: String, issues: Vec<Issue> },
     /// `error` names the file; it is not returned as the source, so that a printed chain
     /// (`{:#}`) does not repeat it.
     #[error("{error}; {FIX_API_STREAM}")]
@@ -41,29 +37,28 @@ const FIX_API_STREAM: &str = "fix the stream (or remove the file to drop it, los
                               undelivered records) and start again";
 
 impl ControlPlane {
-    /// Opens every stream of the config file and every stream created through the API (kept
-    /// in `<data_dir>/api-streams/`), their logs in `store`, and starts their delivery workers.
-    /// Blocking.
+    /// Opens every stream of the config file (each from its plan in `server`) and every stream
+    /// created through the API (kept in `<data_dir>/api-streams/`), their logs in `store`, and
+    /// starts their delivery workers. Blocking.
     pub fn open(
-        config: &Config,
+        server: &ServerPlan,
         store: Arc<dyn LogStore>,
         metrics: &Metrics,
         build: BuildContext,
     ) -> Result<Self, StartupError> {
+        let config = server.config();
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
         let registry = Arc::new(Registry::new(&config.account_id));
         let streams = Self::new(registry, config, store, metrics, build);
-        for stream_config in &config.delivery_streams {
+        for (stream_config, plan) in server.streams() {
             let name = &stream_config.delivery_stream_name;
             let version = streams
                 .definitions
                 .file_stream_version(stream_config)
                 .map_err(|source| StartupError::Version { stream: name.clone(), source })?;
-            let plan = plan_stream(config, stream_config)
-                .map_err(|issues| StartupError::Unchecked { stream: name.clone(), issues })?;
             let opening = Opening {
                 config,
-                plan: &plan,
+                plan,
                 build: &streams.build,
                 stream: stream_config,
                 owner: Owner::ConfigFile,
@@ -158,14 +153,14 @@ mod tests {
     fn an_unreadable_api_stream_file_stops_the_start_naming_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!("data_dir: {}\n", dir.path().display());
-        let config = crate::plan::parse(&yaml, dir.path()).unwrap();
+        let server = crate::plan::parse(&yaml, dir.path()).unwrap();
         let api_dir = persist::api_dir(dir.path());
         std::fs::create_dir_all(&api_dir).unwrap();
         std::fs::write(api_dir.join("broken.json"), "{ not json").unwrap();
         let build = BuildContext::for_tests();
         let store =
             Arc::new(EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None)));
-        let Err(e) = ControlPlane::open(&config, store, &Metrics::global(), build) else {
+        let Err(e) = ControlPlane::open(&server, store, &Metrics::global(), build) else {
             panic!("a broken api-streams file must stop the start");
         };
         assert!(matches!(e, StartupError::ApiStreams { error: StoreError::Parse { .. } }), "{e}");

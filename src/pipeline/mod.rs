@@ -71,7 +71,7 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Builds the destination, object format, naming and processing of `stream_config` from
-    /// its checked `plan` (`crate::plan::check_stream`, `plan_stream`): the destination's
+    /// its checked `plan` (`crate::plan::ServerPlan`, `check_stream`): the destination's
     /// sink, the parsed prefixes and the compiled processors come from there.
     pub(crate) fn prepare(
         config: &Config,
@@ -366,21 +366,7 @@ pub(crate) fn open_stream(
 fn store_spec(config: &Config, name: &str) -> Option<StoreSpec> {
     match config.object_stores.get(name) {
         Some(ObjectStoreConfig::Local { root }) => Some(StoreSpec::Local { root: root.clone() }),
-        Some(ObjectStoreConfig::S3 {
-            endpoint,
-            region,
-            access_key_id,
-            secret_access_key,
-            allow_http,
-            virtual_hosted_style,
-        }) => Some(StoreSpec::S3 {
-            endpoint: endpoint.clone(),
-            region: region.clone().unwrap_or_else(|| config.region.clone()),
-            access_key_id: access_key_id.clone(),
-            secret_access_key: secret_access_key.clone(),
-            allow_http: *allow_http,
-            virtual_hosted_style: *virtual_hosted_style,
-        }),
+        Some(ObjectStoreConfig::S3(s3)) => Some(s3.spec(&config.region)),
         None if name == "default" => {
             Some(StoreSpec::Local { root: config.data_dir.join("buckets") })
         }

@@ -129,7 +129,7 @@ mod tests {
             "object_stores:\n  default: {{ type: local, root: /srv/b }}\n  other: {{ type: local, root: /srv/o }}\n\
              functions:\n  \"arn:aws:lambda:us-east-1:123456789012:function:redact\": t/redact.wasm\n{extra}"
         );
-        crate::plan::parse(&yaml, Path::new("/etc/hydrant")).unwrap()
+        crate::plan::parse(&yaml, Path::new("/etc/hydrant")).unwrap().into_config()
     }
 
     fn stream(value: serde_json::Value) -> DeliveryStreamConfig {

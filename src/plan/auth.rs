@@ -38,7 +38,7 @@ pub(super) fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
                 ),
             ));
         }
-        if credential.secret_access_key.is_empty() {
+        if credential.secret_access_key.expose().is_empty() {
             // Never echo the value, not even an empty one's surroundings.
             issues.push(Issue::new(
                 format!("{path}.secret_access_key"),

@@ -2,9 +2,10 @@
 //! plus Hydrant's own. `config` reads the file into its model; this module decides whether the
 //! model can run.
 //!
-//! [`load`], [`parse`] and [`parse_with_env`] are `config`'s loaders followed by [`validate`]
-//! and [`DeliveryStreamConfig::normalize`]: what the server, `hydrant validate` and the tests
-//! use. [`check_stream`] checks one stream defined through the API against the server's
+//! [`load`], [`parse`] and [`parse_with_env`] are `config`'s loaders followed by [`check`]
+//! ([`validate`], [`DeliveryStreamConfig::normalize`] and each stream's [`StreamPlan`]): the
+//! [`ServerPlan`] the server starts from and a reload applies, what `hydrant validate` and the
+//! tests use. [`check_stream`] checks one stream defined through the API against the server's
 //! configuration ([`api_policy`] first).
 //!
 //! Every check runs and every problem is reported, each as an [`Issue`] with the full path of
@@ -48,14 +49,14 @@ pub(crate) use tags::check_tags;
 pub use tags::MAX_TAGS;
 
 /// Reads, parses, expands, completes ([`crate::config::load`]), validates and normalises the
-/// config file at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    checked(crate::config::load(path)?)
+/// config file at `path`, and plans its streams.
+pub fn load(path: &Path) -> Result<ServerPlan, ConfigError> {
+    check(crate::config::load(path)?)
 }
 
-/// Parses config text ([`crate::config::parse`]), then validates and normalises it.
-pub fn parse(yaml: &str, base_dir: &Path) -> Result<Config, ConfigError> {
-    checked(crate::config::parse(yaml, base_dir)?)
+/// Parses config text ([`crate::config::parse`]), then validates, normalises and plans it.
+pub fn parse(yaml: &str, base_dir: &Path) -> Result<ServerPlan, ConfigError> {
+    check(crate::config::parse(yaml, base_dir)?)
 }
 
 /// [`parse`] with a custom source of `${NAME}` values (tests, or a secrets file).
@@ -63,21 +64,73 @@ pub fn parse_with_env(
     yaml: &str,
     base_dir: &Path,
     env: impl Fn(&str) -> Result<String, std::env::VarError>,
-) -> Result<Config, ConfigError> {
-    checked(crate::config::parse_with_env(yaml, base_dir, env)?)
+) -> Result<ServerPlan, ConfigError> {
+    check(crate::config::parse_with_env(yaml, base_dir, env)?)
 }
 
-/// Validates a completed configuration and normalises its streams
-/// ([`DeliveryStreamConfig::normalize`], which needs a valid stream).
-fn checked(mut config: Config) -> Result<Config, ConfigError> {
-    let issues = validate(&config);
+/// Validates a completed configuration (one read by `config`, or the embedded default),
+/// normalises its streams ([`DeliveryStreamConfig::normalize`], which needs a valid stream)
+/// and returns it with the plan of each of its streams.
+pub fn check(mut config: Config) -> Result<ServerPlan, ConfigError> {
+    let (issues, plans) = check_all(&config);
     if !issues.is_empty() {
         return Err(ConfigError::Invalid(issues));
     }
+    // Every check that makes a part of a plan reports why it could not.
+    let Some(plans) = plans.into_iter().collect::<Option<Vec<StreamPlan>>>() else {
+        let bug = "passed its checks but could not be planned (a bug in Hydrant)";
+        return Err(ConfigError::Invalid(vec![Issue::new("delivery_streams", bug)]));
+    };
+    // Normalising changes no part of a plan: it moves the deprecated S3 block into the
+    // extended one (whose prefixes were planned from it) and fills buffering defaults.
     for stream in &mut config.delivery_streams {
         stream.normalize();
     }
-    Ok(config)
+    Ok(ServerPlan { config, streams: plans })
+}
+
+/// A checked configuration: the server's settings and the config file's streams (normalised),
+/// with each stream's [`StreamPlan`]. What the server starts from and a reload applies.
+pub struct ServerPlan {
+    config: Config,
+    /// The plan of `config.delivery_streams[i]` at `i`.
+    streams: Vec<StreamPlan>,
+}
+
+impl ServerPlan {
+    /// The checked configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The checked configuration, without the streams' plans.
+    pub fn into_config(self) -> Config {
+        self.config
+    }
+
+    /// Serves on `listen` instead of the file's `listen` (`--listen`; no plan depends on it).
+    pub fn with_listen(mut self, listen: std::net::SocketAddr) -> Self {
+        self.config.listen = listen;
+        self
+    }
+
+    /// Each config-file stream with its plan, in the file's order.
+    pub fn streams(&self) -> impl Iterator<Item = (&DeliveryStreamConfig, &StreamPlan)> {
+        self.config.delivery_streams.iter().zip(&self.streams)
+    }
+
+    /// The configuration, and each config-file stream's plan by stream name.
+    pub fn into_parts(self) -> (Config, HashMap<String, StreamPlan>) {
+        let names = self.config.delivery_streams.iter().map(|s| s.delivery_stream_name.clone());
+        let plans = names.zip(self.streams).collect();
+        (self.config, plans)
+    }
+}
+
+impl std::fmt::Debug for ServerPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerPlan").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 /// What checking one stream produced that building its pipeline needs: the pipeline builds
@@ -166,7 +219,9 @@ pub fn check_stream(
 }
 
 /// Checks `stream`, one of the config file's streams, against the server's configuration
-/// `server`, as part of it, and returns its plan (paths relative to the stream).
+/// `server`, as part of it, and returns its plan (paths relative to the stream): for a reload
+/// whose settings that need a restart keep their running values, which the file's streams
+/// were not planned with.
 pub fn plan_stream(
     server: &Config,
     stream: &DeliveryStreamConfig,

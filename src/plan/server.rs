@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use crate::config::{Config, FsyncSetting, HostPattern, Issue, ObjectStoreConfig};
+use crate::config::{
+    Config, FsyncSetting, HostPattern, Issue, ObjectStoreConfig, S3StoreConfig, Secret,
+};
 
 /// Smallest accepted `storage.segment_bytes`.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
@@ -151,14 +153,14 @@ pub(super) fn check_object_store(name: &str, store: &ObjectStoreConfig, issues: 
                 ));
             }
         }
-        ObjectStoreConfig::S3 {
+        ObjectStoreConfig::S3(S3StoreConfig {
             endpoint,
             region,
             access_key_id,
             secret_access_key,
             allow_http,
             virtual_hosted_style: _,
-        } => {
+        }) => {
             if let Some(endpoint) = endpoint {
                 let host =
                     endpoint.strip_prefix("https://").or_else(|| endpoint.strip_prefix("http://"));
@@ -184,11 +186,11 @@ pub(super) fn check_object_store(name: &str, store: &ObjectStoreConfig, issues: 
                 }
             }
             for (field, value) in [
-                ("region", region),
-                ("access_key_id", access_key_id),
-                ("secret_access_key", secret_access_key),
+                ("region", region.as_deref()),
+                ("access_key_id", access_key_id.as_deref()),
+                ("secret_access_key", secret_access_key.as_ref().map(Secret::expose)),
             ] {
-                if value.as_deref() == Some("") {
+                if value == Some("") {
                     issues.push(Issue::new(
                         format!("{path}.{field}"),
                         "is empty (an environment variable set to an empty value?); give a \

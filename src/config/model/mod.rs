@@ -32,7 +32,8 @@ pub use s3::{
     KmsEncryptionConfig, NoEncryptionConfig, RetryOptions, S3BackupMode, S3DestinationConfig,
 };
 pub use server::{
-    AuthConfig, Config, FsyncSetting, ObjectStoreConfig, Sigv4Credential, StorageConfig, TlsConfig,
+    AuthConfig, Config, FsyncSetting, ObjectStoreConfig, S3StoreConfig, Sigv4Credential,
+    StorageConfig, TlsConfig,
 };
 pub use stream::{
     BasicAuthConfig, DeliveryStreamConfig, DeliveryStreamType, HydrantStreamConfig,

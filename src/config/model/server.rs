@@ -6,11 +6,12 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use hydrant_destinations::s3::StoreSpec;
 use serde::{Deserialize, Serialize};
 
 use super::de;
 use super::DeliveryStreamConfig;
-use crate::config::defaults;
+use crate::config::{defaults, Secret};
 
 /// The whole `hydrant.yaml` file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,13 +191,13 @@ impl fmt::Debug for AuthConfig {
 }
 
 /// One access key pair accepted by SigV4 authentication.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sigv4Credential {
     /// The access key id clients sign with, e.g. `AKIAIOSFODNN7EXAMPLE`.
     pub access_key_id: String,
     /// The secret key. Write it as `${ENV_VAR}` rather than inline.
-    pub secret_access_key: String,
+    pub secret_access_key: Secret,
     /// Delivery streams this key may use (every operation that names a
     /// `DeliveryStreamName`); `ListDeliveryStreams` shows only these. Default: every stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,17 +208,6 @@ pub struct Sigv4Credential {
     /// call answers `AccessDeniedException`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions: Option<Vec<String>>,
-}
-
-impl fmt::Debug for Sigv4Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sigv4Credential")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("streams", &self.streams)
-            .field("actions", &self.actions)
-            .finish()
-    }
 }
 
 /// HTTPS for the API (`tls:`). Both files are PEM; relative paths are taken relative to the
@@ -295,7 +285,7 @@ pub enum FsyncSetting {
 }
 
 /// A place that holds buckets (`object_stores.<name>`), selected by `type`.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ObjectStoreConfig {
     /// A local directory: bucket `raw` is the directory `<root>/raw`, and an object key is a
@@ -306,53 +296,47 @@ pub enum ObjectStoreConfig {
         root: PathBuf,
     },
     /// An S3-compatible service: AWS S3, MinIO, Ceph, Garage, Cloudflare R2, ...
-    S3 {
-        /// Base URL of the service, e.g. `http://127.0.0.1:9000` for MinIO. Leave it out for
-        /// AWS S3 itself.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        endpoint: Option<String>,
-        /// Region to sign requests for. Default: the server's `region`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        region: Option<String>,
-        /// Access key id. Leave both keys out to use the usual AWS credential chain
-        /// (environment, profile, instance role).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        access_key_id: Option<String>,
-        /// Secret access key; write it as `${ENV_VAR}`, never inline.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        secret_access_key: Option<String>,
-        /// Allow a plain `http://` endpoint (no TLS). Needed for a local MinIO. Default false.
-        #[serde(default)]
-        allow_http: bool,
-        /// Address buckets as `https://<bucket>.<endpoint>` instead of
-        /// `https://<endpoint>/<bucket>`. Most self-hosted stores want the default, false.
-        #[serde(default)]
-        virtual_hosted_style: bool,
-    },
+    S3(S3StoreConfig),
 }
 
-impl fmt::Debug for ObjectStoreConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ObjectStoreConfig::Local { root } => {
-                f.debug_struct("Local").field("root", root).finish()
-            }
-            ObjectStoreConfig::S3 {
-                endpoint,
-                region,
-                access_key_id,
-                secret_access_key,
-                allow_http,
-                virtual_hosted_style,
-            } => f
-                .debug_struct("S3")
-                .field("endpoint", endpoint)
-                .field("region", region)
-                .field("access_key_id", access_key_id)
-                .field("secret_access_key", &secret_access_key.as_ref().map(|_| "<redacted>"))
-                .field("allow_http", allow_http)
-                .field("virtual_hosted_style", virtual_hosted_style)
-                .finish(),
+/// `object_stores.<name>` with `type: s3`: an S3-compatible service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3StoreConfig {
+    /// Base URL of the service, e.g. `http://127.0.0.1:9000` for MinIO. Leave it out for
+    /// AWS S3 itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Region to sign requests for. Default: the server's `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Access key id. Leave both keys out to use the usual AWS credential chain
+    /// (environment, profile, instance role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Secret access key; write it as `${ENV_VAR}`, never inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<Secret>,
+    /// Allow a plain `http://` endpoint (no TLS). Needed for a local MinIO. Default false.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Address buckets as `https://<bucket>.<endpoint>` instead of
+    /// `https://<endpoint>/<bucket>`. Most self-hosted stores want the default, false.
+    #[serde(default)]
+    pub virtual_hosted_style: bool,
+}
+
+impl S3StoreConfig {
+    /// Where the destinations crate finds this store; `default_region` (the server's
+    /// `region`) when the store names none.
+    pub fn spec(&self, default_region: &str) -> StoreSpec {
+        StoreSpec::S3 {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone().unwrap_or_else(|| default_region.to_owned()),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.as_ref().map(|s| s.expose().to_owned()),
+            allow_http: self.allow_http,
+            virtual_hosted_style: self.virtual_hosted_style,
         }
     }
 }

@@ -7,7 +7,7 @@ use super::{
     BufferingHints, ExtendedS3Config, HttpEndpointConfig, RedshiftConfig, S3DestinationConfig,
     SearchConfig,
 };
-use crate::config::defaults;
+use crate::config::{defaults, Secret};
 
 /// One delivery stream (`delivery_streams[i]`), in the shape of Firehose's
 /// `CreateDeliveryStream` request.
@@ -267,21 +267,12 @@ impl Default for HydrantStreamConfig {
 }
 
 /// `hydrant.basic_auth`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
     pub username: String,
     /// Write `${ENV_VAR}`, never the secret itself.
-    pub password: String,
-}
-
-impl std::fmt::Debug for BasicAuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BasicAuthConfig")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
+    pub password: Secret,
 }
 
 /// A stream tag (`Tags[i]`).

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::super::parse;
+use super::parse;
 use crate::config::*;
 
 fn load(yaml: &str) -> Result<Config, Vec<Issue>> {

@@ -21,14 +21,14 @@ fn the_full_example_parses_with_environment_variables_set() {
     );
     assert_eq!(
         c.object_stores["minio"],
-        ObjectStoreConfig::S3 {
+        ObjectStoreConfig::S3(S3StoreConfig {
             endpoint: Some("http://127.0.0.1:9000".into()),
             region: Some("us-east-1".into()),
             access_key_id: Some("minioadmin".into()),
             secret_access_key: Some("p#ss: \"word' {x}".into()),
             allow_http: true,
             virtual_hosted_style: false,
-        }
+        })
     );
 
     let stream = &c.delivery_streams[0];

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use super::parse;
 use crate::config::{Config, ConfigError, HttpConfig, Issue};
-use crate::plan::parse;
 
 fn load(yaml: &str) -> Result<Config, Vec<Issue>> {
     match parse(yaml, Path::new("/etc/hydrant")) {

@@ -16,7 +16,7 @@ delivery_streams:
     hydrant: { shards: 2 }
 ";
     let crate::config::ConfigError::Invalid(issues) =
-        crate::plan::parse(yaml, Path::new("/etc/hydrant")).unwrap_err()
+        super::parse(yaml, Path::new("/etc/hydrant")).unwrap_err()
     else {
         panic!("expected validation issues")
     };
@@ -34,6 +34,6 @@ delivery_streams:
             .any(|i| i.starts_with("limits.max_shards: the streams of this file have 4 shards")),
         "{text:?}"
     );
-    assert!(crate::plan::parse("limits: { max_streams: 0 }\n", Path::new("/")).is_ok());
-    assert!(crate::plan::parse("limits: { max_stream: 1 }\n", Path::new("/")).is_err());
+    assert!(super::parse("limits: { max_streams: 0 }\n", Path::new("/")).is_ok());
+    assert!(super::parse("limits: { max_stream: 1 }\n", Path::new("/")).is_err());
 }

@@ -6,7 +6,7 @@ use std::env::VarError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{load, parse_with_env, validate};
+use super::validate;
 use crate::config::*;
 
 mod core_block;
@@ -23,6 +23,25 @@ mod server;
 mod stream;
 
 const BASE: &str = "/etc/hydrant";
+
+/// [`super::load`]'s checked configuration (these tests look at the configuration).
+fn load(path: &Path) -> Result<Config, ConfigError> {
+    super::load(path).map(super::ServerPlan::into_config)
+}
+
+/// [`super::parse`]'s checked configuration.
+fn parse(yaml: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    super::parse(yaml, base_dir).map(super::ServerPlan::into_config)
+}
+
+/// [`super::parse_with_env`]'s checked configuration.
+fn parse_with_env(
+    yaml: &str,
+    base_dir: &Path,
+    env: impl Fn(&str) -> Result<String, VarError>,
+) -> Result<Config, ConfigError> {
+    super::parse_with_env(yaml, base_dir, env).map(super::ServerPlan::into_config)
+}
 
 fn env_map(vars: &[(&str, &str)]) -> impl Fn(&str) -> Result<String, VarError> {
     let map: HashMap<String, String> =

@@ -83,3 +83,26 @@ fn a_stream_is_not_planned_with_problems_and_gets_only_its_own_problems() {
     let Err(issues) = check_stream(&server, &bad, "Update") else { panic!("0 shards planned") };
     assert_eq!(issues[0].path, "Update.hydrant.shards");
 }
+
+#[test]
+fn loading_a_file_plans_each_of_its_streams_once_in_the_files_order() {
+    let yaml = "delivery_streams:
+  - DeliveryStreamName: first
+    ExtendedS3DestinationConfiguration: { BucketARN: arn:aws:s3:::raw, Prefix: one/ }
+  - DeliveryStreamName: second
+    S3DestinationConfiguration: { BucketARN: arn:aws:s3:::raw, Prefix: two/ }
+";
+    let server = crate::plan::parse(yaml, Path::new(BASE)).unwrap();
+    let planned: Vec<(&str, &str)> = server
+        .streams()
+        .map(|(stream, plan)| (stream.delivery_stream_name.as_str(), plan.prefixes.prefix.as_str()))
+        .collect();
+    assert_eq!(planned, [("first", "one/"), ("second", "two/")]);
+    // The streams are normalised; their plans were made from the same settings.
+    let (_, second) = server.streams().nth(1).unwrap();
+    assert_eq!(second.destination.descriptor().kind, DestinationKind::S3);
+    assert!(server.config().delivery_streams[1].extended_s3_destination_configuration.is_some());
+    let (config, by_name) = server.into_parts();
+    assert_eq!(config.delivery_streams.len(), 2);
+    assert_eq!(by_name["second"].prefixes.prefix.as_str(), "two/");
+}

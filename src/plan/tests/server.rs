@@ -95,7 +95,7 @@ auth:
     let env = env_map(&[("PRODUCER_SECRET", "p-secret"), ("ADMIN_SECRET", "a-secret")]);
     let c = parse_with_env(yaml, Path::new(BASE), env).unwrap();
     let AuthConfig::Sigv4 { credentials } = &c.auth else { panic!("{:?}", c.auth) };
-    assert_eq!(credentials[0].secret_access_key, "p-secret");
+    assert_eq!(credentials[0].secret_access_key.expose(), "p-secret");
     assert_eq!(credentials[0].streams, Some(vec!["clicks".to_owned(), "orders".to_owned()]));
     assert_eq!(credentials[1].streams, None);
     let debug = format!("{c:?}");
