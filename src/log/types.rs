@@ -72,6 +72,22 @@ pub struct ShardInfo {
     pub state: ShardState,
 }
 
+impl ShardInfo {
+    /// The shards of a log that never splits or merges: `n` open shards, each an equal part of
+    /// the hash-key space, without parents.
+    pub fn fixed(n: u32) -> Vec<ShardInfo> {
+        (0..n)
+            .map(|i| ShardInfo {
+                id: ShardId(i),
+                hash_range: HashRange::part(i, n),
+                parent: None,
+                adjacent_parent: None,
+                state: ShardState::Open,
+            })
+            .collect()
+    }
+}
+
 /// How much a shard holds, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardStats {

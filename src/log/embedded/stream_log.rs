@@ -25,8 +25,8 @@ use super::{consumer, error as embedded, layout, LogOptions};
 use crate::codec::encryption::KeyRing;
 use crate::log::{
     Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, Cause, EncryptionError,
-    HashRange, LeaseError, OpenError, ReadError, ReadFrom, Route, ShardId, ShardInfo, ShardLease,
-    ShardProblem, ShardReader, ShardState, ShardStats, StreamLog,
+    LeaseError, OpenError, ReadError, ReadFrom, Route, ShardId, ShardInfo, ShardLease,
+    ShardProblem, ShardReader, ShardStats, StreamLog,
 };
 
 /// The shards of one delivery stream.
@@ -149,16 +149,7 @@ impl StreamLog for EmbeddedLog {
     }
 
     fn shards(&self) -> Vec<ShardInfo> {
-        let n = self.shards.len() as u32;
-        (0..n)
-            .map(|i| ShardInfo {
-                id: ShardId(i),
-                hash_range: HashRange::part(i, n),
-                parent: None,
-                adjacent_parent: None,
-                state: ShardState::Open,
-            })
-            .collect()
+        ShardInfo::fixed(self.shards.len() as u32)
     }
 
     /// Each shard's part is one append (one group-commit entry); shards are written

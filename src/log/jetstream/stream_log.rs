@@ -14,8 +14,8 @@ use super::reader::JetStreamReader;
 use super::store::JetStreamOptions;
 use crate::log::{
     Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, EncryptionError,
-    HashRange, LeaseError, ReadError, ReadFrom, Route, ShardId, ShardInfo, ShardProblem,
-    ShardReader, ShardState, ShardStats, StreamLog,
+    LeaseError, ReadError, ReadFrom, Route, ShardId, ShardInfo, ShardProblem, ShardReader,
+    ShardStats, StreamLog,
 };
 
 /// How often `stats()` and `problems()` are brought up to date.
@@ -150,16 +150,7 @@ impl StreamLog for JetStreamLog {
     }
 
     fn shards(&self) -> Vec<ShardInfo> {
-        let n = self.shared.shards.len() as u32;
-        (0..n)
-            .map(|i| ShardInfo {
-                id: ShardId(i),
-                hash_range: HashRange::part(i, n),
-                parent: None,
-                adjacent_parent: None,
-                state: ShardState::Open,
-            })
-            .collect()
+        ShardInfo::fixed(self.shared.shards.len() as u32)
     }
 
     /// Publishes every record at once (one round trip for the call), each with a message id

@@ -1,35 +1,15 @@
 //! The `core:` block and `node_id` (cluster mode), checked with their fields' paths.
 
-use std::path::Path;
-
-use super::parse;
-use crate::config::*;
-
-fn load(yaml: &str) -> Result<Config, Vec<Issue>> {
-    match parse(yaml, Path::new("/etc/hydrant")) {
-        Ok(config) => Ok(config),
-        Err(ConfigError::Invalid(issues)) => Err(issues),
-        Err(other) => panic!("unexpected error {other}"),
-    }
-}
-
-#[track_caller]
-fn assert_issue(yaml: &str, path: &str, needle: &str) {
-    let issues = load(yaml).expect_err("should be rejected");
-    assert!(
-        issues.iter().any(|i| i.path == path && i.message.contains(needle)),
-        "expected {path}: ...{needle}..., got {issues:?}"
-    );
-}
+use super::*;
 
 #[test]
 fn without_the_block_the_log_is_embedded_and_the_node_id_comes_from_host_and_port() {
-    let config = load("listen: 127.0.0.1:4999\n").unwrap();
+    let config = parse_ok("listen: 127.0.0.1:4999\n");
     assert_eq!(config.core, CoreConfig::default());
     assert_eq!(config.core.kind, CoreType::Embedded);
     let id = node_id(&config);
     assert!(id.ends_with("-4999") && id.len() > 5, "{id}");
-    let named = load("node_id: node-a\n").unwrap();
+    let named = parse_ok("node_id: node-a\n");
     assert_eq!(node_id(&named), "node-a");
 }
 
@@ -54,63 +34,63 @@ fn a_jetstream_block_is_read_with_its_defaults_and_files_relative_to_the_config(
 
 #[test]
 fn bad_values_are_named_with_their_field() {
-    assert_issue("core: { type: jetstream }\n", "core.servers", "at least one NATS server");
+    assert_issue("core: { type: jetstream }\n", "core.servers", &["at least one NATS server"]);
     assert_issue(
         "core: { type: jetstream, servers: [\"10.0.0.1:4222\"] }\n",
         "core.servers[0]",
-        "nats://host:4222",
+        &["nats://host:4222"],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222, \"http://b:4222\"] }\n",
         "core.servers[1]",
-        "scheme \"http\"",
+        &["scheme \"http\""],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], replicas: 7 }\n",
         "core.replicas",
-        "1..=5",
+        &["1..=5"],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], replicas: 0 }\n",
         "core.replicas",
-        "1..=5",
+        &["1..=5"],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], duplicate_window_seconds: 5 }\n",
         "core.duplicate_window_seconds",
-        "30..=3600",
+        &["30..=3600"],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], token: t, user: u, password: p }\n",
         "core.user",
-        "token and user",
+        &["token and user"],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], user: u }\n",
         "core.password",
-        "needs a password",
+        &["needs a password"],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], credentials_file: nope.creds }\n",
         "core.credentials_file",
-        "/etc/hydrant/nope.creds",
+        &["/etc/hydrant/nope.creds"],
     );
     assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], tls: { cert: c.pem } }\n",
         "core.tls.key",
-        "needs its key",
+        &["needs its key"],
     );
-    assert_issue("core: { servers: [nats://a:4222] }\n", "core.servers", "type: jetstream");
-    assert_issue("core: { type: nats }\n", "core.type", "jetstream");
-    assert_issue("core: { type: jetstream, server: [x] }\n", "core.server", "servers");
-    assert_issue("node_id: \"node.a\"\n", "node_id", "A-Z a-z 0-9 - _");
+    assert_issue("core: { servers: [nats://a:4222] }\n", "core.servers", &["type: jetstream"]);
+    assert_issue("core: { type: nats }\n", "core.type", &["jetstream"]);
+    assert_issue("core: { type: jetstream, server: [x] }\n", "core.server", &["servers"]);
+    assert_issue("node_id: \"node.a\"\n", "node_id", &["A-Z a-z 0-9 - _"]);
 }
 
 #[test]
 fn secrets_never_reach_debug_output() {
-    let config =
-        load("core: { type: jetstream, servers: [\"nats://me:hunter2@a:4222\"], token: s3cr3t }\n")
-            .unwrap();
+    let config = parse_ok(
+        "core: { type: jetstream, servers: [\"nats://me:hunter2@a:4222\"], token: s3cr3t }\n",
+    );
     let text = format!("{config:?}");
     assert!(!text.contains("s3cr3t") && !text.contains("hunter2"), "{text}");
     let core = CoreConfig {

@@ -1,30 +1,11 @@
 //! `http:` and `admin_listen`.
 
-use std::path::Path;
-
-use super::parse;
-use crate::config::{Config, ConfigError, HttpConfig, Issue};
-
-fn load(yaml: &str) -> Result<Config, Vec<Issue>> {
-    match parse(yaml, Path::new("/etc/hydrant")) {
-        Ok(config) => Ok(config),
-        Err(ConfigError::Invalid(issues)) => Err(issues),
-        Err(other) => panic!("unexpected error {other}"),
-    }
-}
-
-#[track_caller]
-fn assert_issue(yaml: &str, path: &str, needle: &str) {
-    let issues = load(yaml).expect_err("should be rejected");
-    assert!(
-        issues.iter().any(|i| i.path == path && i.message.contains(needle)),
-        "expected {path}: ...{needle}..., got {issues:?}"
-    );
-}
+use super::*;
+use crate::config::HttpConfig;
 
 #[test]
 fn without_the_block_the_internet_safe_defaults_apply_and_admin_routes_stay_on_listen() {
-    let config = load("").unwrap();
+    let config = parse_ok("");
     assert_eq!(config.http, HttpConfig::default());
     assert_eq!(config.http.header_timeout_seconds, 10);
     assert_eq!(config.http.min_body_bytes_per_second, 32 * 1024);
@@ -34,13 +15,12 @@ fn without_the_block_the_internet_safe_defaults_apply_and_admin_routes_stay_on_l
 
 #[test]
 fn sizes_take_units_and_every_field_can_be_set() {
-    let config = load(
+    let config = parse_ok(
         "admin_listen: 127.0.0.1:4574\nhttp:\n  header_timeout_seconds: 5\n  \
          idle_timeout_seconds: 30\n  body_timeout_seconds: 20\n  \
          min_body_bytes_per_second: 8KiB\n  max_connections_per_client: 0\n  \
          max_inflight_bytes_per_client: 64MiB\n",
-    )
-    .unwrap();
+    );
     let http = &config.http;
     assert_eq!((http.header_timeout_seconds, http.idle_timeout_seconds), (5, 30));
     assert_eq!((http.body_timeout_seconds, http.min_body_bytes_per_second), (20, 8192));
@@ -56,25 +36,29 @@ fn bad_values_are_named_with_their_field() {
     assert_issue(
         "http: { header_timeout_seconds: 0 }\n",
         "http.header_timeout_seconds",
-        "1..=3600",
+        &["1..=3600"],
     );
-    assert_issue("http: { idle_timeout_seconds: 7200 }\n", "http.idle_timeout_seconds", "1..=3600");
-    assert_issue("http: { body_timeout_seconds: 0 }\n", "http.body_timeout_seconds", "1..=3600");
+    assert_issue(
+        "http: { idle_timeout_seconds: 7200 }\n",
+        "http.idle_timeout_seconds",
+        &["1..=3600"],
+    );
+    assert_issue("http: { body_timeout_seconds: 0 }\n", "http.body_timeout_seconds", &["1..=3600"]);
     assert_issue(
         "http: { min_body_bytes_per_second: 100 }\n",
         "http.min_body_bytes_per_second",
-        "1KiB",
+        &["1KiB"],
     );
     assert_issue(
         "http: { max_inflight_bytes_per_client: 1MiB }\n",
         "http.max_inflight_bytes_per_client",
-        "at least 8MiB",
+        &["at least 8MiB"],
     );
-    assert_issue("http: { idle_timeout: 5 }\n", "http.idle_timeout", "idle_timeout_seconds");
+    assert_issue("http: { idle_timeout: 5 }\n", "http.idle_timeout", &["idle_timeout_seconds"]);
     assert_issue(
         "listen: 127.0.0.1:4573\nadmin_listen: 127.0.0.1:4573\n",
         "admin_listen",
-        "port of its own",
+        &["port of its own"],
     );
-    assert!(load("http: { max_inflight_bytes_per_client: 0 }\n").is_ok(), "0 turns the cap off");
+    parse_ok("http: { max_inflight_bytes_per_client: 0 }\n"); // 0 turns the cap off
 }
