@@ -1,6 +1,7 @@
-//! The delivery worker on [`MemoryLog`], which has what the embedded log lacks: seals stored in
-//! the log, leases that can be lost, shards that end. Each test runs real workers (threads)
-//! against it and a sink that records the objects.
+//! The delivery worker on [`MemoryLog`], which has what the embedded log lacks (leases that can
+//! be lost, shards that end), and on the embedded log for what both have (seals stored in the
+//! log, across a restart). Each test runs real workers (threads) against the log and a sink
+//! that records the objects.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -16,7 +17,8 @@ use super::{BatchPolicy, ShardWorker, StopMode, WorkerSignals, WorkerStatus};
 use crate::codec::{compression_for, CompressionFormat, ObjectCodec};
 use crate::log::memory::{MemoryLog, MemoryStore};
 use crate::log::{
-    Append, AtRestKeys, LogStore, Record, ShardId, ShardLease, ShardState, StreamLog, StreamSpec,
+    Append, AtRestKeys, DiskBudget, EmbeddedStore, LogOptions, LogStore, Record, ShardId,
+    ShardLease, ShardState, StreamLog, StreamSpec,
 };
 use crate::telemetry::Metrics;
 
@@ -196,6 +198,27 @@ async fn a_kill_during_a_drain_replays_into_the_objects_it_already_wrote() {
     assert_eq!(replayed[0], written[0]);
     assert_eq!(replayed[1].2, Bytes::from_static(b"b3 b4 "));
     assert_eq!(replayed.len(), 2);
+}
+
+/// A window cut while caught up records a seal after the last record; once the object it
+/// sealed is delivered, the checkpoint passes the seal too, so the shard shows no backlog and a
+/// restart does not read the seal again. A graceful stop with nothing open records no seal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_log_the_checkpoint_passes_the_seal_that_cut_the_last_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = StreamSpec { shards: 1, at_rest: AtRestKeys::default() };
+    let store = EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None));
+    let log = store.open("s", spec).await.unwrap();
+    append(&log, &["w0 "]).await;
+    let sink = Arc::new(Recorder::default());
+    let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 1 };
+    let worker = start(&log, lease(&log, "delivery").await, &sink, policy);
+    until("the window cut", || sink.objects().len() == 1).await;
+    assert_eq!(log.stats()[0].next_seq, 2, "the record at 0, the seal at 1");
+    until("the checkpoint passed the seal", || worker.status.next_seq() == 2).await;
+    worker.stop(StopMode::Drain).await;
+    assert_eq!(log.stats()[0].next_seq, 2, "a drain with nothing open records no seal");
+    assert_eq!(lease(&log, "delivery").await.state().await.unwrap().next_seq, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -342,6 +342,7 @@ impl ShardWorker {
         assembler: &mut Assembler<'_>,
         out: &SyncSender<Unit>,
     ) -> WorkerResult<Taken> {
+        assembler.passed(seal.position);
         let sent = match seal.kind {
             SealKind::Window => {
                 assembler.idle(seal.watermark_ms)?;
@@ -378,16 +379,16 @@ impl ShardWorker {
                 }
             }
             let Some(watermark) = batch.caught_up else { continue };
+            if assembler.oldest_pending_arrival().is_none() {
+                return Ok(()); // nothing is open: nothing to cut early, so no seal to record
+            }
             let proposal = SealProposal { watermark_ms: watermark, kind: SealKind::Drain };
             match self.runtime.block_on(reader.seal(proposal))? {
                 SealOutcome::Sealed(seal) if seal.kind == SealKind::Drain => {
-                    let units = assembler.finish()?;
                     self.status.buffers_hold(None);
-                    let (objects, records) =
-                        (units.len(), units.iter().map(|u| u.records).sum::<u64>());
-                    self.send_all(units, out);
-                    tracing::debug!(stream = %self.stream, shard = self.shard_index, objects,
-                        records, position = seal.position, "drain: sealed every open buffer");
+                    tracing::debug!(stream = %self.stream, shard = self.shard_index,
+                        position = seal.position, "drain: sealing every open buffer");
+                    self.apply(seal, assembler, out)?;
                     return Ok(());
                 }
                 // Another reader's cut holds here: make it, then propose the drain after it.
