@@ -200,6 +200,54 @@ async fn a_kill_during_a_drain_replays_into_the_objects_it_already_wrote() {
     assert_eq!(replayed.len(), 2);
 }
 
+/// Proof 7 of issue 13 on the embedded log: a process killed during a drain, after an early cut
+/// object was uploaded and before its checkpoint, is restarted on the same data directory; the
+/// replay reads the drain's seal frame and writes the same object under the same positions
+/// (an overwrite), and the records after it go to an object of their own. Before seals were
+/// stored, the replay merged them into one bigger object: the first one's records twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_log_a_kill_during_a_drain_replays_into_the_objects_it_already_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = || StreamSpec { shards: 1, at_rest: AtRestKeys::default() };
+    let store = || EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None));
+    let log = store().open("s", spec()).await.unwrap();
+    assert!(log.capabilities().durable_seals);
+    append(&log, &["a0 ", "a1 ", "a2 "]).await;
+
+    // The drain seals the buffer early; the upload happens and the process dies before the
+    // checkpoint moves (the sink ends the upload as a kill would, committing nothing).
+    let crashing = Arc::new(Recorder::default());
+    crashing.crash_after_write.store(true, Ordering::SeqCst);
+    let first = start(&log, lease(&log, "delivery").await, &crashing, LONG);
+    until("the records are read", || first.status.oldest_undelivered_ms().is_some()).await;
+    first.stop(StopMode::Drain).await;
+    let before = crashing.objects();
+    assert_eq!(before, [((0, 0), (2, 0), Bytes::from_static(b"a0 a1 a2 "))]);
+    log.close().await;
+    drop(log);
+
+    // The restart, on the same directory; more records arrive in the same window.
+    let log = store().open("s", spec()).await.unwrap();
+    assert_eq!(lease(&log, "delivery").await.state().await.unwrap().next_seq, 0);
+    append(&log, &["b4 ", "b5 "]).await;
+    let sink = Arc::new(Recorder::default());
+    let second = start(&log, lease(&log, "delivery").await, &sink, LONG);
+    until("the replay wrote the drained object", || !sink.objects().is_empty()).await;
+    second.stop(StopMode::Drain).await;
+    let after = sink.objects();
+    assert_eq!(after.len(), 2, "{after:?}");
+    // The same object again (same first and last position: the same key), then the new
+    // records alone (positions 4 and 5: the drain's seal frame is at 3).
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after[1], ((4, 0), (5, 0), Bytes::from_static(b"b4 b5 ")));
+    let records: Vec<Bytes> = (after.iter())
+        .flat_map(|(_, _, body)| body.split(|b| *b == b' ').filter(|r| !r.is_empty()))
+        .map(Bytes::copy_from_slice)
+        .collect();
+    let distinct: std::collections::BTreeSet<&Bytes> = records.iter().collect();
+    assert_eq!(distinct.len(), records.len(), "no record delivered twice after the restart");
+}
+
 /// A window cut while caught up records a seal after the last record; once the object it
 /// sealed is delivered, the checkpoint passes the seal too, so the shard shows no backlog and a
 /// restart does not read the seal again. A graceful stop with nothing open records no seal.

@@ -124,6 +124,7 @@ impl ShardWorker {
     /// Starts the worker's supervisor thread, which runs (and restarts) the cutter and the
     /// uploader; the handle finishes after shutdown.
     pub fn spawn(mut self) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        super::fault::arm();
         self.stop = self.stop.or_lost(self.lease.lost(), &self.runtime);
         let this = Arc::new(self);
         let name = format!("{}-{}", this.stream, this.shard_index);
@@ -466,6 +467,7 @@ impl ShardWorker {
             if !self.deliver(&unit)? {
                 return Ok(()); // shutdown while retrying; the object is re-delivered after restart
             }
+            super::fault::after_upload();
             let step = progress.delivered(&unit);
             // Markers before the checkpoint: see `Markers`.
             let commit = LogProgress {
