@@ -25,8 +25,9 @@ use hydrant::codec::encryption::{
     WrappedKey,
 };
 use hydrant::fuzzing;
-use hydrant::log::embedded::record::{decode_frame, encode_frame, Decoded};
+use hydrant::log::embedded::record::{decode_frame, encode_frame_of_kind, Decoded};
 use hydrant::log::embedded::{checkpoint, segment, DiskBudget, FsyncPolicy, LogOptions, Shard};
+use hydrant::log::Entry;
 use hydrant::processors::{AppendDelimiter, DeAggregator, MetadataExtractor, MAX_SUB_RECORDS};
 use hydrant::wasm_host::{InputRecord, RecordResult};
 
@@ -106,13 +107,14 @@ pub fn log_frames(data: &[u8]) {
     let mut rest = data;
     while let Decoded::Frame { header, payload } = decode_frame(rest) {
         let mut again = Vec::new();
-        encode_frame(&mut again, header.seq, header.arrival_ms, &rest[payload.clone()]);
+        let body = &rest[payload.clone()];
+        encode_frame_of_kind(&mut again, header.kind, header.seq, header.arrival_ms, body);
         assert_eq!(again, rest[..payload.end]);
         rest = &rest[payload.end..];
     }
     if let Some(head) = data.first_chunk::<16>() {
-        if let Some(base) = segment::parse_header(head) {
-            assert_eq!(&segment::encode_header(base), head);
+        if let Some((base, version)) = segment::parse_header(head) {
+            assert_eq!(&segment::encode_header_of_version(base, version), head);
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
@@ -192,18 +194,22 @@ pub fn log_recovery(data: &[u8]) {
         let (first, end) = (shard.first_seq(), shard.next_seq());
         assert!(first <= end, "oldest record {first} is past the end {end}");
         let mut reader = shard.reader(first).expect("a reader at the oldest record");
-        let mut records = Vec::new();
+        let mut entries = Vec::new();
         for seq in first..end {
             match reader.next() {
-                Ok(Some(record)) => {
+                Ok(Some(Entry::Record(record))) => {
                     assert_eq!(record.seq, seq);
-                    records.push(record);
+                    entries.push(Entry::Record(record));
                 }
-                other => panic!("record {seq} of a recovered log: {other:?}"),
+                Ok(Some(Entry::Seal(seal))) => {
+                    assert_eq!(seal.position, seq);
+                    entries.push(Entry::Seal(seal));
+                }
+                other => panic!("entry {seq} of a recovered log: {other:?}"),
             }
         }
         assert!(matches!(reader.next(), Ok(None)));
-        (first, end, records)
+        (first, end, entries)
     };
     let Ok(shard) = open() else { return };
     let first_open = read_all(&shard);

@@ -229,6 +229,14 @@ impl<'c> Assembler<'c> {
         Ok(())
     }
 
+    /// The reader passed an entry that is not a record (a seal) at `position`: no record before
+    /// `position + 1` waits to be routed any more, so the checkpoint of a buffer sealed from now
+    /// on may pass it (a replay then starts after the seal, where nothing is left to cut).
+    pub fn passed(&mut self, position: u64) {
+        self.next_seq = self.next_seq.max(position.saturating_add(1));
+        self.settle();
+    }
+
     /// The log is read to its end and nothing committed later can arrive before `watermark`:
     /// run a transform chunk that is due and seal the buffers whose window has passed.
     pub fn idle(&mut self, watermark: i64) -> std::io::Result<()> {

@@ -1,6 +1,7 @@
-//! The delivery worker on [`MemoryLog`], which has what the embedded log lacks: seals stored in
-//! the log, leases that can be lost, shards that end. Each test runs real workers (threads)
-//! against it and a sink that records the objects.
+//! The delivery worker on [`MemoryLog`], which has what the embedded log lacks (leases that can
+//! be lost, shards that end), and on the embedded log for what both have (seals stored in the
+//! log, across a restart). Each test runs real workers (threads) against the log and a sink
+//! that records the objects.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -16,7 +17,8 @@ use super::{BatchPolicy, ShardWorker, StopMode, WorkerSignals, WorkerStatus};
 use crate::codec::{compression_for, CompressionFormat, ObjectCodec};
 use crate::log::memory::{MemoryLog, MemoryStore};
 use crate::log::{
-    Append, AtRestKeys, LogStore, Record, ShardId, ShardLease, ShardState, StreamLog, StreamSpec,
+    Append, AtRestKeys, DiskBudget, EmbeddedStore, LogOptions, LogStore, Record, ShardId,
+    ShardLease, ShardState, StreamLog, StreamSpec,
 };
 use crate::telemetry::Metrics;
 
@@ -196,6 +198,75 @@ async fn a_kill_during_a_drain_replays_into_the_objects_it_already_wrote() {
     assert_eq!(replayed[0], written[0]);
     assert_eq!(replayed[1].2, Bytes::from_static(b"b3 b4 "));
     assert_eq!(replayed.len(), 2);
+}
+
+/// Proof 7 of issue 13 on the embedded log: a process killed during a drain, after an early cut
+/// object was uploaded and before its checkpoint, is restarted on the same data directory; the
+/// replay reads the drain's seal frame and writes the same object under the same positions
+/// (an overwrite), and the records after it go to an object of their own. Before seals were
+/// stored, the replay merged them into one bigger object: the first one's records twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_log_a_kill_during_a_drain_replays_into_the_objects_it_already_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = || StreamSpec { shards: 1, at_rest: AtRestKeys::default() };
+    let store = || EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None));
+    let log = store().open("s", spec()).await.unwrap();
+    assert!(log.capabilities().durable_seals);
+    append(&log, &["a0 ", "a1 ", "a2 "]).await;
+
+    // The drain seals the buffer early; the upload happens and the process dies before the
+    // checkpoint moves (the sink ends the upload as a kill would, committing nothing).
+    let crashing = Arc::new(Recorder::default());
+    crashing.crash_after_write.store(true, Ordering::SeqCst);
+    let first = start(&log, lease(&log, "delivery").await, &crashing, LONG);
+    until("the records are read", || first.status.oldest_undelivered_ms().is_some()).await;
+    first.stop(StopMode::Drain).await;
+    let before = crashing.objects();
+    assert_eq!(before, [((0, 0), (2, 0), Bytes::from_static(b"a0 a1 a2 "))]);
+    log.close().await;
+    drop(log);
+
+    // The restart, on the same directory; more records arrive in the same window.
+    let log = store().open("s", spec()).await.unwrap();
+    assert_eq!(lease(&log, "delivery").await.state().await.unwrap().next_seq, 0);
+    append(&log, &["b4 ", "b5 "]).await;
+    let sink = Arc::new(Recorder::default());
+    let second = start(&log, lease(&log, "delivery").await, &sink, LONG);
+    until("the replay wrote the drained object", || !sink.objects().is_empty()).await;
+    second.stop(StopMode::Drain).await;
+    let after = sink.objects();
+    assert_eq!(after.len(), 2, "{after:?}");
+    // The same object again (same first and last position: the same key), then the new
+    // records alone (positions 4 and 5: the drain's seal frame is at 3).
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after[1], ((4, 0), (5, 0), Bytes::from_static(b"b4 b5 ")));
+    let records: Vec<Bytes> = (after.iter())
+        .flat_map(|(_, _, body)| body.split(|b| *b == b' ').filter(|r| !r.is_empty()))
+        .map(Bytes::copy_from_slice)
+        .collect();
+    let distinct: std::collections::BTreeSet<&Bytes> = records.iter().collect();
+    assert_eq!(distinct.len(), records.len(), "no record delivered twice after the restart");
+}
+
+/// A window cut while caught up records a seal after the last record; once the object it
+/// sealed is delivered, the checkpoint passes the seal too, so the shard shows no backlog and a
+/// restart does not read the seal again. A graceful stop with nothing open records no seal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_log_the_checkpoint_passes_the_seal_that_cut_the_last_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = StreamSpec { shards: 1, at_rest: AtRestKeys::default() };
+    let store = EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None));
+    let log = store.open("s", spec).await.unwrap();
+    append(&log, &["w0 "]).await;
+    let sink = Arc::new(Recorder::default());
+    let policy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 1 };
+    let worker = start(&log, lease(&log, "delivery").await, &sink, policy);
+    until("the window cut", || sink.objects().len() == 1).await;
+    assert_eq!(log.stats()[0].next_seq, 2, "the record at 0, the seal at 1");
+    until("the checkpoint passed the seal", || worker.status.next_seq() == 2).await;
+    worker.stop(StopMode::Drain).await;
+    assert_eq!(log.stats()[0].next_seq, 2, "a drain with nothing open records no seal");
+    assert_eq!(lease(&log, "delivery").await.state().await.unwrap().next_seq, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,6 +124,7 @@ impl ShardWorker {
     /// Starts the worker's supervisor thread, which runs (and restarts) the cutter and the
     /// uploader; the handle finishes after shutdown.
     pub fn spawn(mut self) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        super::fault::arm();
         self.stop = self.stop.or_lost(self.lease.lost(), &self.runtime);
         let this = Arc::new(self);
         let name = format!("{}-{}", this.stream, this.shard_index);
@@ -342,6 +343,7 @@ impl ShardWorker {
         assembler: &mut Assembler<'_>,
         out: &SyncSender<Unit>,
     ) -> WorkerResult<Taken> {
+        assembler.passed(seal.position);
         let sent = match seal.kind {
             SealKind::Window => {
                 assembler.idle(seal.watermark_ms)?;
@@ -378,16 +380,16 @@ impl ShardWorker {
                 }
             }
             let Some(watermark) = batch.caught_up else { continue };
+            if assembler.oldest_pending_arrival().is_none() {
+                return Ok(()); // nothing is open: nothing to cut early, so no seal to record
+            }
             let proposal = SealProposal { watermark_ms: watermark, kind: SealKind::Drain };
             match self.runtime.block_on(reader.seal(proposal))? {
                 SealOutcome::Sealed(seal) if seal.kind == SealKind::Drain => {
-                    let units = assembler.finish()?;
                     self.status.buffers_hold(None);
-                    let (objects, records) =
-                        (units.len(), units.iter().map(|u| u.records).sum::<u64>());
-                    self.send_all(units, out);
-                    tracing::debug!(stream = %self.stream, shard = self.shard_index, objects,
-                        records, position = seal.position, "drain: sealed every open buffer");
+                    tracing::debug!(stream = %self.stream, shard = self.shard_index,
+                        position = seal.position, "drain: sealing every open buffer");
+                    self.apply(seal, assembler, out)?;
                     return Ok(());
                 }
                 // Another reader's cut holds here: make it, then propose the drain after it.
@@ -465,6 +467,7 @@ impl ShardWorker {
             if !self.deliver(&unit)? {
                 return Ok(()); // shutdown while retrying; the object is re-delivered after restart
             }
+            super::fault::after_upload();
             let step = progress.delivered(&unit);
             // Markers before the checkpoint: see `Markers`.
             let commit = LogProgress {

@@ -18,8 +18,8 @@
 //! # Positions
 //!
 //! Every entry of a shard has a position (`seq`), strictly increasing in shard order. Record
-//! positions are dense in the embedded log; other implementations, and seals, may skip values,
-//! so consumers never compute a position, they only compare and store the ones they read.
+//! positions skip the positions of seals (and other implementations may skip more values), so
+//! consumers never compute a position, they only compare and store the ones they read.
 //!
 //! # Blocking
 //!

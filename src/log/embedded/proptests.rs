@@ -7,13 +7,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::tests::{open, opts, read_all};
+use super::tests::{open, opts, read_entries};
 use super::*;
+use crate::log::{Entry, SealKind};
 
 #[derive(Debug, Clone)]
 enum Op {
     /// Append one call with records of these sizes.
     Append(Vec<usize>),
+    /// Record a seal at the end (a drain when true), then propose another there, which loses.
+    Seal(i64, bool),
     /// Drop every handle and open the directory again.
     Reopen,
     /// Read everything from a position (a fraction of the retained range, in 1/256).
@@ -27,6 +30,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         5 => prop::collection::vec(0usize..120, 1..8).prop_map(Op::Append),
+        2 => (any::<i64>(), any::<bool>()).prop_map(|(w, drain)| Op::Seal(w, drain)),
         1 => Just(Op::Reopen),
         2 => any::<u8>().prop_map(Op::Read),
         2 => (0u8..3, any::<u8>()).prop_map(|(c, p)| Op::Checkpoint(c, p)),
@@ -34,10 +38,19 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// What the model holds at a sequence number.
+#[derive(Debug, Clone, PartialEq)]
+enum Stored {
+    /// data, arrival_ms
+    Record(Bytes, i64),
+    /// watermark_ms, kind
+    Seal(i64, SealKind),
+}
+
 #[derive(Default)]
 struct Model {
-    /// (data, arrival_ms) by sequence number.
-    records: Vec<(Bytes, i64)>,
+    /// Records and seals by sequence number.
+    records: Vec<Stored>,
     checkpoints: BTreeMap<String, u64>,
 }
 
@@ -47,6 +60,23 @@ fn data(seq: usize, len: usize) -> Bytes {
 
 fn scaled(frac: u8, lo: u64, hi: u64) -> u64 {
     lo + (hi - lo) * frac as u64 / 255
+}
+
+/// `entry`, read at `seq`, is what the model holds there.
+fn check(entry: Entry, seq: u64, model: &Model) -> Result<(), TestCaseError> {
+    let read = match entry {
+        Entry::Record(r) => {
+            prop_assert_eq!(r.seq, seq);
+            Stored::Record(r.data, r.arrival_ms)
+        }
+        Entry::Seal(s) => {
+            prop_assert_eq!(s.position, seq);
+            Stored::Seal(s.watermark_ms, s.kind)
+        }
+        e => return Err(TestCaseError::fail(format!("{e:?}"))),
+    };
+    prop_assert_eq!(&read, &model.records[seq as usize]);
+    Ok(())
 }
 
 fn run(ops: Vec<Op>, always: bool) -> Result<(), TestCaseError> {
@@ -71,10 +101,21 @@ fn run(ops: Vec<Op>, always: bool) -> Result<(), TestCaseError> {
                 let out = rt.block_on(shard.append(batch.clone())).unwrap();
                 prop_assert_eq!(out.first_seq, n as u64);
                 prop_assert_eq!(out.count, batch.len());
-                if let Some((_, last)) = model.records.last() {
-                    prop_assert!(out.arrival_ms >= *last);
+                let last = model.records.iter().rev().find_map(|e| match e {
+                    Stored::Record(_, ts) => Some(*ts),
+                    Stored::Seal(..) => None,
+                });
+                if let Some(last) = last {
+                    prop_assert!(out.arrival_ms >= last);
                 }
-                model.records.extend(batch.into_iter().map(|d| (d, out.arrival_ms)));
+                model.records.extend(batch.into_iter().map(|d| Stored::Record(d, out.arrival_ms)));
+            }
+            Op::Seal(watermark, drain) => {
+                let kind = if drain { SealKind::Drain } else { SealKind::Window };
+                let at = model.records.len() as u64;
+                prop_assert!(rt.block_on(shard.seal(at, watermark, kind)).unwrap());
+                prop_assert!(!rt.block_on(shard.seal(at, 0, SealKind::Window)).unwrap());
+                model.records.push(Stored::Seal(watermark, kind));
             }
             Op::Reopen => {
                 drop(shard);
@@ -91,12 +132,10 @@ fn run(ops: Vec<Op>, always: bool) -> Result<(), TestCaseError> {
                 let first = shard.first_seq();
                 let end = model.records.len() as u64;
                 let from = scaled(frac, first, end);
-                let got = read_all(&shard, from);
+                let got = read_entries(&shard, from);
                 prop_assert_eq!(got.len() as u64, end - from);
-                for r in got {
-                    let (d, ts) = &model.records[r.seq as usize];
-                    prop_assert_eq!(&r.data, d);
-                    prop_assert_eq!(r.arrival_ms, *ts);
+                for (entry, seq) in got.into_iter().zip(from..) {
+                    check(entry, seq, &model)?;
                 }
                 if first > 0 {
                     let trimmed = matches!(shard.reader(first - 1), Err(ReadError::Trimmed { .. }));
@@ -130,8 +169,11 @@ fn run(ops: Vec<Op>, always: bool) -> Result<(), TestCaseError> {
     drop(shard);
     let shard = open(dir.path(), options());
     let first = shard.first_seq();
-    let got = read_all(&shard, first);
+    let got = read_entries(&shard, first);
     prop_assert_eq!(got.len() as u64, model.records.len() as u64 - first);
+    for (entry, seq) in got.into_iter().zip(first..) {
+        check(entry, seq, &model)?;
+    }
     for (name, cp) in &model.checkpoints {
         prop_assert_eq!(shard.load_checkpoint(name).unwrap(), *cp);
     }

@@ -1,5 +1,7 @@
-//! [`ShardReader`] on a shard's segment files: committed records in order, opened when they
-//! are encrypted at rest, and the watermark when the reader has caught up.
+//! [`ShardReader`] on a shard's segment files: committed records and seals in order, records
+//! opened when they are encrypted at rest, and the watermark when the reader has caught up.
+//! A seal is a frame of its own in the shard (docs/log-format.md): the first one recorded at a
+//! position holds, for every reader and after restarts.
 
 use std::sync::Arc;
 
@@ -10,8 +12,7 @@ use super::at_rest::ShardAtRest;
 use super::error as embedded;
 use super::shard::{self, Shard};
 use crate::log::{
-    Cause, Entry, ReadBatch, ReadError, ReadLimit, Record, Seal, SealOutcome, SealProposal,
-    ShardId, ShardReader,
+    Cause, Entry, ReadBatch, ReadError, ReadLimit, SealOutcome, SealProposal, ShardId, ShardReader,
 };
 
 /// Reads one shard of an [`EmbeddedLog`](super::EmbeddedLog).
@@ -22,13 +23,16 @@ pub(super) struct EmbeddedReader {
     at_rest: Arc<ShardAtRest>,
     /// Sees `next_seq` at every commit.
     commits: watch::Receiver<u64>,
+    /// An entry read ahead by a seal proposal that found it at its position (it is returned
+    /// next).
+    ahead: Option<Entry>,
 }
 
 impl std::fmt::Debug for EmbeddedReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddedReader")
             .field("shard", &self.id)
-            .field("position", &self.records.position())
+            .field("position", &self.position())
             .finish()
     }
 }
@@ -42,17 +46,42 @@ impl EmbeddedReader {
     ) -> Result<Self, ReadError> {
         let commits = shard.subscribe();
         let records = shard.reader(from).map_err(read_error)?;
-        Ok(Self { id, shard: shard.clone(), records, at_rest, commits })
+        Ok(Self { id, shard: shard.clone(), records, at_rest, commits, ahead: None })
     }
 
-    /// The next committed record, opened, if any.
-    fn next(&mut self) -> Result<Option<Record>, ReadError> {
-        let Some(mut record) = self.records.next().map_err(read_error)? else { return Ok(None) };
-        record.data = self
-            .at_rest
-            .open_record(record.seq, record.data)
-            .map_err(|e| ReadError::Decrypt(Cause::new(e)))?;
-        Ok(Some(record))
+    /// The next committed entry, a record opened, if any.
+    fn next(&mut self) -> Result<Option<Entry>, ReadError> {
+        if let Some(entry) = self.ahead.take() {
+            return Ok(Some(entry));
+        }
+        match self.records.next().map_err(read_error)? {
+            Some(Entry::Record(mut record)) => {
+                record.data = self
+                    .at_rest
+                    .open_record(record.seq, record.data)
+                    .map_err(|e| ReadError::Decrypt(Cause::new(e)))?;
+                Ok(Some(Entry::Record(record)))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Records `proposal` at `position` unless an entry is there, then reads what holds there.
+    async fn seal_at(
+        &mut self,
+        position: u64,
+        proposal: SealProposal,
+    ) -> Result<SealOutcome, ReadError> {
+        let SealProposal { watermark_ms, kind } = proposal;
+        self.shard.seal(position, watermark_ms, kind).await.map_err(seal_error)?;
+        // Committed at `position` now: this seal, another reader's, or a record.
+        match self.next()? {
+            Some(Entry::Seal(seal)) => Ok(SealOutcome::Sealed(seal)),
+            entry => {
+                self.ahead = entry;
+                Ok(SealOutcome::Moved)
+            }
+        }
     }
 }
 
@@ -62,28 +91,35 @@ impl ShardReader for EmbeddedReader {
     }
 
     fn position(&self) -> u64 {
-        self.records.position()
+        match &self.ahead {
+            Some(Entry::Record(r)) => r.seq,
+            Some(Entry::Seal(s)) => s.position,
+            Some(Entry::End(e)) => e.position,
+            None => self.records.position(),
+        }
     }
 
     fn read(&mut self, limit: ReadLimit) -> Result<ReadBatch, ReadError> {
         let mut entries = Vec::new();
         let mut bytes = 0;
         while entries.len() < limit.entries && bytes < limit.bytes {
-            let record = match self.next()? {
-                Some(record) => record,
+            let entry = match self.next()? {
+                Some(entry) => entry,
                 None => {
                     // Read the watermark, then look again: every record committed after the
                     // watermark was read arrives at or after it, so if nothing is there now,
                     // nothing that arrived before it can still appear.
                     let watermark = self.shard.watermark_ms();
                     match self.next()? {
-                        Some(record) => record,
+                        Some(entry) => entry,
                         None => return Ok(ReadBatch { entries, caught_up: Some(watermark) }),
                     }
                 }
             };
-            bytes += record.data.len();
-            entries.push(Entry::Record(record));
+            if let Entry::Record(record) = &entry {
+                bytes += record.data.len();
+            }
+            entries.push(entry);
         }
         Ok(ReadBatch { entries, caught_up: None })
     }
@@ -97,17 +133,21 @@ impl ShardReader for EmbeddedReader {
         })
     }
 
-    /// Seals are not stored: one holds for this reader only, which is what the caller applies.
+    /// A seal frame at the reader's position, written by the shard's writer only if nothing
+    /// is committed there; what holds there is then read back (the first seal wins).
     fn seal(&mut self, proposal: SealProposal) -> BoxFuture<'_, Result<SealOutcome, ReadError>> {
+        if self.ahead.is_some() {
+            // An entry is known to be at the position: read it first.
+            return Box::pin(std::future::ready(Ok(SealOutcome::Moved)));
+        }
         let position = self.records.position();
-        let outcome = if self.shard.next_seq() == position {
-            let SealProposal { watermark_ms, kind } = proposal;
-            SealOutcome::Sealed(Seal { position, watermark_ms, kind })
-        } else {
-            SealOutcome::Moved
-        };
-        Box::pin(std::future::ready(Ok(outcome)))
+        Box::pin(self.seal_at(position, proposal))
     }
+}
+
+/// What a failed seal write means to readers: the shard cannot take it now.
+fn seal_error(e: embedded::AppendError) -> ReadError {
+    ReadError::Unavailable(Cause::new(e))
 }
 
 /// What a shard read failure means to readers.

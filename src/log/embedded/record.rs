@@ -1,5 +1,12 @@
-//! Frame codec: `u32 payload_len | u32 crc32c | u64 seq | i64 arrival_ms | payload`, all
+//! Frame codec: `u32 kind_and_len | u32 crc32c | u64 seq | i64 time_ms | payload`, all
 //! little-endian. The CRC32C covers every byte of the frame but the checksum field itself.
+//!
+//! The top four bits of the first field say what the frame is ([`RECORD`], 0: a record, whose
+//! time is its arrival; [`SEAL`], 1: a seal, whose time is its watermark and whose one-byte
+//! payload its [`SealKind`]), the low 28 bits the payload length. Frames written before seals
+//! existed are records (their top bits are 0). See docs/log-format.md.
+
+use crate::log::SealKind;
 
 /// Bytes of a frame header.
 pub const HEADER_LEN: usize = 24;
@@ -13,20 +20,34 @@ pub const MAX_PAYLOAD_LEN: usize = 16 << 20;
 /// its arrival time).
 pub use crate::log::Record;
 
+/// Frame kind of a record.
+pub const RECORD: u8 = 0;
+/// Frame kind of a seal (segments of version 2 and later only).
+pub const SEAL: u8 = 1;
+/// Payload bytes of a seal frame: its [`SealKind`].
+pub const SEAL_PAYLOAD_LEN: usize = 1;
+const KIND_SHIFT: u32 = 28;
+const LEN_MASK: u32 = (1 << KIND_SHIFT) - 1;
+
 /// A decoded frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// [`RECORD`] or [`SEAL`]; anything else is damage.
+    pub kind: u8,
     pub payload_len: u32,
     pub crc: u32,
     pub seq: u64,
+    /// A record's arrival time; a seal's watermark.
     pub arrival_ms: i64,
 }
 
 impl FrameHeader {
     /// Parses the 24 header bytes (no validation).
     pub fn parse(b: &[u8; HEADER_LEN]) -> FrameHeader {
+        let kind_and_len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         FrameHeader {
-            payload_len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            kind: (kind_and_len >> KIND_SHIFT) as u8,
+            payload_len: kind_and_len & LEN_MASK,
             crc: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             seq: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
             arrival_ms: i64::from_le_bytes([
@@ -35,9 +56,22 @@ impl FrameHeader {
         }
     }
 
-    /// Whether the length field can belong to a real frame.
+    /// Whether the kind and length fields can belong to a real frame: a record of at most
+    /// [`MAX_PAYLOAD_LEN`] bytes or a seal of [`SEAL_PAYLOAD_LEN`].
     pub fn plausible_len(&self) -> bool {
-        self.payload_len as usize <= MAX_PAYLOAD_LEN
+        match self.kind {
+            RECORD => self.payload_len as usize <= MAX_PAYLOAD_LEN,
+            SEAL => self.payload_len as usize == SEAL_PAYLOAD_LEN,
+            _ => false,
+        }
+    }
+
+    /// Why [`plausible_len`](Self::plausible_len) is false, for an error message.
+    pub fn implausible_reason(&self) -> String {
+        match self.kind {
+            RECORD | SEAL => format!("implausible payload length {}", self.payload_len),
+            kind => format!("unknown frame kind {kind}"),
+        }
     }
 
     /// Total frame length (header + payload).
@@ -48,7 +82,12 @@ impl FrameHeader {
     /// Whether `payload` matches the stored checksum.
     pub fn verify(&self, payload: &[u8]) -> bool {
         payload.len() == self.payload_len as usize
-            && checksum(self.payload_len, self.seq, self.arrival_ms, payload) == self.crc
+            && checksum(self.kind_and_len(), self.seq, self.arrival_ms, payload) == self.crc
+    }
+
+    /// The first field as stored.
+    fn kind_and_len(&self) -> u32 {
+        (self.kind as u32) << KIND_SHIFT | self.payload_len
     }
 }
 
@@ -57,26 +96,50 @@ pub fn frame_len(payload_len: usize) -> u64 {
     (HEADER_LEN + payload_len) as u64
 }
 
-/// CRC32C over `payload_len | seq | arrival_ms | payload` (the frame without its checksum).
-pub fn checksum(payload_len: u32, seq: u64, arrival_ms: i64, payload: &[u8]) -> u32 {
+/// CRC32C over `kind_and_len | seq | arrival_ms | payload` (the frame without its checksum).
+pub fn checksum(kind_and_len: u32, seq: u64, arrival_ms: i64, payload: &[u8]) -> u32 {
     let mut fixed = [0u8; 20];
-    fixed[0..4].copy_from_slice(&payload_len.to_le_bytes());
+    fixed[0..4].copy_from_slice(&kind_and_len.to_le_bytes());
     fixed[4..12].copy_from_slice(&seq.to_le_bytes());
     fixed[12..20].copy_from_slice(&arrival_ms.to_le_bytes());
     let crc = crc32c::crc32c(&fixed);
     crc32c::crc32c_append(crc, payload)
 }
 
-/// Appends one encoded frame to `buf`. The caller guarantees
+/// Appends one encoded record frame to `buf`. The caller guarantees
 /// `payload.len() <= MAX_PAYLOAD_LEN`.
 pub fn encode_frame(buf: &mut Vec<u8>, seq: u64, arrival_ms: i64, payload: &[u8]) {
-    debug_assert!(payload.len() <= MAX_PAYLOAD_LEN);
-    let len = payload.len() as u32;
-    let crc = checksum(len, seq, arrival_ms, payload);
-    buf.extend_from_slice(&len.to_le_bytes());
+    encode_frame_of_kind(buf, RECORD, seq, arrival_ms, payload)
+}
+
+/// Appends one encoded seal frame to `buf`: a cut at `seq` with its watermark.
+pub fn encode_seal(buf: &mut Vec<u8>, seq: u64, watermark_ms: i64, kind: SealKind) {
+    let payload = match kind {
+        SealKind::Window => 0u8,
+        SealKind::Drain => 1u8,
+    };
+    encode_frame_of_kind(buf, SEAL, seq, watermark_ms, &[payload])
+}
+
+/// The kind of a seal frame's payload, or `None` when it names none.
+pub fn seal_kind(payload: &[u8]) -> Option<SealKind> {
+    match payload {
+        [0] => Some(SealKind::Window),
+        [1] => Some(SealKind::Drain),
+        _ => None,
+    }
+}
+
+/// Appends one encoded frame of `kind` to `buf`. The caller guarantees that the kind and the
+/// length are plausible ([`FrameHeader::plausible_len`]).
+pub fn encode_frame_of_kind(buf: &mut Vec<u8>, kind: u8, seq: u64, time_ms: i64, payload: &[u8]) {
+    debug_assert!(payload.len() <= MAX_PAYLOAD_LEN && kind <= SEAL);
+    let kind_and_len = (kind as u32) << KIND_SHIFT | payload.len() as u32;
+    let crc = checksum(kind_and_len, seq, time_ms, payload);
+    buf.extend_from_slice(&kind_and_len.to_le_bytes());
     buf.extend_from_slice(&crc.to_le_bytes());
     buf.extend_from_slice(&seq.to_le_bytes());
-    buf.extend_from_slice(&arrival_ms.to_le_bytes());
+    buf.extend_from_slice(&time_ms.to_le_bytes());
     buf.extend_from_slice(payload);
 }
 
@@ -143,6 +206,30 @@ mod tests {
                 "flipping byte {i} went unnoticed"
             );
         }
+    }
+
+    #[test]
+    fn a_seal_frame_decodes_to_its_position_watermark_and_kind() {
+        for kind in [SealKind::Window, SealKind::Drain] {
+            let mut buf = Vec::new();
+            encode_seal(&mut buf, 9, 1_234, kind);
+            assert_eq!(buf.len() as u64, frame_len(SEAL_PAYLOAD_LEN));
+            let Decoded::Frame { header, payload } = decode_frame(&buf) else { panic!() };
+            assert_eq!((header.kind, header.seq, header.arrival_ms), (SEAL, 9, 1_234));
+            assert_eq!(seal_kind(&buf[payload]), Some(kind));
+        }
+    }
+
+    #[test]
+    fn a_frame_of_an_unknown_kind_or_a_seal_of_another_length_is_implausible() {
+        let mut buf = Vec::new();
+        encode_frame_of_kind(&mut buf, SEAL, 1, 2, b"ab");
+        assert!(matches!(decode_frame(&buf), Decoded::ImplausibleLength(_)));
+        let mut buf = Vec::new();
+        encode_frame(&mut buf, 1, 2, b"a");
+        buf[3] |= 0x20; // kind 2
+        let Decoded::ImplausibleLength(header) = decode_frame(&buf) else { panic!() };
+        assert_eq!(header.implausible_reason(), "unknown frame kind 2");
     }
 
     #[test]

@@ -10,8 +10,14 @@ use super::checkpoint::sync_dir;
 use super::error::OpenError;
 use super::record::{self, Decoded, FrameHeader, HEADER_LEN};
 
-/// First 8 bytes of every segment.
-pub const MAGIC: &[u8; 8] = b"HYDSEG01";
+/// First 8 bytes of every segment this version writes: format version 2, whose segments may
+/// hold seal frames.
+pub const MAGIC: &[u8; 8] = b"HYDSEG02";
+/// First 8 bytes of a segment written before seals existed (version 1: records only). Read as
+/// it is; the writer never adds a seal to one (it starts a new segment first).
+pub const MAGIC_V1: &[u8; 8] = b"HYDSEG01";
+/// The format version of [`MAGIC`].
+pub const VERSION: u8 = 2;
 /// Bytes of the segment header (magic + base sequence number).
 pub const SEGMENT_HEADER_LEN: u64 = 16;
 const SUFFIX: &str = ".seg";
@@ -25,6 +31,8 @@ pub struct SegmentInfo {
     pub path: PathBuf,
     /// File length in bytes (for the active segment: up to the last committed frame).
     pub len: u64,
+    /// Format version of its header: 1 (records only) or 2 (records and seals).
+    pub version: u8,
 }
 
 /// `{base:020}.seg`
@@ -41,20 +49,33 @@ pub fn parse_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The 16-byte header of a segment starting at `base`.
+/// The 16-byte header of a segment starting at `base`, in the current [`VERSION`].
 pub fn encode_header(base: u64) -> [u8; 16] {
+    encode_header_of_version(base, VERSION)
+}
+
+/// The 16-byte header of a segment starting at `base` in format `version` (1 or 2).
+pub fn encode_header_of_version(base: u64, version: u8) -> [u8; 16] {
     let mut h = [0u8; 16];
-    h[..8].copy_from_slice(MAGIC);
+    h[..8].copy_from_slice(if version == 1 { MAGIC_V1 } else { MAGIC });
     h[8..].copy_from_slice(&base.to_le_bytes());
     h
 }
 
-/// The base stored in a header, or `None` if the magic is wrong.
-pub fn parse_header(h: &[u8; 16]) -> Option<u64> {
-    if &h[..8] != MAGIC {
-        return None;
-    }
-    Some(u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]))
+/// The base stored in a header and the header's format version, or `None` if the magic is
+/// neither version's.
+pub fn parse_header(h: &[u8; 16]) -> Option<(u64, u8)> {
+    let version = match &h[..8] {
+        m if m == MAGIC => VERSION,
+        m if m == MAGIC_V1 => 1,
+        _ => return None,
+    };
+    Some((u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]), version))
+}
+
+/// Whether a segment of format `version` may hold seal frames.
+pub fn holds_seals(version: u8) -> bool {
+    version >= 2
 }
 
 /// Segment files in `dir`, sorted by base.
@@ -120,7 +141,7 @@ fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> OpenError {
 }
 
 /// Reads the frames of a segment from offset 16, stopping at the first bad one.
-fn scan_frames(file: &File, file_len: u64, base: u64) -> io::Result<Scan> {
+fn scan_frames(file: &File, file_len: u64, base: u64, version: u8) -> io::Result<Scan> {
     let mut r = BufReader::with_capacity(SCAN_BUFFER, file);
     r.seek(SeekFrom::Start(SEGMENT_HEADER_LEN))?;
     let mut offset = SEGMENT_HEADER_LEN;
@@ -146,7 +167,7 @@ fn scan_frames(file: &File, file_len: u64, base: u64) -> io::Result<Scan> {
         r.read_exact(&mut head)?;
         let h = FrameHeader::parse(&head);
         if !h.plausible_len() {
-            break bad(offset, format!("implausible payload length {}", h.payload_len), false);
+            break bad(offset, h.implausible_reason(), false);
         }
         if offset + h.frame_len() > file_len {
             break bad(
@@ -170,6 +191,14 @@ fn scan_frames(file: &File, file_len: u64, base: u64) -> io::Result<Scan> {
                 true,
             );
         }
+        if h.kind == record::SEAL {
+            if !holds_seals(version) {
+                break bad(offset, format!("a seal frame in a version {version} segment"), true);
+            }
+            if record::seal_kind(&payload).is_none() {
+                break bad(offset, format!("unknown seal kind {:?}", payload), true);
+            }
+        }
         let Some(next) = expected.checked_add(1) else {
             break bad(
                 offset,
@@ -179,7 +208,9 @@ fn scan_frames(file: &File, file_len: u64, base: u64) -> io::Result<Scan> {
         };
         expected = next;
         offset += h.frame_len();
-        last_arrival_ms = Some(h.arrival_ms);
+        if h.kind == record::RECORD {
+            last_arrival_ms = Some(h.arrival_ms);
+        }
     };
     Ok(Scan { next_seq: expected, valid_len: offset, last_arrival_ms, bad })
 }
@@ -210,7 +241,12 @@ pub fn recover(dir: &Path, empty_base: u64) -> Result<Recovered, OpenError> {
         file.sync_data().map_err(io_err(&path))?;
         sync_dir(dir).map_err(io_err(dir))?;
         return Ok(Recovered {
-            segments: vec![SegmentInfo { base: empty_base, path, len: SEGMENT_HEADER_LEN }],
+            segments: vec![SegmentInfo {
+                base: empty_base,
+                path,
+                len: SEGMENT_HEADER_LEN,
+                version: VERSION,
+            }],
             next_seq: empty_base,
             last_arrival_ms: None,
         });
@@ -254,17 +290,17 @@ pub fn recover(dir: &Path, empty_base: u64) -> Result<Recovered, OpenError> {
                 return Err(corrupt(&path, 0, "missing or invalid segment header"));
             }
         }
-        if parse_header(&header) != Some(base) {
+        let (header_base, version) = parse_header(&header).expect("checked above");
+        if header_base != base {
             return Err(corrupt(
                 &path,
                 8,
                 format!(
-                    "header says the segment starts at sequence number {:?} but the file name says {base}",
-                    parse_header(&header)
+                    "header says the segment starts at sequence number {header_base} but the file name says {base}"
                 ),
             ));
         }
-        let scan = scan_frames(&file, len, base).map_err(io_err(&path))?;
+        let scan = scan_frames(&file, len, base, version).map_err(io_err(&path))?;
         if let Some(bad) = scan.bad {
             if !active || bad.hard {
                 let where_ = if active { "" } else { " (sealed segment)" };
@@ -299,7 +335,7 @@ pub fn recover(dir: &Path, empty_base: u64) -> Result<Recovered, OpenError> {
         if scan.last_arrival_ms.is_some() {
             last_arrival_ms = scan.last_arrival_ms;
         }
-        segments.push(SegmentInfo { base, path, len });
+        segments.push(SegmentInfo { base, path, len, version });
     }
     Ok(Recovered { segments, next_seq: next_seq.unwrap_or(empty_base), last_arrival_ms })
 }
@@ -319,7 +355,9 @@ mod tests {
 
     #[test]
     fn a_header_round_trips_and_rejects_a_wrong_magic() {
-        assert_eq!(parse_header(&encode_header(7)), Some(7));
+        assert_eq!(parse_header(&encode_header(7)), Some((7, VERSION)));
+        assert_eq!(parse_header(&encode_header_of_version(7, 1)), Some((7, 1)));
+        assert_eq!(&encode_header_of_version(7, 1)[..8], b"HYDSEG01");
         let mut h = encode_header(7);
         h[0] = b'X';
         assert_eq!(parse_header(&h), None);

@@ -136,8 +136,8 @@ impl EmbeddedLog {
 impl StreamLog for EmbeddedLog {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            // Seals are not stored (yet): see docs/architecture.md, "Draining flushes early".
-            durable_seals: false,
+            // Seal frames in the shards' segments (docs/log-format.md).
+            durable_seals: true,
             watermark_is_a_bound: true,
             leases_can_be_lost: false,
             shards_can_end: false,
@@ -353,7 +353,7 @@ mod tests {
             let mut reader = log.shard(shard).reader(0).unwrap();
             let mut expected =
                 locations.iter().enumerate().filter(|(_, l)| l.shard == ShardId(shard));
-            while let Some(record) = reader.next().unwrap() {
+            while let Some(crate::log::Entry::Record(record)) = reader.next().unwrap() {
                 let (i, _) = expected.next().unwrap();
                 assert_eq!(record.data, Bytes::from(format!("r{i}")));
             }
@@ -381,7 +381,11 @@ mod tests {
         let segment =
             std::fs::read(dir.path().join("shard-0000/00000000000000000000.seg")).unwrap();
         assert!(!segment.windows(10).any(|w| w == b"top secret"), "plaintext found in the segment");
-        let stored = log.shard(0).reader(0).unwrap().next().unwrap().unwrap();
+        let Some(crate::log::Entry::Record(stored)) =
+            log.shard(0).reader(0).unwrap().next().unwrap()
+        else {
+            panic!("a record")
+        };
         assert_eq!(
             log.at_rest[0].open_record(stored.seq, stored.data).unwrap(),
             Bytes::from_static(b"top secret record")
@@ -431,7 +435,7 @@ mod tests {
         let (mut read, mut sealed) = (std::collections::BTreeSet::new(), 0);
         for (i, shard) in log.shards.iter().enumerate() {
             let mut reader = shard.reader(0).unwrap();
-            while let Some(record) = reader.next().unwrap() {
+            while let Some(crate::log::Entry::Record(record)) = reader.next().unwrap() {
                 sealed += usize::from(!record.data.starts_with(b"p"));
                 let text = log.at_rest[i].open_record(record.seq, record.data).unwrap();
                 read.insert(String::from_utf8(text.to_vec()).unwrap());

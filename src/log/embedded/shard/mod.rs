@@ -28,6 +28,7 @@ use super::options::LogOptions;
 use super::record::{self, MAX_PAYLOAD_LEN};
 use super::segment;
 use super::writer::{Msg, Writer};
+use crate::log::SealKind;
 
 /// What a successful [`Shard::append`] stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +156,7 @@ impl Shard {
         });
 
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(shared.clone(), rx, &opts, file, active.len, next_seq, lock_file);
+        let writer = Writer::new(shared.clone(), rx, &opts, file, &active, next_seq, lock_file);
         let name = format!(
             "hydrant-log-{}",
             dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -213,6 +214,28 @@ impl Shard {
         answer.await.map_err(|_| AppendError::Closed)?
     }
 
+    /// Records a seal (a cut of consumers that buffer by arrival time) at `position`, if the
+    /// log ends there: a seal frame, written in order with the appends and durable per the
+    /// fsync policy before this returns, at its own sequence number (the records after it
+    /// start one later). `Ok(true)` when this call wrote it; `Ok(false)` when an entry is
+    /// committed at `position` already (a record, or a seal recorded first: read it to know
+    /// which). Never refused for the disk budget.
+    pub async fn seal(
+        &self,
+        position: u64,
+        watermark_ms: i64,
+        kind: SealKind,
+    ) -> Result<bool, AppendError> {
+        if position < self.next_seq() {
+            return Ok(false);
+        }
+        let (reply, answer) = oneshot::channel();
+        let tx = self.inner.tx.as_ref().ok_or(AppendError::Closed)?;
+        tx.send(Msg::Seal { position, watermark_ms, kind, reply })
+            .map_err(|_| AppendError::Closed)?;
+        answer.await.map_err(|_| AppendError::Closed)?
+    }
+
     /// Stops the writer: requests queued before this call are committed, dirty data is
     /// fdatasync'd, and later appends fail with [`AppendError::Closed`]. Readers keep working.
     /// Dropping the last handle does the same, blocking the dropping thread for at most one
@@ -226,7 +249,7 @@ impl Shard {
         }
     }
 
-    /// One past the last committed (durable per policy) record. Readers never see beyond it.
+    /// One past the last committed (durable per policy) entry. Readers never see beyond it.
     pub fn next_seq(&self) -> u64 {
         self.shared().committed.load(Ordering::Acquire)
     }

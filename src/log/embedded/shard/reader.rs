@@ -1,4 +1,5 @@
-//! Reading a shard's committed records in order, with synchronous file I/O.
+//! Reading a shard's committed entries (records and seals) in order, with synchronous file
+//! I/O.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -10,8 +11,9 @@ use bytes::Bytes;
 
 use super::state::{lock, Shared};
 use crate::log::embedded::error::ReadError;
-use crate::log::embedded::record::{FrameHeader, Record, HEADER_LEN};
+use crate::log::embedded::record::{self, FrameHeader, Record, HEADER_LEN};
 use crate::log::embedded::segment::{self, SEGMENT_HEADER_LEN};
+use crate::log::{Entry, Seal};
 
 /// Reads a segment file through `pread`, never past `limit` (the committed length of the
 /// active segment), so that bytes of an uncommitted write are never buffered.
@@ -48,6 +50,8 @@ impl Seek for Bounded {
 
 struct Cursor {
     base: u64,
+    /// The segment's format version (whether it may hold seals).
+    version: u8,
     path: PathBuf,
     /// First sequence number of the following segment, once this one is known to be sealed.
     end: Option<u64>,
@@ -58,7 +62,8 @@ struct Cursor {
 
 const READ_BUFFER: usize = 256 << 10;
 
-/// Reads committed records in order. Synchronous (blocking) file I/O: call it from a blocking
+/// Reads committed entries in order: records and seals, each at its own sequence number.
+/// Synchronous (blocking) file I/O: call it from a blocking
 /// context (`spawn_blocking`, a dedicated thread) or accept short blocking reads of the page
 /// cache. Survives segment rolls and retention deleting segments behind it.
 pub struct ShardReader {
@@ -84,14 +89,15 @@ impl ShardReader {
         Self { shared, next, visible, cur: None }
     }
 
-    /// Sequence number of the record the next call returns.
+    /// Sequence number of the entry the next call returns.
     pub fn position(&self) -> u64 {
         self.next
     }
 
-    /// The next committed record, or `None` when caught up with `next_seq()`.
+    /// The next committed entry ([`Entry::Record`] or [`Entry::Seal`]), or `None` when caught
+    /// up with `next_seq()`.
     #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Option<Record>, ReadError> {
+    pub fn next(&mut self) -> Result<Option<Entry>, ReadError> {
         if self.next >= self.visible {
             self.refresh();
             if self.next >= self.visible {
@@ -154,14 +160,17 @@ impl ShardReader {
         let mut io = BufReader::with_capacity(READ_BUFFER, Bounded { file, pos: 0, limit });
         let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
         read_exact(&mut io, &mut header, &path, 0)?;
-        if segment::parse_header(&header) != Some(base) {
-            return Err(ReadError::Corrupt {
-                path,
-                offset: 0,
-                reason: "invalid segment header".into(),
-            });
-        }
-        let mut cur = Cursor { base, path, end, offset: SEGMENT_HEADER_LEN, io };
+        let version = match segment::parse_header(&header) {
+            Some((b, version)) if b == base => version,
+            _ => {
+                return Err(ReadError::Corrupt {
+                    path,
+                    offset: 0,
+                    reason: "invalid segment header".into(),
+                })
+            }
+        };
+        let mut cur = Cursor { base, version, path, end, offset: SEGMENT_HEADER_LEN, io };
         // Skip the frames before `next` (reading only their headers).
         let mut seq = base;
         while seq < self.next {
@@ -205,24 +214,35 @@ fn read_header(cur: &mut Cursor, seq: u64) -> Result<FrameHeader, ReadError> {
     let reason = if h.seq != seq {
         format!("expected sequence number {seq}, found {}", h.seq)
     } else if !h.plausible_len() {
-        format!("implausible payload length {}", h.payload_len)
+        h.implausible_reason()
+    } else if h.kind == record::SEAL && !segment::holds_seals(cur.version) {
+        format!("a seal frame in a version {} segment", cur.version)
     } else {
         return Ok(h);
     };
     Err(ReadError::Corrupt { path: cur.path.clone(), offset: cur.offset, reason })
 }
 
-fn read_frame(cur: &mut Cursor, seq: u64) -> Result<Record, ReadError> {
+fn read_frame(cur: &mut Cursor, seq: u64) -> Result<Entry, ReadError> {
     let h = read_header(cur, seq)?;
     let mut data = vec![0u8; h.payload_len as usize];
     read_exact(&mut cur.io, &mut data, &cur.path, cur.offset)?;
+    let corrupt = |cur: &Cursor, reason: String| ReadError::Corrupt {
+        path: cur.path.clone(),
+        offset: cur.offset,
+        reason,
+    };
     if !h.verify(&data) {
-        return Err(ReadError::Corrupt {
-            path: cur.path.clone(),
-            offset: cur.offset,
-            reason: "checksum mismatch".into(),
-        });
+        return Err(corrupt(cur, "checksum mismatch".into()));
     }
+    let entry = if h.kind == record::SEAL {
+        let Some(kind) = record::seal_kind(&data) else {
+            return Err(corrupt(cur, format!("unknown seal kind {data:?}")));
+        };
+        Entry::Seal(Seal { position: seq, watermark_ms: h.arrival_ms, kind })
+    } else {
+        Entry::Record(Record { seq, arrival_ms: h.arrival_ms, data: Bytes::from(data) })
+    };
     cur.offset += h.frame_len();
-    Ok(Record { seq, arrival_ms: h.arrival_ms, data: Bytes::from(data) })
+    Ok(entry)
 }

@@ -8,6 +8,7 @@ mod fixture;
 mod reader;
 mod recovery;
 mod retention;
+mod seals;
 mod writer;
 
 use std::fs::OpenOptions;
@@ -35,13 +36,32 @@ pub(crate) fn payload(i: u64) -> Bytes {
     Bytes::from(format!("record-{i}-{}", "x".repeat((i % 7) as usize)))
 }
 
+/// Every record from `from` on (the shard must hold no seal there).
 pub(crate) fn read_all(shard: &Shard, from: u64) -> Vec<Record> {
     let mut r = shard.reader(from).expect("reader");
     let mut out = Vec::new();
-    while let Some(rec) = r.next().expect("read") {
+    while let Some(rec) = next_record(&mut r) {
         out.push(rec);
     }
     out
+}
+
+/// Every entry from `from` on: records and seals.
+pub(crate) fn read_entries(shard: &Shard, from: u64) -> Vec<crate::log::Entry> {
+    let mut r = shard.reader(from).expect("reader");
+    let mut out = Vec::new();
+    while let Some(entry) = r.next().expect("read") {
+        out.push(entry);
+    }
+    out
+}
+
+/// The reader's next entry, which must be a record.
+pub(crate) fn next_record(r: &mut ShardReader) -> Option<Record> {
+    match r.next().expect("read")? {
+        crate::log::Entry::Record(record) => Some(record),
+        other => panic!("expected a record, read {other:?}"),
+    }
 }
 
 async fn append_n(shard: &Shard, from: u64, n: u64) -> AppendOutcome {

@@ -23,8 +23,8 @@ async fn a_reader_never_sees_records_beyond_next_seq() {
     let active = segments(dir.path()).pop().unwrap().1;
     assert_eq!(frame_offsets(&active).len(), 3);
     assert_eq!(shard.next_seq(), 2);
-    assert_eq!(reader.next().unwrap().unwrap().seq, 0);
-    assert_eq!(reader.next().unwrap().unwrap().seq, 1);
+    assert_eq!(next_record(&mut reader).unwrap().seq, 0);
+    assert_eq!(next_record(&mut reader).unwrap().seq, 1);
     assert!(reader.next().unwrap().is_none());
     assert!(matches!(shard.reader(3), Err(ReadError::BeyondEnd { .. })));
     // ... and the watermark is the in-flight group's arrival time.
@@ -35,7 +35,7 @@ async fn a_reader_never_sees_records_beyond_next_seq() {
     assert_eq!(out.arrival_ms, in_flight);
     watch.changed().await.unwrap();
     assert_eq!(*watch.borrow(), 3);
-    let rec = reader.next().unwrap().unwrap();
+    let rec = next_record(&mut reader).unwrap();
     assert_eq!((rec.seq, rec.data), (2, payload(2)));
     assert!(reader.next().unwrap().is_none());
 }
@@ -69,7 +69,7 @@ async fn a_reader_follows_segment_rolls_and_deletions_behind_it() {
     let mut seen = 0u64;
     for round in 0..10u64 {
         append_n(&shard, round * 4, 4).await;
-        while let Some(r) = reader.next().unwrap() {
+        while let Some(r) = next_record(&mut reader) {
             assert_eq!((r.seq, &r.data), (seen, &payload(seen)));
             seen += 1;
         }
