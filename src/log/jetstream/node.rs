@@ -111,6 +111,23 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// Takes the held leases `which` picks out of `state`.
+fn take_held(state: &mut State, which: impl Fn(&Arc<Held>) -> bool) -> Vec<Arc<Held>> {
+    let keys: Vec<String> =
+        state.held.iter().filter(|(_, h)| which(h)).map(|(k, _)| k.clone()).collect();
+    keys.iter().filter_map(|k| state.held.remove(k)).collect()
+}
+
+/// Gives `released` back, so that other nodes take them at once; a lease that cannot be
+/// released expires instead.
+async fn release_all(released: Vec<Arc<Held>>) {
+    for held in released {
+        if let Err(e) = held.release().await {
+            tracing::debug!(key = %held.key, error = %e, "cannot release a lease");
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -179,19 +196,9 @@ impl Node {
         let released: Vec<Arc<Held>> = {
             let mut state = lock(&self.state);
             state.wants.retain(|(id, _), _| id != log_id);
-            let keys: Vec<String> = state
-                .held
-                .iter()
-                .filter(|(_, h)| h.log_id == log_id)
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.iter().filter_map(|k| state.held.remove(k)).collect()
+            take_held(&mut state, |h| h.log_id == log_id)
         };
-        for held in released {
-            if let Err(e) = held.release().await {
-                tracing::debug!(key = %held.key, error = %e, "cannot release a lease");
-            }
-        }
+        release_all(released).await;
         // The others' share grows at once.
         self.heartbeat().await;
     }
@@ -339,19 +346,13 @@ impl Node {
                 open && !want.to.is_closed()
             });
             let wanted: BTreeSet<(String, String)> = state.wants.keys().cloned().collect();
-            let keys: Vec<String> = (state.held.iter())
-                .filter(|(_, h)| !wanted.contains(&(h.log_id.clone(), h.consumer.clone())))
-                // A handle still out there keeps its lease (a worker finishing its shard).
-                .filter(|(_, h)| Arc::strong_count(h) == 1)
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.iter().filter_map(|k| state.held.remove(k)).collect()
+            take_held(&mut state, |h| {
+                !wanted.contains(&(h.log_id.clone(), h.consumer.clone()))
+                    // A handle still out there keeps its lease (a worker finishing its shard).
+                    && Arc::strong_count(h) == 1
+            })
         };
-        for held in released {
-            if let Err(e) = held.release().await {
-                tracing::debug!(key = %held.key, error = %e, "cannot release a lease");
-            }
-        }
+        release_all(released).await;
     }
 
     /// The keys of every lease wanted: (key, log id, shard, consumer).
