@@ -107,13 +107,6 @@ fn serve(
     if let Some(listen) = listen {
         server = server.with_listen(listen);
     }
-    if server.config().core.kind == config::CoreType::Jetstream {
-        anyhow::bail!(
-            "core.type: jetstream: this version does not serve streams on NATS JetStream yet (the \
-             cluster mode is being built, docs/cluster.md); leave core out (the embedded log) to \
-             serve"
-        );
-    }
     let reload = path.map(|path| hydrant::server::ReloadSource { path, listen, watch });
     runtime()?.block_on(hydrant::server::run(server, reload))?;
     Ok(ExitCode::SUCCESS)

@@ -22,6 +22,10 @@ pub const MIN_DUPLICATE_WINDOW_SECONDS: u64 = 30;
 /// Largest `core.duplicate_window_seconds`: the server keeps one entry per record for the whole
 /// window.
 pub const MAX_DUPLICATE_WINDOW_SECONDS: u64 = 3600;
+/// Default of `core.namespace`.
+pub const CORE_NAMESPACE: &str = "hydrant";
+/// Longest `core.namespace`.
+pub const MAX_NAMESPACE_LEN: usize = 32;
 /// Longest `node_id`.
 pub const MAX_NODE_ID_LEN: usize = 64;
 
@@ -83,6 +87,12 @@ pub struct CoreConfig {
     /// stored once, 30..=3600. Default 120.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_window_seconds: Option<u64>,
+
+    /// Prefix of the cluster's key-value buckets (`<namespace>-control`, `-logs`, `-leases`,
+    /// `-keys`), so that several Hydrant clusters can share one NATS account: every node of
+    /// one cluster has the same. 1..=32 characters of A-Z a-z 0-9 - _. Default `hydrant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// `core.tls:`: PEM files, relative to the config file.
@@ -116,6 +126,7 @@ impl fmt::Debug for CoreConfig {
             .field("password", &self.password)
             .field("tls", &self.tls)
             .field("duplicate_window_seconds", &self.duplicate_window_seconds)
+            .field("namespace", &self.namespace)
             .finish()
     }
 }
@@ -129,6 +140,11 @@ impl CoreConfig {
     /// `replicas`, or its default.
     pub fn replicas(&self) -> u8 {
         self.replicas.unwrap_or(CORE_REPLICAS)
+    }
+
+    /// `namespace`, or its default.
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or(CORE_NAMESPACE)
     }
 
     /// `duplicate_window_seconds`, or its default.
@@ -203,6 +219,7 @@ fn embedded_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
         ("password", core.password.is_some()),
         ("tls", core.tls.is_some()),
         ("duplicate_window_seconds", core.duplicate_window_seconds.is_some()),
+        ("namespace", core.namespace.is_some()),
     ];
     for (field, _) in set.iter().filter(|(_, set)| *set) {
         issues.push(Issue::new(
@@ -231,6 +248,17 @@ fn jetstream_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
         issues.push(Issue::new(
             "core.replicas",
             format!("must be 1..={MAX_CORE_REPLICAS}, got {replicas}; the default is 3"),
+        ));
+    }
+    let namespace = core.namespace();
+    let valid = namespace.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if namespace.is_empty() || namespace.len() > MAX_NAMESPACE_LEN || !valid {
+        issues.push(Issue::new(
+            "core.namespace",
+            format!(
+                "{namespace:?} cannot prefix NATS bucket names: use 1 to {MAX_NAMESPACE_LEN} \
+                 characters of A-Z a-z 0-9 - _ (or leave it out for {CORE_NAMESPACE:?})"
+            ),
         ));
     }
     let window = core.duplicate_window_seconds();

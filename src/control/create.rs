@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::ControlPlane;
 use super::{check_limits, internal, now_secs, persist, start_error, ControlError};
+use super::{ControlPlane, Expect};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
 use crate::pipeline::{open_stream, Opening};
@@ -85,7 +85,11 @@ impl ControlPlane {
             deleting: false,
             config,
         };
-        if let Err(e) = self.write_stored(stored, "cannot store the new delivery stream").await {
+        let account = self.registry.account_id().to_string();
+        let exists = |_| ControlError::Exists { stream: name.clone(), account, deleting: false };
+        let what = "cannot store the new delivery stream";
+        // With a store other servers share, one of them may have created the name first.
+        if let Err(e) = self.write_stored(stored, Expect::Absent, exists, what).await {
             if let Some(workers) = stream.take_workers() {
                 workers
                     .stop(StopMode::Stop, tokio::time::Instant::now(), self.abort.subscribe())

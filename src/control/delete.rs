@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::ControlPlane;
 use super::{stored_of, ControlError};
+use super::{unreachable_conflict, ControlPlane, Expect};
 use crate::registry::DeliveryStream;
 
 /// What happens to a stream's log once it is drained.
@@ -14,6 +14,9 @@ pub(super) enum Removal {
     Delete,
     /// Removed from the config file: the log is kept, so adding the stream back resumes it.
     Unconfigure,
+    /// Another server sharing the definitions deleted it: stop here, and leave the log to
+    /// the server that deletes it.
+    Followed,
 }
 
 impl ControlPlane {
@@ -29,7 +32,13 @@ impl ControlPlane {
         let stream = self.changeable(name)?;
         let mut stored = stored_of(&stream);
         stored.deleting = true;
-        self.write_stored(stored, "cannot record the deletion").await?;
+        self.write_stored(
+            stored,
+            Expect::Any,
+            |_| unreachable_conflict(),
+            "cannot record the deletion",
+        )
+        .await?;
         stream.close().await;
         tracing::info!(stream = %name, "delivery stream deleted through the API: delivering what it buffered, then removing it");
         self.spawn_removal(stream, Removal::Delete);
@@ -62,6 +71,7 @@ impl ControlPlane {
             match removal {
                 Removal::Delete => "they are deleted with the stream",
                 Removal::Unconfigure => "they stay in the stream's log and are delivered if it is added back",
+                Removal::Followed => "the node that deletes the stream deletes them with it",
             });
         }
         match removal {
@@ -87,6 +97,12 @@ impl ControlPlane {
                     Err(e) => tracing::error!(stream = %name, error = %e,
                         "cannot delete the stream's files; it stays DELETING and the next start retries"),
                 }
+            }
+            Removal::Followed => {
+                stream.log.close().await;
+                self.registry.remove(&name);
+                tokio::task::spawn_blocking(move || drop(stream));
+                tracing::info!(stream = %name, "delivery stream deleted by another node: stopped here");
             }
             Removal::Unconfigure => {
                 self.registry.remove(&name);

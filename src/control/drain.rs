@@ -26,6 +26,10 @@ impl ControlPlane {
     /// uploads still in flight are abandoned. Records not delivered stay in the log.
     pub async fn shutdown(&self, deadline: tokio::time::Instant) {
         let _guard = tokio::time::timeout_at(deadline, self.lock.lock()).await.ok();
+        // Between two changes (it applies them under the lock): no stream opens from now on.
+        if let Some(follower) = self.follower.lock().expect("not poisoned").take() {
+            follower.abort();
+        }
         let streams = self.registry.all();
         let drains = streams.iter().map(|s| self.drain(s, deadline));
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("not poisoned"));

@@ -25,9 +25,11 @@ mod create;
 mod delete;
 mod drain;
 mod encryption;
+mod follow;
 pub mod merge;
 pub mod persist;
 pub mod reload;
+pub mod shared;
 mod startup;
 mod store;
 mod tags;
@@ -50,8 +52,9 @@ use crate::telemetry::Metrics;
 
 pub use merge::{MergeError, UpdateKind};
 pub use reload::ReloadError;
+pub use shared::{KvDefinitions, SharedStoreError};
 pub use startup::StartupError;
-pub use store::{DefinitionStore, FileDefinitions, StoreError};
+pub use store::{DefinitionStore, Expect, FileDefinitions, SharedChange, StoreError, WriteError};
 
 /// The one handle through which streams are created, changed, tagged, deleted, reloaded and
 /// stopped while Hydrant serves. It owns what opening a stream needs (the server settings, the
@@ -75,6 +78,8 @@ pub struct ControlPlane {
     abort: watch::Sender<bool>,
     /// Deletions and removals draining in the background.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Follows the changes other servers make, when the definitions are shared (`follow.rs`).
+    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl ControlPlane {
@@ -84,12 +89,13 @@ impl ControlPlane {
         registry: Arc<Registry>,
         config: &Config,
         store: Arc<dyn LogStore>,
+        definitions: Arc<dyn DefinitionStore>,
         metrics: &Metrics,
         build: BuildContext,
     ) -> Self {
         Self {
             registry,
-            definitions: Arc::new(FileDefinitions::new(&config.data_dir)),
+            definitions,
             config: RwLock::new(Arc::new(config.clone())),
             store,
             metrics: metrics.clone(),
@@ -97,6 +103,7 @@ impl ControlPlane {
             lock: tokio::sync::Mutex::new(()),
             abort: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
+            follower: Mutex::new(None),
         }
     }
 
@@ -114,17 +121,25 @@ impl ControlPlane {
         *self.config.write().expect("not poisoned") = Arc::new(config);
     }
 
-    /// Stores a stream of the API (off the runtime); `what` names the change for the log.
+    /// Stores a stream of the API (off the runtime) if what is stored is what `expect` says;
+    /// `conflict` makes the error when another server changed it first (given the version
+    /// stored now); `what` names the change for the log.
     async fn write_stored(
         &self,
         stored: persist::StoredStream,
+        expect: Expect,
+        conflict: impl FnOnce(Option<u64>) -> ControlError,
         what: &'static str,
     ) -> Result<(), ControlError> {
         let definitions = self.definitions.clone();
-        tokio::task::spawn_blocking(move || definitions.write(&stored))
+        let written = tokio::task::spawn_blocking(move || definitions.write(&stored, expect))
             .await
-            .map_err(internal(what))?
-            .map_err(internal(what))
+            .map_err(internal(what))?;
+        match written {
+            Ok(()) => Ok(()),
+            Err(WriteError::Conflict { current }) => Err(conflict(current)),
+            Err(e @ WriteError::Io(_)) => Err(internal(what)(e)),
+        }
     }
 }
 
@@ -255,6 +270,15 @@ pub enum ServerFile {
          why); check BucketARN, or ask the operator"
     )]
     Bucket { bucket: String },
+}
+
+/// The conflict of an [`Expect::Any`] write, which the store's contract rules out: should a
+/// store report one anyway, the caller gets an internal error naming it, not a wrong answer.
+fn unreachable_conflict() -> ControlError {
+    ControlError::Internal {
+        what: "storing the stream",
+        detail: "the definition store reported a conflict for an unconditional write".into(),
+    }
 }
 
 fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ControlError {

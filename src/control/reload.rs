@@ -25,6 +25,7 @@ use crate::pipeline::{open_stream, Opening, StartError};
 use crate::registry::Owner;
 
 use super::delete::Removal;
+use super::update::Source;
 use super::{issues_message, persist};
 use crate::plan::{check_stream, plan_stream, ServerPlan, StreamPlan};
 
@@ -274,7 +275,7 @@ impl ControlPlane {
                     continue;
                 }
             };
-            match self.replace(&stream, config, plan, version, None).await {
+            match self.replace(&stream, config, plan, version, None, Source::Here).await {
                 Ok(()) => changes.push(Change::Replaced { stream: name, version }),
                 Err(e) => {
                     changes.push(Change::Failed { stream: name, error: NotApplied::Replace(e) })

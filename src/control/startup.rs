@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use super::delete::Removal;
-use super::{issues_message, ControlPlane, StoreError};
+use super::persist::StoredStream;
+use super::{issues_message, ControlPlane, DefinitionStore, StoreError};
 use crate::config::Issue;
 use crate::log::LogStore;
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
 use crate::plan::{check_stream, ServerPlan};
-use crate::registry::{Owner, Registry};
+use crate::registry::{DeliveryStream, Owner, Registry};
 use crate::telemetry::Metrics;
 
 /// Why Hydrant cannot start its streams. The streams of the API are the operator's to fix
@@ -38,18 +39,19 @@ const FIX_API_STREAM: &str = "fix the stream (or remove the file to drop it, los
 
 impl ControlPlane {
     /// Opens every stream of the config file (each from its plan in `server`) and every stream
-    /// created through the API (kept in `<data_dir>/api-streams/`), their logs in `store`, and
-    /// starts their delivery workers. Blocking.
+    /// created through the API (kept in `definitions`), their logs in `store`, and starts
+    /// their delivery workers. Blocking.
     pub fn open(
         server: &ServerPlan,
         store: Arc<dyn LogStore>,
+        definitions: Arc<dyn DefinitionStore>,
         metrics: &Metrics,
         build: BuildContext,
     ) -> Result<Self, StartupError> {
         let config = server.config();
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
         let registry = Arc::new(Registry::new(&config.account_id));
-        let streams = Self::new(registry, config, store, metrics, build);
+        let streams = Self::new(registry, config, store, definitions, metrics, build);
         for (stream_config, plan) in server.streams() {
             let name = &stream_config.delivery_stream_name;
             let version = streams
@@ -92,7 +94,6 @@ impl ControlPlane {
 
     /// Opens the streams stored in `api-streams/` (at start, after the config file's).
     pub(crate) fn open_api_streams(&self) -> Result<(), StartupError> {
-        let server = self.config();
         let stored =
             self.definitions.read_all().map_err(|error| StartupError::ApiStreams { error })?;
         for (path, stored) in stored {
@@ -101,35 +102,48 @@ impl ControlPlane {
             if self.registry.get(&name).is_some() {
                 return Err(StartupError::NameTaken { path: label, stream: name });
             }
-            let plan = match check_stream(&server, &stored.config, "") {
-                Ok(plan) => plan,
-                Err(issues) => return Err(StartupError::Invalid { path: label, issues }),
-            };
-            let mut config = stored.config.clone();
-            config.normalize();
-            for excess in server.limits.excesses(&config) {
-                // Accepted under higher ceilings: it keeps running, changes may not raise it.
-                tracing::warn!(stream = %name, limit = %excess.issue,
-                    "a stream created through the API is above the server's current limits");
-            }
-            let opening = Opening {
-                config: &server,
-                plan: &plan,
-                build: &self.build,
-                stream: &config,
-                owner: Owner::Api,
-                version: stored.version,
-                created_at: stored.created_at,
-                last_update: stored.last_update,
-            };
-            let stream = open_stream(opening, self.store.as_ref(), &self.metrics)?;
-            if stored.deleting {
-                // Closed at once; the server finishes the deletion (resume_deletions).
-                stream.mark_deleting();
-            }
+            let stream = self.open_stored(&label, &stored)?;
             self.registry.insert(Arc::new(stream));
         }
         Ok(())
+    }
+
+    /// Opens a stored stream of the API (kept at `label`) and starts its workers; one stored
+    /// as being deleted is closed at once (the deletion is finished by `resume_deletions`).
+    /// Blocking.
+    pub(crate) fn open_stored(
+        &self,
+        label: &str,
+        stored: &StoredStream,
+    ) -> Result<DeliveryStream, StartupError> {
+        let server = self.config();
+        let name = &stored.config.delivery_stream_name;
+        let plan = match check_stream(&server, &stored.config, "") {
+            Ok(plan) => plan,
+            Err(issues) => return Err(StartupError::Invalid { path: label.to_string(), issues }),
+        };
+        let mut config = stored.config.clone();
+        config.normalize();
+        for excess in server.limits.excesses(&config) {
+            // Accepted under higher ceilings: it keeps running, changes may not raise it.
+            tracing::warn!(stream = %name, limit = %excess.issue,
+                "a stream created through the API is above the server's current limits");
+        }
+        let opening = Opening {
+            config: &server,
+            plan: &plan,
+            build: &self.build,
+            stream: &config,
+            owner: Owner::Api,
+            version: stored.version,
+            created_at: stored.created_at,
+            last_update: stored.last_update,
+        };
+        let stream = open_stream(opening, self.store.as_ref(), &self.metrics)?;
+        if stored.deleting {
+            stream.mark_deleting();
+        }
+        Ok(stream)
     }
 
     /// Streams whose deletion was accepted before the last stop.
@@ -160,7 +174,9 @@ mod tests {
         let build = BuildContext::for_tests();
         let store =
             Arc::new(EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None)));
-        let Err(e) = ControlPlane::open(&server, store, &Metrics::global(), build) else {
+        let definitions = Arc::new(super::super::FileDefinitions::new(dir.path()));
+        let Err(e) = ControlPlane::open(&server, store, definitions, &Metrics::global(), build)
+        else {
             panic!("a broken api-streams file must stop the start");
         };
         assert!(matches!(e, StartupError::ApiStreams { error: StoreError::Parse { .. } }), "{e}");

@@ -1,6 +1,6 @@
-//! [`DefinitionStore`]: where the control plane keeps stream definitions, behind a trait so
-//! that a store shared by several servers (issue 13) can take the place of the files of
-//! [`persist`](super::persist).
+//! [`DefinitionStore`]: where the control plane keeps stream definitions, behind a trait:
+//! the files of [`persist`](super::persist) on one server, or a key-value bucket that every
+//! node of a cluster shares ([`shared`](super::shared)).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,15 +24,49 @@ pub enum StoreError {
     Misplaced { path: PathBuf, stream: String, expected: String },
 }
 
+/// What a write of a stream of the API expects to replace, so that of two servers sharing a
+/// store that change one stream at once, exactly one wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Nothing is stored under the name (CreateDeliveryStream).
+    Absent,
+    /// The stored stream has this version (UpdateDestination's `CurrentDeliveryStreamVersionId`).
+    Version(u64),
+    /// Whatever is stored (tags, a deletion: Firehose checks no version for them).
+    Any,
+}
+
+/// Why a stream of the API was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// What is stored is not what the write expected: another server changed the stream
+    /// first. `current` is the version stored now (`None`: none, or being deleted).
+    #[error("changed meanwhile by another server (stored version: {current:?})")]
+    Conflict { current: Option<u64> },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// A change of a stream of the API made by another server sharing the store (or by this one:
+/// following its own changes is a no-op).
+#[derive(Debug, Clone)]
+pub enum SharedChange {
+    /// The stream as stored now.
+    Stored(Box<StoredStream>),
+    /// The stream is no longer stored (its deletion finished).
+    Removed(String),
+}
+
 /// Where the control plane keeps stream definitions: the streams created through the API and
-/// the versions of the config file's streams. Blocking: call it off the runtime.
-/// [`FileDefinitions`] (the files of `persist`) is the one implementation; a store shared by
-/// several servers is the next (issue 13).
+/// the versions of the config file's streams. Blocking: call it off the runtime (or where
+/// blocking is allowed). [`FileDefinitions`] (the files of `persist`, one server) and
+/// [`KvDefinitions`](super::shared::KvDefinitions) (a bucket a cluster shares) implement it.
 pub trait DefinitionStore: Send + Sync {
     /// Every stream of the API, with where it is kept (for messages), in name order.
     fn read_all(&self) -> Result<Vec<(PathBuf, StoredStream)>, StoreError>;
-    /// Stores a stream of the API, replacing what was stored under its name.
-    fn write(&self, stored: &StoredStream) -> io::Result<()>;
+    /// Stores a stream of the API if what is stored under its name is what `expect` says;
+    /// [`WriteError::Conflict`] otherwise, and nothing is written.
+    fn write(&self, stored: &StoredStream, expect: Expect) -> Result<(), WriteError>;
     /// Forgets a stream of the API; nothing to do when it is not stored.
     fn remove(&self, name: &str) -> io::Result<()>;
     /// The version of the config-file stream `config`: the stored one when its definition is
@@ -45,6 +79,11 @@ pub trait DefinitionStore: Send + Sync {
         version: u64,
         config: &DeliveryStreamConfig,
     ) -> io::Result<()>;
+    /// The changes other servers make to the streams of the API, starting with every stream
+    /// stored now; `None` for a store no other server shares.
+    fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<SharedChange>> {
+        None
+    }
 }
 
 /// The definitions kept as files under a data directory (this module's layout).
@@ -64,8 +103,10 @@ impl DefinitionStore for FileDefinitions {
         read_all(&self.data_dir)
     }
 
-    fn write(&self, stored: &StoredStream) -> io::Result<()> {
-        write_stored(&self.data_dir, stored)
+    /// One server: the control plane's lock serialises changes and has checked `expect`
+    /// against its registry already.
+    fn write(&self, stored: &StoredStream, _expect: Expect) -> Result<(), WriteError> {
+        Ok(write_stored(&self.data_dir, stored)?)
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
@@ -112,7 +153,7 @@ mod tests {
             deleting: false,
             config: config.clone(),
         };
-        store.write(&stored).unwrap();
+        store.write(&stored, Expect::Absent).unwrap();
         let all = store.read_all().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!((all[0].1.version, &all[0].1.config.delivery_stream_name), (3, &name));

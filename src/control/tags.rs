@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::ControlPlane;
 use super::{stored_of, ControlError, MAX_TAGS};
+use super::{unreachable_conflict, ControlPlane, Expect};
 use crate::config::{DeliveryStreamConfig, Issue, Tag};
 use crate::plan::check_tags;
 use crate::registry::DeliveryStream;
@@ -52,7 +52,8 @@ impl ControlPlane {
         definition.config = Arc::new(config);
         let mut stored = stored_of(stream);
         stored.config = (*definition.config).clone();
-        self.write_stored(stored, "cannot store the tags").await?;
+        self.write_stored(stored, Expect::Any, |_| unreachable_conflict(), "cannot store the tags")
+            .await?;
         stream.set_definition(definition);
         Ok(())
     }

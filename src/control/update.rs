@@ -5,16 +5,24 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::encryption::switch_log_encryption;
-use super::ControlPlane;
 use super::{
     check_limits, internal, merge, now_secs, start_error, stored_of, ControlError, UpdateKind,
 };
+use super::{ControlPlane, Expect};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
 use crate::names::DESTINATION_ID;
 use crate::pipeline::Pipeline;
 use crate::plan::StreamPlan;
 use crate::registry::{Definition, DeliveryStream, Owner};
+
+/// Whether a change of a stream is this server's (stored, then applied) or one that another
+/// server sharing the definitions stored, which this one follows (`follow.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Here,
+    Shared,
+}
 
 impl ControlPlane {
     /// UpdateDestination: merges the update into the stream's configuration (FIREHOSE.md
@@ -46,7 +54,7 @@ impl ControlPlane {
         config.normalize();
         check_limits(&self.config().limits, &config, Some(&definition.config))?;
         let version = definition.version + 1;
-        self.replace(&stream, config, plan, version, Some(now_secs())).await?;
+        self.replace(&stream, config, plan, version, Some(now_secs()), Source::Here).await?;
         tracing::info!(stream = %name, version, "delivery stream destination updated through the API");
         Ok(())
     }
@@ -61,10 +69,18 @@ impl ControlPlane {
         match stream.owner {
             Owner::Api => {
                 let mut stored = stored_of(stream);
+                let current = stored.version;
                 stored.version = definition.version;
                 stored.last_update = definition.last_update;
                 stored.config = (*definition.config).clone();
-                self.write_stored(stored, "cannot store the change").await
+                // With a store other servers share, one of them may have changed it first.
+                let changed = |stored: Option<u64>| ControlError::VersionMismatch {
+                    stream: stream.name.clone(),
+                    current: stored.unwrap_or(current),
+                    given: current.to_string(),
+                };
+                let what = "cannot store the change";
+                self.write_stored(stored, Expect::Version(current), changed, what).await
             }
             Owner::ConfigFile => {
                 let what = "cannot store the stream's version";
@@ -91,6 +107,7 @@ impl ControlPlane {
         plan: StreamPlan,
         version: u64,
         last_update: Option<f64>,
+        source: Source,
     ) -> Result<(), ControlError> {
         let server = self.config();
         let pipeline = {
@@ -110,7 +127,9 @@ impl ControlPlane {
             version,
             last_update,
         };
-        self.store_definition(stream, &definition).await?;
+        if source == Source::Here {
+            self.store_definition(stream, &definition).await?;
+        }
         switch_log_encryption(stream.as_ref(), &keys).await?;
         if let Some(old) = stream.take_workers() {
             if !old.stop(StopMode::Stop, self.deadline(), self.abort.subscribe()).await {

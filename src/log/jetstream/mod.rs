@@ -21,8 +21,7 @@
 //!   node, at most one steal per round), and grants what it wins (`node.rs`, `take.rs`);
 //! - records encrypted at rest name their epoch, whose data key is in a bucket (`at_rest.rs`).
 //!
-//! Not yet: the shared control plane, and the server's use of it ([`connect`] is ready for
-//! it).
+//! The stream definitions a cluster shares are the control plane's (`control/shared.rs`).
 
 mod append;
 mod at_rest;
@@ -38,6 +37,7 @@ mod stream_log;
 mod take;
 
 pub use connect::{Nats, NatsAuth, NatsError, NatsOptions, NatsTls};
+pub use names::{key_name, key_token};
 pub use node::LeaseTiming;
 pub use store::{JetStreamOptions, JetStreamStore};
 pub use stream_log::JetStreamLog;

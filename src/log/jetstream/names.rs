@@ -51,6 +51,27 @@ pub fn key_token(name: &str) -> String {
     out
 }
 
+/// The name [`key_token`] made `token` from; `None` for a token it cannot have made.
+pub fn key_name(token: &str) -> Option<String> {
+    if token == "=" {
+        return Some(String::new());
+    }
+    let bytes = token.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            let hex = token.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The JetStream stream of one shard.
 pub fn stream_name(log_id: &str, shard: ShardId) -> String {
     format!("HYD_{log_id}_{shard}")
@@ -82,5 +103,9 @@ mod tests {
         assert_eq!(key_token(""), "=");
         assert_ne!(key_token("a=2Eb"), key_token("a.b"));
         assert_eq!(key_token("a=2Eb"), "a=3D2Eb");
+        for name in ["clicks", "a.b", ".", "", "a=2Eb", "x-y_z.9"] {
+            assert_eq!(key_name(&key_token(name)).as_deref(), Some(name), "{name}");
+        }
+        assert_eq!(key_name("a=4"), None);
     }
 }

@@ -28,6 +28,7 @@ fn a_jetstream_block_is_read_with_its_defaults_and_files_relative_to_the_config(
     let core = &config.core;
     assert_eq!(core.kind, CoreType::Jetstream);
     assert_eq!((core.replicas(), core.duplicate_window_seconds()), (3, 120));
+    assert_eq!(core.namespace(), "hydrant");
     assert_eq!(core.credentials_file.as_deref(), Some(dir.path().join("hydrant.creds").as_path()));
     assert_eq!(core.tls.as_ref().unwrap().ca.as_deref(), Some(dir.path().join("ca.pem").as_path()));
 }
@@ -80,6 +81,12 @@ fn bad_values_are_named_with_their_field() {
         "core.tls.key",
         &["needs its key"],
     );
+    assert_issue(
+        "core: { type: jetstream, servers: [nats://a:4222], namespace: \"a.b\" }\n",
+        "core.namespace",
+        &["A-Z a-z 0-9 - _"],
+    );
+    assert_issue("core: { namespace: a }\n", "core.namespace", &["type: jetstream"]);
     assert_issue("core: { servers: [nats://a:4222] }\n", "core.servers", &["type: jetstream"]);
     assert_issue("core: { type: nats }\n", "core.type", &["jetstream"]);
     assert_issue("core: { type: jetstream, server: [x] }\n", "core.server", &["servers"]);

@@ -16,12 +16,12 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-use crate::api::{self, AppState};
+mod core;
 
-use crate::config::FsyncSetting;
+use self::core::Core;
+use crate::api::{self, AppState};
 use crate::control::{ControlPlane, StartupError};
 use crate::listener::{self, Listener};
-use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions};
 use crate::pipeline::BuildContext;
 use crate::plan::ServerPlan;
 use crate::telemetry::Metrics;
@@ -43,6 +43,9 @@ pub enum ServerError {
     Signal { signal: &'static str, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    /// `core.type: jetstream`: the cluster cannot be used (the text names the field).
+    #[error("{0}")]
+    Cluster(String),
     #[error("{}: {source}", source.field())]
     Tls {
         #[from]
@@ -71,25 +74,24 @@ impl Hydrant {
         if lock.try_lock().is_err() {
             return Err(ServerError::Locked { path: dir.display().to_string() });
         }
-        let options = LogOptions {
-            fsync: match config.storage.fsync {
-                FsyncSetting::Always => FsyncPolicy::Always,
-                FsyncSetting::Interval { interval_ms } => {
-                    FsyncPolicy::Interval(Duration::from_millis(interval_ms))
-                }
-            },
-            segment_bytes: config.storage.segment_bytes,
-            ..LogOptions::default()
-        };
-        let store =
-            Arc::new(EmbeddedStore::new(dir, options, DiskBudget::new(config.storage.max_bytes)));
+        let core = Core::open(config)?;
         let metrics = Metrics::global();
         // One WebAssembly engine per server: every stream's transforms are compiled in it.
         let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
-        let control = Arc::new(ControlPlane::open(server, store.clone(), &metrics, build)?);
-        // After every stream found its directory (a name starting with `.` may have moved).
-        store.remove_trash();
+        let (store, definitions) = (core.store, core.definitions);
+        let open = || ControlPlane::open(server, store, definitions, &metrics, build);
+        // Opening blocks (files, or the cluster): on a multi-thread runtime's worker, hand its
+        // other tasks (a cluster connection's among them) to another thread meanwhile.
+        let control = Arc::new(match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(open),
+            _ => open(),
+        }?);
+        if let Some(embedded) = &core.embedded {
+            // After every stream found its directory (a name starting with `.` may have moved).
+            embedded.remove_trash();
+        }
         control.resume_deletions(control.pending_deletions());
+        control.follow_shared_changes();
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         Ok(Self {
             state: AppState::new(control, metrics).with_auth(verifier).with_http(&config.http),

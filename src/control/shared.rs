@@ -1,0 +1,354 @@
+//! [`KvDefinitions`]: the stream definitions of a cluster, in a JetStream key-value bucket that
+//! every node shares (`core.type: jetstream`, docs/cluster.md "The shared control plane").
+//!
+//! Bucket `<namespace>-control` (replicated like the logs, history 10 for audit):
+//! - `s.<name>`: a stream of the API, as [`StoredStream`] (the shape of `api-streams/` files).
+//!   Writes are compare-and-set on the key's revision, so of two nodes changing one stream at
+//!   once exactly one wins ([`Expect`]); every node watches the keys and follows the changes
+//!   (`follow.rs`).
+//! - `f.<name>`: the version of a config-file stream with the fingerprint of the definition it
+//!   belongs to, and the one before, so that every node with the same file names objects with
+//!   the same version. A node whose file is newer leads the change (the version goes up once,
+//!   whichever node is first); a node whose file is the one before keeps the old version and
+//!   says it is behind a rolling change.
+//!
+//! `<name>` is the stream's name as one key token (`=XX` for bytes other than
+//! `[A-Za-z0-9_-]`). The values hold what `api-streams/` files hold, secrets included: the NATS
+//! account is as private as the data directory.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use async_nats::jetstream::stream::StorageType;
+use bytes::Bytes;
+use futures::{Future, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::persist::{fingerprint, StoredStream};
+use super::store::{DefinitionStore, Expect, SharedChange, StoreError, WriteError};
+use crate::config::DeliveryStreamConfig;
+use crate::log::jetstream::{key_name, key_token, Nats};
+
+/// Key prefix of the streams of the API.
+const API_PREFIX: &str = "s.";
+/// Key prefix of the config-file streams' versions.
+const FILE_PREFIX: &str = "f.";
+/// How many times a version of a config-file stream is re-read after losing a race.
+const RACES: usize = 10;
+
+/// Why the shared bucket cannot be used at start.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "core: cannot open the NATS key-value bucket {bucket} of the shared control plane: {reason}"
+)]
+pub struct SharedStoreError {
+    bucket: String,
+    reason: String,
+}
+
+/// The stream definitions of a cluster, in a key-value bucket all its nodes share.
+pub struct KvDefinitions {
+    bucket: kv::Store,
+    name: String,
+    runtime: tokio::runtime::Handle,
+}
+
+/// `f.<name>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FileVersion {
+    version: u64,
+    fingerprint: String,
+    /// The definition of `version - 1`, so a node still on it is known to be behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous: Option<String>,
+}
+
+impl KvDefinitions {
+    /// Opens (making it, the first time any node does) the bucket `<namespace>-control`.
+    pub async fn open(
+        nats: &Nats,
+        namespace: &str,
+        replicas: usize,
+    ) -> Result<Self, SharedStoreError> {
+        let name = format!("{namespace}-control");
+        let js = nats.jetstream();
+        let bucket = match js.get_key_value(&name).await {
+            Ok(bucket) => bucket,
+            Err(_) => {
+                let config = kv::Config {
+                    bucket: name.clone(),
+                    history: 10,
+                    num_replicas: replicas,
+                    storage: StorageType::File,
+                    ..Default::default()
+                };
+                match js.create_key_value(config).await {
+                    Ok(bucket) => bucket,
+                    // Another node made it meanwhile.
+                    Err(created) => js.get_key_value(&name).await.map_err(|_| {
+                        SharedStoreError { bucket: name.clone(), reason: created.to_string() }
+                    })?,
+                }
+            }
+        };
+        Ok(Self { bucket, name, runtime: tokio::runtime::Handle::current() })
+    }
+
+    /// Runs `work` to its end from blocking code (the trait is blocking, as file I/O is).
+    fn wait<T>(&self, work: impl Future<Output = T>) -> T {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            // On a runtime worker (the start-up): hand its other tasks to another thread.
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.runtime.block_on(work))
+            }
+            _ => self.runtime.block_on(work),
+        }
+    }
+
+    /// Where `key` is kept, for messages.
+    fn label(&self, key: &str) -> PathBuf {
+        PathBuf::from(format!("nats key-value {}/{key}", self.name))
+    }
+
+    fn io(&self, key: &str, what: &str, e: impl std::fmt::Display) -> io::Error {
+        io::Error::other(format!("{}: {what}: {e}", self.label(key).display()))
+    }
+
+    /// The stream of the API stored under `key`, with the key's revision.
+    async fn stored(&self, key: &str) -> Result<Option<(u64, StoredStream)>, StoreError> {
+        let entry = self.bucket.entry(key).await.map_err(|e| StoreError::Io {
+            path: self.label(key),
+            source: io::Error::other(e.to_string()),
+        })?;
+        match entry {
+            Some(entry) if entry.operation == kv::Operation::Put => {
+                let stored = serde_json::from_slice(&entry.value)
+                    .map_err(|source| StoreError::Parse { path: self.label(key), source })?;
+                Ok(Some((entry.revision, stored)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn file_version(&self, key: &str) -> io::Result<Option<(u64, FileVersion)>> {
+        let entry = self.bucket.entry(key).await.map_err(|e| self.io(key, "reading", e))?;
+        match entry {
+            Some(entry) if entry.operation == kv::Operation::Put => {
+                let value = serde_json::from_slice(&entry.value)
+                    .map_err(|e| self.io(key, "not a stream version", e))?;
+                Ok(Some((entry.revision, value)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn write_async(&self, stored: &StoredStream, expect: Expect) -> Result<(), WriteError> {
+        let key = api_key(&stored.config.delivery_stream_name);
+        let value = Bytes::from(serde_json::to_vec(stored).map_err(io::Error::other)?);
+        let current = |found: Option<(u64, StoredStream)>| found.map(|(_, s)| s.version);
+        match expect {
+            Expect::Any => {
+                self.bucket.put(&key, value).await.map_err(|e| self.io(&key, "writing", e))?;
+            }
+            Expect::Absent => match self.bucket.create(&key, value).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    let found = self.stored(&key).await.map_err(to_io)?;
+                    return Err(WriteError::Conflict { current: current(found) });
+                }
+                Err(e) => return Err(self.io(&key, "creating", e).into()),
+            },
+            Expect::Version(version) => {
+                let found = self.stored(&key).await.map_err(to_io)?;
+                let revision = match &found {
+                    Some((revision, s)) if s.version == version && !s.deleting => *revision,
+                    _ => return Err(WriteError::Conflict { current: current(found) }),
+                };
+                match self.bucket.update(&key, value, revision).await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                        let found = self.stored(&key).await.map_err(to_io)?;
+                        return Err(WriteError::Conflict { current: current(found) });
+                    }
+                    Err(e) => return Err(self.io(&key, "updating", e).into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn file_stream_version_async(&self, config: &DeliveryStreamConfig) -> io::Result<u64> {
+        let name = &config.delivery_stream_name;
+        let key = file_key(name);
+        let print = fingerprint(config);
+        for _ in 0..RACES {
+            let (revision, next) = match self.file_version(&key).await? {
+                None => {
+                    (None, FileVersion { version: 1, fingerprint: print.clone(), previous: None })
+                }
+                Some((_, found)) if found.fingerprint == print => return Ok(found.version),
+                Some((_, found)) if found.previous.as_ref() == Some(&print) => {
+                    tracing::warn!(stream = %name, cluster_version = found.version,
+                        "this node's config file has the definition the cluster had before; \
+                         it is behind a rolling change: reload it with the new file");
+                    return Ok(found.version.saturating_sub(1).max(1));
+                }
+                Some((revision, found)) => {
+                    tracing::info!(stream = %name, version = found.version + 1,
+                        "this node's config file changes the stream for the whole cluster; \
+                         reload every node with the same file");
+                    let next = FileVersion {
+                        version: found.version + 1,
+                        fingerprint: print.clone(),
+                        previous: Some(found.fingerprint),
+                    };
+                    (Some(revision), next)
+                }
+            };
+            let value = Bytes::from(serde_json::to_vec(&next).map_err(io::Error::other)?);
+            let stored =
+                match revision {
+                    None => self.bucket.create(&key, value).await.map(|_| ()).map_err(|e| {
+                        (e.kind() == kv::CreateErrorKind::AlreadyExists, e.to_string())
+                    }),
+                    Some(revision) => {
+                        self.bucket.update(&key, value, revision).await.map(|_| ()).map_err(|e| {
+                            (e.kind() == kv::UpdateErrorKind::WrongLastRevision, e.to_string())
+                        })
+                    }
+                };
+            match stored {
+                Ok(()) => return Ok(next.version),
+                // Another node stored a version first: read it again.
+                Err((true, _)) => continue,
+                Err((false, e)) => return Err(self.io(&key, "writing", e)),
+            }
+        }
+        Err(self.io(&key, "writing", "other nodes kept changing the version"))
+    }
+}
+
+fn to_io(e: StoreError) -> WriteError {
+    WriteError::Io(io::Error::other(e.to_string()))
+}
+
+fn api_key(name: &str) -> String {
+    format!("{API_PREFIX}{}", key_token(name))
+}
+
+fn file_key(name: &str) -> String {
+    format!("{FILE_PREFIX}{}", key_token(name))
+}
+
+impl DefinitionStore for KvDefinitions {
+    fn read_all(&self) -> Result<Vec<(PathBuf, StoredStream)>, StoreError> {
+        self.wait(async {
+            let listing = |e: &dyn std::fmt::Display| StoreError::Io {
+                path: self.label(API_PREFIX),
+                source: io::Error::other(format!("listing: {e}")),
+            };
+            let mut keys: Vec<String> = match self.bucket.keys().await {
+                Ok(keys) => keys.try_collect().await.map_err(|e| listing(&e))?,
+                Err(e) => return Err(listing(&e)),
+            };
+            keys.retain(|k| k.starts_with(API_PREFIX));
+            keys.sort();
+            let mut all = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some((_, stored)) = self.stored(&key).await? {
+                    all.push((self.label(&key), stored));
+                }
+            }
+            all.sort_by(|a, b| {
+                a.1.config.delivery_stream_name.cmp(&b.1.config.delivery_stream_name)
+            });
+            Ok(all)
+        })
+    }
+
+    fn write(&self, stored: &StoredStream, expect: Expect) -> Result<(), WriteError> {
+        self.wait(self.write_async(stored, expect))
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        let key = api_key(name);
+        self.wait(self.bucket.purge(&key)).map_err(|e| self.io(&key, "removing", e))
+    }
+
+    fn file_stream_version(&self, config: &DeliveryStreamConfig) -> io::Result<u64> {
+        self.wait(self.file_stream_version_async(config))
+    }
+
+    fn store_file_stream_version(
+        &self,
+        name: &str,
+        version: u64,
+        config: &DeliveryStreamConfig,
+    ) -> io::Result<()> {
+        let key = file_key(name);
+        self.wait(async {
+            let previous = self.file_version(&key).await?.map(|(_, found)| found.fingerprint);
+            let print = fingerprint(config);
+            let previous = previous.filter(|p| *p != print);
+            let value = FileVersion { version, fingerprint: print, previous };
+            let value = Bytes::from(serde_json::to_vec(&value).map_err(io::Error::other)?);
+            self.bucket.put(&key, value).await.map_err(|e| self.io(&key, "writing", e))?;
+            Ok(())
+        })
+    }
+
+    fn watch(&self) -> Option<mpsc::UnboundedReceiver<SharedChange>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let bucket = self.bucket.clone();
+        self.runtime.spawn(async move {
+            // Every (re)subscription starts with every stream stored now: following is
+            // idempotent, so what a broken watch missed cannot matter.
+            while !tx.is_closed() {
+                let mut watch = match bucket.watch_with_history(format!("{API_PREFIX}>")).await {
+                    Ok(watch) => watch,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch the shared stream definitions, retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                while let Some(entry) = watch.next().await {
+                    let entry = match entry {
+                        Ok(entry) => entry,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "watching the shared stream definitions failed, watching again");
+                            break;
+                        }
+                    };
+                    let Some(change) = change_of(&entry) else { continue };
+                    if tx.send(change).is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Some(rx)
+    }
+}
+
+/// What a watched entry says; `None` (logged) for a value that is not a stream.
+fn change_of(entry: &kv::Entry) -> Option<SharedChange> {
+    let token = entry.key.strip_prefix(API_PREFIX)?;
+    match entry.operation {
+        kv::Operation::Put => match serde_json::from_slice::<StoredStream>(&entry.value) {
+            Ok(stored) => Some(SharedChange::Stored(Box::new(stored))),
+            Err(e) => {
+                tracing::error!(key = %entry.key, error = %e,
+                    "a shared stream definition is damaged; it is ignored");
+                None
+            }
+        },
+        kv::Operation::Delete | kv::Operation::Purge => {
+            Some(SharedChange::Removed(key_name(token)?))
+        }
+    }
+}

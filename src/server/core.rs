@@ -1,0 +1,112 @@
+//! What a server keeps streams in, from `core:`: the embedded log and files under `data_dir`
+//! (one server), or a NATS JetStream cluster that every node of a cluster shares (the logs,
+//! and the stream definitions of the control plane; docs/cluster.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ServerError;
+use crate::config::{node_id, Config, CoreConfig, CoreType, FsyncSetting};
+use crate::control::{DefinitionStore, FileDefinitions, KvDefinitions};
+use crate::log::jetstream::{
+    JetStreamOptions, JetStreamStore, LeaseTiming, NatsAuth, NatsOptions, NatsTls,
+};
+use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions, LogStore};
+
+/// Where a server's streams live.
+pub(super) struct Core {
+    pub store: Arc<dyn LogStore>,
+    pub definitions: Arc<dyn DefinitionStore>,
+    /// The embedded log, which tidies its directory once every stream has opened.
+    pub embedded: Option<Arc<EmbeddedStore>>,
+}
+
+impl Core {
+    /// Opens the core `config` names. For a cluster, this connects (waiting while no NATS
+    /// server answers) and needs the multi-thread runtime, which `hydrant serve` runs.
+    pub fn open(config: &Config) -> Result<Self, ServerError> {
+        match config.core.kind {
+            CoreType::Embedded => Ok(Self::embedded(config)),
+            CoreType::Jetstream => {
+                let handle = tokio::runtime::Handle::current();
+                if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+                    return Err(ServerError::Cluster(
+                        "core.type: jetstream needs Tokio's multi-thread runtime".into(),
+                    ));
+                }
+                tokio::task::block_in_place(|| handle.block_on(Self::cluster(config)))
+            }
+        }
+    }
+
+    fn embedded(config: &Config) -> Self {
+        let options = LogOptions {
+            fsync: match config.storage.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Interval { interval_ms } => {
+                    FsyncPolicy::Interval(Duration::from_millis(interval_ms))
+                }
+            },
+            segment_bytes: config.storage.segment_bytes,
+            ..LogOptions::default()
+        };
+        let budget = DiskBudget::new(config.storage.max_bytes);
+        let store = Arc::new(EmbeddedStore::new(&config.data_dir, options, budget));
+        Self {
+            store: store.clone(),
+            definitions: Arc::new(FileDefinitions::new(&config.data_dir)),
+            embedded: Some(store),
+        }
+    }
+
+    async fn cluster(config: &Config) -> Result<Self, ServerError> {
+        let core = &config.core;
+        let node = node_id(config);
+        let nats = nats_options(core, &node)
+            .connect_retrying()
+            .await
+            .map_err(|e| ServerError::Cluster(e.to_string()))?;
+        let replicas = usize::from(core.replicas());
+        let options = JetStreamOptions {
+            namespace: core.namespace().to_string(),
+            replicas,
+            duplicate_window: Duration::from_secs(core.duplicate_window_seconds()),
+            // `storage.max_bytes` budgets this node's disk; a cluster's logs are on the NATS
+            // servers, whose own limits (`max_file_store`) apply (docs/cluster.md).
+            max_bytes_per_shard: None,
+            node_id: node.clone(),
+            leases: LeaseTiming::default(),
+            ..JetStreamOptions::default()
+        };
+        let definitions = KvDefinitions::open(&nats, core.namespace(), replicas)
+            .await
+            .map_err(|e| ServerError::Cluster(e.to_string()))?;
+        tracing::info!(node = %node, namespace = core.namespace(), replicas,
+            "streams live on the nats jetstream cluster; definitions are shared by its nodes");
+        Ok(Self {
+            store: Arc::new(JetStreamStore::new(nats, options)),
+            definitions: Arc::new(definitions),
+            embedded: None,
+        })
+    }
+}
+
+/// How to reach the cluster `core` names, as node `node`.
+fn nats_options(core: &CoreConfig, node: &str) -> NatsOptions {
+    let auth = if let Some(path) = &core.credentials_file {
+        NatsAuth::CredentialsFile(path.clone())
+    } else if let Some(path) = &core.nkey_seed_file {
+        NatsAuth::NkeySeedFile(path.clone())
+    } else if let Some(token) = &core.token {
+        NatsAuth::Token(token.expose().to_string())
+    } else if let (Some(user), Some(password)) = (&core.user, &core.password) {
+        NatsAuth::UserPassword { user: user.clone(), password: password.expose().to_string() }
+    } else {
+        NatsAuth::None
+    };
+    let tls = core
+        .tls
+        .as_ref()
+        .map(|tls| NatsTls { ca: tls.ca.clone(), client: tls.cert.clone().zip(tls.key.clone()) });
+    NatsOptions { servers: core.servers.clone(), auth, tls, name: format!("hydrant {node}") }
+}

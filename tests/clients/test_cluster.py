@@ -1,0 +1,223 @@
+"""The cluster mode (`core.type: jetstream`, docs/cluster.md) against the real binary: three
+Hydrant nodes on the three-node NATS JetStream cluster scripts/services.sh starts
+(HYDRANT_NATS_URLS), real S3 (s3s-fs), boto3.
+
+Each test has a NATS namespace of its own (`core.namespace`), so tests and runs never meet.
+
+- the shared control plane (issue 13, proof 5): a stream created through one node is served by
+  every node within 2 s; of two UpdateDestination calls with the same version on two nodes at
+  once exactly one wins and the other answers ConcurrentModificationException; tags and a
+  deletion reach every node;
+- puts spread over every node are delivered exactly once, whichever node delivers them;
+- config-file streams: every node with the same file names objects with the same version.
+"""
+
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import (
+    Hydrant,
+    assert_exactly_once,
+    assert_no_panic,
+    client_error,
+    describe_error,
+    extended_s3,
+    gone,
+    list_objects,
+    make_records,
+    require_env,
+    s3_store,
+    s3_stream,
+    config_yaml,
+    wait_delivered,
+    wait_for,
+)
+
+DEST = "destinationId-000000000001"
+#: Proof 5's bound: a change made through one node is seen through every other within it.
+SEEN_WITHIN_S = 2.0
+
+
+def cluster_body(s3, namespace, node, streams=()):
+    servers = require_env("HYDRANT_NATS_URLS")[0].split(",")
+    core = {"type": "jetstream", "servers": servers, "namespace": namespace, "replicas": 3}
+    return config_yaml(*streams, node_id=node, core=core,
+                       object_stores={"default": s3_store(s3), "s3": s3_store(s3)})
+
+
+@pytest.fixture
+def cluster(tmp_path, s3):
+    """A function starting three nodes of one new cluster (`streams`: its config file's)."""
+    nodes = []
+    namespace = f"t{uuid.uuid4().hex[:12]}"
+
+    def start(streams=()):
+        for i in range(3):
+            workdir = tmp_path / f"n{i + 1}"
+            workdir.mkdir()
+            nodes.append(Hydrant(workdir, cluster_body(s3, namespace, f"n{i + 1}", streams)))
+        for node in nodes:
+            node.start(timeout=60)
+        return nodes
+
+    yield start
+    for node in nodes:
+        node.kill()
+    for node in nodes:
+        assert_no_panic(node)
+
+
+def describe(node, name):
+    return node.firehose().describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+
+
+def seen_everywhere(nodes, name, check, timeout=SEEN_WITHIN_S):
+    """Waits until `check(description)` holds on every node; returns the seconds it took."""
+    began = time.monotonic()
+
+    def everywhere():
+        for node in nodes:
+            error = describe_error(node.firehose(), name)
+            if error is not None or not check(describe(node, name)):
+                return False
+        return True
+
+    wait_for(everywhere, timeout=timeout, interval=0.05, what=f"{name} as expected on every node")
+    return time.monotonic() - began
+
+
+def test_control_plane_across_nodes(cluster, s3, bucket):
+    n1, n2, n3 = cluster()
+    name = f"shared-{uuid.uuid4().hex[:6]}"
+    n1.firehose().create_delivery_stream(
+        DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="v1/"))
+    took = seen_everywhere([n2, n3], name, lambda d: d["DeliveryStreamStatus"] == "ACTIVE")
+    print(f"created on n1, served by n2 and n3 after {took:.2f} s")
+
+    # A put through n2 is delivered (by whichever node holds the shard's lease).
+    records = make_records(20, tag="n2")
+    n2.firehose().put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in records])
+    assert_exactly_once(wait_delivered(s3, bucket, records, prefix="v1/"), records)
+
+    # Two updates of version 1 at once, through two nodes: exactly one wins.
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def update(node, prefix):
+        fh = node.firehose()
+        barrier.wait()
+        try:
+            fh.update_destination(DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+                                  DestinationId=DEST, ExtendedS3DestinationUpdate={"Prefix": prefix})
+            outcomes[prefix] = "ok"
+        except fh.exceptions.ConcurrentModificationException:
+            outcomes[prefix] = "ConcurrentModificationException"
+
+    threads = [threading.Thread(target=update, args=(n1, "from-n1/")),
+               threading.Thread(target=update, args=(n2, "from-n2/"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes.values()) == ["ConcurrentModificationException", "ok"], outcomes
+    winner = next(prefix for prefix, outcome in outcomes.items() if outcome == "ok")
+
+    def updated(d):
+        s3_desc = d["Destinations"][0]["ExtendedS3DestinationDescription"]
+        return d["VersionId"] == "2" and s3_desc["Prefix"] == winner
+
+    took = seen_everywhere([n1, n2, n3], name, updated)
+    print(f"update through one node seen on all three after {took:.2f} s")
+    # The loser's version is gone: updating from it again is refused on any node.
+    code, _, _ = client_error(n3.firehose().update_destination, DeliveryStreamName=name,
+                              CurrentDeliveryStreamVersionId="1", DestinationId=DEST,
+                              ExtendedS3DestinationUpdate={"Prefix": "late/"})
+    assert code == "ConcurrentModificationException"
+
+    # Records put after the change go under the winner's prefix, once, through any node.
+    later = make_records(20, tag="after")
+    n3.firehose().put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in later])
+    assert_exactly_once(wait_delivered(s3, bucket, later, prefix=winner), later)
+
+    # Tags keep the version and reach every node.
+    n2.firehose().tag_delivery_stream(DeliveryStreamName=name, Tags=[{"Key": "team", "Value": "a"}])
+
+    def tagged(node):
+        tags = node.firehose().list_tags_for_delivery_stream(DeliveryStreamName=name)["Tags"]
+        return tags == [{"Key": "team", "Value": "a"}]
+
+    wait_for(lambda: all(tagged(n) for n in (n1, n2, n3)), timeout=SEEN_WITHIN_S, interval=0.05,
+             what="the tag on every node")
+
+    # A deletion through n3 reaches every node; the name can be created again afterwards.
+    n3.firehose().delete_delivery_stream(DeliveryStreamName=name)
+    wait_for(lambda: all(gone(n.firehose(), name) for n in (n1, n2, n3)), timeout=30,
+             what=f"{name} gone on every node")
+    n1.firehose().create_delivery_stream(
+        DeliveryStreamName=name, ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="again/"))
+    seen_everywhere([n2, n3], name, lambda d: d["VersionId"] == "1")
+
+
+def test_a_name_created_on_two_nodes_at_once_is_created_once(cluster, bucket):
+    n1, n2, _ = cluster()
+    name = f"race-{uuid.uuid4().hex[:6]}"
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def create(node, prefix):
+        fh = node.firehose()
+        barrier.wait()
+        try:
+            fh.create_delivery_stream(DeliveryStreamName=name,
+                                      ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix=prefix))
+            outcomes.append(("ok", prefix))
+        except fh.exceptions.ResourceInUseException:
+            outcomes.append(("ResourceInUseException", prefix))
+
+    threads = [threading.Thread(target=create, args=(n, f"{n.workdir.name}/")) for n in (n1, n2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(o for o, _ in outcomes) == ["ResourceInUseException", "ok"], outcomes
+    winner = next(p for o, p in outcomes if o == "ok")
+    seen_everywhere([n1, n2], name, lambda d: d["Destinations"][0]["ExtendedS3DestinationDescription"]["Prefix"] == winner)
+
+
+def test_puts_spread_over_every_node_are_delivered_exactly_once(cluster, s3, bucket):
+    nodes = cluster()
+    name = f"spread-{uuid.uuid4().hex[:6]}"
+    fh = nodes[0].firehose()
+    fh.create_delivery_stream(DeliveryStreamName=name,
+                              ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="spread/"))
+    seen_everywhere(nodes[1:], name, lambda d: d["DeliveryStreamStatus"] == "ACTIVE")
+    records = make_records(600, tag="spread")
+    clients = [n.firehose() for n in nodes]
+    for i in range(0, len(records), 50):
+        batch = records[i:i + 50]
+        answer = clients[(i // 50) % 3].put_record_batch(DeliveryStreamName=name,
+                                                          Records=[{"Data": r} for r in batch])
+        assert answer["FailedPutCount"] == 0, answer
+    assert_exactly_once(wait_delivered(s3, bucket, records, prefix="spread/", timeout=90), records)
+
+
+def test_config_file_streams_have_one_version_across_nodes(cluster, s3, bucket):
+    stream = s3_stream("filed", bucket, prefix="filed/", shards=2)
+    nodes = cluster(streams=[stream])
+    versions = {describe(n, "filed")["VersionId"] for n in nodes}
+    assert versions == {"1"}, versions
+    records = make_records(30, tag="filed")
+    for i, node in enumerate(nodes):
+        node.firehose().put_record_batch(DeliveryStreamName="filed",
+                                          Records=[{"Data": r} for r in records[i * 10:(i + 1) * 10]])
+    assert_exactly_once(wait_delivered(s3, bucket, records, prefix="filed/"), records)
+    # Every object names version 1, whichever node wrote it.
+    keys = list_objects(s3, bucket, "filed/")
+    assert keys and all("-filed-1-" in f"-{k.rsplit('/', 1)[-1]}" for k in keys), keys
+    # The config file's streams stay the file's: the API refuses to change them on any node.
+    code, _, _ = client_error(nodes[2].firehose().delete_delivery_stream, DeliveryStreamName="filed")
+    assert code == "ResourceInUseException"
