@@ -49,6 +49,10 @@ macro_rules! nats_urls_or_skip {
 #[path = "log_jetstream/leases.rs"]
 mod leases;
 
+/// The stream definitions a cluster's nodes share.
+#[path = "log_jetstream/definitions.rs"]
+mod definitions;
+
 fn nats_options(servers: Vec<String>) -> NatsOptions {
     NatsOptions { servers, auth: NatsAuth::None, tls: None, name: "hydrant-test".into() }
 }
