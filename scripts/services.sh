@@ -182,6 +182,18 @@ nats_wait() { # every node healthy, JetStream included (a meta leader is elected
   for i in 0 1 2; do wait_http "http://127.0.0.1:$((NATS_MONITOR_PORT + i))/healthz" 60; done
 }
 
+# One NATS node (1..3), for the cluster tests' failures: kill -9 it, or start it again on its
+# own configuration and store (it catches up from the others).
+nats_kill() {
+  local pid; pid=$(cat "$SVC_DIR/pids/nats-n$1")
+  kill -9 "$pid" 2>/dev/null || true
+  while alive "$pid"; do sleep 0.05; done
+}
+nats_start_one() {
+  start_bg "nats-n$1" "$VENV/bin/nats-server" -c "$SVC_DIR/nats/n$1.conf"
+  wait_http "http://127.0.0.1:$((NATS_MONITOR_PORT + $1 - 1))/healthz" 60
+}
+
 pg_stop() { [ -f "$SVC_DIR/pg/data/postmaster.pid" ] && pg_ctl_as_postgres "-m fast -w stop" >/dev/null || true; }
 
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ ${st// /} != Z* ]]; }
@@ -208,5 +220,7 @@ case "${1:-}" in
   env) cat "$ENV_FILE" ;;
   pg-stop) pg_stop ;;
   pg-start) pg_start ;;
-  *) echo "usage: $0 install|up|down|env|pg-stop|pg-start" >&2; exit 2 ;;
+  nats-kill) nats_kill "${2:?which node, 1..3}" ;;
+  nats-start) nats_start_one "${2:?which node, 1..3}" ;;
+  *) echo "usage: $0 install|up|down|env|pg-stop|pg-start|nats-kill <1..3>|nats-start <1..3>" >&2; exit 2 ;;
 esac

@@ -4,8 +4,9 @@ Service addresses come from the environment written by scripts/services.sh. When
 missing the test is skipped with the reason, unless HYDRANT_REQUIRE_SERVICES=1 (set by
 scripts/test.sh), where a missing service fails the test instead.
 
-- Servers: `Hydrant` (one process), the `hydrant_factory` fixture (killed after the test), and
-  `module_server` (one server for the tests of a module).
+- Servers: `Hydrant` (one process), the `hydrant_factory` fixture (killed after the test),
+  `module_server` (one server for the tests of a module), and the `cluster` fixture (three nodes
+  on the NATS JetStream cluster, `core.type: jetstream`, in a namespace of their own).
 - Configs are data rendered with yaml.safe_dump, never YAML text spliced together: `Stream`
   (one entry of `delivery_streams`), `s3_stream` (an ExtendedS3 stream with its features),
   `config_yaml` (a whole file).
@@ -323,6 +324,48 @@ def hydrant_factory(tmp_path):
     yield make
     for h in started:
         h.kill()
+
+
+def jetstream_core(namespace):
+    """A `core:` block on the test NATS cluster (HYDRANT_NATS_URLS) in `namespace`: buckets of
+    their own, so that tests and runs never meet."""
+    servers = require_env("HYDRANT_NATS_URLS")[0].split(",")
+    return {"type": "jetstream", "servers": servers, "namespace": namespace, "replicas": 3}
+
+
+def new_namespace():
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def cluster(tmp_path, s3):
+    """`start(streams=(), env=None)` starts three nodes (n1..n3) of a new cluster: the test S3
+    server as object stores `default` and `s3`, `streams` in every node's config file. Killed
+    after the test, each checked for panics."""
+    nodes = []
+    namespace = new_namespace()
+
+    def start(streams=(), env=None):
+        for i in range(3):
+            workdir = tmp_path / f"n{i + 1}"
+            workdir.mkdir()
+            body = config_yaml(*streams, node_id=f"n{i + 1}", core=jetstream_core(namespace),
+                               shutdown_timeout_seconds=20,
+                               object_stores={"default": s3_store(s3), "s3": s3_store(s3)})
+            node = Hydrant(workdir, body)
+            node.namespace = namespace
+            nodes.append(node)
+        for node in nodes:
+            node.start(timeout=60)
+        return nodes
+
+    yield start
+    for node in nodes:
+        if node.proc and node.proc.poll() is None:
+            node.proc.send_signal(signal.SIGCONT)
+        node.kill()
+    for node in nodes:
+        assert_no_panic(node)
 
 
 def list_objects(s3, bucket, prefix=""):

@@ -12,27 +12,20 @@ Each test has a NATS namespace of its own (`core.namespace`), so tests and runs 
 - config-file streams: every node with the same file names objects with the same version.
 """
 
-import os
 import threading
 import time
 import uuid
 
-import pytest
-
 from conftest import (
-    Hydrant,
     assert_exactly_once,
-    assert_no_panic,
     client_error,
+    cluster,  # noqa: F401 - the fixture
     describe_error,
     extended_s3,
     gone,
     list_objects,
     make_records,
-    require_env,
-    s3_store,
     s3_stream,
-    config_yaml,
     wait_delivered,
     wait_for,
 )
@@ -40,35 +33,6 @@ from conftest import (
 DEST = "destinationId-000000000001"
 #: Proof 5's bound: a change made through one node is seen through every other within it.
 SEEN_WITHIN_S = 2.0
-
-
-def cluster_body(s3, namespace, node, streams=()):
-    servers = require_env("HYDRANT_NATS_URLS")[0].split(",")
-    core = {"type": "jetstream", "servers": servers, "namespace": namespace, "replicas": 3}
-    return config_yaml(*streams, node_id=node, core=core,
-                       object_stores={"default": s3_store(s3), "s3": s3_store(s3)})
-
-
-@pytest.fixture
-def cluster(tmp_path, s3):
-    """A function starting three nodes of one new cluster (`streams`: its config file's)."""
-    nodes = []
-    namespace = f"t{uuid.uuid4().hex[:12]}"
-
-    def start(streams=()):
-        for i in range(3):
-            workdir = tmp_path / f"n{i + 1}"
-            workdir.mkdir()
-            nodes.append(Hydrant(workdir, cluster_body(s3, namespace, f"n{i + 1}", streams)))
-        for node in nodes:
-            node.start(timeout=60)
-        return nodes
-
-    yield start
-    for node in nodes:
-        node.kill()
-    for node in nodes:
-        assert_no_panic(node)
 
 
 def describe(node, name):

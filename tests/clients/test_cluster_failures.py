@@ -1,0 +1,200 @@
+"""Issue 13's failure proofs of the cluster mode against the real binaries: three Hydrant nodes
+on the three-node NATS JetStream cluster, producers spread over the nodes (a producer moves to
+the next node after a failure, as behind a load balancer), and at the end the accounting of
+`producers.check`: every acknowledged record delivered, and a record delivered twice only if a
+call of it went unanswered (the producer resent it not knowing it was stored).
+
+- proof 2: kill -9 of the node holding the most leases, under load, three rounds with a
+  different victim each: the other nodes take its leases within the lease duration and a take
+  round (14 s) plus 2 s;
+- proof 3: kill -9 of the NATS server leading the most shard streams, under load: callers get
+  503s (never a 500, never a call past its deadline) for less than 10 s, nothing acknowledged
+  is lost;
+- proof 4: SIGSTOP of the node holding the most leases for 20 s, then SIGCONT: the others take
+  its leases, the zombie's late commits are refused (hydrant_lease_commit_refused_total), no
+  record is lost or duplicated;
+- proof 6: a rolling restart (SIGTERM, start again, node after node) under load.
+"""
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+from conftest import cluster, delivered_counter, s3_stream, wait_for  # noqa: F401 - the fixture
+from producers import Ledger, Producers, check
+
+STREAM = "load"
+PREFIX = "k/"
+SHARDS = 4
+#: Lease duration (12 s) + one take round (<= 1.2 s) + the take, as docs/cluster.md bounds it,
+#: and the 2 s the issue allows on top.
+TAKEOVER_S = 14 + 2
+
+
+def start_cluster(cluster, bucket):
+    return cluster(streams=[s3_stream(STREAM, bucket, prefix=PREFIX, interval=1, size=1, shards=SHARDS)])
+
+
+def leases(node):
+    """How many leases of the stream (delivery consumer) `node` holds, by its metrics."""
+    try:
+        return int(node.metric("hydrant_lease_owner", STREAM))
+    except OSError:
+        return 0
+
+
+def wait_spread(nodes, total=SHARDS, timeout=30):
+    """Waits until the live `nodes` hold every lease between them; returns the seconds."""
+    began = time.monotonic()
+    wait_for(lambda: sum(leases(n) for n in nodes) == total, timeout=timeout, interval=0.2,
+             what=f"{total} leases held by {[n.workdir.name for n in nodes]}")
+    return time.monotonic() - began
+
+
+def busiest(nodes):
+    return max(nodes, key=leases)
+
+
+def producers_on(nodes, ledger, seconds, threads=3):
+    clients = [[n.firehose(connect_timeout=2, read_timeout=15) for n in nodes[i:] + nodes[:i]]
+               for i in range(threads)]
+    return Producers(clients, STREAM, ledger, seconds)
+
+
+def settle_and_check(nodes, s3, bucket, ledger):
+    """Waits until every acknowledged record is delivered (or 90 s), then checks the ledger."""
+    def delivered():
+        try:
+            counts = delivered_counter(s3, bucket, PREFIX)
+        except Exception:  # noqa: BLE001 - an object being rewritten; read again
+            return None
+        return counts if all(counts[r] for r in ledger.acked) else None
+
+    try:
+        wait_for(delivered, timeout=90, interval=0.5, what="every acknowledged record in S3")
+    except AssertionError:
+        pass  # counted (and reported) below
+    assert ledger.acked, f"nothing was acknowledged: {dict(ledger.calls)}"
+    logs = "\n".join(f"--- {n.workdir.name}\n{n.log()[-1500:]}" for n in nodes)
+    return check(ledger, delivered_counter(s3, bucket, PREFIX), logs)
+
+
+def test_kill9_of_a_node_under_load_moves_its_leases_and_loses_nothing(cluster, s3, bucket):
+    nodes = start_cluster(cluster, bucket)
+    wait_spread(nodes)
+    ledger = Ledger()
+    producers = producers_on(nodes, ledger, seconds=120)
+    victims = []
+    for round_no in range(3):
+        time.sleep(2)
+        alive = [n for n in nodes if n not in victims]
+        victim = busiest(alive)
+        held = leases(victim)
+        victim.kill()
+        victims.append(victim)
+        others = [n for n in nodes if n is not victim]
+        took = wait_spread(others, timeout=TAKEOVER_S + 10)
+        print(f"round {round_no + 1}: killed {victim.workdir.name} holding {held} leases; "
+              f"the others held all {SHARDS} {took:.1f} s later")
+        assert took <= TAKEOVER_S, f"leases moved after {took:.1f} s, more than {TAKEOVER_S} s"
+        victim.start(timeout=60)
+        victims = [victim]  # the next round kills another node
+    time.sleep(2)
+    producers.finish()
+    assert ledger.calls["acked"] > 0
+    settle_and_check(nodes, s3, bucket, ledger)
+
+
+def test_sigstop_zombie_cannot_commit_after_its_leases_moved(cluster, s3, bucket):
+    nodes = start_cluster(cluster, bucket)
+    wait_spread(nodes)
+    ledger = Ledger()
+    zombie = busiest(nodes)
+    others = [n for n in nodes if n is not zombie]
+    # The producers skip the zombie: a stopped process would hold their calls until it wakes.
+    producers = producers_on(others, ledger, seconds=60, threads=2)
+    time.sleep(2)
+    held = leases(zombie)
+    zombie.proc.send_signal(signal.SIGSTOP)
+    try:
+        took = wait_spread(others, timeout=TAKEOVER_S + 10)
+        print(f"stopped {zombie.workdir.name} holding {held} leases; the others held all {took:.1f} s later")
+        time.sleep(max(0.0, 20 - took))
+    finally:
+        zombie.proc.send_signal(signal.SIGCONT)
+    # The zombie wakes up with buffers cut before it stopped: its commits must be refused.
+    wait_for(lambda: leases(zombie) < held or zombie.metric("hydrant_lease_commit_refused_total", STREAM) > 0,
+             timeout=30, what="the zombie noticing it lost its leases")
+    time.sleep(3)
+    producers.finish()
+    refused = zombie.metric("hydrant_lease_commit_refused_total", STREAM)
+    print(f"commits refused on the zombie: {refused:.0f}")
+    settle_and_check(nodes, s3, bucket, ledger)
+    assert "lease lost" in zombie.log_path.read_text(errors="replace") or refused > 0, zombie.log()
+
+
+def test_rolling_restart_under_load_loses_and_duplicates_nothing(cluster, s3, bucket):
+    nodes = start_cluster(cluster, bucket)
+    wait_spread(nodes)
+    ledger = Ledger()
+    producers = producers_on(nodes, ledger, seconds=120)
+    for node in nodes:
+        time.sleep(2)
+        assert node.stop(timeout=60) == 0, node.log()
+        node.start(timeout=60)
+        wait_spread(nodes, timeout=30)
+    time.sleep(2)
+    producers.finish()
+    settle_and_check(nodes, s3, bucket, ledger)
+
+
+def nats_leaders(namespace):
+    """Which NATS server leads how many of the namespace's shard streams."""
+    monitor = os.environ["HYDRANT_NATS_MONITOR_URLS"].split(",")[0]
+    with urllib.request.urlopen(f"{monitor}/jsz?streams=true&config=true", timeout=5) as answer:
+        jsz = json.load(answer)
+    count = collections.Counter()
+    for account in jsz.get("account_details", []):
+        for stream in account.get("stream_detail", []):
+            metadata = (stream.get("config") or {}).get("metadata") or {}
+            if stream["name"].startswith("HYD_") and metadata.get("hydrant.namespace") == namespace:
+                count[stream["cluster"]["leader"]] += 1
+    return count
+
+
+def services(*args):
+    subprocess.run([os.environ["FH_TEST_SERVICES_SH"], *args], check=True, timeout=120)
+
+
+def test_kill9_of_the_jetstream_leader_of_busy_shards_answers_503_briefly_and_loses_nothing(
+        cluster, s3, bucket):
+    nodes = start_cluster(cluster, bucket)
+    wait_spread(nodes)
+    namespace = nodes[0].namespace
+    ledger = Ledger()
+    producers = producers_on(nodes, ledger, seconds=45)
+    time.sleep(3)
+    leader, led = nats_leaders(namespace).most_common(1)[0]
+    index = int(leader.lstrip("n"))
+    began = time.time()
+    services("nats-kill", str(index))
+    try:
+        time.sleep(15)
+    finally:
+        services("nats-start", str(index))
+    time.sleep(3)
+    producers.finish()
+    errors = {k: v for k, v in ledger.calls.items() if k.startswith("error:")}
+    print(f"killed NATS server {leader} leading {led} of {SHARDS} shard streams; answers: {dict(ledger.calls)}")
+    assert set(errors) <= {"error:ServiceUnavailableException"}, errors
+    unavailable = [t for attempts in ledger.history.values() for (t, outcome, _) in attempts
+                   if outcome == "error:ServiceUnavailableException"]
+    if unavailable:
+        window = max(unavailable) - min(unavailable)
+        print(f"503s from {min(unavailable) - began:.1f} s to {max(unavailable) - began:.1f} s after the kill")
+        assert window < 10, f"503s for {window:.1f} s"
+    settle_and_check(nodes, s3, bucket, ledger)
