@@ -30,16 +30,6 @@ pub(super) fn check(
         let at = format!("{path}.{}.S3Configuration", kind.config_member());
         check_s3_destination(s3, &at, issues)
     });
-    // Its source-record backup is an S3 bucket like S3's own (written from the same
-    // `S3BackupConfiguration` shape): a prefix that fails here would fail at start.
-    if let Some(backup) = stream
-        .redshift_destination_configuration
-        .as_ref()
-        .and_then(|r| r.s3_backup_configuration.as_ref())
-    {
-        let at = format!("{path}.{}.S3BackupConfiguration", kind.config_member());
-        check_s3_destination(backup, &at, issues);
-    }
     if stream.hydrant.encryption.is_some() && kind == DestinationKind::Redshift {
         issues.push(Issue::new(
             format!("{path}.hydrant.encryption"),
