@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::{BuildContext, Pipeline};
+use crate::plan::tests::PARQUET_CONVERSION;
 use crate::registry::Owner;
 
 /// A stream in `dir` that converts to Parquet with the columns of `schema_file` and backs up
@@ -14,12 +15,7 @@ delivery_streams:
   - DeliveryStreamName: p
     ExtendedS3DestinationConfiguration:
       BucketARN: arn:aws:s3:::raw
-      DataFormatConversionConfiguration:
-        Enabled: true
-        SchemaConfiguration: {{ DatabaseName: db, TableName: t }}
-        InputFormatConfiguration: {{ Deserializer: {{ OpenXJsonSerDe: {{}} }} }}
-        OutputFormatConfiguration: {{ Serializer: {{ ParquetSerDe: {{}} }} }}
-      S3BackupMode: Enabled
+{PARQUET_CONVERSION}      S3BackupMode: Enabled
       S3BackupConfiguration: {{ BucketARN: arn:aws:s3:::backup, Prefix: src/ }}
     hydrant: {{ schema: {{ file: {} }} }}
 ",

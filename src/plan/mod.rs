@@ -31,7 +31,7 @@ mod stream;
 mod tags;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;

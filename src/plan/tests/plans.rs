@@ -119,12 +119,7 @@ delivery_streams:
     ExtendedS3DestinationConfiguration:
       BucketARN: arn:aws:s3:::raw
       EncryptionConfiguration: {{ KMSEncryptionConfig: {{ AWSKMSKeyARN: \"arn:aws:kms:eu-west-1:123456789012:key/k\" }} }}
-      DataFormatConversionConfiguration:
-        Enabled: true
-        SchemaConfiguration: {{ DatabaseName: db, TableName: t }}
-        InputFormatConfiguration: {{ Deserializer: {{ OpenXJsonSerDe: {{}} }} }}
-        OutputFormatConfiguration: {{ Serializer: {{ ParquetSerDe: {{}} }} }}
-      S3BackupMode: Enabled
+{PARQUET_CONVERSION}      S3BackupMode: Enabled
       S3BackupConfiguration:
         BucketARN: arn:aws:s3:::backup
         Prefix: \"src/!{{timestamp:yyyy}}/\"
