@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Component, Path, PathBuf};
 
 use super::model::{
-    BufferingHints, CompressionFormat, Config, DeliveryStreamConfig, ExtendedS3Config,
-    HydrantStreamConfig, ObjectStoreConfig, S3BackupMode, StorageConfig,
+    BufferingHints, CompressionFormat, Config, DeliveryStreamConfig, HydrantStreamConfig,
+    ObjectStoreConfig, S3DestinationConfig, StorageConfig,
 };
 use super::AuthConfig;
 
@@ -93,26 +93,22 @@ pub fn embedded_default() -> Config {
             delivery_stream_name: "default".to_owned(),
             delivery_stream_type: None,
             delivery_stream_encryption_configuration_input: None,
-            extended_s3_destination_configuration: Some(ExtendedS3Config {
-                role_arn: None,
-                bucket_arn: "arn:aws:s3:::hydrant".to_owned(),
-                prefix: Some("default/".to_owned()),
-                error_output_prefix: None,
-                buffering_hints: Some(BufferingHints {
-                    size_in_mbs: Some(BUFFER_SIZE_MBS),
-                    interval_in_seconds: Some(5),
-                }),
-                compression_format: CompressionFormat::Uncompressed,
-                encryption_configuration: None,
-                cloud_watch_logging_options: None,
-                processing_configuration: None,
-                s3_backup_mode: S3BackupMode::Disabled,
-                s3_backup_configuration: None,
-                data_format_conversion_configuration: None,
-                dynamic_partitioning_configuration: None,
-                file_extension: None,
-                custom_time_zone: None,
-            }),
+            extended_s3_destination_configuration: Some(
+                S3DestinationConfig {
+                    role_arn: None,
+                    bucket_arn: "arn:aws:s3:::hydrant".to_owned(),
+                    prefix: Some("default/".to_owned()),
+                    error_output_prefix: None,
+                    buffering_hints: Some(BufferingHints {
+                        size_in_mbs: Some(BUFFER_SIZE_MBS),
+                        interval_in_seconds: Some(5),
+                    }),
+                    compression_format: CompressionFormat::Uncompressed,
+                    encryption_configuration: None,
+                    cloud_watch_logging_options: None,
+                }
+                .into(),
+            ),
             s3_destination_configuration: None,
             redshift_destination_configuration: None,
             amazonopensearchservice_destination_configuration: None,

@@ -169,6 +169,28 @@ async fn append(log: &Arc<dyn StreamLog>, records: &[&'static str]) {
 /// A window long enough that only seals cut.
 const LONG: BatchPolicy = BatchPolicy { max_bytes: 1 << 20, interval_ms: 60_000 };
 
+/// A worker drains (a shutdown) and the process dies after the drain's object is written,
+/// before the checkpoint moves (the sink ends the upload as a kill would, committing
+/// nothing). Returns the objects it wrote.
+async fn drain_and_die(log: &Arc<dyn StreamLog>) -> Vec<Object> {
+    let crashing = Arc::new(Recorder::default());
+    crashing.crash_after_write.store(true, Ordering::SeqCst);
+    let first = start(log, lease(log, "delivery").await, &crashing, LONG);
+    until("the records are read", || first.status.oldest_undelivered_ms().is_some()).await;
+    first.stop(StopMode::Drain).await;
+    crashing.objects()
+}
+
+/// The restart after [`drain_and_die`]: a worker replays until it has written an object,
+/// then drains. Returns the objects it wrote.
+async fn replay_and_drain(log: &Arc<dyn StreamLog>) -> Vec<Object> {
+    let sink = Arc::new(Recorder::default());
+    let second = start(log, lease(log, "delivery").await, &sink, LONG);
+    until("the replay wrote the drained object", || !sink.objects().is_empty()).await;
+    second.stop(StopMode::Drain).await;
+    sink.objects()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_during_a_drain_replays_into_the_objects_it_already_wrote() {
     let store = MemoryStore::new();
@@ -178,23 +200,14 @@ async fn a_kill_during_a_drain_replays_into_the_objects_it_already_wrote() {
 
     // The first worker drains (a shutdown): the early cut is recorded in the log, the object
     // is written, and the process dies before the checkpoint moves.
-    let crashing = Arc::new(Recorder::default());
-    crashing.crash_after_write.store(true, Ordering::SeqCst);
-    let first = start(&log, lease(&log, "delivery").await, &crashing, LONG);
-    until("the records are read", || first.status.oldest_undelivered_ms().is_some()).await;
-    first.stop(StopMode::Drain).await;
-    let written = crashing.objects();
+    let written = drain_and_die(&log).await;
     assert_eq!(written, [((0, 0), (2, 0), Bytes::from_static(b"a0 a1 a2 "))]);
     assert_eq!(lease(&log, "delivery").await.state().await.unwrap().next_seq, 0);
 
     // More records in the same window, then a restart: the replay cuts at the recorded drain,
     // so it writes the very same object (same key), not a bigger one.
     append(&log, &["b3 ", "b4 "]).await;
-    let sink = Arc::new(Recorder::default());
-    let second = start(&log, lease(&log, "delivery").await, &sink, LONG);
-    until("the replay wrote the drained object", || !sink.objects().is_empty()).await;
-    second.stop(StopMode::Drain).await;
-    let replayed = sink.objects();
+    let replayed = replay_and_drain(&log).await;
     assert_eq!(replayed[0], written[0]);
     assert_eq!(replayed[1].2, Bytes::from_static(b"b3 b4 "));
     assert_eq!(replayed.len(), 2);
@@ -216,12 +229,7 @@ async fn on_the_embedded_log_a_kill_during_a_drain_replays_into_the_objects_it_a
 
     // The drain seals the buffer early; the upload happens and the process dies before the
     // checkpoint moves (the sink ends the upload as a kill would, committing nothing).
-    let crashing = Arc::new(Recorder::default());
-    crashing.crash_after_write.store(true, Ordering::SeqCst);
-    let first = start(&log, lease(&log, "delivery").await, &crashing, LONG);
-    until("the records are read", || first.status.oldest_undelivered_ms().is_some()).await;
-    first.stop(StopMode::Drain).await;
-    let before = crashing.objects();
+    let before = drain_and_die(&log).await;
     assert_eq!(before, [((0, 0), (2, 0), Bytes::from_static(b"a0 a1 a2 "))]);
     log.close().await;
     drop(log);
@@ -230,11 +238,7 @@ async fn on_the_embedded_log_a_kill_during_a_drain_replays_into_the_objects_it_a
     let log = store().open("s", spec()).await.unwrap();
     assert_eq!(lease(&log, "delivery").await.state().await.unwrap().next_seq, 0);
     append(&log, &["b4 ", "b5 "]).await;
-    let sink = Arc::new(Recorder::default());
-    let second = start(&log, lease(&log, "delivery").await, &sink, LONG);
-    until("the replay wrote the drained object", || !sink.objects().is_empty()).await;
-    second.stop(StopMode::Drain).await;
-    let after = sink.objects();
+    let after = replay_and_drain(&log).await;
     assert_eq!(after.len(), 2, "{after:?}");
     // The same object again (same first and last position: the same key), then the new
     // records alone (positions 4 and 5: the drain's seal frame is at 3).

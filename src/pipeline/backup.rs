@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
+use hydrant_destinations::s3::S3Destination;
 
 use super::StartError;
 use crate::codec::encryption::KeyRing;
@@ -13,6 +13,7 @@ use crate::delivery::sink::Sink;
 use crate::delivery::BatchPolicy;
 use crate::destination::{S3Output, S3Sink};
 use crate::naming::ObjectNamer;
+use crate::plan::{BackupPlan, StreamPlan};
 
 /// The backup consumer's own object format, naming, buffering and bucket.
 pub(super) struct Backup {
@@ -23,48 +24,39 @@ pub(super) struct Backup {
 
 impl Backup {
     /// Source records, before any processing, under their own checkpoint ("backup"): the log
-    /// keeps a record until both consumers have it.
+    /// keeps a record until both consumers have it. `backup` is `plan`'s.
     pub(super) fn prepare(
         stream: &DeliveryStreamConfig,
-        spec: &StoreSpec,
-        sse: Option<&ServerSideEncryption>,
+        backup: &BackupPlan,
+        plan: &StreamPlan,
         ring: Option<&Arc<KeyRing>>,
-    ) -> Result<Option<Self>, StartError> {
-        let Some(backup) = stream.backup_target() else { return Ok(None) };
+    ) -> Result<Self, StartError> {
         let name = &stream.delivery_stream_name;
-        let destination =
-            S3Destination::open_with(spec, backup.bucket(), sse).map_err(|source| {
-                StartError::Destination {
-                    stream: name.clone(),
-                    bucket: backup.bucket().to_string(),
-                    source,
-                }
+        let destination = S3Destination::open_with(&plan.store, &backup.bucket, plan.sse.as_ref())
+            .map_err(|source| StartError::Destination {
+                stream: name.clone(),
+                bucket: backup.bucket.clone(),
+                source,
             })?;
         let mut codec = ObjectCodec::concatenated(
-            Arc::from(compression_for(backup.compression_format)),
-            backup.compression_format.extension(),
+            Arc::from(compression_for(backup.compression)),
+            backup.compression.extension(),
         );
         if let Some(ring) = ring {
             codec = codec.with_encryption(ring.clone());
         }
         let namer = Arc::new(
-            ObjectNamer::new(
+            ObjectNamer::from_prefixes(
                 name,
-                backup.prefix.as_deref(),
-                backup.error_output_prefix.as_deref(),
+                backup.prefixes.clone(),
                 codec.extension(),
                 stream.s3().time_zone(),
             )
             .map_err(|source| StartError::Naming { stream: name.clone(), source })?,
         );
-        let hints = backup.buffering_hints.unwrap_or_default();
-        let policy = BatchPolicy {
-            max_bytes: u64::from(hints.size_in_mbs.unwrap_or(crate::config::BUFFER_SIZE_MBS)) << 20,
-            interval_ms: i64::from(
-                hints.interval_in_seconds.unwrap_or(crate::config::BUFFER_INTERVAL_SECONDS),
-            ) * 1000,
-        };
+        let policy =
+            BatchPolicy { max_bytes: backup.buffer_bytes, interval_ms: backup.buffer_interval_ms };
         let output = S3Output { destination, namer, codec: codec.clone() };
-        Ok(Some(Backup { codec, policy, sink: Arc::new(S3Sink { output, backup: true }) }))
+        Ok(Backup { codec, policy, sink: Arc::new(S3Sink { output, backup: true }) })
     }
 }

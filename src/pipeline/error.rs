@@ -10,8 +10,6 @@ use crate::naming::NamerError;
 pub enum StartError {
     #[error("delivery stream {stream}: cannot open its log: {source}")]
     Log { stream: String, source: OpenError },
-    #[error("delivery stream {stream}: object store {store:?} is not defined in object_stores")]
-    UnknownStore { stream: String, store: String },
     #[error("delivery stream {stream}: cannot open bucket {bucket}: {source}")]
     Destination { stream: String, bucket: String, source: DestinationError },
     #[error("delivery stream {stream}: processing: {message}")]

@@ -6,21 +6,21 @@
 mod backup;
 mod error;
 mod stages;
+#[cfg(test)]
+mod tests;
 
 pub use error::StartError;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use hydrant_destinations::s3::{S3Destination, ServerSideEncryption, StoreSpec};
+use hydrant_destinations::s3::S3Destination;
 
 use backup::Backup;
 use stages::StageBuilder;
 
 use crate::codec::{compression_for, ObjectCodec};
-use crate::config::{
-    Config, DeliveryStreamConfig, EncryptionConfig, ObjectStoreConfig, ServerSideEncryptionSetting,
-};
+use crate::config::{Config, DeliveryStreamConfig};
 use crate::delivery::assembler::{Stages, StoreKeys};
 use crate::delivery::sink::Sink;
 use crate::delivery::stream_workers::WorkerFactory;
@@ -72,7 +72,9 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Builds the destination, object format, naming and processing of `stream_config` from
     /// its checked `plan` (`crate::plan::ServerPlan`, `check_stream`): the destination's
-    /// sink, the parsed prefixes and the compiled processors come from there.
+    /// sink, the object store and its server-side encryption, the parsed prefixes, the
+    /// Parquet schema, the backup and the compiled processors come from there, so nothing
+    /// is parsed, resolved or read from a file a second time.
     pub(crate) fn prepare(
         config: &Config,
         stream_config: &DeliveryStreamConfig,
@@ -82,26 +84,11 @@ impl Pipeline {
     ) -> Result<Self, StartError> {
         let name = stream_config.delivery_stream_name.clone();
         let s3 = stream_config.s3();
-        let store_name = &stream_config.hydrant.object_store;
-        let spec = store_spec(config, store_name).ok_or_else(|| StartError::UnknownStore {
-            stream: name.clone(),
-            store: store_name.clone(),
-        })?;
-        let sse = match (&s3.encryption_configuration, stream_config.hydrant.server_side_encryption)
-        {
-            (Some(EncryptionConfig { kms_encryption_config: Some(kms), .. }), _) => {
-                Some(ServerSideEncryption::Kms { key_id: kms.awskms_key_arn.clone() })
-            }
-            (_, Some(ServerSideEncryptionSetting::AES256)) => Some(ServerSideEncryption::S3Managed),
-            _ => None,
-        };
-        let destination =
-            S3Destination::open_with(&spec, s3.bucket(), sse.as_ref()).map_err(|source| {
-                StartError::Destination {
-                    stream: name.clone(),
-                    bucket: s3.bucket().to_string(),
-                    source,
-                }
+        let destination = S3Destination::open_with(&plan.store, s3.bucket(), plan.sse.as_ref())
+            .map_err(|source| StartError::Destination {
+                stream: name.clone(),
+                bucket: s3.bucket().to_string(),
+                source,
             })?;
         let key_rules: Arc<dyn StoreKeys> = Arc::new(destination.key_rules());
         let ring = match &stream_config.hydrant.encryption {
@@ -116,19 +103,8 @@ impl Pipeline {
             Arc::from(compression_for(s3.compression_format)),
             s3.object_extension(),
         );
-        if let Some(conversion) =
-            s3.data_format_conversion_configuration.as_ref().filter(|c| c.is_enabled())
-        {
-            let columns = stream_config
-                .hydrant
-                .schema
-                .as_ref()
-                .ok_or_else(|| StartError::Processing {
-                    stream: name.clone(),
-                    message: "hydrant.schema is missing".into(),
-                })?
-                .load(None)
-                .map_err(|error| StartError::Schema { stream: name.clone(), error })?;
+        let conversion = s3.data_format_conversion_configuration.as_ref();
+        if let Some((conversion, columns)) = conversion.zip(plan.schema.clone()) {
             let extension = s3
                 .file_extension
                 .clone()
@@ -178,7 +154,10 @@ impl Pipeline {
         let sink = (plan.destination)
             .build(output)
             .map_err(|source| StartError::Sink { stream: name.clone(), source })?;
-        let backup = Backup::prepare(stream_config, &spec, sse.as_ref(), ring.as_ref())?;
+        let backup = match &plan.backup {
+            None => None,
+            Some(backup) => Some(Backup::prepare(stream_config, backup, plan, ring.as_ref())?),
+        };
         Ok(Self { codec, namer, policy, build, sink, key_rules, backup })
     }
 
@@ -361,15 +340,4 @@ pub(crate) fn open_stream(
     };
     let arn = arn_of(&config.region, &config.account_id, &name);
     Ok(DeliveryStream::new(name, arn, owner, created_at, log, definition, workers))
-}
-
-fn store_spec(config: &Config, name: &str) -> Option<StoreSpec> {
-    match config.object_stores.get(name) {
-        Some(ObjectStoreConfig::Local { root }) => Some(StoreSpec::Local { root: root.clone() }),
-        Some(ObjectStoreConfig::S3(s3)) => Some(s3.spec(&config.region)),
-        None if name == "default" => {
-            Some(StoreSpec::Local { root: config.data_dir.join("buckets") })
-        }
-        None => None,
-    }
 }

@@ -4,16 +4,22 @@
 
 use std::path::Path;
 
+use hydrant_destinations::s3::ServerSideEncryption;
+
 use super::server::check_key_ring;
-use crate::config::{Config, DeliveryStreamConfig, Issue, ObjectStoreConfig};
+use crate::config::{
+    Config, DeliveryStreamConfig, EncryptionConfig, Issue, ObjectStoreConfig,
+    ServerSideEncryptionSetting,
+};
 
 /// Encryption settings: client-side keys, log encryption at rest, server-side encryption.
+/// Returns the server-side encryption the store applies to the stream's objects.
 pub(super) fn check_encryption(
     config: &Config,
     stream: &DeliveryStreamConfig,
     path: &str,
     issues: &mut Vec<Issue>,
-) {
+) -> Option<ServerSideEncryption> {
     let hydrant = &stream.hydrant;
     let own_keys_ok = match &hydrant.encryption {
         Some(encryption) => {
@@ -62,5 +68,30 @@ pub(super) fn check_encryption(
                 hydrant.object_store
             ),
         ));
+    }
+    server_side_encryption(stream)
+}
+
+/// SSE-KMS when the S3 side the pipeline writes to asks for it, else SSE-S3 when
+/// `hydrant.server_side_encryption` does.
+fn server_side_encryption(stream: &DeliveryStreamConfig) -> Option<ServerSideEncryption> {
+    // The S3 side: the extended block, else the deprecated one, else another destination's
+    // S3Configuration (what `DeliveryStreamConfig::s3` gives once the stream is normalised).
+    let s3_side =
+        match (&stream.extended_s3_destination_configuration, &stream.s3_destination_configuration)
+        {
+            (Some(ext), _) => ext.encryption_configuration.as_ref(),
+            (None, Some(s3)) => s3.encryption_configuration.as_ref(),
+            (None, None) => stream
+                .destination()
+                .s3_configuration()
+                .and_then(|s3| s3.encryption_configuration.as_ref()),
+        };
+    match (s3_side, stream.hydrant.server_side_encryption) {
+        (Some(EncryptionConfig { kms_encryption_config: Some(kms), .. }), _) => {
+            Some(ServerSideEncryption::Kms { key_id: kms.awskms_key_arn.clone() })
+        }
+        (_, Some(ServerSideEncryptionSetting::AES256)) => Some(ServerSideEncryption::S3Managed),
+        _ => None,
     }
 }

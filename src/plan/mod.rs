@@ -14,13 +14,14 @@
 //! [`unsupported_features`], so that supporting one means deleting its lines there.
 //!
 //! One file per concern: the server's settings (`server.rs`), `auth:` (`auth.rs`), a stream
-//! (`stream.rs`) and its S3 blocks (`s3.rs`), its other destination blocks (`destinations.rs`;
-//! their own fields are checked in the destination's folder), encryption (`encryption.rs`),
-//! processing (`processing.rs`), tags (`tags.rs`), and what an API stream may name
-//! ([`api_policy`]).
+//! (`stream.rs`) and its S3 blocks (`s3.rs`), its source-record backup (`backup.rs`), its
+//! other destination blocks (`destinations.rs`; their own fields are checked in the
+//! destination's folder), encryption (`encryption.rs`), processing (`processing.rs`), tags
+//! (`tags.rs`), and what an API stream may name ([`api_policy`]).
 
 pub mod api_policy;
 mod auth;
+mod backup;
 mod destinations;
 mod encryption;
 mod processing;
@@ -30,17 +31,21 @@ mod stream;
 mod tags;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use hydrant_destinations::s3::{ServerSideEncryption, StoreSpec};
+
+use crate::codec::parquet::Column;
 use crate::config::{Config, ConfigError, DeliveryStreamConfig, Issue};
 use crate::destination::DestinationPlan;
 use crate::naming::CheckedPrefixes;
 use crate::processors::Processors;
 
+pub use backup::BackupPlan;
 pub(crate) use processing::processing_block;
 pub use s3::{INTERVAL_IN_SECONDS_RANGE, SIZE_IN_MBS_RANGE};
 pub use server::{MAX_FSYNC_INTERVAL_MS, MAX_SHUTDOWN_TIMEOUT_SECONDS, MIN_SEGMENT_BYTES};
@@ -142,6 +147,15 @@ pub struct StreamPlan {
     pub prefixes: CheckedPrefixes,
     /// The processors, compiled, when `ProcessingConfiguration` is enabled.
     pub processors: Option<Arc<Processors>>,
+    /// The object store that holds the stream's buckets (`hydrant.object_store`), resolved.
+    pub store: StoreSpec,
+    /// The server-side encryption the store applies to every object the stream writes:
+    /// `KMSEncryptionConfig` (SSE-KMS), else `hydrant.server_side_encryption` (SSE-S3).
+    pub sse: Option<ServerSideEncryption>,
+    /// The columns of `hydrant.schema`, read once, when records are converted to Parquet.
+    pub schema: Option<Vec<Column>>,
+    /// The source-record backup, when the stream keeps one.
+    pub backup: Option<BackupPlan>,
 }
 
 /// Checks a whole configuration and returns every problem found (empty when it is valid).
@@ -184,11 +198,12 @@ fn check_all(config: &Config) -> (Vec<Issue>, Vec<Option<StreamPlan>>) {
             first_use.insert(name, i);
         }
         let checked = stream::check_stream(config, stream, &path, &mut issues);
-        encryption::check_encryption(config, stream, &path, &mut issues);
-        processing::check_conversion(stream, &path, &mut issues);
+        let sse = encryption::check_encryption(config, stream, &path, &mut issues);
+        let schema = processing::check_conversion(stream, &path, &mut issues);
         let processors = processing::check_processing(config, stream, &path, &mut issues);
-        plans.push(checked.zip(processors).map(|((destination, prefixes), processors)| {
-            StreamPlan { destination, prefixes, processors }
+        plans.push(checked.zip(schema).zip(processors).map(|((checked, schema), processors)| {
+            let stream::CheckedStream { destination, prefixes, store, backup } = checked;
+            StreamPlan { destination, prefixes, processors, store, sse, schema, backup }
         }));
     }
 

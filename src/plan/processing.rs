@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::codec::parquet::Column;
 use crate::config::{CompressionFormat, Config, DeliveryStreamConfig, Issue, ProcessingConfig};
 use crate::processors::Processors;
 
@@ -74,9 +75,15 @@ pub(crate) fn processing_block(
     stream.destination().processing()
 }
 
-/// `DataFormatConversionConfiguration` (JSON to Parquet) with its `hydrant.schema`.
-pub(super) fn check_conversion(stream: &DeliveryStreamConfig, path: &str, issues: &mut Vec<Issue>) {
-    let Some(ext) = &stream.extended_s3_destination_configuration else { return };
+/// `DataFormatConversionConfiguration` (JSON to Parquet) with its `hydrant.schema`. Returns
+/// the schema's columns, read once here, when records are converted (`None` inside when they
+/// are not), when they are valid.
+pub(super) fn check_conversion(
+    stream: &DeliveryStreamConfig,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<Option<Vec<Column>>> {
+    let Some(ext) = &stream.extended_s3_destination_configuration else { return Some(None) };
     let ext_path = format!("{path}.ExtendedS3DestinationConfiguration");
     let Some(conversion) = &ext.data_format_conversion_configuration else {
         if stream.hydrant.schema.is_some() {
@@ -85,11 +92,12 @@ pub(super) fn check_conversion(stream: &DeliveryStreamConfig, path: &str, issues
                 "a schema is only used by DataFormatConversionConfiguration; add one or remove the schema",
             ));
         }
-        return;
+        return Some(None);
     };
-    for (field, message) in
-        crate::codec::parquet::validate(conversion, stream.hydrant.schema.as_ref())
-    {
+    let (columns, problems) =
+        crate::codec::parquet::load_and_validate(conversion, stream.hydrant.schema.as_ref());
+    let valid = problems.is_empty();
+    for (field, message) in problems {
         let full = if field.starts_with(crate::codec::parquet::config::SCHEMA_PATH) {
             format!("{path}.{field}")
         } else {
@@ -107,4 +115,9 @@ pub(super) fn check_conversion(stream: &DeliveryStreamConfig, path: &str, issues
             ),
         ));
     }
+    if !conversion.is_enabled() {
+        return Some(None);
+    }
+    // Enabled without a schema, or with one that cannot be read, is an issue above.
+    columns.filter(|_| valid).map(Some)
 }

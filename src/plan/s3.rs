@@ -248,9 +248,8 @@ pub(super) fn check_extended_s3(
         }
     }
 
-    if let Some(backup) = &ext.s3_backup_configuration {
-        check_s3_destination(backup, &format!("{path}.S3BackupConfiguration"), issues);
-    } else if ext.s3_backup_mode == S3BackupMode::Enabled {
+    // The backup block itself is checked with the stream's backup (`backup.rs`).
+    if ext.s3_backup_configuration.is_none() && ext.s3_backup_mode == S3BackupMode::Enabled {
         issues.push(Issue::new(
             format!("{path}.S3BackupConfiguration"),
             "is required because S3BackupMode is Enabled; add it, or set S3BackupMode: Disabled",

@@ -1,24 +1,37 @@
 //! One delivery stream: its name, its one destination, its S3 blocks, tags, object store and
 //! shards; and what this Hydrant version does not support yet.
 
-use crate::config::{Config, DeliveryStreamConfig, DeliveryStreamType, Issue};
+use hydrant_destinations::s3::StoreSpec;
+
+use crate::config::{Config, DeliveryStreamConfig, DeliveryStreamType, Issue, ObjectStoreConfig};
 use crate::destination::DestinationPlan;
 use crate::naming::CheckedPrefixes;
 
+use super::backup::{check_backup, BackupPlan};
 use super::s3::{check_extended_s3, check_s3_destination};
 use super::tags::check_tags;
 
 /// Range of `hydrant.shards`.
 pub const SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
 
-/// Checks `stream` at `path`: returns its destination's plan and the prefixes of the S3 side
-/// the pipeline writes to, parsed, when they are valid.
+/// What checking a stream's destination and S3 blocks plans.
+pub(super) struct CheckedStream {
+    pub destination: Box<dyn DestinationPlan>,
+    /// The prefixes of the S3 side the pipeline writes to, parsed.
+    pub prefixes: CheckedPrefixes,
+    /// Where its buckets are (`hydrant.object_store`).
+    pub store: StoreSpec,
+    pub backup: Option<BackupPlan>,
+}
+
+/// Checks `stream` at `path`: returns its plan's destination, prefixes, store and backup, when
+/// they are valid.
 pub(super) fn check_stream(
     config: &Config,
     stream: &DeliveryStreamConfig,
     path: &str,
     issues: &mut Vec<Issue>,
-) -> Option<(Box<dyn DestinationPlan>, CheckedPrefixes)> {
+) -> Option<CheckedStream> {
     let name = &stream.delivery_stream_name;
     let name_len = name.chars().count();
     if !(1..=64).contains(&name_len)
@@ -59,12 +72,17 @@ pub(super) fn check_stream(
         .s3_destination_configuration
         .as_ref()
         .map(|s3| check_s3_destination(s3, &format!("{path}.S3DestinationConfiguration"), issues));
+    let backup = check_backup(stream, path, own_prefixes.as_ref(), issues);
     let prefixes = extended.or(deprecated).unwrap_or(own_prefixes);
 
     check_tags(&stream.tags, path, issues);
 
     let store = &stream.hydrant.object_store;
-    if !config.object_stores.contains_key(store) {
+    let spec = config.object_stores.get(store).map(|found| match found {
+        ObjectStoreConfig::Local { root } => StoreSpec::Local { root: root.clone() },
+        ObjectStoreConfig::S3(s3) => s3.spec(&config.region),
+    });
+    if spec.is_none() {
         let known: Vec<&str> = config.object_stores.keys().map(String::as_str).collect();
         issues.push(Issue::new(
             format!("{path}.hydrant.object_store"),
@@ -82,7 +100,12 @@ pub(super) fn check_stream(
             format!("must be {}..={}, got {shards}", SHARDS_RANGE.start(), SHARDS_RANGE.end()),
         ));
     }
-    Some((destination?, prefixes?))
+    Some(CheckedStream {
+        destination: destination?,
+        prefixes: prefixes?,
+        store: spec?,
+        backup: backup?,
+    })
 }
 
 /// NOT YET IMPLEMENTED IN THIS HYDRANT VERSION.

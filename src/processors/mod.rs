@@ -103,6 +103,17 @@ impl ProcessingError {
 }
 
 impl Processors {
+    /// Processors from parts that their own constructors checked, all enabled: for a caller
+    /// that has no `ProcessingConfiguration` ([`Processors::from_config`] builds them from one).
+    pub fn from_parts(
+        deaggregate: Option<DeAggregator>,
+        extract: Option<MetadataExtractor>,
+        append: Option<AppendDelimiter>,
+        lambda: Option<LambdaSpec>,
+    ) -> Self {
+        Self { deaggregate, extract, append, lambda }
+    }
+
     /// Build and validate the processors of a `ProcessingConfiguration`. All problems are
     /// reported at once.
     pub fn from_config(config: &ProcessingConfig) -> Result<Self, Vec<ConfigIssue>> {

@@ -133,8 +133,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Today's imports outside [`ALLOWED`]: (from, to, the step that removes them).
-const KNOWN: &[(&str, &str, &str)] =
-    &[("delivery", "config", "WP4.4: tests build processors from plans, not config")];
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 /// Who may use the `hydrant-destinations` crate.
 const DESTINATIONS_CRATE: &[&str] = &["config", "delivery", "destination", "pipeline", "plan"];

@@ -400,7 +400,7 @@ impl SchemaSource {
 }
 
 mod validate;
-pub use validate::{validate, validate_columns, validate_loaded, SCHEMA_PATH};
+pub use validate::{load_and_validate, validate, validate_columns, validate_loaded, SCHEMA_PATH};
 
 #[cfg(test)]
 mod tests;

@@ -43,7 +43,9 @@ pub mod timestamp;
 #[cfg(test)]
 mod tests;
 
-pub use config::{validate, DataFormatConversionConfiguration, SchemaLoadError, SchemaSource};
+pub use config::{
+    load_and_validate, validate, DataFormatConversionConfiguration, SchemaLoadError, SchemaSource,
+};
 pub use encoder::{
     ConversionConfigError, ConversionError, ParquetEncoder, RecordError, INVALID_SCHEMA,
     MALFORMED_DATA,

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::codec::compression_for;
 use crate::codec::CompressionFormat;
-use crate::config::ProcessingConfig;
+use crate::processors::MetadataExtractor;
 
 /// A store that takes every key: the records below fail on their values alone.
 struct AnyKey;
@@ -18,13 +18,7 @@ impl StoreKeys for AnyKey {
 }
 
 fn stages(prefix: &str, rules: Arc<dyn StoreKeys>) -> Stages {
-    let processing: ProcessingConfig = serde_json::from_value(json!({
-        "Enabled": true,
-        "Processors": [{"Type": "MetadataExtraction", "Parameters": [
-            {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k}"},
-            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]
-    }))
-    .unwrap();
+    let extract = MetadataExtractor::new("{k: .k}").unwrap();
     let namer = ObjectNamer::new(
         "s",
         Some(prefix),
@@ -34,7 +28,7 @@ fn stages(prefix: &str, rules: Arc<dyn StoreKeys>) -> Stages {
     )
     .unwrap();
     Stages {
-        processors: Some(Arc::new(Processors::from_config(&processing).unwrap())),
+        processors: Some(Arc::new(Processors::from_parts(None, Some(extract), None, None))),
         transform: None,
         partitioning: Some(Partitioning::for_prefix(Arc::new(namer), 500, rules, 1)),
         catalog: Value::Null,

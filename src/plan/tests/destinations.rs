@@ -46,6 +46,22 @@ fn warehouse_copy_options_postgres_cannot_honour_are_named() {
     );
 }
 
+#[test]
+fn a_warehouse_backup_bucket_is_checked_like_an_s3_backup() {
+    // Its prefixes used to be parsed only when the stream started.
+    let backup = "      S3BackupMode: Enabled
+      S3BackupConfiguration: { BucketARN: arn:aws:s3:::raw, Prefix: \"src/!{timestamp:yyyy'}/\", ErrorOutputPrefix: err/ }
+";
+    let yaml =
+        WAREHOUSE.replace("      S3Configuration:\n", &format!("{backup}      S3Configuration:\n"));
+    assert_issue(
+        &yaml,
+        "delivery_streams[0].RedshiftDestinationConfiguration.S3BackupConfiguration.Prefix",
+        &[],
+    );
+    parse_ok(&yaml.replace("yyyy'", "yyyy"));
+}
+
 const SEARCH: &str = "delivery_streams:
   - DeliveryStreamName: o
     AmazonopensearchserviceDestinationConfiguration:

@@ -24,6 +24,15 @@ mod stream;
 
 const BASE: &str = "/etc/hydrant";
 
+/// An enabled conversion to Parquet: lines of `ExtendedS3DestinationConfiguration`
+/// (indented 6); the stream's `hydrant.schema` gives the columns.
+pub(crate) const PARQUET_CONVERSION: &str = "      DataFormatConversionConfiguration:
+        Enabled: true
+        SchemaConfiguration: { DatabaseName: db, TableName: t }
+        InputFormatConfiguration: { Deserializer: { OpenXJsonSerDe: {} } }
+        OutputFormatConfiguration: { Serializer: { ParquetSerDe: {} } }
+";
+
 /// [`super::load`]'s checked configuration (these tests look at the configuration).
 fn load(path: &Path) -> Result<Config, ConfigError> {
     super::load(path).map(super::ServerPlan::into_config)

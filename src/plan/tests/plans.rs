@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::plan::{check_stream, plan_stream, StreamPlan};
+use hydrant_destinations::s3::{ServerSideEncryption, StoreSpec};
 
 fn one_stream(yaml: &str) -> (Config, DeliveryStreamConfig) {
     let mut config = crate::config::parse(yaml, Path::new(BASE)).unwrap();
@@ -105,4 +106,90 @@ fn loading_a_file_plans_each_of_its_streams_once_in_the_files_order() {
     let (config, by_name) = server.into_parts();
     assert_eq!(config.delivery_streams.len(), 2);
     assert_eq!(by_name["second"].prefixes.prefix.as_str(), "two/");
+}
+
+/// A stream converting to Parquet with the schema in `file`, a backup and SSE-KMS, in the
+/// object store `minio`.
+fn parquet_stream(file: &Path) -> String {
+    format!(
+        "object_stores:
+  minio: {{ type: s3, endpoint: \"http://127.0.0.1:9000\", region: eu-west-1, allow_http: true }}
+delivery_streams:
+  - DeliveryStreamName: p
+    ExtendedS3DestinationConfiguration:
+      BucketARN: arn:aws:s3:::raw
+      EncryptionConfiguration: {{ KMSEncryptionConfig: {{ AWSKMSKeyARN: \"arn:aws:kms:eu-west-1:123456789012:key/k\" }} }}
+{PARQUET_CONVERSION}      S3BackupMode: Enabled
+      S3BackupConfiguration:
+        BucketARN: arn:aws:s3:::backup
+        Prefix: \"src/!{{timestamp:yyyy}}/\"
+        ErrorOutputPrefix: src-err/
+        BufferingHints: {{ SizeInMBs: 64, IntervalInSeconds: 900 }}
+        CompressionFormat: GZIP
+    hydrant: {{ object_store: minio, schema: {{ file: {} }} }}
+",
+        file.display()
+    )
+}
+
+#[test]
+fn a_plan_holds_the_resolved_store_the_sse_choice_the_loaded_schema_and_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.yaml");
+    std::fs::write(&file, "columns: [{name: id, type: bigint}, {name: name, type: string}]")
+        .unwrap();
+    let server = crate::plan::parse(&parquet_stream(&file), dir.path()).unwrap();
+    let (_, plan) = server.streams().next().unwrap();
+    let StoreSpec::S3 { endpoint, region, .. } = &plan.store else {
+        panic!("expected the s3 store, got {:?}", plan.store)
+    };
+    assert_eq!(
+        (endpoint.as_deref(), region.as_str()),
+        (Some("http://127.0.0.1:9000"), "eu-west-1")
+    );
+    assert_eq!(
+        plan.sse,
+        Some(ServerSideEncryption::Kms {
+            key_id: "arn:aws:kms:eu-west-1:123456789012:key/k".into()
+        })
+    );
+    let columns: Vec<&str> = plan.schema.iter().flatten().map(|c| c.name.as_str()).collect();
+    assert_eq!(columns, ["id", "name"], "read once, when the stream is planned");
+    let backup = plan.backup.as_ref().expect("a backup plan");
+    assert_eq!(backup.bucket, "backup");
+    assert_eq!(backup.prefixes.prefix.as_str(), "src/!{timestamp:yyyy}/");
+    assert_eq!(backup.compression, CompressionFormat::Gzip);
+    assert_eq!((backup.buffer_bytes, backup.buffer_interval_ms), (64 << 20, 900_000));
+}
+
+#[test]
+fn sse_comes_from_the_s3_side_the_pipeline_writes_to_and_plain_streams_plan_no_extras() {
+    let minio = "object_stores:
+  minio: { type: s3, endpoint: \"http://127.0.0.1:9000\", allow_http: true }
+";
+    let sse_s3 = format!(
+        "{minio}{}",
+        stream("", "hydrant: { object_store: minio, server_side_encryption: AES256 }")
+    );
+    let plan = planned(&sse_s3);
+    assert_eq!(plan.sse, Some(ServerSideEncryption::S3Managed));
+    assert!(plan.schema.is_none() && plan.backup.is_none());
+    // An HTTP destination writes failed records to its S3Configuration, with its encryption.
+    let http = planned(&format!(
+        "{minio}delivery_streams:
+  - DeliveryStreamName: h
+    HttpEndpointDestinationConfiguration:
+      EndpointConfiguration: {{ Url: \"https://example.com/in\" }}
+      S3BackupMode: AllData
+      S3Configuration:
+        BucketARN: arn:aws:s3:::failed
+        EncryptionConfiguration: {{ KMSEncryptionConfig: {{ AWSKMSKeyARN: k1 }} }}
+    hydrant: {{ object_store: minio }}
+"
+    ));
+    assert_eq!(http.sse, Some(ServerSideEncryption::Kms { key_id: "k1".into() }));
+    assert_eq!(http.backup.as_ref().map(|b| b.bucket.as_str()), Some("failed"));
+    let plain = planned(&stream("", ""));
+    assert!(matches!(plain.store, StoreSpec::Local { .. }), "the implicit default store");
+    assert!(plain.sse.is_none() && plain.schema.is_none() && plain.backup.is_none());
 }

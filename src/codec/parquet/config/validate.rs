@@ -18,15 +18,27 @@ pub fn validate(
     conversion: &DataFormatConversionConfiguration,
     schema: Option<&SchemaSource>,
 ) -> Vec<(String, String)> {
+    load_and_validate(conversion, schema).1
+}
+
+/// [`validate`], which also returns the columns it loaded (`None` when there is no schema or
+/// its file cannot be read), so that a caller reads a schema file once.
+pub fn load_and_validate(
+    conversion: &DataFormatConversionConfiguration,
+    schema: Option<&SchemaSource>,
+) -> (Option<Vec<Column>>, Vec<(String, String)>) {
     match schema.map(|s| s.load(None)) {
         Some(Err(e)) => {
             let mut issues = validate_loaded(conversion, None);
             issues.retain(|(path, _)| path != SCHEMA_PATH);
             issues.push((format!("{SCHEMA_PATH}.file"), e.to_string()));
-            issues
+            (None, issues)
         }
-        Some(Ok(columns)) => validate_loaded(conversion, Some(&columns)),
-        None => validate_loaded(conversion, None),
+        Some(Ok(columns)) => {
+            let issues = validate_loaded(conversion, Some(&columns));
+            (Some(columns), issues)
+        }
+        None => (None, validate_loaded(conversion, None)),
     }
 }
 
