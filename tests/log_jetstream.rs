@@ -330,6 +330,35 @@ async fn appends_nats_does_not_answer_are_unavailable_by_the_deadline() {
     assert!(took <= Duration::from_secs(4), "took {took:?}, the deadline is 3 s");
 }
 
+/// A node that lost its connection says so in the log's problems (which `/readyz` turns into
+/// 503 not ready, so a load balancer sends producers to nodes that can take records), and
+/// stops saying so once it has reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_its_nats_connection_reports_every_shard_until_it_reconnects() {
+    let urls = nats_urls_or_skip!();
+    let proxy = Proxy::to(&urls[0]).await;
+    let h = JetStreamHarness::new();
+    let log = proxy.node(h.options.clone()).await.open("cut", spec(2)).await.expect("opens");
+    assert!(log.problems().is_empty(), "{:?}", log.problems());
+
+    proxy.set(BLACK_HOLE);
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while log.problems().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the lost connection was never noticed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let problems = log.problems();
+    assert_eq!(problems.len(), 2, "every shard: {problems:?}");
+    assert!(problems[0].reason.contains("no connection to the NATS servers"), "{problems:?}");
+
+    proxy.set(PASS);
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while !log.problems().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "still reported: {:?}", log.problems());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A publish whose acknowledgement did not come in time is published again under the same
 /// message id, and JetStream stores it once: here the node's connection holds everything for
 /// 3 seconds (past the 2-second acknowledgement timeout), then delivers the first publishes

@@ -193,6 +193,21 @@ impl StreamLog for JetStreamLog {
 
     fn problems(&self) -> Vec<ShardProblem> {
         let mut problems = Vec::new();
+        let connection = self.shared.js.client().connection_state();
+        if connection != async_nats::connection::State::Connected {
+            // Appends wait for the connection until their deadline, then answer 503: the
+            // node cannot take records (every shard's appends go through this connection).
+            return (self.shared.shards.iter())
+                .map(|shard| ShardProblem {
+                    shard: shard.id,
+                    reason: format!(
+                        "this node has no connection to the NATS servers ({connection}): \
+                         appends are refused until it reconnects (check core.servers and the \
+                         NATS cluster)"
+                    ),
+                })
+                .collect();
+        }
         for shard in &self.shared.shards {
             let (_, bytes, max_bytes) = *shard.cached.lock().unwrap_or_else(|e| e.into_inner());
             if shard.full.load(Ordering::Acquire) {
