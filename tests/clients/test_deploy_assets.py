@@ -23,6 +23,7 @@ ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 ALERTS_TEST = DEPLOY / "prometheus" / "alerts.test.yml"
 COMPOSE = DEPLOY / "docker-compose.yml"
 K8S = DEPLOY / "k8s"
+K8S_CLUSTER = DEPLOY / "k8s-cluster"
 OPERATIONS = ROOT / "docs" / "operations.md"
 METRICS_RS = ROOT / "src" / "telemetry" / "metrics.rs"
 API_RS = ROOT / "src" / "api" / "mod.rs"
@@ -440,3 +441,48 @@ def test_kustomize_renders():
     assert p.returncode == 0, p.stderr
     kinds = [d["kind"] for d in load_yaml().safe_load_all(p.stdout) if d]
     assert sorted(kinds) == ["ConfigMap", "Secret", "Secret", "Service", "Service", "StatefulSet"]
+
+
+# --- the cluster mode's Kubernetes overlay (deploy/k8s-cluster) ----------------------------
+
+
+def test_k8s_cluster_config_validates_with_the_pod_environment():
+    (deployment,) = yaml_docs(K8S_CLUSTER / "deployment.yaml")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    from_pod = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+    assert from_pod == {"HYDRANT_NODE_ID": "metadata.name"}, "each pod's node_id is its own name"
+    env["HYDRANT_NODE_ID"] = "hydrant-7d9f8c6b5-x2x4q"
+    for secret in yaml_docs(K8S / "secret.example.yaml"):
+        env.update(secret["stringData"])
+    config = K8S_CLUSTER / "hydrant.yaml"
+    assert env_refs(config) <= set(env), f"k8s-cluster hydrant.yaml needs {env_refs(config) - set(env)}"
+    assert_valid(config, env)
+    parsed = yaml_file(config)
+    assert parsed["core"]["type"] == "jetstream" and parsed["node_id"] == "${HYDRANT_NODE_ID}"
+    assert parsed["admin_listen"].endswith(":4574")
+
+
+def test_k8s_cluster_overlay_renders_stateless_pods():
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("kubectl is not installed")
+    p = subprocess.run([kubectl, "kustomize", str(K8S_CLUSTER)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    docs = [d for d in load_yaml().safe_load_all(p.stdout) if d]
+    assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "Secret", "Secret", "Service"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 3
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 1
+    pod = spec["template"]["spec"]
+    (c,) = pod["containers"]
+    assert "jetstream" in config_map["data"]["hydrant.yaml"], "the overlay's config replaces the base's"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert "emptyDir" in volumes["data"], "a cluster pod keeps nothing"
+    routes = api_routes()
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["path"] in routes, f"{probe} path is not a route of src/api/mod.rs"
+    assert c["readinessProbe"]["httpGet"]["port"] == "admin"
