@@ -167,6 +167,9 @@ def test_puts_spread_over_every_node_are_delivered_exactly_once(cluster, s3, buc
                                                           Records=[{"Data": r} for r in batch])
         assert answer["FailedPutCount"] == 0, answer
     assert_exactly_once(wait_delivered(s3, bucket, records, prefix="spread/", timeout=90), records)
+    # Every node published its share and measured it.
+    published = [n.metric("hydrant_jetstream_publish_latency_seconds_count", name) for n in nodes]
+    assert all(count > 0 for count in published), published
 
 
 def test_config_file_streams_have_one_version_across_nodes(cluster, s3, bucket):

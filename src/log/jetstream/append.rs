@@ -102,10 +102,18 @@ async fn publish_group(
     let mut pending: Vec<usize> = (0..group.len()).collect();
     let mut backoff = FIRST_BACKOFF;
     loop {
+        let started = Instant::now();
         let outcomes = publish_all(shared, shard, &group, &pending, arrival_ms, deadline).await;
+        metrics::histogram!("hydrant_jetstream_publish_latency_seconds", "stream" => shared.name.clone())
+            .record(started.elapsed().as_secs_f64());
         let mut retry = Vec::new();
         for (&at, outcome) in pending.iter().zip(outcomes) {
             let record = &group[at];
+            if let Outcome::Failed(failure, _) = &outcome {
+                metrics::counter!("hydrant_jetstream_publish_errors_total",
+                    "stream" => shared.name.clone(), "kind" => failure.as_str())
+                .increment(1);
+            }
             results[at] = match outcome {
                 Outcome::Stored(seq) => {
                     shard.acked_end.fetch_max(seq, Ordering::AcqRel);

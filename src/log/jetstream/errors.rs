@@ -45,6 +45,17 @@ pub enum PublishFailure {
     Fatal,
 }
 
+impl PublishFailure {
+    /// Its name in metrics (`kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishFailure::Retry => "retry",
+            PublishFailure::Full => "full",
+            PublishFailure::Fatal => "fatal",
+        }
+    }
+}
+
 pub fn classify(e: &PublishError) -> PublishFailure {
     match e.kind() {
         PublishErrorKind::TimedOut
