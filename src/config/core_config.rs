@@ -22,6 +22,8 @@ pub const MIN_DUPLICATE_WINDOW_SECONDS: u64 = 30;
 /// Largest `core.duplicate_window_seconds`: the server keeps one entry per record for the whole
 /// window.
 pub const MAX_DUPLICATE_WINDOW_SECONDS: u64 = 3600;
+/// Smallest `core.max_bytes_per_shard`: room for the largest record and its headers.
+pub const MIN_BYTES_PER_SHARD: u64 = 2 << 20;
 /// Default of `core.namespace`.
 pub const CORE_NAMESPACE: &str = "hydrant";
 /// Longest `core.namespace`.
@@ -88,6 +90,18 @@ pub struct CoreConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_window_seconds: Option<u64>,
 
+    /// The most bytes each shard's JetStream stream may hold (on each of its replicas), as a
+    /// number or with a unit (`10GiB`). A shard at its limit refuses puts with
+    /// `ServiceUnavailableException` until delivery frees space; nothing is dropped. In cluster
+    /// mode this takes the place of `storage.max_bytes`. Default: only the NATS servers' own
+    /// limits (`max_file_store`).
+    #[serde(
+        default,
+        deserialize_with = "super::model::de::option_byte_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_bytes_per_shard: Option<u64>,
+
     /// Prefix of the cluster's key-value buckets (`<namespace>-control`, `-logs`, `-leases`,
     /// `-keys`), so that several Hydrant clusters can share one NATS account: every node of
     /// one cluster has the same. 1..=32 characters of A-Z a-z 0-9 - _. Default `hydrant`.
@@ -126,6 +140,7 @@ impl fmt::Debug for CoreConfig {
             .field("password", &self.password)
             .field("tls", &self.tls)
             .field("duplicate_window_seconds", &self.duplicate_window_seconds)
+            .field("max_bytes_per_shard", &self.max_bytes_per_shard)
             .field("namespace", &self.namespace)
             .finish()
     }
@@ -204,6 +219,23 @@ pub(crate) fn issues(config: &Config) -> Vec<Issue> {
         CoreType::Embedded => embedded_issues(core, &mut issues),
         CoreType::Jetstream => jetstream_issues(core, &mut issues),
     }
+    if core.kind == CoreType::Jetstream && config.storage.max_bytes.is_some() {
+        issues.push(Issue::new(
+            "storage.max_bytes",
+            "budgets the embedded log on this node's disk, which core.type: jetstream does not \
+             use; bound the logs with core.max_bytes_per_shard (and the NATS servers' \
+             max_file_store) instead",
+        ));
+    }
+    if let Some(bytes) = core.max_bytes_per_shard.filter(|b| *b < MIN_BYTES_PER_SHARD) {
+        issues.push(Issue::new(
+            "core.max_bytes_per_shard",
+            format!(
+                "{bytes} bytes cannot hold one record of 1 MiB; use at least 2MiB (or leave it \
+                 out for the NATS servers' own limits)"
+            ),
+        ));
+    }
     issues
 }
 
@@ -220,6 +252,7 @@ fn embedded_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
         ("tls", core.tls.is_some()),
         ("duplicate_window_seconds", core.duplicate_window_seconds.is_some()),
         ("namespace", core.namespace.is_some()),
+        ("max_bytes_per_shard", core.max_bytes_per_shard.is_some()),
     ];
     for (field, _) in set.iter().filter(|(_, set)| *set) {
         issues.push(Issue::new(

@@ -71,9 +71,7 @@ impl Core {
             namespace: core.namespace().to_string(),
             replicas,
             duplicate_window: Duration::from_secs(core.duplicate_window_seconds()),
-            // `storage.max_bytes` budgets this node's disk; a cluster's logs are on the NATS
-            // servers, whose own limits (`max_file_store`) apply (docs/cluster.md).
-            max_bytes_per_shard: None,
+            max_bytes_per_shard: core.max_bytes_per_shard,
             node_id: node.clone(),
             leases: LeaseTiming::default(),
             ..JetStreamOptions::default()

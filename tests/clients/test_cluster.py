@@ -20,11 +20,14 @@ from conftest import (
     assert_exactly_once,
     client_error,
     cluster,  # noqa: F401 - the fixture
+    config_yaml,
     describe_error,
     extended_s3,
     gone,
+    jetstream_core,
     list_objects,
     make_records,
+    new_namespace,
     s3_stream,
     wait_delivered,
     wait_for,
@@ -188,3 +191,43 @@ def test_config_file_streams_have_one_version_across_nodes(cluster, s3, bucket):
     # The config file's streams stay the file's: the API refuses to change them on any node.
     code, _, _ = client_error(nodes[2].firehose().delete_delivery_stream, DeliveryStreamName="filed")
     assert code == "ResourceInUseException"
+
+
+def test_a_full_shard_answers_503_while_its_destination_is_down_and_recovers(hydrant_factory, s3):
+    """`core.max_bytes_per_shard`: while delivery is down, a shard keeps what it acknowledged
+    up to its limit, then puts get ServiceUnavailableException (503) rather than anything being
+    dropped; once the destination is back, delivery frees the space and puts are taken again."""
+    bucket = f"later-{uuid.uuid4().hex[:8]}"  # created only once the shard is full
+    core = {**jetstream_core(new_namespace()), "max_bytes_per_shard": "2MiB"}
+    h = hydrant_factory(config_yaml(s3_stream("full", bucket, prefix="f/", shards=1), s3=s3,
+                                    core=core, node_id="alone"))
+    fh = h.firehose()
+    acked, refused = [], 0
+    for batch in range(40):
+        records = make_records(20, tag=f"b{batch}", size=10_000)
+        try:
+            out = fh.put_record_batch(DeliveryStreamName="full", Records=[{"Data": r} for r in records])
+        except fh.exceptions.ServiceUnavailableException:
+            refused += 1
+            break
+        codes = {r.get("ErrorCode") for r in out["RequestResponses"] if r.get("ErrorCode")}
+        assert codes <= {"ServiceUnavailableException"}, out["RequestResponses"][:3]
+        acked += [r for r, answer in zip(records, out["RequestResponses"]) if answer.get("RecordId")]
+        if codes:
+            refused += 1
+            break
+    assert refused, "2 MiB of 10 kB records never filled the shard"
+    assert 100 <= len(acked) <= 220, f"{len(acked)} records of 10 kB acknowledged under a 2 MiB limit"
+
+    s3.create_bucket(Bucket=bucket)
+    assert_exactly_once(wait_delivered(s3, bucket, acked, prefix="f/", timeout=60), acked)
+    later = make_records(20, tag="later", size=10_000)
+
+    def taken():
+        try:
+            out = fh.put_record_batch(DeliveryStreamName="full", Records=[{"Data": r} for r in later])
+        except fh.exceptions.ServiceUnavailableException:
+            return False
+        return out["FailedPutCount"] == 0
+
+    wait_for(taken, timeout=30, interval=0.5, what="puts taken again once delivery freed the shard")

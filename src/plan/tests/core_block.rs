@@ -87,6 +87,16 @@ fn bad_values_are_named_with_their_field() {
         &["A-Z a-z 0-9 - _"],
     );
     assert_issue("core: { namespace: a }\n", "core.namespace", &["type: jetstream"]);
+    assert_issue(
+        "core: { type: jetstream, servers: [nats://a:4222], max_bytes_per_shard: 1MiB }\n",
+        "core.max_bytes_per_shard",
+        &["at least 2MiB"],
+    );
+    assert_issue(
+        "core: { type: jetstream, servers: [nats://a:4222] }\nstorage: { max_bytes: 1GiB }\n",
+        "storage.max_bytes",
+        &["core.max_bytes_per_shard"],
+    );
     assert_issue("core: { servers: [nats://a:4222] }\n", "core.servers", &["type: jetstream"]);
     assert_issue("core: { type: nats }\n", "core.type", &["jetstream"]);
     assert_issue("core: { type: jetstream, server: [x] }\n", "core.server", &["servers"]);
