@@ -64,6 +64,64 @@ struct FileVersion {
     /// The definition of `version - 1`, so a node still on it is known to be behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     previous: Option<String>,
+    /// The definition itself, so that a node whose file differs can name the members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    definition: Option<serde_json::Value>,
+}
+
+impl FileVersion {
+    fn new(version: u64, config: &DeliveryStreamConfig, previous: Option<String>) -> Self {
+        Self {
+            version,
+            fingerprint: fingerprint(config),
+            previous,
+            definition: serde_json::to_value(config).ok(),
+        }
+    }
+
+    /// The members where `config` differs from this version's definition, for the operator
+    /// (`ExtendedS3DestinationConfiguration.Prefix, hydrant.shards`).
+    fn differing(&self, config: &DeliveryStreamConfig) -> String {
+        let (Some(stored), Ok(mine)) = (&self.definition, serde_json::to_value(config)) else {
+            return "unknown (stored by an older version)".into();
+        };
+        let mut paths = Vec::new();
+        differing_paths(stored, &mine, "", &mut paths);
+        if paths.len() > MAX_PATHS {
+            let more = paths.len() - MAX_PATHS;
+            paths.truncate(MAX_PATHS);
+            paths.push(format!("and {more} more"));
+        }
+        paths.join(", ")
+    }
+}
+
+/// Most members a conflict names.
+const MAX_PATHS: usize = 8;
+
+/// The paths (`a.b[2].c`) under `at` where `a` and `b` differ, appended to `out`.
+fn differing_paths(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for key in keys {
+                let (p, q) =
+                    (x.get(key).unwrap_or(&Value::Null), y.get(key).unwrap_or(&Value::Null));
+                let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+                differing_paths(p, q, &path, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                differing_paths(p, q, &format!("{at}[{i}]"), out);
+            }
+        }
+        (x, y) if x != y => {
+            out.push(if at.is_empty() { "(the whole definition)".into() } else { at.to_string() })
+        }
+        _ => {}
+    }
 }
 
 impl KvDefinitions {
@@ -186,9 +244,7 @@ impl KvDefinitions {
         let print = fingerprint(config);
         for _ in 0..RACES {
             let (revision, next) = match self.file_version(&key).await? {
-                None => {
-                    (None, FileVersion { version: 1, fingerprint: print.clone(), previous: None })
-                }
+                None => (None, FileVersion::new(1, config, None)),
                 Some((_, found)) if found.fingerprint == print => return Ok(found.version),
                 Some((_, found)) if found.previous.as_ref() == Some(&print) => {
                     tracing::warn!(stream = %name, cluster_version = found.version,
@@ -197,14 +253,12 @@ impl KvDefinitions {
                     return Ok(found.version.saturating_sub(1).max(1));
                 }
                 Some((revision, found)) => {
-                    tracing::info!(stream = %name, version = found.version + 1,
-                        "this node's config file changes the stream for the whole cluster; \
-                         reload every node with the same file");
-                    let next = FileVersion {
-                        version: found.version + 1,
-                        fingerprint: print.clone(),
-                        previous: Some(found.fingerprint),
-                    };
+                    let differs = found.differing(config);
+                    tracing::warn!(stream = %name, version = found.version + 1, differs = %differs,
+                        "this node's config file defines the stream differently from the cluster: \
+                         it changes the stream for the whole cluster (objects get the next \
+                         version); give every node the same file");
+                    let next = FileVersion::new(found.version + 1, config, Some(found.fingerprint));
                     (Some(revision), next)
                 }
             };
@@ -291,9 +345,8 @@ impl DefinitionStore for KvDefinitions {
         let key = file_key(name);
         self.wait(async {
             let previous = self.file_version(&key).await?.map(|(_, found)| found.fingerprint);
-            let print = fingerprint(config);
-            let previous = previous.filter(|p| *p != print);
-            let value = FileVersion { version, fingerprint: print, previous };
+            let previous = previous.filter(|p| *p != fingerprint(config));
+            let value = FileVersion::new(version, config, previous);
             let value = Bytes::from(serde_json::to_vec(&value).map_err(io::Error::other)?);
             self.bucket.put(&key, value).await.map_err(|e| self.io(&key, "writing", e))?;
             Ok(())
@@ -350,5 +403,23 @@ fn change_of(entry: &kv::Entry) -> Option<SharedChange> {
         kv::Operation::Delete | kv::Operation::Purge => {
             Some(SharedChange::Removed(key_name(token)?))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_conflict_names_the_members_that_differ() {
+        let a = json!({"DeliveryStreamName": "s", "S3": {"Prefix": "a/", "Hints": [1, 2]}, "hydrant": {"shards": 2}});
+        let b = json!({"DeliveryStreamName": "s", "S3": {"Prefix": "b/", "Hints": [1, 3]}, "hydrant": {"shards": 2, "x": 1}});
+        let mut out = Vec::new();
+        differing_paths(&a, &b, "", &mut out);
+        assert_eq!(out, ["S3.Hints[1]", "S3.Prefix", "hydrant.x"]);
+        let mut out = Vec::new();
+        differing_paths(&json!([1]), &json!([1, 2]), "", &mut out);
+        assert_eq!(out, ["(the whole definition)"]);
     }
 }
