@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::delete::Removal;
+use super::encryption::switch_log_encryption;
 use super::persist::StoredStream;
 use super::update::Source;
 use super::{ControlPlane, SharedChange};
@@ -107,9 +108,31 @@ impl ControlPlane {
                     "cannot follow a change another node made to a delivery stream"),
             }
         } else if stored.version == definition.version && stored.config != *definition.config {
-            // Same version, other members: tags (which keep the version).
+            // Same version, other members: tags, or encryption at rest (which keep the
+            // version). A switch of encryption applies to this node's appends too.
+            let switched = stored.config.delivery_stream_encryption_configuration_input
+                != definition.config.delivery_stream_encryption_configuration_input;
+            if switched {
+                let keys = match self.log_keys(&stored.config).await {
+                    Ok(keys) => keys,
+                    Err(e) => {
+                        tracing::error!(stream = %name, error = %e,
+                            "another node switched the log's encryption at rest, and this node \
+                             cannot load the key: give every node the same key files");
+                        return;
+                    }
+                };
+                if let Err(e) = switch_log_encryption(stream.as_ref(), &keys).await {
+                    tracing::error!(stream = %name, error = %e,
+                        "cannot follow a switch of the log's encryption at rest");
+                    return;
+                }
+                tracing::info!(stream = %name, encrypted = keys.encrypt,
+                    "encryption at rest switched by another node: following");
+            }
             let mut definition = definition;
             definition.config = Arc::new(stored.config);
+            definition.last_update = stored.last_update;
             stream.set_definition(definition);
         }
     }

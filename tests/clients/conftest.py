@@ -339,19 +339,19 @@ def new_namespace():
 
 @pytest.fixture
 def cluster(tmp_path, s3):
-    """`start(streams=(), env=None)` starts three nodes (n1..n3) of a new cluster: the test S3
-    server as object stores `default` and `s3`, `streams` in every node's config file. Killed
-    after the test, each checked for panics."""
+    """`start(streams=(), **settings)` starts three nodes (n1..n3) of a new cluster: the test S3
+    server as object stores `default` and `s3`, `streams` and `settings` in every node's config
+    file. Killed after the test, each checked for panics."""
     nodes = []
     namespace = new_namespace()
 
-    def start(streams=(), env=None):
+    def start(streams=(), **settings):
         for i in range(3):
             workdir = tmp_path / f"n{i + 1}"
             workdir.mkdir()
             body = config_yaml(*streams, node_id=f"n{i + 1}", core=jetstream_core(namespace),
                                shutdown_timeout_seconds=20,
-                               object_stores={"default": s3_store(s3), "s3": s3_store(s3)})
+                               object_stores={"default": s3_store(s3), "s3": s3_store(s3)}, **settings)
             node = Hydrant(workdir, body)
             node.namespace = namespace
             nodes.append(node)

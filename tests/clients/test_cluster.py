@@ -12,6 +12,8 @@ Each test has a NATS namespace of its own (`core.namespace`), so tests and runs 
 - config-file streams: every node with the same file names objects with the same version.
 """
 
+import base64
+import os
 import threading
 import time
 import uuid
@@ -231,3 +233,41 @@ def test_a_full_shard_answers_503_while_its_destination_is_down_and_recovers(hyd
         return out["FailedPutCount"] == 0
 
     wait_for(taken, timeout=30, interval=0.5, what="puts taken again once delivery freed the shard")
+
+
+def test_an_encryption_switch_through_one_node_applies_on_every_node(cluster, s3, bucket):
+    """Start/StopDeliveryStreamEncryption through one node: every node's appends follow (the
+    put answers' `Encrypted`), with the same master keys in every node's file, and every record
+    is delivered once across the switches."""
+    keys = {"active_key": "k1", "keys": [{"id": "k1", "base64": base64.b64encode(os.urandom(32)).decode()}]}
+    nodes = cluster(storage={"encryption": keys})
+    n1, n2, n3 = nodes
+    name = f"enc-{uuid.uuid4().hex[:6]}"
+    n1.firehose().create_delivery_stream(DeliveryStreamName=name,
+                                         ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="e/"))
+    seen_everywhere([n2, n3], name, lambda d: d["DeliveryStreamStatus"] == "ACTIVE")
+    delivered = []
+
+    def put_everywhere(tag):
+        flags = set()
+        for node in nodes:
+            records = make_records(10, tag=f"{tag}-{node.workdir.name}")
+            out = node.firehose().put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in records])
+            assert out["FailedPutCount"] == 0, out
+            flags.add(out["Encrypted"])
+            delivered.extend(records)
+        return flags
+
+    assert put_everywhere("plain") == {False}
+    n1.firehose().start_delivery_stream_encryption(
+        DeliveryStreamName=name, DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"})
+    enabled = lambda d: d["DeliveryStreamEncryptionConfiguration"]["Status"] == "ENABLED"  # noqa: E731
+    seen_everywhere(nodes, name, enabled)
+    wait_for(lambda: put_everywhere("switching") == {True}, timeout=SEEN_WITHIN_S, interval=0.1,
+             what="every node encrypting its appends")
+    assert put_everywhere("encrypted") == {True}
+    n2.firehose().stop_delivery_stream_encryption(DeliveryStreamName=name)
+    seen_everywhere(nodes, name, lambda d: not enabled(d))
+    wait_for(lambda: put_everywhere("stopping") == {False}, timeout=SEEN_WITHIN_S, interval=0.1,
+             what="every node appending in the clear again")
+    assert_exactly_once(wait_delivered(s3, bucket, delivered, prefix="e/"), delivered)
