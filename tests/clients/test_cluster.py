@@ -9,11 +9,15 @@ Each test has a NATS namespace of its own (`core.namespace`), so tests and runs 
   once exactly one wins and the other answers ConcurrentModificationException; tags and a
   deletion reach every node;
 - puts spread over every node are delivered exactly once, whichever node delivers them;
-- config-file streams: every node with the same file names objects with the same version.
+- config-file streams: every node with the same file names objects with the same version;
+- encryption switches, a full shard (503 until delivery frees it), a wiped data directory.
 """
 
 import base64
+import collections
 import os
+import shutil
+import struct
 import threading
 import time
 import uuid
@@ -30,6 +34,7 @@ from conftest import (
     list_objects,
     make_records,
     new_namespace,
+    read_object,
     s3_stream,
     wait_delivered,
     wait_for,
@@ -166,15 +171,40 @@ def test_puts_spread_over_every_node_are_delivered_exactly_once(cluster, s3, buc
     seen_everywhere(nodes[1:], name, lambda d: d["DeliveryStreamStatus"] == "ACTIVE")
     records = make_records(600, tag="spread")
     clients = [n.firehose() for n in nodes]
+    where = {}  # record -> (shard, position), from its RecordId
     for i in range(0, len(records), 50):
         batch = records[i:i + 50]
         answer = clients[(i // 50) % 3].put_record_batch(DeliveryStreamName=name,
                                                           Records=[{"Data": r} for r in batch])
         assert answer["FailedPutCount"] == 0, answer
+        for record, entry in zip(batch, answer["RequestResponses"]):
+            where[record.rstrip(b"\n")] = shard_and_position(entry["RecordId"])
     assert_exactly_once(wait_delivered(s3, bucket, records, prefix="spread/", timeout=90), records)
+    # Per-shard order: each object holds one shard's records in log order, and a shard's objects
+    # hold consecutive ranges that never interleave.
+    ranges = collections.defaultdict(list)
+    for key in list_objects(s3, bucket, "spread/"):
+        located = [where[line] for line in read_object(s3, bucket, key).splitlines()]
+        shards = {shard for shard, _ in located}
+        assert len(shards) == 1, f"{key} mixes shards {shards}"
+        positions = [position for _, position in located]
+        assert positions == sorted(positions), f"{key} is out of log order: {positions[:20]}"
+        ranges[shards.pop()].append((positions[0], positions[-1], key))
+    assert len(ranges) > 1, f"every record went to one shard: {dict(ranges)}"
+    for shard, spans in ranges.items():
+        spans.sort()
+        for (_, end, key), (start, _, next_key) in zip(spans, spans[1:]):
+            assert end < start, f"shard {shard}: {key} and {next_key} interleave"
     # Every node published its share and measured it.
     published = [n.metric("hydrant_jetstream_publish_latency_seconds_count", name) for n in nodes]
     assert all(count > 0 for count in published), published
+
+
+def shard_and_position(record_id):
+    """(shard, position) of a RecordId (base64 of `[1, shard u16, seq u64, arrival ms u64]`)."""
+    raw = base64.b64decode(record_id)
+    assert raw[0] == 1 and len(raw) == 19, record_id
+    return struct.unpack(">H", raw[1:3])[0], struct.unpack(">Q", raw[3:11])[0]
 
 
 def test_config_file_streams_have_one_version_across_nodes(cluster, s3, bucket):
@@ -271,3 +301,24 @@ def test_an_encryption_switch_through_one_node_applies_on_every_node(cluster, s3
     wait_for(lambda: put_everywhere("stopping") == {False}, timeout=SEEN_WITHIN_S, interval=0.1,
              what="every node appending in the clear again")
     assert_exactly_once(wait_delivered(s3, bucket, delivered, prefix="e/"), delivered)
+
+
+def test_a_node_whose_data_directory_was_wiped_while_down_loses_nothing(cluster, s3, bucket):
+    """In cluster mode a node's data_dir is scratch: the logs, checkpoints and definitions live
+    on NATS. Wiping it while the node is down loses no stream and no record."""
+    nodes = cluster(streams=[s3_stream("filed", bucket, prefix="w/", shards=2)])
+    n1, n2, _ = nodes
+    name = f"wipe-{uuid.uuid4().hex[:6]}"
+    n1.firehose().create_delivery_stream(DeliveryStreamName=name,
+                                         ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="api/"))
+    seen_everywhere([n2], name, lambda d: d["DeliveryStreamStatus"] == "ACTIVE")
+    before = make_records(30, tag="before")
+    n2.firehose().put_record_batch(DeliveryStreamName="filed", Records=[{"Data": r} for r in before])
+    assert n2.stop(timeout=60) == 0, n2.log()
+    shutil.rmtree(n2.data_dir)
+    n2.start(timeout=60)
+    assert describe(n2, name)["DeliveryStreamStatus"] == "ACTIVE"
+    after = make_records(30, tag="after")
+    n2.firehose().put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in after])
+    assert_exactly_once(wait_delivered(s3, bucket, before, prefix="w/"), before)
+    assert_exactly_once(wait_delivered(s3, bucket, after, prefix="api/"), after)

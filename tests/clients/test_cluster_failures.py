@@ -13,7 +13,8 @@ call of it went unanswered (the producer resent it not knowing it was stored).
 - proof 4: SIGSTOP of the node holding the most leases for 20 s, then SIGCONT: the others take
   its leases, the zombie's late commits are refused (hydrant_lease_commit_refused_total), no
   record is lost or duplicated;
-- proof 6: a rolling restart (SIGTERM, start again, node after node) under load.
+- proof 6: a rolling restart (SIGTERM, start again, node after node) under load;
+- the warehouse destination: kill -9 of a node while it loads rows into PostgreSQL.
 """
 
 import collections
@@ -26,6 +27,7 @@ import urllib.request
 
 from conftest import cluster, delivered_counter, s3_stream, wait_for  # noqa: F401 - the fixture
 from producers import Ledger, Producers, check
+from test_warehouse import db, new_table, warehouse_stream  # noqa: F401 - the fixture
 
 STREAM = "load"
 PREFIX = "k/"
@@ -198,3 +200,38 @@ def test_kill9_of_the_jetstream_leader_of_busy_shards_answers_503_briefly_and_lo
         print(f"503s from {min(unavailable) - began:.1f} s to {max(unavailable) - began:.1f} s after the kill")
         assert window < 10, f"503s for {window:.1f} s"
     settle_and_check(nodes, s3, bucket, ledger)
+
+
+def test_kill9_of_a_node_loading_into_postgresql_loads_every_record_once(cluster, s3, bucket, db):
+    """The warehouse destination in cluster mode: rows COPYed into a real PostgreSQL while a
+    node is killed -9 under load; every acknowledged record is a row once (the load's markers
+    live with the lease, so the node that takes the shard over skips what was loaded)."""
+    table = new_table(db, "t int, c int, i int, r text")
+    stream = warehouse_stream(db.url, STREAM, bucket, table, shards=SHARDS)
+    nodes = cluster(streams=[stream])
+    wait_spread(nodes)
+    ledger = Ledger()
+    producers = producers_on(nodes, ledger, seconds=60)
+    time.sleep(3)
+    victim = busiest(nodes)
+    victim.kill()
+    took = wait_spread([n for n in nodes if n is not victim], timeout=TAKEOVER_S + 10)
+    print(f"killed {victim.workdir.name}; the others held every lease {took:.1f} s later")
+    victim.start(timeout=60)
+    time.sleep(2)
+    producers.finish()
+
+    def loaded():
+        counts = collections.Counter()
+        for t, c, i, r in db.execute(f"SELECT t, c, i, r FROM {table}").fetchall():
+            counts[f'{{"t":{t},"c":{c},"i":{i},"r":"{r}"}}'.encode()] += 1
+        return counts if all(counts[r] for r in ledger.acked) else None
+
+    try:
+        wait_for(loaded, timeout=90, interval=0.5, what="every acknowledged record in the table")
+    except AssertionError:
+        pass  # counted (and reported) below
+    counts = collections.Counter()
+    for t, c, i, r in db.execute(f"SELECT t, c, i, r FROM {table}").fetchall():
+        counts[f'{{"t":{t},"c":{c},"i":{i},"r":"{r}"}}'.encode()] += 1
+    check(ledger, counts, "\n".join(n.log()[-1500:] for n in nodes))
