@@ -22,10 +22,12 @@ use measure::{cpu_seconds, metric, peak_rss_mib, pg_execute, psql_baseline, star
 /// Options of `hydrant bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Endpoint of a running server. Without it, bench starts its own `hydrant serve` on a
-    /// temporary data directory with a local object store (and reports its peak memory).
-    #[arg(long)]
-    pub target: Option<String>,
+    /// Endpoint of a running server; several, comma-separated, for the nodes of a cluster
+    /// (connections are spread over them, delivery is counted on all). Without it, bench starts
+    /// its own `hydrant serve` on a temporary data directory with a local object store (and
+    /// reports its peak memory).
+    #[arg(long, value_delimiter = ',')]
+    pub target: Vec<String>,
     /// Delivery stream to send to (with --target).
     #[arg(long, default_value = "bench")]
     pub stream: String,
@@ -321,7 +323,7 @@ impl Phase {
 
 /// Sends calls from `connections` tasks for `duration`; `rate` (calls/s overall) paces them.
 async fn load(
-    target: &str,
+    targets: &[String],
     bodies: Arc<Vec<(String, u64, u64)>>,
     connections: usize,
     duration: Duration,
@@ -334,7 +336,7 @@ async fn load(
     for c in 0..connections {
         let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
         let (bodies, stop, errors, target) =
-            (bodies.clone(), stop.clone(), errors.clone(), target.to_string());
+            (bodies.clone(), stop.clone(), errors.clone(), targets[c % targets.len()].clone());
         let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r));
         tasks.push(tokio::spawn(async move {
             let mut out = (0u64, 0u64, 0u64, Vec::new());
@@ -419,7 +421,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     if args.batch == 0 || args.batch > 500 {
         bail!("--batch must be 1..=500 (Firehose's PutRecordBatch limit), got {}", args.batch);
     }
-    if args.target.is_some() && args.destination != BenchDestination::S3 {
+    if !args.target.is_empty() && args.destination != BenchDestination::S3 {
         bail!("--destination applies to the server bench spawns; leave out --target");
     }
     if args.destination == BenchDestination::Postgres {
@@ -430,22 +432,33 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         BenchDestination::Http => Some(start_receiver().await?),
         _ => None,
     };
-    let (target, mut spawned) = match &args.target {
-        Some(t) => (t.trim_end_matches('/').to_string(), None),
-        None => {
-            let (t, s) = spawn_server(&args, receiver.as_ref().map(|r| r.url.clone()))?;
-            (t, Some(s))
-        }
+    let (targets, mut spawned) = if args.target.is_empty() {
+        let (t, s) = spawn_server(&args, receiver.as_ref().map(|r| r.url.clone()))?;
+        (vec![t], Some(s))
+    } else {
+        (args.target.iter().map(|t| t.trim_end_matches('/').to_string()).collect(), None)
     };
+    let target = targets.join(",");
     let stream = if spawned.is_some() { "bench".to_string() } else { args.stream.clone() };
     let client = reqwest::Client::new();
     let ready = Instant::now();
-    while client.get(format!("{target}/healthz")).send().await.is_err() {
-        if ready.elapsed() > Duration::from_secs(30) {
-            bail!("server at {target} did not answer /healthz within 30 s");
+    for node in &targets {
+        while client.get(format!("{node}/healthz")).send().await.is_err() {
+            if ready.elapsed() > Duration::from_secs(30) {
+                bail!("server at {node} did not answer /healthz within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Delivered records, counted on every node (in a cluster, whichever holds a shard delivers).
+    let delivered_metric = args.destination.delivered_metric();
+    let delivered_now = || async {
+        let mut total = 0.0;
+        for node in &targets {
+            total += metric(&client, node, delivered_metric, &stream).await?;
+        }
+        anyhow::Ok(total)
+    };
 
     let mut records = sample_records(4096, args.record_size);
     if args.destination == BenchDestination::Postgres {
@@ -478,12 +491,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     );
     let gzip_mbps = gzip_single_core(&records);
 
-    let delivered_metric = args.destination.delivered_metric();
-    let delivered_before = metric(&client, &target, delivered_metric, &stream).await?;
+    let delivered_before = delivered_now().await?;
     let cpu_before = spawned.as_ref().and_then(|s| cpu_seconds(s.child.id()));
     let t0 = Instant::now();
     let full =
-        load(&target, bodies.clone(), args.connections, Duration::from_secs(args.seconds), None)
+        load(&targets, bodies.clone(), args.connections, Duration::from_secs(args.seconds), None)
             .await?;
     println!(
         "hydrant bench ({} shards, {}, {} connections)",
@@ -507,7 +519,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
     let mut delivered;
     loop {
-        delivered = metric(&client, &target, delivered_metric, &stream).await? - delivered_before;
+        delivered = delivered_now().await? - delivered_before;
         if delivered >= accepted || Instant::now() > deadline {
             break;
         }
@@ -561,7 +573,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     if args.half_load && full.calls > 0 {
         let rate = full.calls as f64 / full.elapsed.as_secs_f64() / 2.0;
         let half = load(
-            &target,
+            &targets,
             bodies,
             args.connections,
             Duration::from_secs(args.seconds.min(10)),
