@@ -302,7 +302,7 @@ fn start_error(e: StartError, owner: Owner) -> ControlError {
             StartError::Transform { lambda_arn, .. } => {
                 Some(ServerFile::Transform { lambda_arn: lambda_arn.clone() })
             }
-            StartError::Keys { .. } | StartError::Schema { .. } => Some(ServerFile::Keys),
+            StartError::Keys { .. } => Some(ServerFile::Keys),
             StartError::Destination { bucket, .. } => {
                 Some(ServerFile::Bucket { bucket: bucket.clone() })
             }

@@ -5,6 +5,10 @@
 //! destination's policy says, and writes whatever could not be delivered to the error output
 //! in S3, so the uploader can move the checkpoint past it. Error units (documents the
 //! pipeline already wrote) go straight to the sink's [`ErrorOutput`].
+//!
+//! What a sink cannot deliver is not an error: it goes to the error output, and `deliver`
+//! returns `Ok`. A [`SinkError`] says that nothing could take the unit (not even the error
+//! output), so the worker ends its run and delivers the unit again after a restart.
 
 use std::future::Future;
 
@@ -13,9 +17,41 @@ use tokio::sync::watch;
 
 use super::buffers::{Layout, Unit};
 use super::health::DeliveryHealth;
+use crate::naming::RenderError;
 use crate::telemetry::Metrics;
 
-pub type SinkResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub type SinkResult<T> = Result<T, SinkError>;
+
+/// Why a sink could neither deliver a unit nor write it to the error output. The worker ends
+/// its run on any of them and starts again from the checkpoint, so the unit is delivered
+/// again once the cause is gone.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A data object's key cannot be made from the stream's `Prefix` (a partition key is
+    /// missing, the arrival time is out of range, ...). Sinks that can write the object to
+    /// the error output instead do so (S3: `S3.InvalidKey`).
+    #[error("the object's key cannot be made from Prefix: {0}")]
+    DataKey(#[source] RenderError),
+    /// An error object's key cannot be made from the stream's `ErrorOutputPrefix`: the
+    /// records have nowhere to go.
+    #[error("the error object's key cannot be made from ErrorOutputPrefix: {0}")]
+    ErrorKey(#[source] RenderError),
+    /// Error documents cannot be encrypted with the stream's keys.
+    #[error("the error documents cannot be encrypted: {0}")]
+    Encrypt(#[source] std::io::Error),
+    /// The destination failed in a way its sink can neither retry nor route to the error
+    /// output (a staged object that cannot be read back, say). The source is the
+    /// destination's error (`crate::destination` converts it).
+    #[error("{0}")]
+    Destination(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An error unit was handed over as data (the worker routes units by their key, so this
+    /// is a bug).
+    #[error("a data key was asked for an error unit")]
+    ErrorUnitAsData,
+    /// A data unit was handed to the error output (a bug, as above).
+    #[error("not an error unit")]
+    DataUnitAsErrors,
+}
 
 /// A destination as the delivery worker sees it.
 pub trait Sink: Send + Sync {

@@ -42,7 +42,7 @@ use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Markers, Progress, Unit};
 use super::signals::{StopMode, StopReceiver};
-use super::sink::{Sink, SinkContext};
+use super::sink::{Sink, SinkContext, SinkResult};
 use super::status::WorkerStatus;
 use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
@@ -553,7 +553,7 @@ impl ShardWorker {
 
     /// Hands one sealed object to the sink, or error documents to its error output.
     /// `Ok(false)` on shutdown.
-    fn deliver(&self, unit: &Unit) -> WorkerResult<bool> {
+    fn deliver(&self, unit: &Unit) -> SinkResult<bool> {
         let ctx = SinkContext {
             stream: self.stream.clone(),
             shard: self.shard_index,

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use hydrant_destinations::DestinationError;
 
 use crate::config::{DeliveryStreamConfig, DestinationBlock, DestinationKind, Issue};
-use crate::delivery::sink::{Sink, SinkContext};
+use crate::delivery::sink::{Sink, SinkContext, SinkError};
 
 /// What Hydrant needs to know about a destination kind, outside its own folder.
 #[derive(Debug)]
@@ -188,6 +188,14 @@ fn attempt_failed(ctx: &SinkContext, descriptor: &Descriptor, error: &Destinatio
     ctx.health.attempt_failed(&ctx.stream, ctx.shard, error);
 }
 
+/// A destination's failure that its sink can neither retry nor route to the error output
+/// (delivery knows no destination, so it holds the error as its source).
+impl From<DestinationError> for SinkError {
+    fn from(error: DestinationError) -> Self {
+        SinkError::Destination(Box::new(error))
+    }
+}
+
 /// Removes the member a JSON pointer names, if it is there.
 pub fn remove_at(value: &mut serde_json::Value, pointer: &str) {
     if let Some((parent, key)) = pointer.rsplit_once('/') {
@@ -237,5 +245,17 @@ mod tests {
             Some(DestinationKind::S3)
         );
         assert!(by_config_member("SplunkDestinationConfiguration").is_none());
+    }
+
+    #[test]
+    fn a_destination_error_reaches_the_worker_as_its_source() {
+        let error = DestinationError::permanent("Redshift.DataLoadFailed", "not valid GZIP");
+        let e = SinkError::from(error.clone());
+        assert!(matches!(e, SinkError::Destination(_)), "{e:?}");
+        // The log line reads as the destination's error did.
+        assert_eq!(e.to_string(), error.to_string());
+        let source = std::error::Error::source(&e).expect("carried");
+        let source = source.downcast_ref::<DestinationError>().expect("the destination's own type");
+        assert_eq!(source.code, "Redshift.DataLoadFailed");
     }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use hydrant_destinations::s3::S3Destination;
 
 use super::StartError;
-use crate::codec::encryption::KeyRing;
 use crate::codec::{compression_for, ObjectCodec};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::sink::Sink;
@@ -29,7 +28,6 @@ impl Backup {
         stream: &DeliveryStreamConfig,
         backup: &BackupPlan,
         plan: &StreamPlan,
-        ring: Option<&Arc<KeyRing>>,
     ) -> Result<Self, StartError> {
         let name = &stream.delivery_stream_name;
         let destination = S3Destination::open_with(&plan.store, &backup.bucket, plan.sse.as_ref())
@@ -42,7 +40,7 @@ impl Backup {
             Arc::from(compression_for(backup.compression)),
             backup.compression.extension(),
         );
-        if let Some(ring) = ring {
+        if let Some(ring) = &plan.object_keys {
             codec = codec.with_encryption(ring.clone());
         }
         let namer = Arc::new(

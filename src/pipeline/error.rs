@@ -21,9 +21,6 @@ pub enum StartError {
     /// the file (a compiler error shows its text), so it is for the operator's eyes only.
     #[error("delivery stream {stream}: processing: LambdaArn {lambda_arn}: {error}")]
     Transform { stream: String, lambda_arn: String, error: crate::wasm_host::LoadError },
-    /// `hydrant.schema.file` cannot be read or parsed (a config-file stream).
-    #[error("delivery stream {stream}: hydrant.schema: {error}")]
-    Schema { stream: String, error: crate::codec::parquet::SchemaLoadError },
     #[error("delivery stream {stream}: destination: {source}")]
     Sink { stream: String, source: crate::destination::PlanError },
     #[error("delivery stream {stream}: encryption keys: {message}")]

@@ -11,7 +11,6 @@ mod tests;
 
 pub use error::StartError;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use hydrant_destinations::s3::S3Destination;
@@ -72,9 +71,9 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Builds the destination, object format, naming and processing of `stream_config` from
     /// its checked `plan` (`crate::plan::ServerPlan`, `check_stream`): the destination's
-    /// sink, the object store and its server-side encryption, the parsed prefixes, the
-    /// Parquet schema, the backup and the compiled processors come from there, so nothing
-    /// is parsed, resolved or read from a file a second time.
+    /// sink, the object store and its server-side encryption, the stream's key ring, the
+    /// parsed prefixes, the Parquet schema, the backup and the compiled processors come from
+    /// there, so nothing is parsed, resolved or read from a file a second time.
     pub(crate) fn prepare(
         config: &Config,
         stream_config: &DeliveryStreamConfig,
@@ -91,14 +90,7 @@ impl Pipeline {
                 source,
             })?;
         let key_rules: Arc<dyn StoreKeys> = Arc::new(destination.key_rules());
-        let ring = match &stream_config.hydrant.encryption {
-            None => None,
-            Some(encryption) => {
-                Some(Arc::new(encryption.key_ring(Path::new("/")).map_err(|e| {
-                    StartError::Keys { stream: name.clone(), message: e.to_string() }
-                })?))
-            }
-        };
+        let ring = plan.object_keys.as_ref();
         let mut codec = ObjectCodec::concatenated(
             Arc::from(compression_for(s3.compression_format)),
             s3.object_extension(),
@@ -114,7 +106,7 @@ impl Pipeline {
                 StartError::Processing { stream: name.clone(), message: e.to_string() }
             })?;
         }
-        if let Some(ring) = &ring {
+        if let Some(ring) = ring {
             codec = codec.with_encryption(ring.clone());
         }
         let extension = codec.extension().to_string();
@@ -156,7 +148,7 @@ impl Pipeline {
             .map_err(|source| StartError::Sink { stream: name.clone(), source })?;
         let backup = match &plan.backup {
             None => None,
-            Some(backup) => Some(Backup::prepare(stream_config, backup, plan, ring.as_ref())?),
+            Some(backup) => Some(Backup::prepare(stream_config, backup, plan)?),
         };
         Ok(Self { codec, namer, policy, build, sink, key_rules, backup })
     }

@@ -3,29 +3,40 @@
 //! encryption in S3.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use hydrant_destinations::s3::ServerSideEncryption;
 
 use super::server::check_key_ring;
+use crate::codec::encryption::KeyRing;
 use crate::config::{
     Config, DeliveryStreamConfig, EncryptionConfig, Issue, ObjectStoreConfig,
     ServerSideEncryptionSetting,
 };
 
+/// What checking a stream's encryption plans for its objects.
+pub(super) struct ObjectEncryption {
+    /// The server-side encryption the store applies to the stream's objects.
+    pub sse: Option<ServerSideEncryption>,
+    /// The stream's own key ring (`hydrant.encryption`), loaded.
+    pub keys: Option<Arc<KeyRing>>,
+}
+
 /// Encryption settings: client-side keys, log encryption at rest, server-side encryption.
-/// Returns the server-side encryption the store applies to the stream's objects.
+/// Returns how the stream's objects are encrypted (meaningful only when no issue was found).
 pub(super) fn check_encryption(
     config: &Config,
     stream: &DeliveryStreamConfig,
     path: &str,
     issues: &mut Vec<Issue>,
-) -> Option<ServerSideEncryption> {
+) -> ObjectEncryption {
     let hydrant = &stream.hydrant;
-    let own_keys_ok = match &hydrant.encryption {
+    let (own_keys_ok, keys) = match &hydrant.encryption {
         Some(encryption) => {
-            check_key_ring(encryption, &format!("{path}.hydrant.encryption"), issues)
+            let ring = check_key_ring(encryption, &format!("{path}.hydrant.encryption"), issues);
+            (ring.is_some(), ring.map(Arc::new))
         }
-        None => true,
+        None => (true, None),
     };
     let server_keys_ok =
         config.storage.encryption.as_ref().is_none_or(|e| e.key_ring(Path::new("/")).is_ok());
@@ -69,7 +80,7 @@ pub(super) fn check_encryption(
             ),
         ));
     }
-    server_side_encryption(stream)
+    ObjectEncryption { sse: server_side_encryption(stream), keys }
 }
 
 /// SSE-KMS when the S3 side the pipeline writes to asks for it, else SSE-S3 when

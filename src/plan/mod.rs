@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use hydrant_destinations::s3::{ServerSideEncryption, StoreSpec};
 
+use crate::codec::encryption::KeyRing;
 use crate::codec::parquet::Column;
 use crate::config::{Config, ConfigError, DeliveryStreamConfig, Issue};
 use crate::destination::DestinationPlan;
@@ -152,6 +153,9 @@ pub struct StreamPlan {
     /// The server-side encryption the store applies to every object the stream writes:
     /// `KMSEncryptionConfig` (SSE-KMS), else `hydrant.server_side_encryption` (SSE-S3).
     pub sse: Option<ServerSideEncryption>,
+    /// The stream's own key ring (`hydrant.encryption`), loaded once: it encrypts the
+    /// stream's objects (data, error documents, backup).
+    pub object_keys: Option<Arc<KeyRing>>,
     /// The columns of `hydrant.schema`, read once, when records are converted to Parquet.
     pub schema: Option<Vec<Column>>,
     /// The source-record backup, when the stream keeps one.
@@ -198,12 +202,22 @@ fn check_all(config: &Config) -> (Vec<Issue>, Vec<Option<StreamPlan>>) {
             first_use.insert(name, i);
         }
         let checked = stream::check_stream(config, stream, &path, &mut issues);
-        let sse = encryption::check_encryption(config, stream, &path, &mut issues);
+        let encryption::ObjectEncryption { sse, keys: object_keys } =
+            encryption::check_encryption(config, stream, &path, &mut issues);
         let schema = processing::check_conversion(stream, &path, &mut issues);
         let processors = processing::check_processing(config, stream, &path, &mut issues);
         plans.push(checked.zip(schema).zip(processors).map(|((checked, schema), processors)| {
             let stream::CheckedStream { destination, prefixes, store, backup } = checked;
-            StreamPlan { destination, prefixes, processors, store, sse, schema, backup }
+            StreamPlan {
+                destination,
+                prefixes,
+                processors,
+                store,
+                sse,
+                object_keys,
+                schema,
+                backup,
+            }
         }));
     }
 

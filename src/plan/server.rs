@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::codec::encryption::KeyRing;
+
 use crate::config::{
     Config, FsyncSetting, HostPattern, Issue, ObjectStoreConfig, S3StoreConfig, Secret,
 };
@@ -16,25 +18,27 @@ pub const MAX_FSYNC_INTERVAL_MS: u64 = 60_000;
 pub const MAX_SHUTDOWN_TIMEOUT_SECONDS: u64 = 3600;
 
 /// A key ring block (`hydrant.encryption`, `storage.encryption`) at `path`: its fields, then
-/// its key files. True when it is usable.
+/// its key files. The ring, loaded, when it is usable.
 pub(super) fn check_key_ring(
     encryption: &crate::codec::encryption::EncryptionConfig,
     path: &str,
     issues: &mut Vec<Issue>,
-) -> bool {
+) -> Option<KeyRing> {
     let problems = encryption.validate();
     if !problems.is_empty() {
         for (field, message) in problems {
             issues.push(Issue::new(format!("{path}.{field}"), message));
         }
-        return false;
+        return None;
     }
     // Key files are resolved against the config's directory by now: load them.
-    if let Err(e) = encryption.key_ring(Path::new("/")) {
-        issues.push(Issue::new(format!("{path}.keys"), e.to_string()));
-        return false;
+    match encryption.key_ring(Path::new("/")) {
+        Ok(ring) => Some(ring),
+        Err(e) => {
+            issues.push(Issue::new(format!("{path}.keys"), e.to_string()));
+            None
+        }
     }
-    true
 }
 
 /// `tls:`: both PEM files load and the key belongs to the certificate.

@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::delivery::buffers::{BufferKey, Unit, PARTITIONING_FAILED};
 use crate::delivery::error_output::output_type::PROCESSING_FAILED;
-use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkResult};
+use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkError, SinkResult};
 use crate::destination::attempt_failed;
 use crate::naming::{BatchIdentity, ObjectNamer};
 
@@ -49,15 +49,12 @@ impl S3Output {
     /// Key of a data unit's object under `Prefix`.
     pub fn data_key(&self, ctx: &SinkContext, unit: &Unit) -> SinkResult<String> {
         let BufferKey::Data(partition) = &unit.key else {
-            return Err("a data key was asked for an error unit".into());
+            return Err(SinkError::ErrorUnitAsData);
         };
         let identity = self.identity(ctx, unit, unit.variant);
-        Ok(self.namer.object_key(
-            ctx.version,
-            &identity,
-            unit.oldest_arrival_ms,
-            Some(partition),
-        )?)
+        self.namer
+            .object_key(ctx.version, &identity, unit.oldest_arrival_ms, Some(partition))
+            .map_err(SinkError::DataKey)
     }
 
     /// Key of an error object of `output_type` made from `unit`'s records. The variant mixes
@@ -73,19 +70,21 @@ impl S3Output {
             BufferKey::Data(_) => mix(unit.variant, output_type),
         };
         let identity = self.identity(ctx, unit, variant);
-        Ok(self.namer.error_key(ctx.version, &identity, unit.oldest_arrival_ms, output_type)?)
+        self.namer
+            .error_key(ctx.version, &identity, unit.oldest_arrival_ms, output_type)
+            .map_err(SinkError::ErrorKey)
     }
 
     /// Writes one object, retrying transient failures until it lands (S3 delivery has no
     /// retry deadline: records stay in the log until the store takes them, so only shutdown
-    /// or a permanent refusal ends the retries).
+    /// or a permanent refusal ends the retries). Its failures are in the [`Put`].
     pub fn try_put(
         &self,
         ctx: &SinkContext,
         key: &str,
         body: Bytes,
         content_encoding: Option<&'static str>,
-    ) -> SinkResult<Put> {
+    ) -> Put {
         let object = Object { key: key.to_owned(), body, content_encoding };
         let on_retry = |e: &DestinationError, attempt, wait: Duration| {
             attempt_failed(ctx, &DESCRIPTOR, e);
@@ -94,33 +93,33 @@ impl S3Output {
                 retry_in_ms = wait.as_millis() as u64, error = %e, "delivery failed; will retry");
         };
         match ctx.run(deliver_with_retry(&self.destination, object, on_retry)) {
-            None => Ok(Put::Shutdown),
+            None => Put::Shutdown,
             // S3 takes whole objects: it never rejects part of one.
-            Some(Ok(_)) => Ok(Put::Written),
+            Some(Ok(_)) => Put::Written,
             // Without a deadline, only a permanent error gives up.
             Some(Err(gave_up)) => {
                 ctx.metrics.destination_failed(&ctx.stream, DESCRIPTOR.metric, &gave_up.error.code);
-                Ok(Put::Refused(gave_up.error))
+                Put::Refused(gave_up.error)
             }
         }
     }
 
     /// Writes one object that has nowhere else to go (an error object, a manifest), retrying
     /// until it lands: a refusal is retried too (Firehose blocks delivery when its error
-    /// output fails), and shows as a blocked shard. `Ok(false)` on shutdown.
+    /// output fails), and shows as a blocked shard. `false` on shutdown.
     pub fn put(
         &self,
         ctx: &SinkContext,
         key: String,
         body: Bytes,
         content_encoding: Option<&'static str>,
-    ) -> SinkResult<bool> {
+    ) -> bool {
         let retry = self.destination.retry_policy();
         let mut backoff = retry.backoff();
         loop {
-            match self.try_put(ctx, &key, body.clone(), content_encoding)? {
-                Put::Written => return Ok(true),
-                Put::Shutdown => return Ok(false),
+            match self.try_put(ctx, &key, body.clone(), content_encoding) {
+                Put::Written => return true,
+                Put::Shutdown => return false,
                 Put::Refused(e) => {
                     let wait = backoff.next_wait().unwrap_or(retry.max);
                     tracing::error!(stream = %ctx.stream, shard = ctx.shard, destination = super::DESCRIPTOR.log_name,
@@ -130,7 +129,7 @@ impl S3Output {
                          (fix the ErrorOutputPrefix or the store)");
                     ctx.health.attempt_failed(&ctx.stream, ctx.shard, &e);
                     if ctx.run(async move { tokio::time::sleep(wait).await }).is_none() {
-                        return Ok(false);
+                        return false;
                     }
                 }
             }
@@ -187,7 +186,8 @@ impl S3Output {
         }
         let key = self.error_key(ctx, unit, output_type)?;
         // Encrypted streams encrypt their error objects too: they carry record data.
-        if !self.put(ctx, key.clone(), self.codec.seal(lines.into())?, None)? {
+        let sealed = self.codec.seal(lines.into()).map_err(SinkError::Encrypt)?;
+        if !self.put(ctx, key.clone(), sealed, None) {
             return Ok(false);
         }
         tracing::warn!(stream = %ctx.stream, shard = ctx.shard, key = %key, records,
@@ -202,10 +202,10 @@ impl ErrorOutput for S3Output {
     /// Writes an error unit (documents the pipeline already wrote) under its output type.
     fn deliver_errors(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
         let BufferKey::Errors(output_type) = unit.key else {
-            return Err("not an error unit".into());
+            return Err(SinkError::DataUnitAsErrors);
         };
         let key = self.error_key(ctx, unit, output_type)?;
-        if !self.put(ctx, key.clone(), unit.body.clone(), None)? {
+        if !self.put(ctx, key.clone(), unit.body.clone(), None) {
             return Ok(false);
         }
         tracing::warn!(stream = %ctx.stream, shard = ctx.shard, key = %key,
@@ -242,12 +242,14 @@ impl Sink for S3Sink {
         let out = &self.output;
         let key = match out.data_key(ctx, unit) {
             Ok(key) => key,
-            Err(e) => {
+            // No key, no object: it goes whole to the error output, as one the store refuses.
+            Err(SinkError::DataKey(e)) => {
                 let e = DestinationError::permanent("S3.InvalidKey", e.to_string());
                 return out.put_refused_object(ctx, unit, None, &e);
             }
+            Err(e) => return Err(e),
         };
-        match out.try_put(ctx, &key, unit.body.clone(), out.codec.content_encoding())? {
+        match out.try_put(ctx, &key, unit.body.clone(), out.codec.content_encoding()) {
             Put::Written => {}
             Put::Shutdown => return Ok(false),
             Put::Refused(e) => return out.put_refused_object(ctx, unit, Some(&key), &e),

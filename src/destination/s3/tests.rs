@@ -33,10 +33,10 @@ mod sink {
 
     use crate::codec::{compression_for, CompressionFormat, ObjectCodec};
     use crate::delivery::buffers::{BufferKey, Pos, Unit};
-    use crate::delivery::sink::{Sink, SinkContext};
+    use crate::delivery::sink::{ErrorOutput, Sink, SinkContext, SinkError};
     use crate::delivery::DeliveryHealth;
     use crate::destination::{Put, S3Output, S3Sink};
-    use crate::naming::{ObjectNamer, Partition};
+    use crate::naming::{ObjectNamer, Partition, RenderError};
     use crate::telemetry::Metrics;
 
     pub(super) fn output(spec: &StoreSpec, prefix: Option<&str>) -> S3Output {
@@ -132,7 +132,7 @@ mod sink {
             std::thread::sleep(Duration::from_millis(1_500));
             shutdown.send(true).unwrap();
         });
-        let put = out.try_put(&ctx, "k", Bytes::from_static(b"x"), None).unwrap();
+        let put = out.try_put(&ctx, "k", Bytes::from_static(b"x"), None);
         stop.join().unwrap();
         assert!(matches!(put, Put::Shutdown), "retried until shutdown, never given up");
         let failed = failures("s3-sink-transient", "S3.ServiceException");
@@ -147,7 +147,7 @@ mod sink {
         let spec = StoreSpec::Local { root: dir.path().to_path_buf() };
         let (ctx, _shutdown) = context(&runtime, "s3-sink-refused");
         let out = output(&spec, None);
-        let put = out.try_put(&ctx, "a//b", Bytes::from_static(b"x"), None).unwrap();
+        let put = out.try_put(&ctx, "a//b", Bytes::from_static(b"x"), None);
         let Put::Refused(error) = put else { panic!("a refused key is not retried") };
         assert_eq!(error.code, "S3.InvalidKey");
         assert_eq!(failures("s3-sink-refused", "S3.InvalidKey"), 1, "one attempt, counted");
@@ -174,5 +174,58 @@ mod sink {
         assert_eq!(doc["errorCode"], "S3.InvalidKey");
         assert_eq!(doc["recordCount"], 2);
         assert_eq!(doc["rawData"], "eyJhIjoxfQp7ImEiOjJ9Cg==");
+    }
+
+    /// The errors a sink returns say what failed: an object without a key goes to the error
+    /// output (as one the store refuses), and only what the error output cannot take either
+    /// reaches the worker.
+    #[test]
+    fn an_object_without_a_key_goes_to_the_error_output_and_an_error_object_without_one_is_an_error(
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StoreSpec::Local { root: dir.path().to_path_buf() };
+        let (ctx, _shutdown) = context(&runtime, "s3-sink-unnamed");
+        // The unit has no partition keys: its data key cannot be made.
+        let out = output(&spec, Some("p/!{partitionKeyFromQuery:x}/"));
+        let data = unit(b"{\"a\":1}\n{\"a\":2}\n");
+        let Err(SinkError::DataKey(why)) = out.data_key(&ctx, &data) else {
+            panic!("a missing partition key is a data key error")
+        };
+        assert!(matches!(why, RenderError::MissingPartitionKey { .. }), "{why:?}");
+
+        let sink = S3Sink { output: out, backup: false };
+        assert!(sink.deliver(&data, &ctx).unwrap());
+        let written = files(dir.path());
+        assert_eq!(written.len(), 1, "{written:?}");
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&written[0]).unwrap()).unwrap();
+        assert_eq!(doc["errorCode"], "S3.InvalidKey");
+        let message = doc["errorMessage"].as_str().unwrap();
+        // The reason is the naming error's own text, as before.
+        assert!(message.starts_with(&format!("{why} (rawData holds")), "{message}");
+
+        // An arrival time no calendar shows: neither the object nor its error document has a
+        // key, so nothing can take the unit and the worker gets the error.
+        let ancient = Unit { oldest_arrival_ms: i64::MIN, ..unit(b"x\n") };
+        let Err(e) = sink.deliver(&ancient, &ctx) else { panic!("nowhere to write it") };
+        assert!(matches!(e, SinkError::ErrorKey(RenderError::ArrivalOutOfRange { .. })), "{e:?}");
+        assert!(e.to_string().contains("ErrorOutputPrefix"), "{e}");
+        assert!(std::error::Error::source(&e).is_some(), "the naming error is its source");
+    }
+
+    /// Units of the other kind are refused by kind, never written (the worker routes them).
+    #[test]
+    fn a_unit_of_the_wrong_kind_is_refused_by_kind() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StoreSpec::Local { root: dir.path().to_path_buf() };
+        let (ctx, _shutdown) = context(&runtime, "s3-sink-kinds");
+        let out = output(&spec, None);
+        let data = unit(b"x\n");
+        let errors = Unit { key: BufferKey::Errors("processing-failed"), ..unit(b"x\n") };
+        assert!(matches!(out.deliver_errors(&data, &ctx), Err(SinkError::DataUnitAsErrors)));
+        assert!(matches!(out.data_key(&ctx, &errors), Err(SinkError::ErrorUnitAsData)));
+        assert!(files(dir.path()).is_empty());
     }
 }

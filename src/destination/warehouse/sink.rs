@@ -48,7 +48,7 @@ impl Sink for WarehouseSink {
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
         let key = self.staging.data_key(ctx, unit)?;
         let encoding = self.staging.codec.content_encoding();
-        match self.staging.try_put(ctx, &key, unit.body.clone(), encoding)? {
+        match self.staging.try_put(ctx, &key, unit.body.clone(), encoding) {
             Put::Written => {}
             Put::Shutdown => return Ok(false),
             Put::Refused(e) => return self.staging.put_refused_object(ctx, unit, Some(&key), &e),
@@ -118,7 +118,7 @@ impl Sink for WarehouseSink {
                     attempt_ending_timestamp: now_ms().max(0) as u64,
                 });
                 let manifest_key = format!("errors/manifests/{key}");
-                if !self.staging.put(ctx, manifest_key, manifest.into(), None)? {
+                if !self.staging.put(ctx, manifest_key, manifest.into(), None) {
                     return Ok(false);
                 }
                 ctx.metrics.error_output(&ctx.stream, "redshift-skipped", unit.records);
