@@ -23,6 +23,7 @@ import uuid
 import botocore.exceptions
 
 from clients_conftest import list_objects, read_object
+from producers import ProducerThreads
 
 
 class Ledger:
@@ -57,13 +58,11 @@ def make_record(rid, n, pad):
     return json.dumps({"id": rid, "n": n, "pad": pad}).encode() + b"\n"
 
 
-class Producers:
+class Producers(ProducerThreads):
     """`threads` producers putting batches of `per_call` records of about `record_bytes` into
     `stream` until `finish()`, at most `calls_per_second` calls each (None: as fast as answered)."""
 
     def __init__(self, clients, stream, ledger, per_call=50, record_bytes=200, calls_per_second=None):
-        self.stop = threading.Event()
-        self.errors = []
         self.run_id = uuid.uuid4().hex[:8]
         pad = "x" * max(0, record_bytes - 60)
 
@@ -97,22 +96,7 @@ class Producers:
                 if calls_per_second:
                     time.sleep(max(0.0, 1.0 / calls_per_second - (time.time() - began)))
 
-        def run(tid, client):
-            try:
-                produce(tid, client)
-            except BaseException as e:  # noqa: BLE001 - reported by finish()
-                self.errors.append(e)
-
-        self.threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(clients)]
-        for t in self.threads:
-            t.start()
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=60)
-        assert not self.errors, self.errors
-        assert all(not t.is_alive() for t in self.threads), "a producer did not finish"
+        super().__init__(len(clients), lambda tid: produce(tid, clients[tid]))
 
 
 def account(scenario, dest_name, ledger, counts, exact=True, extra=None):

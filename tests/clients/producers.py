@@ -89,22 +89,21 @@ def producer(clients, stream, tid, ledger, stop, deadline, records_per_call=RECO
             pending = failed  # resend only the failed entries, as Firehose tells producers to
 
 
-class Producers:
-    """`threads` producer threads on `clients` (each given a list: one client per server, or
-    several), all writing to `ledger` until `finish()` or `seconds` passed."""
+class ProducerThreads:
+    """Runs `work(i)` for each i < `count` on its own thread until `finish()` (which sets `stop`
+    and re-raises what a thread raised)."""
 
-    def __init__(self, clients, stream, ledger, seconds):
+    def __init__(self, count, work):
         self.stop = threading.Event()
         self.errors = []
-        deadline = time.time() + seconds
 
         def run(i):
             try:
-                producer(clients[i], stream, i, ledger, self.stop, deadline)
-            except BaseException as e:  # noqa: BLE001
+                work(i)
+            except BaseException as e:  # noqa: BLE001 - reported by finish()
                 self.errors.append(e)
 
-        self.threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(clients))]
+        self.threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
         for t in self.threads:
             t.start()
 
@@ -114,6 +113,15 @@ class Producers:
             t.join(timeout=60)
         assert not self.errors, self.errors
         assert all(not t.is_alive() for t in self.threads), "a producer did not finish"
+
+
+class Producers(ProducerThreads):
+    """One `producer` thread per entry of `clients` (each a list: one client per server, or
+    several), all writing to `ledger` until `finish()` or `seconds` passed."""
+
+    def __init__(self, clients, stream, ledger, seconds):
+        deadline = time.time() + seconds
+        super().__init__(len(clients), lambda i: producer(clients[i], stream, i, ledger, self.stop, deadline))
 
 
 def call_of(record):
