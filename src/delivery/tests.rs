@@ -385,3 +385,6 @@ fn restart_waits_double_from_200_ms_and_never_pass_ten_seconds() {
     assert!(waits[11] >= MAX_RESTART_WAIT * 85 / 100, "{waits:?}");
     assert!(restart_wait(u32::MAX) <= MAX_RESTART_WAIT);
 }
+
+/// Two cutters of one shard, with crashes: the objects of one uninterrupted run.
+mod two_cutters;
