@@ -108,7 +108,11 @@ fn serve(
         server = server.with_listen(listen);
     }
     let reload = path.map(|path| hydrant::server::ReloadSource { path, listen, watch });
-    runtime()?.block_on(hydrant::server::run(server, reload))?;
+    let runtime = runtime()?;
+    let result = runtime.block_on(hydrant::server::run(server, reload));
+    // A start still waiting for NATS when a signal came keeps a blocking thread: leave it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -42,7 +42,7 @@ fn validate_accepts_a_good_file_and_reports_every_problem_of_a_bad_one_with_its_
 }
 
 #[test]
-fn validate_checks_the_core_block_and_serve_refuses_jetstream_until_it_is_wired() {
+fn validate_checks_the_core_block_and_serve_waits_for_nats_until_a_signal() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("cluster.yaml");
     std::fs::write(
@@ -68,11 +68,48 @@ fn validate_checks_the_core_block_and_serve_refuses_jetstream_until_it_is_wired(
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
 
-    let out =
-        hydrant().args(["serve", "--config"]).arg(&good).stdin(Stdio::null()).output().unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("core.type: jetstream: this version does not serve"), "{stderr}");
+    // No NATS server answers there: serve says so, naming the field, keeps trying, and a
+    // SIGTERM meanwhile ends it at once.
+    let unreachable = dir.path().join("unreachable.yaml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        &unreachable,
+        format!(
+            "listen: 127.0.0.1:0\ndata_dir: {}\nnode_id: node-a\ncore:\n  type: jetstream\n  \
+             servers: [nats://127.0.0.1:{port}]\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = hydrant()
+        .args(["serve", "--config"])
+        .arg(&unreachable)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("retrying") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "serve ended");
+    }
+    assert!(line.contains("core.servers"), "{line}");
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(5) {
+            child.kill().unwrap();
+            panic!("serve did not stop within 5 s of SIGTERM while waiting for NATS");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

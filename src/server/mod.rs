@@ -132,7 +132,7 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// Serves (HTTPS when `tls` is configured) until SIGINT or SIGTERM; SIGHUP reloads
 /// `reload`'s file (ignored without one).
 pub async fn run(server: ServerPlan, reload: Option<ReloadSource>) -> Result<(), ServerError> {
-    let config = server.config();
+    let config = server.config().clone();
     // Load the certificate before opening anything, so a bad file fails fast.
     let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?;
     let installer = |kind: SignalKind, name: &'static str| {
@@ -142,7 +142,20 @@ pub async fn run(server: ServerPlan, reload: Option<ReloadSource>) -> Result<(),
     let mut terminate = installer(SignalKind::terminate(), "SIGTERM")?;
     let mut interrupt = installer(SignalKind::interrupt(), "SIGINT")?;
 
-    let hydrant = Hydrant::start(&server)?;
+    // Starting may wait for the NATS cluster (cluster mode): a signal meanwhile ends the
+    // process instead of waiting with it. The start runs off the runtime's workers, as it blocks.
+    let starting = tokio::task::spawn_blocking(move || Hydrant::start(&server));
+    let hydrant = tokio::select! {
+        started = starting => started.map_err(|e| ServerError::Serve(std::io::Error::other(e)))??,
+        _ = terminate.recv() => {
+            tracing::info!(signal = "SIGTERM", "stopped while starting");
+            return Ok(());
+        }
+        _ = interrupt.recv() => {
+            tracing::info!(signal = "SIGINT", "stopped while starting");
+            return Ok(());
+        }
+    };
     let bind = |addr: std::net::SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })
     };
