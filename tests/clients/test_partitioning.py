@@ -279,11 +279,11 @@ def test_a_partition_larger_than_size_in_mbs_is_split_into_several_objects(srv):
 
 
 # ---------------------------------------------------------------------------------------------
-# Crash test with partitioning on (the approach of test_crash.py, whose producer and ledger it reuses).
+# Crash test with partitioning on (the approach of test_crash.py, with its producers: producers.py).
 
-from test_crash import Ledger, Producers  # noqa: E402
+from producers import Ledger, Producers  # noqa: E402
 
-CRASH_STREAM = "crash"  # test_crash.producer writes to the stream of this name
+CRASH_STREAM = "crash"
 
 
 def test_sigkill_under_load_with_partitioning_loses_no_acknowledged_record(s3, bucket, hydrant_factory):
@@ -297,7 +297,7 @@ def test_sigkill_under_load_with_partitioning_loses_no_acknowledged_record(s3, b
         error_prefix="cerr/!{firehose:error-output-type}/"), s3=s3))
     clients = [h.firehose(connect_timeout=2, read_timeout=15) for _ in range(3)]
     ledger = Ledger()
-    producers = Producers(clients, ledger, seconds=60)
+    producers = Producers([[c] for c in clients], CRASH_STREAM, ledger, seconds=60)
     kills = rng.randint(2, 3)
     for k in range(kills):
         time.sleep(rng.uniform(0.5, 2.0))
