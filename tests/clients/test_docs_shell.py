@@ -57,6 +57,7 @@ RUN = {
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml     #"): "test_validate_then_reload",
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml &&"): "test_validate_then_reload",
     ("docs/performance.md", "cargo build --release"): "test_benchmark_commands_use_flags_that_exist",
+    ("docs/performance.md", "scripts/services.sh up && ."): "test_cluster_benchmark_commands_use_flags_that_exist",
 }
 
 # Run by another test of this suite.
@@ -423,3 +424,23 @@ def test_benchmark_commands_use_flags_that_exist():
     usage = subprocess.run([hydrant_bin(), "bench", "--help"], capture_output=True, text=True, timeout=30).stdout
     missing = sorted(f for f in flags if not re.search(re.escape(f) + r"\b", usage))
     assert not missing, f"performance.md passes flags `hydrant bench` does not have: {missing}"
+
+
+def test_cluster_benchmark_commands_use_flags_that_exist():
+    """scripts/bench-cluster.sh is not run here (it loads the machine); every option its
+    documented commands pass is one the script takes, and every option after `--` is one
+    `hydrant bench` has."""
+    commands = example("docs/performance.md", "scripts/services.sh up && .").replace("\\\n", " ")
+    runs = [line.split("#")[0] for line in commands.splitlines() if line.startswith("scripts/bench-cluster.sh")]
+    assert len(runs) >= 3, commands
+    script = (ROOT / "scripts" / "bench-cluster.sh").read_text()
+    usage = subprocess.run([hydrant_bin(), "bench", "--help"], capture_output=True, text=True, timeout=30).stdout
+    for run in runs:
+        own, _, bench = run.partition(" -- ")
+        for flag in re.findall(r"(?<=\s)--[a-z0-9-]+", own):
+            assert f"{flag})" in script, f"scripts/bench-cluster.sh has no option {flag}"
+        for flag in re.findall(r"(?<=\s)--[a-z0-9-]+", " " + bench):
+            assert re.search(re.escape(flag) + r"\b", usage), f"hydrant bench has no option {flag}"
+    help_text = subprocess.run([str(ROOT / "scripts" / "bench-cluster.sh"), "--help"], capture_output=True,
+                               text=True, timeout=30)
+    assert help_text.returncode == 0 and "--cpus" in help_text.stdout, help_text
