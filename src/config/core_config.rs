@@ -24,6 +24,10 @@ pub const MIN_DUPLICATE_WINDOW_SECONDS: u64 = 30;
 pub const MAX_DUPLICATE_WINDOW_SECONDS: u64 = 3600;
 /// Smallest `core.max_bytes_per_shard`: room for the largest record and its headers.
 pub const MIN_BYTES_PER_SHARD: u64 = 2 << 20;
+/// Default of `core.lease_seconds`.
+pub const LEASE_SECONDS: u64 = 12;
+/// Range of `core.lease_seconds`.
+pub const LEASE_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 3..=300;
 /// Default of `core.namespace`.
 pub const CORE_NAMESPACE: &str = "hydrant";
 /// Longest `core.namespace`.
@@ -102,6 +106,12 @@ pub struct CoreConfig {
     )]
     pub max_bytes_per_shard: Option<u64>,
 
+    /// How long a node's leases last without renewal before other nodes take its shards
+    /// (the failover time, plus about a second), 3..=300 seconds. Holders renew every quarter
+    /// of it. The same on every node of a cluster. Default 12.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u64>,
+
     /// Prefix of the cluster's key-value buckets (`<namespace>-control`, `-logs`, `-leases`,
     /// `-keys`), so that several Hydrant clusters can share one NATS account: every node of
     /// one cluster has the same. 1..=32 characters of A-Z a-z 0-9 - _. Default `hydrant`.
@@ -141,6 +151,7 @@ impl fmt::Debug for CoreConfig {
             .field("tls", &self.tls)
             .field("duplicate_window_seconds", &self.duplicate_window_seconds)
             .field("max_bytes_per_shard", &self.max_bytes_per_shard)
+            .field("lease_seconds", &self.lease_seconds)
             .field("namespace", &self.namespace)
             .finish()
     }
@@ -155,6 +166,11 @@ impl CoreConfig {
     /// `replicas`, or its default.
     pub fn replicas(&self) -> u8 {
         self.replicas.unwrap_or(CORE_REPLICAS)
+    }
+
+    /// `lease_seconds`, or its default.
+    pub fn lease_seconds(&self) -> u64 {
+        self.lease_seconds.unwrap_or(LEASE_SECONDS)
     }
 
     /// `namespace`, or its default.
@@ -253,6 +269,7 @@ fn embedded_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
         ("duplicate_window_seconds", core.duplicate_window_seconds.is_some()),
         ("namespace", core.namespace.is_some()),
         ("max_bytes_per_shard", core.max_bytes_per_shard.is_some()),
+        ("lease_seconds", core.lease_seconds.is_some()),
     ];
     for (field, _) in set.iter().filter(|(_, set)| *set) {
         issues.push(Issue::new(
@@ -281,6 +298,17 @@ fn jetstream_issues(core: &CoreConfig, issues: &mut Vec<Issue>) {
         issues.push(Issue::new(
             "core.replicas",
             format!("must be 1..={MAX_CORE_REPLICAS}, got {replicas}; the default is 3"),
+        ));
+    }
+    let lease = core.lease_seconds();
+    if !LEASE_SECONDS_RANGE.contains(&lease) {
+        issues.push(Issue::new(
+            "core.lease_seconds",
+            format!(
+                "must be {}..={} seconds, got {lease}; the default is {LEASE_SECONDS}",
+                LEASE_SECONDS_RANGE.start(),
+                LEASE_SECONDS_RANGE.end()
+            ),
         ));
     }
     let namespace = core.namespace();

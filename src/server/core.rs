@@ -73,7 +73,7 @@ impl Core {
             duplicate_window: Duration::from_secs(core.duplicate_window_seconds()),
             max_bytes_per_shard: core.max_bytes_per_shard,
             node_id: node.clone(),
-            leases: LeaseTiming::default(),
+            leases: LeaseTiming::lasting(Duration::from_secs(core.lease_seconds())),
             ..JetStreamOptions::default()
         };
         let definitions = KvDefinitions::open(&nats, core.namespace(), replicas)

@@ -339,17 +339,17 @@ def new_namespace():
 
 @pytest.fixture
 def cluster(tmp_path, s3):
-    """`start(streams=(), **settings)` starts three nodes (n1..n3) of a new cluster: the test S3
-    server as object stores `default` and `s3`, `streams` and `settings` in every node's config
-    file. Killed after the test, each checked for panics."""
+    """`start(streams=(), core=None, **settings)` starts three nodes (n1..n3) of a new cluster:
+    the test S3 server as object stores `default` and `s3`, `streams`, the `core` members and
+    `settings` in every node's config file. Killed after the test, each checked for panics."""
     nodes = []
     namespace = new_namespace()
 
-    def start(streams=(), **settings):
+    def start(streams=(), core=None, **settings):
         for i in range(3):
             workdir = tmp_path / f"n{i + 1}"
             workdir.mkdir()
-            body = config_yaml(*streams, node_id=f"n{i + 1}", core=jetstream_core(namespace),
+            body = config_yaml(*streams, node_id=f"n{i + 1}", core={**jetstream_core(namespace), **(core or {})},
                                shutdown_timeout_seconds=20,
                                object_stores={"default": s3_store(s3), "s3": s3_store(s3)}, **settings)
             node = Hydrant(workdir, body)

@@ -6,11 +6,12 @@ call of it went unanswered (the producer resent it not knowing it was stored).
 
 - proof 2: kill -9 of the node holding the most leases, under load, three rounds with a
   different victim each: the other nodes take its leases within the lease duration and a take
-  round (14 s) plus 2 s;
+  round plus 2 s (the clusters here use `core.lease_seconds: 6`, half the default);
 - proof 3: kill -9 of the NATS server leading the most shard streams, under load: callers get
   503s (never a 500, never a call past its deadline) for less than 10 s, nothing acknowledged
   is lost;
-- proof 4: SIGSTOP of the node holding the most leases for 20 s, then SIGCONT: the others take
+- proof 4: SIGSTOP of the node holding the most leases for twice the lease duration, then
+  SIGCONT: the others take
   its leases, the zombie's late commits are refused (hydrant_lease_commit_refused_total), no
   record is lost or duplicated;
 - proof 6: a rolling restart (SIGTERM, start again, node after node) under load;
@@ -32,13 +33,17 @@ from test_warehouse import db, new_table, warehouse_stream  # noqa: F401 - the f
 STREAM = "load"
 PREFIX = "k/"
 SHARDS = 4
-#: Lease duration (12 s) + one take round (<= 1.2 s) + the take, as docs/cluster.md bounds it,
-#: and the 2 s the issue allows on top.
-TAKEOVER_S = 14 + 2
+#: `core.lease_seconds` of these clusters: half the default, so that the proofs run faster
+#: (and `core.lease_seconds` is proven to set the failover time).
+LEASE_S = 6
+#: The lease duration + one take round (<= 1.2 s) + the take, as docs/cluster.md bounds it, and
+#: the 2 s the issue allows on top.
+TAKEOVER_S = LEASE_S + 2 + 2
 
 
-def start_cluster(cluster, bucket):
-    return cluster(streams=[s3_stream(STREAM, bucket, prefix=PREFIX, interval=1, size=1, shards=SHARDS)])
+def start_cluster(cluster, bucket, streams=None):
+    streams = streams or [s3_stream(STREAM, bucket, prefix=PREFIX, interval=1, size=1, shards=SHARDS)]
+    return cluster(streams=streams, core={"lease_seconds": LEASE_S})
 
 
 def leases(node):
@@ -125,7 +130,7 @@ def test_sigstop_zombie_cannot_commit_after_its_leases_moved(cluster, s3, bucket
     try:
         took = wait_spread(others, timeout=TAKEOVER_S + 10)
         print(f"stopped {zombie.workdir.name} holding {held} leases; the others held all {took:.1f} s later")
-        time.sleep(max(0.0, 20 - took))
+        time.sleep(max(0.0, 2 * LEASE_S - took))
     finally:
         zombie.proc.send_signal(signal.SIGCONT)
     # The zombie wakes up with buffers cut before it stopped: its commits must be refused.
@@ -208,7 +213,7 @@ def test_kill9_of_a_node_loading_into_postgresql_loads_every_record_once(cluster
     live with the lease, so the node that takes the shard over skips what was loaded)."""
     table = new_table(db, "t int, c int, i int, r text")
     stream = warehouse_stream(db.url, STREAM, bucket, table, shards=SHARDS)
-    nodes = cluster(streams=[stream])
+    nodes = start_cluster(cluster, bucket, streams=[stream])
     wait_spread(nodes)
     ledger = Ledger()
     producers = producers_on(nodes, ledger, seconds=60)

@@ -47,11 +47,16 @@ pub struct LeaseTiming {
 
 impl Default for LeaseTiming {
     fn default() -> Self {
-        Self {
-            duration: Duration::from_secs(12),
-            renew: Duration::from_secs(3),
-            round: Duration::from_secs(1),
-        }
+        Self::lasting(Duration::from_secs(12))
+    }
+}
+
+impl LeaseTiming {
+    /// Leases that last `duration`: renewed every quarter of it, taken in rounds of 1 s (or a
+    /// quarter of it, when that is shorter).
+    pub fn lasting(duration: Duration) -> Self {
+        let quarter = duration / 4;
+        Self { duration, renew: quarter, round: quarter.min(Duration::from_secs(1)) }
     }
 }
 

@@ -88,6 +88,11 @@ fn bad_values_are_named_with_their_field() {
     );
     assert_issue("core: { namespace: a }\n", "core.namespace", &["type: jetstream"]);
     assert_issue(
+        "core: { type: jetstream, servers: [nats://a:4222], lease_seconds: 2 }\n",
+        "core.lease_seconds",
+        &["3..=300"],
+    );
+    assert_issue(
         "core: { type: jetstream, servers: [nats://a:4222], max_bytes_per_shard: 1MiB }\n",
         "core.max_bytes_per_shard",
         &["at least 2MiB"],
