@@ -6,7 +6,8 @@ or went unanswered. With several clients (the nodes of a cluster) it moves to th
 a failure, as a load balancer would. The `Ledger` records per record what the producer learned:
 - acknowledged: the answer said the record is stored (it must be delivered);
 - unanswered: an attempt got no answer (a kill, a reset, a timeout). It may or may not be stored,
-  so a duplicate of such a record is the producer's resend, not Hydrant's doing;
+  so a duplicate of such a record is the producer's resend, not Hydrant's doing (with
+  `Ledger(uncertain_failures=True)`, a record answered with an error counts so too);
 - refused: the whole call was answered with an error: nothing of it may be stored.
 
 `check(ledger, counts)` compares it with what was delivered and names every broken promise.
@@ -27,7 +28,10 @@ RECORDS_PER_CALL = 40
 class Ledger:
     """What the producers know: per record, acknowledged or not, and whether any attempt went unanswered."""
 
-    def __init__(self):
+    def __init__(self, uncertain_failures=False):
+        # With `uncertain_failures`, a record answered with an error may still be stored (the
+        # cluster mode when a publish's acknowledgement never came): it counts as unanswered.
+        self.uncertain_failures = uncertain_failures
         self.lock = threading.Lock()
         self.sent = set()
         self.acked = set()
@@ -68,8 +72,12 @@ def producer(clients, stream, tid, ledger, stop, deadline, records_per_call=RECO
                 time.sleep(0.1)
                 continue
             except botocore.exceptions.ClientError as e:
-                # An answer: the call was refused as a whole, nothing of it is stored.
+                # An answer: the call was refused as a whole, nothing of it is stored (unless the
+                # ledger says errors are uncertain).
                 ledger.note("error:" + e.response["Error"]["Code"], pending, (tid, call_no - 1))
+                if ledger.uncertain_failures:
+                    with ledger.lock:
+                        ledger.unanswered.update(pending)
                 at = (at + 1) % len(clients)
                 time.sleep(0.1)
                 continue
@@ -86,6 +94,8 @@ def producer(clients, stream, tid, ledger, stop, deadline, records_per_call=RECO
             ledger.note("acked" if not failed else "partly-acked", pending, (tid, call_no - 1))
             with ledger.lock:
                 ledger.acked.update(ok)
+                if ledger.uncertain_failures:
+                    ledger.unanswered.update(failed)
             pending = failed  # resend only the failed entries, as Firehose tells producers to
 
 

@@ -15,7 +15,8 @@ call of it went unanswered (the producer resent it not knowing it was stored).
   its leases, the zombie's late commits are refused (hydrant_lease_commit_refused_total), no
   record is lost or duplicated;
 - proof 6: a rolling restart (SIGTERM, start again, node after node) under load;
-- the warehouse destination: kill -9 of a node while it loads rows into PostgreSQL.
+- the warehouse destination: kill -9 of a node while it loads rows into PostgreSQL;
+- two of the three NATS servers killed (no quorum): 503s, nothing acknowledged lost.
 """
 
 import collections
@@ -240,3 +241,31 @@ def test_kill9_of_a_node_loading_into_postgresql_loads_every_record_once(cluster
     for t, c, i, r in db.execute(f"SELECT t, c, i, r FROM {table}").fetchall():
         counts[f'{{"t":{t},"c":{c},"i":{i},"r":"{r}"}}'.encode()] += 1
     check(ledger, counts, "\n".join(n.log()[-1500:] for n in nodes))
+
+
+def test_losing_the_nats_quorum_answers_503_and_loses_nothing(cluster, s3, bucket):
+    """Two of the three NATS servers killed -9 for 15 s under load: with no quorum, puts are
+    answered 503 (ServiceUnavailableException) by their deadline, never a 500; once the servers
+    are back, everything acknowledged is delivered. A record answered 503 because its publish was
+    never acknowledged may still have been stored (the one server left took it, and the others
+    replicated it on their return): the producer's resend of it is then a duplicate, as with a
+    lost answer, so such records count as unanswered here."""
+    nodes = start_cluster(cluster, bucket)
+    wait_spread(nodes)
+    ledger = Ledger(uncertain_failures=True)
+    producers = producers_on(nodes, ledger, seconds=90)
+    time.sleep(3)
+    services("nats-kill", "2")
+    services("nats-kill", "3")
+    try:
+        time.sleep(15)
+    finally:
+        services("nats-start", "2")
+        services("nats-start", "3")
+    time.sleep(10)
+    producers.finish()
+    errors = {k: v for k, v in ledger.calls.items() if k.startswith("error:")}
+    print(f"answers with two of three NATS servers down for 15 s: {dict(ledger.calls)}")
+    assert set(errors) <= {"error:ServiceUnavailableException"}, errors
+    assert errors or ledger.calls["partly-acked"], f"no put was refused without a quorum: {dict(ledger.calls)}"
+    settle_and_check(nodes, s3, bucket, ledger)
