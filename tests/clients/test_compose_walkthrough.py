@@ -31,6 +31,16 @@ CLUSTER_INIT = DEPLOY / "compose" / "postgres-init-cluster.sql"
 CLUSTER_HEADING = "## Cluster mode with Compose"
 
 
+def service_rewrites(svc):
+    """The walkthrough's MinIO and OpenSearch addresses and credentials, as the services here have them."""
+    return [
+        ("http://localhost:9000", svc["s3"]),
+        ("AWS_ACCESS_KEY_ID=hydrant AWS_SECRET_ACCESS_KEY=hydrant-secret",
+         f"AWS_ACCESS_KEY_ID={svc['s3_key']} AWS_SECRET_ACCESS_KEY={svc['s3_secret']}"),
+        ("http://localhost:9200", svc["search"]),
+    ]
+
+
 def walkthrough_commands(heading="## Docker Compose walkthrough", end="\n### "):
     """The shell commands of the README's compose walkthrough (or of the section under
     `heading`, up to `end`), `docker` ones left out."""
@@ -102,11 +112,7 @@ def test_the_compose_walkthrough_delivers_to_minio_postgres_and_opensearch(servi
     h.start()
     try:
         script = rewrite_example("\n".join(walkthrough_commands()), [
-            ("http://localhost:4573", h.endpoint),
-            ("http://localhost:9000", svc["s3"]),
-            ("AWS_ACCESS_KEY_ID=hydrant AWS_SECRET_ACCESS_KEY=hydrant-secret",
-             f"AWS_ACCESS_KEY_ID={svc['s3_key']} AWS_SECRET_ACCESS_KEY={svc['s3_secret']}"),
-            ("http://localhost:9200", svc["search"]),
+            ("http://localhost:4573", h.endpoint), *service_rewrites(svc),
         ], "deploy/README.md's walkthrough")
         out = run_example(script, ROOT, example_env(tmp_path)).stdout
 
@@ -177,12 +183,8 @@ def test_the_cluster_walkthrough_delivers_through_either_node(services, s3, tmp_
                 node.start(timeout=60)
         a, b = nodes["hydrant-a"], nodes["hydrant-b"]
         script = rewrite_example("\n".join(walkthrough_commands(CLUSTER_HEADING, "\n## ")), [
-            ("http://localhost:4581", a.endpoint),
-            ("http://localhost:4582", b.endpoint),
-            ("http://localhost:9000", svc["s3"]),
-            ("AWS_ACCESS_KEY_ID=hydrant AWS_SECRET_ACCESS_KEY=hydrant-secret",
-             f"AWS_ACCESS_KEY_ID={svc['s3_key']} AWS_SECRET_ACCESS_KEY={svc['s3_secret']}"),
-            ("http://localhost:9200", svc["search"]),
+            ("http://localhost:4581", a.endpoint), ("http://localhost:4582", b.endpoint),
+            *service_rewrites(svc),
         ], "deploy/README.md's cluster walkthrough")
         out = run_example(script, ROOT, example_env(tmp_path)).stdout
 

@@ -438,13 +438,18 @@ def test_k8s_statefulset_matches_the_config():
     assert "memory" in c["resources"]["requests"] and "memory" in c["resources"]["limits"]
 
 
-def test_kustomize_renders():
+def kustomize(directory):
+    """The documents `kubectl kustomize` renders from `directory` (skips without kubectl)."""
     kubectl = shutil.which("kubectl")
     if not kubectl:
         pytest.skip("kubectl is not installed")
-    p = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    kinds = [d["kind"] for d in load_yaml().safe_load_all(p.stdout) if d]
+    return [d for d in load_yaml().safe_load_all(p.stdout) if d]
+
+
+def test_kustomize_renders():
+    kinds = [d["kind"] for d in kustomize(K8S)]
     assert sorted(kinds) == ["ConfigMap", "Secret", "Secret", "Service", "Service", "StatefulSet"]
 
 
@@ -469,12 +474,7 @@ def test_k8s_cluster_config_validates_with_the_pod_environment():
 
 
 def test_k8s_cluster_overlay_renders_stateless_pods():
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
-        pytest.skip("kubectl is not installed")
-    p = subprocess.run([kubectl, "kustomize", str(K8S_CLUSTER)], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    docs = [d for d in load_yaml().safe_load_all(p.stdout) if d]
+    docs = kustomize(K8S_CLUSTER)
     assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "Secret", "Secret", "Service"]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
