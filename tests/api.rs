@@ -142,6 +142,23 @@ async fn errors_have_firehose_types_statuses_and_request_ids() {
         assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(has_id);
     }
+    // A parser error quotes what it refused: a caller does not get a megabyte back.
+    let huge = json!({"DeliveryStreamName": "clicks", "Records": "A".repeat(1 << 20)}).to_string();
+    let (status, answer, _) = call(&app, "Firehose_20150804.PutRecordBatch", json11, &huge).await;
+    assert_eq!(
+        (status, answer["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("SerializationException"))
+    );
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("request body is not a valid Firehose JSON request: invalid type"),
+        "{message}"
+    );
+    assert!(
+        message.len() < 4200 && message.ends_with("(message cut at 4096 characters)"),
+        "{}",
+        message.len()
+    );
     hydrant.shutdown().await;
 }
 

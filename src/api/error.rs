@@ -104,7 +104,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorType, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), known_streams: None }
+        Self { kind, message: bounded(message.into()), known_streams: None }
     }
 
     /// The answer for a caller whose key may use only some streams: it does not learn the
@@ -221,6 +221,20 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
+    }
+}
+
+/// Longest error message an answer carries: parser errors quote the input (`invalid type:
+/// string "..."`), and a caller must not get back a megabyte it sent.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// `message`, cut at [`MAX_MESSAGE_CHARS`] characters with a note that it was.
+fn bounded(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => message,
+        Some((end, _)) => {
+            format!("{}... (message cut at {MAX_MESSAGE_CHARS} characters)", &message[..end])
+        }
     }
 }
 
