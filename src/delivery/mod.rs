@@ -4,6 +4,7 @@ pub mod assembler;
 pub mod batch;
 pub mod buffers;
 pub mod error_output;
+mod failure;
 mod fault;
 pub mod health;
 pub mod markers;

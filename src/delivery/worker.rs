@@ -41,6 +41,7 @@ use tokio::sync::watch;
 use super::assembler::{Assembler, Stages};
 use super::batch::BatchPolicy;
 use super::buffers::{BufferKey, Markers, Progress, Unit};
+use super::failure::{joined, Failure, WorkerError};
 use super::signals::{StopMode, StopReceiver};
 use super::sink::{Sink, SinkContext, SinkResult};
 use super::status::WorkerStatus;
@@ -57,7 +58,7 @@ pub const CONSUMER: &str = "delivery";
 /// Name of the source-record backup consumer (`S3BackupMode: Enabled` and the like).
 pub const BACKUP_CONSUMER: &str = "backup";
 
-type WorkerResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+type WorkerResult<T> = Result<T, WorkerError>;
 
 /// First wait before a failed worker is started again.
 pub const FIRST_RESTART_WAIT: Duration = Duration::from_millis(200);
@@ -112,12 +113,6 @@ enum Taken {
     Stopped,
     /// The shard ends here.
     End(ShardEnd),
-}
-
-/// Why one run of a worker ended early.
-struct Failure {
-    part: &'static str,
-    error: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl ShardWorker {
@@ -199,12 +194,19 @@ impl ShardWorker {
         let first = self.stages.lock().expect("not poisoned").take();
         let stages = match first.map_or_else(|| (self.restart_stages)(), Ok) {
             Ok(stages) => stages,
-            Err(message) => return (Err(Failure { part: "stages", error: message.into() }), false),
+            Err(message) => {
+                return (
+                    Err(Failure { part: "stages", error: WorkerError::Stages(message) }),
+                    false,
+                )
+            }
         };
         let state = match self.runtime.block_on(self.lease.state()) {
             Ok(state) => state,
             Err(LeaseError::Lost { .. }) => return (Ok(()), false),
-            Err(e) => return (Err(Failure { part: "cutter", error: e.into() }), false),
+            Err(e) => {
+                return (Err(Failure { part: "cutter", error: WorkerError::State(e) }), false)
+            }
         };
         let (tx, rx) = sync_channel::<Unit>(1);
         // Set when the uploader fails, so that an idle cutter ends too.
@@ -227,7 +229,9 @@ impl ShardWorker {
         });
         let cutter = match cutter {
             Ok(handle) => handle,
-            Err(e) => return (Err(Failure { part: "cutter", error: e.into() }), false),
+            Err(e) => {
+                return (Err(Failure { part: "cutter", error: WorkerError::Thread(e) }), false)
+            }
         };
         // The uploader runs on this (the supervisor's) thread: a shard costs one thread less,
         // and a panic in it is caught here like one of the cutter's.
@@ -505,7 +509,7 @@ impl ShardWorker {
                     consumer = self.lease.consumer(), "the lease on the shard was lost; stopping");
                 Ok(false)
             }
-            Err(e) => Err(format!("storing the delivery progress: {e}").into()),
+            Err(e) => Err(WorkerError::Commit(e)),
         }
     }
 
@@ -566,25 +570,6 @@ impl ShardWorker {
         match unit.key {
             BufferKey::Errors(_) => self.sink.error_output().deliver_errors(unit, &ctx),
             BufferKey::Data(_) => self.sink.deliver(unit, &ctx),
-        }
-    }
-}
-
-/// The outcome of a joined thread: its error, or its panic as an error.
-fn joined(
-    outcome: std::thread::Result<WorkerResult<()>>,
-    part: &'static str,
-) -> Result<(), Failure> {
-    match outcome {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(Failure { part, error }),
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(Failure { part, error: format!("panicked: {message}").into() })
         }
     }
 }
