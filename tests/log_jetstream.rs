@@ -54,7 +54,8 @@ mod leases;
 mod definitions;
 
 fn nats_options(servers: Vec<String>) -> NatsOptions {
-    NatsOptions { servers, auth: NatsAuth::None, tls: None, name: "hydrant-test".into() }
+    let name = "hydrant-test".into();
+    NatsOptions { servers, auth: NatsAuth::None, tls: None, name, only_listed: false }
 }
 
 #[tokio::test]
@@ -231,6 +232,8 @@ const PASS: u8 = 0;
 const HOLD: u8 = 1;
 /// Drops them, keeping the connections open (a partition).
 const BLACK_HOLE: u8 = 2;
+/// Closes every connection and every new one at once (the server is gone).
+const CLOSED: u8 = 3;
 
 /// A TCP proxy to a NATS server, the only server a test node knows.
 struct Proxy {
@@ -250,6 +253,9 @@ impl Proxy {
             tokio::spawn(async move {
                 loop {
                     let (client, _) = listener.accept().await.unwrap();
+                    if mode.load(std::sync::atomic::Ordering::Acquire) == CLOSED {
+                        continue; // dropped: closed at once
+                    }
                     let server = tokio::net::TcpStream::connect(&target).await.unwrap();
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
@@ -266,7 +272,12 @@ impl Proxy {
     }
 
     async fn node(&self, options: JetStreamOptions) -> JetStreamStore {
-        let nats = nats_options(vec![format!("nats://127.0.0.1:{}", self.port)]);
+        // Only through the proxy: the servers it reaches announce the others, which the node
+        // would reconnect to when the proxy cuts it off.
+        let nats = NatsOptions {
+            only_listed: true,
+            ..nats_options(vec![format!("nats://127.0.0.1:{}", self.port)])
+        };
         let nats = nats.connect().await.expect("connects through the proxy");
         JetStreamStore::new(nats, options)
     }
@@ -296,6 +307,9 @@ async fn forward(
         }
         if mode.load(Ordering::Acquire) == BLACK_HOLE {
             std::future::pending::<()>().await;
+        }
+        if mode.load(Ordering::Acquire) == CLOSED {
+            return;
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
@@ -332,7 +346,8 @@ async fn appends_nats_does_not_answer_are_unavailable_by_the_deadline() {
 
 /// A node that lost its connection says so in the log's problems (which `/readyz` turns into
 /// 503 not ready, so a load balancer sends producers to nodes that can take records), and
-/// stops saying so once it has reconnected.
+/// stops saying so once it has reconnected. Here its only server goes away (the proxy closes
+/// every connection), then comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_its_nats_connection_reports_every_shard_until_it_reconnects() {
     let urls = nats_urls_or_skip!();
@@ -341,7 +356,7 @@ async fn a_node_without_its_nats_connection_reports_every_shard_until_it_reconne
     let log = proxy.node(h.options.clone()).await.open("cut", spec(2)).await.expect("opens");
     assert!(log.problems().is_empty(), "{:?}", log.problems());
 
-    proxy.set(BLACK_HOLE);
+    proxy.set(CLOSED);
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
     while log.problems().is_empty() {
         assert!(std::time::Instant::now() < deadline, "the lost connection was never noticed");

@@ -106,5 +106,6 @@ fn nats_options(core: &CoreConfig, node: &str) -> NatsOptions {
         .tls
         .as_ref()
         .map(|tls| NatsTls { ca: tls.ca.clone(), client: tls.cert.clone().zip(tls.key.clone()) });
-    NatsOptions { servers: core.servers.clone(), auth, tls, name: format!("hydrant {node}") }
+    let name = format!("hydrant {node}");
+    NatsOptions { servers: core.servers.clone(), auth, tls, name, only_listed: false }
 }

@@ -33,6 +33,9 @@ pub struct NatsOptions {
     pub tls: Option<NatsTls>,
     /// The connection's name, shown by the servers (`hydrant <node id>`).
     pub name: String,
+    /// Use only `servers`, not the other servers of the cluster that they announce (tests that
+    /// cut a node off through a proxy; a node is better off reconnecting to any server).
+    pub only_listed: bool,
 }
 
 impl std::fmt::Debug for NatsOptions {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for NatsOptions {
             .field("auth", &self.auth.field())
             .field("tls", &self.tls)
             .field("name", &self.name)
+            .field("only_listed", &self.only_listed)
             .finish()
     }
 }
@@ -198,6 +202,9 @@ impl NatsOptions {
                 options = options.add_client_certificate(cert.clone(), key.clone());
             }
         }
+        if self.only_listed {
+            options = options.ignore_discovered_servers();
+        }
         Ok(options
             .name(&self.name)
             .connection_timeout(CONNECT_TIMEOUT)
@@ -334,6 +341,7 @@ mod tests {
             auth: NatsAuth::Token("s3cr3t".into()),
             tls: None,
             name: "n".into(),
+            only_listed: false,
         };
         let text = format!("{options:?}");
         assert!(!text.contains("hunter2") && !text.contains("s3cr3t"), "{text}");
@@ -351,6 +359,7 @@ mod tests {
             auth: NatsAuth::None,
             tls: None,
             name: "test".into(),
+            only_listed: false,
         };
         let e = options.connect().await.unwrap_err();
         assert!(e.is_transient(), "{e:?}");
