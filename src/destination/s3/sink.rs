@@ -57,6 +57,25 @@ impl S3Output {
             .map_err(SinkError::DataKey)
     }
 
+    /// Key of a data unit's object under `Prefix`, when it has one: a unit without one (a
+    /// missing partition key, an arrival time no calendar shows) is written whole to the error
+    /// output, as an object the store refuses, and `Err` carries that delivery's outcome (so
+    /// no shard stops on it). Only what the error output cannot take either is an error.
+    pub fn data_key_or_refuse(
+        &self,
+        ctx: &SinkContext,
+        unit: &Unit,
+    ) -> SinkResult<Result<String, bool>> {
+        match self.data_key(ctx, unit) {
+            Ok(key) => Ok(Ok(key)),
+            Err(SinkError::DataKey(e)) => {
+                let e = DestinationError::permanent("S3.InvalidKey", e.to_string());
+                self.put_refused_object(ctx, unit, None, &e).map(Err)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Key of an error object of `output_type` made from `unit`'s records. The variant mixes
     /// in the type, so a data unit's failures never overwrite another object.
     pub fn error_key(
@@ -240,14 +259,9 @@ impl Sink for S3Sink {
 
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
         let out = &self.output;
-        let key = match out.data_key(ctx, unit) {
+        let key = match out.data_key_or_refuse(ctx, unit)? {
             Ok(key) => key,
-            // No key, no object: it goes whole to the error output, as one the store refuses.
-            Err(SinkError::DataKey(e)) => {
-                let e = DestinationError::permanent("S3.InvalidKey", e.to_string());
-                return out.put_refused_object(ctx, unit, None, &e);
-            }
-            Err(e) => return Err(e),
+            Err(delivered) => return Ok(delivered),
         };
         match out.try_put(ctx, &key, unit.body.clone(), out.codec.content_encoding()) {
             Put::Written => {}

@@ -46,7 +46,10 @@ impl Sink for WarehouseSink {
     }
 
     fn deliver(&self, unit: &Unit, ctx: &SinkContext) -> SinkResult<bool> {
-        let key = self.staging.data_key(ctx, unit)?;
+        let key = match self.staging.data_key_or_refuse(ctx, unit)? {
+            Ok(key) => key,
+            Err(delivered) => return Ok(delivered),
+        };
         let encoding = self.staging.codec.content_encoding();
         match self.staging.try_put(ctx, &key, unit.body.clone(), encoding) {
             Put::Written => {}
