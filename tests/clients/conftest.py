@@ -152,11 +152,14 @@ class Hydrant:
 
 def firehose_client(endpoint, key="AKIDEXAMPLE", secret="secret", region="us-east-1", verify=None, **config):
     """A boto3 Firehose client that makes each call once (a test sees every error as it comes);
-    `config` goes to botocore's Config (read_timeout=...)."""
+    `config` goes to botocore's Config (read_timeout=...). `total_max_attempts`, not
+    `max_attempts`: botocore counts the latter in retries, so `max_attempts: 1` resends a failed
+    call once, unseen (a 503'd call whose records were stored anyway then looked like
+    duplicates of acknowledged records)."""
     return boto3.client(
         "firehose", endpoint_url=endpoint, region_name=region,
         aws_access_key_id=key, aws_secret_access_key=secret, verify=verify,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, **config),
     )
 
 
