@@ -30,7 +30,9 @@ use tokio::sync::mpsc;
 use super::persist::{fingerprint, StoredStream};
 use super::store::{DefinitionStore, Expect, SharedChange, StoreError, WriteError};
 use crate::config::DeliveryStreamConfig;
-use crate::log::jetstream::{key_name, key_token, Nats};
+use crate::log::jetstream::{
+    is_already_created, is_wrong_last_revision, key_name, key_token, Nats,
+};
 
 /// Key prefix of the streams of the API.
 const API_PREFIX: &str = "s.";
@@ -213,7 +215,7 @@ impl KvDefinitions {
             }
             Expect::Absent => match self.bucket.create(&key, value).await {
                 Ok(_) => {}
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                Err(e) if is_already_created(&e) => {
                     let found = self.stored(&key).await.map_err(to_io)?;
                     return Err(WriteError::Conflict { current: current(found) });
                 }
@@ -227,7 +229,7 @@ impl KvDefinitions {
                 };
                 match self.bucket.update(&key, value, revision).await {
                     Ok(_) => {}
-                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    Err(e) if is_wrong_last_revision(&e) => {
                         let found = self.stored(&key).await.map_err(to_io)?;
                         return Err(WriteError::Conflict { current: current(found) });
                     }
@@ -263,17 +265,20 @@ impl KvDefinitions {
                 }
             };
             let value = Bytes::from(serde_json::to_vec(&next).map_err(io::Error::other)?);
-            let stored =
-                match revision {
-                    None => self.bucket.create(&key, value).await.map(|_| ()).map_err(|e| {
-                        (e.kind() == kv::CreateErrorKind::AlreadyExists, e.to_string())
-                    }),
-                    Some(revision) => {
-                        self.bucket.update(&key, value, revision).await.map(|_| ()).map_err(|e| {
-                            (e.kind() == kv::UpdateErrorKind::WrongLastRevision, e.to_string())
-                        })
-                    }
-                };
+            let stored = match revision {
+                None => self
+                    .bucket
+                    .create(&key, value)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (is_already_created(&e), e.to_string())),
+                Some(revision) => self
+                    .bucket
+                    .update(&key, value, revision)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (is_wrong_last_revision(&e), e.to_string())),
+            };
             match stored {
                 Ok(()) => return Ok(next.version),
                 // Another node stored a version first: read it again.

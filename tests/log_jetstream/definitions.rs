@@ -72,6 +72,41 @@ async fn of_two_nodes_writing_one_version_exactly_one_wins() {
     cleanup();
 }
 
+/// Two writes at the same instant, each from its own node: while one is being stored, the
+/// stream's leader refuses the other with error 10164 ("wrong last sequence", unnumbered),
+/// which must read as the conflict it is, not as a failure of the store (it was answered
+/// InternalFailure before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_writes_at_the_same_instant_one_wins_and_the_other_is_a_conflict() {
+    let Some(urls) = nats_urls() else { return };
+    let (a, b, cleanup) = two_nodes(&urls).await;
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    for round in 0..20u64 {
+        let name = format!("race-{round}");
+        let race = |expect: Expect, version: u64| {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let writes: Vec<_> = [(a.clone(), "a/"), (b.clone(), "b/")]
+                .into_iter()
+                .map(|(node, prefix)| {
+                    let (barrier, stored) = (barrier.clone(), stored(&name, version, prefix));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        node.write(&stored, expect)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = writes.into_iter().map(|w| w.join().unwrap()).collect();
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            let lost =
+                (results.iter()).filter(|r| matches!(r, Err(WriteError::Conflict { .. }))).count();
+            assert_eq!((won, lost), (1, 1), "round {round}, {expect:?}: {results:?}");
+        };
+        race(Expect::Absent, 1);
+        race(Expect::Version(1), 2);
+    }
+    cleanup();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_watching_sees_what_is_stored_then_every_change() {
     let Some(urls) = nats_urls() else { return };

@@ -17,6 +17,28 @@ pub const JS_INSUFFICIENT_RESOURCES: u64 = 10023;
 pub const JS_DUPLICATE_IN_PROCESS: u64 = 10158;
 /// `stream not found`.
 pub const JS_STREAM_NOT_FOUND: u64 = 10059;
+/// `wrong last sequence` without the number: how the leader of a replicated stream refuses an
+/// expected last (subject) sequence while another write to it is still being stored (nats-server
+/// 2.11 and later). async-nats maps only 10071, the numbered form, to `WrongLastSequence`.
+pub const JS_WRONG_LAST_SEQUENCE_IN_FLIGHT: u64 = 10164;
+
+/// Whether a conditional publish (`expected_last_sequence`) lost to another writer.
+pub fn is_wrong_last_sequence(e: &PublishError) -> bool {
+    e.kind() == PublishErrorKind::WrongLastSequence
+        || js_code(e) == Some(JS_WRONG_LAST_SEQUENCE_IN_FLIGHT)
+}
+
+/// Whether a key-value create found the key made by another writer (stored, or being stored).
+pub fn is_already_created(e: &async_nats::jetstream::kv::CreateError) -> bool {
+    e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists
+        || js_code(e) == Some(JS_WRONG_LAST_SEQUENCE_IN_FLIGHT)
+}
+
+/// Whether a key-value update lost to another writer of the key (its revision moved on).
+pub fn is_wrong_last_revision(e: &async_nats::jetstream::kv::UpdateError) -> bool {
+    e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision
+        || js_code(e) == Some(JS_WRONG_LAST_SEQUENCE_IN_FLIGHT)
+}
 
 /// The JetStream API error code somewhere in `e`'s chain of causes.
 pub fn js_code<K>(e: &async_nats::error::Error<K>) -> Option<u64>

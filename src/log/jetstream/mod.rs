@@ -37,6 +37,7 @@ mod stream_log;
 mod take;
 
 pub use connect::{Nats, NatsAuth, NatsError, NatsOptions, NatsTls};
+pub use errors::{is_already_created, is_wrong_last_revision};
 pub use names::{key_name, key_token};
 pub use node::LeaseTiming;
 pub use store::{JetStreamOptions, JetStreamStore};

@@ -25,6 +25,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Notify};
 
+use super::errors::is_already_created;
 use super::lease::{lease_key, parse, Held, JetStreamLease, Owner, Place, Stored};
 use super::names::{key_token, random_id};
 use super::stream_log::LogShared;
@@ -390,7 +391,7 @@ impl Node {
                     state.table.observe(&key, 0, Instant::now());
                     state.records.entry(key).or_insert((revision, record));
                 }
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                Err(e) if is_already_created(&e) => {
                     lock(&self.state).made.insert(key);
                 }
                 Err(e) => tracing::debug!(key = %key, error = %e, "cannot make a lease record"),

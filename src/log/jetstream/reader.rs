@@ -16,7 +16,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
@@ -24,7 +23,9 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::sync::Notify;
 
-use super::errors::{cause, classify, js_code, PublishFailure, JS_DUPLICATE_IN_PROCESS};
+use super::errors::{
+    cause, classify, is_wrong_last_sequence, js_code, PublishFailure, JS_DUPLICATE_IN_PROCESS,
+};
 use super::message::{decode, seal_headers, unix_ms, Decoded};
 use super::stream_log::LogShared;
 use crate::log::{
@@ -385,9 +386,7 @@ async fn publish_seal(
         match sent {
             Ok(ack) if !ack.duplicate && ack.sequence == p => return Ok(SealOutcome::Sealed(seal)),
             Ok(ack) => return seal_at(shared, shard, ack.sequence).await,
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                return seal_at(shared, shard, p).await
-            }
+            Err(e) if is_wrong_last_sequence(&e) => return seal_at(shared, shard, p).await,
             Err(e) if js_code(&e) == Some(JS_DUPLICATE_IN_PROCESS) => {
                 // The same seal is being stored by another node right now.
                 let until = tokio::time::Instant::now() + SEAL_IN_PROCESS_WAIT;

@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 
 use super::at_rest::AtRest;
 use super::connect::Nats;
-use super::errors::cause;
+use super::errors::{cause, is_already_created, is_wrong_last_revision};
 use super::names::{key_token, random_id, stream_name, subject};
 use super::node::{LeaseTiming, Node};
 use super::stream_log::{bounds, JetStreamLog, LogShared, ShardHandle};
@@ -341,7 +341,7 @@ impl LogStore for JetStreamStore {
                     let value = Bytes::from(serde_json::to_vec(&entry).expect("serializable"));
                     match buckets.logs.create(&key, value).await {
                         Ok(_) => break (entry, true),
-                        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+                        Err(e) if is_already_created(&e) => continue,
                         Err(e) => {
                             return Err(OpenError::Unavailable(cause(
                                 "adding a log to the registry",
@@ -422,7 +422,7 @@ impl LogStore for JetStreamStore {
                             .await
                             .map_err(StoreError::Unavailable)
                     }
-                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                    Err(e) if is_wrong_last_revision(&e) => continue,
                     Err(e) => {
                         return Err(StoreError::Unavailable(cause("marking a log deleted", e)))
                     }
