@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
 TARGETS=(put_records config log_frames log_recovery snappy_framing encrypted_object
-  transform_response sigv4 record_processing)
+  transform_response sigv4 record_processing kinesis_requests)
 # Largest input per target: a config file or a shard directory can be a few tens of KiB.
 max_len() {
   case $1 in

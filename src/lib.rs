@@ -18,6 +18,7 @@ pub mod destination;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
+pub mod kinesis;
 pub mod listener;
 pub mod log;
 pub mod names;

@@ -69,4 +69,5 @@ replay_tests!(
     transform_response,
     sigv4,
     record_processing,
+    kinesis_requests,
 );

@@ -25,6 +25,7 @@ use hydrant::codec::encryption::{
     WrappedKey,
 };
 use hydrant::fuzzing;
+use hydrant::kinesis::{record as kinesis_record, SequenceNumber, ShardIterator};
 use hydrant::log::embedded::record::{decode_frame, encode_frame_of_kind, Decoded};
 use hydrant::log::embedded::{checkpoint, segment, DiskBudget, FsyncPolicy, LogOptions, Shard};
 use hydrant::log::Entry;
@@ -45,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("transform_response", transform_response),
     ("sigv4", sigv4),
     ("record_processing", record_processing),
+    ("kinesis_requests", kinesis_requests),
 ];
 
 /// Firehose's limits, as the API enforces them (`src/api/ops.rs`).
@@ -517,4 +519,27 @@ pub fn record_processing(data: &[u8]) {
             assert_eq!(delimited.len(), sub.len() + 1);
         }
     });
+}
+
+/// `[op, body...]`: a Kinesis request body in CBOR, turned into the JSON request the handlers
+/// take (op even); or what Kinesis clients hand back (op odd): a shard iterator and a sequence
+/// number (each round-trips when it parses), and a log entry read as a Kinesis record.
+pub fn kinesis_requests(data: &[u8]) {
+    let Some((&op, body)) = data.split_first() else { return };
+    if op % 2 == 0 {
+        if let Ok(json) = fuzzing::kinesis_cbor_request(body) {
+            assert!(std::str::from_utf8(&json).is_ok_and(|j| !j.is_empty()));
+        }
+        return;
+    }
+    let text = String::from_utf8_lossy(body);
+    if let Ok(iterator) = ShardIterator::parse(&text, i64::MIN) {
+        assert_eq!(ShardIterator::parse(&iterator.token(), i64::MIN), Ok(iterator));
+    }
+    if let Some(sequence) = SequenceNumber::parse(&text) {
+        assert_eq!(sequence.to_string(), text);
+    }
+    if let Ok(record) = kinesis_record::decode(&Bytes::copy_from_slice(body)) {
+        assert!(record.partition_key.len() + record.data.len() + 3 <= body.len());
+    }
 }

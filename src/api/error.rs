@@ -51,6 +51,11 @@ pub enum ErrorType {
     /// read. AWS's JSON services answer an oversized payload with 413 and this name (Lambda's
     /// `Invoke` models it); SDKs do not retry it, which is right: the same request fails again.
     RequestEntityTooLarge,
+    /// Kinesis: the shard iterator is older than 5 minutes.
+    ExpiredIterator,
+    /// Kinesis: the shard (or here, the disk under the log) cannot take more now; SDKs back
+    /// off and retry.
+    ProvisionedThroughputExceeded,
     /// The request body arrived slower than `http.min_body_bytes_per_second` allows (HTTP 408).
     /// botocore and the other SDKs retry this name as a transient error.
     RequestTimeout,
@@ -77,6 +82,8 @@ impl ErrorType {
             Self::AccessDenied => "AccessDeniedException",
             Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
             Self::RequestTimeout => "RequestTimeoutException",
+            Self::ExpiredIterator => "ExpiredIteratorException",
+            Self::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
         }
     }
 
@@ -208,11 +215,16 @@ pub fn put_record_error(stream: &str, e: &AppendError) -> ApiError {
     ApiError::new(ErrorType::ServiceUnavailable, message)
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body =
-            serde_json::json!({ "__type": self.kind.name(), "message": self.full_message() });
-        let mut response = (self.kind.status(), super::json_body(body.to_string())).into_response();
+impl ApiError {
+    /// The error document: `{"__type","message"}`.
+    pub fn document(&self) -> String {
+        serde_json::json!({ "__type": self.kind.name(), "message": self.full_message() })
+            .to_string()
+    }
+
+    /// The answer with `body` (the [`document`](Self::document), in the request's encoding).
+    pub fn response_with(self, body: Response) -> Response {
+        let mut response = (self.kind.status(), body).into_response();
         response
             .headers_mut()
             .insert("x-amzn-errortype", HeaderValue::from_static(self.kind.name()));
@@ -221,6 +233,13 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = super::json_body(self.document());
+        self.response_with(body)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod body;
 mod control_ops;
 mod describe;
 pub mod error;
+pub mod kinesis;
 pub(crate) mod ops;
 mod record_id;
 mod wire;
@@ -60,6 +61,9 @@ pub struct AppState {
     pub auth: Option<Arc<Verifier>>,
     /// How fast request bodies must arrive (`http:`).
     pub body_rate: BodyRate,
+    /// The Kinesis Data Streams (embedded core only; `None` answers that the API is not
+    /// served).
+    pub kinesis: Option<Arc<crate::kinesis::KinesisStreams>>,
 }
 
 impl AppState {
@@ -71,7 +75,14 @@ impl AppState {
             inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_MIB as usize * 1024)),
             auth: None,
             body_rate: BodyRate::default(),
+            kinesis: None,
         }
+    }
+
+    /// Serves the Kinesis Data Streams API on `streams`.
+    pub fn with_kinesis(mut self, streams: Arc<crate::kinesis::KinesisStreams>) -> Self {
+        self.kinesis = Some(streams);
+        self
     }
 
     /// Applies the body deadline of `http:`.
@@ -192,7 +203,10 @@ async fn firehose(
     body: Body,
 ) -> Response {
     let peer = peer.map(|Extension(peer)| peer);
+    // A Kinesis call in CBOR is answered in CBOR, errors included.
+    let cbor = kinesis::is_cbor(&headers);
     match dispatch(&state, peer.as_ref(), &method, &uri, &headers, body).await {
+        Ok(body) if cbor => (StatusCode::OK, kinesis::cbor_body(&body)).into_response(),
         Ok(body) => (StatusCode::OK, json_body(body)).into_response(),
         Err(e) => {
             if e.kind.status().is_server_error() {
@@ -200,7 +214,12 @@ async fn firehose(
             } else {
                 tracing::debug!(error_type = e.kind.name(), message = %e.message, "request rejected");
             }
-            e.into_response()
+            if cbor {
+                let body = kinesis::cbor_body(&e.document());
+                e.response_with(body)
+            } else {
+                e.into_response()
+            }
         }
     }
 }
@@ -213,6 +232,9 @@ async fn dispatch(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<String, ApiError> {
+    if let Some(operation) = kinesis_operation(headers)? {
+        return dispatch_kinesis(state, peer, operation, headers, body).await;
+    }
     let auth_failed = |e: AuthError| {
         state.metrics.auth_failure(e.reason());
         ApiError::from(e)
@@ -285,6 +307,66 @@ async fn dispatch(
     };
     // A key limited to some streams does not get to learn the others' names.
     result.map_err(|e| if restricted.is_some() { e.for_restricted_caller() } else { e })
+}
+
+/// A Kinesis Data Streams call. Not with `auth: sigv4` yet: a key's `actions` name Firehose
+/// operations only, so no key could be allowed or refused a Kinesis one; the call is refused
+/// before its body is read.
+async fn dispatch_kinesis(
+    state: &AppState,
+    peer: Option<&Peer>,
+    operation: &'static str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, ApiError> {
+    if state.auth.is_some() {
+        body::discard_body(body, headers, state.body_rate);
+        return Err(ApiError::new(
+            ErrorType::AccessDenied,
+            format!(
+                "kinesis:{operation} is not served with auth: sigv4 yet (access keys cannot be \
+                 granted Kinesis actions); the Kinesis Data Streams API needs auth: none for now"
+            ),
+        ));
+    }
+    let cbor = kinesis::is_cbor(headers);
+    if !cbor {
+        check_content_type(headers)?;
+    }
+    let length = match body::declared_length(headers) {
+        Ok(length) => length,
+        Err(e) => {
+            state.metrics.http_request_rejected("too_large");
+            body::discard_body(body, headers, state.body_rate);
+            return Err(e);
+        }
+    };
+    let _room = body::reserve_memory(state, peer, length).await?;
+    let body = body::read_body(state, body, length).await?;
+    if cbor {
+        let json = kinesis::cbor::request_to_json(&body)?;
+        return kinesis::dispatch(state, operation, &json).await;
+    }
+    kinesis::dispatch(state, operation, &body).await
+}
+
+/// The Kinesis operation an `X-Amz-Target: Kinesis_20131202.<Op>` names (`None` for any other
+/// target).
+fn kinesis_operation(headers: &HeaderMap) -> Result<Option<&'static str>, ApiError> {
+    let target = headers.get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or_default();
+    let Some(operation) = target.strip_prefix(kinesis::TARGET_PREFIX) else {
+        return Ok(None);
+    };
+    match kinesis::OPERATIONS.iter().copied().find(|known| *known == operation) {
+        Some(known) => Ok(Some(known)),
+        None => Err(ApiError::new(
+            ErrorType::UnknownOperation,
+            format!(
+                "Kinesis operation {operation} is not supported by this Hydrant; supported: {}",
+                kinesis::OPERATIONS.join(", ")
+            ),
+        )),
+    }
 }
 
 /// Largest body read from a key that may not call its operation, so the refusal can name the

@@ -25,7 +25,7 @@ pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// Standard alphabet; padding optional because some producers strip it, but padding in the
 /// middle of a value (two base64 strings concatenated) is still an error.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );

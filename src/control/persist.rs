@@ -13,9 +13,8 @@
 //! A stream's name never becomes a path as it is: [`path_name`] encodes it (see there).
 //! [`api_file`] and the log's layout are the only places a path is derived from a name.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
@@ -68,18 +67,7 @@ fn api_file_name(name: &str) -> String {
 
 /// Writes `contents` to `target` atomically and durably, readable by the owner only.
 fn write_private(target: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let mut tmp_name = target.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(TMP_SUFFIX);
-    let tmp = dir.join(tmp_name);
-    {
-        let mut f =
-            OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, target)?;
-    sync_dir(dir)
+    dirs::write_file_private(target, contents, TMP_SUFFIX)
 }
 
 /// Stores an API stream's file (creating `api-streams/` on first use).

@@ -46,6 +46,8 @@ pub enum ServerError {
     /// `core.type: jetstream`: the cluster cannot be used (the text names the field).
     #[error("{0}")]
     Cluster(String),
+    #[error("cannot open the Kinesis streams: {0}")]
+    Kinesis(#[from] crate::kinesis::KinesisError),
     #[error("{}: {source}", source.field())]
     Tls {
         #[from]
@@ -79,6 +81,12 @@ impl Hydrant {
         // One WebAssembly engine per server: every stream's transforms are compiled in it.
         let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
         let (store, definitions) = (core.store, core.definitions);
+        // The Kinesis Data Streams API: on the embedded core only, for now.
+        let kinesis = if core.embedded.is_some() {
+            Some(Arc::new(open_kinesis(config, store.clone())?))
+        } else {
+            None
+        };
         let open = || ControlPlane::open(server, store, definitions, &metrics, build);
         // Opening blocks (files, or the cluster): on a multi-thread runtime's worker, hand its
         // other tasks (a cluster connection's among them) to another thread meanwhile.
@@ -93,8 +101,12 @@ impl Hydrant {
         control.resume_deletions(control.pending_deletions());
         control.follow_shared_changes();
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
+        let mut state = AppState::new(control, metrics).with_auth(verifier).with_http(&config.http);
+        if let Some(kinesis) = kinesis {
+            state = state.with_kinesis(kinesis);
+        }
         Ok(Self {
-            state: AppState::new(control, metrics).with_auth(verifier).with_http(&config.http),
+            state,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
             _lock: lock,
         })
@@ -109,9 +121,27 @@ impl Hydrant {
 
     async fn shutdown_by(self, deadline: tokio::time::Instant) {
         let control = self.state.control.clone();
+        let kinesis = self.state.kinesis.clone();
         drop(self.state);
         control.shutdown(deadline).await;
+        if let Some(kinesis) = kinesis {
+            kinesis.close().await;
+        }
     }
+}
+
+/// The Kinesis streams of `config.data_dir`, bounded by `limits:`.
+fn open_kinesis(
+    config: &crate::config::Config,
+    store: Arc<dyn crate::log::LogStore>,
+) -> Result<crate::kinesis::KinesisStreams, ServerError> {
+    let limits = crate::kinesis::KinesisLimits {
+        max_streams: config.limits.max_streams,
+        max_shards_per_stream: config.limits.max_shards_per_stream,
+        max_shards: config.limits.max_shards,
+    };
+    let open = crate::kinesis::KinesisStreams::open(&config.data_dir, store, limits);
+    Ok(futures::executor::block_on(open)?)
 }
 
 /// Where SIGHUP re-reads the configuration from.

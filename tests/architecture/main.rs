@@ -90,6 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("health", &["registry"]),
+    ("kinesis", &["clock", "log"]),
     // Changing streams while serving.
     (
         "control",
@@ -116,6 +117,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "control",
             "destination",
             "health",
+            "kinesis",
             "listener",
             "log",
             "names",

@@ -651,22 +651,23 @@ class AwsCli:
         require_tool(self.path, f"aws CLI {version}")
         self.version, self.tmp_path = version, tmp_path
 
-    def __call__(self, endpoint, *args, key="AKIDEXAMPLE", secret="secret", ca=None, ok=True, timeout=120):
-        """`aws firehose <args>` against `endpoint`: the JSON answer ({} when it prints nothing), or
-        with ok=False the CompletedProcess (text), whatever its exit code."""
+    def __call__(self, endpoint, *args, key="AKIDEXAMPLE", secret="secret", ca=None, ok=True, timeout=120,
+                 service="firehose"):
+        """`aws <service> <args>` against `endpoint`: the JSON answer ({} when it prints nothing),
+        or with ok=False the CompletedProcess (text), whatever its exit code."""
         env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION="us-east-1",
                    AWS_CONFIG_FILE=str(self.tmp_path / "no-aws-config"),
                    AWS_SHARED_CREDENTIALS_FILE=str(self.tmp_path / "no-aws-credentials"),
                    AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
         env.pop("AWS_PROFILE", None)
         env.pop("AWS_SESSION_TOKEN", None)
-        cmd = [self.path, "firehose", *args, "--endpoint-url", endpoint, "--output", "json"]
+        cmd = [self.path, service, *args, "--endpoint-url", endpoint, "--output", "json"]
         if ca:
             cmd += ["--ca-bundle", str(ca)]
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         if not ok:
             return p
-        assert p.returncode == 0, f"aws {self.version} firehose {args[0]} failed ({p.returncode}):\n{p.stderr[-2000:]}"
+        assert p.returncode == 0, f"aws {self.version} {service} {args[0]} failed ({p.returncode}):\n{p.stderr[-2000:]}"
         return json.loads(p.stdout) if p.stdout.strip() else {}
 
     def data(self, record: bytes) -> str:

@@ -56,6 +56,7 @@ RUN = {
     ("docs/encryption.md", "aws firehose start-delivery-stream-encryption"): "test_log_encryption_commands",
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml     #"): "test_validate_then_reload",
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml &&"): "test_validate_then_reload",
+    ("docs/kinesis.md", "export AWS_ACCESS_KEY_ID=any"): "test_kinesis_example_puts_and_gets_a_record",
     ("docs/performance.md", "cargo build --release"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "scripts/services.sh up && ."): "test_cluster_benchmark_commands_use_flags_that_exist",
 }
@@ -204,6 +205,16 @@ def test_api_put_example(tmp_path, hydrant_factory):
     h = hydrant_factory(config_yaml(s3_stream("clicks", "raw", store="default")))
     out = run_example(api_session(h, example("docs/api.md", "fh put-record")), tmp_path, example_env(tmp_path)).stdout
     assert json.loads(out)["RecordId"], out
+    quiet(h)
+
+
+def test_kinesis_example_puts_and_gets_a_record(tmp_path, hydrant_factory):
+    h = hydrant_factory("")
+    script = rewrite_example(example("docs/kinesis.md", "export AWS_ACCESS_KEY_ID=any"),
+                             [("http://127.0.0.1:4573", h.endpoint)], "docs/kinesis.md's example")
+    out = run_example(script, tmp_path, example_env(tmp_path)).stdout
+    *_, last = out.strip().splitlines()
+    assert last.split() == ["user-1", "aGVsbG8="], out
     quiet(h)
 
 

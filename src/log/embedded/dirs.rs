@@ -41,6 +41,30 @@ pub(crate) fn create_dir_all_with(
     }
 }
 
+/// Writes `contents` to `target` atomically and durably (a temporary file beside it with
+/// `tmp_suffix` appended to the name, fsync, rename, fsync of the directory), readable by the
+/// owner only: a crash leaves the old file or the new one, never a mix.
+pub fn write_file_private(target: &Path, contents: &[u8], tmp_suffix: &str) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = target.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(tmp_suffix);
+    let tmp = dir.join(tmp_name);
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, target)?;
+    sync_dir(dir)
+}
+
 /// Renames `from` to `to` and fsyncs the parent directories whose entries changed (both, when
 /// they differ), so the move survives a power loss.
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {

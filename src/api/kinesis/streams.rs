@@ -1,0 +1,309 @@
+//! Stream operations: create, delete, describe and list streams and their shards.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json as j, Value};
+
+use super::{
+    count, epoch_seconds, json, parse, parse_shard_id, shard_id_text, valid_stream_name, Context,
+    StreamTarget,
+};
+use crate::api::{ApiError, ErrorType};
+use crate::kinesis::{KinesisStream, SequenceNumber};
+use crate::log::{ShardInfo, ShardState};
+
+#[derive(Deserialize)]
+struct CreateStreamInput {
+    #[serde(rename = "StreamName")]
+    stream_name: Option<String>,
+    #[serde(rename = "ShardCount")]
+    shard_count: Option<i64>,
+    #[serde(rename = "StreamModeDetails")]
+    mode: Option<StreamModeDetails>,
+    #[serde(rename = "Tags")]
+    tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+struct StreamModeDetails {
+    #[serde(rename = "StreamMode")]
+    stream_mode: Option<String>,
+}
+
+pub(super) async fn create_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let input: CreateStreamInput = parse(body)?;
+    let name = input
+        .stream_name
+        .as_deref()
+        .ok_or_else(|| ApiError::constraint("streamName", "Member must not be null"))?;
+    let name = valid_stream_name(name)?;
+    match input.mode.and_then(|m| m.stream_mode).as_deref() {
+        None | Some("PROVISIONED") => {}
+        Some("ON_DEMAND") => {
+            return Err(ApiError::new(
+                ErrorType::InvalidArgument,
+                "StreamMode ON_DEMAND is not supported by this Hydrant yet; create a \
+                 PROVISIONED stream with a ShardCount (docs/kinesis.md)",
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::constraint(
+                "streamModeDetails.streamMode",
+                &format!(
+                    "Member must satisfy enum value set: [PROVISIONED, ON_DEMAND] (got {other:?})"
+                ),
+            ))
+        }
+    }
+    let shards = match input.shard_count {
+        None => {
+            return Err(ApiError::new(
+                ErrorType::InvalidArgument,
+                "ShardCount is required for a PROVISIONED stream",
+            ))
+        }
+        Some(n) if n >= 1 && n <= i64::from(u32::MAX) => n as u32,
+        Some(_) => {
+            return Err(ApiError::constraint(
+                "shardCount",
+                "Member must have value greater than or equal to 1",
+            ))
+        }
+    };
+    let tags = input.tags.unwrap_or_default();
+    if tags.len() > 50 {
+        return Err(ApiError::new(
+            ErrorType::InvalidArgument,
+            format!("a stream has at most 50 tags; {} were given", tags.len()),
+        ));
+    }
+    cx.kinesis.create(name, shards, tags).await.map_err(|e| cx.error(e))?;
+    tracing::info!(stream = name, shards, "created Kinesis stream");
+    json(j!({}))
+}
+
+pub(super) async fn delete_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let target: StreamTarget = parse(body)?;
+    let name = target.name()?;
+    cx.kinesis.delete(&name).await.map_err(|e| cx.error(e))?;
+    tracing::info!(stream = name, "deleted Kinesis stream");
+    json(j!({}))
+}
+
+fn hash_key_range(shard: &ShardInfo) -> Value {
+    j!({
+        "StartingHashKey": shard.hash_range.start.to_string(),
+        "EndingHashKey": shard.hash_range.end.to_string(),
+    })
+}
+
+/// A shard as `DescribeStream` and `ListShards` show it.
+fn shard_json(shard: &ShardInfo) -> Value {
+    let mut range = j!({
+        "StartingSequenceNumber": SequenceNumber::new(shard.id, 0).to_string(),
+    });
+    if let ShardState::Closed { end } = shard.state {
+        let last = SequenceNumber::new(shard.id, end.saturating_sub(1));
+        range["EndingSequenceNumber"] = Value::String(last.to_string());
+    }
+    let mut out = j!({
+        "ShardId": shard_id_text(shard.id),
+        "HashKeyRange": hash_key_range(shard),
+        "SequenceNumberRange": range,
+    });
+    if let Some(parent) = shard.parent {
+        out["ParentShardId"] = Value::String(shard_id_text(parent));
+    }
+    if let Some(parent) = shard.adjacent_parent {
+        out["AdjacentParentShardId"] = Value::String(shard_id_text(parent));
+    }
+    out
+}
+
+/// What `DescribeStream` and `DescribeStreamSummary` share.
+fn description(cx: &Context<'_>, stream: &KinesisStream) -> Value {
+    j!({
+        "StreamName": stream.name,
+        "StreamARN": cx.arn(&stream.name),
+        "StreamStatus": "ACTIVE",
+        "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+        "RetentionPeriodHours": stream.retention_hours,
+        "StreamCreationTimestamp": epoch_seconds(stream.created_ms),
+        "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+        "EncryptionType": "NONE",
+    })
+}
+
+#[derive(Deserialize)]
+struct DescribeStreamInput {
+    #[serde(flatten)]
+    target: StreamTarget,
+    #[serde(rename = "Limit")]
+    limit: Option<i64>,
+    #[serde(rename = "ExclusiveStartShardId")]
+    exclusive_start_shard_id: Option<String>,
+}
+
+pub(super) fn describe_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let input: DescribeStreamInput = parse(body)?;
+    let stream = cx.stream(&input.target)?;
+    let limit = count(input.limit, "limit", 1..=10_000, 100)?;
+    let after = input.exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
+    let shards: Vec<ShardInfo> =
+        stream.log.shards().into_iter().filter(|s| after.is_none_or(|a| s.id > a)).collect();
+    let mut out = description(cx, &stream);
+    out["Shards"] = shards.iter().take(limit).map(shard_json).collect();
+    out["HasMoreShards"] = Value::Bool(shards.len() > limit);
+    json(j!({ "StreamDescription": out }))
+}
+
+pub(super) fn describe_stream_summary(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let target: StreamTarget = parse(body)?;
+    let stream = cx.stream(&target)?;
+    let mut out = description(cx, &stream);
+    let open = stream.log.shards().iter().filter(|s| s.state == ShardState::Open).count();
+    out["OpenShardCount"] = j!(open);
+    out["ConsumerCount"] = j!(0);
+    json(j!({ "StreamDescriptionSummary": out }))
+}
+
+#[derive(Deserialize)]
+struct ListStreamsInput {
+    #[serde(rename = "Limit")]
+    limit: Option<i64>,
+    #[serde(rename = "ExclusiveStartStreamName")]
+    exclusive_start_stream_name: Option<String>,
+    #[serde(rename = "NextToken")]
+    next_token: Option<String>,
+}
+
+pub(super) fn list_streams(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let input: ListStreamsInput = parse(body)?;
+    let limit = count(input.limit, "limit", 1..=10_000, 100)?;
+    let after = match (&input.next_token, &input.exclusive_start_stream_name) {
+        (Some(token), _) => Some(decode_token(token)?),
+        (None, after) => after.clone(),
+    };
+    let streams: Vec<_> = (cx.kinesis.all().into_iter())
+        .filter(|s| after.as_ref().is_none_or(|a| s.name.as_str() > a.as_str()))
+        .collect();
+    let page = &streams[..streams.len().min(limit)];
+    let mut out = j!({
+        "StreamNames": page.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "HasMoreStreams": streams.len() > limit,
+        "StreamSummaries": page.iter().map(|s| j!({
+            "StreamName": s.name,
+            "StreamARN": cx.arn(&s.name),
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+            "StreamCreationTimestamp": epoch_seconds(s.created_ms),
+        })).collect::<Vec<_>>(),
+    });
+    if let (true, Some(last)) = (streams.len() > limit, page.last()) {
+        out["NextToken"] = Value::String(encode_token(&last.name));
+    }
+    json(out)
+}
+
+#[derive(Deserialize)]
+struct ListShardsInput {
+    #[serde(flatten)]
+    target: StreamTarget,
+    #[serde(rename = "NextToken")]
+    next_token: Option<String>,
+    #[serde(rename = "ExclusiveStartShardId")]
+    exclusive_start_shard_id: Option<String>,
+    #[serde(rename = "MaxResults")]
+    max_results: Option<i64>,
+    #[serde(rename = "ShardFilter")]
+    shard_filter: Option<ShardFilter>,
+}
+
+#[derive(Deserialize)]
+struct ShardFilter {
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+    #[serde(rename = "ShardId")]
+    shard_id: Option<String>,
+}
+
+/// `ListShards`: a `NextToken` carries the stream and where the page ended, so it is given
+/// without `StreamName`, as AWS requires.
+pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let input: ListShardsInput = parse(body)?;
+    let limit = count(input.max_results, "maxResults", 1..=10_000, 1_000)?;
+    let (target, mut after) = match &input.next_token {
+        Some(token) => {
+            if input.target.stream_name.is_some() || input.exclusive_start_shard_id.is_some() {
+                return Err(ApiError::new(
+                    ErrorType::InvalidArgument,
+                    "NextToken and StreamName (or ExclusiveStartShardId) cannot be given together",
+                ));
+            }
+            let text = decode_token(token)?;
+            let (name, shard) = text.rsplit_once('/').unwrap_or((&text, ""));
+            let target = StreamTarget { stream_name: Some(name.to_string()), stream_arn: None };
+            (target, parse_shard_id(shard))
+        }
+        None => {
+            let after = input.exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
+            (input.target, after)
+        }
+    };
+    let stream = cx.stream(&target)?;
+    if let Some(filter) = &input.shard_filter {
+        match filter.kind.as_deref() {
+            Some("AFTER_SHARD_ID") => {
+                let shard = filter.shard_id.as_deref().and_then(parse_shard_id).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorType::InvalidArgument,
+                        "ShardFilter AFTER_SHARD_ID needs a ShardId such as shardId-000000000000",
+                    )
+                })?;
+                after = Some(after.map_or(shard, |a| a.max(shard)));
+            }
+            // No shard has closed or expired here yet (resharding does not exist): every
+            // other filter lists every shard.
+            Some(
+                "AT_TRIM_HORIZON" | "FROM_TRIM_HORIZON" | "AT_LATEST" | "AT_TIMESTAMP"
+                | "FROM_TIMESTAMP",
+            ) => {}
+            other => {
+                return Err(ApiError::constraint(
+                    "shardFilter.type",
+                    &format!("Member must satisfy enum value set: [AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP] (got {other:?})"),
+                ))
+            }
+        }
+    }
+    let shards: Vec<ShardInfo> =
+        stream.log.shards().into_iter().filter(|s| after.is_none_or(|a| s.id > a)).collect();
+    let page = &shards[..shards.len().min(limit)];
+    let mut out = j!({ "Shards": page.iter().map(shard_json).collect::<Vec<_>>() });
+    if let (true, Some(last)) = (shards.len() > limit, page.last()) {
+        let token = encode_token(&format!("{}/{}", stream.name, shard_id_text(last.id)));
+        out["NextToken"] = Value::String(token);
+    }
+    json(out)
+}
+
+pub(super) fn list_tags_for_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let target: StreamTarget = parse(body)?;
+    let stream = cx.stream(&target)?;
+    let tags: Vec<Value> = stream.tags.iter().map(|(k, v)| j!({ "Key": k, "Value": v })).collect();
+    json(j!({ "Tags": tags, "HasMoreTags": false }))
+}
+
+/// Paging tokens: opaque to clients, plain text to us.
+fn encode_token(text: &str) -> String {
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_token(token: &str) -> Result<String, ApiError> {
+    (URL_SAFE_NO_PAD.decode(token).ok()).and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(
+        || ApiError::new(ErrorType::InvalidArgument, "NextToken is not one this server gave"),
+    )
+}

@@ -1,0 +1,13 @@
+//! Kinesis Data Streams on the core: streams that producers write with `PutRecord(s)` and any
+//! number of consumers read with shard iterators, each stream a log of the same core that
+//! Firehose delivery streams use. This module is the streams and their encodings; the API
+//! layer (`api::kinesis`) speaks the wire protocol. docs/kinesis.md says what exists.
+
+mod iterator;
+pub mod record;
+mod sequence;
+mod streams;
+
+pub use iterator::{IteratorError, ShardIterator, ITERATOR_LIFETIME_MS, MAX_TOKEN_CHARS};
+pub use sequence::SequenceNumber;
+pub use streams::{KinesisError, KinesisLimits, KinesisStream, KinesisStreams, STREAMS_FILE};

@@ -1,0 +1,296 @@
+//! The Kinesis data streams of one server: each a log of the core (the same log Firehose
+//! delivery streams use, under the name `kinesis:<name>`, which no delivery stream can have),
+//! and their list in `<data_dir>/kinesis-streams.json`, written atomically and durably before
+//! a create or delete is answered, so streams survive restarts (kill -9 included) with their
+//! records and sequence numbers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::log::{
+    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, ShardId,
+    StoreError, StreamLog, StreamSpec,
+};
+
+/// The file that lists the streams.
+pub const STREAMS_FILE: &str = "kinesis-streams.json";
+/// Kinesis' default retention; records are kept at least this long.
+pub const DEFAULT_RETENTION_HOURS: u32 = 24;
+
+/// What bounds the streams (from `limits:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KinesisLimits {
+    pub max_streams: u32,
+    pub max_shards_per_stream: u32,
+    /// Of all Kinesis streams together: each shard is a log writer thread and open files.
+    pub max_shards: u32,
+}
+
+/// One Kinesis stream.
+#[derive(Debug)]
+pub struct KinesisStream {
+    pub name: String,
+    /// When it was created (Unix milliseconds); iterators carry it, so an iterator of a
+    /// deleted stream never reads a new one of the same name.
+    pub created_ms: i64,
+    pub shard_count: u32,
+    pub retention_hours: u32,
+    pub tags: BTreeMap<String, String>,
+    pub log: Arc<dyn StreamLog>,
+}
+
+impl KinesisStream {
+    /// Up to `limit` entries of `shard` from `position` on (blocking reads run off the
+    /// runtime's workers).
+    pub async fn read(
+        &self,
+        shard: ShardId,
+        position: u64,
+        limit: ReadLimit,
+    ) -> Result<ReadBatch, ReadError> {
+        let mut reader = match self.log.reader(shard, ReadFrom::Seq(position)).await {
+            Err(ReadError::Trimmed { .. }) => self.log.reader(shard, ReadFrom::Oldest).await?,
+            other => other?,
+        };
+        tokio::task::spawn_blocking(move || reader.read(limit))
+            .await
+            .map_err(|e| ReadError::Unavailable(crate::log::Cause::new(e)))?
+    }
+
+    /// One past the last position of `shard` now (where `LATEST` starts).
+    pub fn end_of(&self, shard: ShardId) -> u64 {
+        (self.log.stats().into_iter()).find(|s| s.shard == shard).map_or(0, |s| s.next_seq)
+    }
+}
+
+/// Why a stream could not be created, found or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum KinesisError {
+    #[error("Stream {0} not found")]
+    NotFound(String),
+    #[error("Stream {0} already exists")]
+    InUse(String),
+    /// A limit of `limits:`; the text names it.
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("cannot open the log of stream {stream}: {source}")]
+    Open { stream: String, source: OpenError },
+    #[error("cannot delete the log of stream {stream}: {source}")]
+    Delete { stream: String, source: StoreError },
+    #[error("cannot write {path}: {source}")]
+    Persist { path: String, source: std::io::Error },
+    #[error("{path} is damaged: {reason}")]
+    Damaged { path: String, reason: String },
+}
+
+/// One stream in [`STREAMS_FILE`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredStream {
+    name: String,
+    shards: u32,
+    created_ms: i64,
+    retention_hours: u32,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredStreams {
+    /// Layout of this file (1).
+    format: u32,
+    streams: Vec<StoredStream>,
+}
+
+/// The Kinesis streams of a server.
+#[derive(Debug)]
+pub struct KinesisStreams {
+    data_dir: PathBuf,
+    store: Arc<dyn LogStore>,
+    limits: KinesisLimits,
+    streams: Mutex<BTreeMap<String, Arc<KinesisStream>>>,
+    /// Creates and deletes one at a time, so the file always lists what exists.
+    changing: tokio::sync::Mutex<()>,
+}
+
+/// The log name of a stream: `:` is in no stream name, so no delivery stream has it.
+fn log_name(stream: &str) -> String {
+    format!("kinesis:{stream}")
+}
+
+impl KinesisStreams {
+    /// Opens the streams `data_dir` lists.
+    pub async fn open(
+        data_dir: &Path,
+        store: Arc<dyn LogStore>,
+        limits: KinesisLimits,
+    ) -> Result<Self, KinesisError> {
+        let this = Self {
+            data_dir: data_dir.to_path_buf(),
+            store,
+            limits,
+            streams: Mutex::default(),
+            changing: tokio::sync::Mutex::default(),
+        };
+        for stored in this.read_file()?.streams {
+            let stream = this.open_stream(&stored).await?;
+            this.lock().insert(stored.name.clone(), Arc::new(stream));
+        }
+        Ok(this)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<KinesisStream>>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn path(&self) -> PathBuf {
+        self.data_dir.join(STREAMS_FILE)
+    }
+
+    fn read_file(&self) -> Result<StoredStreams, KinesisError> {
+        let path = self.path();
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(StoredStreams { format: 1, streams: Vec::new() })
+            }
+            Err(source) => {
+                return Err(KinesisError::Persist { path: path.display().to_string(), source })
+            }
+        };
+        serde_json::from_slice(&text).map_err(|e| KinesisError::Damaged {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn write_file(
+        &self,
+        streams: &BTreeMap<String, Arc<KinesisStream>>,
+    ) -> Result<(), KinesisError> {
+        let stored = StoredStreams {
+            format: 1,
+            streams: (streams.values())
+                .map(|s| StoredStream {
+                    name: s.name.clone(),
+                    shards: s.shard_count,
+                    created_ms: s.created_ms,
+                    retention_hours: s.retention_hours,
+                    tags: s.tags.clone(),
+                })
+                .collect(),
+        };
+        let json = serde_json::to_vec_pretty(&stored).expect("plain fields serialize");
+        let path = self.path();
+        crate::log::embedded::dirs::write_file_private(&path, &json, ".tmp")
+            .map_err(|source| KinesisError::Persist { path: path.display().to_string(), source })
+    }
+
+    async fn open_stream(&self, stored: &StoredStream) -> Result<KinesisStream, KinesisError> {
+        let spec = StreamSpec { shards: stored.shards, at_rest: AtRestKeys::default() };
+        let log = (self.store.open(&log_name(&stored.name), spec).await)
+            .map_err(|source| KinesisError::Open { stream: stored.name.clone(), source })?;
+        Ok(KinesisStream {
+            name: stored.name.clone(),
+            created_ms: stored.created_ms,
+            shard_count: stored.shards,
+            retention_hours: stored.retention_hours,
+            tags: stored.tags.clone(),
+            log,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<KinesisStream>, KinesisError> {
+        self.lock().get(name).cloned().ok_or_else(|| KinesisError::NotFound(name.to_string()))
+    }
+
+    /// Every stream, by name.
+    pub fn all(&self) -> Vec<Arc<KinesisStream>> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Creates a stream of `shards` shards; it is listed in the file before it is answered.
+    pub async fn create(
+        &self,
+        name: &str,
+        shards: u32,
+        tags: BTreeMap<String, String>,
+    ) -> Result<(), KinesisError> {
+        let _changing = self.changing.lock().await;
+        let existing = self.all();
+        if existing.iter().any(|s| s.name == name) {
+            return Err(KinesisError::InUse(name.to_string()));
+        }
+        let limits = self.limits;
+        if existing.len() as u32 >= limits.max_streams {
+            return Err(KinesisError::LimitExceeded(format!(
+                "this server has {} streams, its most (limits.max_streams {}); delete one or \
+                 raise limits.max_streams",
+                existing.len(),
+                limits.max_streams
+            )));
+        }
+        if shards > limits.max_shards_per_stream {
+            return Err(KinesisError::LimitExceeded(format!(
+                "ShardCount {shards} is more than a stream may have here (limits.\
+                 max_shards_per_stream {}); ask for fewer or raise the limit",
+                limits.max_shards_per_stream
+            )));
+        }
+        let in_use: u32 = existing.iter().map(|s| s.shard_count).sum();
+        if in_use + shards > limits.max_shards {
+            return Err(KinesisError::LimitExceeded(format!(
+                "{shards} more shards would make {} shards of Kinesis streams, more than \
+                 limits.max_shards {}; delete streams or raise the limit",
+                in_use + shards,
+                limits.max_shards
+            )));
+        }
+        // A log under this name that the file does not list is left over from a delete that
+        // a crash interrupted: the new stream starts empty.
+        (self.store.delete(&log_name(name)).await)
+            .map_err(|source| KinesisError::Delete { stream: name.to_string(), source })?;
+        let stored = StoredStream {
+            name: name.to_string(),
+            shards,
+            created_ms: crate::clock::now_ms(),
+            retention_hours: DEFAULT_RETENTION_HOURS,
+            tags,
+        };
+        let stream = Arc::new(self.open_stream(&stored).await?);
+        let mut next: BTreeMap<_, _> = existing.into_iter().map(|s| (s.name.clone(), s)).collect();
+        next.insert(name.to_string(), stream);
+        if let Err(e) = self.write_file(&next) {
+            let _ = self.store.delete(&log_name(name)).await;
+            return Err(e);
+        }
+        *self.lock() = next;
+        Ok(())
+    }
+
+    /// Deletes a stream: it leaves the file first, then its log goes.
+    pub async fn delete(&self, name: &str) -> Result<(), KinesisError> {
+        let _changing = self.changing.lock().await;
+        let mut next = self.lock().clone();
+        let Some(stream) = next.remove(name) else {
+            return Err(KinesisError::NotFound(name.to_string()));
+        };
+        self.write_file(&next)?;
+        *self.lock() = next;
+        stream.log.close().await;
+        drop(stream);
+        (self.store.delete(&log_name(name)).await)
+            .map_err(|source| KinesisError::Delete { stream: name.to_string(), source })
+    }
+
+    /// Closes every stream's log (nothing acknowledged can be lost after it returns).
+    pub async fn close(&self) {
+        for stream in self.all() {
+            stream.log.close().await;
+        }
+    }
+}
