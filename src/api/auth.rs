@@ -5,7 +5,8 @@
 //! 1. [`Verifier::check_headers`], before the body is read: the `Authorization` header parses
 //!    (`AWS4-HMAC-SHA256 Credential=AKID/YYYYMMDD/REGION/firehose/aws4_request,
 //!    SignedHeaders=..., Signature=<64 hex>`), the access key is configured, the credential
-//!    scope names service `firehose`, this server's region and the date of `X-Amz-Date` (or
+//!    scope names the service the (signed) `X-Amz-Target` calls (`firehose`, or `kinesis` for
+//!    `Kinesis_20131202.*`), this server's region and the date of `X-Amz-Date` (or
 //!    `Date`), that date is within 15 minutes of now, `host` and `x-amz-target` are signed,
 //!    and every signed header is present.
 //! 2. [`Pending::verify`], with the body: `x-amz-content-sha256`, when sent, is the body's
@@ -32,11 +33,12 @@ use subtle::ConstantTimeEq;
 use super::actions::AllowedActions;
 use super::{ApiError, ErrorType};
 use crate::config::AuthConfig;
+use crate::operations::Service;
 
 mod header;
 use header::{Authorization, RequestDate};
 
-/// The signing name of Firehose, the only service in a valid credential scope.
+/// The signing name of Firehose, the service of every request whose target is not Kinesis'.
 pub const SERVICE: &str = "firehose";
 
 /// Largest difference between the request's date and the server's clock (AWS: 15 minutes).
@@ -85,10 +87,11 @@ pub enum AuthError {
     SessionToken,
     /// The credential scope names another service.
     #[error(
-        "Credential should be scoped to correct service: '{SERVICE}'. The request was signed \
-         for service '{got}'; use a Firehose client"
+        "Credential should be scoped to correct service: '{}'. The request was signed for \
+         service '{got}'; use a {expected} client",
+        expected.id()
     )]
-    WrongService { got: String },
+    WrongService { got: String, expected: Service },
     /// The credential scope names another region.
     #[error(
         "Credential should be scoped to a valid region, not '{got}'. This Hydrant serves region \
@@ -200,6 +203,8 @@ struct Key {
 pub struct Caller {
     /// The access key id the request was signed with.
     pub access_key_id: String,
+    /// The service the request calls (by its target; the signature's scope names it too).
+    pub service: Service,
     streams: Option<Arc<HashSet<String>>>,
     actions: Arc<AllowedActions>,
 }
@@ -215,14 +220,14 @@ impl Caller {
         self.streams.is_some()
     }
 
-    /// Whether this caller may call `operation` (its key's `actions`).
+    /// Whether this caller may call `operation` of its service (its key's `actions`).
     pub fn may_call(&self, operation: &str) -> bool {
-        self.actions.allows(operation)
+        self.actions.allows(self.service, operation)
     }
 
-    /// The operations this caller may call, for messages.
+    /// The operations of its service this caller may call, for messages.
     pub fn allowed_operations(&self) -> Vec<&'static str> {
-        self.actions.names()
+        self.actions.names(self.service)
     }
 }
 
@@ -288,8 +293,15 @@ impl Verifier {
         if headers.contains_key("x-amz-security-token") {
             return Err(AuthError::SessionToken);
         }
-        if auth.service != SERVICE {
-            return Err(AuthError::WrongService { got: auth.service.to_owned() });
+        // The target is a signed header (checked below), so the service it names is the
+        // caller's own claim, covered by the signature.
+        let target = headers.get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or("");
+        let service = Service::of_target(target).map_or(Service::Firehose, |(s, _)| s);
+        if auth.service != service.id() {
+            return Err(AuthError::WrongService {
+                got: auth.service.to_owned(),
+                expected: service,
+            });
         }
         if auth.region != self.region {
             return Err(AuthError::WrongRegion {
@@ -316,6 +328,7 @@ impl Verifier {
         }
         Ok(Pending {
             access_key_id: auth.access_key_id.to_owned(),
+            service,
             key,
             region: &self.region,
             time: date.time,
@@ -360,6 +373,7 @@ fn check_skew(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AuthError> 
 /// A request whose headers passed [`Verifier::check_headers`]; the signature is still to check.
 pub struct Pending<'v> {
     access_key_id: String,
+    service: Service,
     key: &'v Key,
     region: &'v str,
     time: DateTime<Utc>,
@@ -383,9 +397,10 @@ impl Pending<'_> {
         &self.access_key_id
     }
 
-    /// Whether the claimed key may call `operation` (its `actions`), known before the body.
+    /// Whether the claimed key may call `operation` of the request's service (its `actions`),
+    /// known before the body.
     pub fn may_call(&self, operation: &str) -> bool {
-        self.key.actions.allows(operation)
+        self.key.actions.allows(self.service, operation)
     }
 
     /// Step 2: the body hash and the signature.
@@ -434,7 +449,7 @@ impl Pending<'_> {
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(self.region)
-            .name(SERVICE)
+            .name(self.service.id())
             .time(SystemTime::from(self.time))
             .settings(settings)
             .build()
@@ -456,6 +471,7 @@ impl Pending<'_> {
         }
         Ok(Caller {
             access_key_id: self.access_key_id,
+            service: self.service,
             streams: self.key.streams.clone(),
             actions: self.key.actions.clone(),
         })

@@ -41,6 +41,7 @@ pub use error::{ApiError, ErrorType};
 
 use crate::control::ControlPlane;
 use crate::listener::Peer;
+use crate::operations::Service;
 use crate::registry::Registry;
 use crate::telemetry::Metrics;
 
@@ -232,9 +233,6 @@ async fn dispatch(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<String, ApiError> {
-    if let Some(operation) = kinesis_operation(headers)? {
-        return dispatch_kinesis(state, peer, operation, headers, body).await;
-    }
     let auth_failed = |e: AuthError| {
         state.metrics.auth_failure(e.reason());
         ApiError::from(e)
@@ -248,8 +246,13 @@ async fn dispatch(
         ),
         None => None,
     };
-    let operation = operation(headers)?;
-    check_content_type(headers)?;
+    let (service, operation) = operation(headers)?;
+    // Kinesis also takes CBOR (what the Java SDKs send); it is turned into JSON once the
+    // signature, which covers the bytes as sent, is checked.
+    let cbor = service == Service::Kinesis && kinesis::is_cbor(headers);
+    if !cbor {
+        check_content_type(headers)?;
+    }
     let length = match body::declared_length(headers) {
         Ok(length) => length,
         Err(e) => {
@@ -266,8 +269,9 @@ async fn dispatch(
         if !pending.may_call(operation) && !small {
             body::discard_body(body, headers, state.body_rate);
             // Its signature is unchecked: the answer does not list what the key may call.
-            let fix = action_fix(pending.access_key_id(), operation, None);
-            return Err(access_denied(state, pending.access_key_id(), operation, None, fix));
+            let fix = action_fix(service, pending.access_key_id(), operation, None);
+            let key = pending.access_key_id();
+            return Err(access_denied(state, service, key, operation, None, fix));
         }
     }
     let _room = body::reserve_memory(state, peer, length).await?;
@@ -276,95 +280,53 @@ async fn dispatch(
         Some(pending) => Some(pending.verify(method, uri, headers, &body).map_err(auth_failed)?),
         None => None,
     };
+    let body: Cow<'_, [u8]> = if cbor {
+        Cow::Owned(kinesis::cbor::request_to_json(&body)?)
+    } else {
+        Cow::Borrowed(&body)
+    };
     if let Some(caller) = &caller {
         authorize(state, caller, operation, &body)?;
     }
     let restricted = caller.as_ref().filter(|c| c.is_restricted());
-    let result = match operation {
-        "PutRecordBatch" => ops::put_record_batch(state, &body).await,
-        "PutRecord" => ops::put_record(state, &body).await,
-        "ListDeliveryStreams" => ops::list_delivery_streams(state, &body, |name| {
-            restricted.is_none_or(|caller| caller.may_use(name))
-        }),
-        "DescribeDeliveryStream" => ops::describe_delivery_stream(state, &body),
-        "CreateDeliveryStream" => control_ops::create_delivery_stream(state, &body).await,
-        "DeleteDeliveryStream" => control_ops::delete_delivery_stream(state, &body).await,
-        "UpdateDestination" => control_ops::update_destination(state, &body).await,
-        "TagDeliveryStream" => control_ops::tag_delivery_stream(state, &body).await,
-        "UntagDeliveryStream" => control_ops::untag_delivery_stream(state, &body).await,
-        "ListTagsForDeliveryStream" => control_ops::list_tags_for_delivery_stream(state, &body),
-        "StartDeliveryStreamEncryption" => {
-            control_ops::start_delivery_stream_encryption(state, &body).await
-        }
-        "StopDeliveryStreamEncryption" => {
-            control_ops::stop_delivery_stream_encryption(state, &body).await
-        }
-        // `operation` is one of OPERATIONS; one without an arm here is a bug.
-        other => Err(ApiError::new(
-            ErrorType::InternalFailure,
-            format!("operation {other} has no handler in this Hydrant"),
-        )),
+    let may_use = |name: &str| restricted.is_none_or(|caller| caller.may_use(name));
+    let result = match service {
+        Service::Kinesis => kinesis::dispatch(state, operation, &body, &may_use).await,
+        Service::Firehose => firehose_operation(state, operation, &body, &may_use).await,
     };
     // A key limited to some streams does not get to learn the others' names.
     result.map_err(|e| if restricted.is_some() { e.for_restricted_caller() } else { e })
 }
 
-/// A Kinesis Data Streams call. Not with `auth: sigv4` yet: a key's `actions` name Firehose
-/// operations only, so no key could be allowed or refused a Kinesis one; the call is refused
-/// before its body is read.
-async fn dispatch_kinesis(
+/// Runs a Firehose `operation` (one of [`OPERATIONS`]); `may_use` says which streams the
+/// caller may see listed.
+async fn firehose_operation(
     state: &AppState,
-    peer: Option<&Peer>,
-    operation: &'static str,
-    headers: &HeaderMap,
-    body: Body,
+    operation: &str,
+    body: &[u8],
+    may_use: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<String, ApiError> {
-    if state.auth.is_some() {
-        body::discard_body(body, headers, state.body_rate);
-        return Err(ApiError::new(
-            ErrorType::AccessDenied,
-            format!(
-                "kinesis:{operation} is not served with auth: sigv4 yet (access keys cannot be \
-                 granted Kinesis actions); the Kinesis Data Streams API needs auth: none for now"
-            ),
-        ));
-    }
-    let cbor = kinesis::is_cbor(headers);
-    if !cbor {
-        check_content_type(headers)?;
-    }
-    let length = match body::declared_length(headers) {
-        Ok(length) => length,
-        Err(e) => {
-            state.metrics.http_request_rejected("too_large");
-            body::discard_body(body, headers, state.body_rate);
-            return Err(e);
+    match operation {
+        "PutRecordBatch" => ops::put_record_batch(state, body).await,
+        "PutRecord" => ops::put_record(state, body).await,
+        "ListDeliveryStreams" => ops::list_delivery_streams(state, body, may_use),
+        "DescribeDeliveryStream" => ops::describe_delivery_stream(state, body),
+        "CreateDeliveryStream" => control_ops::create_delivery_stream(state, body).await,
+        "DeleteDeliveryStream" => control_ops::delete_delivery_stream(state, body).await,
+        "UpdateDestination" => control_ops::update_destination(state, body).await,
+        "TagDeliveryStream" => control_ops::tag_delivery_stream(state, body).await,
+        "UntagDeliveryStream" => control_ops::untag_delivery_stream(state, body).await,
+        "ListTagsForDeliveryStream" => control_ops::list_tags_for_delivery_stream(state, body),
+        "StartDeliveryStreamEncryption" => {
+            control_ops::start_delivery_stream_encryption(state, body).await
         }
-    };
-    let _room = body::reserve_memory(state, peer, length).await?;
-    let body = body::read_body(state, body, length).await?;
-    if cbor {
-        let json = kinesis::cbor::request_to_json(&body)?;
-        return kinesis::dispatch(state, operation, &json).await;
-    }
-    kinesis::dispatch(state, operation, &body).await
-}
-
-/// The Kinesis operation an `X-Amz-Target: Kinesis_20131202.<Op>` names (`None` for any other
-/// target).
-fn kinesis_operation(headers: &HeaderMap) -> Result<Option<&'static str>, ApiError> {
-    let target = headers.get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or_default();
-    let Some(operation) = target.strip_prefix(kinesis::TARGET_PREFIX) else {
-        return Ok(None);
-    };
-    match kinesis::OPERATIONS.iter().copied().find(|known| *known == operation) {
-        Some(known) => Ok(Some(known)),
-        None => Err(ApiError::new(
-            ErrorType::UnknownOperation,
-            format!(
-                "Kinesis operation {operation} is not supported by this Hydrant; supported: {}",
-                kinesis::OPERATIONS.join(", ")
-            ),
+        "StopDeliveryStreamEncryption" => {
+            control_ops::stop_delivery_stream_encryption(state, body).await
+        }
+        // `operation` is one of OPERATIONS; one without an arm here is a bug.
+        other => Err(ApiError::new(
+            ErrorType::InternalFailure,
+            format!("operation {other} has no handler in this Hydrant"),
         )),
     }
 }
@@ -374,8 +336,10 @@ fn kinesis_operation(headers: &HeaderMap) -> Result<Option<&'static str>, ApiErr
 const MAX_DENIED_BODY_BYTES: u64 = 64 << 10;
 
 /// A signed call needs two permissions of its key: the operation (`actions`; `operation` is
-/// one of [`OPERATIONS`]), and the stream it names in `DeliveryStreamName` (`streams`).
-/// Unknown streams are denied too, so the key learns nothing about streams outside its list.
+/// one of its service's), and the stream it names (`streams`): Firehose's
+/// `DeliveryStreamName`, Kinesis' `StreamName` or `StreamARN` (or the stream of its
+/// iterator or paging token). Unknown streams are denied too, so the key learns nothing about
+/// streams outside its list.
 fn authorize(
     state: &AppState,
     caller: &Caller,
@@ -386,15 +350,20 @@ fn authorize(
     if action_allowed && !caller.is_restricted() {
         return Ok(()); // the body need not be parsed
     }
-    let name = stream_name(body)?;
+    let service = caller.service;
+    let name = match service {
+        Service::Firehose => stream_name(body)?,
+        Service::Kinesis => kinesis::stream_named(body),
+    };
     let key = &caller.access_key_id;
     if !action_allowed {
-        let fix = action_fix(key, operation, Some(&caller.allowed_operations()));
-        return Err(access_denied(state, key, operation, name.as_deref(), fix));
+        let fix = action_fix(service, key, operation, Some(&caller.allowed_operations()));
+        return Err(access_denied(state, service, key, operation, name.as_deref(), fix));
     }
     match name {
         Some(name) if !caller.may_use(&name) => Err(access_denied(
             state,
+            service,
             key,
             operation,
             Some(&name),
@@ -428,10 +397,11 @@ fn stream_name(body: &[u8]) -> Result<Option<String>, ApiError> {
 
 /// What to do about an action the key's `actions` do not allow (`allowed`: what it may call,
 /// told only to a caller whose signature was checked).
-fn action_fix(key: &str, operation: &str, allowed: Option<&[&str]>) -> String {
+fn action_fix(service: Service, key: &str, operation: &str, allowed: Option<&[&str]>) -> String {
     let allowed = allowed.map(|a| format!("access key {key} may call {}; ", a.join(", ")));
+    let prefix = service.id();
     format!(
-        "{}add \"firehose:{operation}\" (or a pattern such as \"firehose:*\") to the \
+        "{}add \"{prefix}:{operation}\" (or a pattern such as \"{prefix}:*\") to the \
          auth.credentials[].actions of access key {key} in the config file to allow it",
         allowed.unwrap_or_default()
     )
@@ -440,6 +410,7 @@ fn action_fix(key: &str, operation: &str, allowed: Option<&[&str]>) -> String {
 /// AWS's answer to a call its policy does not allow, followed by how to allow it.
 fn access_denied(
     state: &AppState,
+    service: Service,
     key: &str,
     operation: &str,
     stream: Option<&str>,
@@ -447,20 +418,30 @@ fn access_denied(
 ) -> ApiError {
     state.metrics.auth_failure("access_denied");
     let config = state.control.config();
-    let stream = stream.filter(|s| crate::names::is_valid_stream_name(s)).unwrap_or("*");
-    let resource =
-        format!("arn:aws:firehose:{}:{}:deliverystream/{stream}", config.region, config.account_id);
+    let (region, account) = (&config.region, &config.account_id);
+    let resource = match service {
+        Service::Firehose => {
+            let stream = stream.filter(|s| crate::names::is_valid_stream_name(s)).unwrap_or("*");
+            format!("arn:aws:firehose:{region}:{account}:deliverystream/{stream}")
+        }
+        Service::Kinesis => {
+            let stream = stream.filter(|s| kinesis::is_valid_stream_name(s)).unwrap_or("*");
+            format!("arn:aws:kinesis:{region}:{account}:stream/{stream}")
+        }
+    };
+    let action = format!("{}:{operation}", service.id());
     ApiError::new(
         ErrorType::AccessDenied,
         format!(
-            "User: {} is not authorized to perform: firehose:{operation} on resource: {resource} \
-             because no identity-based policy allows the firehose:{operation} action; {fix}",
-            key
+            "User: {key} is not authorized to perform: {action} on resource: {resource} because \
+             no identity-based policy allows the {action} action; {fix}"
         ),
     )
 }
 
-fn operation(headers: &HeaderMap) -> Result<&str, ApiError> {
+/// The service and operation of `X-Amz-Target`: only what Hydrant serves gets past here, so
+/// authorization never meets an operation it does not know (and cannot let one through).
+fn operation(headers: &HeaderMap) -> Result<(Service, &'static str), ApiError> {
     let target = headers.get("x-amz-target").ok_or_else(|| {
         ApiError::new(
             ErrorType::UnknownOperation,
@@ -468,24 +449,30 @@ fn operation(headers: &HeaderMap) -> Result<&str, ApiError> {
         )
     })?;
     let target = target.to_str().unwrap_or_default();
-    let operation =
-        target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()).ok_or_else(|| {
+    let (service, operation) =
+        Service::of_target(target).filter(|(_, op)| !op.is_empty()).ok_or_else(|| {
             ApiError::new(
                 ErrorType::UnknownOperation,
-                format!("X-Amz-Target {target:?} is not a Firehose operation; expected {TARGET_PREFIX}<Operation>"),
+                format!(
+                    "X-Amz-Target {target:?} is not a Firehose operation; expected \
+                     {TARGET_PREFIX}<Operation> (or Kinesis_20131202.<Operation>)"
+                ),
             )
         })?;
-    // Only what Hydrant serves gets past here, so authorization never meets an operation it
-    // does not know (and cannot let one through).
-    OPERATIONS.iter().copied().find(|known| *known == operation).ok_or_else(|| {
+    let known = service.operation(operation).ok_or_else(|| {
+        let what = match service {
+            Service::Firehose => "operation",
+            Service::Kinesis => "Kinesis operation",
+        };
         ApiError::new(
             ErrorType::UnknownOperation,
             format!(
-                "operation {operation} is not supported by this Hydrant; supported: {}",
-                OPERATIONS.join(", ")
+                "{what} {operation} is not supported by this Hydrant; supported: {}",
+                service.operations().join(", ")
             ),
         )
-    })
+    })?;
+    Ok((service, known))
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

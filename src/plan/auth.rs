@@ -70,8 +70,10 @@ pub(super) fn check_auth(config: &Config, issues: &mut Vec<Issue>) {
                 issues.push(Issue::new(
                     format!("{path}.actions"),
                     "is empty, so this key could call nothing; list what it may call (e.g. \
-                     [\"firehose:Put*\"]), or remove `actions` for the default (PutRecord, \
-                     PutRecordBatch, DescribeDeliveryStream, ListDeliveryStreams)",
+                     [\"firehose:Put*\"]), or remove `actions` for the default (Firehose's \
+                     PutRecord, PutRecordBatch, DescribeDeliveryStream, ListDeliveryStreams; \
+                     Kinesis' PutRecord, PutRecords, DescribeStream, DescribeStreamSummary, \
+                     ListStreams, ListShards)",
                 ));
             }
             for (j, action) in actions.iter().enumerate() {

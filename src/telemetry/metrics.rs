@@ -53,6 +53,35 @@ impl Metrics {
             .record(latency.as_secs_f64());
     }
 
+    /// Records a Kinesis put stored (`IncomingRecords`, `IncomingBytes` of Kinesis Data
+    /// Streams, and the call's latency): `hydrant_kinesis_incoming_{records,bytes}_total`,
+    /// `hydrant_kinesis_put_latency_seconds{operation}`.
+    pub fn kinesis_incoming(
+        &self,
+        stream: &str,
+        records: usize,
+        bytes: usize,
+        operation: &'static str,
+        latency: Duration,
+    ) {
+        let s = stream.to_string();
+        counter!("hydrant_kinesis_incoming_records_total", "stream" => s.clone())
+            .increment(records as u64);
+        counter!("hydrant_kinesis_incoming_bytes_total", "stream" => s.clone())
+            .increment(bytes as u64);
+        histogram!("hydrant_kinesis_put_latency_seconds", "stream" => s, "operation" => operation)
+            .record(latency.as_secs_f64());
+    }
+
+    /// Records a `GetRecords` returned (Kinesis' `GetRecords.Records`, `GetRecords.Bytes`):
+    /// `hydrant_kinesis_outgoing_{records,bytes}_total`.
+    pub fn kinesis_outgoing(&self, stream: &str, records: usize, bytes: usize) {
+        let s = stream.to_string();
+        counter!("hydrant_kinesis_outgoing_records_total", "stream" => s.clone())
+            .increment(records as u64);
+        counter!("hydrant_kinesis_outgoing_bytes_total", "stream" => s).increment(bytes as u64);
+    }
+
     /// A request refused by authentication or a key's stream allow-list
     /// (`hydrant_auth_failures_total{reason}`; reasons are the API's authentication failures,
     /// `AuthError::reason`, and `access_denied`).

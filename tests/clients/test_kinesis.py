@@ -182,6 +182,9 @@ def test_records_are_read_back_once_in_order_with_their_keys_from_every_iterator
     pinned = k.put_record(StreamName="events", PartitionKey="user-0", Data=b"pinned",
                           ExplicitHashKey=str(2**128 - 1))
     assert pinned["ShardId"] == last_shard
+    # Prometheus counts what was put and read.
+    assert server.metric("hydrant_kinesis_incoming_records_total", "events") == len(records) + 2
+    assert server.metric("hydrant_kinesis_outgoing_records_total", "events") >= 2 * len(records)
 
 
 def test_streams_and_records_survive_kill_9(server):
@@ -263,11 +266,66 @@ def test_the_aws_cli_puts_and_gets_records(server, aws_cli):
     assert out["Records"][0]["PartitionKey"] == "p"
 
 
-def test_with_sigv4_the_kinesis_api_is_refused_with_the_reason(hydrant_factory):
+def signed_kinesis(endpoint, key):
+    return boto3.client(
+        "kinesis", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=f"{key}-secret",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def test_with_sigv4_keys_get_the_kinesis_actions_and_streams_they_are_granted(hydrant_factory):
+    """Kinesis calls are signed for service `kinesis` and authorised like Firehose's: a key
+    without `actions` may put and look up but not read; `kinesis:Get*` grants reading;
+    `streams` limits a key to its streams (by name, ARN, iterator or paging token) and
+    ListStreams lists only those. A CBOR call is verified over the bytes as sent."""
     h = hydrant_factory(config_yaml(auth={"mode": "sigv4", "credentials": [
-        {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "secret", "actions": ["firehose:*"]}]}))
-    code, status, message = error_of(kinesis_client(h.endpoint).list_streams)
-    assert (code, status) == ("AccessDeniedException", 400) and "auth: sigv4" in message, message
+        {"access_key_id": "ADMIN", "secret_access_key": "ADMIN-secret", "actions": ["firehose:*", "kinesis:*"]},
+        {"access_key_id": "PRODUCER", "secret_access_key": "PRODUCER-secret"},
+        {"access_key_id": "READER", "secret_access_key": "READER-secret",
+         "actions": ["kinesis:Get*", "kinesis:List*", "kinesis:Describe*"], "streams": ["open"]},
+    ]}))
+    admin, producer, reader = (signed_kinesis(h.endpoint, k) for k in ("ADMIN", "PRODUCER", "READER"))
+    admin.create_stream(StreamName="open", ShardCount=1)
+    admin.create_stream(StreamName="closed", ShardCount=1)
+    assert producer.put_records(StreamName="open", Records=[{"Data": b"a", "PartitionKey": "k"}])["FailedRecordCount"] == 0
+    assert producer.put_record(StreamName="closed", PartitionKey="k", Data=b"b")["ShardId"]
+    code, status, message = error_of(producer.get_shard_iterator, StreamName="open",
+                                     ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")
+    assert (code, status) == ("AccessDeniedException", 400), message
+    for needle in ("kinesis:GetShardIterator", "arn:aws:kinesis:", ":stream/open", "auth.credentials[].actions"):
+        assert needle in message, (needle, message)
+    assert error_of(producer.delete_stream, StreamName="open")[0] == "AccessDeniedException"
+
+    assert reader.list_streams()["StreamNames"] == ["open"]
+    records, _ = read_shard(reader, "open", "shardId-000000000000")
+    assert [r["Data"] for r in records] == [b"a"]
+    code, _, message = error_of(reader.describe_stream_summary, StreamName="closed")
+    assert code == "AccessDeniedException" and "auth.credentials[].streams" in message, message
+    # An iterator of a stream the key may not use is refused, though the key never named it.
+    theirs = admin.get_shard_iterator(StreamName="closed", ShardId="shardId-000000000000",
+                                      ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert error_of(reader.get_records, ShardIterator=theirs)[0] == "AccessDeniedException"
+    assert error_of(reader.put_record, StreamName="open", PartitionKey="k", Data=b"x")[0] == "AccessDeniedException"
+    # Firehose's actions do not grant Kinesis' (nor the other way round).
+    fh = boto3.client("firehose", endpoint_url=h.endpoint, region_name="us-east-1",
+                      aws_access_key_id="READER", aws_secret_access_key="READER-secret",
+                      config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+    assert error_of(fh.list_delivery_streams)[0] == "AccessDeniedException"
+
+    # CBOR, signed over the bytes as sent (botocore's signer, as an SDK signs).
+    import cbor2
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    body = cbor2.dumps({"StreamName": "open", "PartitionKey": "k", "Data": b"\x01cbor"})
+    request = AWSRequest(method="POST", url=h.endpoint + "/", data=body, headers={
+        "X-Amz-Target": "Kinesis_20131202.PutRecord", "Content-Type": "application/x-amz-cbor-1.1"})
+    SigV4Auth(Credentials("PRODUCER", "PRODUCER-secret"), "kinesis", "us-east-1").add_auth(request)
+    req = urllib.request.Request(h.endpoint + "/", data=body, method="POST", headers=dict(request.headers))
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert cbor2.loads(resp.read())["ShardId"] == "shardId-000000000000"
+    assert_no_panic(h)
 
 
 def cbor_call(endpoint, operation, request):

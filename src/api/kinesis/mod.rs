@@ -12,30 +12,13 @@ use serde::Deserialize;
 use super::{ApiError, AppState, ErrorType};
 use crate::kinesis::{KinesisError, KinesisStream, KinesisStreams};
 use crate::log::ShardId;
-
-/// The JSON 1.1 target prefix of every Kinesis operation.
-pub const TARGET_PREFIX: &str = "Kinesis_20131202.";
-
-/// The Kinesis operations Hydrant serves.
-pub const OPERATIONS: [&str; 11] = [
-    "CreateStream",
-    "DeleteStream",
-    "DescribeStream",
-    "DescribeStreamSummary",
-    "ListStreams",
-    "ListShards",
-    "PutRecord",
-    "PutRecords",
-    "GetShardIterator",
-    "GetRecords",
-    "ListTagsForStream",
-];
+use crate::operations::Service;
 
 /// Whether a request is a Kinesis call in CBOR (`Content-Type: application/x-amz-cbor-1.1`).
 pub(super) fn is_cbor(headers: &axum::http::HeaderMap) -> bool {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let essence = header("content-type").split(';').next().unwrap_or("").trim();
-    header("x-amz-target").starts_with(TARGET_PREFIX)
+    header("x-amz-target").starts_with(Service::Kinesis.target_prefix())
         && essence.eq_ignore_ascii_case(cbor::CONTENT_TYPE)
 }
 
@@ -50,11 +33,13 @@ pub(super) fn cbor_body(json: &str) -> axum::response::Response {
     response
 }
 
-/// Runs `operation` (one of [`OPERATIONS`]).
+/// Runs `operation` (one of [`KINESIS_OPERATIONS`](crate::operations::KINESIS_OPERATIONS));
+/// `may_use` says which streams the caller may see listed.
 pub(super) async fn dispatch(
     state: &AppState,
     operation: &str,
     body: &[u8],
+    may_use: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<String, ApiError> {
     let Some(kinesis) = state.kinesis.as_deref() else {
         return Err(ApiError::new(
@@ -69,7 +54,7 @@ pub(super) async fn dispatch(
         "DeleteStream" => streams::delete_stream(&context, body).await,
         "DescribeStream" => streams::describe_stream(&context, body),
         "DescribeStreamSummary" => streams::describe_stream_summary(&context, body),
-        "ListStreams" => streams::list_streams(&context, body),
+        "ListStreams" => streams::list_streams(&context, body, may_use),
         "ListShards" => streams::list_shards(&context, body),
         "ListTagsForStream" => streams::list_tags_for_stream(&context, body),
         "PutRecord" => records::put_record(&context, body).await,
@@ -162,10 +147,38 @@ impl StreamTarget {
 }
 
 /// Kinesis stream names: `[a-zA-Z0-9_.-]{1,128}`.
+pub(super) fn is_valid_stream_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// The stream a request names, for authorization: `StreamName`, `StreamARN`, or the stream of
+/// its shard iterator (`GetRecords`) or paging token (`ListShards`). `None` when it names none
+/// the handler would accept (the handler then refuses the request itself).
+pub(super) fn stream_named(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(flatten)]
+        target: StreamTarget,
+        #[serde(rename = "ShardIterator")]
+        shard_iterator: Option<String>,
+        #[serde(rename = "NextToken")]
+        next_token: Option<String>,
+    }
+    let named: Named = serde_json::from_slice(body).ok()?;
+    if let Ok(name) = named.target.name() {
+        return Some(name);
+    }
+    if let Some(token) = &named.shard_iterator {
+        // Expired or not, the iterator names the stream it would read.
+        return crate::kinesis::ShardIterator::parse(token, i64::MIN).ok().map(|it| it.stream);
+    }
+    let text = streams::decode_token(named.next_token.as_deref()?).ok()?;
+    Some(text.rsplit_once('/').map_or(text.as_str(), |(name, _)| name).to_string())
+}
+
 fn valid_stream_name(name: &str) -> Result<&str, ApiError> {
-    let ok = (1..=128).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok {
+    if is_valid_stream_name(name) {
         Ok(name)
     } else {
         Err(ApiError::constraint(

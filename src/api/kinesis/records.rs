@@ -140,10 +140,15 @@ fn stored(appended: &Appended) -> Value {
 pub(super) async fn put_record(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
     let input: PutRecordInput = parse(body)?;
     let stream = cx.stream(&input.target)?;
-    let (append, _) = prepare(&input.record, "")?;
+    let (append, size) = prepare(&input.record, "")?;
+    let started = std::time::Instant::now();
     let result = stream.log.append(vec![append]).await.pop().expect("one result per record");
     match result {
-        Ok(appended) => json(stored(&appended)),
+        Ok(appended) => {
+            let metrics = &cx.state.metrics;
+            metrics.kinesis_incoming(&stream.name, 1, size, "PutRecord", started.elapsed());
+            json(stored(&appended))
+        }
         Err(e) => {
             let (kind, message) = append_failure(&e);
             Err(ApiError::new(kind, message))
@@ -165,12 +170,13 @@ pub(super) async fn put_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
         ));
     }
     let mut appends = Vec::with_capacity(records.len());
-    let mut total = 0;
+    let mut sizes = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
         let (append, size) = prepare(record, &format!("records.{}.member.", i + 1))?;
-        total += size;
+        sizes.push(size);
         appends.push(append);
     }
+    let total: usize = sizes.iter().sum();
     if total > MAX_PUT_BYTES {
         return Err(ApiError::new(
             ErrorType::InvalidArgument,
@@ -180,8 +186,19 @@ pub(super) async fn put_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
             ),
         ));
     }
+    let started = std::time::Instant::now();
     let results = stream.log.append(appends).await;
     let failed = results.iter().filter(|r| r.is_err()).count();
+    let stored_bytes =
+        (results.iter().zip(&sizes)).filter(|(r, _)| r.is_ok()).map(|(_, n)| n).sum();
+    let latency = started.elapsed();
+    cx.state.metrics.kinesis_incoming(
+        &stream.name,
+        results.len() - failed,
+        stored_bytes,
+        "PutRecords",
+        latency,
+    );
     let entries: Vec<Value> = (results.iter())
         .map(|result| match result {
             Ok(appended) => stored(appended),
@@ -318,6 +335,7 @@ pub(super) async fn get_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
     let shard = iterator.shard_id();
     let read_limit = ReadLimit { entries: limit, bytes: MAX_GET_BYTES };
     let mut records = Vec::new();
+    let mut bytes = 0;
     let mut next = iterator.position;
     let mut not_before = iterator.not_before_ms;
     let mut last_arrival = None;
@@ -351,6 +369,7 @@ pub(super) async fn get_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
                         tracing::error!(stream = %stream.name, shard = shard.0, seq = r.seq, why, "a log entry is not a Kinesis record");
                         ApiError::new(ErrorType::InternalFailure, "Internal service failure.")
                     })?;
+                    bytes += kinesis.data.len();
                     records.push(j!({
                         "SequenceNumber": SequenceNumber::new(shard, r.seq).to_string(),
                         "ApproximateArrivalTimestamp": epoch_seconds(r.arrival_ms),
@@ -366,6 +385,7 @@ pub(super) async fn get_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
             break;
         }
     }
+    cx.state.metrics.kinesis_outgoing(&stream.name, records.len(), bytes);
     let behind = match (caught_up, last_arrival) {
         (true, _) | (false, None) => 0,
         (false, Some(arrival)) => (now - arrival).max(0),

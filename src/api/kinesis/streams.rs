@@ -180,7 +180,11 @@ struct ListStreamsInput {
     next_token: Option<String>,
 }
 
-pub(super) fn list_streams(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+pub(super) fn list_streams(
+    cx: &Context<'_>,
+    body: &[u8],
+    may_use: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<String, ApiError> {
     let input: ListStreamsInput = parse(body)?;
     let limit = count(input.limit, "limit", 1..=10_000, 100)?;
     let after = match (&input.next_token, &input.exclusive_start_stream_name) {
@@ -188,6 +192,7 @@ pub(super) fn list_streams(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiE
         (None, after) => after.clone(),
     };
     let streams: Vec<_> = (cx.kinesis.all().into_iter())
+        .filter(|s| may_use(&s.name))
         .filter(|s| after.as_ref().is_none_or(|a| s.name.as_str() > a.as_str()))
         .collect();
     let page = &streams[..streams.len().min(limit)];
@@ -302,7 +307,7 @@ fn encode_token(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
 }
 
-fn decode_token(token: &str) -> Result<String, ApiError> {
+pub(super) fn decode_token(token: &str) -> Result<String, ApiError> {
     (URL_SAFE_NO_PAD.decode(token).ok()).and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(
         || ApiError::new(ErrorType::InvalidArgument, "NextToken is not one this server gave"),
     )

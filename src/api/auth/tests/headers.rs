@@ -200,7 +200,10 @@ fn every_failure_has_a_distinct_metric_reason() {
         AuthError::Incomplete(String::new()),
         AuthError::UnknownKey,
         AuthError::SessionToken,
-        AuthError::WrongService { got: String::new() },
+        AuthError::WrongService {
+            got: String::new(),
+            expected: crate::operations::Service::Firehose,
+        },
         AuthError::WrongRegion { got: String::new(), expected: String::new() },
         AuthError::WrongTerminator { got: String::new() },
         AuthError::ScopeDate { scope: String::new(), date: String::new(), stamp: String::new() },

@@ -115,9 +115,42 @@ fn another_region_is_rejected_naming_the_expected_region() {
 #[test]
 fn another_service_is_rejected_naming_firehose() {
     let e = Signer { service: "kinesis", ..Signer::default() }.sign().verify().unwrap_err();
-    assert_eq!(e, AuthError::WrongService { got: "kinesis".into() });
+    assert_eq!(
+        e,
+        AuthError::WrongService {
+            got: "kinesis".into(),
+            expected: crate::operations::Service::Firehose
+        }
+    );
     assert_eq!(e.kind(), ErrorType::InvalidSignature);
     assert!(e.to_string().contains("'firehose'"), "{e}");
+}
+
+#[test]
+fn a_kinesis_call_is_signed_for_kinesis_and_gets_its_keys_kinesis_actions() {
+    let kinesis = |service| Signer {
+        service,
+        headers: vec![
+            ("host", HOST),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "Kinesis_20131202.PutRecords"),
+        ],
+        ..Signer::default()
+    };
+    let caller = kinesis("kinesis").sign().verify().unwrap();
+    assert_eq!(caller.service, crate::operations::Service::Kinesis);
+    // The default actions: put and look up, not read.
+    assert!(caller.may_call("PutRecords") && caller.may_call("ListShards"));
+    assert!(!caller.may_call("GetRecords") && !caller.may_call("PutRecordBatch"));
+    let e = kinesis("firehose").sign().verify().unwrap_err();
+    assert_eq!(
+        e,
+        AuthError::WrongService {
+            got: "firehose".into(),
+            expected: crate::operations::Service::Kinesis
+        }
+    );
+    assert!(e.to_string().contains("use a Kinesis client"), "{e}");
 }
 
 #[test]
