@@ -7,6 +7,7 @@ mod iterator;
 pub mod record;
 mod sequence;
 mod streams;
+pub mod throughput;
 
 pub use iterator::{IteratorError, ShardIterator, ITERATOR_LIFETIME_MS, MAX_TOKEN_CHARS};
 pub use sequence::SequenceNumber;

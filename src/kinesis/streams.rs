@@ -7,12 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::throughput::WriteBudget;
 use crate::log::{
     AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, ShardId,
-    StoreError, StreamLog, StreamSpec,
+    ShardState, StoreError, StreamLog, StreamSpec,
 };
 
 /// The file that lists the streams.
@@ -40,6 +42,8 @@ pub struct KinesisStream {
     pub retention_hours: u32,
     pub tags: BTreeMap<String, String>,
     pub log: Arc<dyn StreamLog>,
+    /// Each shard's write allowance, by shard id ([`super::throughput`]).
+    budgets: Vec<WriteBudget>,
 }
 
 impl KinesisStream {
@@ -58,6 +62,19 @@ impl KinesisStream {
         tokio::task::spawn_blocking(move || reader.read(limit))
             .await
             .map_err(|e| ReadError::Unavailable(crate::log::Cause::new(e)))?
+    }
+
+    /// The open shard whose hash-key range holds `key`.
+    pub fn shard_of(&self, key: u128) -> Option<ShardId> {
+        (self.log.shards().into_iter())
+            .find(|s| s.state == ShardState::Open && s.hash_range.contains(key))
+            .map(|s| s.id)
+    }
+
+    /// Takes a record of `bytes` from `shard`'s write allowance; `false` when the shard is over
+    /// Kinesis' limits (the record must not be stored).
+    pub fn admit(&self, shard: ShardId, bytes: usize) -> bool {
+        (self.budgets.get(shard.0 as usize)).is_some_and(|b| b.admit(bytes, Instant::now()))
     }
 
     /// One past the last position of `shard` now (where `LATEST` starts).
@@ -194,6 +211,7 @@ impl KinesisStreams {
         let spec = StreamSpec { shards: stored.shards, at_rest: AtRestKeys::default() };
         let log = (self.store.open(&log_name(&stored.name), spec).await)
             .map_err(|source| KinesisError::Open { stream: stored.name.clone(), source })?;
+        let now = Instant::now();
         Ok(KinesisStream {
             name: stored.name.clone(),
             created_ms: stored.created_ms,
@@ -201,6 +219,7 @@ impl KinesisStreams {
             retention_hours: stored.retention_hours,
             tags: stored.tags.clone(),
             log,
+            budgets: (0..stored.shards).map(|_| WriteBudget::new(now)).collect(),
         })
     }
 

@@ -73,6 +73,13 @@ impl Metrics {
             .record(latency.as_secs_f64());
     }
 
+    /// Kinesis records refused for their shard's write limits (Kinesis'
+    /// `WriteProvisionedThroughputExceeded`): `hydrant_kinesis_throttled_records_total`.
+    pub fn kinesis_throttled(&self, stream: &str, records: usize) {
+        counter!("hydrant_kinesis_throttled_records_total", "stream" => stream.to_string())
+            .increment(records as u64);
+    }
+
     /// Records a `GetRecords` returned (Kinesis' `GetRecords.Records`, `GetRecords.Bytes`):
     /// `hydrant_kinesis_outgoing_{records,bytes}_total`.
     pub fn kinesis_outgoing(&self, stream: &str, records: usize, bytes: usize) {

@@ -187,6 +187,40 @@ def test_records_are_read_back_once_in_order_with_their_keys_from_every_iterator
     assert server.metric("hydrant_kinesis_outgoing_records_total", "events") >= 2 * len(records)
 
 
+def test_a_shard_takes_1000_records_and_1_mib_a_second_with_a_burst_allowance(server):
+    """Kinesis' per-shard write limits: a burst past the saved allowance (2 s) is refused in
+    part with ProvisionedThroughputExceededException, record by record; a steady load under
+    the limits (500 records/s) is never refused; a call of 5 MiB into one shard stores at most
+    the 2 MiB burst."""
+    k = server.kinesis
+    k.create_stream(StreamName="hot", ShardCount=1)
+    answers = collections.Counter()
+    began = time.monotonic()
+    for call in range(8):  # 4,000 small records as fast as one client sends them
+        out = k.put_records(StreamName="hot", Records=[{"Data": b"x", "PartitionKey": f"{call}-{i}"} for i in range(500)])
+        for entry in out["Records"]:
+            answers[entry.get("ErrorCode", "stored")] += 1
+    elapsed = time.monotonic() - began
+    assert set(answers) == {"stored", "ProvisionedThroughputExceededException"}, answers
+    assert 2000 <= answers["stored"] <= 2000 + 1000 * elapsed + 1, (answers, elapsed)
+    assert server.metric("hydrant_kinesis_throttled_records_total", "hot") == answers["ProvisionedThroughputExceededException"]
+
+    time.sleep(2.5)  # the allowance refills
+    for _ in range(6):
+        out = k.put_records(StreamName="hot", Records=[{"Data": b"y", "PartitionKey": "p"}] * 250)
+        assert out["FailedRecordCount"] == 0, out["Records"][-1]
+        time.sleep(0.5)
+
+    time.sleep(2.5)
+    big = [{"Data": b"z" * ((1 << 20) - 8), "PartitionKey": "big"}] * 5
+    out = k.put_records(StreamName="hot", Records=big)
+    stored = [e for e in out["Records"] if "SequenceNumber" in e]
+    assert 1 <= len(stored) <= 2 and out["FailedRecordCount"] == 5 - len(stored), out["FailedRecordCount"]
+    # A single PutRecord over the limit is refused as a whole call.
+    code, _, message = error_of(k.put_record, StreamName="hot", PartitionKey="k", Data=b"z" * ((1 << 20) - 8))
+    assert code == "ProvisionedThroughputExceededException" and "shardId-000000000000" in message, message
+
+
 def test_streams_and_records_survive_kill_9(server):
     k = server.kinesis
     k.create_stream(StreamName="durable", ShardCount=2)

@@ -15,8 +15,10 @@ use super::{
 };
 use crate::api::ops::BASE64;
 use crate::api::{ApiError, ErrorType};
-use crate::kinesis::{record, IteratorError, SequenceNumber, ShardIterator, MAX_TOKEN_CHARS};
-use crate::log::{Append, AppendError, Appended, Entry, ReadError, ReadLimit, Route};
+use crate::kinesis::{
+    record, IteratorError, KinesisStream, SequenceNumber, ShardIterator, MAX_TOKEN_CHARS,
+};
+use crate::log::{Append, AppendError, Appended, Entry, ReadError, ReadLimit, Route, ShardId};
 
 /// Largest record: data and partition key together (Kinesis: 1 MiB).
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -130,6 +132,23 @@ fn append_failure(e: &AppendError) -> (ErrorType, String) {
     }
 }
 
+/// The shard of a record its shard's write allowance refuses (`None`: it may be stored).
+fn over_limit(stream: &KinesisStream, append: &Append, size: usize) -> Option<ShardId> {
+    let Route::HashKey(key) = append.route else { return None };
+    let shard = stream.shard_of(key)?;
+    (!stream.admit(shard, size)).then_some(shard)
+}
+
+/// AWS's message for a record over its shard's limits.
+fn throttled(cx: &Context<'_>, stream: &KinesisStream, shard: ShardId) -> String {
+    format!(
+        "Rate exceeded for shard {} in stream {} under account {}.",
+        shard_id_text(shard),
+        stream.name,
+        cx.account()
+    )
+}
+
 fn stored(appended: &Appended) -> Value {
     j!({
         "ShardId": shard_id_text(appended.shard),
@@ -141,6 +160,13 @@ pub(super) async fn put_record(cx: &Context<'_>, body: &[u8]) -> Result<String, 
     let input: PutRecordInput = parse(body)?;
     let stream = cx.stream(&input.target)?;
     let (append, size) = prepare(&input.record, "")?;
+    if let Some(shard) = over_limit(&stream, &append, size) {
+        cx.state.metrics.kinesis_throttled(&stream.name, 1);
+        return Err(ApiError::new(
+            ErrorType::ProvisionedThroughputExceeded,
+            throttled(cx, &stream, shard),
+        ));
+    }
     let started = std::time::Instant::now();
     let result = stream.log.append(vec![append]).await.pop().expect("one result per record");
     match result {
@@ -186,8 +212,24 @@ pub(super) async fn put_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
             ),
         ));
     }
+    // Records over their shard's limits are answered at once; the others are stored.
+    let refused: Vec<Option<ShardId>> =
+        (appends.iter().zip(&sizes)).map(|(a, &size)| over_limit(&stream, a, size)).collect();
+    let admitted = (appends.into_iter().zip(&refused)).filter(|(_, r)| r.is_none()).map(|(a, _)| a);
     let started = std::time::Instant::now();
-    let results = stream.log.append(appends).await;
+    let mut appended = stream.log.append(admitted.collect()).await.into_iter();
+    let results: Vec<Result<Appended, (ErrorType, String)>> = (refused.iter())
+        .map(|refused| match refused {
+            Some(shard) => {
+                Err((ErrorType::ProvisionedThroughputExceeded, throttled(cx, &stream, *shard)))
+            }
+            None => appended.next().expect("one result per record").map_err(|e| append_failure(&e)),
+        })
+        .collect();
+    let over = refused.iter().filter(|r| r.is_some()).count();
+    if over > 0 {
+        cx.state.metrics.kinesis_throttled(&stream.name, over);
+    }
     let failed = results.iter().filter(|r| r.is_err()).count();
     let stored_bytes =
         (results.iter().zip(&sizes)).filter(|(r, _)| r.is_ok()).map(|(_, n)| n).sum();
@@ -202,10 +244,7 @@ pub(super) async fn put_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
     let entries: Vec<Value> = (results.iter())
         .map(|result| match result {
             Ok(appended) => stored(appended),
-            Err(e) => {
-                let (kind, message) = append_failure(e);
-                j!({ "ErrorCode": kind.name(), "ErrorMessage": message })
-            }
+            Err((kind, message)) => j!({ "ErrorCode": kind.name(), "ErrorMessage": message }),
         })
         .collect();
     json(j!({ "FailedRecordCount": failed, "Records": entries }))
