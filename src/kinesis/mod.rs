@@ -11,4 +11,6 @@ pub mod throughput;
 
 pub use iterator::{IteratorError, ShardIterator, ITERATOR_LIFETIME_MS, MAX_TOKEN_CHARS};
 pub use sequence::SequenceNumber;
-pub use streams::{KinesisError, KinesisLimits, KinesisStream, KinesisStreams, STREAMS_FILE};
+pub use streams::{
+    shard_of, KinesisError, KinesisLimits, KinesisStream, KinesisStreams, STREAMS_FILE,
+};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::throughput::WriteBudget;
 use crate::log::{
-    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, ShardId,
+    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, ShardId, ShardInfo,
     ShardState, StoreError, StreamLog, StreamSpec,
 };
 
@@ -64,11 +64,9 @@ impl KinesisStream {
             .map_err(|e| ReadError::Unavailable(crate::log::Cause::new(e)))?
     }
 
-    /// The open shard whose hash-key range holds `key`.
-    pub fn shard_of(&self, key: u128) -> Option<ShardId> {
-        (self.log.shards().into_iter())
-            .find(|s| s.state == ShardState::Open && s.hash_range.contains(key))
-            .map(|s| s.id)
+    /// The open shards, to route many records by ([`shard_of`]) with one look at the log.
+    pub fn open_shards(&self) -> Vec<ShardInfo> {
+        self.log.shards().into_iter().filter(|s| s.state == ShardState::Open).collect()
     }
 
     /// Takes a record of `bytes` from `shard`'s write allowance; `false` when the shard is over
@@ -81,6 +79,12 @@ impl KinesisStream {
     pub fn end_of(&self, shard: ShardId) -> u64 {
         (self.log.stats().into_iter()).find(|s| s.shard == shard).map_or(0, |s| s.next_seq)
     }
+}
+
+/// The shard of `open` (a stream's [`open_shards`](KinesisStream::open_shards)) whose
+/// hash-key range holds `key`.
+pub fn shard_of(open: &[ShardInfo], key: u128) -> Option<ShardId> {
+    open.iter().find(|s| s.hash_range.contains(key)).map(|s| s.id)
 }
 
 /// Why a stream could not be created, found or deleted.

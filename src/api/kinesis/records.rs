@@ -16,9 +16,11 @@ use super::{
 use crate::api::ops::BASE64;
 use crate::api::{ApiError, ErrorType};
 use crate::kinesis::{
-    record, IteratorError, KinesisStream, SequenceNumber, ShardIterator, MAX_TOKEN_CHARS,
+    record, shard_of, IteratorError, KinesisStream, SequenceNumber, ShardIterator, MAX_TOKEN_CHARS,
 };
-use crate::log::{Append, AppendError, Appended, Entry, ReadError, ReadLimit, Route, ShardId};
+use crate::log::{
+    Append, AppendError, Appended, Entry, ReadError, ReadLimit, Route, ShardId, ShardInfo,
+};
 
 /// Largest record: data and partition key together (Kinesis: 1 MiB).
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -132,10 +134,16 @@ fn append_failure(e: &AppendError) -> (ErrorType, String) {
     }
 }
 
-/// The shard of a record its shard's write allowance refuses (`None`: it may be stored).
-fn over_limit(stream: &KinesisStream, append: &Append, size: usize) -> Option<ShardId> {
+/// The shard of a record its shard's write allowance refuses (`None`: it may be stored);
+/// `open` is the stream's open shards, looked up once per call.
+fn over_limit(
+    stream: &KinesisStream,
+    open: &[ShardInfo],
+    append: &Append,
+    size: usize,
+) -> Option<ShardId> {
     let Route::HashKey(key) = append.route else { return None };
-    let shard = stream.shard_of(key)?;
+    let shard = shard_of(open, key)?;
     (!stream.admit(shard, size)).then_some(shard)
 }
 
@@ -160,7 +168,7 @@ pub(super) async fn put_record(cx: &Context<'_>, body: &[u8]) -> Result<String, 
     let input: PutRecordInput = parse(body)?;
     let stream = cx.stream(&input.target)?;
     let (append, size) = prepare(&input.record, "")?;
-    if let Some(shard) = over_limit(&stream, &append, size) {
+    if let Some(shard) = over_limit(&stream, &stream.open_shards(), &append, size) {
         cx.state.metrics.kinesis_throttled(&stream.name, 1);
         return Err(ApiError::new(
             ErrorType::ProvisionedThroughputExceeded,
@@ -213,8 +221,10 @@ pub(super) async fn put_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
         ));
     }
     // Records over their shard's limits are answered at once; the others are stored.
-    let refused: Vec<Option<ShardId>> =
-        (appends.iter().zip(&sizes)).map(|(a, &size)| over_limit(&stream, a, size)).collect();
+    let open = stream.open_shards();
+    let refused: Vec<Option<ShardId>> = (appends.iter().zip(&sizes))
+        .map(|(a, &size)| over_limit(&stream, &open, a, size))
+        .collect();
     let admitted = (appends.into_iter().zip(&refused)).filter(|(_, r)| r.is_none()).map(|(a, _)| a);
     let started = std::time::Instant::now();
     let mut appended = stream.log.append(admitted.collect()).await.into_iter();
