@@ -26,7 +26,7 @@ pub const OPERATIONS: [&str; 12] = [
 ];
 
 /// Every Kinesis Data Streams operation Hydrant serves.
-pub const KINESIS_OPERATIONS: [&str; 11] = [
+pub const KINESIS_OPERATIONS: [&str; 18] = [
     "CreateStream",
     "DeleteStream",
     "DescribeStream",
@@ -38,6 +38,13 @@ pub const KINESIS_OPERATIONS: [&str; 11] = [
     "GetShardIterator",
     "GetRecords",
     "ListTagsForStream",
+    "AddTagsToStream",
+    "RemoveTagsFromStream",
+    "IncreaseStreamRetentionPeriod",
+    "DecreaseStreamRetentionPeriod",
+    "SplitShard",
+    "MergeShards",
+    "UpdateShardCount",
 ];
 
 /// An AWS service whose API Hydrant serves.

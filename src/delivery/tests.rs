@@ -325,14 +325,15 @@ async fn window_cuts_replay_from_their_seals_when_the_watermark_is_only_a_hint()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_finishes_a_shard_that_ends_and_its_children_are_granted_after_it() {
     let store = MemoryStore::new();
-    let (log, memory) = memory_log(&store).await;
+    let (log, _) = memory_log(&store).await;
     let mut assignments = log.assignments("delivery").unwrap();
     let parent = assignments.next().await.unwrap();
     append(&log, &["p0 ", "p1 ", "p2 "]).await;
     let sink = Arc::new(Recorder::default());
     let worker = start(&log, parent.clone(), &sink, LONG);
     until("the records are read", || worker.status.oldest_undelivered_ms().is_some()).await;
-    let children = memory.split(ShardId(0));
+    let split = crate::log::Reshard::Split { shard: ShardId(0), at: 1 << 127 };
+    let children = log.reshard(split).await.unwrap();
     until("the worker finished the shard", || worker.finished()).await;
     assert_eq!(sink.objects(), [((0, 0), (2, 0), Bytes::from_static(b"p0 p1 p2 "))]);
     let ShardState::Closed { end } = log.shards()[0].state else { panic!("the parent is closed") };

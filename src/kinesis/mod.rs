@@ -12,5 +12,6 @@ pub mod throughput;
 pub use iterator::{IteratorError, ShardIterator, ITERATOR_LIFETIME_MS, MAX_TOKEN_CHARS};
 pub use sequence::SequenceNumber;
 pub use streams::{
-    shard_of, KinesisError, KinesisLimits, KinesisStream, KinesisStreams, STREAMS_FILE,
+    shard_of, KinesisError, KinesisLimits, KinesisStream, KinesisStreams, StreamSettings,
+    MAX_RETENTION_HOURS, STREAMS_FILE,
 };

@@ -13,14 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use super::throughput::WriteBudget;
 use crate::log::{
-    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, ShardId, ShardInfo,
-    ShardState, StoreError, StreamLog, StreamSpec,
+    uniform_scaling, AtRestKeys, Lineage, LogStore, OpenError, ReadBatch, ReadError, ReadFrom,
+    ReadLimit, Reshard, ReshardError, ShardId, ShardInfo, ShardState, StoreError, StreamLog,
+    StreamSpec,
 };
 
 /// The file that lists the streams.
 pub const STREAMS_FILE: &str = "kinesis-streams.json";
 /// Kinesis' default retention; records are kept at least this long.
 pub const DEFAULT_RETENTION_HOURS: u32 = 24;
+/// The longest retention Kinesis allows (365 days).
+pub const MAX_RETENTION_HOURS: u32 = 8760;
 
 /// What bounds the streams (from `limits:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +41,20 @@ pub struct KinesisStream {
     /// When it was created (Unix milliseconds); iterators carry it, so an iterator of a
     /// deleted stream never reads a new one of the same name.
     pub created_ms: i64,
-    pub shard_count: u32,
+    /// Shards it was created with (the log keeps the shards its reshards left).
+    initial_shards: u32,
+    settings: Mutex<StreamSettings>,
+    pub log: Arc<dyn StreamLog>,
+    /// Each shard's write allowance, by shard id ([`super::throughput`]), made at its first
+    /// write.
+    budgets: Mutex<BTreeMap<ShardId, WriteBudget>>,
+}
+
+/// What a stream's owner changes through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
     pub retention_hours: u32,
     pub tags: BTreeMap<String, String>,
-    pub log: Arc<dyn StreamLog>,
-    /// Each shard's write allowance, by shard id ([`super::throughput`]).
-    budgets: Vec<WriteBudget>,
 }
 
 impl KinesisStream {
@@ -64,6 +75,19 @@ impl KinesisStream {
             .map_err(|e| ReadError::Unavailable(crate::log::Cause::new(e)))?
     }
 
+    fn lock_settings(&self) -> std::sync::MutexGuard<'_, StreamSettings> {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn settings(&self) -> StreamSettings {
+        self.lock_settings().clone()
+    }
+
+    /// How many shards are open now.
+    pub fn open_shard_count(&self) -> u32 {
+        self.open_shards().len() as u32
+    }
+
     /// The open shards, to route many records by ([`shard_of`]) with one look at the log.
     pub fn open_shards(&self) -> Vec<ShardInfo> {
         self.log.shards().into_iter().filter(|s| s.state == ShardState::Open).collect()
@@ -72,7 +96,9 @@ impl KinesisStream {
     /// Takes a record of `bytes` from `shard`'s write allowance; `false` when the shard is over
     /// Kinesis' limits (the record must not be stored).
     pub fn admit(&self, shard: ShardId, bytes: usize) -> bool {
-        (self.budgets.get(shard.0 as usize)).is_some_and(|b| b.admit(bytes, Instant::now()))
+        let now = Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        budgets.entry(shard).or_insert_with(|| WriteBudget::new(now)).admit(bytes, now)
     }
 
     /// One past the last position of `shard` now (where `LATEST` starts).
@@ -105,6 +131,12 @@ pub enum KinesisError {
     Persist { path: String, source: std::io::Error },
     #[error("{path} is damaged: {reason}")]
     Damaged { path: String, reason: String },
+    /// An argument Kinesis' rules refuse; the text says which and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// A reshard the log refused; the text says why.
+    #[error(transparent)]
+    Reshard(#[from] ReshardError),
 }
 
 /// One stream in [`STREAMS_FILE`].
@@ -196,12 +228,15 @@ impl KinesisStreams {
         let stored = StoredStreams {
             format: 1,
             streams: (streams.values())
-                .map(|s| StoredStream {
-                    name: s.name.clone(),
-                    shards: s.shard_count,
-                    created_ms: s.created_ms,
-                    retention_hours: s.retention_hours,
-                    tags: s.tags.clone(),
+                .map(|s| {
+                    let settings = s.settings();
+                    StoredStream {
+                        name: s.name.clone(),
+                        shards: s.initial_shards,
+                        created_ms: s.created_ms,
+                        retention_hours: settings.retention_hours,
+                        tags: settings.tags,
+                    }
                 })
                 .collect(),
         };
@@ -215,15 +250,16 @@ impl KinesisStreams {
         let spec = StreamSpec { shards: stored.shards, at_rest: AtRestKeys::default() };
         let log = (self.store.open(&log_name(&stored.name), spec).await)
             .map_err(|source| KinesisError::Open { stream: stored.name.clone(), source })?;
-        let now = Instant::now();
         Ok(KinesisStream {
             name: stored.name.clone(),
             created_ms: stored.created_ms,
-            shard_count: stored.shards,
-            retention_hours: stored.retention_hours,
-            tags: stored.tags.clone(),
+            initial_shards: stored.shards,
+            settings: Mutex::new(StreamSettings {
+                retention_hours: stored.retention_hours,
+                tags: stored.tags.clone(),
+            }),
             log,
-            budgets: (0..stored.shards).map(|_| WriteBudget::new(now)).collect(),
+            budgets: Mutex::default(),
         })
     }
 
@@ -264,7 +300,7 @@ impl KinesisStreams {
                 limits.max_shards_per_stream
             )));
         }
-        let in_use: u32 = existing.iter().map(|s| s.shard_count).sum();
+        let in_use: u32 = existing.iter().map(|s| s.open_shard_count()).sum();
         if in_use + shards > limits.max_shards {
             return Err(KinesisError::LimitExceeded(format!(
                 "{shards} more shards would make {} shards of Kinesis streams, more than \
@@ -308,6 +344,87 @@ impl KinesisStreams {
         drop(stream);
         (self.store.delete(&log_name(name)).await)
             .map_err(|source| KinesisError::Delete { stream: name.to_string(), source })
+    }
+
+    /// Changes a stream's settings with `change` (which may refuse) and stores them before
+    /// they take effect.
+    pub async fn update<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut StreamSettings) -> Result<T, KinesisError>,
+    ) -> Result<T, KinesisError> {
+        let _changing = self.changing.lock().await;
+        let stream = self.get(name)?;
+        let mut settings = stream.settings();
+        let answer = change(&mut settings)?;
+        let previous = std::mem::replace(&mut *stream.lock_settings(), settings);
+        let all = self.lock().clone();
+        if let Err(e) = self.write_file(&all) {
+            *stream.lock_settings() = previous;
+            return Err(e);
+        }
+        Ok(answer)
+    }
+
+    /// Splits or merges shards of a stream; returns the new shards.
+    pub async fn reshard(&self, name: &str, change: Reshard) -> Result<Vec<ShardId>, KinesisError> {
+        let _changing = self.changing.lock().await;
+        let stream = self.get(name)?;
+        if let Reshard::Split { .. } = change {
+            self.check_shard_limits(&stream, stream.open_shard_count() + 1)?;
+        }
+        let children = stream.log.reshard(change).await?;
+        tracing::info!(stream = name, ?change, ?children, "resharded Kinesis stream");
+        Ok(children)
+    }
+
+    /// Takes a stream to `target` open shards of equal ranges (`UNIFORM_SCALING`) with splits
+    /// and merges; returns the open shard count before.
+    pub async fn scale(&self, name: &str, target: u32) -> Result<u32, KinesisError> {
+        let _changing = self.changing.lock().await;
+        let stream = self.get(name)?;
+        let current = stream.open_shard_count();
+        if target > current.saturating_mul(2) || target < current.div_ceil(2) {
+            return Err(KinesisError::Invalid(format!(
+                "TargetShardCount {target} must be between half ({}) and double ({}) the \
+                 stream's {current} open shards",
+                current.div_ceil(2),
+                current.saturating_mul(2)
+            )));
+        }
+        self.check_shard_limits(&stream, target)?;
+        let lineage = Lineage::from_shards(stream.log.shards())
+            .ok_or_else(|| KinesisError::Invalid("the stream's shards do not tile".into()))?;
+        for change in uniform_scaling(&lineage, target) {
+            stream.log.reshard(change).await?;
+        }
+        tracing::info!(stream = name, from = current, to = target, "scaled Kinesis stream");
+        Ok(current)
+    }
+
+    /// Whether `stream` may have `open` open shards under `limits:`.
+    fn check_shard_limits(&self, stream: &KinesisStream, open: u32) -> Result<(), KinesisError> {
+        let limits = self.limits;
+        if open > limits.max_shards_per_stream {
+            return Err(KinesisError::LimitExceeded(format!(
+                "{open} open shards is more than a stream may have here (limits.\
+                 max_shards_per_stream {}); raise the limit",
+                limits.max_shards_per_stream
+            )));
+        }
+        let others: u32 = (self.all().iter())
+            .filter(|s| s.name != stream.name)
+            .map(|s| s.open_shard_count())
+            .sum();
+        if others + open > limits.max_shards {
+            return Err(KinesisError::LimitExceeded(format!(
+                "{open} open shards would make {} shards of Kinesis streams, more than \
+                 limits.max_shards {}; delete streams or raise the limit",
+                others + open,
+                limits.max_shards
+            )));
+        }
+        Ok(())
     }
 
     /// Closes every stream's log (nothing acknowledged can be lost after it returns).

@@ -24,9 +24,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    Append, Appended, AtRestKeys, ConsumerState, Entry, LeaseError, LogStore, MarkerKey, OpenError,
-    Position, Progress, ReadError, ReadFrom, ReadLimit, Record, Route, SealKind, SealOutcome,
-    SealProposal, ShardId, ShardLease, ShardReader, ShardState, StreamLog, StreamSpec,
+    Append, Appended, AtRestKeys, ConsumerState, Entry, HashRange, LeaseError, LogStore, MarkerKey,
+    OpenError, Position, Progress, ReadError, ReadFrom, ReadLimit, Record, Reshard, ReshardError,
+    Route, SealKind, SealOutcome, SealProposal, ShardEnd, ShardId, ShardLease, ShardReader,
+    ShardState, StreamLog, StreamSpec,
 };
 
 /// What the suite needs from an implementation.
@@ -43,13 +44,6 @@ pub trait Harness: Send + Sync {
     fn take_over(&self, stream: &str, shard: ShardId, consumer: &str) {
         let _ = (stream, shard, consumer);
         unreachable!("this log's leases cannot be lost")
-    }
-
-    /// Closes `shard` of `stream`'s log and splits it into two children (logs whose shards can
-    /// end).
-    fn split(&self, stream: &str, shard: ShardId) -> [ShardId; 2] {
-        let _ = (stream, shard);
-        unreachable!("this log's shards never end")
     }
 }
 
@@ -88,6 +82,9 @@ macro_rules! log_contract_suite {
             shards_cover_the_hash_space_exactly_once_and_records_route_by_range,
             implicit_routes_spread_records_over_every_shard,
             a_closed_shard_ends_and_its_children_are_granted_after_it,
+            a_merge_ends_both_parents_and_its_child_is_granted_after_both,
+            reshards_that_break_the_rules_are_refused_and_change_nothing,
+            shard_lineage_and_positions_survive_reopen,
             consumer_names_outside_the_rule_are_refused,
             a_deleted_log_starts_empty_when_opened_again,
             an_existing_log_keeps_its_shard_count,
@@ -688,13 +685,18 @@ pub async fn a_closed_shard_ends_and_its_children_are_granted_after_it(h: &dyn H
     let log = open(h, 1).await;
     if !log.capabilities().shards_can_end {
         assert!(log.shards().iter().all(|s| s.state == ShardState::Open));
+        let split = Reshard::Split { shard: ShardId(0), at: 1 };
+        let refused = log.reshard(split).await;
+        assert!(matches!(refused, Err(ReshardError::Unsupported)), "{refused:?}");
         return;
     }
     let mut assignments = log.assignments(CONSUMER).expect("valid");
     let parent = assignments.next().await.expect("granted");
     parent.state().await.expect("registers");
     append(&log, (0..3).map(data).collect(), Route::Implicit).await;
-    let children = h.split(STREAM, ShardId(0));
+    let at = 1u128 << 127;
+    let children = log.reshard(Reshard::Split { shard: ShardId(0), at }).await.expect("splits");
+    let children: [ShardId; 2] = children.try_into().expect("two children");
     let shards = log.shards();
     let ShardState::Closed { end } = shards[0].state else { panic!("{shards:?}") };
     for child in children {
@@ -718,6 +720,92 @@ pub async fn a_closed_shard_ends_and_its_children_are_granted_after_it(h: &dyn H
     }
     granted.sort();
     assert_eq!(granted, children.to_vec());
+}
+
+/// Reads `shard` from the oldest entry to its end: its records' data and the end.
+async fn read_closed(log: &Arc<dyn StreamLog>, shard: ShardId) -> (Vec<Bytes>, ShardEnd) {
+    let mut reader = reader(log, shard, ReadFrom::Oldest).await;
+    let (entries, _) = read_to_end(reader.as_mut());
+    let Some(Entry::End(end)) = entries.last().cloned() else { panic!("{entries:?}") };
+    (records(&entries).into_iter().map(|r| r.data).collect(), end)
+}
+
+pub async fn a_merge_ends_both_parents_and_its_child_is_granted_after_both(h: &dyn Harness) {
+    let log = open(h, 2).await;
+    if !log.capabilities().shards_can_end {
+        return;
+    }
+    let mut assignments = log.assignments(CONSUMER).expect("valid");
+    let mut parents = Vec::new();
+    for _ in 0..2 {
+        let lease = assignments.next().await.expect("granted");
+        lease.state().await.expect("registers");
+        parents.push(lease);
+    }
+    parents.sort_by_key(|l| l.shard());
+    for shard in [ShardId(0), ShardId(1)] {
+        append(&log, vec![data(shard.0 as usize)], key_of(&log, shard)).await;
+    }
+    let merge = Reshard::Merge { shard: ShardId(1), adjacent: ShardId(0) };
+    let child = log.reshard(merge).await.expect("merges");
+    assert_eq!(child.len(), 1);
+    let info = log.shards().into_iter().find(|s| s.id == child[0]).expect("listed");
+    assert_eq!((info.parent, info.adjacent_parent), (Some(ShardId(1)), Some(ShardId(0))));
+    assert_eq!(info.hash_range, HashRange { start: 0, end: u128::MAX });
+    let appended = append(&log, vec![data(9)], Route::HashKey(7)).await;
+    assert_eq!(appended[0].shard, child[0], "the merged shard takes the appends");
+    for parent in &parents {
+        let (data_read, end) = read_closed(&log, parent.shard()).await;
+        assert_eq!(data_read, vec![data(parent.shard().0 as usize)]);
+        assert_eq!(end.children, child);
+        assert!(assignments.try_next().is_none(), "the child waits for both parents");
+        parent.commit(Progress { markers: None, next_seq: Some(end.position) }).await.unwrap();
+    }
+    let lease = tokio::time::timeout(Duration::from_secs(5), assignments.next()).await;
+    assert_eq!(lease.expect("granted in time").expect("granted").shard(), child[0]);
+}
+
+pub async fn reshards_that_break_the_rules_are_refused_and_change_nothing(h: &dyn Harness) {
+    let log = open(h, 3).await;
+    if !log.capabilities().shards_can_end {
+        return;
+    }
+    let before = log.shards();
+    let start = before[1].hash_range.start;
+    for change in [
+        Reshard::Split { shard: ShardId(1), at: start },
+        Reshard::Split { shard: ShardId(7), at: 5 },
+        Reshard::Merge { shard: ShardId(0), adjacent: ShardId(2) },
+    ] {
+        let refused = log.reshard(change).await;
+        assert!(refused.is_err(), "{change:?} was done: {refused:?}");
+        assert_eq!(log.shards(), before, "{change:?} changed the shards");
+    }
+    log.reshard(Reshard::Split { shard: ShardId(1), at: start + 1 }).await.expect("splits");
+    let again = log.reshard(Reshard::Split { shard: ShardId(1), at: start + 2 }).await;
+    assert!(matches!(again, Err(ReshardError::Closed(ShardId(1)))), "{again:?}");
+}
+
+pub async fn shard_lineage_and_positions_survive_reopen(h: &dyn Harness) {
+    let log = open(h, 1).await;
+    if !log.capabilities().shards_can_end {
+        return;
+    }
+    append(&log, (0..3).map(data).collect(), Route::HashKey(1)).await;
+    let children = log.reshard(Reshard::Split { shard: ShardId(0), at: 1 << 64 }).await.unwrap();
+    let low = append(&log, vec![data(3)], Route::HashKey(5)).await;
+    let high = append(&log, vec![data(4)], Route::HashKey(u128::MAX)).await;
+    assert_eq!((low[0].shard, high[0].shard), (children[0], children[1]));
+    let merged =
+        log.reshard(Reshard::Merge { shard: children[0], adjacent: children[1] }).await.unwrap();
+    let shards = log.shards();
+    let log = reopen(h, log, AtRestKeys::default()).await;
+    assert_eq!(log.shards(), shards, "the lineage after reopen");
+    let (parent, end) = read_closed(&log, ShardId(0)).await;
+    assert_eq!((parent.len(), end.children), (3, children.clone()));
+    assert_eq!(read_closed(&log, children[0]).await.0, vec![data(3)]);
+    let appended = append(&log, vec![data(5)], Route::HashKey(5)).await;
+    assert_eq!(appended[0].shard, merged[0], "appends go to the open shard after reopen");
 }
 
 pub async fn consumer_names_outside_the_rule_are_refused(h: &dyn Harness) {

@@ -6,7 +6,7 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-use super::types::ShardId;
+use super::types::{HashRange, ShardId};
 
 /// An implementation's own error behind one of the variants below. Its text is the
 /// implementation's; it may name server paths, so it goes to logs, never to API callers.
@@ -139,6 +139,31 @@ pub enum EncryptionError {
     /// The keys cannot encrypt (no key ring, a key file that does not open).
     #[error(transparent)]
     Keys(Cause),
+    #[error(transparent)]
+    Unavailable(Cause),
+}
+
+/// Why a [`Reshard`](super::Reshard) was not done. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReshardError {
+    #[error("shard {0} does not exist")]
+    UnknownShard(ShardId),
+    /// Only open shards split and merge.
+    #[error("shard {0} is closed (split or merged already)")]
+    Closed(ShardId),
+    /// A split's new starting hash key must lie inside the shard, above its first key.
+    #[error(
+        "the new starting hash key {at} is not inside shard {shard} ({}..={}) above its first key",
+        range.start, range.end
+    )]
+    SplitOutside { shard: ShardId, at: u128, range: HashRange },
+    /// Only shards whose hash-key ranges touch merge.
+    #[error("shards {shard} and {adjacent} are not adjacent")]
+    NotAdjacent { shard: ShardId, adjacent: ShardId },
+    /// This log's shards never split or merge ([`Capabilities::shards_can_end`](super::Capabilities::shards_can_end)).
+    #[error("this log cannot split or merge shards")]
+    Unsupported,
     #[error(transparent)]
     Unavailable(Cause),
 }

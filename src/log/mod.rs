@@ -34,6 +34,7 @@ pub mod contract;
 pub mod embedded;
 mod error;
 pub mod jetstream;
+mod lineage;
 #[cfg(test)]
 pub(crate) mod memory;
 mod types;
@@ -46,8 +47,9 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 pub use error::{
-    AppendError, Cause, EncryptionError, LeaseError, OpenError, ReadError, StoreError,
+    AppendError, Cause, EncryptionError, LeaseError, OpenError, ReadError, ReshardError, StoreError,
 };
+pub use lineage::{uniform_scaling, Lineage, Reshard};
 pub use types::{
     Append, Appended, AtRestKeys, Capabilities, ConsumerState, Entry, HashRange, MarkerKey,
     Markers, Position, Progress, ReadBatch, ReadFrom, ReadLimit, Record, Route, Seal, SealKind,
@@ -67,7 +69,9 @@ pub trait LogStore: Send + Sync + fmt::Debug + 'static {
     /// lowered to the last position before it (a key's records are delivered in order, so that
     /// is still true), so records that reuse those positions are not skipped.
     ///
-    /// An existing log keeps its shards: another `spec.shards` is [`OpenError::ShardCount`].
+    /// An existing log keeps its shards: one that never split or merged and has another
+    /// `spec.shards` is [`OpenError::ShardCount`]; one that resharded opens with the shards its
+    /// reshards left (the caller compares and reshards to reach another count).
     /// Records encrypted at rest are opened with `spec.at_rest.ring` as they are read (a record
     /// whose key is not in it is [`ReadError::Decrypt`] then); keys that cannot encrypt as
     /// asked are [`OpenError::Keys`]. A log of a stream is open at most once at a time
@@ -127,6 +131,13 @@ pub trait StreamLog: Send + Sync + fmt::Debug + 'static {
     /// either mode. Records appended earlier stay readable as long as `keys.ring` holds their
     /// keys.
     async fn switch_encryption(&self, keys: AtRestKeys) -> Result<(), EncryptionError>;
+
+    /// Splits or merges open shards ([`Capabilities::shards_can_end`]; otherwise
+    /// [`ReshardError::Unsupported`]) and returns the new shards. Appends in flight finish
+    /// first; the closed shards' last entries are then their ends ([`Entry::End`] follows), and
+    /// every later append goes to the new shards. Durable before it returns: after a restart the
+    /// log has the new shards, or (a crash during the call) the old ones with no record lost.
+    async fn reshard(&self, change: Reshard) -> Result<Vec<ShardId>, ReshardError>;
 
     /// How much each shard holds.
     fn stats(&self) -> Vec<ShardStats>;

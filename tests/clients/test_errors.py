@@ -146,7 +146,7 @@ def test_wrong_content_type_is_a_serialization_error(server, content_type):
               message=r"Content-Type")
 
 
-@pytest.mark.parametrize("target", ["Firehose_20150804.Nope", "Kinesis_20131202.SplitShard", "DynamoDB_20120810.PutItem", "Firehose_20150804.",
+@pytest.mark.parametrize("target", ["Firehose_20150804.Nope", "Kinesis_20131202.RegisterStreamConsumer", "DynamoDB_20120810.PutItem", "Firehose_20150804.",
                                     "PutRecordBatch", None])
 def test_unknown_or_missing_target_is_an_unknown_operation(server, target):
     body = {"DeliveryStreamName": STREAM, "Records": [{"Data": b64(b"t\n")}]}

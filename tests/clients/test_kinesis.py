@@ -284,8 +284,8 @@ def test_bad_calls_get_kinesis_errors(server):
     k.delete_stream(StreamName="s")
     k.create_stream(StreamName="s", ShardCount=1)
     assert error_of(k.get_records, ShardIterator=token)[0] == "ResourceNotFoundException"
-    status, _, body = raw_call(server.endpoint, "Kinesis_20131202.SplitShard", {"StreamName": "s"})
-    assert status == 400 and body["__type"] == "UnknownOperationException" and "SplitShard" in body["message"]
+    status, _, body = raw_call(server.endpoint, "Kinesis_20131202.RegisterStreamConsumer", {"StreamName": "s"})
+    assert status == 400 and body["__type"] == "UnknownOperationException" and "RegisterStreamConsumer" in body["message"]
 
 
 def test_the_aws_cli_puts_and_gets_records(server, aws_cli):

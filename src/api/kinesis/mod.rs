@@ -5,13 +5,14 @@
 
 pub mod cbor;
 mod records;
+mod shards;
 mod streams;
 
 use serde::Deserialize;
 
 use super::{ApiError, AppState, ErrorType};
 use crate::kinesis::{KinesisError, KinesisStream, KinesisStreams};
-use crate::log::ShardId;
+use crate::log::{ReshardError, ShardId};
 use crate::operations::Service;
 
 /// Whether a request is a Kinesis call in CBOR (`Content-Type: application/x-amz-cbor-1.1`).
@@ -57,6 +58,13 @@ pub(super) async fn dispatch(
         "ListStreams" => streams::list_streams(&context, body, may_use),
         "ListShards" => streams::list_shards(&context, body),
         "ListTagsForStream" => streams::list_tags_for_stream(&context, body),
+        "AddTagsToStream" => streams::add_tags_to_stream(&context, body).await,
+        "RemoveTagsFromStream" => streams::remove_tags_from_stream(&context, body).await,
+        "IncreaseStreamRetentionPeriod" => streams::change_retention(&context, body, true).await,
+        "DecreaseStreamRetentionPeriod" => streams::change_retention(&context, body, false).await,
+        "SplitShard" => shards::split_shard(&context, body).await,
+        "MergeShards" => shards::merge_shards(&context, body).await,
+        "UpdateShardCount" => shards::update_shard_count(&context, body).await,
         "PutRecord" => records::put_record(&context, body).await,
         "PutRecords" => records::put_records(&context, body).await,
         "GetShardIterator" => records::get_shard_iterator(&context, body),
@@ -103,12 +111,60 @@ impl Context<'_> {
                 format!("Stream {name} under account {account} already exists."),
             ),
             KinesisError::LimitExceeded(why) => ApiError::new(ErrorType::LimitExceeded, why),
+            KinesisError::Invalid(why) => ApiError::new(ErrorType::InvalidArgument, why),
+            KinesisError::Reshard(e) => self.reshard_error(e),
             other => {
                 tracing::error!(error = %other, "a Kinesis stream operation failed");
                 ApiError::new(
                     ErrorType::InternalFailure,
                     "the stream operation failed inside Hydrant; the server log has the cause \
                      under this request's id",
+                )
+            }
+        }
+    }
+}
+
+impl Context<'_> {
+    /// The answer for a split or merge the log refused (Kinesis' error types).
+    fn reshard_error(&self, e: ReshardError) -> ApiError {
+        let invalid = |why: String| ApiError::new(ErrorType::InvalidArgument, why);
+        match e {
+            ReshardError::UnknownShard(shard) => ApiError::new(
+                ErrorType::ResourceNotFound,
+                format!(
+                    "Could not find shard {} under account {}.",
+                    shard_id_text(shard),
+                    self.account()
+                ),
+            ),
+            ReshardError::Closed(shard) => invalid(format!(
+                "Shard {} is closed (split or merged already): only open shards split and merge; \
+                 ListShards with ShardFilter AT_LATEST lists them",
+                shard_id_text(shard)
+            )),
+            ReshardError::SplitOutside { shard, range, .. } => invalid(format!(
+                "NewStartingHashKey must be above the StartingHashKey ({}) of shard {} and at \
+                 most its EndingHashKey ({})",
+                range.start,
+                shard_id_text(shard),
+                range.end
+            )),
+            ReshardError::NotAdjacent { shard, adjacent } => invalid(format!(
+                "Shards {} and {} are not adjacent: a merge takes two open shards whose hash \
+                 key ranges touch",
+                shard_id_text(shard),
+                shard_id_text(adjacent)
+            )),
+            ReshardError::Unsupported => invalid(
+                "this server's log cannot split or merge shards (docs/kinesis.md)".to_string(),
+            ),
+            other => {
+                tracing::error!(error = %other, "a reshard failed");
+                ApiError::new(
+                    ErrorType::InternalFailure,
+                    "the reshard failed inside Hydrant; the server log has the cause under this \
+                     request's id",
                 )
             }
         }

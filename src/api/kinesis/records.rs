@@ -112,7 +112,7 @@ fn prepare(record: &RecordInput, path: &str) -> Result<(Append, usize), ApiError
 }
 
 /// `ExplicitHashKey`: `0|([1-9]\d{0,38})` within 128 bits.
-fn parse_hash_key(text: &str) -> Option<u128> {
+pub(super) fn parse_hash_key(text: &str) -> Option<u128> {
     let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     if !digits_only || (text.len() > 1 && text.starts_with('0')) {
         return None;
@@ -443,8 +443,17 @@ pub(super) async fn get_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
     match end {
         // A closed shard read to its end: no next iterator; its children are read next.
         Some(shard_end) => {
+            let shards = stream.log.shards();
             out["ChildShards"] = (shard_end.children.iter())
-                .map(|c| j!({ "ShardId": shard_id_text(*c), "ParentShards": [shard_id_text(shard)] }))
+                .filter_map(|c| shards.iter().find(|s| s.id == *c))
+                .map(|child| {
+                    let parents = [child.parent, child.adjacent_parent].into_iter().flatten();
+                    j!({
+                        "ShardId": shard_id_text(child.id),
+                        "ParentShards": parents.map(shard_id_text).collect::<Vec<_>>(),
+                        "HashKeyRange": super::streams::hash_key_range(child),
+                    })
+                })
                 .collect();
         }
         None => {

@@ -12,7 +12,7 @@ use super::{
     StreamTarget,
 };
 use crate::api::{ApiError, ErrorType};
-use crate::kinesis::{KinesisStream, SequenceNumber};
+use crate::kinesis::{KinesisError, KinesisStream, SequenceNumber, MAX_RETENTION_HOURS};
 use crate::log::{ShardInfo, ShardState};
 
 #[derive(Deserialize)]
@@ -80,6 +80,7 @@ pub(super) async fn create_stream(cx: &Context<'_>, body: &[u8]) -> Result<Strin
             format!("a stream has at most 50 tags; {} were given", tags.len()),
         ));
     }
+    check_tags(&tags)?;
     cx.kinesis.create(name, shards, tags).await.map_err(|e| cx.error(e))?;
     tracing::info!(stream = name, shards, "created Kinesis stream");
     json(j!({}))
@@ -93,7 +94,7 @@ pub(super) async fn delete_stream(cx: &Context<'_>, body: &[u8]) -> Result<Strin
     json(j!({}))
 }
 
-fn hash_key_range(shard: &ShardInfo) -> Value {
+pub(super) fn hash_key_range(shard: &ShardInfo) -> Value {
     j!({
         "StartingHashKey": shard.hash_range.start.to_string(),
         "EndingHashKey": shard.hash_range.end.to_string(),
@@ -130,7 +131,7 @@ fn description(cx: &Context<'_>, stream: &KinesisStream) -> Value {
         "StreamARN": cx.arn(&stream.name),
         "StreamStatus": "ACTIVE",
         "StreamModeDetails": { "StreamMode": "PROVISIONED" },
-        "RetentionPeriodHours": stream.retention_hours,
+        "RetentionPeriodHours": stream.settings().retention_hours,
         "StreamCreationTimestamp": epoch_seconds(stream.created_ms),
         "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
         "EncryptionType": "NONE",
@@ -259,6 +260,7 @@ pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiEr
         }
     };
     let stream = cx.stream(&target)?;
+    let mut only_open = false;
     if let Some(filter) = &input.shard_filter {
         match filter.kind.as_deref() {
             Some("AFTER_SHARD_ID") => {
@@ -270,12 +272,11 @@ pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiEr
                 })?;
                 after = Some(after.map_or(shard, |a| a.max(shard)));
             }
-            // No shard has closed or expired here yet (resharding does not exist): every
-            // other filter lists every shard.
-            Some(
-                "AT_TRIM_HORIZON" | "FROM_TRIM_HORIZON" | "AT_LATEST" | "AT_TIMESTAMP"
-                | "FROM_TIMESTAMP",
-            ) => {}
+            Some("AT_LATEST") => only_open = true,
+            // No shard expires here (closed shards are kept with the stream), and shards do
+            // not record when they opened and closed: the other filters list every shard,
+            // parents included, which a reader that finishes parents first reads correctly.
+            Some("AT_TRIM_HORIZON" | "FROM_TRIM_HORIZON" | "AT_TIMESTAMP" | "FROM_TIMESTAMP") => {}
             other => {
                 return Err(ApiError::constraint(
                     "shardFilter.type",
@@ -284,8 +285,10 @@ pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiEr
             }
         }
     }
-    let shards: Vec<ShardInfo> =
-        stream.log.shards().into_iter().filter(|s| after.is_none_or(|a| s.id > a)).collect();
+    let shards: Vec<ShardInfo> = (stream.log.shards().into_iter())
+        .filter(|s| after.is_none_or(|a| s.id > a))
+        .filter(|s| !only_open || s.state == ShardState::Open)
+        .collect();
     let page = &shards[..shards.len().min(limit)];
     let mut out = j!({ "Shards": page.iter().map(shard_json).collect::<Vec<_>>() });
     if let (true, Some(last)) = (shards.len() > limit, page.last()) {
@@ -298,8 +301,153 @@ pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiEr
 pub(super) fn list_tags_for_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
     let target: StreamTarget = parse(body)?;
     let stream = cx.stream(&target)?;
-    let tags: Vec<Value> = stream.tags.iter().map(|(k, v)| j!({ "Key": k, "Value": v })).collect();
+    let settings = stream.settings();
+    let tags: Vec<Value> =
+        settings.tags.iter().map(|(k, v)| j!({ "Key": k, "Value": v })).collect();
     json(j!({ "Tags": tags, "HasMoreTags": false }))
+}
+
+/// A stream has at most this many tags (AWS' limit).
+const MAX_TAGS: usize = 50;
+
+#[derive(Deserialize)]
+struct AddTagsInput {
+    #[serde(flatten)]
+    target: StreamTarget,
+    #[serde(rename = "Tags")]
+    tags: Option<BTreeMap<String, String>>,
+}
+
+pub(super) async fn add_tags_to_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let input: AddTagsInput = parse(body)?;
+    let name = input.target.name()?;
+    let tags = input.tags.ok_or_else(|| ApiError::constraint("tags", "Member must not be null"))?;
+    if tags.is_empty() || tags.len() > 10 {
+        return Err(ApiError::constraint("tags", "Member must have between 1 and 10 entries"));
+    }
+    check_tags(&tags)?;
+    cx.kinesis
+        .update(&name, |settings| {
+            let mut next = settings.tags.clone();
+            next.extend(tags);
+            if next.len() > MAX_TAGS {
+                return Err(KinesisError::Invalid(format!(
+                    "a stream has at most {MAX_TAGS} tags; this would make {}",
+                    next.len()
+                )));
+            }
+            settings.tags = next;
+            Ok(())
+        })
+        .await
+        .map_err(|e| cx.error(e))?;
+    json(j!({}))
+}
+
+#[derive(Deserialize)]
+struct RemoveTagsInput {
+    #[serde(flatten)]
+    target: StreamTarget,
+    #[serde(rename = "TagKeys")]
+    tag_keys: Option<Vec<String>>,
+}
+
+pub(super) async fn remove_tags_from_stream(
+    cx: &Context<'_>,
+    body: &[u8],
+) -> Result<String, ApiError> {
+    let input: RemoveTagsInput = parse(body)?;
+    let name = input.target.name()?;
+    let keys =
+        input.tag_keys.ok_or_else(|| ApiError::constraint("tagKeys", "Member must not be null"))?;
+    if keys.is_empty() || keys.len() > 10 {
+        return Err(ApiError::constraint("tagKeys", "Member must have between 1 and 10 entries"));
+    }
+    cx.kinesis
+        .update(&name, |settings| {
+            keys.iter().for_each(|k| drop(settings.tags.remove(k)));
+            Ok(())
+        })
+        .await
+        .map_err(|e| cx.error(e))?;
+    json(j!({}))
+}
+
+/// Tag keys of 1 to 128 characters, values of at most 256 (AWS' limits).
+fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(ApiError::new(
+                ErrorType::InvalidArgument,
+                format!("tag key {key:?} must have 1 to 128 characters"),
+            ));
+        }
+        if value.chars().count() > 256 {
+            return Err(ApiError::new(
+                ErrorType::InvalidArgument,
+                format!("the value of tag {key:?} must have at most 256 characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct RetentionInput {
+    #[serde(flatten)]
+    target: StreamTarget,
+    #[serde(rename = "RetentionPeriodHours")]
+    hours: Option<i64>,
+}
+
+/// `IncreaseStreamRetentionPeriod` (`increase`) and `DecreaseStreamRetentionPeriod`: the new
+/// period must move the way the call says, within 24 hours to 365 days.
+pub(super) async fn change_retention(
+    cx: &Context<'_>,
+    body: &[u8],
+    increase: bool,
+) -> Result<String, ApiError> {
+    let input: RetentionInput = parse(body)?;
+    let name = input.target.name()?;
+    let hours = match input.hours {
+        None => {
+            return Err(ApiError::constraint("retentionPeriodHours", "Member must not be null"))
+        }
+        Some(h) if (24..=i64::from(MAX_RETENTION_HOURS)).contains(&h) => h as u32,
+        Some(h) => {
+            return Err(ApiError::new(
+                ErrorType::InvalidArgument,
+                format!(
+                    "Minimum allowed retention period is 24 hours and maximum is \
+                     {MAX_RETENTION_HOURS} hours. Requested retention period ({h} hours) is \
+                     outside it."
+                ),
+            ))
+        }
+    };
+    cx.kinesis
+        .update(&name, |settings| {
+            let current = settings.retention_hours;
+            match (increase, hours.cmp(&current)) {
+                (true, std::cmp::Ordering::Less) => Err(KinesisError::Invalid(format!(
+                    "Requested retention period ({hours} hours) for stream {name} can not be \
+                     shorter than existing retention period ({current} hours). Use \
+                     DecreaseStreamRetentionPeriod API."
+                ))),
+                (false, std::cmp::Ordering::Greater) => Err(KinesisError::Invalid(format!(
+                    "Requested retention period ({hours} hours) for stream {name} can not be \
+                     longer than existing retention period ({current} hours). Use \
+                     IncreaseStreamRetentionPeriod API."
+                ))),
+                _ => {
+                    settings.retention_hours = hours;
+                    Ok(())
+                }
+            }
+        })
+        .await
+        .map_err(|e| cx.error(e))?;
+    json(j!({}))
 }
 
 /// Paging tokens: opaque to clients, plain text to us.

@@ -1,11 +1,15 @@
 //! [`ShardLease`] on a shard directory: the consumer's checkpoint file and markers file. The
-//! directory's `LOCK` fences other processes, so a lease is never lost.
+//! directory's `LOCK` fences other processes, so a lease is never lost. A commit may finish a
+//! closed shard, which lets the log grant its children.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 use super::consumer;
 use super::shard::Shard;
+use super::stream_log::LogShared;
 use crate::log::{Cause, ConsumerState, LeaseError, Progress, ShardId, ShardLease};
 
 /// One consumer's hold on one shard of an [`EmbeddedLog`](super::EmbeddedLog).
@@ -14,12 +18,13 @@ pub(super) struct EmbeddedLease {
     id: ShardId,
     shard: Shard,
     consumer: String,
+    log: Arc<LogShared>,
 }
 
 impl EmbeddedLease {
     /// `consumer` must be a valid consumer name (`checkpoint::validate_consumer`).
-    pub(super) fn new(id: ShardId, shard: Shard, consumer: &str) -> Self {
-        Self { id, shard, consumer: consumer.to_string() }
+    pub(super) fn new(id: ShardId, shard: Shard, consumer: &str, log: Arc<LogShared>) -> Self {
+        Self { id, shard, consumer: consumer.to_string(), log }
     }
 }
 
@@ -45,7 +50,7 @@ impl ShardLease for EmbeddedLease {
 
     /// Markers first, then the checkpoint (whose store runs retention).
     async fn commit(&self, progress: Progress) -> Result<(), LeaseError> {
-        let (shard, name) = (self.shard.clone(), self.consumer.clone());
+        let (shard, name, log) = (self.shard.clone(), self.consumer.clone(), self.log.clone());
         blocking(move || {
             if let Some(next_seq) = progress.next_seq {
                 let (first, end) = (shard.first_seq(), shard.next_seq());
@@ -58,6 +63,7 @@ impl ShardLease for EmbeddedLease {
             }
             if let Some(next_seq) = progress.next_seq {
                 shard.store_checkpoint(&name, next_seq).map_err(unavailable)?;
+                log.grant();
             }
             Ok(())
         })

@@ -18,6 +18,7 @@ pub mod segment;
 pub mod shard;
 mod store;
 pub mod stream_log;
+mod topology;
 mod writer;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! A seal is a frame of its own in the shard (docs/log-format.md): the first one recorded at a
 //! position holds, for every reader and after restarts.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 use super::at_rest::ShardAtRest;
 use super::error as embedded;
 use super::shard::{self, Shard};
+use super::stream_log::ShardFate;
 use crate::log::{
     Cause, Entry, ReadBatch, ReadError, ReadLimit, SealOutcome, SealProposal, ShardId, ShardReader,
 };
@@ -26,6 +28,10 @@ pub(super) struct EmbeddedReader {
     /// An entry read ahead by a seal proposal that found it at its position (it is returned
     /// next).
     ahead: Option<Entry>,
+    /// Whether the shard is closing or closed, and where it ends.
+    fate: Arc<ShardFate>,
+    /// The shard's end was returned: nothing follows.
+    ended: bool,
 }
 
 impl std::fmt::Debug for EmbeddedReader {
@@ -42,17 +48,23 @@ impl EmbeddedReader {
         id: ShardId,
         shard: &Shard,
         at_rest: Arc<ShardAtRest>,
+        fate: Arc<ShardFate>,
         from: u64,
     ) -> Result<Self, ReadError> {
         let commits = shard.subscribe();
         let records = shard.reader(from).map_err(read_error)?;
-        Ok(Self { id, shard: shard.clone(), records, at_rest, commits, ahead: None })
+        let shard = shard.clone();
+        Ok(Self { id, shard, records, at_rest, commits, ahead: None, fate, ended: false })
     }
 
-    /// The next committed entry, a record opened, if any.
+    /// The next committed entry, a record opened, if any; a closed shard's end after its last
+    /// entry.
     fn next(&mut self) -> Result<Option<Entry>, ReadError> {
         if let Some(entry) = self.ahead.take() {
             return Ok(Some(entry));
+        }
+        if self.ended {
+            return Ok(None);
         }
         match self.records.next().map_err(read_error)? {
             Some(Entry::Record(mut record)) => {
@@ -62,8 +74,19 @@ impl EmbeddedReader {
                     .map_err(|e| ReadError::Decrypt(Cause::new(e)))?;
                 Ok(Some(Entry::Record(record)))
             }
+            None => Ok(self.end_here()),
             other => Ok(other),
         }
+    }
+
+    /// The shard's end, when it is closed and the reader is at its end.
+    fn end_here(&mut self) -> Option<Entry> {
+        let end = self.fate.end.get()?;
+        if self.records.position() < end.position {
+            return None;
+        }
+        self.ended = true;
+        Some(Entry::End(end.clone()))
     }
 
     /// Records `proposal` at `position` unless an entry is there, then reads what holds there.
@@ -73,7 +96,14 @@ impl EmbeddedReader {
         proposal: SealProposal,
     ) -> Result<SealOutcome, ReadError> {
         let SealProposal { watermark_ms, kind } = proposal;
-        self.shard.seal(position, watermark_ms, kind).await.map_err(seal_error)?;
+        match self.shard.seal(position, watermark_ms, kind).await {
+            Ok(_) => {}
+            // The shard is closing: its end follows its last entry, read on.
+            Err(embedded::AppendError::Closed) if self.fate.closing.load(Ordering::Acquire) => {
+                return Ok(SealOutcome::Moved)
+            }
+            Err(e) => return Err(seal_error(e)),
+        }
         // Committed at `position` now: this seal, another reader's, or a record.
         match self.next()? {
             Some(Entry::Seal(seal)) => Ok(SealOutcome::Sealed(seal)),
@@ -136,8 +166,11 @@ impl ShardReader for EmbeddedReader {
     /// A seal frame at the reader's position, written by the shard's writer only if nothing
     /// is committed there; what holds there is then read back (the first seal wins).
     fn seal(&mut self, proposal: SealProposal) -> BoxFuture<'_, Result<SealOutcome, ReadError>> {
-        if self.ahead.is_some() {
-            // An entry is known to be at the position: read it first.
+        if self.ahead.is_none() {
+            self.ahead = self.end_here();
+        }
+        if self.ahead.is_some() || self.ended {
+            // An entry is known to be at the position (or the end): read it first.
             return Box::pin(std::future::ready(Ok(SealOutcome::Moved)));
         }
         let position = self.records.position();

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::budget::DiskBudget;
 use super::stream_log::EmbeddedLog;
-use super::{layout, LogOptions};
+use super::{layout, topology, LogOptions};
 use crate::log::{Cause, LogStore, OpenError, StoreError, StreamLog, StreamSpec};
 
 /// Every stream's log under one data directory.
@@ -39,7 +39,13 @@ impl EmbeddedStore {
         let dir = layout::stream_dir_migrated(&self.data_dir, stream).map_err(unavailable)?;
         let existed = dir.exists();
         let opened = (|| {
-            let on_disk = layout::shards_on_disk(&dir);
+            // A log that resharded has the shards its reshards left; others keep their count.
+            let lineage = topology::load(&dir, |_| 0).ok().flatten();
+            let on_disk = match &lineage {
+                Some(lineage) if lineage.resharded() => spec.shards,
+                Some(lineage) => lineage.shards().len() as u32,
+                None => layout::shards_on_disk(&dir),
+            };
             if on_disk != 0 && on_disk != spec.shards {
                 return Err(OpenError::ShardCount { existing: on_disk, configured: spec.shards });
             }

@@ -14,8 +14,8 @@ use super::reader::JetStreamReader;
 use super::store::JetStreamOptions;
 use crate::log::{
     Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, EncryptionError,
-    LeaseError, ReadError, ReadFrom, Route, ShardId, ShardInfo, ShardProblem, ShardReader,
-    ShardStats, StreamLog,
+    LeaseError, ReadError, ReadFrom, Reshard, ReshardError, Route, ShardId, ShardInfo,
+    ShardProblem, ShardReader, ShardStats, StreamLog,
 };
 
 /// How often `stats()` and `problems()` are brought up to date.
@@ -179,6 +179,11 @@ impl StreamLog for JetStreamLog {
 
     async fn switch_encryption(&self, keys: AtRestKeys) -> Result<(), EncryptionError> {
         self.shared.at_rest.switch(&keys).await
+    }
+
+    /// Not yet: the shards of a JetStream log are fixed (docs/kinesis.md).
+    async fn reshard(&self, _change: Reshard) -> Result<Vec<ShardId>, ReshardError> {
+        Err(ReshardError::Unsupported)
     }
 
     fn stats(&self) -> Vec<ShardStats> {

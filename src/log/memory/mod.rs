@@ -26,9 +26,10 @@ use reader::MemoryReader;
 
 use super::{
     Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, Cause, ConsumerState,
-    EncryptionError, Entry, HashRange, LeaseError, LogStore, OpenError, Position, ReadError,
-    ReadFrom, Record, Route, Seal, ShardEnd, ShardId, ShardInfo, ShardLease, ShardProblem,
-    ShardReader, ShardState, ShardStats, StoreError, StreamLog, StreamSpec,
+    EncryptionError, Entry, HashRange, LeaseError, Lineage, LogStore, OpenError, Position,
+    ReadError, ReadFrom, Record, Reshard, ReshardError, Route, Seal, ShardEnd, ShardId, ShardInfo,
+    ShardLease, ShardProblem, ShardReader, ShardState, ShardStats, StoreError, StreamLog,
+    StreamSpec,
 };
 
 /// Every stream's log in memory.
@@ -62,7 +63,8 @@ impl LogStore for MemoryStore {
         {
             let mut state = backing.lock();
             let existing = state.initial_shards;
-            if existing != spec.shards {
+            let resharded = state.shards.iter().any(|s| s.info.parent.is_some());
+            if existing != spec.shards && !resharded {
                 return Err(OpenError::ShardCount { existing, configured: spec.shards });
             }
             if state.open.upgrade().is_some() {
@@ -324,43 +326,6 @@ impl MemoryLog {
         self.backing.changed();
     }
 
-    /// Closes `shard` (an [`Entry::End`] after its last entry) and splits its hash range into
-    /// two new open shards, which consumers are granted once they finished it.
-    pub fn split(&self, shard: ShardId) -> [ShardId; 2] {
-        let mut state = self.backing.lock();
-        let n = state.shards.len() as u32;
-        let children = [ShardId(n), ShardId(n + 1)];
-        let parent = state.shard_mut(shard).expect("a shard of the log");
-        let ShardState::Open = parent.info.state else { panic!("shard {shard} is closed") };
-        let end = parent.next_seq;
-        parent.entries.push((end, Stored::End(children.to_vec())));
-        parent.next_seq += 1;
-        parent.info.state = ShardState::Closed { end };
-        let range = parent.info.hash_range;
-        let middle = range.start + (range.end - range.start) / 2;
-        let ranges = [
-            HashRange { start: range.start, end: middle },
-            HashRange { start: middle + 1, end: range.end },
-        ];
-        for (id, hash_range) in children.into_iter().zip(ranges) {
-            state.shards.push(MemoryShard {
-                info: ShardInfo {
-                    id,
-                    hash_range,
-                    parent: Some(shard),
-                    adjacent_parent: None,
-                    state: ShardState::Open,
-                },
-                entries: Vec::new(),
-                next_seq: 0,
-                first_retained: 0,
-            });
-        }
-        drop(state);
-        self.backing.changed();
-        children
-    }
-
     /// Every entry of `shard` from `from` on, seals and ends included.
     pub fn entries(&self, shard: ShardId, from: u64) -> Vec<Entry> {
         let state = self.backing.lock();
@@ -485,6 +450,36 @@ impl StreamLog for MemoryLog {
         }
         self.backing.lock().encrypt = keys.encrypt;
         Ok(())
+    }
+
+    /// Closes the shards `change` closes (an [`Entry::End`] after each one's last entry) and
+    /// opens their children, which consumers are granted once they finished every parent.
+    async fn reshard(&self, change: Reshard) -> Result<Vec<ShardId>, ReshardError> {
+        let mut state = self.backing.lock();
+        let infos = state.shards.iter().map(|s| s.info.clone()).collect();
+        let mut lineage = Lineage::from_shards(infos).expect("the memory log's shards tile");
+        let closes = change.closes();
+        let ends: Vec<u64> =
+            (closes.iter()).map(|id| state.shard(*id).map_or(0, |s| s.next_seq)).collect();
+        let children = lineage.apply(change, &ends)?;
+        for (id, end) in closes.into_iter().zip(ends) {
+            let shard = state.shard_mut(id).expect("checked by the lineage");
+            shard.entries.push((end, Stored::End(children.clone())));
+            shard.next_seq = end + 1;
+            shard.info = lineage.get(id).expect("listed").clone();
+        }
+        for id in &children {
+            let info = lineage.get(*id).expect("listed").clone();
+            state.shards.push(MemoryShard {
+                info,
+                entries: Vec::new(),
+                next_seq: 0,
+                first_retained: 0,
+            });
+        }
+        drop(state);
+        self.backing.changed();
+        Ok(children)
     }
 
     fn stats(&self) -> Vec<ShardStats> {

@@ -27,10 +27,6 @@ impl Harness for Memory {
     fn take_over(&self, stream: &str, shard: ShardId, consumer: &str) {
         self.store.log(stream).take_over(shard, consumer);
     }
-
-    fn split(&self, stream: &str, shard: ShardId) -> [ShardId; 2] {
-        self.store.log(stream).split(shard)
-    }
 }
 
 contract_suite!(Memory::new());

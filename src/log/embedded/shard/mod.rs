@@ -285,6 +285,11 @@ impl Shard {
         Ok(ShardReader::new(self.inner.shared.clone(), from_seq, st.committed))
     }
 
+    /// The consumer's stored next sequence number, if it is registered.
+    pub fn checkpoint(&self, consumer: &str) -> Option<u64> {
+        lock(&self.shared().consumers).get(consumer).copied()
+    }
+
     /// The consumer's stored next sequence number to read. A consumer without a checkpoint is
     /// registered by storing one at the oldest retained record (returned), so retention keeps
     /// its data from now on, across restarts too.
