@@ -96,7 +96,12 @@ async fn errors_have_firehose_types_statuses_and_request_ids() {
         ("Firehose_20150804.PutRecordBatch", json11, "{not json".into(), "SerializationException"),
         ("Firehose_20150804.PutRecordBatch", "text/plain", "{}".into(), "SerializationException"),
         ("Firehose_20150804.Nope", json11, "{}".into(), "UnknownOperationException"),
-        ("Kinesis_20131202.RegisterStreamConsumer", json11, "{}".into(), "UnknownOperationException"),
+        (
+            "Kinesis_20131202.RegisterStreamConsumer",
+            json11,
+            "{}".into(),
+            "UnknownOperationException",
+        ),
         ("DynamoDB_20120810.PutItem", json11, "{}".into(), "UnknownOperationException"),
         (
             "Firehose_20150804.PutRecordBatch",

@@ -41,12 +41,6 @@ pub enum ReloadError {
 /// Why a reload did not apply the change of one stream (it keeps running as it was).
 #[derive(Debug, thiserror::Error)]
 pub enum NotApplied {
-    /// The log keeps the shard count it was created with (until resharding).
-    #[error(
-        "hydrant.shards cannot change for an existing stream (its log has {shards} shards); \
-         restore hydrant.shards: {shards}"
-    )]
-    ShardCount { shards: u32 },
     /// An added stream has the name of a removed one that is still draining.
     #[error(
         "a stream of this name is still being removed (draining); reload again once it is gone"
@@ -187,20 +181,9 @@ pub fn plan(
         if !(own || store_changed || functions_changed) {
             continue;
         }
-        match restart_only(old, stream) {
-            Some(error) => plan.refused.push(Change::Failed { stream: name.to_string(), error }),
-            None => plan.changed.push((stream.clone(), own)),
-        }
+        plan.changed.push((stream.clone(), own));
     }
     plan
-}
-
-/// Why a change cannot be applied to a running stream, if it cannot.
-fn restart_only(old: &DeliveryStreamConfig, new: &DeliveryStreamConfig) -> Option<NotApplied> {
-    if old.hydrant.shards != new.hydrant.shards {
-        return Some(NotApplied::ShardCount { shards: old.hydrant.shards });
-    }
-    None
 }
 
 impl ControlPlane {
@@ -400,18 +383,13 @@ mod tests {
     }
 
     #[test]
-    fn shard_count_changes_are_refused_and_the_stream_keeps_running() {
+    fn a_shard_count_change_replaces_the_stream() {
         let old = config(&format!("delivery_streams:\n{}", stream("s", "p/", 1)));
         let new = config(&format!("delivery_streams:\n{}", stream("s", "p/", 2)));
         let plan = plan(&old, &running(&old), &new);
-        assert!(plan.changed.is_empty());
-        assert!(matches!(&plan.refused[..],
-            [Change::Failed { stream, error: NotApplied::ShardCount { shards: 1 } }] if stream == "s"));
-        assert_eq!(
-            plan.refused[0].to_string(),
-            "delivery stream s: change not applied: hydrant.shards cannot change for an existing \
-             stream (its log has 1 shards); restore hydrant.shards: 1"
-        );
+        assert!(plan.refused.is_empty());
+        assert_eq!(plan.changed.len(), 1);
+        assert!(plan.changed[0].1, "its own block changed: the version goes up");
     }
 
     #[test]

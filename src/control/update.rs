@@ -12,7 +12,8 @@ use super::{ControlPlane, Expect};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
 use crate::names::DESTINATION_ID;
-use crate::pipeline::Pipeline;
+use crate::log::ShardState;
+use crate::pipeline::{Pipeline, StartError};
 use crate::plan::StreamPlan;
 use crate::registry::{Definition, DeliveryStream, Owner};
 
@@ -109,6 +110,14 @@ impl ControlPlane {
         last_update: Option<f64>,
         source: Source,
     ) -> Result<(), ControlError> {
+        let open = stream.log.shards().iter().filter(|s| s.state == ShardState::Open).count() as u32;
+        if open != config.hydrant.shards && !stream.log.capabilities().shards_can_end {
+            return Err(ControlError::StartFailed(StartError::ShardCount {
+                stream: stream.name.clone(),
+                on_disk: open,
+                configured: config.hydrant.shards,
+            }));
+        }
         let server = self.config();
         let pipeline = {
             let (server, config) = (server.clone(), config.clone());
@@ -138,7 +147,12 @@ impl ControlPlane {
                      its records are delivered again by the new workers");
             }
         }
+        let shards = definition.config.hydrant.shards;
         stream.set_definition(definition);
+        if let Err(e) = crate::pipeline::rescale(stream.log.as_ref(), &stream.name, shards).await {
+            tracing::error!(stream = %stream.name, error = %e,
+                "cannot reshard the log; the delivery workers start on the shards it has");
+        }
         let started = {
             let (stream, metrics) = (stream.clone(), self.metrics.clone());
             tokio::task::spawn_blocking(move || {

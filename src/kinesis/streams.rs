@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::throughput::WriteBudget;
 use crate::log::{
-    uniform_scaling, AtRestKeys, Lineage, LogStore, OpenError, ReadBatch, ReadError, ReadFrom,
+    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom,
     ReadLimit, Reshard, ReshardError, ShardId, ShardInfo, ShardState, StoreError, StreamLog,
     StreamSpec,
 };
@@ -393,11 +393,7 @@ impl KinesisStreams {
             )));
         }
         self.check_shard_limits(&stream, target)?;
-        let lineage = Lineage::from_shards(stream.log.shards())
-            .ok_or_else(|| KinesisError::Invalid("the stream's shards do not tile".into()))?;
-        for change in uniform_scaling(&lineage, target) {
-            stream.log.reshard(change).await?;
-        }
+        crate::log::scale(stream.log.as_ref(), target).await?;
         tracing::info!(stream = name, from = current, to = target, "scaled Kinesis stream");
         Ok(current)
     }

@@ -83,6 +83,7 @@ macro_rules! log_contract_suite {
             implicit_routes_spread_records_over_every_shard,
             a_closed_shard_ends_and_its_children_are_granted_after_it,
             a_merge_ends_both_parents_and_its_child_is_granted_after_both,
+            the_children_of_an_empty_closed_shard_are_granted_once_the_consumer_registers,
             reshards_that_break_the_rules_are_refused_and_change_nothing,
             shard_lineage_and_positions_survive_reopen,
             consumer_names_outside_the_rule_are_refused,
@@ -763,6 +764,29 @@ pub async fn a_merge_ends_both_parents_and_its_child_is_granted_after_both(h: &d
     }
     let lease = tokio::time::timeout(Duration::from_secs(5), assignments.next()).await;
     assert_eq!(lease.expect("granted in time").expect("granted").shard(), child[0]);
+}
+
+pub async fn the_children_of_an_empty_closed_shard_are_granted_once_the_consumer_registers(
+    h: &dyn Harness,
+) {
+    let log = open(h, 1).await;
+    if !log.capabilities().shards_can_end {
+        return;
+    }
+    let children = log.reshard(Reshard::Split { shard: ShardId(0), at: 1 << 64 }).await.unwrap();
+    let mut assignments = log.assignments(CONSUMER).expect("valid");
+    let parent = assignments.next().await.expect("granted");
+    assert_eq!(parent.shard(), ShardId(0));
+    assert!(assignments.try_next().is_none(), "the children wait for the parent");
+    // Nothing to deliver, so nothing to commit: registering at the end finishes the shard.
+    assert_eq!(parent.state().await.unwrap().next_seq, 0);
+    let mut granted = Vec::new();
+    for _ in 0..2 {
+        let lease = tokio::time::timeout(Duration::from_secs(5), assignments.next()).await;
+        granted.push(lease.expect("granted in time").expect("granted").shard());
+    }
+    granted.sort();
+    assert_eq!(granted, children);
 }
 
 pub async fn reshards_that_break_the_rules_are_refused_and_change_nothing(h: &dyn Harness) {

@@ -4,7 +4,7 @@
 //! exactly once after every change. Pure data and rules, shared by every log that reshards;
 //! where the shards' records live is the log's business.
 
-use super::{HashRange, ReshardError, ShardId, ShardInfo, ShardState};
+use super::{HashRange, ReshardError, ShardId, ShardInfo, ShardState, StreamLog};
 
 /// A reshard a log is asked for ([`StreamLog::reshard`](super::StreamLog::reshard)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +150,21 @@ impl Lineage {
                 .windows(2)
                 .all(|w| w[0].hash_range.end.checked_add(1) == Some(w[1].hash_range.start))
     }
+}
+
+/// Takes `log` to `target` open shards of equal ranges with [`uniform_scaling`]'s changes;
+/// returns how many it made (none when the log has them already).
+pub async fn scale(log: &dyn StreamLog, target: u32) -> Result<usize, ReshardError> {
+    let lineage = Lineage::from_shards(log.shards()).ok_or(ReshardError::Unsupported)?;
+    let open: Vec<HashRange> = lineage.open().iter().map(|s| s.hash_range).collect();
+    if open == (0..target).map(|i| HashRange::part(i, target)).collect::<Vec<_>>() {
+        return Ok(0);
+    }
+    let changes = uniform_scaling(&lineage, target);
+    for change in &changes {
+        log.reshard(*change).await?;
+    }
+    Ok(changes.len())
 }
 
 /// The changes that take `lineage`'s open shards to `target` equal parts of the space

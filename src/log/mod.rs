@@ -49,7 +49,7 @@ use tokio::sync::mpsc;
 pub use error::{
     AppendError, Cause, EncryptionError, LeaseError, OpenError, ReadError, ReshardError, StoreError,
 };
-pub use lineage::{uniform_scaling, Lineage, Reshard};
+pub use lineage::{scale, uniform_scaling, Lineage, Reshard};
 pub use types::{
     Append, Appended, AtRestKeys, Capabilities, ConsumerState, Entry, HashRange, MarkerKey,
     Markers, Position, Progress, ReadBatch, ReadFrom, ReadLimit, Record, Route, Seal, SealKind,

@@ -36,10 +36,13 @@ pub enum StartError {
     )]
     UnwritableKeys { stream: String, field: &'static str, message: String },
     #[error(
-        "delivery stream {stream}: its log has {on_disk} shards but the configuration says {configured}; \
-         changing the shard count of an existing stream is not supported yet: restore hydrant.shards: {on_disk}"
+        "delivery stream {stream}: its log has {on_disk} open shards but the configuration says \
+         {configured}, and this log cannot split or merge shards (cluster mode, docs/cluster.md): \
+         restore hydrant.shards: {on_disk}"
     )]
     ShardCount { stream: String, on_disk: u32, configured: u32 },
+    #[error("delivery stream {stream}: cannot reshard its log to hydrant.shards: {source}")]
+    Reshard { stream: String, source: crate::log::ReshardError },
     #[error("delivery stream {stream}: cannot consume its log: {source}")]
     Consume { stream: String, source: LeaseError },
     #[error("delivery stream {stream}: cannot start its delivery threads: {source}")]

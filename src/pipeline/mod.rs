@@ -26,7 +26,9 @@ use crate::delivery::stream_workers::WorkerFactory;
 use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::delivery::{BatchPolicy, ShardWorker, StagesFactory, Workers};
 use crate::destination::S3Output;
-use crate::log::{AtRestKeys, LogStore, OpenError, ShardState, StreamLog, StreamSpec};
+use crate::log::{
+    AtRestKeys, LogStore, OpenError, ReshardError, ShardState, StreamLog, StreamSpec,
+};
 use crate::names::arn_of;
 use crate::naming::ObjectNamer;
 use crate::plan::StreamPlan;
@@ -282,6 +284,47 @@ pub(crate) struct Opening<'a> {
 
 /// Opens a stream's log in `store` (recovering it) and starts its workers. Blocking: call it
 /// where blocking is allowed (start-up, `spawn_blocking`).
+/// Opens the log of `name`; a log with other shards than `spec.shards` is rescaled to them
+/// (splits and merges: its records stay, and delivery finishes each closed shard before its
+/// children), or refused when the log cannot reshard.
+async fn open_with_shards(
+    store: &dyn LogStore,
+    name: &str,
+    spec: StreamSpec,
+) -> Result<Arc<dyn StreamLog>, StartError> {
+    let configured = spec.shards;
+    let log_error = |source| StartError::Log { stream: name.to_string(), source };
+    let log = match store.open(name, spec.clone()).await {
+        Err(OpenError::ShardCount { existing, .. }) => {
+            store.open(name, StreamSpec { shards: existing, ..spec }).await.map_err(log_error)?
+        }
+        other => other.map_err(log_error)?,
+    };
+    rescale(log.as_ref(), name, configured).await?;
+    Ok(log)
+}
+
+/// Takes `log` to `shards` open shards of equal ranges if it has others.
+pub(crate) async fn rescale(
+    log: &dyn StreamLog,
+    name: &str,
+    shards: u32,
+) -> Result<(), StartError> {
+    let open = log.shards().iter().filter(|s| s.state == ShardState::Open).count() as u32;
+    match crate::log::scale(log, shards).await {
+        Ok(0) => Ok(()),
+        Ok(changes) => {
+            tracing::info!(stream = %name, from = open, to = shards, changes,
+                "resharded the stream's log to hydrant.shards");
+            Ok(())
+        }
+        Err(ReshardError::Unsupported) => {
+            Err(StartError::ShardCount { stream: name.to_string(), on_disk: open, configured: shards })
+        }
+        Err(e) => Err(StartError::Reshard { stream: name.to_string(), source: e }),
+    }
+}
+
 pub(crate) fn open_stream(
     opening: Opening<'_>,
     store: &dyn LogStore,
@@ -312,13 +355,7 @@ pub(crate) fn open_stream(
         at_rest: AtRestKeys { ring: log_keys.ring.map(Arc::new), encrypt: log_keys.encrypt },
     };
     let configured = spec.shards;
-    let log =
-        futures::executor::block_on(store.open(&name, spec)).map_err(|source| match source {
-            OpenError::ShardCount { existing, configured } => {
-                StartError::ShardCount { stream: name.clone(), on_disk: existing, configured }
-            }
-            source => StartError::Log { stream: name.clone(), source },
-        })?;
+    let log = futures::executor::block_on(open_with_shards(store, &name, spec))?;
     let workers = pipeline.start(&name, &log, version, metrics, Some(stages))?;
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
         store = %stream_config.hydrant.object_store, version,

@@ -571,3 +571,39 @@ def test_watch_config_reloads_when_the_file_changes(s3, bucket, hydrant_factory,
     assert fh.list_delivery_streams()["DeliveryStreamNames"] == ["first", "second"]
     assert h.stop() == 0
     assert_no_panic(h)
+
+
+def test_changing_hydrant_shards_reshards_the_log_without_losing_or_repeating_records(s3, bucket, hydrant_factory):
+    """hydrant.shards changed by SIGHUP (2 -> 4, under load) and while the server is down (4 -> 1,
+    after a kill -9): the log splits and merges its shards, delivery finishes each closed shard
+    before its children, and every acknowledged record lands once."""
+    def config(shards):
+        return config_yaml(s3_stream("grow", bucket, prefix="grow/", interval=1, shards=shards), s3=s3)
+
+    h = hydrant_factory(config(2))
+    fh = h.firehose()
+    producer = Producer(fh, ["grow"], "before")
+    producer.start()
+    time.sleep(1.5)
+    h.write_config(config(4))
+    h.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "delivery stream grow changed: restarted with version 2" in h.log_path.read_text(),
+             timeout=30, what="the reload")
+    assert "resharded the stream's log to hydrant.shards" in h.log_path.read_text(), h.log()
+    time.sleep(1.5)
+    producer.stop()
+    assert not producer.errors, producer.errors[:5]
+    lineage = json.loads((h.data_dir / "streams" / "grow" / "shards.json").read_text())
+    assert sum(not s["closed"] for s in lineage["shards"]) == 4, lineage
+
+    h.kill()
+    h.write_config(config(1))
+    h.start()
+    after = make_records(50, tag="after")
+    fh = h.firehose()
+    fh.put_record_batch(DeliveryStreamName="grow", Records=[{"Data": r} for r in after])
+    lineage = json.loads((h.data_dir / "streams" / "grow" / "shards.json").read_text())
+    assert sum(not s["closed"] for s in lineage["shards"]) == 1, lineage
+    acked = producer.acked["grow"] + after
+    assert_exactly_once(wait_delivered(s3, bucket, acked, prefix="grow/"), acked)
+    assert h.stop() == 0

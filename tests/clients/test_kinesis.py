@@ -57,15 +57,16 @@ def shards_of(kinesis, stream):
 
 def read_shard(kinesis, stream, shard_id, iterator_type="TRIM_HORIZON", **kw):
     """Every record of a shard from the iterator until a read comes back empty at the end of the
-    shard (`MillisBehindLatest` 0), as the Kinesis Client Library reads; and the next iterator."""
+    shard (`MillisBehindLatest` 0) or at a closed shard's end (no next iterator), as the Kinesis
+    Client Library reads; and the next iterator."""
     it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, ShardIteratorType=iterator_type,
                                     **kw)["ShardIterator"]
     records = []
     while True:
         out = kinesis.get_records(ShardIterator=it, Limit=300)
         records += out["Records"]
-        it = out["NextShardIterator"]
-        if not out["Records"] and out["MillisBehindLatest"] == 0:
+        it = out.get("NextShardIterator")
+        if it is None or (not out["Records"] and out["MillisBehindLatest"] == 0):
             return records, it
 
 

@@ -39,9 +39,12 @@ impl ShardLease for EmbeddedLease {
     }
 
     async fn state(&self) -> Result<ConsumerState, LeaseError> {
-        let (shard, name) = (self.shard.clone(), self.consumer.clone());
+        let (shard, name, log) = (self.shard.clone(), self.consumer.clone(), self.log.clone());
         blocking(move || {
             let next_seq = shard.load_checkpoint(&name).map_err(unavailable)?;
+            // Registering may finish a shard that ended where the consumer is (an empty
+            // closed shard): its children may be granted now.
+            log.grant();
             let markers = consumer::load(shard.dir(), &name).map_err(unavailable)?;
             Ok(ConsumerState { next_seq, markers })
         })

@@ -586,6 +586,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_crash_right_after_the_lineage_is_stored_finishes_the_reshard_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = DiskBudget::new(None);
+        let log = EmbeddedLog::open(dir.path(), 2, &LogOptions::default(), &budget).unwrap();
+        let records = (0..10)
+            .map(|i| Append { data: Bytes::from(format!("r{i}")), route: Route::HashKey(1) });
+        assert!(log
+            .append(records.collect())
+            .await
+            .iter()
+            .all(|r| r.as_ref().unwrap().shard == ShardId(0)));
+        // The commit point of a split, and then the process dies: the writers never stopped
+        // and the children were never opened.
+        let mut lineage = Lineage::fixed(2);
+        let split = Reshard::Split { shard: ShardId(0), at: 1 << 100 };
+        lineage.apply(split, &[0]).unwrap();
+        topology::store(dir.path(), &lineage).unwrap();
+        log.close().await;
+        drop(log);
+
+        let log = EmbeddedLog::open(dir.path(), 2, &LogOptions::default(), &budget).unwrap();
+        let shards = StreamLog::shards(&log);
+        assert_eq!(shards.len(), 4);
+        assert_eq!(
+            shards[0].state,
+            ShardState::Closed { end: 10 },
+            "its end is where it recovered"
+        );
+        assert!(shards[2..]
+            .iter()
+            .all(|s| s.state == ShardState::Open && s.parent == Some(ShardId(0))));
+        let mut reader = log.reader(ShardId(0), ReadFrom::Oldest).await.unwrap();
+        let batch = reader.read(crate::log::ReadLimit::default()).unwrap();
+        assert_eq!(batch.entries.len(), 11, "{:?}", batch.entries);
+        let Some(crate::log::Entry::End(end)) = batch.entries.last() else { panic!("an end") };
+        assert_eq!((end.position, end.children.clone()), (10, vec![ShardId(2), ShardId(3)]));
+        let appended = log
+            .append(vec![Append { data: Bytes::from_static(b"x"), route: Route::HashKey(5) }])
+            .await;
+        assert_eq!(appended[0].as_ref().unwrap().shard, ShardId(2));
+        let seal = crate::log::SealProposal { watermark_ms: 0, kind: crate::log::SealKind::Drain };
+        assert!(matches!(reader.seal(seal).await, Ok(crate::log::SealOutcome::Moved)));
+        assert_eq!(
+            log.shard(0).next_seq(),
+            10,
+            "nothing is written to a closed shard, not even a seal"
+        );
+    }
+
+    #[tokio::test]
     async fn an_encrypted_log_holds_no_plaintext_and_reads_back() {
         use crate::codec::encryption::{KeyRing, MasterKey};
         let dir = tempfile::tempdir().unwrap();

@@ -49,8 +49,11 @@ impl ShardLease for MemoryLease {
         let consumer = state.consumer(self.shard, &self.consumer);
         let stored = consumer
             .state
-            .get_or_insert_with(|| ConsumerState { next_seq: first, markers: Default::default() });
-        Ok(stored.clone())
+            .get_or_insert_with(|| ConsumerState { next_seq: first, markers: Default::default() })
+            .clone();
+        // Registering at the end of an empty closed shard finishes it.
+        state.grant(&self.backing, &self.consumer);
+        Ok(stored)
     }
 
     async fn commit(&self, progress: Progress) -> Result<(), LeaseError> {
