@@ -26,7 +26,7 @@ pub const OPERATIONS: [&str; 12] = [
 ];
 
 /// Every Kinesis Data Streams operation Hydrant serves.
-pub const KINESIS_OPERATIONS: [&str; 18] = [
+pub const KINESIS_OPERATIONS: [&str; 19] = [
     "CreateStream",
     "DeleteStream",
     "DescribeStream",
@@ -45,6 +45,7 @@ pub const KINESIS_OPERATIONS: [&str; 18] = [
     "SplitShard",
     "MergeShards",
     "UpdateShardCount",
+    "UpdateStreamMode",
 ];
 
 /// An AWS service whose API Hydrant serves.

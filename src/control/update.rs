@@ -11,8 +11,8 @@ use super::{
 use super::{ControlPlane, Expect};
 use crate::config::DeliveryStreamConfig;
 use crate::delivery::StopMode;
-use crate::names::DESTINATION_ID;
 use crate::log::ShardState;
+use crate::names::DESTINATION_ID;
 use crate::pipeline::{Pipeline, StartError};
 use crate::plan::StreamPlan;
 use crate::registry::{Definition, DeliveryStream, Owner};
@@ -110,7 +110,8 @@ impl ControlPlane {
         last_update: Option<f64>,
         source: Source,
     ) -> Result<(), ControlError> {
-        let open = stream.log.shards().iter().filter(|s| s.state == ShardState::Open).count() as u32;
+        let open =
+            stream.log.shards().iter().filter(|s| s.state == ShardState::Open).count() as u32;
         if open != config.hydrant.shards && !stream.log.capabilities().shards_can_end {
             return Err(ControlError::StartFailed(StartError::ShardCount {
                 stream: stream.name.clone(),

@@ -4,6 +4,7 @@
 //! layer (`api::kinesis`) speaks the wire protocol. docs/kinesis.md says what exists.
 
 mod iterator;
+pub mod on_demand;
 pub mod record;
 mod sequence;
 mod streams;
@@ -12,6 +13,6 @@ pub mod throughput;
 pub use iterator::{IteratorError, ShardIterator, ITERATOR_LIFETIME_MS, MAX_TOKEN_CHARS};
 pub use sequence::SequenceNumber;
 pub use streams::{
-    shard_of, KinesisError, KinesisLimits, KinesisStream, KinesisStreams, StreamSettings,
-    MAX_RETENTION_HOURS, STREAMS_FILE,
+    shard_of, KinesisError, KinesisLimits, KinesisStream, KinesisStreams, StreamMode,
+    StreamSettings, MAX_RETENTION_HOURS, STREAMS_FILE,
 };

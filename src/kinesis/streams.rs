@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::on_demand::{self, Decision, Scaler};
 use super::throughput::WriteBudget;
 use crate::log::{
-    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom,
-    ReadLimit, Reshard, ReshardError, ShardId, ShardInfo, ShardState, StoreError, StreamLog,
-    StreamSpec,
+    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, Reshard,
+    ReshardError, ShardId, ShardInfo, ShardState, StoreError, StreamLog, StreamSpec,
 };
 
 /// The file that lists the streams.
@@ -45,9 +45,16 @@ pub struct KinesisStream {
     initial_shards: u32,
     settings: Mutex<StreamSettings>,
     pub log: Arc<dyn StreamLog>,
-    /// Each shard's write allowance, by shard id ([`super::throughput`]), made at its first
-    /// write.
-    budgets: Mutex<BTreeMap<ShardId, WriteBudget>>,
+    /// Each shard's write allowance ([`super::throughput`]) and what it took since the
+    /// on-demand scaler last looked, by shard id, made at its first write.
+    writes: Mutex<BTreeMap<ShardId, ShardWrites>>,
+}
+
+#[derive(Debug)]
+struct ShardWrites {
+    budget: WriteBudget,
+    records: u64,
+    bytes: u64,
 }
 
 /// What a stream's owner changes through the API.
@@ -55,6 +62,26 @@ pub struct KinesisStream {
 pub struct StreamSettings {
     pub retention_hours: u32,
     pub tags: BTreeMap<String, String>,
+    pub mode: StreamMode,
+}
+
+/// Who decides the shard count: the owner (`PROVISIONED`) or the load ([`super::on_demand`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamMode {
+    #[default]
+    Provisioned,
+    OnDemand,
+}
+
+impl StreamMode {
+    /// Kinesis' name of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Provisioned => "PROVISIONED",
+            StreamMode::OnDemand => "ON_DEMAND",
+        }
+    }
 }
 
 impl KinesisStream {
@@ -97,8 +124,26 @@ impl KinesisStream {
     /// Kinesis' limits (the record must not be stored).
     pub fn admit(&self, shard: ShardId, bytes: usize) -> bool {
         let now = Instant::now();
-        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
-        budgets.entry(shard).or_insert_with(|| WriteBudget::new(now)).admit(bytes, now)
+        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = writes.entry(shard).or_insert_with(|| ShardWrites {
+            budget: WriteBudget::new(now),
+            records: 0,
+            bytes: 0,
+        });
+        let admitted = shard.budget.admit(bytes, now);
+        if admitted {
+            shard.records += 1;
+            shard.bytes += bytes as u64;
+        }
+        admitted
+    }
+
+    /// The records and bytes each shard took since the last call.
+    pub fn take_writes(&self) -> BTreeMap<ShardId, (u64, u64)> {
+        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        (writes.iter_mut())
+            .map(|(id, w)| (*id, (std::mem::take(&mut w.records), std::mem::take(&mut w.bytes))))
+            .collect()
     }
 
     /// One past the last position of `shard` now (where `LATEST` starts).
@@ -149,6 +194,8 @@ struct StoredStream {
     retention_hours: u32,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    mode: StreamMode,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -168,6 +215,8 @@ pub struct KinesisStreams {
     streams: Mutex<BTreeMap<String, Arc<KinesisStream>>>,
     /// Creates and deletes one at a time, so the file always lists what exists.
     changing: tokio::sync::Mutex<()>,
+    /// The on-demand scaler's task, once started.
+    scaler: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// The log name of a stream: `:` is in no stream name, so no delivery stream has it.
@@ -188,6 +237,7 @@ impl KinesisStreams {
             limits,
             streams: Mutex::default(),
             changing: tokio::sync::Mutex::default(),
+            scaler: Mutex::default(),
         };
         for stored in this.read_file()?.streams {
             let stream = this.open_stream(&stored).await?;
@@ -236,6 +286,7 @@ impl KinesisStreams {
                         created_ms: s.created_ms,
                         retention_hours: settings.retention_hours,
                         tags: settings.tags,
+                        mode: settings.mode,
                     }
                 })
                 .collect(),
@@ -257,9 +308,10 @@ impl KinesisStreams {
             settings: Mutex::new(StreamSettings {
                 retention_hours: stored.retention_hours,
                 tags: stored.tags.clone(),
+                mode: stored.mode,
             }),
             log,
-            budgets: Mutex::default(),
+            writes: Mutex::default(),
         })
     }
 
@@ -278,6 +330,7 @@ impl KinesisStreams {
         name: &str,
         shards: u32,
         tags: BTreeMap<String, String>,
+        mode: StreamMode,
     ) -> Result<(), KinesisError> {
         let _changing = self.changing.lock().await;
         let existing = self.all();
@@ -319,6 +372,7 @@ impl KinesisStreams {
             created_ms: crate::clock::now_ms(),
             retention_hours: DEFAULT_RETENTION_HOURS,
             tags,
+            mode,
         };
         let stream = Arc::new(self.open_stream(&stored).await?);
         let mut next: BTreeMap<_, _> = existing.into_iter().map(|s| (s.name.clone(), s)).collect();
@@ -423,8 +477,72 @@ impl KinesisStreams {
         Ok(())
     }
 
+    /// Starts the on-demand scaler ([`super::on_demand`]): every tick, each `ON_DEMAND` stream
+    /// may split a hot shard or merge two cold ones; `report` hears each change made. It stops
+    /// at [`close`](Self::close) or when the streams are dropped.
+    pub fn start_on_demand(self: &Arc<Self>, report: Arc<dyn Fn(&str, &Decision) + Send + Sync>) {
+        let streams = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut scalers: BTreeMap<String, Scaler> = BTreeMap::new();
+            let mut ticks = tokio::time::interval(on_demand::TICK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            let mut last = Instant::now();
+            loop {
+                ticks.tick().await;
+                let Some(streams) = streams.upgrade() else { return };
+                let elapsed = last.elapsed();
+                last = Instant::now();
+                streams.scale_on_demand(&mut scalers, elapsed, report.as_ref()).await;
+            }
+        });
+        *self.scaler.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    }
+
+    /// One tick of the on-demand scaler.
+    async fn scale_on_demand(
+        &self,
+        scalers: &mut BTreeMap<String, Scaler>,
+        elapsed: std::time::Duration,
+        report: &(dyn Fn(&str, &Decision) + Send + Sync),
+    ) {
+        let streams = self.all();
+        scalers.retain(|name, _| streams.iter().any(|s| &s.name == name));
+        for stream in streams {
+            let writes = stream.take_writes();
+            if stream.settings().mode != StreamMode::OnDemand {
+                scalers.remove(&stream.name);
+                continue;
+            }
+            let mut open = stream.open_shards();
+            open.sort_by_key(|s| s.hash_range.start);
+            let loads: Vec<(ShardInfo, f64)> = (open.into_iter())
+                .map(|s| {
+                    let (records, bytes) = writes.get(&s.id).copied().unwrap_or_default();
+                    (s, on_demand::share(records, bytes, elapsed))
+                })
+                .collect();
+            let may_grow = self.check_shard_limits(&stream, loads.len() as u32 + 1).is_ok();
+            let scaler = scalers.entry(stream.name.clone()).or_default();
+            let Some(decision) = scaler.tick(&loads, may_grow) else { continue };
+            match self.reshard(&stream.name, decision.change).await {
+                Ok(children) => {
+                    tracing::info!(stream = %stream.name, change = ?decision.change, ?children,
+                        reason = decision.reason, detail = %decision.detail,
+                        "on-demand stream resharded");
+                    report(&stream.name, &decision);
+                }
+                Err(e) => tracing::warn!(stream = %stream.name, change = ?decision.change,
+                    error = %e, "on-demand reshard failed; it is tried again while the load lasts"),
+            }
+        }
+    }
+
     /// Closes every stream's log (nothing acknowledged can be lost after it returns).
     pub async fn close(&self) {
+        if let Some(scaler) = self.scaler.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            scaler.abort();
+        }
         for stream in self.all() {
             stream.log.close().await;
         }

@@ -318,9 +318,11 @@ pub(crate) async fn rescale(
                 "resharded the stream's log to hydrant.shards");
             Ok(())
         }
-        Err(ReshardError::Unsupported) => {
-            Err(StartError::ShardCount { stream: name.to_string(), on_disk: open, configured: shards })
-        }
+        Err(ReshardError::Unsupported) => Err(StartError::ShardCount {
+            stream: name.to_string(),
+            on_disk: open,
+            configured: shards,
+        }),
         Err(e) => Err(StartError::Reshard { stream: name.to_string(), source: e }),
     }
 }

@@ -83,7 +83,12 @@ impl Hydrant {
         let (store, definitions) = (core.store, core.definitions);
         // The Kinesis Data Streams API: on the embedded core only, for now.
         let kinesis = if core.embedded.is_some() {
-            Some(Arc::new(open_kinesis(config, store.clone())?))
+            let kinesis = Arc::new(open_kinesis(config, store.clone())?);
+            let metrics = metrics.clone();
+            kinesis.start_on_demand(Arc::new(move |stream, decision| {
+                metrics.kinesis_reshard(stream, decision.reason);
+            }));
+            Some(kinesis)
         } else {
             None
         };

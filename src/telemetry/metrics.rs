@@ -80,6 +80,13 @@ impl Metrics {
             .increment(records as u64);
     }
 
+    /// A reshard an on-demand stream made on its own, and why (`hot`: split; `cold`: merge):
+    /// `hydrant_kinesis_reshards_total{stream, reason}`.
+    pub fn kinesis_reshard(&self, stream: &str, reason: &'static str) {
+        counter!("hydrant_kinesis_reshards_total", "stream" => stream.to_string(), "reason" => reason)
+            .increment(1);
+    }
+
     /// Records a `GetRecords` returned (Kinesis' `GetRecords.Records`, `GetRecords.Bytes`):
     /// `hydrant_kinesis_outgoing_{records,bytes}_total`.
     pub fn kinesis_outgoing(&self, stream: &str, records: usize, bytes: usize) {

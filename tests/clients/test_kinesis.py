@@ -256,8 +256,8 @@ def test_bad_calls_get_kinesis_errors(server):
     assert error_of(k.create_stream, StreamName="s", ShardCount=1)[:2] == ("ResourceInUseException", 400)
     code, _, message = error_of(k.create_stream, StreamName="big", ShardCount=17)
     assert code == "LimitExceededException" and "limits.max_shards_per_stream" in message, message
-    code, _, message = error_of(k.create_stream, StreamName="od", StreamModeDetails={"StreamMode": "ON_DEMAND"})
-    assert code == "InvalidArgumentException" and "ON_DEMAND" in message
+    code, _, message = error_of(k.create_stream, StreamName="p", StreamModeDetails={"StreamMode": "PROVISIONED"})
+    assert code == "InvalidArgumentException" and "ShardCount is required" in message, message
     assert error_of(k.put_record, StreamName="nope", PartitionKey="a", Data=b"x")[0] == "ResourceNotFoundException"
     assert error_of(k.put_record, StreamName="s", PartitionKey="a" * 257, Data=b"x")[0] == "ValidationException"
     code, _, message = error_of(k.put_record, StreamName="s", PartitionKey="a", Data=b"x", ExplicitHashKey="-1")

@@ -293,3 +293,67 @@ def test_a_kcl_style_consumer_reads_every_record_once_in_key_order_across_random
     for d, sid, pk in consumer.read:
         lo, hi = ranges[sid]
         assert lo <= md5_key(pk) <= hi, (d, sid)
+
+
+def test_an_on_demand_stream_splits_under_load_and_merges_when_it_cools(server):
+    """ON_DEMAND: a shard that stays above half its limits splits within seconds (on-demand.rs:
+    two 5 s ticks), the halves then carry the load without throttling, and once the load stops
+    the cold neighbours merge back (six ticks). Hand resharding is refused until the stream is
+    PROVISIONED again."""
+    k = server.kinesis
+    k.create_stream(StreamName="auto", ShardCount=1, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    summary = lambda: k.describe_stream_summary(StreamName="auto")["StreamDescriptionSummary"]
+    assert summary()["StreamModeDetails"]["StreamMode"] == "ON_DEMAND"
+    code, _, message = error_of(k.split_shard, StreamName="auto", ShardToSplit="shardId-000000000000",
+                                NewStartingHashKey=str(2**127))
+    assert code == "InvalidArgumentException" and "UpdateStreamMode" in message, message
+
+    stop, sent, throttled = threading.Event(), [0], []
+
+    def load():
+        # About 800 records a second over many keys: 80% of one shard, 40% of each half.
+        writer, i = kinesis_client(server.endpoint), 0
+        while not stop.is_set():
+            started = time.time()
+            out = writer.put_records(StreamName="auto", Records=[
+                {"Data": b"x" * 100, "PartitionKey": f"key-{i + j}"} for j in range(80)])
+            i += 80
+            sent[0] += 80
+            throttled.append((time.time(), out["FailedRecordCount"]))
+            time.sleep(max(0.0, 0.1 - (time.time() - started)))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    t0 = time.time()
+    assert _wait(lambda: summary()["OpenShardCount"] == 2, 40), "no split under load"
+    split_after = time.time() - t0
+    time.sleep(12)
+    steady = [n for t, n in throttled if t > time.time() - 10]
+    assert steady and sum(steady) == 0, f"throttled at the steady state: {steady}"
+    assert summary()["OpenShardCount"] == 2, "the halves carry the load: no more splits"
+    stop.set()
+    thread.join(10)
+    t1 = time.time()
+    assert _wait(lambda: summary()["OpenShardCount"] == 1, 60), "no merge once cold"
+    merge_after = time.time() - t1
+    print(f"\nsplit {split_after:.0f}s after the load started ({sent[0]} records sent), "
+          f"merged {merge_after:.0f}s after it stopped")
+    metrics = server.urlopen(server.endpoint + "/metrics", timeout=5).read().decode()
+    assert 'hydrant_kinesis_reshards_total{stream="auto",reason="hot"} 1' in metrics
+    assert 'hydrant_kinesis_reshards_total{stream="auto",reason="cold"} 1' in metrics
+    assert "on-demand stream resharded" in server.log_path.read_text()
+
+    arn = summary()["StreamARN"]
+    k.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "PROVISIONED"})
+    assert summary()["StreamModeDetails"]["StreamMode"] == "PROVISIONED"
+    k.update_shard_count(StreamName="auto", TargetShardCount=2, ScalingType="UNIFORM_SCALING")
+    assert summary()["OpenShardCount"] == 2
+
+
+def _wait(cond, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.5)
+    return False

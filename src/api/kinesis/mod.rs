@@ -65,6 +65,7 @@ pub(super) async fn dispatch(
         "SplitShard" => shards::split_shard(&context, body).await,
         "MergeShards" => shards::merge_shards(&context, body).await,
         "UpdateShardCount" => shards::update_shard_count(&context, body).await,
+        "UpdateStreamMode" => streams::update_stream_mode(&context, body).await,
         "PutRecord" => records::put_record(&context, body).await,
         "PutRecords" => records::put_records(&context, body).await,
         "GetShardIterator" => records::get_shard_iterator(&context, body),

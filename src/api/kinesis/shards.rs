@@ -7,6 +7,7 @@ use serde_json::json as j;
 
 use super::{json, parse, parse_shard_id, Context, StreamTarget};
 use crate::api::{ApiError, ErrorType};
+use crate::kinesis::StreamMode;
 use crate::log::{Reshard, ShardId};
 
 #[derive(Deserialize)]
@@ -32,6 +33,7 @@ pub(super) async fn split_shard(cx: &Context<'_>, body: &[u8]) -> Result<String,
              number below 2^128)",
         )
     })?;
+    provisioned(cx, &name, "SplitShard")?;
     let change = Reshard::Split { shard, at };
     cx.kinesis.reshard(&name, change).await.map_err(|e| cx.error(e))?;
     json(j!({}))
@@ -52,6 +54,7 @@ pub(super) async fn merge_shards(cx: &Context<'_>, body: &[u8]) -> Result<String
     let name = input.target.name()?;
     let shard = shard_named(input.shard_to_merge.as_deref(), "shardToMerge")?;
     let adjacent = shard_named(input.adjacent_shard_to_merge.as_deref(), "adjacentShardToMerge")?;
+    provisioned(cx, &name, "MergeShards")?;
     cx.kinesis.reshard(&name, Reshard::Merge { shard, adjacent }).await.map_err(|e| cx.error(e))?;
     json(j!({}))
 }
@@ -89,6 +92,7 @@ pub(super) async fn update_shard_count(cx: &Context<'_>, body: &[u8]) -> Result<
             ))
         }
     }
+    provisioned(cx, &name, "UpdateShardCount")?;
     let current = cx.kinesis.scale(&name, target).await.map_err(|e| cx.error(e))?;
     json(j!({
         "StreamName": name,
@@ -96,6 +100,21 @@ pub(super) async fn update_shard_count(cx: &Context<'_>, body: &[u8]) -> Result<
         "CurrentShardCount": current,
         "TargetShardCount": target,
     }))
+}
+
+/// Resharding by hand is for provisioned streams; an on-demand stream reshards itself.
+fn provisioned(cx: &Context<'_>, name: &str, operation: &str) -> Result<(), ApiError> {
+    let stream = cx.kinesis.get(name).map_err(|e| cx.error(e))?;
+    if stream.settings().mode == StreamMode::OnDemand {
+        return Err(ApiError::new(
+            ErrorType::InvalidArgument,
+            format!(
+                "{operation} is not supported for on-demand stream {name}: it splits and merges \
+                 its shards with the load; switch it to PROVISIONED with UpdateStreamMode first"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A shard id argument (`shardId-000000000003`, or AWS' shorter forms).

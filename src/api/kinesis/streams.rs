@@ -12,7 +12,9 @@ use super::{
     StreamTarget,
 };
 use crate::api::{ApiError, ErrorType};
-use crate::kinesis::{KinesisError, KinesisStream, SequenceNumber, MAX_RETENTION_HOURS};
+use crate::kinesis::{
+    on_demand, KinesisError, KinesisStream, SequenceNumber, StreamMode, MAX_RETENTION_HOURS,
+};
 use crate::log::{ShardInfo, ShardState};
 
 #[derive(Deserialize)]
@@ -40,25 +42,10 @@ pub(super) async fn create_stream(cx: &Context<'_>, body: &[u8]) -> Result<Strin
         .as_deref()
         .ok_or_else(|| ApiError::constraint("streamName", "Member must not be null"))?;
     let name = valid_stream_name(name)?;
-    match input.mode.and_then(|m| m.stream_mode).as_deref() {
-        None | Some("PROVISIONED") => {}
-        Some("ON_DEMAND") => {
-            return Err(ApiError::new(
-                ErrorType::InvalidArgument,
-                "StreamMode ON_DEMAND is not supported by this Hydrant yet; create a \
-                 PROVISIONED stream with a ShardCount (docs/kinesis.md)",
-            ))
-        }
-        Some(other) => {
-            return Err(ApiError::constraint(
-                "streamModeDetails.streamMode",
-                &format!(
-                    "Member must satisfy enum value set: [PROVISIONED, ON_DEMAND] (got {other:?})"
-                ),
-            ))
-        }
-    }
+    let mode = stream_mode(input.mode)?.unwrap_or(StreamMode::Provisioned);
     let shards = match input.shard_count {
+        // AWS starts an on-demand stream with 4 shards; it grows and shrinks with the load.
+        None if mode == StreamMode::OnDemand => on_demand::INITIAL_SHARDS,
         None => {
             return Err(ApiError::new(
                 ErrorType::InvalidArgument,
@@ -81,8 +68,56 @@ pub(super) async fn create_stream(cx: &Context<'_>, body: &[u8]) -> Result<Strin
         ));
     }
     check_tags(&tags)?;
-    cx.kinesis.create(name, shards, tags).await.map_err(|e| cx.error(e))?;
-    tracing::info!(stream = name, shards, "created Kinesis stream");
+    cx.kinesis.create(name, shards, tags, mode).await.map_err(|e| cx.error(e))?;
+    tracing::info!(stream = name, shards, mode = mode.as_str(), "created Kinesis stream");
+    json(j!({}))
+}
+
+/// The mode `StreamModeDetails` asks for, if it names one.
+fn stream_mode(details: Option<StreamModeDetails>) -> Result<Option<StreamMode>, ApiError> {
+    match details.map(|d| d.stream_mode) {
+        None => Ok(None),
+        Some(None) => {
+            Err(ApiError::constraint("streamModeDetails.streamMode", "Member must not be null"))
+        }
+        Some(Some(mode)) => match mode.as_str() {
+            "PROVISIONED" => Ok(Some(StreamMode::Provisioned)),
+            "ON_DEMAND" => Ok(Some(StreamMode::OnDemand)),
+            other => Err(ApiError::constraint(
+                "streamModeDetails.streamMode",
+                &format!(
+                    "Member must satisfy enum value set: [PROVISIONED, ON_DEMAND] (got {other:?})"
+                ),
+            )),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct UpdateStreamModeInput {
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+    #[serde(rename = "StreamModeDetails")]
+    mode: Option<StreamModeDetails>,
+}
+
+/// `UpdateStreamMode`: takes the stream by ARN only, as AWS does.
+pub(super) async fn update_stream_mode(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+    let input: UpdateStreamModeInput = parse(body)?;
+    let arn = input
+        .stream_arn
+        .ok_or_else(|| ApiError::constraint("streamARN", "Member must not be null"))?;
+    let name = StreamTarget { stream_name: None, stream_arn: Some(arn) }.name()?;
+    let mode = stream_mode(input.mode)?
+        .ok_or_else(|| ApiError::constraint("streamModeDetails", "Member must not be null"))?;
+    cx.kinesis
+        .update(&name, |settings| {
+            settings.mode = mode;
+            Ok(())
+        })
+        .await
+        .map_err(|e| cx.error(e))?;
+    tracing::info!(stream = name, mode = mode.as_str(), "Kinesis stream mode changed");
     json(j!({}))
 }
 
@@ -130,7 +165,7 @@ fn description(cx: &Context<'_>, stream: &KinesisStream) -> Value {
         "StreamName": stream.name,
         "StreamARN": cx.arn(&stream.name),
         "StreamStatus": "ACTIVE",
-        "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+        "StreamModeDetails": { "StreamMode": stream.settings().mode.as_str() },
         "RetentionPeriodHours": stream.settings().retention_hours,
         "StreamCreationTimestamp": epoch_seconds(stream.created_ms),
         "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
@@ -204,7 +239,7 @@ pub(super) fn list_streams(
             "StreamName": s.name,
             "StreamARN": cx.arn(&s.name),
             "StreamStatus": "ACTIVE",
-            "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+            "StreamModeDetails": { "StreamMode": s.settings().mode.as_str() },
             "StreamCreationTimestamp": epoch_seconds(s.created_ms),
         })).collect::<Vec<_>>(),
     });
