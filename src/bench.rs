@@ -16,8 +16,11 @@ use anyhow::{bail, Context};
 use base64::Engine;
 use rand::{Rng, SeedableRng};
 
+mod kinesis;
 mod measure;
+mod spawn;
 use measure::{cpu_seconds, metric, peak_rss_mib, pg_execute, psql_baseline, start_receiver};
+use spawn::spawn_server;
 
 /// Options of `hydrant bench`.
 #[derive(Debug, clap::Args)]
@@ -82,6 +85,11 @@ pub struct BenchArgs {
     /// directory (or --s3-endpoint).
     #[arg(long, value_enum, default_value = "s3")]
     pub destination: BenchDestination,
+    /// Which API to drive: `firehose` (PutRecordBatch into a delivery stream, delivered to its
+    /// destination) or `kinesis` (PutRecords into a Kinesis stream of --shards shards, read
+    /// back with GetRecords, and the latency cost of a SplitShard under load).
+    #[arg(long, value_enum, default_value = "firehose")]
+    pub api: BenchApi,
     /// PostgreSQL to load into, e.g. postgres://postgres@127.0.0.1:55432/hydrant.
     #[arg(long)]
     pub postgres_url: Option<String>,
@@ -89,6 +97,26 @@ pub struct BenchArgs {
     #[arg(long)]
     pub opensearch_endpoint: Option<String>,
 }
+
+/// The APIs `hydrant bench` can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchApi {
+    Firehose,
+    Kinesis,
+}
+
+/// A call `load` sends: its `X-Amz-Target`, and how many of a call's `records` its (successful)
+/// answer says were stored; `None` counts the call as failed.
+struct Call {
+    target: &'static str,
+    stored: fn(answer: &str, records: u64) -> Option<u64>,
+}
+
+/// Firehose's PutRecordBatch: a call counts when every record was stored.
+const PUT_RECORD_BATCH: Call = Call {
+    target: "Firehose_20150804.PutRecordBatch",
+    stored: |answer, records| answer.contains("\"FailedPutCount\":0").then_some(records),
+};
 
 /// Destinations `hydrant bench` can spawn a stream for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -200,114 +228,17 @@ fn pg_table() -> String {
     format!("bench_{}", std::process::id())
 }
 
-fn spawn_server(args: &BenchArgs, receiver: Option<String>) -> anyhow::Result<(String, Spawned)> {
-    let dir = std::env::temp_dir().join(format!("hydrant-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
-    let store = match &args.s3_endpoint {
-        Some(endpoint) => format!(
-            "object_stores:\n  bench: {{ type: s3, endpoint: \"{endpoint}\", region: us-east-1, access_key_id: \"{}\", \
-             secret_access_key: \"{}\", allow_http: true }}\n",
-            args.s3_access_key, args.s3_secret_key
-        ),
-        None => format!("object_stores:\n  bench: {{ type: local, root: \"{}\" }}\n", dir.join("buckets").display()),
-    };
-    // The config lives in a temporary directory: make the module path absolute.
-    let transform = args.transform.as_ref().map(|p| {
-        std::fs::canonicalize(p).map(|p| p.display().to_string()).unwrap_or_else(|_| p.clone())
-    });
-    let processing = match &transform {
-        Some(path) => format!(
-            "      ProcessingConfiguration:\n        Enabled: true\n        Processors:\n          - Type: Lambda\n            \
-             Parameters: [{{ ParameterName: LambdaArn, ParameterValue: \"{path}\" }}]\n"
-        ),
-        None => String::new(),
-    };
-    let encryption = if args.encrypt || args.encrypt_log {
-        let key: [u8; 32] = rand::random();
-        std::fs::write(dir.join("bench.key"), key)?;
-        format!(
-            ", encryption: {{ active_key: bench, keys: [{{ id: bench, file: \"{}\" }}] }}",
-            dir.join("bench.key").display()
-        )
-    } else {
-        String::new()
-    };
-    let at_rest = if args.encrypt_log {
-        "    DeliveryStreamEncryptionConfigurationInput: { KeyType: CUSTOMER_MANAGED_CMK }\n"
-    } else {
-        ""
-    };
-    let s3_block = format!(
-        "BucketARN: arn:aws:s3:::bench\n      Prefix: bench/\n      \
-         BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      CompressionFormat: {}\n",
-        args.buffer_mib, args.compression
-    );
-    let destination = match args.destination {
-        BenchDestination::S3 => {
-            format!("    ExtendedS3DestinationConfiguration:\n      {s3_block}{processing}")
-        }
-        BenchDestination::Postgres => {
-            let url = args.postgres_url.as_deref().context("--postgres-url is required")?;
-            format!(
-                "    RedshiftDestinationConfiguration:\n      ClusterJDBCURL: \"{url}\"\n      \
-                 CopyCommand: {{ DataTableName: {}, CopyOptions: CSV }}\n      Username: postgres\n      \
-                 Password: \"\"\n      S3Configuration:\n        {}{}",
-                pg_table(),
-                s3_block.replace("\n      ", "\n        "),
-                processing
-            )
-        }
-        BenchDestination::Opensearch => {
-            let endpoint =
-                args.opensearch_endpoint.as_deref().context("--opensearch-endpoint is required")?;
-            format!(
-                "    AmazonopensearchserviceDestinationConfiguration:\n      ClusterEndpoint: \"{endpoint}\"\n      \
-                 IndexName: {}\n      IndexRotationPeriod: NoRotation\n      \
-                 BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      \
-                 S3Configuration: {{ BucketARN: \"arn:aws:s3:::bench\", Prefix: failed/ }}\n{processing}",
-                pg_table(),
-                args.buffer_mib.min(100)
-            )
-        }
-        BenchDestination::Http => {
-            let url = receiver.context("the HTTP receiver did not start")?;
-            format!(
-                "    HttpEndpointDestinationConfiguration:\n      EndpointConfiguration: {{ Url: \"{url}\" }}\n      \
-                 BufferingHints: {{ SizeInMBs: {}, IntervalInSeconds: 1 }}\n      \
-                 S3Configuration: {{ BucketARN: \"arn:aws:s3:::bench\", Prefix: failed/ }}\n{processing}",
-                args.buffer_mib.min(64)
-            )
-        }
-    };
-    let yaml = format!(
-        "listen: 127.0.0.1:{port}\ndata_dir: \"{}\"\n{store}delivery_streams:\n  - DeliveryStreamName: bench\n\
-         {destination}{at_rest}    hydrant: {{ object_store: bench, shards: {}{encryption} }}\n",
-        dir.join("data").display(),
-        args.shards
-    );
-    let config = dir.join("hydrant.yaml");
-    std::fs::write(&config, yaml)?;
-    let exe = std::env::current_exe()?;
-    let child = std::process::Command::new(exe)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting hydrant serve")?;
-    Ok((format!("http://127.0.0.1:{port}"), Spawned { child, _dir: tempfile_dir::TempDir(dir) }))
-}
-
 struct Phase {
     calls: u64,
     records: u64,
     bytes: u64,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// Records answered with an error inside successful calls.
+    refused: u64,
+    /// Each successful call's start (from the start of the phase) and latency, in call order
+    /// per connection.
+    timeline: Vec<(Duration, Duration)>,
     errors: u64,
 }
 
@@ -319,6 +250,16 @@ impl Phase {
         let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
         self.latencies[i]
     }
+
+    /// The latencies of the calls that started in `[from, to)`, sorted.
+    fn window(&self, from: Duration, to: Duration) -> Vec<Duration> {
+        let mut inside: Vec<Duration> = (self.timeline.iter())
+            .filter(|(start, _)| (from..to).contains(start))
+            .map(|(_, latency)| *latency)
+            .collect();
+        inside.sort();
+        inside
+    }
 }
 
 /// Sends calls from `connections` tasks for `duration`; `rate` (calls/s overall) paces them.
@@ -328,6 +269,7 @@ async fn load(
     connections: usize,
     duration: Duration,
     rate: Option<f64>,
+    call: &'static Call,
 ) -> anyhow::Result<Phase> {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
@@ -339,7 +281,7 @@ async fn load(
             (bodies.clone(), stop.clone(), errors.clone(), targets[c % targets.len()].clone());
         let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r));
         tasks.push(tokio::spawn(async move {
-            let mut out = (0u64, 0u64, 0u64, Vec::new());
+            let mut out = (0u64, 0u64, 0u64, Vec::new(), Vec::new(), 0u64);
             let mut i = c;
             let mut next = Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -353,22 +295,24 @@ async fn load(
                 let response = client
                     .post(&target)
                     .header("content-type", "application/x-amz-json-1.1")
-                    .header("x-amz-target", "Firehose_20150804.PutRecordBatch")
+                    .header("x-amz-target", call.target)
                     .body(body.clone())
                     .send()
                     .await;
-                let ok = match response {
+                let stored = match response {
                     Ok(r) if r.status().is_success() => {
                         let text = r.text().await.unwrap_or_default();
-                        text.contains("\"FailedPutCount\":0")
+                        (call.stored)(&text, *records)
                     }
-                    _ => false,
+                    _ => None,
                 };
-                if ok {
+                if let Some(stored) = stored {
                     out.3.push(t.elapsed());
+                    out.4.push((t - started, t.elapsed()));
                     out.0 += 1;
-                    out.1 += records;
-                    out.2 += bytes;
+                    out.1 += stored;
+                    out.2 += bytes * stored / (*records).max(1);
+                    out.5 += records - stored;
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -384,10 +328,14 @@ async fn load(
         bytes: 0,
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
+        timeline: Vec::new(),
+        refused: 0,
         errors: 0,
     };
     for task in tasks {
-        let (calls, records, bytes, lat) = task.await?;
+        let (calls, records, bytes, lat, timeline, refused) = task.await?;
+        phase.refused += refused;
+        phase.timeline.extend(timeline);
         phase.calls += calls;
         phase.records += records;
         phase.bytes += bytes;
@@ -418,6 +366,9 @@ fn gzip_single_core(records: &[Vec<u8>]) -> f64 {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    if args.api == BenchApi::Kinesis {
+        return kinesis::run(args).await;
+    }
     if args.batch == 0 || args.batch > 500 {
         bail!("--batch must be 1..=500 (Firehose's PutRecordBatch limit), got {}", args.batch);
     }
@@ -494,9 +445,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let delivered_before = delivered_now().await?;
     let cpu_before = spawned.as_ref().and_then(|s| cpu_seconds(s.child.id()));
     let t0 = Instant::now();
-    let full =
-        load(&targets, bodies.clone(), args.connections, Duration::from_secs(args.seconds), None)
-            .await?;
+    let full = load(
+        &targets,
+        bodies.clone(),
+        args.connections,
+        Duration::from_secs(args.seconds),
+        None,
+        &PUT_RECORD_BATCH,
+    )
+    .await?;
     println!(
         "hydrant bench ({} shards, {}, {} connections)",
         args.shards, args.compression, args.connections
@@ -578,6 +535,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             args.connections,
             Duration::from_secs(args.seconds.min(10)),
             Some(rate),
+            &PUT_RECORD_BATCH,
         )
         .await?;
         println!(

@@ -31,6 +31,9 @@ pub const MIN_SHARDS: u32 = 1;
 /// Open shards of a new on-demand stream (AWS starts with 4).
 pub const INITIAL_SHARDS: u32 = 4;
 
+/// Hears each change the scaler made, with the stream's name (the server counts them).
+pub type Report = std::sync::Arc<dyn Fn(&str, &Decision) + Send + Sync>;
+
 /// What one tick decided for a stream, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {

@@ -480,7 +480,7 @@ impl KinesisStreams {
     /// Starts the on-demand scaler ([`super::on_demand`]): every tick, each `ON_DEMAND` stream
     /// may split a hot shard or merge two cold ones; `report` hears each change made. It stops
     /// at [`close`](Self::close) or when the streams are dropped.
-    pub fn start_on_demand(self: &Arc<Self>, report: Arc<dyn Fn(&str, &Decision) + Send + Sync>) {
+    pub fn start_on_demand(self: &Arc<Self>, report: on_demand::Report) {
         let streams = Arc::downgrade(self);
         let task = tokio::spawn(async move {
             let mut scalers: BTreeMap<String, Scaler> = BTreeMap::new();

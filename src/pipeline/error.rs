@@ -42,7 +42,7 @@ pub enum StartError {
     )]
     ShardCount { stream: String, on_disk: u32, configured: u32 },
     #[error("delivery stream {stream}: cannot reshard its log to hydrant.shards: {source}")]
-    Reshard { stream: String, source: crate::log::ReshardError },
+    Reshard { stream: String, source: Box<crate::log::ReshardError> },
     #[error("delivery stream {stream}: cannot consume its log: {source}")]
     Consume { stream: String, source: LeaseError },
     #[error("delivery stream {stream}: cannot start its delivery threads: {source}")]

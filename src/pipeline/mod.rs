@@ -323,7 +323,7 @@ pub(crate) async fn rescale(
             on_disk: open,
             configured: shards,
         }),
-        Err(e) => Err(StartError::Reshard { stream: name.to_string(), source: e }),
+        Err(e) => Err(StartError::Reshard { stream: name.to_string(), source: Box::new(e) }),
     }
 }
 
