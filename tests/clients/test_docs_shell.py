@@ -58,6 +58,7 @@ RUN = {
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml &&"): "test_validate_then_reload",
     ("docs/kinesis.md", "export AWS_ACCESS_KEY_ID=any"): "test_kinesis_example_puts_and_gets_a_record",
     ("docs/performance.md", "cargo build --release"): "test_benchmark_commands_use_flags_that_exist",
+    ("docs/performance.md", "cargo build --bin hydrant"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "scripts/services.sh up && ."): "test_cluster_benchmark_commands_use_flags_that_exist",
 }
 
@@ -428,13 +429,25 @@ def test_validate_then_reload(tmp_path, hydrant_factory):
 def test_benchmark_commands_use_flags_that_exist():
     """The benchmarks are not run here (each loads the machine for its duration); every flag
     they pass is one `hydrant bench` has."""
-    commands = example("docs/performance.md", "cargo build --release").replace("\\\n", " ")
+    commands = (example("docs/performance.md", "cargo build --release") + "\n"
+                + example("docs/performance.md", "cargo build --bin hydrant")).replace("\\\n", " ")
     flags = set(re.findall(r"(?<=\s)--[a-z0-9-]+", "\n".join(
         line for line in commands.splitlines() if "hydrant bench" in line)))
     assert len(flags) >= 10, flags
     usage = subprocess.run([hydrant_bin(), "bench", "--help"], capture_output=True, text=True, timeout=30).stdout
     missing = sorted(f for f in flags if not re.search(re.escape(f) + r"\b", usage))
     assert not missing, f"performance.md passes flags `hydrant bench` does not have: {missing}"
+
+
+def test_the_kinesis_benchmark_runs_and_reports_every_figure():
+    """A short run of `hydrant bench --api kinesis` (the figures are not checked, their presence
+    is): ingest with refused records counted, latency, the read back, and the split's cost."""
+    out = subprocess.run([hydrant_bin(), "bench", "--api", "kinesis", "--shards", "2", "--seconds", "2",
+                          "--connections", "2", "--batch", "50"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for line in ("PutRecords ingest", "records refused for the shard limits", "PutRecords latency: p50",
+                 "GetRecords read of every shard", "SplitShard under a load of"):
+        assert line in out.stdout, out.stdout
 
 
 def test_cluster_benchmark_commands_use_flags_that_exist():
