@@ -6,6 +6,7 @@
 mod iterator;
 pub mod on_demand;
 pub mod record;
+pub mod retention;
 mod sequence;
 mod streams;
 pub mod throughput;

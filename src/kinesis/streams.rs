@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::on_demand::{self, Decision, Scaler};
+use super::retention::{self, Retention};
 use super::throughput::WriteBudget;
 use crate::log::{
     AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, Reshard,
@@ -477,26 +478,61 @@ impl KinesisStreams {
         Ok(())
     }
 
-    /// Starts the on-demand scaler ([`super::on_demand`]): every tick, each `ON_DEMAND` stream
-    /// may split a hot shard or merge two cold ones; `report` hears each change made. It stops
-    /// at [`close`](Self::close) or when the streams are dropped.
-    pub fn start_on_demand(self: &Arc<Self>, report: on_demand::Report) {
+    /// Starts the streams' upkeep: the on-demand scaler ([`super::on_demand`]) every tick, in
+    /// which each `ON_DEMAND` stream may split a hot shard or merge two cold ones (`report`
+    /// hears each change made), and retention ([`super::retention`]) every minute. It stops at
+    /// [`close`](Self::close) or when the streams are dropped.
+    pub fn start_upkeep(self: &Arc<Self>, report: on_demand::Report) {
         let streams = Arc::downgrade(self);
         let task = tokio::spawn(async move {
             let mut scalers: BTreeMap<String, Scaler> = BTreeMap::new();
+            let mut retentions: BTreeMap<(String, i64), Retention> = BTreeMap::new();
             let mut ticks = tokio::time::interval(on_demand::TICK);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await;
-            let mut last = Instant::now();
+            let (mut last, mut last_retention) = (Instant::now(), Instant::now());
             loop {
                 ticks.tick().await;
                 let Some(streams) = streams.upgrade() else { return };
                 let elapsed = last.elapsed();
                 last = Instant::now();
                 streams.scale_on_demand(&mut scalers, elapsed, report.as_ref()).await;
+                if last_retention.elapsed() >= retention::EVERY {
+                    last_retention = Instant::now();
+                    streams.expire(&mut retentions, crate::clock::now_ms()).await;
+                }
             }
         });
         *self.scaler.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    }
+
+    /// Lets go of each stream's records older than its retention period.
+    async fn expire(&self, retentions: &mut BTreeMap<(String, i64), Retention>, now_ms: i64) {
+        let streams = self.all();
+        retentions.retain(|(name, created), _| {
+            streams.iter().any(|s| &s.name == name && s.created_ms == *created)
+        });
+        for stream in streams {
+            let key = (stream.name.clone(), stream.created_ms);
+            if !retentions.contains_key(&key) {
+                match Retention::new(stream.log.as_ref()) {
+                    Ok(r) => drop(retentions.insert(key.clone(), r)),
+                    Err(e) => {
+                        tracing::warn!(stream = %stream.name, error = %e, "cannot start retention");
+                        continue;
+                    }
+                }
+            }
+            let period_ms = i64::from(stream.settings().retention_hours) * 3_600_000;
+            let retention = retentions.get_mut(&key).expect("inserted above");
+            match retention.expire(stream.log.as_ref(), now_ms - period_ms).await {
+                Ok(0) => {}
+                Ok(expired) => tracing::info!(stream = %stream.name, expired,
+                    "records past the retention period let go"),
+                Err(e) => tracing::warn!(stream = %stream.name, error = %e,
+                    "retention could not advance; it tries again in a minute"),
+            }
+        }
     }
 
     /// One tick of the on-demand scaler.

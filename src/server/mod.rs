@@ -85,7 +85,7 @@ impl Hydrant {
         let kinesis = if core.embedded.is_some() {
             let kinesis = Arc::new(open_kinesis(config, store.clone())?);
             let metrics = metrics.clone();
-            kinesis.start_on_demand(Arc::new(move |stream, decision| {
+            kinesis.start_upkeep(Arc::new(move |stream, decision| {
                 metrics.kinesis_reshard(stream, decision.reason);
             }));
             Some(kinesis)
