@@ -251,6 +251,17 @@ impl Phase {
         self.latencies[i]
     }
 
+    /// `p50 .. ms, p99 .. ms, max .. ms` of the phase's calls.
+    fn latency_summary(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms(self.percentile(0.5)),
+            ms(self.percentile(0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default())
+        )
+    }
+
     /// The latencies of the calls that started in `[from, to)`, sorted.
     fn window(&self, from: Duration, to: Duration) -> Vec<Duration> {
         let mut inside: Vec<Duration> = (self.timeline.iter())
@@ -465,12 +476,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         full.calls as f64 / full.elapsed.as_secs_f64(),
         full.errors
     );
-    println!(
-        "  PutRecordBatch latency at full load: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        full.percentile(0.5).as_secs_f64() * 1e3,
-        full.percentile(0.99).as_secs_f64() * 1e3,
-        full.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
-    );
+    println!("  PutRecordBatch latency at full load: {}", full.latency_summary());
     // End to end: wait until the server has delivered everything it accepted.
     let accepted = full.records as f64;
     let deadline = Instant::now() + Duration::from_secs(args.drain_seconds);

@@ -117,12 +117,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCod
         full.refused,
         full.errors
     );
-    println!(
-        "  PutRecords latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        full.percentile(0.5).as_secs_f64() * 1e3,
-        full.percentile(0.99).as_secs_f64() * 1e3,
-        full.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
-    );
+    println!("  PutRecords latency: {}", full.latency_summary());
 
     let (read_records, read_bytes, read_took) = read_all(&client, &target).await?;
     println!(

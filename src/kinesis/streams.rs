@@ -347,22 +347,7 @@ impl KinesisStreams {
                 limits.max_streams
             )));
         }
-        if shards > limits.max_shards_per_stream {
-            return Err(KinesisError::LimitExceeded(format!(
-                "ShardCount {shards} is more than a stream may have here (limits.\
-                 max_shards_per_stream {}); ask for fewer or raise the limit",
-                limits.max_shards_per_stream
-            )));
-        }
-        let in_use: u32 = existing.iter().map(|s| s.open_shard_count()).sum();
-        if in_use + shards > limits.max_shards {
-            return Err(KinesisError::LimitExceeded(format!(
-                "{shards} more shards would make {} shards of Kinesis streams, more than \
-                 limits.max_shards {}; delete streams or raise the limit",
-                in_use + shards,
-                limits.max_shards
-            )));
-        }
+        self.check_shard_limits(name, shards)?;
         // A log under this name that the file does not list is left over from a delete that
         // a crash interrupted: the new stream starts empty.
         (self.store.delete(&log_name(name)).await)
@@ -426,7 +411,7 @@ impl KinesisStreams {
         let _changing = self.changing.lock().await;
         let stream = self.get(name)?;
         if let Reshard::Split { .. } = change {
-            self.check_shard_limits(&stream, stream.open_shard_count() + 1)?;
+            self.check_shard_limits(name, stream.open_shard_count() + 1)?;
         }
         let children = stream.log.reshard(change).await?;
         tracing::info!(stream = name, ?change, ?children, "resharded Kinesis stream");
@@ -447,14 +432,14 @@ impl KinesisStreams {
                 current.saturating_mul(2)
             )));
         }
-        self.check_shard_limits(&stream, target)?;
+        self.check_shard_limits(name, target)?;
         crate::log::scale(stream.log.as_ref(), target).await?;
         tracing::info!(stream = name, from = current, to = target, "scaled Kinesis stream");
         Ok(current)
     }
 
-    /// Whether `stream` may have `open` open shards under `limits:`.
-    fn check_shard_limits(&self, stream: &KinesisStream, open: u32) -> Result<(), KinesisError> {
+    /// Whether stream `name` may have `open` open shards under `limits:`.
+    fn check_shard_limits(&self, name: &str, open: u32) -> Result<(), KinesisError> {
         let limits = self.limits;
         if open > limits.max_shards_per_stream {
             return Err(KinesisError::LimitExceeded(format!(
@@ -463,10 +448,8 @@ impl KinesisStreams {
                 limits.max_shards_per_stream
             )));
         }
-        let others: u32 = (self.all().iter())
-            .filter(|s| s.name != stream.name)
-            .map(|s| s.open_shard_count())
-            .sum();
+        let others: u32 =
+            (self.all().iter()).filter(|s| s.name != name).map(|s| s.open_shard_count()).sum();
         if others + open > limits.max_shards {
             return Err(KinesisError::LimitExceeded(format!(
                 "{open} open shards would make {} shards of Kinesis streams, more than \
@@ -558,7 +541,7 @@ impl KinesisStreams {
                     (s, on_demand::share(records, bytes, elapsed))
                 })
                 .collect();
-            let may_grow = self.check_shard_limits(&stream, loads.len() as u32 + 1).is_ok();
+            let may_grow = self.check_shard_limits(&stream.name, loads.len() as u32 + 1).is_ok();
             let scaler = scalers.entry(stream.name.clone()).or_default();
             let Some(decision) = scaler.tick(&loads, may_grow) else { continue };
             match self.reshard(&stream.name, decision.change).await {
