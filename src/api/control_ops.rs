@@ -14,8 +14,7 @@ use crate::control::UpdateKind;
 use crate::names::is_valid_stream_name;
 
 /// Source configurations of stream types Hydrant does not have.
-const OTHER_SOURCES: [&str; 3] =
-    ["KinesisStreamSourceConfiguration", "MSKSourceConfiguration", "DatabaseSourceConfiguration"];
+const OTHER_SOURCES: [&str; 2] = ["MSKSourceConfiguration", "DatabaseSourceConfiguration"];
 /// Destinations in Firehose's model that Hydrant does not deliver to.
 const OTHER_DESTINATIONS: [&str; 4] = [
     "SplunkDestinationConfiguration",
@@ -129,18 +128,19 @@ pub async fn create_delivery_stream(state: &AppState, body: &[u8]) -> Result<Str
     let mut map = object(body)?;
     name_of(&map)?;
     if let Some(kind) = optional_string(&map, "DeliveryStreamType")? {
-        if kind != "DirectPut" {
+        if kind != "DirectPut" && kind != "KinesisStreamAsSource" {
             return Err(invalid(format!(
                 "DeliveryStreamType {kind} is not supported: Hydrant supports DirectPut streams \
-                 only (producers call PutRecord/PutRecordBatch); use DirectPut or leave it out"
+                 (producers call PutRecord/PutRecordBatch) and KinesisStreamAsSource; use one \
+                 of them or leave it out"
             )));
         }
     }
     for source in OTHER_SOURCES {
         if map.contains_key(source) {
             return Err(invalid(format!(
-                "{source} is not supported: Hydrant supports DirectPut streams only (producers \
-                 call PutRecord/PutRecordBatch); remove it"
+                "{source} is not supported: Hydrant supports DirectPut and KinesisStreamAsSource \
+                 streams; remove it"
             )));
         }
     }

@@ -82,11 +82,21 @@ pub fn description(stream: &DeliveryStream) -> Value {
         "DeliveryStreamName": stream.name,
         "DeliveryStreamARN": stream.arn,
         "DeliveryStreamStatus": if stream.is_deleting() { "DELETING" } else { "ACTIVE" },
-        "DeliveryStreamType": "DirectPut",
+        "DeliveryStreamType": match &config.kinesis_stream_source_configuration {
+            Some(_) => "KinesisStreamAsSource",
+            None => "DirectPut",
+        },
         "DeliveryStreamEncryptionConfiguration": encryption_description(config),
         "VersionId": definition.version.to_string(),
         "CreateTimestamp": stream.created_at,
-        "Source": {"DirectPutSourceDescription": {}},
+        "Source": match &config.kinesis_stream_source_configuration {
+            Some(source) => json!({"KinesisStreamSourceDescription": {
+                "KinesisStreamARN": source.kinesis_stream_arn,
+                "RoleARN": source.role_arn,
+                "DeliveryStartTimestamp": stream.created_at,
+            }}),
+            None => json!({"DirectPutSourceDescription": {}}),
+        },
         "Destinations": [destination],
         "HasMoreDestinations": false,
     });

@@ -198,6 +198,9 @@ impl From<PutError> for ApiError {
     fn from(e: PutError) -> Self {
         match e {
             PutError::Deleting { .. } => ApiError::new(ErrorType::ResourceNotFound, e.to_string()),
+            PutError::NotDirectPut { .. } => {
+                ApiError::new(ErrorType::InvalidArgument, e.to_string())
+            }
         }
     }
 }

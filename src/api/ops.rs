@@ -286,9 +286,17 @@ pub fn list_delivery_streams(
     }
     let mut names = state.registry.names();
     names.retain(|n| visible(n));
-    // Every Hydrant stream is DirectPut; other source types list nothing.
-    if input.delivery_stream_type.as_deref().is_some_and(|t| t != "DirectPut") {
-        names.clear();
+    if let Some(kind) = input.delivery_stream_type.as_deref() {
+        let reads_kinesis = |name: &String| {
+            (state.registry.get(name)).is_some_and(|s| {
+                s.definition().config.kinesis_stream_source_configuration.is_some()
+            })
+        };
+        match kind {
+            "DirectPut" => names.retain(|n| !reads_kinesis(n)),
+            "KinesisStreamAsSource" => names.retain(reads_kinesis),
+            _ => names.clear(),
+        }
     }
     if let Some(start) = &input.exclusive_start_delivery_stream_name {
         names.retain(|n| n.as_str() > start.as_str());

@@ -92,6 +92,7 @@ pub fn embedded_default() -> Config {
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),
             delivery_stream_type: None,
+            kinesis_stream_source_configuration: None,
             delivery_stream_encryption_configuration_input: None,
             extended_s3_destination_configuration: Some(
                 S3DestinationConfig {

@@ -70,7 +70,7 @@ impl ControlPlane {
                     created_at,
                     last_update: None,
                 };
-                open_stream(opening, this.store.as_ref(), &this.metrics)
+                open_stream(opening, &this.logs, &this.metrics)
             })
             .await
             .map_err(internal("opening the stream failed"))?

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{stored_of, ControlError};
 use super::{unreachable_conflict, ControlPlane, Expect};
+use crate::delivery::worker::{BACKUP_CONSUMER, CONSUMER};
 use crate::registry::DeliveryStream;
 
 /// What happens to a stream's log once it is drained.
@@ -76,8 +77,18 @@ impl ControlPlane {
         }
         match removal {
             Removal::Delete => {
+                if stream.definition().config.kinesis_stream_source_configuration.is_some() {
+                    // It read a Kinesis stream's log: its checkpoints there must not hold the
+                    // stream's records back any longer.
+                    for consumer in [CONSUMER, BACKUP_CONSUMER] {
+                        if let Err(e) = stream.log.forget(consumer).await {
+                            tracing::warn!(stream = %name, consumer, error = %e,
+                                "cannot remove the stream's checkpoints from the Kinesis stream it read");
+                        }
+                    }
+                }
                 stream.log.close().await;
-                let deleted = match self.store.delete(&name).await {
+                let deleted = match self.logs.store.delete(&name).await {
                     Ok(()) => {
                         let (definitions, name) = (self.definitions.clone(), name.clone());
                         tokio::task::spawn_blocking(move || definitions.remove(&name))

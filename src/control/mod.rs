@@ -43,8 +43,8 @@ use tokio::sync::watch;
 use crate::config::{
     Config, DeliveryStreamConfig, Issue, LimitExcess, LimitKind, LimitsConfig, LogKeyError,
 };
-use crate::log::LogStore;
 use crate::names::DESTINATION_ID;
+use crate::pipeline::Logs;
 use crate::pipeline::{BuildContext, StartError};
 use crate::plan::StreamPlan;
 use crate::registry::{DeliveryStream, NotFound, Owner, Registry};
@@ -68,7 +68,7 @@ pub struct ControlPlane {
     /// config file's streams, as last applied.
     config: RwLock<Arc<Config>>,
     /// Where the streams' logs are.
-    store: Arc<dyn LogStore>,
+    logs: Logs,
     metrics: Metrics,
     /// What building every stream's pipeline shares (the WebAssembly engine).
     build: BuildContext,
@@ -88,7 +88,7 @@ impl ControlPlane {
     fn new(
         registry: Arc<Registry>,
         config: &Config,
-        store: Arc<dyn LogStore>,
+        logs: Logs,
         definitions: Arc<dyn DefinitionStore>,
         metrics: &Metrics,
         build: BuildContext,
@@ -97,7 +97,7 @@ impl ControlPlane {
             registry,
             definitions,
             config: RwLock::new(Arc::new(config.clone())),
-            store,
+            logs,
             metrics: metrics.clone(),
             build,
             lock: tokio::sync::Mutex::new(()),

@@ -288,7 +288,7 @@ impl ControlPlane {
                     created_at: crate::clock::now_ms() as f64 / 1000.0,
                     last_update: None,
                 };
-                open_stream(opening, this.store.as_ref(), &this.metrics).map_err(NotApplied::Start)
+                open_stream(opening, &this.logs, &this.metrics).map_err(NotApplied::Start)
             })
             .await;
             match opened {

@@ -6,7 +6,7 @@ use super::delete::Removal;
 use super::persist::StoredStream;
 use super::{issues_message, ControlPlane, DefinitionStore, StoreError};
 use crate::config::Issue;
-use crate::log::LogStore;
+use crate::pipeline::Logs;
 use crate::pipeline::{open_stream, BuildContext, Opening, StartError};
 use crate::plan::{check_stream, ServerPlan};
 use crate::registry::{DeliveryStream, Owner, Registry};
@@ -43,7 +43,7 @@ impl ControlPlane {
     /// their delivery workers. Blocking.
     pub fn open(
         server: &ServerPlan,
-        store: Arc<dyn LogStore>,
+        logs: Logs,
         definitions: Arc<dyn DefinitionStore>,
         metrics: &Metrics,
         build: BuildContext,
@@ -51,7 +51,7 @@ impl ControlPlane {
         let config = server.config();
         let created_at = crate::clock::now_ms() as f64 / 1000.0;
         let registry = Arc::new(Registry::new(&config.account_id));
-        let streams = Self::new(registry, config, store, definitions, metrics, build);
+        let streams = Self::new(registry, config, logs, definitions, metrics, build);
         for (stream_config, plan) in server.streams() {
             let name = &stream_config.delivery_stream_name;
             let version = streams
@@ -68,7 +68,7 @@ impl ControlPlane {
                 created_at,
                 last_update: None,
             };
-            let stream = open_stream(opening, streams.store.as_ref(), metrics)?;
+            let stream = open_stream(opening, &streams.logs, metrics)?;
             streams.registry.insert(Arc::new(stream));
         }
         streams.open_api_streams()?;
@@ -139,7 +139,7 @@ impl ControlPlane {
             created_at: stored.created_at,
             last_update: stored.last_update,
         };
-        let stream = open_stream(opening, self.store.as_ref(), &self.metrics)?;
+        let stream = open_stream(opening, &self.logs, &self.metrics)?;
         if stored.deleting {
             stream.mark_deleting();
         }

@@ -112,7 +112,10 @@ impl ControlPlane {
     ) -> Result<(), ControlError> {
         let open =
             stream.log.shards().iter().filter(|s| s.state == ShardState::Open).count() as u32;
-        if open != config.hydrant.shards && !stream.log.capabilities().shards_can_end {
+        // A stream that reads a Kinesis stream has that stream's shards.
+        let own_shards = config.kinesis_stream_source_configuration.is_none();
+        if own_shards && open != config.hydrant.shards && !stream.log.capabilities().shards_can_end
+        {
             return Err(ControlError::StartFailed(StartError::ShardCount {
                 stream: stream.name.clone(),
                 on_disk: open,
@@ -150,7 +153,11 @@ impl ControlPlane {
         }
         let shards = definition.config.hydrant.shards;
         stream.set_definition(definition);
-        if let Err(e) = crate::pipeline::rescale(stream.log.as_ref(), &stream.name, shards).await {
+        let rescaled = match own_shards {
+            true => crate::pipeline::rescale(stream.log.as_ref(), &stream.name, shards).await,
+            false => Ok(()),
+        };
+        if let Err(e) = rescaled {
             tracing::error!(stream = %stream.name, error = %e,
                 "cannot reshard the log; the delivery workers start on the shards it has");
         }

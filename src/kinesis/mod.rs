@@ -8,6 +8,7 @@ pub mod on_demand;
 pub mod record;
 pub mod retention;
 mod sequence;
+pub mod source;
 mod streams;
 pub mod throughput;
 

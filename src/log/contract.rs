@@ -25,9 +25,9 @@ use bytes::Bytes;
 
 use super::{
     Append, Appended, AtRestKeys, ConsumerState, Entry, HashRange, LeaseError, LogStore, MarkerKey,
-    OpenError, Position, Progress, ReadError, ReadFrom, ReadLimit, Record, Reshard, ReshardError,
-    Route, SealKind, SealOutcome, SealProposal, ShardEnd, ShardId, ShardLease, ShardReader,
-    ShardState, StreamLog, StreamSpec,
+    Markers, OpenError, Position, Progress, ReadError, ReadFrom, ReadLimit, Record, Reshard,
+    ReshardError, Route, SealKind, SealOutcome, SealProposal, ShardEnd, ShardId, ShardLease,
+    ShardReader, ShardState, StreamLog, StreamSpec,
 };
 
 /// What the suite needs from an implementation.
@@ -87,6 +87,7 @@ macro_rules! log_contract_suite {
             reshards_that_break_the_rules_are_refused_and_change_nothing,
             shard_lineage_and_positions_survive_reopen,
             consumer_names_outside_the_rule_are_refused,
+            a_forgotten_consumer_starts_over,
             a_deleted_log_starts_empty_when_opened_again,
             an_existing_log_keeps_its_shard_count,
             a_log_is_open_at_most_once,
@@ -830,6 +831,24 @@ pub async fn shard_lineage_and_positions_survive_reopen(h: &dyn Harness) {
     assert_eq!(read_closed(&log, children[0]).await.0, vec![data(3)]);
     let appended = append(&log, vec![data(5)], Route::HashKey(5)).await;
     assert_eq!(appended[0].shard, merged[0], "appends go to the open shard after reopen");
+}
+
+pub async fn a_forgotten_consumer_starts_over(h: &dyn Harness) {
+    let log = open(h, 1).await;
+    if log.capabilities().shared_open {
+        // The JetStream log does not forget consumers yet (nothing in cluster mode needs it).
+        return;
+    }
+    append(&log, (0..4).map(data).collect(), Route::Implicit).await;
+    let first = lease(&log, ShardId(0)).await;
+    let markers = Markers::from([(partition("a"), Position { seq: 1, sub: 0 })]);
+    first.commit(Progress { markers: Some(markers), next_seq: Some(2) }).await.expect("commits");
+    drop(first);
+    log.forget(CONSUMER).await.expect("forgets");
+    let again = lease(&log, ShardId(0)).await;
+    let state = again.state().await.expect("registers anew");
+    assert!(state.markers.is_empty(), "{state:?}");
+    assert_eq!(state.next_seq, 0, "a new registration starts at the oldest entry");
 }
 
 pub async fn consumer_names_outside_the_rule_are_refused(h: &dyn Harness) {

@@ -132,6 +132,11 @@ pub trait StreamLog: Send + Sync + fmt::Debug + 'static {
     /// keys.
     async fn switch_encryption(&self, keys: AtRestKeys) -> Result<(), EncryptionError>;
 
+    /// Unregisters `consumer` from every shard: its stored state goes, and retention no longer
+    /// keeps entries for it. For a consumer that is gone for good (a deleted delivery stream
+    /// that read this log); a lease it still holds may fail to commit afterwards.
+    async fn forget(&self, consumer: &str) -> Result<(), LeaseError>;
+
     /// Splits or merges open shards ([`Capabilities::shards_can_end`]; otherwise
     /// [`ReshardError::Unsupported`]) and returns the new shards. Appends in flight finish
     /// first; the closed shards' last entries are then their ends ([`Entry::End`] follows), and

@@ -41,6 +41,8 @@ pub enum StartError {
          restore hydrant.shards: {on_disk}"
     )]
     ShardCount { stream: String, on_disk: u32, configured: u32 },
+    #[error("delivery stream {stream}: cannot read Kinesis stream {kinesis}: {message}")]
+    Source { stream: String, kinesis: String, message: String },
     #[error("delivery stream {stream}: cannot reshard its log to hydrant.shards: {source}")]
     Reshard { stream: String, source: Box<crate::log::ReshardError> },
     #[error("delivery stream {stream}: cannot consume its log: {source}")]

@@ -284,6 +284,23 @@ pub(crate) struct Opening<'a> {
 
 /// Opens a stream's log in `store` (recovering it) and starts its workers. Blocking: call it
 /// where blocking is allowed (start-up, `spawn_blocking`).
+/// Where delivery streams' logs come from: their own logs in `store`, or, for a stream that
+/// reads a Kinesis stream (`KinesisStreamAsSource`), that stream's log from `sources`.
+#[derive(Debug, Clone)]
+pub struct Logs {
+    pub store: Arc<dyn LogStore>,
+    /// `None` where the Kinesis API is not served (cluster mode).
+    pub sources: Option<Arc<dyn SourceLogs>>,
+}
+
+/// The logs of other streams a delivery stream can read instead of its own: the server's
+/// Kinesis streams.
+pub trait SourceLogs: Send + Sync + std::fmt::Debug {
+    /// The log of Kinesis stream `stream` as delivery stream `delivery` reads it (its records'
+    /// data, its consumers named after `delivery`); why not, when it cannot.
+    fn kinesis(&self, delivery: &str, stream: &str) -> Result<Arc<dyn StreamLog>, String>;
+}
+
 /// Opens the log of `name`; a log with other shards than `spec.shards` is rescaled to them
 /// (splits and merges: its records stay, and delivery finishes each closed shard before its
 /// children), or refused when the log cannot reshard.
@@ -329,7 +346,7 @@ pub(crate) async fn rescale(
 
 pub(crate) fn open_stream(
     opening: Opening<'_>,
-    store: &dyn LogStore,
+    logs: &Logs,
     metrics: &Metrics,
 ) -> Result<DeliveryStream, StartError> {
     let Opening {
@@ -357,7 +374,21 @@ pub(crate) fn open_stream(
         at_rest: AtRestKeys { ring: log_keys.ring.map(Arc::new), encrypt: log_keys.encrypt },
     };
     let configured = spec.shards;
-    let log = futures::executor::block_on(open_with_shards(store, &name, spec))?;
+    let source = stream_config.kinesis_stream_source_configuration.as_ref();
+    let log = match source.and_then(|s| s.stream_name()) {
+        Some(kinesis) => {
+            let source_error = |message: String| StartError::Source {
+                stream: name.clone(),
+                kinesis: kinesis.to_string(),
+                message,
+            };
+            let sources = logs.sources.as_ref().ok_or_else(|| {
+                source_error("this server does not serve the Kinesis API (cluster mode)".into())
+            })?;
+            sources.kinesis(&name, kinesis).map_err(source_error)?
+        }
+        None => futures::executor::block_on(open_with_shards(logs.store.as_ref(), &name, spec))?,
+    };
     let workers = pipeline.start(&name, &log, version, metrics, Some(stages))?;
     tracing::info!(stream = %name, shards = configured, bucket = s3.bucket(),
         store = %stream_config.hydrant.object_store, version,

@@ -121,18 +121,42 @@ pub fn unsupported_features(config: &Config) -> Vec<Issue> {
     for (i, stream) in config.delivery_streams.iter().enumerate() {
         let path = format!("delivery_streams[{i}]");
 
-        if let Some(t) = stream.delivery_stream_type {
-            if t != DeliveryStreamType::DirectPut {
-                not_yet(
-                    format!("{path}.DeliveryStreamType"),
-                    format!(
-                        "{} is not supported; Hydrant streams receive records through \
-                         PutRecord/PutRecordBatch only: use DirectPut or leave \
-                         DeliveryStreamType out",
-                        t.as_firehose_str()
-                    ),
-                );
+        let source = stream.kinesis_stream_source_configuration.as_ref();
+        match (stream.delivery_stream_type, source) {
+            (None | Some(DeliveryStreamType::DirectPut), None) => {}
+            (Some(DeliveryStreamType::KinesisStreamAsSource), Some(source)) => {
+                if source.stream_name().is_none() {
+                    not_yet(
+                        format!("{path}.KinesisStreamSourceConfiguration.KinesisStreamARN"),
+                        format!(
+                            "{:?} is not a Kinesis stream ARN; write \
+                             arn:aws:kinesis:<region>:<account>:stream/<name>",
+                            source.kinesis_stream_arn
+                        ),
+                    );
+                }
             }
+            (Some(DeliveryStreamType::KinesisStreamAsSource), None) => not_yet(
+                format!("{path}.KinesisStreamSourceConfiguration"),
+                "KinesisStreamAsSource needs KinesisStreamSourceConfiguration with the \
+                 KinesisStreamARN of the stream to read"
+                    .to_string(),
+            ),
+            (_, Some(_)) => not_yet(
+                format!("{path}.KinesisStreamSourceConfiguration"),
+                "KinesisStreamSourceConfiguration is for DeliveryStreamType: \
+                 KinesisStreamAsSource; set that type or remove it"
+                    .to_string(),
+            ),
+            (Some(t), None) => not_yet(
+                format!("{path}.DeliveryStreamType"),
+                format!(
+                    "{} is not supported; Hydrant streams receive records through \
+                     PutRecord/PutRecordBatch or read a Kinesis stream: use DirectPut or \
+                     KinesisStreamAsSource",
+                    t.as_firehose_str()
+                ),
+            ),
         }
     }
     issues

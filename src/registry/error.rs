@@ -17,4 +17,10 @@ pub enum PutError {
     /// The stream is being deleted (or removed from the config file) and accepts no records.
     #[error("Firehose {stream} under account {account} not found: it is being deleted and accepts no more records")]
     Deleting { stream: String, account: String },
+    /// The stream reads a Kinesis stream: producers put records there (Firehose's message).
+    #[error(
+        "This operation is not permitted on KinesisStreamAsSource delivery stream type: {stream} \
+         reads Kinesis stream {kinesis}; put the records there (PutRecord(s) of the Kinesis API)"
+    )]
+    NotDirectPut { stream: String, kinesis: String },
 }

@@ -59,6 +59,13 @@ impl DeliveryStream {
         &self,
         records: Vec<Bytes>,
     ) -> Result<Vec<Result<Appended, AppendError>>, PutError> {
+        if let Some(source) = self.definition().config.kinesis_stream_source_configuration.as_ref()
+        {
+            return Err(PutError::NotDirectPut {
+                stream: self.name.clone(),
+                kinesis: source.stream_name().unwrap_or_default().to_string(),
+            });
+        }
         let accepting = self.accepting.read().await;
         if !*accepting {
             return Err(PutError::Deleting {

@@ -92,7 +92,12 @@ impl Hydrant {
         } else {
             None
         };
-        let open = || ControlPlane::open(server, store, definitions, &metrics, build);
+        let sources = kinesis.as_ref().map(|k| {
+            let sources: Arc<dyn crate::pipeline::SourceLogs> = Arc::new(KinesisSources(k.clone()));
+            sources
+        });
+        let logs = crate::pipeline::Logs { store, sources };
+        let open = || ControlPlane::open(server, logs, definitions, &metrics, build);
         // Opening blocks (files, or the cluster): on a multi-thread runtime's worker, hand its
         // other tasks (a cluster connection's among them) to another thread meanwhile.
         let control = Arc::new(match tokio::runtime::Handle::current().runtime_flavor() {
@@ -136,6 +141,23 @@ impl Hydrant {
 }
 
 /// The Kinesis streams of `config.data_dir`, bounded by `limits:`.
+/// The server's Kinesis streams as the logs `KinesisStreamAsSource` delivery streams read.
+#[derive(Debug)]
+struct KinesisSources(Arc<crate::kinesis::KinesisStreams>);
+
+impl crate::pipeline::SourceLogs for KinesisSources {
+    fn kinesis(
+        &self,
+        delivery: &str,
+        stream: &str,
+    ) -> Result<Arc<dyn crate::log::StreamLog>, String> {
+        let kinesis = self.0.get(stream).map_err(|e| {
+            format!("{e}: create it with the Kinesis API (CreateStream) before the delivery stream")
+        })?;
+        Ok(Arc::new(crate::kinesis::source::SourceLog::new(kinesis.log.clone(), stream, delivery)))
+    }
+}
+
 fn open_kinesis(
     config: &crate::config::Config,
     store: Arc<dyn crate::log::LogStore>,

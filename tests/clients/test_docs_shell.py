@@ -57,6 +57,7 @@ RUN = {
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml     #"): "test_validate_then_reload",
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml &&"): "test_validate_then_reload",
     ("docs/kinesis.md", "export AWS_ACCESS_KEY_ID=any"): "test_kinesis_example_puts_and_gets_a_record",
+    ("docs/kinesis.md", "aws firehose create-delivery-stream --endpoint-url http://127.0.0.1:4573"): "test_kinesis_example_puts_and_gets_a_record",
     ("docs/performance.md", "cargo build --release"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "cargo build --bin hydrant"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "scripts/services.sh up && ."): "test_cluster_benchmark_commands_use_flags_that_exist",
@@ -216,6 +217,14 @@ def test_kinesis_example_puts_and_gets_a_record(tmp_path, hydrant_factory):
     out = run_example(script, tmp_path, example_env(tmp_path)).stdout
     *_, last = out.strip().splitlines()
     assert last.split() == ["user-1", "aGVsbG8="], out
+    # The delivery stream that reads the `clicks` stream the example made.
+    exports = example("docs/kinesis.md", "export AWS_ACCESS_KEY_ID=any").splitlines()[0]
+    script = rewrite_example(exports + "\n" + example("docs/kinesis.md", "aws firehose create-delivery-stream --endpoint-url http://127.0.0.1:4573"),
+                             [("http://127.0.0.1:4573", h.endpoint)], "docs/kinesis.md's source example")
+    out = run_example(script, tmp_path, example_env(tmp_path)).stdout
+    assert json.loads(out)["DeliveryStreamARN"].endswith(":deliverystream/clicks-to-s3"), out
+    described = h.firehose().describe_delivery_stream(DeliveryStreamName="clicks-to-s3")
+    assert described["DeliveryStreamDescription"]["DeliveryStreamType"] == "KinesisStreamAsSource"
     quiet(h)
 
 

@@ -19,10 +19,19 @@ pub struct DeliveryStreamConfig {
     #[serde(rename = "DeliveryStreamName")]
     pub delivery_stream_name: String,
 
-    /// Where records come from. Only `DirectPut` (producers call the API) is supported; it is
-    /// also the default.
+    /// Where records come from: `DirectPut` (producers call the API; the default) or
+    /// `KinesisStreamAsSource` (the stream reads a Kinesis stream of this server, named by
+    /// `KinesisStreamSourceConfiguration`).
     #[serde(rename = "DeliveryStreamType", default, skip_serializing_if = "Option::is_none")]
     pub delivery_stream_type: Option<DeliveryStreamType>,
+
+    /// The Kinesis stream a `KinesisStreamAsSource` stream reads.
+    #[serde(
+        rename = "KinesisStreamSourceConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kinesis_stream_source_configuration: Option<KinesisStreamSourceConfig>,
 
     /// The S3 destination: bucket, prefixes, buffering, compression and the rest. Exactly one
     /// of this and `S3DestinationConfiguration` must be given.
@@ -153,12 +162,39 @@ impl DeliveryStreamConfig {
     }
 }
 
+/// The Kinesis stream a delivery stream reads (`KinesisStreamSourceConfiguration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisStreamSourceConfig {
+    /// `arn:aws:kinesis:<region>:<account>:stream/<name>`: a stream of this server's Kinesis
+    /// API (only its name is used).
+    #[serde(rename = "KinesisStreamARN")]
+    pub kinesis_stream_arn: String,
+    /// Accepted for compatibility; Hydrant reads its own streams without a role.
+    #[serde(rename = "RoleARN", default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+impl KinesisStreamSourceConfig {
+    /// The stream's name, when the ARN is a Kinesis stream ARN.
+    pub fn stream_name(&self) -> Option<&str> {
+        let rest = self.kinesis_stream_arn.strip_prefix("arn:")?;
+        let mut parts = rest.splitn(5, ':');
+        let (_partition, service, _region, _account) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let name = parts.next()?.strip_prefix("stream/")?;
+        let valid = (1..=128).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        (service == "kinesis" && valid).then_some(name)
+    }
+}
+
 /// Source type of a stream (`DeliveryStreamType`), spelled as in Firehose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeliveryStreamType {
-    /// Producers write with `PutRecord`/`PutRecordBatch`. The only type Hydrant supports.
+    /// Producers write with `PutRecord`/`PutRecordBatch`.
     DirectPut,
-    /// Firehose reads from a Kinesis data stream. Not supported by Hydrant.
+    /// The stream reads a Kinesis stream of this server (`KinesisStreamSourceConfiguration`).
     KinesisStreamAsSource,
     /// Firehose reads from an MSK (Kafka) topic. Not supported by Hydrant.
     #[serde(rename = "MSKAsSource")]

@@ -48,6 +48,11 @@ fn file_name(consumer: &str) -> String {
     format!("{consumer}{SUFFIX}")
 }
 
+/// Where the consumer's markers are in shard directory `dir`.
+pub fn path(dir: &Path, consumer: &str) -> std::path::PathBuf {
+    dir.join(file_name(consumer))
+}
+
 /// The consumer's markers in shard directory `dir`; none when it has no file yet. Entries that
 /// name neither or both kinds of key are skipped.
 pub fn load(dir: &Path, consumer: &str) -> io::Result<Markers> {

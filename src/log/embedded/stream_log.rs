@@ -392,6 +392,21 @@ impl StreamLog for EmbeddedLog {
         Ok(())
     }
 
+    async fn forget(&self, consumer: &str) -> Result<(), LeaseError> {
+        super::checkpoint::validate_consumer(consumer)
+            .map_err(|_| LeaseError::InvalidConsumer(consumer.to_string()))?;
+        lock(&self.shared.grants).retain(|g| g.consumer != consumer);
+        let shards: Vec<Shard> =
+            read_lock(&self.shared.topology).shards.iter().map(|l| l.shard.clone()).collect();
+        let consumer = consumer.to_string();
+        tokio::task::spawn_blocking(move || {
+            shards.iter().try_for_each(|shard| shard.forget_checkpoint(&consumer))
+        })
+        .await
+        .map_err(|e| LeaseError::Unavailable(Cause::new(e)))?
+        .map_err(|e| LeaseError::Unavailable(Cause::new(e)))
+    }
+
     /// Waits for the appends in flight, stores the new lineage (the commit point), stops the
     /// closed shards' writers (a seal queued there lands first), takes their ends, then opens
     /// the children and routes to them.

@@ -181,6 +181,14 @@ impl StreamLog for JetStreamLog {
         self.shared.at_rest.switch(&keys).await
     }
 
+    /// Not yet: nothing in cluster mode reads another stream's log (the Kinesis API is not
+    /// served there), so no consumer needs forgetting.
+    async fn forget(&self, consumer: &str) -> Result<(), LeaseError> {
+        Err(LeaseError::Unavailable(crate::log::Cause::new(std::io::Error::other(format!(
+            "forgetting consumer {consumer} is not supported by the JetStream log yet"
+        )))))
+    }
+
     /// Not yet: the shards of a JetStream log are fixed (docs/kinesis.md).
     async fn reshard(&self, _change: Reshard) -> Result<Vec<ShardId>, ReshardError> {
         Err(ReshardError::Unsupported)

@@ -452,6 +452,17 @@ impl StreamLog for MemoryLog {
         Ok(())
     }
 
+    async fn forget(&self, consumer: &str) -> Result<(), LeaseError> {
+        let mut state = self.backing.lock();
+        state.consumers.retain(|(_, c), _| c != consumer);
+        state.grants.remove(consumer);
+        let shards: Vec<ShardId> = state.shards.iter().map(|s| s.info.id).collect();
+        for shard in shards {
+            state.retain(shard);
+        }
+        Ok(())
+    }
+
     /// Closes the shards `change` closes (an [`Entry::End`] after each one's last entry) and
     /// opens their children, which consumers are granted once they finished every parent.
     async fn reshard(&self, change: Reshard) -> Result<Vec<ShardId>, ReshardError> {

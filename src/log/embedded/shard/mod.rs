@@ -285,6 +285,29 @@ impl Shard {
         Ok(ShardReader::new(self.inner.shared.clone(), from_seq, st.committed))
     }
 
+    /// Unregisters `consumer`: its checkpoint and markers files go, and retention no longer
+    /// waits for it.
+    pub fn forget_checkpoint(&self, consumer: &str) -> Result<(), io::Error> {
+        checkpoint::validate_consumer(consumer)?;
+        let shared = self.shared();
+        let mut consumers = lock(&shared.consumers);
+        for file in
+            [checkpoint::path(&shared.dir, consumer), super::consumer::path(&shared.dir, consumer)]
+        {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        checkpoint::sync_dir(&shared.dir)?;
+        consumers.remove(consumer);
+        if let Some(min) = consumers.values().copied().min() {
+            shared.retain(min);
+        }
+        Ok(())
+    }
+
     /// The consumer's stored next sequence number, if it is registered.
     pub fn checkpoint(&self, consumer: &str) -> Option<u64> {
         lock(&self.shared().consumers).get(consumer).copied()

@@ -1,0 +1,89 @@
+"""Firehose delivery streams that read a Kinesis stream of the same server
+(`DeliveryStreamType: KinesisStreamAsSource`, issue 14): created with boto3's `firehose` client as
+on AWS, they deliver every record put through the Kinesis API to S3 exactly once, across a split
+of the Kinesis stream and a kill -9; Firehose puts to them are refused as AWS refuses them; and
+deleting one lets go of its checkpoints in the Kinesis stream."""
+
+import random
+
+import pytest
+
+from conftest import (assert_exactly_once, assert_no_panic, client_error, extended_s3, make_records,
+                      s3_store_yaml, wait_delivered, wait_for)
+from test_kinesis import kinesis_client
+
+ROLE = "arn:aws:iam::123456789012:role/firehose"
+
+
+@pytest.fixture
+def server(s3, hydrant_factory):
+    h = hydrant_factory(s3_store_yaml(s3, name="default"))
+    yield h
+    assert_no_panic(h)
+
+
+def put(k, stream, records):
+    """Puts records with random partition keys; returns the acknowledged ones."""
+    acked = []
+    for i in range(0, len(records), 100):
+        chunk = records[i:i + 100]
+        out = k.put_records(StreamName=stream, Records=[
+            {"Data": r, "PartitionKey": f"user-{random.randrange(1000)}"} for r in chunk])
+        acked += [r for r, e in zip(chunk, out["Records"]) if "SequenceNumber" in e]
+    return acked
+
+
+def test_a_delivery_stream_reads_a_kinesis_stream_exactly_once_across_a_split_and_kill_9(server, s3, bucket):
+    k, fh = kinesis_client(server.endpoint), server.firehose()
+    k.create_stream(StreamName="clicks", ShardCount=2)
+    arn = k.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["StreamARN"]
+    fh.create_delivery_stream(
+        DeliveryStreamName="clicks-to-s3", DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="clicks/"))
+    described = fh.describe_delivery_stream(DeliveryStreamName="clicks-to-s3")["DeliveryStreamDescription"]
+    assert described["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert described["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"] == arn
+    listed = fh.list_delivery_streams(DeliveryStreamType="KinesisStreamAsSource")["DeliveryStreamNames"]
+    assert listed == ["clicks-to-s3"]
+    assert fh.list_delivery_streams(DeliveryStreamType="DirectPut")["DeliveryStreamNames"] == []
+    code, _, message = client_error(fh.put_record, DeliveryStreamName="clicks-to-s3", Record={"Data": b"x"})
+    assert code == "InvalidArgumentException" and "KinesisStreamAsSource" in message, message
+
+    acked = put(k, "clicks", make_records(300, tag="before"))
+    k.split_shard(StreamName="clicks", ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**126))
+    acked += put(k, "clicks", make_records(300, tag="split"))
+    server.kill()
+    server.start()
+    k = kinesis_client(server.endpoint)
+    acked += put(k, "clicks", make_records(300, tag="after"))
+    assert len(acked) == 900
+    assert_exactly_once(wait_delivered(s3, bucket, acked, prefix="clicks/"), acked)
+
+    # Deleting the delivery stream lets go of its checkpoints in the Kinesis stream's shards.
+    shard_dir = server.data_dir / "streams" / "kinesis%3Aclicks" / "shard-0001"
+    assert list(shard_dir.glob("checkpoint-firehose.clicks-to-s3.*")), list(shard_dir.iterdir())
+    fh.delete_delivery_stream(DeliveryStreamName="clicks-to-s3")
+    wait_for(lambda: not list(shard_dir.glob("checkpoint-firehose.clicks-to-s3.*")), timeout=30,
+             what="the delivery stream's checkpoints to go")
+    # The Kinesis stream itself is untouched.
+    assert k.put_record(StreamName="clicks", PartitionKey="a", Data=b"still here")["SequenceNumber"]
+
+
+def test_a_kinesis_source_must_exist_and_be_named_by_a_kinesis_arn(server, bucket):
+    fh = server.firehose()
+    code, _, message = client_error(
+        fh.create_delivery_stream, DeliveryStreamName="orphan", DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": "arn:aws:kinesis:us-east-1:123456789012:stream/none",
+                                          "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration=extended_s3(bucket))
+    assert code == "InvalidArgumentException" and "none" in message and "CreateStream" in message, message
+    code, _, message = client_error(
+        fh.create_delivery_stream, DeliveryStreamName="bad-arn", DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": "arn:aws:s3:::not-a-stream", "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration=extended_s3(bucket))
+    assert code == "InvalidArgumentException" and "KinesisStreamARN" in message, message
+    code, _, message = client_error(
+        fh.create_delivery_stream, DeliveryStreamName="no-config", DeliveryStreamType="KinesisStreamAsSource",
+        ExtendedS3DestinationConfiguration=extended_s3(bucket))
+    assert code == "InvalidArgumentException" and "KinesisStreamSourceConfiguration" in message, message
