@@ -147,9 +147,9 @@ class Writer(threading.Thread):
     acknowledged ones. A call that fails (the server is down) is not retried: its records may or
     may not be stored, and each (key, counter) is sent once, so any duplicate read is Hydrant's."""
 
-    def __init__(self, endpoint, stream):
+    def __init__(self, endpoint, stream, suffix=""):
         super().__init__(daemon=True)
-        self.k, self.stream = kinesis_client(endpoint), stream
+        self.k, self.stream, self.suffix = kinesis_client(endpoint), stream, suffix
         self.stop, self.acked, self.sent, self.failed_calls = threading.Event(), set(), 0, 0
 
     def run(self):
@@ -163,7 +163,7 @@ class Writer(threading.Thread):
             self.sent += len(batch)
             try:
                 out = self.k.put_records(StreamName=self.stream, Records=[
-                    {"Data": d.encode(), "PartitionKey": d.split(":")[0]} for d in batch])
+                    {"Data": (d + self.suffix).encode(), "PartitionKey": d.split(":")[0]} for d in batch])
             except Exception:  # noqa: BLE001 - the server is being killed; not acknowledged
                 self.failed_calls += 1
                 time.sleep(0.1)

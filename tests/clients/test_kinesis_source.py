@@ -5,12 +5,14 @@ of the Kinesis stream and a kill -9; Firehose puts to them are refused as AWS re
 deleting one lets go of its checkpoints in the Kinesis stream."""
 
 import random
+import time
 
 import pytest
 
 from conftest import (assert_exactly_once, assert_no_panic, client_error, extended_s3, make_records,
                       s3_store_yaml, wait_delivered, wait_for)
 from test_kinesis import kinesis_client
+from test_kinesis_resharding import Writer, reshard_at_random
 
 ROLE = "arn:aws:iam::123456789012:role/firehose"
 
@@ -87,3 +89,40 @@ def test_a_kinesis_source_must_exist_and_be_named_by_a_kinesis_arn(server, bucke
         fh.create_delivery_stream, DeliveryStreamName="no-config", DeliveryStreamType="KinesisStreamAsSource",
         ExtendedS3DestinationConfiguration=extended_s3(bucket))
     assert code == "InvalidArgumentException" and "KinesisStreamSourceConfiguration" in message, message
+
+
+def test_a_delivery_stream_delivers_exactly_once_while_its_kinesis_stream_reshards_at_random_and_is_killed(
+        server, s3, bucket):
+    """The Firehose side of the resharding proof (test_kinesis_resharding.py has the KCL side):
+    a writer puts records while the Kinesis stream is split, merged and rescaled at random with
+    two kill -9 in between; every acknowledged record lands in S3 once, nothing lands twice, and
+    only records that were sent are there."""
+    k, fh = kinesis_client(server.endpoint), server.firehose()
+    k.create_stream(StreamName="moving", ShardCount=2)
+    arn = k.describe_stream_summary(StreamName="moving")["StreamDescriptionSummary"]["StreamARN"]
+    fh.create_delivery_stream(
+        DeliveryStreamName="moving-to-s3", DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="moving/"))
+    writer, rng, done = Writer(server.endpoint, "moving", suffix="\n"), random.Random(15), []
+    writer.start()
+    for step in range(12):
+        time.sleep(0.3)
+        if step in (4, 9):
+            server.kill()
+            server.start()
+            done.append("kill -9")
+            continue
+        done.append(reshard_at_random(k, "moving", rng))
+    time.sleep(0.5)
+    writer.stop.set()
+    writer.join(30)
+    acked = [f"{d}\n".encode() for d in writer.acked]
+    counts = wait_delivered(s3, bucket, acked, prefix="moving/", timeout=120)
+    duplicated = sorted(r for r, n in counts.items() if n > 1)
+    extra = [r for r in counts if not r.decode().split(":")[0].startswith("k")]
+    print(f"\n{len(acked)} acknowledged of {writer.sent} sent, {sum(counts.values())} delivered; {done}")
+    assert writer.failed_calls > 0, "the kills happened while the writer ran"
+    assert not duplicated, f"{len(duplicated)} records delivered twice, e.g. {duplicated[:5]}"
+    assert not extra, extra[:5]
+    assert len(acked) > 500
