@@ -175,7 +175,8 @@ mod tests {
         let store =
             Arc::new(EmbeddedStore::new(dir.path(), LogOptions::default(), DiskBudget::new(None)));
         let definitions = Arc::new(super::super::FileDefinitions::new(dir.path()));
-        let Err(e) = ControlPlane::open(&server, store, definitions, &Metrics::global(), build)
+        let logs = crate::pipeline::Logs { store, sources: None };
+        let Err(e) = ControlPlane::open(&server, logs, definitions, &Metrics::global(), build)
         else {
             panic!("a broken api-streams file must stop the start");
         };
