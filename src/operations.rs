@@ -26,7 +26,7 @@ pub const OPERATIONS: [&str; 12] = [
 ];
 
 /// Every Kinesis Data Streams operation Hydrant serves.
-pub const KINESIS_OPERATIONS: [&str; 19] = [
+pub const KINESIS_OPERATIONS: [&str; 21] = [
     "CreateStream",
     "DeleteStream",
     "DescribeStream",
@@ -46,6 +46,8 @@ pub const KINESIS_OPERATIONS: [&str; 19] = [
     "MergeShards",
     "UpdateShardCount",
     "UpdateStreamMode",
+    "StartStreamEncryption",
+    "StopStreamEncryption",
 ];
 
 /// An AWS service whose API Hydrant serves.

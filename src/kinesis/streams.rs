@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::on_demand::{self, Decision, Scaler};
 use super::retention::{self, Retention};
 use super::throughput::WriteBudget;
+use crate::codec::encryption::KeyRing;
 use crate::log::{
     AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, Reshard,
     ReshardError, ShardId, ShardInfo, ShardState, StoreError, StreamLog, StreamSpec,
@@ -64,6 +65,9 @@ pub struct StreamSettings {
     pub retention_hours: u32,
     pub tags: BTreeMap<String, String>,
     pub mode: StreamMode,
+    /// The id of the `storage.encryption` key new records are encrypted at rest with
+    /// (`StartStreamEncryption`); `None`: not encrypted.
+    pub encryption_key: Option<String>,
 }
 
 /// Who decides the shard count: the owner (`PROVISIONED`) or the load ([`super::on_demand`]).
@@ -197,6 +201,9 @@ struct StoredStream {
     tags: BTreeMap<String, String>,
     #[serde(default)]
     mode: StreamMode,
+    /// The key its records are encrypted at rest with, when encryption is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encryption_key: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -218,6 +225,8 @@ pub struct KinesisStreams {
     changing: tokio::sync::Mutex<()>,
     /// The on-demand scaler's task, once started.
     scaler: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The server's keys for encryption at rest (`storage.encryption`).
+    keys: Option<Arc<KeyRing>>,
 }
 
 /// The log name of a stream: `:` is in no stream name, so no delivery stream has it.
@@ -231,6 +240,7 @@ impl KinesisStreams {
         data_dir: &Path,
         store: Arc<dyn LogStore>,
         limits: KinesisLimits,
+        keys: Option<Arc<KeyRing>>,
     ) -> Result<Self, KinesisError> {
         let this = Self {
             data_dir: data_dir.to_path_buf(),
@@ -239,6 +249,7 @@ impl KinesisStreams {
             streams: Mutex::default(),
             changing: tokio::sync::Mutex::default(),
             scaler: Mutex::default(),
+            keys,
         };
         for stored in this.read_file()?.streams {
             let stream = this.open_stream(&stored).await?;
@@ -288,6 +299,7 @@ impl KinesisStreams {
                         retention_hours: settings.retention_hours,
                         tags: settings.tags,
                         mode: settings.mode,
+                        encryption_key: settings.encryption_key,
                     }
                 })
                 .collect(),
@@ -299,7 +311,10 @@ impl KinesisStreams {
     }
 
     async fn open_stream(&self, stored: &StoredStream) -> Result<KinesisStream, KinesisError> {
-        let spec = StreamSpec { shards: stored.shards, at_rest: AtRestKeys::default() };
+        let at_rest = self
+            .at_rest(stored.encryption_key.as_deref())
+            .map_err(|why| KinesisError::Invalid(format!("stream {}: {why}", stored.name)))?;
+        let spec = StreamSpec { shards: stored.shards, at_rest };
         let log = (self.store.open(&log_name(&stored.name), spec).await)
             .map_err(|source| KinesisError::Open { stream: stored.name.clone(), source })?;
         Ok(KinesisStream {
@@ -310,6 +325,7 @@ impl KinesisStreams {
                 retention_hours: stored.retention_hours,
                 tags: stored.tags.clone(),
                 mode: stored.mode,
+                encryption_key: stored.encryption_key.clone(),
             }),
             log,
             writes: Mutex::default(),
@@ -359,6 +375,7 @@ impl KinesisStreams {
             retention_hours: DEFAULT_RETENTION_HOURS,
             tags,
             mode,
+            encryption_key: None,
         };
         let stream = Arc::new(self.open_stream(&stored).await?);
         let mut next: BTreeMap<_, _> = existing.into_iter().map(|s| (s.name.clone(), s)).collect();
@@ -404,6 +421,66 @@ impl KinesisStreams {
             return Err(e);
         }
         Ok(answer)
+    }
+
+    /// Encryption at rest of a stream's log: the server's keys (`storage.encryption`) always,
+    /// to read what was encrypted before; with `key`, new records are encrypted under it.
+    fn at_rest(&self, key: Option<&str>) -> Result<AtRestKeys, String> {
+        let Some(key) = key else {
+            return Ok(AtRestKeys { ring: self.keys.clone(), encrypt: false });
+        };
+        let ring = self.keys.as_ref().ok_or(
+            "encryption at rest needs keys: set storage.encryption in the server's config file",
+        )?;
+        let ring = ring.with_active(key).ok_or_else(|| {
+            format!(
+                "key {key:?} is not in storage.encryption (its keys: {})",
+                ring.ids().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        Ok(AtRestKeys { ring: Some(Arc::new(ring)), encrypt: true })
+    }
+
+    /// Starts (`key`: the id of a `storage.encryption` key, or `None` for the active one) or
+    /// stops (`start` false) encrypting the records a stream stores from now on; records stored
+    /// before stay readable either way. Returns the key used.
+    pub async fn set_encryption(
+        &self,
+        name: &str,
+        start: bool,
+        key: Option<&str>,
+    ) -> Result<Option<String>, KinesisError> {
+        let _changing = self.changing.lock().await;
+        let stream = self.get(name)?;
+        let key = match (start, key, &self.keys) {
+            (false, _, _) => None,
+            (true, Some(key), _) => Some(key.to_string()),
+            (true, None, Some(ring)) => Some(ring.active_id().to_string()),
+            (true, None, None) => None,
+        };
+        if start && key.is_none() {
+            return Err(KinesisError::Invalid(
+                "encryption at rest needs keys: set storage.encryption in the server's config file"
+                    .into(),
+            ));
+        }
+        let keys = self.at_rest(key.as_deref()).map_err(KinesisError::Invalid)?;
+        // Stored first: after a crash the stream opens in the new mode (records already
+        // stored stay readable with the same keys either way).
+        let mut settings = stream.settings();
+        let previous = settings.encryption_key.clone();
+        settings.encryption_key = key.clone();
+        *stream.lock_settings() = settings;
+        let all = self.lock().clone();
+        if let Err(e) = self.write_file(&all) {
+            stream.lock_settings().encryption_key = previous;
+            return Err(e);
+        }
+        stream.log.switch_encryption(keys).await.map_err(|e| {
+            KinesisError::Invalid(format!("the log could not switch its encryption: {e}"))
+        })?;
+        tracing::info!(stream = name, key = ?key, "Kinesis stream encryption at rest changed");
+        Ok(key)
     }
 
     /// Splits or merges shards of a stream; returns the new shards.

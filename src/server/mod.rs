@@ -48,6 +48,8 @@ pub enum ServerError {
     Cluster(String),
     #[error("cannot open the Kinesis streams: {0}")]
     Kinesis(#[from] crate::kinesis::KinesisError),
+    #[error("storage.encryption: {0}")]
+    KinesisKeys(String),
     #[error("{}: {source}", source.field())]
     Tls {
         #[from]
@@ -167,7 +169,12 @@ fn open_kinesis(
         max_shards_per_stream: config.limits.max_shards_per_stream,
         max_shards: config.limits.max_shards,
     };
-    let open = crate::kinesis::KinesisStreams::open(&config.data_dir, store, limits);
+    let keys = (config.storage.encryption.as_ref())
+        .map(|c| c.key_ring(std::path::Path::new("/")))
+        .transpose()
+        .map_err(|e| ServerError::KinesisKeys(e.to_string()))?
+        .map(Arc::new);
+    let open = crate::kinesis::KinesisStreams::open(&config.data_dir, store, limits, keys);
     Ok(futures::executor::block_on(open)?)
 }
 

@@ -90,7 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("health", &["registry"]),
-    ("kinesis", &["clock", "log"]),
+    ("kinesis", &["clock", "codec", "log"]),
     // Changing streams while serving.
     (
         "control",

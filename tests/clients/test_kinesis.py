@@ -403,3 +403,42 @@ def test_cbor_requests_as_the_java_sdks_send_them_put_and_get(server):
     assert out["__type"] == "ResourceNotFoundException" and "nope" in out["message"]
     status, _, out = cbor_call(server.endpoint, "PutRecord", {"StreamName": "java", "PartitionKey": "k"})
     assert status == 400 and out["__type"] == "ValidationException", out
+
+
+def test_stream_encryption_at_rest_starts_stops_and_survives_kill_9(hydrant_factory):
+    """StartStreamEncryption / StopStreamEncryption on the log's encryption at rest with the
+    server's storage.encryption keys: records stored while it is on are not in plaintext on disk,
+    every record reads back whatever mode it was stored in, also after kill -9."""
+    from test_control_plane import log_key_yaml
+    server = hydrant_factory(log_key_yaml(("k1", "k2")))
+    k = kinesis_client(server.endpoint)
+    k.create_stream(StreamName="s", ShardCount=1)
+    summary = lambda: k.describe_stream_summary(StreamName="s")["StreamDescriptionSummary"]
+    assert summary()["EncryptionType"] == "NONE"
+    k.put_record(StreamName="s", PartitionKey="a", Data=b"plain-before")
+    k.start_stream_encryption(StreamName="s", EncryptionType="KMS", KeyId="alias/aws/kinesis")
+    assert (summary()["EncryptionType"], summary()["KeyId"]) == ("KMS", "k1")
+    k.put_record(StreamName="s", PartitionKey="a", Data=b"secret-during")
+    k.stop_stream_encryption(StreamName="s", EncryptionType="KMS", KeyId="k1")
+    assert summary()["EncryptionType"] == "NONE"
+    k.put_record(StreamName="s", PartitionKey="a", Data=b"plain-after")
+    k.start_stream_encryption(StreamName="s", EncryptionType="KMS", KeyId="arn:aws:kms:us-east-1:1:key/k2")
+    k.put_record(StreamName="s", PartitionKey="a", Data=b"secret-later")
+    on_disk = b"".join(p.read_bytes() for p in (server.data_dir / "streams" / "kinesis%3As").glob("shard-*/*.seg"))
+    assert b"plain-before" in on_disk and b"plain-after" in on_disk, "the test reads the right files"
+    assert b"secret-during" not in on_disk and b"secret-later" not in on_disk
+    code, _, message = error_of(k.start_stream_encryption, StreamName="s", EncryptionType="KMS", KeyId="k9")
+    assert code == "InvalidArgumentException" and "storage.encryption" in message, message
+    server.kill()
+    server.start()
+    k = kinesis_client(server.endpoint)
+    assert (summary()["EncryptionType"], summary()["KeyId"]) == ("KMS", "k2")
+    records, _ = read_shard(k, "s", "shardId-000000000000")
+    assert [r["Data"] for r in records] == [b"plain-before", b"secret-during", b"plain-after", b"secret-later"]
+
+
+def test_stream_encryption_needs_the_servers_keys(server):
+    server.kinesis.create_stream(StreamName="s", ShardCount=1)
+    code, _, message = error_of(server.kinesis.start_stream_encryption, StreamName="s", EncryptionType="KMS",
+                                KeyId="alias/aws/kinesis")
+    assert code == "InvalidArgumentException" and "storage.encryption" in message, message

@@ -66,6 +66,8 @@ pub(super) async fn dispatch(
         "MergeShards" => shards::merge_shards(&context, body).await,
         "UpdateShardCount" => shards::update_shard_count(&context, body).await,
         "UpdateStreamMode" => streams::update_stream_mode(&context, body).await,
+        "StartStreamEncryption" => streams::change_encryption(&context, body, true).await,
+        "StopStreamEncryption" => streams::change_encryption(&context, body, false).await,
         "PutRecord" => records::put_record(&context, body).await,
         "PutRecords" => records::put_records(&context, body).await,
         "GetShardIterator" => records::get_shard_iterator(&context, body),

@@ -161,7 +161,7 @@ fn shard_json(shard: &ShardInfo) -> Value {
 
 /// What `DescribeStream` and `DescribeStreamSummary` share.
 fn description(cx: &Context<'_>, stream: &KinesisStream) -> Value {
-    j!({
+    let mut out = j!({
         "StreamName": stream.name,
         "StreamARN": cx.arn(&stream.name),
         "StreamStatus": "ACTIVE",
@@ -169,8 +169,60 @@ fn description(cx: &Context<'_>, stream: &KinesisStream) -> Value {
         "RetentionPeriodHours": stream.settings().retention_hours,
         "StreamCreationTimestamp": epoch_seconds(stream.created_ms),
         "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
-        "EncryptionType": "NONE",
-    })
+    });
+    match stream.settings().encryption_key {
+        Some(key) => {
+            out["EncryptionType"] = j!("KMS");
+            out["KeyId"] = j!(key);
+        }
+        None => out["EncryptionType"] = j!("NONE"),
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct EncryptionInput {
+    #[serde(flatten)]
+    target: StreamTarget,
+    #[serde(rename = "EncryptionType")]
+    encryption_type: Option<String>,
+    #[serde(rename = "KeyId")]
+    key_id: Option<String>,
+}
+
+/// The key AWS's Kinesis-owned key alias means: the active key of `storage.encryption`.
+const DEFAULT_KEY_ALIAS: &str = "alias/aws/kinesis";
+
+/// `StartStreamEncryption` (`start`) and `StopStreamEncryption`: records stored from now on
+/// are encrypted at rest (or not) in the stream's log, with a `storage.encryption` key named
+/// by `KeyId` (its id, or an ARN or alias ending in it; `alias/aws/kinesis` is the active key).
+pub(super) async fn change_encryption(
+    cx: &Context<'_>,
+    body: &[u8],
+    start: bool,
+) -> Result<String, ApiError> {
+    let input: EncryptionInput = parse(body)?;
+    let name = input.target.name()?;
+    match input.encryption_type.as_deref() {
+        Some("KMS") => {}
+        None => return Err(ApiError::constraint("encryptionType", "Member must not be null")),
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorType::InvalidArgument,
+                format!(
+                    "EncryptionType {other:?} is not one a stream can be encrypted with: use KMS"
+                ),
+            ))
+        }
+    }
+    let key_id =
+        input.key_id.ok_or_else(|| ApiError::constraint("keyId", "Member must not be null"))?;
+    if key_id.is_empty() || key_id.len() > 2048 {
+        return Err(ApiError::constraint("keyId", "Member must have length between 1 and 2048"));
+    }
+    let key = (key_id != DEFAULT_KEY_ALIAS).then(|| key_id.rsplit('/').next().unwrap_or(&key_id));
+    cx.kinesis.set_encryption(&name, start, key).await.map_err(|e| cx.error(e))?;
+    json(j!({}))
 }
 
 #[derive(Deserialize)]

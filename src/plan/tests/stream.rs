@@ -134,16 +134,41 @@ fn features_not_implemented_yet_are_rejected_clearly() {
         "",
     ));
 
-    let not_yet = [(
-        stream("", "DeliveryStreamType: KinesisStreamAsSource"),
-        "delivery_streams[0].DeliveryStreamType".to_owned(),
-    )];
-    for (yaml, path) in not_yet {
+    let not_yet = [
+        (
+            stream("", "DeliveryStreamType: MSKAsSource"),
+            "delivery_streams[0].DeliveryStreamType",
+            "not supported",
+        ),
+        (
+            stream("", "DeliveryStreamType: KinesisStreamAsSource"),
+            "delivery_streams[0].KinesisStreamSourceConfiguration",
+            "needs KinesisStreamSourceConfiguration",
+        ),
+        (
+            stream(
+                "",
+                "DeliveryStreamType: KinesisStreamAsSource\nKinesisStreamSourceConfiguration: { KinesisStreamARN: arn:aws:s3:::b }",
+            ),
+            "delivery_streams[0].KinesisStreamSourceConfiguration.KinesisStreamARN",
+            "not a Kinesis stream ARN",
+        ),
+        (
+            stream("", "KinesisStreamSourceConfiguration: { KinesisStreamARN: arn:aws:kinesis:r:1:stream/s }"),
+            "delivery_streams[0].KinesisStreamSourceConfiguration",
+            "is for DeliveryStreamType",
+        ),
+    ];
+    for (yaml, path, says) in not_yet {
         let found = issues(&yaml);
         assert_eq!(found.len(), 1, "{yaml}\n{found:#?}");
         assert_eq!(found[0].path, path);
-        assert!(found[0].message.contains("not supported"), "{}", found[0].message);
+        assert!(found[0].message.contains(says), "{}", found[0].message);
     }
+    parse_ok(&stream(
+        "",
+        "DeliveryStreamType: KinesisStreamAsSource\nKinesisStreamSourceConfiguration: { KinesisStreamARN: arn:aws:kinesis:us-east-1:1:stream/clicks }",
+    ));
 
     // Present but switched off is fine.
     parse_ok(&stream(
