@@ -166,9 +166,13 @@ async fn create_requests_are_validated_like_the_config_file() {
     let message = fails(&app, "CreateDeliveryStream", top, "InvalidArgumentException").await;
     assert!(message.contains("Bogus"), "{message}");
     let mut kinesis = api_stream("s", 60);
-    kinesis["DeliveryStreamType"] = json!("KinesisStreamAsSource");
+    kinesis["DeliveryStreamType"] = json!("MSKAsSource");
     let message = fails(&app, "CreateDeliveryStream", kinesis, "InvalidArgumentException").await;
     assert!(message.contains("DirectPut"), "{message}");
+    let mut no_source = api_stream("s", 60);
+    no_source["DeliveryStreamType"] = json!("KinesisStreamAsSource");
+    let message = fails(&app, "CreateDeliveryStream", no_source, "InvalidArgumentException").await;
+    assert!(message.contains("KinesisStreamSourceConfiguration"), "{message}");
     let mut prefix = api_stream("s", 60);
     prefix["ExtendedS3DestinationConfiguration"]["Prefix"] = json!("!{partitionKeyFromQuery:x}/");
     let message = fails(&app, "CreateDeliveryStream", prefix, "InvalidArgumentException").await;
