@@ -4,7 +4,8 @@
 //! consumers named after it, so that several delivery streams (and retention) each keep their
 //! own checkpoints in the one log. Appends are refused: producers write to the Kinesis stream.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -17,22 +18,36 @@ use crate::log::{
     StreamLog,
 };
 
-/// The log of Kinesis stream `stream` as delivery stream `reader` reads it.
+/// The log of Kinesis stream `stream` as delivery stream `reader` reads it. While it lives,
+/// the reader is listed in the stream's `readers` (so the stream is not deleted under it).
 #[derive(Debug)]
 pub struct SourceLog {
     inner: Arc<dyn StreamLog>,
     stream: String,
     reader: String,
+    readers: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl SourceLog {
-    pub fn new(inner: Arc<dyn StreamLog>, stream: &str, reader: &str) -> Self {
-        Self { inner, stream: stream.to_string(), reader: reader.to_string() }
+    pub fn new(
+        inner: Arc<dyn StreamLog>,
+        stream: &str,
+        reader: &str,
+        readers: Arc<Mutex<BTreeSet<String>>>,
+    ) -> Self {
+        readers.lock().unwrap_or_else(|e| e.into_inner()).insert(reader.to_string());
+        Self { inner, stream: stream.to_string(), reader: reader.to_string(), readers }
     }
 
     /// The name `consumer` of the delivery stream has in the Kinesis stream's log.
     pub fn consumer_name(reader: &str, consumer: &str) -> String {
         format!("firehose.{reader}.{consumer}")
+    }
+}
+
+impl Drop for SourceLog {
+    fn drop(&mut self) {
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.reader);
     }
 }
 

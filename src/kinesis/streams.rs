@@ -4,7 +4,7 @@
 //! a create or delete is answered, so streams survive restarts (kill -9 included) with their
 //! records and sequence numbers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -50,6 +50,8 @@ pub struct KinesisStream {
     /// Each shard's write allowance ([`super::throughput`]) and what it took since the
     /// on-demand scaler last looked, by shard id, made at its first write.
     writes: Mutex<BTreeMap<ShardId, ShardWrites>>,
+    /// The delivery streams that read it now ([`super::source::SourceLog`]s alive).
+    readers: Arc<Mutex<BTreeSet<String>>>,
 }
 
 #[derive(Debug)]
@@ -143,6 +145,17 @@ impl KinesisStream {
         admitted
     }
 
+    /// The log as delivery stream `delivery` reads it (`KinesisStreamAsSource`); the stream
+    /// cannot be deleted while the returned log lives.
+    pub fn reader(&self, delivery: &str) -> super::source::SourceLog {
+        super::source::SourceLog::new(self.log.clone(), &self.name, delivery, self.readers.clone())
+    }
+
+    /// The delivery streams that read it now.
+    pub fn readers(&self) -> Vec<String> {
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+
     /// The records and bytes each shard took since the last call.
     pub fn take_writes(&self) -> BTreeMap<ShardId, (u64, u64)> {
         let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
@@ -170,6 +183,9 @@ pub enum KinesisError {
     NotFound(String),
     #[error("Stream {0} already exists")]
     InUse(String),
+    /// Delivery streams read it (`KinesisStreamAsSource`).
+    #[error("Stream {stream} is read by delivery stream(s) {readers}: delete them first")]
+    ReadBy { stream: String, readers: String },
     /// A limit of `limits:`; the text names it.
     #[error("{0}")]
     LimitExceeded(String),
@@ -329,6 +345,7 @@ impl KinesisStreams {
             }),
             log,
             writes: Mutex::default(),
+            readers: Arc::default(),
         })
     }
 
@@ -395,6 +412,10 @@ impl KinesisStreams {
         let Some(stream) = next.remove(name) else {
             return Err(KinesisError::NotFound(name.to_string()));
         };
+        let readers = stream.readers();
+        if !readers.is_empty() {
+            return Err(KinesisError::ReadBy { stream: name.to_string(), readers: readers.join(", ") });
+        }
         self.write_file(&next)?;
         *self.lock() = next;
         stream.log.close().await;

@@ -156,7 +156,7 @@ impl crate::pipeline::SourceLogs for KinesisSources {
         let kinesis = self.0.get(stream).map_err(|e| {
             format!("{e}: create it with the Kinesis API (CreateStream) before the delivery stream")
         })?;
-        Ok(Arc::new(crate::kinesis::source::SourceLog::new(kinesis.log.clone(), stream, delivery)))
+        Ok(Arc::new(kinesis.reader(delivery)))
     }
 }
 

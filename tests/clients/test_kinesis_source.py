@@ -62,14 +62,20 @@ def test_a_delivery_stream_reads_a_kinesis_stream_exactly_once_across_a_split_an
     assert len(acked) == 900
     assert_exactly_once(wait_delivered(s3, bucket, acked, prefix="clicks/"), acked)
 
+    # The Kinesis stream cannot be deleted under its reader.
+    code, _, message = client_error(k.delete_stream, StreamName="clicks")
+    assert code == "ResourceInUseException" and "clicks-to-s3" in message, message
     # Deleting the delivery stream lets go of its checkpoints in the Kinesis stream's shards.
     shard_dir = server.data_dir / "streams" / "kinesis%3Aclicks" / "shard-0001"
     assert list(shard_dir.glob("checkpoint-firehose.clicks-to-s3.*")), list(shard_dir.iterdir())
     fh.delete_delivery_stream(DeliveryStreamName="clicks-to-s3")
     wait_for(lambda: not list(shard_dir.glob("checkpoint-firehose.clicks-to-s3.*")), timeout=30,
              what="the delivery stream's checkpoints to go")
-    # The Kinesis stream itself is untouched.
+    # The Kinesis stream itself is untouched, and once nothing reads it, it can be deleted.
     assert k.put_record(StreamName="clicks", PartitionKey="a", Data=b"still here")["SequenceNumber"]
+    wait_for(lambda: "clicks-to-s3" not in fh.list_delivery_streams()["DeliveryStreamNames"], timeout=30,
+             what="the delivery stream to be gone")
+    wait_for(lambda: _deleted(k, "clicks"), timeout=30, what="DeleteStream once nothing reads the stream")
 
 
 def test_a_kinesis_source_must_exist_and_be_named_by_a_kinesis_arn(server, bucket):
@@ -126,3 +132,12 @@ def test_a_delivery_stream_delivers_exactly_once_while_its_kinesis_stream_reshar
     assert not duplicated, f"{len(duplicated)} records delivered twice, e.g. {duplicated[:5]}"
     assert not extra, extra[:5]
     assert len(acked) > 500
+
+
+def _deleted(k, stream):
+    """Tries DeleteStream; True once it succeeded."""
+    try:
+        k.delete_stream(StreamName=stream)
+        return True
+    except Exception:  # noqa: BLE001 - still read (the delivery stream is being dropped)
+        return False
