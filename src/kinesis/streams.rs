@@ -414,7 +414,10 @@ impl KinesisStreams {
         };
         let readers = stream.readers();
         if !readers.is_empty() {
-            return Err(KinesisError::ReadBy { stream: name.to_string(), readers: readers.join(", ") });
+            return Err(KinesisError::ReadBy {
+                stream: name.to_string(),
+                readers: readers.join(", "),
+            });
         }
         self.write_file(&next)?;
         *self.lock() = next;

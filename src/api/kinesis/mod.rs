@@ -114,7 +114,9 @@ impl Context<'_> {
                 format!("Stream {name} under account {account} already exists."),
             ),
             KinesisError::LimitExceeded(why) => ApiError::new(ErrorType::LimitExceeded, why),
-            e @ KinesisError::ReadBy { .. } => ApiError::new(ErrorType::ResourceInUse, e.to_string()),
+            e @ KinesisError::ReadBy { .. } => {
+                ApiError::new(ErrorType::ResourceInUse, e.to_string())
+            }
             KinesisError::Invalid(why) => ApiError::new(ErrorType::InvalidArgument, why),
             KinesisError::Reshard(e) => self.reshard_error(e),
             other => {
