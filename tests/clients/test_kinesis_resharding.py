@@ -10,20 +10,11 @@ import random
 import threading
 import time
 
-import pytest
 
-from conftest import assert_no_panic, raw_call
-from test_kinesis import error_of, kinesis_client, md5_key, read_shard
+from conftest import raw_call
+from test_kinesis import error_of, kinesis_client, md5_key, read_shard, server  # noqa: F401 - server: fixture
 
 MAX_KEY = 2**128 - 1
-
-
-@pytest.fixture
-def server(hydrant_factory):
-    h = hydrant_factory("")
-    h.kinesis = kinesis_client(h.endpoint)
-    yield h
-    assert_no_panic(h)
 
 
 def all_shards(k, stream, **kw):

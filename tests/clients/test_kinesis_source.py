@@ -35,14 +35,21 @@ def put(k, stream, records):
     return acked
 
 
-def test_a_delivery_stream_reads_a_kinesis_stream_exactly_once_across_a_split_and_kill_9(server, s3, bucket):
+def kinesis_and_reader(server, bucket, stream):
+    """A Kinesis stream of 2 shards and a delivery stream `<stream>-to-s3` reading it into
+    `<stream>/`; the two clients and the stream's ARN."""
     k, fh = kinesis_client(server.endpoint), server.firehose()
-    k.create_stream(StreamName="clicks", ShardCount=2)
-    arn = k.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["StreamARN"]
+    k.create_stream(StreamName=stream, ShardCount=2)
+    arn = k.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
     fh.create_delivery_stream(
-        DeliveryStreamName="clicks-to-s3", DeliveryStreamType="KinesisStreamAsSource",
+        DeliveryStreamName=f"{stream}-to-s3", DeliveryStreamType="KinesisStreamAsSource",
         KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
-        ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="clicks/"))
+        ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix=f"{stream}/"))
+    return k, fh, arn
+
+
+def test_a_delivery_stream_reads_a_kinesis_stream_exactly_once_across_a_split_and_kill_9(server, s3, bucket):
+    k, fh, arn = kinesis_and_reader(server, bucket, "clicks")
     described = fh.describe_delivery_stream(DeliveryStreamName="clicks-to-s3")["DeliveryStreamDescription"]
     assert described["DeliveryStreamType"] == "KinesisStreamAsSource"
     assert described["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"] == arn
@@ -103,13 +110,7 @@ def test_a_delivery_stream_delivers_exactly_once_while_its_kinesis_stream_reshar
     a writer puts records while the Kinesis stream is split, merged and rescaled at random with
     two kill -9 in between; every acknowledged record lands in S3 once, nothing lands twice, and
     only records that were sent are there."""
-    k, fh = kinesis_client(server.endpoint), server.firehose()
-    k.create_stream(StreamName="moving", ShardCount=2)
-    arn = k.describe_stream_summary(StreamName="moving")["StreamDescriptionSummary"]["StreamARN"]
-    fh.create_delivery_stream(
-        DeliveryStreamName="moving-to-s3", DeliveryStreamType="KinesisStreamAsSource",
-        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
-        ExtendedS3DestinationConfiguration=extended_s3(bucket, prefix="moving/"))
+    k, _, _ = kinesis_and_reader(server, bucket, "moving")
     writer, rng, done = Writer(server.endpoint, "moving", suffix="\n"), random.Random(15), []
     writer.start()
     for step in range(12):

@@ -161,16 +161,17 @@ fn shard_json(shard: &ShardInfo) -> Value {
 
 /// What `DescribeStream` and `DescribeStreamSummary` share.
 fn description(cx: &Context<'_>, stream: &KinesisStream) -> Value {
+    let settings = stream.settings();
     let mut out = j!({
         "StreamName": stream.name,
         "StreamARN": cx.arn(&stream.name),
         "StreamStatus": "ACTIVE",
-        "StreamModeDetails": { "StreamMode": stream.settings().mode.as_str() },
-        "RetentionPeriodHours": stream.settings().retention_hours,
+        "StreamModeDetails": { "StreamMode": settings.mode.as_str() },
+        "RetentionPeriodHours": settings.retention_hours,
         "StreamCreationTimestamp": epoch_seconds(stream.created_ms),
         "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
     });
-    match stream.settings().encryption_key {
+    match settings.encryption_key {
         Some(key) => {
             out["EncryptionType"] = j!("KMS");
             out["KeyId"] = j!(key);
