@@ -49,6 +49,10 @@ macro_rules! nats_urls_or_skip {
 #[path = "log_jetstream/leases.rs"]
 mod leases;
 
+/// Shards that split and merge while nodes append.
+#[path = "log_jetstream/reshards.rs"]
+mod reshards;
+
 /// The stream definitions a cluster's nodes share.
 #[path = "log_jetstream/definitions.rs"]
 mod definitions;

@@ -4,6 +4,8 @@
 //! exactly once after every change. Pure data and rules, shared by every log that reshards;
 //! where the shards' records live is the log's business.
 
+use serde::{Deserialize, Serialize};
+
 use super::{HashRange, ReshardError, ShardId, ShardInfo, ShardState, StreamLog};
 
 /// A reshard a log is asked for ([`StreamLog::reshard`](super::StreamLog::reshard)).
@@ -152,19 +154,88 @@ impl Lineage {
     }
 }
 
+/// One shard of a [`Lineage`] as logs store it (the embedded log's `shards.json`, the
+/// JetStream log's registry entry). A closed shard's end is not stored: each log knows where
+/// a closed shard ends from the shard itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredShard {
+    id: u32,
+    /// The hash-key range, in decimal (JSON numbers do not hold 128 bits).
+    start: String,
+    end: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    adjacent_parent: Option<u32>,
+    closed: bool,
+}
+
+impl Lineage {
+    /// The lineage as it is stored.
+    pub fn to_stored(&self) -> Vec<StoredShard> {
+        (self.shards.iter())
+            .map(|s| StoredShard {
+                id: s.id.0,
+                start: s.hash_range.start.to_string(),
+                end: s.hash_range.end.to_string(),
+                parent: s.parent.map(|p| p.0),
+                adjacent_parent: s.adjacent_parent.map(|p| p.0),
+                closed: s.state != ShardState::Open,
+            })
+            .collect()
+    }
+
+    /// A stored lineage, each closed shard ending where `end_of` says; the error says what is
+    /// wrong with it.
+    pub fn from_stored(
+        stored: &[StoredShard],
+        end_of: impl Fn(ShardId) -> u64,
+    ) -> Result<Self, String> {
+        let key = |text: &str| text.parse::<u128>().map_err(|e| format!("{text:?}: {e}"));
+        let mut shards = Vec::with_capacity(stored.len());
+        for s in stored {
+            let id = ShardId(s.id);
+            shards.push(ShardInfo {
+                id,
+                hash_range: HashRange { start: key(&s.start)?, end: key(&s.end)? },
+                parent: s.parent.map(ShardId),
+                adjacent_parent: s.adjacent_parent.map(ShardId),
+                state: if s.closed {
+                    ShardState::Closed { end: end_of(id) }
+                } else {
+                    ShardState::Open
+                },
+            });
+        }
+        Self::from_shards(shards)
+            .ok_or_else(|| "its open shards do not cover the hash-key space once".to_string())
+    }
+}
+
 /// Takes `log` to `target` open shards of equal ranges with [`uniform_scaling`]'s changes;
-/// returns how many it made (none when the log has them already).
+/// returns how many it made (none when the log has them already). It plans again after every
+/// change: on a cluster, another node may scale the same log at the same time, and a change
+/// of the old plan that the other node's closed a shard under is planned anew, not failed.
 pub async fn scale(log: &dyn StreamLog, target: u32) -> Result<usize, ReshardError> {
-    let lineage = Lineage::from_shards(log.shards()).ok_or(ReshardError::Unsupported)?;
-    let open: Vec<HashRange> = lineage.open().iter().map(|s| s.hash_range).collect();
-    if open == (0..target).map(|i| HashRange::part(i, target)).collect::<Vec<_>>() {
-        return Ok(0);
+    let wanted: Vec<HashRange> = (0..target).map(|i| HashRange::part(i, target)).collect();
+    let mut made = 0;
+    let mut lost_races = 0;
+    loop {
+        let lineage = Lineage::from_shards(log.shards()).ok_or(ReshardError::Unsupported)?;
+        let open: Vec<HashRange> = lineage.open().iter().map(|s| s.hash_range).collect();
+        if open == wanted {
+            return Ok(made);
+        }
+        let Some(&change) = uniform_scaling(&lineage, target).first() else { return Ok(made) };
+        match log.reshard(change).await {
+            Ok(_) => made += 1,
+            Err(ReshardError::Closed(_) | ReshardError::UnknownShard(_)) if lost_races < 10 => {
+                lost_races += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let changes = uniform_scaling(&lineage, target);
-    for change in &changes {
-        log.reshard(*change).await?;
-    }
-    Ok(changes.len())
 }
 
 /// The changes that take `lineage`'s open shards to `target` equal parts of the space

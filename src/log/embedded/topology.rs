@@ -11,7 +11,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::dirs;
-use crate::log::{HashRange, Lineage, ShardId, ShardInfo, ShardState};
+use crate::log::lineage::StoredShard;
+use crate::log::{Lineage, ShardId};
 
 /// The file's name in a stream's directory.
 pub const TOPOLOGY_FILE: &str = "shards.json";
@@ -22,20 +23,6 @@ struct Stored {
     /// Layout of this file (1).
     format: u32,
     shards: Vec<StoredShard>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredShard {
-    id: u32,
-    /// The hash-key range, in decimal (JSON numbers do not hold 128 bits).
-    start: String,
-    end: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    parent: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    adjacent_parent: Option<u32>,
-    closed: bool,
 }
 
 /// The stored lineage, with each closed shard's end given by `end_of` (its recovered end);
@@ -57,38 +44,12 @@ pub fn load(stream_dir: &Path, end_of: impl Fn(ShardId) -> u64) -> io::Result<Op
     if stored.format != 1 {
         return Err(damaged(format!("format {} is not one this version reads", stored.format)));
     }
-    let key = |text: &str| text.parse::<u128>().map_err(|e| damaged(format!("{text:?}: {e}")));
-    let mut shards = Vec::with_capacity(stored.shards.len());
-    for s in stored.shards {
-        let id = ShardId(s.id);
-        shards.push(ShardInfo {
-            id,
-            hash_range: HashRange { start: key(&s.start)?, end: key(&s.end)? },
-            parent: s.parent.map(ShardId),
-            adjacent_parent: s.adjacent_parent.map(ShardId),
-            state: if s.closed { ShardState::Closed { end: end_of(id) } } else { ShardState::Open },
-        });
-    }
-    Lineage::from_shards(shards)
-        .map(Some)
-        .ok_or_else(|| damaged("its open shards do not cover the hash-key space once".into()))
+    Lineage::from_stored(&stored.shards, end_of).map(Some).map_err(damaged)
 }
 
 /// Stores `lineage` atomically and durably.
 pub fn store(stream_dir: &Path, lineage: &Lineage) -> io::Result<()> {
-    let stored = Stored {
-        format: 1,
-        shards: (lineage.shards().iter())
-            .map(|s| StoredShard {
-                id: s.id.0,
-                start: s.hash_range.start.to_string(),
-                end: s.hash_range.end.to_string(),
-                parent: s.parent.map(|p| p.0),
-                adjacent_parent: s.adjacent_parent.map(|p| p.0),
-                closed: s.state != ShardState::Open,
-            })
-            .collect(),
-    };
+    let stored = Stored { format: 1, shards: lineage.to_stored() };
     let json = serde_json::to_vec_pretty(&stored).expect("plain fields serialize");
     dirs::write_file_private(&stream_dir.join(TOPOLOGY_FILE), &json, ".tmp")
 }
@@ -96,7 +57,7 @@ pub fn store(stream_dir: &Path, lineage: &Lineage) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::Reshard;
+    use crate::log::{Reshard, ShardState};
 
     #[test]
     fn a_stored_lineage_loads_with_the_ends_the_shards_recovered() {

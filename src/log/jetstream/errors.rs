@@ -15,6 +15,8 @@ pub const JS_MAX_BYTES: u64 = 10077;
 pub const JS_INSUFFICIENT_RESOURCES: u64 = 10023;
 /// `duplicate message id is in process` (the same id is being stored right now).
 pub const JS_DUPLICATE_IN_PROCESS: u64 = 10158;
+/// `invalid operation on sealed stream`: the shard closed (a reshard sealed its stream).
+pub const JS_STREAM_SEALED: u64 = 10109;
 /// `stream not found`.
 pub const JS_STREAM_NOT_FOUND: u64 = 10059;
 /// `wrong last sequence` without the number: how the leader of a replicated stream refuses an
@@ -63,6 +65,8 @@ pub enum PublishFailure {
     Retry,
     /// The stream or the server's storage is full.
     Full,
+    /// The shard closed: route the record again, to its children.
+    Closed,
     /// Trying again will not help.
     Fatal,
 }
@@ -73,6 +77,7 @@ impl PublishFailure {
         match self {
             PublishFailure::Retry => "retry",
             PublishFailure::Full => "full",
+            PublishFailure::Closed => "closed",
             PublishFailure::Fatal => "fatal",
         }
     }
@@ -87,6 +92,7 @@ pub fn classify(e: &PublishError) -> PublishFailure {
         _ => match js_code(e) {
             Some(JS_MAX_BYTES | JS_INSUFFICIENT_RESOURCES) => PublishFailure::Full,
             Some(JS_DUPLICATE_IN_PROCESS | JS_STREAM_NOT_FOUND) => PublishFailure::Retry,
+            Some(JS_STREAM_SEALED) => PublishFailure::Closed,
             _ => PublishFailure::Fatal,
         },
     }

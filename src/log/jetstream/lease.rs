@@ -85,6 +85,11 @@ enum StoredKey {
 }
 
 impl Stored {
+    /// Where the consumer reads next; `None` until it registers.
+    pub fn next_seq(&self) -> Option<u64> {
+        self.next_seq
+    }
+
     fn state(&self) -> ConsumerState {
         let markers = (self.markers.iter())
             .map(|m| {
@@ -394,6 +399,7 @@ impl Held {
 pub(super) struct JetStreamLease {
     shared: Arc<LogShared>,
     held: Arc<Held>,
+    handle: Arc<ShardHandle>,
 }
 
 impl std::fmt::Debug for JetStreamLease {
@@ -403,12 +409,15 @@ impl std::fmt::Debug for JetStreamLease {
 }
 
 impl JetStreamLease {
+    /// A lease on a shard of `shared`'s topology (the node takes no other: shards are never
+    /// removed from it).
     pub fn new(shared: Arc<LogShared>, held: Arc<Held>) -> Self {
-        Self { shared, held }
+        let handle = shared.handle(held.shard).expect("a shard of the log's topology");
+        Self { shared, held, handle }
     }
 
     fn handle(&self) -> &ShardHandle {
-        &self.shared.shards[self.held.shard.0 as usize]
+        &self.handle
     }
 
     async fn bounds(&self) -> Result<(u64, u64), LeaseError> {
@@ -444,8 +453,12 @@ impl JetStreamLease {
         Ok(())
     }
 
-    /// Purges the shard below the lowest `next_seq` of its consumers.
+    /// Purges the shard below the lowest `next_seq` of its consumers. A closed shard's sealed
+    /// stream keeps everything until the log is deleted.
     async fn purge(&self) -> Result<(), LeaseError> {
+        if self.handle.is_closed() {
+            return Ok(());
+        }
         let listed = tokio::time::Instant::now();
         let consumers = consumers_of(&self.shared, self.held.shard).await?;
         let Some(min) = consumers.iter().filter_map(|(_, _, s)| s.next_seq).min() else {

@@ -35,6 +35,7 @@ mod reader;
 mod store;
 mod stream_log;
 mod take;
+mod topology;
 
 pub use connect::{Nats, NatsAuth, NatsError, NatsOptions, NatsTls};
 pub use errors::{is_already_created, is_wrong_last_revision};

@@ -72,11 +72,21 @@ struct NodeRecord {
     wants: usize,
 }
 
+/// A lease a consumer wants.
+#[derive(Debug, Clone)]
+struct Wanted {
+    key: String,
+    log_id: String,
+    shard: ShardId,
+    consumer: String,
+    /// Its parents are finished.
+    ready: bool,
+}
+
 /// A consumer of a log that asked this node for assignments.
 struct Want {
     log: Weak<LogShared>,
     log_id: String,
-    shards: u32,
     consumer: String,
     /// The latest caller's stream of grants.
     to: mpsc::UnboundedSender<Arc<dyn ShardLease>>,
@@ -186,7 +196,6 @@ impl Node {
         let want = Want {
             log: Arc::downgrade(log),
             log_id: log.log_id.clone(),
-            shards: log.shards.len() as u32,
             consumer: consumer.to_string(),
             to,
         };
@@ -194,6 +203,21 @@ impl Node {
         drop(state);
         self.wake.notify_one();
         Assignments::new(granted)
+    }
+
+    /// Drops every lease of `consumer` on the log `log_id` as lost, and what the watch showed
+    /// of their records: the records are being removed (`StreamLog::forget`), and a consumer
+    /// of that name starts over with new ones.
+    pub fn forget(&self, log_id: &str, consumer: &str) {
+        let mut state = lock(&self.state);
+        for held in take_held(&mut state, |h| h.log_id == log_id && h.consumer == consumer) {
+            held.lose("the consumer was forgotten");
+        }
+        let prefix = format!("l.{log_id}.");
+        let suffix = format!(".{}", key_token(consumer));
+        let of_consumer = |key: &String| key.starts_with(&prefix) && key.ends_with(&suffix);
+        state.records.retain(|key, _| !of_consumer(key));
+        state.made.retain(|key| !of_consumer(key));
     }
 
     /// Gives up every lease held on the log `log_id` (a graceful close), and stops taking
@@ -351,9 +375,11 @@ impl Node {
                 let open = want.log.upgrade().is_some_and(|log| !log.is_released());
                 open && !want.to.is_closed()
             });
-            let wanted: BTreeSet<(String, String)> = state.wants.keys().cloned().collect();
+            let wanted: BTreeSet<String> =
+                Self::wanted_keys(&state).into_iter().map(|w| w.key).collect();
+            // Also the leases of closed shards the consumer finished.
             take_held(&mut state, |h| {
-                !wanted.contains(&(h.log_id.clone(), h.consumer.clone()))
+                !wanted.contains(&h.key)
                     // A handle still out there keeps its lease (a worker finishing its shard).
                     && Arc::strong_count(h) == 1
             })
@@ -361,13 +387,34 @@ impl Node {
         release_all(released).await;
     }
 
-    /// The keys of every lease wanted: (key, log id, shard, consumer).
-    fn wanted_keys(state: &State) -> Vec<(String, String, ShardId, String)> {
+    /// Every lease wanted: of each shard of each wanted log, except closed shards the
+    /// consumer finished (its `next_seq` at their end). A shard is ready to be taken once the
+    /// consumer finished its parents, so per-key order holds across reshards.
+    fn wanted_keys(state: &State) -> Vec<Wanted> {
         let mut keys = Vec::new();
         for want in state.wants.values() {
-            for shard in 0..want.shards {
-                let key = lease_key(&want.log_id, ShardId(shard), &want.consumer);
-                keys.push((key, want.log_id.clone(), ShardId(shard), want.consumer.clone()));
+            let Some(log) = want.log.upgrade() else { continue };
+            let topology = log.topology();
+            let next_seq = |shard: ShardId| {
+                let key = lease_key(&want.log_id, shard, &want.consumer);
+                state.records.get(&key).and_then(|(_, stored)| stored.next_seq())
+            };
+            let finished = |shard: ShardId, end: Option<u64>| {
+                end.is_some_and(|end| next_seq(shard).is_some_and(|next| next >= end))
+            };
+            for handle in &topology.handles {
+                if handle.is_closed() && finished(handle.id, handle.known_end()) {
+                    continue;
+                }
+                let ready = (topology.parents(handle.id).into_iter())
+                    .all(|(parent, end)| finished(parent, end));
+                keys.push(Wanted {
+                    key: lease_key(&want.log_id, handle.id, &want.consumer),
+                    log_id: want.log_id.clone(),
+                    shard: handle.id,
+                    consumer: want.consumer.clone(),
+                    ready,
+                });
             }
         }
         keys
@@ -378,7 +425,7 @@ impl Node {
         let missing: Vec<String> = {
             let state = lock(&self.state);
             (Self::wanted_keys(&state).into_iter())
-                .map(|(key, ..)| key)
+                .map(|w| w.key)
                 .filter(|key| !state.records.contains_key(key) && !state.made.contains(key))
                 .collect()
         };
@@ -413,7 +460,7 @@ impl Node {
                 .map(|(_, record)| record.id.clone())
                 .collect();
             let candidates: Vec<Candidate> = (wanted.iter())
-                .filter_map(|(key, ..)| {
+                .filter_map(|Wanted { key, ready, .. }| {
                     let (_, stored) = state.records.get(key)?;
                     let owner = if state.held.contains_key(key) {
                         Some(self.owner.node.clone())
@@ -429,17 +476,15 @@ impl Node {
                         key: key.clone(),
                         owner,
                         unchanged_for: state.table.unchanged_for(key, now),
-                        // Shards on JetStream do not end yet (no splits), so none waits
-                        // for a parent.
-                        ready: true,
+                        ready: *ready,
                     })
                 })
                 .collect();
             let picked = choose(&self.owner.node, &candidates, &live, duration, &mut rand::rng());
             let records: Vec<_> = (picked.iter())
                 .filter_map(|(key, how)| {
-                    let (_, log_id, shard, consumer) =
-                        wanted.iter().find(|(k, ..)| k == key)?.clone();
+                    let Wanted { log_id, shard, consumer, .. } =
+                        wanted.iter().find(|w| &w.key == key)?.clone();
                     let (revision, stored) = state.records.get(key)?.clone();
                     Some((key.clone(), *how, log_id, shard, consumer, revision, stored))
                 })

@@ -27,10 +27,11 @@ use super::errors::{
     cause, classify, is_wrong_last_sequence, js_code, PublishFailure, JS_DUPLICATE_IN_PROCESS,
 };
 use super::message::{decode, seal_headers, unix_ms, Decoded};
-use super::stream_log::LogShared;
+use super::stream_log::{LogShared, ShardHandle};
+use super::topology::seal_closed;
 use crate::log::{
     Cause, Entry, ReadBatch, ReadError, ReadFrom, ReadLimit, Record, Seal, SealOutcome,
-    SealProposal, ShardId, ShardReader,
+    SealProposal, ShardEnd, ShardId, ShardReader,
 };
 
 /// The queue holds at most this many entries ...
@@ -153,6 +154,7 @@ impl QueueState {
 pub(super) struct JetStreamReader {
     shared: Arc<LogShared>,
     shard: ShardId,
+    handle: Arc<ShardHandle>,
     position: u64,
     queue: Arc<Queue>,
     pump: tokio::task::AbortHandle,
@@ -183,7 +185,7 @@ impl JetStreamReader {
         shard: ShardId,
         from: ReadFrom,
     ) -> Result<Self, ReadError> {
-        let handle = shared.shards.get(shard.0 as usize).ok_or(ReadError::UnknownShard(shard))?;
+        let handle = shared.handle(shard).ok_or(ReadError::UnknownShard(shard))?;
         let (first, end) = handle
             .bounds()
             .await
@@ -202,15 +204,23 @@ impl JetStreamReader {
         };
         let queue = Arc::new(Queue::default());
         queue.lock().known_end = end - 1;
-        let pump =
-            tokio::spawn(pump(shared.clone(), shard, position, queue.clone())).abort_handle();
-        Ok(Self { shared, shard, position, queue, pump, last_arrival_ms: i64::MIN, ended: false })
+        let pump = tokio::spawn(pump(shared.clone(), handle.clone(), position, queue.clone()))
+            .abort_handle();
+        let last_arrival_ms = i64::MIN;
+        Ok(Self { shared, shard, handle, position, queue, pump, last_arrival_ms, ended: false })
     }
 
     /// The last position known to be committed.
     fn known_end(&self, state: &QueueState) -> u64 {
-        let acked = self.shared.shards[self.shard.0 as usize].acked_end.load(Ordering::Acquire);
+        let acked = self.handle.acked_end.load(Ordering::Acquire);
         state.known_end.max(acked)
+    }
+
+    /// The shard's end, when it is closed and this reader is there (the pump queues it too, a
+    /// moment later: the reader does not wait for it).
+    fn end_here(&self) -> Option<Entry> {
+        let end = self.handle.known_end().filter(|&end| self.position >= end)?;
+        Some(Entry::End(ShardEnd { position: end, children: self.shared.children(self.shard) }))
     }
 
     fn watermark(&self) -> i64 {
@@ -256,6 +266,12 @@ impl ShardReader for JetStreamReader {
             let mut state = self.queue.lock();
             state.skip_before(self.position);
             if state.items.is_empty() {
+                if let Some(end) = self.end_here() {
+                    drop(state);
+                    self.ended = true;
+                    let caught_up = Some(self.watermark());
+                    return Ok(ReadBatch { entries: vec![end], caught_up });
+                }
                 if self.position > self.known_end(&state) {
                     drop(state);
                     let caught_up = Some(self.watermark());
@@ -305,6 +321,12 @@ impl ShardReader for JetStreamReader {
                     }
                 }
             }
+            if !self.ended && state.items.is_empty() {
+                if let Some(end) = self.end_here() {
+                    entries.push(end);
+                    self.ended = true;
+                }
+            }
             let caught_up = (state.items.is_empty() && self.position > self.known_end(&state))
                 .then(|| self.watermark());
             drop(state);
@@ -349,11 +371,10 @@ impl ShardReader for JetStreamReader {
             }
             let seal =
                 Seal { position: p, watermark_ms: proposal.watermark_ms, kind: proposal.kind };
-            let outcome = publish_seal(&self.shared, self.shard, seal).await?;
+            let outcome = publish_seal(&self.shared, &self.handle, seal).await?;
             if let SealOutcome::Sealed(_) = outcome {
                 self.position = p + 1;
-                let shard = &self.shared.shards[self.shard.0 as usize];
-                shard.acked_end.fetch_max(p, Ordering::AcqRel);
+                self.handle.acked_end.fetch_max(p, Ordering::AcqRel);
             }
             Ok(outcome)
         })
@@ -363,10 +384,10 @@ impl ShardReader for JetStreamReader {
 /// Publishes `seal` at its position and returns the seal that holds there, or `Moved`.
 async fn publish_seal(
     shared: &LogShared,
-    shard: ShardId,
+    handle: &ShardHandle,
     seal: Seal,
 ) -> Result<SealOutcome, ReadError> {
-    let handle = &shared.shards[shard.0 as usize];
+    let shard = handle.id;
     let p = seal.position;
     let deadline = tokio::time::Instant::now() + shared.options.append_deadline;
     let unavailable = |e: &dyn std::fmt::Display| {
@@ -385,14 +406,19 @@ async fn publish_seal(
         };
         match sent {
             Ok(ack) if !ack.duplicate && ack.sequence == p => return Ok(SealOutcome::Sealed(seal)),
-            Ok(ack) => return seal_at(shared, shard, ack.sequence).await,
-            Err(e) if is_wrong_last_sequence(&e) => return seal_at(shared, shard, p).await,
+            Ok(ack) => return seal_at(handle, ack.sequence).await,
+            Err(e) if is_wrong_last_sequence(&e) => return seal_at(handle, p).await,
+            Err(e) if classify(&e) == PublishFailure::Closed => {
+                // The shard closed: its end follows (the pump queues it), not a seal.
+                seal_closed(&shared.js, handle).await.map_err(ReadError::Unavailable)?;
+                return Ok(SealOutcome::Moved);
+            }
             Err(e) if js_code(&e) == Some(JS_DUPLICATE_IN_PROCESS) => {
                 // The same seal is being stored by another node right now.
                 let until = tokio::time::Instant::now() + SEAL_IN_PROCESS_WAIT;
                 while tokio::time::Instant::now() < until {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    if let SealOutcome::Sealed(theirs) = seal_at(shared, shard, p).await? {
+                    if let SealOutcome::Sealed(theirs) = seal_at(handle, p).await? {
                         return Ok(SealOutcome::Sealed(theirs));
                     }
                 }
@@ -412,12 +438,7 @@ async fn publish_seal(
 
 /// What is stored at `position`, asked of the stream's leader (a replica may lag behind):
 /// the seal there, or `Moved` when it is something else.
-async fn seal_at(
-    shared: &LogShared,
-    shard: ShardId,
-    position: u64,
-) -> Result<SealOutcome, ReadError> {
-    let handle = &shared.shards[shard.0 as usize];
+async fn seal_at(handle: &ShardHandle, position: u64) -> Result<SealOutcome, ReadError> {
     match handle.stream.get_raw_message(position).await {
         Ok(message) => {
             let published = unix_ms(message.time);
@@ -433,12 +454,21 @@ async fn seal_at(
 }
 
 /// Follows the shard from `start`, decoding (and opening) each entry into `queue`, until the
-/// reader is dropped.
-async fn pump(shared: Arc<LogShared>, shard: ShardId, start: u64, queue: Arc<Queue>) {
-    let handle = &shared.shards[shard.0 as usize];
+/// reader is dropped, or until the shard's end once it is closed (then the end is queued last).
+async fn pump(shared: Arc<LogShared>, handle: Arc<ShardHandle>, start: u64, queue: Arc<Queue>) {
+    let shard = handle.id;
     let mut next = start;
     let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut ends = handle.end.subscribe();
     loop {
+        if let Some(end) = *ends.borrow_and_update() {
+            if next >= end {
+                let entry =
+                    Entry::End(ShardEnd { position: end, children: shared.children(shard) });
+                queue.push(Item::Entry { entry, bytes: 0 }, end - 1);
+                return;
+            }
+        }
         let config = pull::OrderedConfig {
             deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: next },
             ..Default::default()
@@ -461,7 +491,17 @@ async fn pump(shared: Arc<LogShared>, shard: ShardId, start: u64, queue: Arc<Que
             }
         };
         failing_since = None;
-        while let Some(message) = messages.next().await {
+        loop {
+            let message = tokio::select! {
+                message = messages.next() => message,
+                // Closed meanwhile: at its end, stop following.
+                changed = ends.changed() => match changed {
+                    Ok(()) if ends.borrow().is_some_and(|end| next >= end) => break,
+                    Ok(()) => continue,
+                    Err(_) => std::future::pending().await,
+                },
+            };
+            let Some(message) = message else { break };
             let message = match message {
                 Ok(message) => message,
                 Err(e) => {
@@ -510,6 +550,9 @@ async fn pump(shared: Arc<LogShared>, shard: ShardId, start: u64, queue: Arc<Que
                 space.await;
             }
             queue.push(item, seq + pending);
+            if ends.borrow().is_some_and(|end| next >= end) {
+                break;
+            }
         }
     }
 }

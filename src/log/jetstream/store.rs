@@ -1,36 +1,32 @@
 //! [`JetStreamStore`]: streams' logs on a NATS JetStream cluster (§1.1 of the design).
 //!
 //! The registry (bucket `<namespace>-logs`, key `log.<stream>`) maps a stream's name to its
-//! log: a random id and a shard count. Each shard is the JetStream stream
+//! log: a random id, a shard count and, once it split or merged, its lineage
+//! (`topology.rs`). Each shard is the JetStream stream
 //! `HYD_<log id>_<shard>` on subject `hyd.<log id>.<shard>`; progress records live in
 //! `<namespace>-leases` and data keys of encryption at rest in `<namespace>-keys`. Every node
 //! opens every log through the registry: the first to open a name creates it (key-value
 //! `create`; a loser of the race reads the winner's id).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::at_rest::AtRest;
 use super::connect::Nats;
 use super::errors::{cause, is_already_created, is_wrong_last_revision};
-use super::names::{key_token, random_id, stream_name, subject};
+use super::names::{key_token, random_id, stream_name};
 use super::node::{LeaseTiming, Node};
-use super::stream_log::{bounds, JetStreamLog, LogShared, ShardHandle};
+use super::stream_log::{JetStreamLog, LogShared};
+use super::topology::{LogEntry, Registry};
 use crate::log::{
     Cause, EncryptionError, LogStore, OpenError, ShardId, StoreError, StreamLog, StreamSpec,
 };
-
-/// The largest message a shard takes: Firehose's largest record (1,000 KiB) and its headers.
-const MAX_MESSAGE_BYTES: i32 = 1 << 20;
 
 /// How the store lays out its logs.
 #[derive(Debug, Clone)]
@@ -66,17 +62,6 @@ impl Default for JetStreamOptions {
             leases: LeaseTiming::default(),
         }
     }
-}
-
-/// A stream's entry in the registry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct LogEntry {
-    log_id: String,
-    shards: u32,
-    created_ms: i64,
-    /// Set first when the log is deleted: whoever finds it finishes the deletion.
-    #[serde(default)]
-    deleting: bool,
 }
 
 /// The buckets of a namespace.
@@ -154,28 +139,15 @@ impl JetStreamStore {
         }
     }
 
-    fn shard_config(&self, stream: &str, entry: &LogEntry, shard: ShardId) -> stream::Config {
-        let metadata = HashMap::from([
-            ("hydrant.stream".to_string(), stream.to_string()),
-            ("hydrant.shard".to_string(), shard.to_string()),
-            ("hydrant.namespace".to_string(), self.options.namespace.clone()),
-        ]);
-        stream::Config {
-            name: stream_name(&entry.log_id, shard),
-            subjects: vec![subject(&entry.log_id, shard)],
-            retention: stream::RetentionPolicy::Limits,
-            discard: stream::DiscardPolicy::New,
-            max_bytes: self.options.max_bytes_per_shard.map_or(-1, |b| b as i64),
-            // Nothing undelivered is deleted by age: retention is the consumers' purge.
-            max_age: Duration::ZERO,
-            duplicate_window: self.options.duplicate_window,
-            allow_direct: true,
-            deny_delete: true,
-            max_message_size: MAX_MESSAGE_BYTES,
-            num_replicas: self.options.replicas,
-            storage: stream::StorageType::File,
-            metadata,
-            ..Default::default()
+    /// Where the registry entry of `stream`'s log (`entry`) is.
+    fn registry(&self, buckets: &Buckets, stream: &str, entry: &LogEntry) -> Registry {
+        Registry {
+            js: self.js().clone(),
+            logs: buckets.logs.clone(),
+            key: format!("log.{}", key_token(stream)),
+            stream: stream.to_string(),
+            log_id: entry.log_id.clone(),
+            options: self.options.clone(),
         }
     }
 
@@ -201,8 +173,8 @@ impl JetStreamStore {
         revision: u64,
         entry: &LogEntry,
     ) -> Result<(), Cause> {
-        for shard in 0..entry.shards {
-            let name = stream_name(&entry.log_id, ShardId(shard));
+        for shard in entry.shard_ids() {
+            let name = stream_name(&entry.log_id, shard);
             if let Err(e) = self.js().delete_stream(&name).await {
                 if self.js().get_stream_no_info(&name).await.is_ok() {
                     return Err(cause(format!("deleting the NATS stream {name}"), e));
@@ -236,26 +208,6 @@ impl JetStreamStore {
         }
     }
 
-    /// Opens (creating when `created`) the shard streams of `entry`.
-    async fn shard_streams(
-        &self,
-        stream: &str,
-        entry: &LogEntry,
-    ) -> Result<Vec<stream::Stream>, Cause> {
-        let mut streams = Vec::with_capacity(entry.shards as usize);
-        for shard in 0..entry.shards {
-            let config = self.shard_config(stream, entry, ShardId(shard));
-            let name = config.name.clone();
-            let opened = self
-                .js()
-                .get_or_create_stream(config)
-                .await
-                .map_err(|e| cause(format!("opening the NATS stream {name}"), e))?;
-            streams.push(opened);
-        }
-        Ok(streams)
-    }
-
     /// Stops this node's lease machinery at once, as a crash or a pause would: no renewal, no
     /// release, no take (tests: the other nodes take its leases once they expire).
     #[doc(hidden)]
@@ -284,6 +236,27 @@ impl JetStreamStore {
         };
         let lease = super::lease::lease_key(&entry.log_id, shard, consumer);
         buckets.node.take_and_release(&lease).await
+    }
+
+    /// Stores `change` in the registry of `stream`'s log and stops there, without sealing the
+    /// closed shards: what a node that crashed right after a reshard's commit point leaves
+    /// (tests). Returns the new shards.
+    #[doc(hidden)]
+    pub async fn store_reshard_only(
+        &self,
+        stream: &str,
+        change: crate::log::Reshard,
+    ) -> Result<Vec<ShardId>, crate::log::ReshardError> {
+        use crate::log::ReshardError;
+        let buckets = self.buckets().await.map_err(ReshardError::Unavailable)?;
+        let key = format!("log.{}", key_token(stream));
+        let Some((_, entry)) =
+            self.entry(&buckets.logs, &key).await.map_err(ReshardError::Unavailable)?
+        else {
+            return Err(ReshardError::Unavailable(cause(stream, "no such log")));
+        };
+        let registry = self.registry(&buckets, stream, &entry);
+        Ok(registry.commit(change).await?.0)
     }
 
     /// Removes every log and bucket of this store's namespace (tests, or an operator leaving
@@ -318,29 +291,30 @@ impl LogStore for JetStreamStore {
         }
         let buckets = self.buckets().await.map_err(OpenError::Unavailable)?;
         let key = format!("log.{}", key_token(stream));
-        let (entry, created) = loop {
+        let (revision, entry, created) = loop {
             match self.entry(&buckets.logs, &key).await.map_err(OpenError::Unavailable)? {
                 Some((revision, entry)) if entry.deleting => self
                     .finish_delete(&buckets, &key, revision, &entry)
                     .await
                     .map_err(OpenError::Unavailable)?,
-                Some((_, entry)) if entry.shards != spec.shards => {
+                // A log that resharded opens with the shards its reshards left.
+                Some((_, entry)) if entry.lineage.is_none() && entry.shards != spec.shards => {
                     return Err(OpenError::ShardCount {
                         existing: entry.shards,
                         configured: spec.shards,
                     })
                 }
-                Some((_, entry)) => break (entry, false),
+                Some((revision, entry)) => break (revision, entry, false),
                 None => {
                     let entry = LogEntry {
                         log_id: random_id(),
                         shards: spec.shards,
                         created_ms: crate::clock::now_ms(),
                         deleting: false,
+                        lineage: None,
                     };
-                    let value = Bytes::from(serde_json::to_vec(&entry).expect("serializable"));
-                    match buckets.logs.create(&key, value).await {
-                        Ok(_) => break (entry, true),
+                    match buckets.logs.create(&key, entry.encode()).await {
+                        Ok(revision) => break (revision, entry, true),
                         Err(e) if is_already_created(&e) => continue,
                         Err(e) => {
                             return Err(OpenError::Unavailable(cause(
@@ -352,8 +326,9 @@ impl LogStore for JetStreamStore {
                 }
             }
         };
-        let streams = match self.shard_streams(stream, &entry).await {
-            Ok(streams) => streams,
+        let registry = self.registry(&buckets, stream, &entry);
+        let topology = match registry.topology(revision, &entry, &[]).await {
+            Ok(topology) => topology,
             Err(e) => {
                 if created {
                     // A failed open of a new log leaves nothing behind.
@@ -364,40 +339,23 @@ impl LogStore for JetStreamStore {
                 return Err(OpenError::Unavailable(e));
             }
         };
-        let shards = (streams.into_iter().enumerate())
-            .map(|(i, stream)| {
-                let state = &stream.cached_info().state;
-                let (_, end) = bounds(state);
-                let cached =
-                    (state.last_sequence, state.bytes, stream.cached_info().config.max_bytes);
-                ShardHandle {
-                    id: ShardId(i as u32),
-                    subject: subject(&entry.log_id, ShardId(i as u32)),
-                    acked_end: AtomicU64::new(end - 1),
-                    full: AtomicBool::new(false),
-                    cached: Mutex::new(cached),
-                    stream,
-                }
-            })
-            .collect();
         let at_rest = AtRest::new(buckets.keys.clone(), &entry.log_id, spec.at_rest.ring.clone());
-        let shared = LogShared {
-            node: buckets.node.clone(),
-            released: AtomicBool::new(false),
-            name: stream.to_string(),
-            log_id: entry.log_id.clone(),
-            js: self.js().clone(),
-            leases: buckets.leases.clone(),
-            shards,
+        let shared = LogShared::new(
+            stream.to_string(),
+            self.js().clone(),
+            buckets.leases.clone(),
+            registry,
+            topology,
             at_rest,
-            options: self.options.clone(),
-            closed: AtomicBool::new(false),
-            appending: tokio::sync::RwLock::new(()),
-        };
+            self.options.clone(),
+            buckets.node.clone(),
+        );
         shared.at_rest.switch(&spec.at_rest).await.map_err(|e| match e {
             EncryptionError::Keys(c) => OpenError::Keys(c),
             EncryptionError::Unavailable(c) => OpenError::Unavailable(c),
         })?;
+        // Closed shards' ends (sealing any a crashed node left unsealed), before readers ask.
+        shared.reload().await.map_err(OpenError::Unavailable)?;
         Ok(Arc::new(JetStreamLog::new(shared)))
     }
 

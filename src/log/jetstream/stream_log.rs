@@ -1,8 +1,9 @@
 //! [`JetStreamLog`]: one stream's log on JetStream, one JetStream stream per shard. The stream
-//! sequence is the shard position; records and seals are messages (`message.rs`).
+//! sequence is the shard position; records and seals are messages (`message.rs`); shards split
+//! and merge (`topology.rs`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
@@ -12,14 +13,19 @@ use super::at_rest::AtRest;
 use super::node::Node;
 use super::reader::JetStreamReader;
 use super::store::JetStreamOptions;
+pub(super) use super::topology::ShardHandle;
+use super::topology::{seal_closed, Registry, Topology};
 use crate::log::{
-    Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, EncryptionError,
-    LeaseError, ReadError, ReadFrom, Reshard, ReshardError, Route, ShardId, ShardInfo,
-    ShardProblem, ShardReader, ShardStats, StreamLog,
+    Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, Cause, EncryptionError,
+    LeaseError, ReadError, ReadFrom, Reshard, ReshardError, ShardId, ShardInfo, ShardProblem,
+    ShardReader, ShardStats, StreamLog,
 };
 
 /// How often `stats()` and `problems()` are brought up to date.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// How often a node looks for reshards other nodes made (it also looks at once when an append
+/// meets a closed shard).
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// A shard is reported nearly full from this share of its `max_bytes` on.
 const NEARLY_FULL: f64 = 0.95;
 
@@ -37,7 +43,9 @@ pub(super) struct LogShared {
     pub log_id: String,
     pub js: jetstream::Context,
     pub leases: kv::Store,
-    pub shards: Vec<ShardHandle>,
+    /// The log's registry entry: its lineage.
+    pub registry: Registry,
+    pub topology: RwLock<Topology>,
     pub at_rest: AtRest,
     pub options: JetStreamOptions,
     pub closed: AtomicBool,
@@ -47,20 +55,8 @@ pub(super) struct LogShared {
     pub released: AtomicBool,
     /// Appends hold it shared; `close` takes it to wait for them.
     pub appending: tokio::sync::RwLock<()>,
-}
-
-/// One shard's stream, and what this node knows of it.
-#[derive(Debug)]
-pub(super) struct ShardHandle {
-    pub id: ShardId,
-    pub subject: String,
-    pub stream: stream::Stream,
-    /// The highest position this node saw acknowledged (records and seals).
-    pub acked_end: AtomicU64,
-    /// Whether the last append was refused because the stream is full.
-    pub full: AtomicBool,
-    /// From the last refresh: the last position, bytes held and the `max_bytes` limit.
-    pub cached: Mutex<(u64, u64, i64)>,
+    /// One reload of the registry entry at a time.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// The first retained position and one past the last, from a stream's state.
@@ -71,23 +67,81 @@ pub(super) fn bounds(state: &stream::State) -> (u64, u64) {
 }
 
 impl LogShared {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        js: jetstream::Context,
+        leases: kv::Store,
+        registry: Registry,
+        topology: Topology,
+        at_rest: AtRest,
+        options: JetStreamOptions,
+        node: Arc<Node>,
+    ) -> Self {
+        Self {
+            log_id: registry.log_id.clone(),
+            name,
+            js,
+            leases,
+            registry,
+            topology: RwLock::new(topology),
+            at_rest,
+            options,
+            closed: AtomicBool::new(false),
+            node,
+            released: AtomicBool::new(false),
+            appending: tokio::sync::RwLock::new(()),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
     pub fn is_released(&self) -> bool {
         self.released.load(Ordering::Acquire)
     }
-}
 
-impl ShardHandle {
-    /// The shard's retained range, asked of the stream's leader now.
-    pub async fn bounds(&self) -> Result<(u64, u64), stream::InfoError> {
-        let info = self.stream.get_info().await?;
-        self.remember(&info.state, info.config.max_bytes);
-        Ok(bounds(&info.state))
+    pub fn topology(&self) -> std::sync::RwLockReadGuard<'_, Topology> {
+        self.topology.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn remember(&self, state: &stream::State, max_bytes: i64) {
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) =
-            (state.last_sequence, state.bytes, max_bytes);
-        self.acked_end.fetch_max(state.last_sequence, Ordering::AcqRel);
+    pub fn handle(&self, shard: ShardId) -> Option<Arc<ShardHandle>> {
+        self.topology().handle(shard).cloned()
+    }
+
+    pub fn handles(&self) -> Vec<Arc<ShardHandle>> {
+        self.topology().handles.clone()
+    }
+
+    /// The shards a closed `shard` was split or merged into.
+    pub fn children(&self, shard: ShardId) -> Vec<ShardId> {
+        self.topology().lineage.children(shard)
+    }
+
+    /// Reads the registry entry again and follows a reshard stored there (by this node or
+    /// another), then learns the end of every closed shard whose end it does not know yet,
+    /// sealing its stream if nobody did.
+    pub async fn reload(&self) -> Result<(), Cause> {
+        let _one = self.reloading.lock().await;
+        let Some((revision, entry)) = self.registry.entry().await? else {
+            return Ok(()); // Deleted: its handle is closed soon.
+        };
+        if revision > self.topology().revision {
+            let known = self.handles();
+            let topology = self.registry.topology(revision, &entry, &known).await?;
+            let mut current = self.topology.write().unwrap_or_else(|e| e.into_inner());
+            if topology.revision > current.revision {
+                *current = topology;
+            }
+        }
+        let unsealed: Vec<Arc<ShardHandle>> = self
+            .handles()
+            .into_iter()
+            .filter(|h| h.is_closed() && h.known_end().is_none())
+            .collect();
+        for handle in unsealed {
+            let end = seal_closed(&self.js, &handle).await?;
+            tracing::info!(stream = %self.name, shard = handle.id.0, end, "shard closed");
+        }
+        Ok(())
     }
 }
 
@@ -96,16 +150,6 @@ impl JetStreamLog {
         let shared = Arc::new(shared);
         let refresher = tokio::spawn(refresh(Arc::downgrade(&shared))).abort_handle();
         Self { shared, refresher }
-    }
-
-    fn shard_of(&self, route: Route) -> usize {
-        let n = self.shared.shards.len();
-        let key = match route {
-            Route::Implicit if n == 1 => return 0,
-            Route::Implicit => rand::random::<u128>(),
-            Route::HashKey(key) => key,
-        };
-        (((key >> 64) * n as u128) >> 64) as usize
     }
 }
 
@@ -117,12 +161,22 @@ impl Drop for JetStreamLog {
     }
 }
 
-/// Brings every shard's cached state up to date, until the log is dropped.
+/// Follows the registry entry every [`RELOAD_EVERY`] and brings every shard's cached state up
+/// to date every [`REFRESH_EVERY`], until the log is dropped.
 async fn refresh(shared: Weak<LogShared>) {
+    let mut last_refresh = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep(REFRESH_EVERY).await;
+        tokio::time::sleep(RELOAD_EVERY).await;
         let Some(shared) = shared.upgrade() else { return };
-        for shard in &shared.shards {
+        if let Err(e) = shared.reload().await {
+            tracing::debug!(stream = %shared.name, error = %e,
+                "cannot follow the shards of a jetstream log now");
+        }
+        if last_refresh.elapsed() < REFRESH_EVERY {
+            continue;
+        }
+        last_refresh = tokio::time::Instant::now();
+        for shard in shared.handles() {
             if let Err(e) = shard.bounds().await {
                 tracing::debug!(stream = %shared.name, shard = shard.id.0, error = %e,
                     "cannot refresh the state of a jetstream shard");
@@ -141,7 +195,8 @@ impl StreamLog for JetStreamLog {
             // Nodes take leases from nodes that stopped renewing them, or hold more than their
             // share.
             leases_can_be_lost: true,
-            shards_can_end: false,
+            // Split and merged (`topology.rs`).
+            shards_can_end: true,
             // Arrival times are the publishing nodes' clocks.
             monotonic_arrivals: false,
             shared_open: true,
@@ -150,14 +205,13 @@ impl StreamLog for JetStreamLog {
     }
 
     fn shards(&self) -> Vec<ShardInfo> {
-        ShardInfo::fixed(self.shared.shards.len() as u32)
+        self.shared.topology().shards()
     }
 
     /// Publishes every record at once (one round trip for the call), each with a message id
     /// of its own that retries reuse, so a retried publish is stored once.
     async fn append(&self, records: Vec<Append>) -> Vec<Result<Appended, AppendError>> {
-        let routed = records.into_iter().map(|r| (self.shard_of(r.route), r.data)).collect();
-        super::append::append(&self.shared, routed).await
+        super::append::append(&self.shared, records).await
     }
 
     async fn reader(
@@ -181,21 +235,47 @@ impl StreamLog for JetStreamLog {
         self.shared.at_rest.switch(&keys).await
     }
 
-    /// Not yet: nothing in cluster mode reads another stream's log (the Kinesis API is not
-    /// served there), so no consumer needs forgetting.
+    /// Removes `consumer`'s record of every shard (a reader that will never come back): the
+    /// purge no longer waits for it, and a consumer of that name starts over.
     async fn forget(&self, consumer: &str) -> Result<(), LeaseError> {
-        Err(LeaseError::Unavailable(crate::log::Cause::new(std::io::Error::other(format!(
-            "forgetting consumer {consumer} is not supported by the JetStream log yet"
-        )))))
+        self.shared.node.forget(&self.shared.log_id, consumer);
+        for shard in self.shared.handles() {
+            let key = super::lease::lease_key(&self.shared.log_id, shard.id, consumer);
+            self.shared.leases.purge(&key).await.map_err(|e| {
+                LeaseError::Unavailable(super::errors::cause("forgetting a consumer in NATS", e))
+            })?;
+        }
+        Ok(())
     }
 
-    /// Not yet: the shards of a JetStream log are fixed (docs/kinesis.md).
-    async fn reshard(&self, _change: Reshard) -> Result<Vec<ShardId>, ReshardError> {
-        Err(ReshardError::Unsupported)
+    /// Stores the new lineage (`topology.rs`), then seals the closed shards' streams and
+    /// routes to the children.
+    async fn reshard(&self, change: Reshard) -> Result<Vec<ShardId>, ReshardError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(ReshardError::Unavailable(super::errors::cause(
+                "reshard",
+                "the log is closed",
+            )));
+        }
+        let (children, revision, _) = match self.shared.registry.commit(change).await {
+            Ok(committed) => committed,
+            Err(e) => {
+                // A refusal may come from a lineage this node did not follow yet.
+                let _ = self.shared.reload().await;
+                return Err(e);
+            }
+        };
+        tracing::info!(stream = %self.shared.name, ?change, ?children, revision, "resharded");
+        // Stored: whatever fails now, every node finishes it when it meets the closed shards.
+        if let Err(e) = self.shared.reload().await {
+            tracing::warn!(stream = %self.shared.name, error = %e,
+                "resharded, but cannot seal the closed shards now: the next look does");
+        }
+        Ok(children)
     }
 
     fn stats(&self) -> Vec<ShardStats> {
-        (self.shared.shards.iter())
+        (self.shared.handles().iter())
             .map(|shard| {
                 let (last, bytes, _) = *shard.cached.lock().unwrap_or_else(|e| e.into_inner());
                 let last = last.max(shard.acked_end.load(Ordering::Acquire));
@@ -210,7 +290,7 @@ impl StreamLog for JetStreamLog {
         if connection != async_nats::connection::State::Connected {
             // Appends wait for the connection until their deadline, then answer 503: the
             // node cannot take records (every shard's appends go through this connection).
-            return (self.shared.shards.iter())
+            return (self.shared.handles().iter())
                 .map(|shard| ShardProblem {
                     shard: shard.id,
                     reason: format!(
@@ -221,7 +301,7 @@ impl StreamLog for JetStreamLog {
                 })
                 .collect();
         }
-        for shard in &self.shared.shards {
+        for shard in self.shared.handles() {
             let (_, bytes, max_bytes) = *shard.cached.lock().unwrap_or_else(|e| e.into_inner());
             if shard.full.load(Ordering::Acquire) {
                 problems.push(ShardProblem {
