@@ -142,9 +142,20 @@ struct VersionFile {
 
 /// A fingerprint of a stream's definition.
 pub fn fingerprint(config: &DeliveryStreamConfig) -> String {
-    let json = serde_json::to_vec(config).unwrap_or_default();
+    // `hydrant.shards` is not part of the definition's version (resharding keeps it), so it is
+    // hashed at its default: a stream's version stays when only its shard count changes.
+    let mut config = config.clone();
+    config.hydrant.shards = crate::config::HydrantStreamConfig::default().shards;
+    let json = serde_json::to_vec(&config).unwrap_or_default();
     let digest: [u8; 16] = Md5::digest(&json).into();
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `a` and `b` define the same stream but for `hydrant.shards`.
+pub fn same_but_shards(a: &DeliveryStreamConfig, b: &DeliveryStreamConfig) -> bool {
+    let mut b = b.clone();
+    b.hydrant.shards = a.hydrant.shards;
+    *a == b
 }
 
 /// The version of a config-file stream whose log is `stream_dir`: the stored one when the

@@ -9,9 +9,13 @@
 //!   same log. A change of the object store it uses (or of `functions:` when it runs a
 //!   transform) replaces it too, keeping its version.
 //!
+//! - a stream whose only change is `hydrant.shards` keeps its version and workers: its log is
+//!   split or merged in place, and the workers are granted each new shard once its parents
+//!   are delivered.
+//!
 //! Settings that cannot change while serving (`listen`, `admin_listen`, `http`, `data_dir`,
-//! `storage`, `region`, `account_id`, `auth`) are reported as needing a restart and keep their running values;
-//! so does a stream's `hydrant.shards`. A change of the encryption of a stream's log at rest
+//! `storage`, `region`, `account_id`, `auth`) are reported as needing a restart and keep their
+//! running values. A change of the encryption of a stream's log at rest
 //! applies from the next appended record (records already in the log stay readable). A file that does
 //! not validate, or that conflicts with the streams created through the API, is rejected as a
 //! whole and the running configuration stays.
@@ -76,6 +80,12 @@ pub enum Change {
         stream: String,
         version: u64,
     },
+    /// Only `hydrant.shards` changed: the log was split or merged in place, and the stream
+    /// runs on with its version and workers.
+    Resharded {
+        stream: String,
+        shards: u32,
+    },
     /// A setting that takes effect only after a restart.
     NeedsRestart {
         setting: String,
@@ -100,6 +110,11 @@ impl std::fmt::Display for Change {
             Change::Replaced { stream, version } => {
                 write!(f, "delivery stream {stream} changed: restarted with version {version}")
             }
+            Change::Resharded { stream, shards } => write!(
+                f,
+                "delivery stream {stream} resharded to {shards} shards (its version and \
+                 delivery workers stay)"
+            ),
             Change::NeedsRestart { setting } => write!(
                 f,
                 "{setting} changed in the config file but cannot change while serving; it takes \
@@ -119,6 +134,10 @@ pub struct Plan {
     pub removed: Vec<String>,
     /// New definition, and whether the stream's own block changed (the version goes up).
     pub changed: Vec<(DeliveryStreamConfig, bool)>,
+    /// Streams whose only change is `hydrant.shards`: resharded in place. Not a new version,
+    /// so objects keep their names, and on a cluster, nodes that reload at different moments
+    /// name every object alike.
+    pub resharded: Vec<DeliveryStreamConfig>,
     /// Changes that cannot be applied.
     pub refused: Vec<Change>,
 }
@@ -171,7 +190,7 @@ pub fn plan(
             plan.added.push(stream.clone());
             continue;
         };
-        let own = old != stream;
+        let own = !persist::same_but_shards(old, stream);
         let store = &stream.hydrant.object_store;
         let store_changed = current.object_stores.get(store) != new.object_stores.get(store);
         let transform = stream.s3().processing_configuration.as_ref().is_some_and(|p| {
@@ -179,6 +198,9 @@ pub fn plan(
         });
         let functions_changed = transform && current.functions != new.functions;
         if !(own || store_changed || functions_changed) {
+            if old.hydrant.shards != stream.hydrant.shards {
+                plan.resharded.push(stream.clone());
+            }
             continue;
         }
         plan.changed.push((stream.clone(), own));
@@ -263,6 +285,24 @@ impl ControlPlane {
                 Err(e) => {
                     changes.push(Change::Failed { stream: name, error: NotApplied::Replace(e) })
                 }
+            }
+        }
+        for config in plan.resharded {
+            let name = config.delivery_stream_name.clone();
+            let Some(stream) = self.registry.get(&name) else { continue };
+            let shards = config.hydrant.shards;
+            match crate::pipeline::rescale(stream.log.as_ref(), &name, shards).await {
+                Ok(()) => {
+                    // New shards are granted to the running workers as their parents finish.
+                    let mut definition = stream.definition();
+                    definition.config = Arc::new(config);
+                    stream.set_definition(definition);
+                    changes.push(Change::Resharded { stream: name, shards });
+                }
+                Err(e) => changes.push(Change::Failed {
+                    stream: name,
+                    error: NotApplied::Replace(ControlError::StartFailed(e)),
+                }),
             }
         }
         for config in plan.added {
@@ -383,13 +423,17 @@ mod tests {
     }
 
     #[test]
-    fn a_shard_count_change_replaces_the_stream() {
+    fn a_shard_count_change_alone_reshards_in_place_and_with_another_change_replaces() {
         let old = config(&format!("delivery_streams:\n{}", stream("s", "p/", 1)));
         let new = config(&format!("delivery_streams:\n{}", stream("s", "p/", 2)));
-        let plan = plan(&old, &running(&old), &new);
-        assert!(plan.refused.is_empty());
-        assert_eq!(plan.changed.len(), 1);
-        assert!(plan.changed[0].1, "its own block changed: the version goes up");
+        let only = plan(&old, &running(&old), &new);
+        assert!(only.refused.is_empty() && only.changed.is_empty());
+        assert_eq!(only.resharded.len(), 1, "not a new version");
+        let both = config(&format!("delivery_streams:\n{}", stream("s", "q/", 2)));
+        let both = plan(&old, &running(&old), &both);
+        assert!(both.resharded.is_empty());
+        assert_eq!(both.changed.len(), 1);
+        assert!(both.changed[0].1, "its own block changed: the version goes up");
     }
 
     #[test]

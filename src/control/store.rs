@@ -163,8 +163,11 @@ mod tests {
 
         assert_eq!(store.file_stream_version(&config).unwrap(), 1);
         assert_eq!(store.file_stream_version(&config).unwrap(), 1, "unchanged definition");
+        let mut resharded = config.clone();
+        resharded.hydrant.shards += 1;
+        assert_eq!(store.file_stream_version(&resharded).unwrap(), 1, "shards are not a version");
         let mut changed = config.clone();
-        changed.hydrant.shards += 1;
+        changed.hydrant.max_partitions += 1;
         assert_eq!(store.file_stream_version(&changed).unwrap(), 2);
         store.store_file_stream_version(&name, 7, &changed).unwrap();
         assert_eq!(store.file_stream_version(&changed).unwrap(), 7);

@@ -23,6 +23,7 @@ import collections
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -290,3 +291,52 @@ def test_losing_the_nats_quorum_answers_503_and_loses_nothing(cluster, s3, bucke
     assert set(errors) <= {"error:ServiceUnavailableException"}, errors
     assert errors or ledger.calls["partly-acked"], f"no put was refused without a quorum: {dict(ledger.calls)}"
     settle_and_check(nodes, s3, bucket, ledger)
+
+
+def set_shards(node, shards):
+    """Changes `hydrant.shards` in `node`'s config file (read at its next reload)."""
+    text = node.config_path.read_text()
+    changed = re.sub(r"\bshards: \d+", f"shards: {shards}", text)
+    assert changed != text, text
+    node.config_path.write_text(changed)
+
+
+def test_hydrant_shards_changed_on_every_node_reshards_under_load_across_a_kill9(cluster, s3, bucket):
+    """Issue 14 in cluster mode: `hydrant.shards` 4 -> 6 in every node's file, reloaded (SIGHUP)
+    node after node under load, then a kill -9 of the busiest node, then 6 -> 2 the same way.
+    The nodes reshard the shared log once between them (a node that loses the race plans again on
+    what the winner stored), every node routes to the new shards, delivery finishes each closed
+    shard before its children, and every acknowledged record lands once."""
+    nodes = start_cluster(cluster, bucket)
+    wait_spread(nodes)
+    ledger = Ledger()
+    producers = producers_on(nodes, ledger, seconds=150)
+
+    def reshard_to(shards):
+        time.sleep(2)
+        for node in nodes:
+            set_shards(node, shards)
+        for node in nodes:
+            node.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+        wait_for(lambda: f"resharded the stream's log to hydrant.shards stream=load from=" in logs()
+                 and f" to={shards} " in logs(), timeout=30, what=f"a node resharding to {shards}")
+        took = wait_spread(nodes, total=shards, timeout=60)
+        print(f"{shards} shards, their leases held {took:.1f} s after the last reload")
+
+    def logs():
+        text = "".join(n.log_path.read_text(errors="replace") for n in nodes)
+        return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+    reshard_to(6)
+    victim = busiest(nodes)
+    victim.kill()
+    victim.start(timeout=60)
+    reshard_to(2)
+    time.sleep(2)
+    producers.finish()
+    settle_and_check(nodes, s3, bucket, ledger)
+    # The shard count is not part of the version, so nodes reloading at different moments name
+    # every object alike (a redelivery overwrites rather than adds).
+    keys = list_objects(s3, bucket, PREFIX)
+    assert all(k.rsplit("/", 1)[-1].startswith(f"{STREAM}-1-") for k in keys), keys[:5]
