@@ -371,32 +371,34 @@ impl KinesisStreams {
         // names are new for every stream: nothing is left over under them.)
         (self.store.delete(&stored.log_name()).await)
             .map_err(|source| KinesisError::Delete { stream: name.to_string(), source })?;
-        if let Err(e) = self.catalog.create(&stored).await {
-            // A stream whose deleter crashed halfway holds the name: finish its deletion.
-            let found = match e {
-                CatalogError::InUse(_) => self.catalog.find(name).await?,
-                _ => None,
-            };
-            match found {
+        // The log first, then the catalog: other nodes open the stream once it is listed, and
+        // find its log made (shard streams made by several nodes at once time out). Of two
+        // nodes creating one name, each made a log of its own name; the loser deletes its.
+        let stream = self.open_stream(&stored).await?;
+        if let Err(e) = self.list(&stored).await {
+            stream.log.close().await;
+            if let Err(deleting) = self.store.delete(&stored.log_name()).await {
+                tracing::warn!(stream = name, error = %deleting,
+                    "cannot delete the log of a stream that was not created");
+            }
+            return Err(e);
+        }
+        self.lock().insert(name.to_string(), Arc::new(stream));
+        Ok(())
+    }
+
+    /// Stores a new stream in the catalog; a stream whose deleter crashed halfway holds the
+    /// name until its deletion is finished here.
+    async fn list(&self, stored: &StoredStream) -> Result<(), KinesisError> {
+        match self.catalog.create(stored).await {
+            Err(CatalogError::InUse(name)) => match self.catalog.find(&name).await? {
                 Some(marked) if marked.deleting => {
                     self.finish_delete(&marked).await?;
-                    self.catalog.create(&stored).await?;
+                    Ok(self.catalog.create(stored).await?)
                 }
-                _ => return Err(e.into()),
-            }
-        }
-        match self.open_stream(&stored).await {
-            Ok(stream) => {
-                self.lock().insert(name.to_string(), Arc::new(stream));
-                Ok(())
-            }
-            Err(e) => {
-                if let Err(removing) = self.catalog.remove(&stored).await {
-                    tracing::error!(stream = name, error = %removing,
-                        "a stream whose log did not open stays in the catalog");
-                }
-                Err(e)
-            }
+                _ => Err(KinesisError::InUse(name)),
+            },
+            other => Ok(other?),
         }
     }
 

@@ -4,10 +4,12 @@
 //!
 //! Following is idempotent: a change this server made itself, or one seen twice (a watch
 //! starts again with every stream stored), finds the stream as it says and does nothing. A
-//! stream marked deleted is closed here and its log deleted by every node that had it open:
-//! each stream's log has a name of its own in a cluster, so this never touches a stream
-//! created again under the same name, and a node that opened the log late (after the deleter
-//! deleted it, which makes an empty one) deletes what it made.
+//! stream marked deleted is closed here; its log is the deleter's to delete (deletions of one
+//! log from several nodes at once trip over each other), or, if the deleter crashed, the next
+//! node's that starts or creates the name again. Each stream's log has a name of its own in a
+//! cluster, so a node that follows a deletion late never touches a stream created since under
+//! the same name. Known leak: a node that opens a stream's log after its deleter deleted it
+//! (a create and a delete moments apart) makes an empty log nobody deletes.
 
 use std::sync::Arc;
 
@@ -46,10 +48,7 @@ impl KinesisStreams {
                     return;
                 }
             } else if stored.deleting {
-                if let Err(e) = self.finish_delete(&stored).await {
-                    tracing::warn!(stream = %name, error = %e,
-                        "cannot finish the deletion of a Kinesis stream another node deleted");
-                }
+                self.follow_removed(&stream.stored()).await;
                 return;
             } else {
                 let (settings, next) = (stream.settings(), settings_of(&stored));
@@ -108,8 +107,8 @@ impl KinesisStreams {
         }
     }
 
-    /// Closes `open` (a stream this node has open) and deletes its log, since the catalog
-    /// no longer has it; the caller holds `changing`.
+    /// Closes `open` (a stream this node has open), since the catalog no longer has it or
+    /// another node deletes it; the caller holds `changing`.
     pub(super) async fn follow_removed(&self, open: &StoredStream) {
         let stream = {
             let mut streams = self.lock();
@@ -120,12 +119,6 @@ impl KinesisStreams {
         };
         let Some(stream) = stream else { return };
         stream.log.close().await;
-        if self.catalog.shared() {
-            if let Err(e) = self.store.delete(&open.log_name()).await {
-                tracing::warn!(stream = %open.name, error = %e,
-                    "cannot delete the log of a Kinesis stream another node deleted");
-            }
-        }
         tracing::info!(stream = %open.name, "Kinesis stream deleted by another node: no longer served");
     }
 
