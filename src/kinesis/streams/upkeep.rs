@@ -81,9 +81,9 @@ impl KinesisStreams {
         });
         for stream in streams {
             let key = (stream.name.clone(), stream.created_ms);
-            if !retentions.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(entry) = retentions.entry(key) {
                 match Retention::new(stream.log.as_ref()) {
-                    Ok(r) => drop(retentions.insert(key, r)),
+                    Ok(r) => drop(entry.insert(r)),
                     Err(e) => {
                         tracing::warn!(stream = %stream.name, error = %e, "cannot start retention")
                     }
