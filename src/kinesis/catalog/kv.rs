@@ -102,51 +102,59 @@ impl KvCatalog {
         }
     }
 
+    /// The value of `key` and its revision as the bucket's leader has it (a direct get may
+    /// answer from a replica that is behind: a compare-and-set on what it answered would fail,
+    /// and a stream just created elsewhere would look absent).
+    async fn last(&self, key: &str) -> Result<Option<(u64, Bytes)>, CatalogError> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        let subject = format!("{}{key}", self.bucket.prefix);
+        let message = match self.bucket.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) => return Err(self.unavailable(key, "reading", e)),
+        };
+        let removed = (message.headers.get("KV-Operation"))
+            .is_some_and(|op| op.as_str() == "DEL" || op.as_str() == "PURGE");
+        Ok((!removed).then_some((message.sequence, message.payload)))
+    }
+
     /// The stream stored under `key`, with the key's revision.
     async fn entry(&self, key: &str) -> Result<Option<(u64, StoredStream)>, CatalogError> {
-        let entry =
-            self.bucket.entry(key).await.map_err(|e| self.unavailable(key, "reading", e))?;
-        match entry {
-            Some(entry) if entry.operation == kv::Operation::Put => {
-                let stored =
-                    serde_json::from_slice(&entry.value).map_err(|e| CatalogError::Damaged {
-                        at: format!("nats key-value {}/{key}", self.name),
-                        reason: e.to_string(),
-                    })?;
-                Ok(Some((entry.revision, stored)))
-            }
-            _ => Ok(None),
-        }
+        let Some((revision, value)) = self.last(key).await? else { return Ok(None) };
+        let stored = serde_json::from_slice(&value).map_err(|e| CatalogError::Damaged {
+            at: format!("nats key-value {}/{key}", self.name),
+            reason: e.to_string(),
+        })?;
+        Ok(Some((revision, stored)))
     }
 
     /// One look at the lead record; whether this process holds it after.
     async fn try_lead(&self) -> Result<bool, String> {
         let mine = Bytes::from(serde_json::to_vec(&self.me).expect("plain fields serialize"));
-        let entry = self.bucket.entry(LEAD_KEY).await.map_err(|e| e.to_string())?;
-        let held = entry.filter(|e| e.operation == kv::Operation::Put);
-        let Some(held) = held else {
+        let held = self.last(LEAD_KEY).await.map_err(|e| e.to_string())?;
+        let Some((revision, held)) = held else {
             return match self.bucket.create(LEAD_KEY, mine).await {
                 Ok(_) => Ok(true),
                 Err(e) if is_already_created(&e) => Ok(false),
                 Err(e) => Err(e.to_string()),
             };
         };
-        let holder: Option<Lead> = serde_json::from_slice(&held.value).ok();
+        let holder: Option<Lead> = serde_json::from_slice(&held).ok();
         if holder.as_ref() != Some(&self.me) {
             let mut seen = self.seen.lock().await;
             match *seen {
-                Some((revision, since)) if revision == held.revision => {
+                Some((seen, since)) if seen == revision => {
                     if since.elapsed() < LEAD_EXPIRY {
                         return Ok(false);
                     }
                 }
                 _ => {
-                    *seen = Some((held.revision, Instant::now()));
+                    *seen = Some((revision, Instant::now()));
                     return Ok(false);
                 }
             }
         }
-        match self.bucket.update(LEAD_KEY, mine, held.revision).await {
+        match self.bucket.update(LEAD_KEY, mine, revision).await {
             Ok(_) => {
                 if holder.as_ref() != Some(&self.me) {
                     tracing::info!(node = %self.me.node, previous = ?holder.map(|h| h.node),
