@@ -238,7 +238,9 @@ impl From<CatalogError> for KinesisError {
 }
 
 /// How many times a change is tried again after another server changed the stream first.
-const RACES: usize = 5;
+const RACES: u32 = 6;
+/// The first pause before trying again (it doubles each time: 1.6 s in all).
+const RACE_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The Kinesis streams of a server.
 #[derive(Debug)]
@@ -452,7 +454,11 @@ impl KinesisStreams {
         name: &str,
         mut change: impl FnMut(&KinesisStream, &mut StoredStream) -> Result<(), KinesisError>,
     ) -> Result<StoredStream, KinesisError> {
-        for _ in 0..RACES {
+        for race in 0..RACES {
+            if race > 0 {
+                // What another server stored may take a moment to be read back everywhere.
+                tokio::time::sleep(RACE_PAUSE * (1 << race)).await;
+            }
             let stream = self
                 .lock()
                 .get(name)

@@ -223,11 +223,18 @@ impl Catalog for KvCatalog {
         let conflict = || CatalogError::Conflict(current.name.clone());
         let revision = match self.entry(&key).await? {
             Some((revision, stored)) if stored == *current => revision,
-            _ => return Err(conflict()),
+            other => {
+                tracing::debug!(stream = %current.name, stored = ?other, expected = ?current,
+                    "the stored stream is not the one changed");
+                return Err(conflict());
+            }
         };
         match self.bucket.update(&key, value(next), revision).await {
             Ok(_) => Ok(()),
-            Err(e) if is_wrong_last_revision(&e) => Err(conflict()),
+            Err(e) if is_wrong_last_revision(&e) => {
+                tracing::debug!(stream = %current.name, revision, "changed meanwhile");
+                Err(conflict())
+            }
             Err(e) => Err(self.unavailable(&key, "updating", e)),
         }
     }
