@@ -8,7 +8,9 @@
 //! its period by up to a segment, as AWS keeps records "at least" the period). A shard read to
 //! its end (closed, every record expired) lets retention go on to its children. A Firehose
 //! delivery stream reading the stream is another consumer, and the log keeps what it has not
-//! delivered whatever the period: nothing is dropped undelivered.
+//! delivered whatever the period: nothing is dropped undelivered. In a cluster, the shards'
+//! leases spread retention over the nodes: each lets go of records in the shards it holds,
+//! and forgets a shard whose lease another node took.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,10 +61,16 @@ impl Retention {
             }
             let mut finished = Vec::new();
             for (shard, lease) in &self.leases {
-                let (count, ended) = expire_shard(log, lease.as_ref(), cutoff_ms).await?;
-                expired += count;
-                if ended {
-                    finished.push(*shard);
+                match expire_shard(log, lease.as_ref(), cutoff_ms).await {
+                    Ok((count, ended)) => {
+                        expired += count;
+                        if ended {
+                            finished.push(*shard);
+                        }
+                    }
+                    // Another node holds the shard now (a cluster): its retention goes on.
+                    Err(RetentionError::Lease(LeaseError::Lost { .. })) => finished.push(*shard),
+                    Err(e) => return Err(e),
                 }
             }
             for shard in &finished {

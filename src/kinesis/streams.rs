@@ -1,27 +1,29 @@
-//! The Kinesis data streams of one server: each a log of the core (the same log Firehose
-//! delivery streams use, under the name `kinesis:<name>`, which no delivery stream can have),
-//! and their list in `<data_dir>/kinesis-streams.json`, written atomically and durably before
-//! a create or delete is answered, so streams survive restarts (kill -9 included) with their
-//! records and sequence numbers.
+//! The Kinesis data streams of a server: each a log of the core (the same log Firehose
+//! delivery streams use, under a name starting `kinesis:`, which no delivery stream can
+//! have), listed with their settings in a [`Catalog`] (a file of the data directory, or a
+//! bucket a cluster shares), which stores every change before it is answered, so streams
+//! survive restarts (kill -9 included) with their records and sequence numbers. In a cluster
+//! every node opens every stream's log and follows the changes other nodes make
+//! (`streams/follow.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::catalog::{Catalog, CatalogError, StoredStream};
 use super::throughput::WriteBudget;
 use crate::codec::encryption::KeyRing;
 use crate::log::{
-    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, Reshard,
-    ReshardError, ShardId, ShardInfo, ShardState, StoreError, StreamLog, StreamSpec,
+    AtRestKeys, LogStore, OpenError, ReadBatch, ReadError, ReadFrom, ReadLimit, ReshardError,
+    ShardId, ShardInfo, ShardState, StoreError, StreamLog, StreamSpec,
 };
 
+mod follow;
+mod reshard;
 mod upkeep;
 
-/// The file that lists the streams.
-pub const STREAMS_FILE: &str = "kinesis-streams.json";
 /// Kinesis' default retention; records are kept at least this long.
 pub const DEFAULT_RETENTION_HOURS: u32 = 24;
 /// The longest retention Kinesis allows (365 days).
@@ -45,6 +47,8 @@ pub struct KinesisStream {
     pub created_ms: i64,
     /// Shards it was created with (the log keeps the shards its reshards left).
     initial_shards: u32,
+    /// Its log's name in the `LogStore`.
+    log_name: Option<String>,
     settings: Mutex<StreamSettings>,
     pub log: Arc<dyn StreamLog>,
     /// Each shard's write allowance ([`super::throughput`]) and what it took since the
@@ -115,6 +119,22 @@ impl KinesisStream {
 
     pub fn settings(&self) -> StreamSettings {
         self.lock_settings().clone()
+    }
+
+    /// The stream as its catalog keeps it.
+    fn stored(&self) -> StoredStream {
+        let settings = self.settings();
+        StoredStream {
+            name: self.name.clone(),
+            shards: self.initial_shards,
+            created_ms: self.created_ms,
+            retention_hours: settings.retention_hours,
+            tags: settings.tags,
+            mode: settings.mode,
+            encryption_key: settings.encryption_key,
+            log: self.log_name.clone(),
+            deleting: false,
+        }
     }
 
     /// How many shards are open now.
@@ -193,10 +213,12 @@ pub enum KinesisError {
     Open { stream: String, source: OpenError },
     #[error("cannot delete the log of stream {stream}: {source}")]
     Delete { stream: String, source: StoreError },
-    #[error("cannot write {path}: {source}")]
-    Persist { path: String, source: std::io::Error },
-    #[error("{path} is damaged: {reason}")]
-    Damaged { path: String, reason: String },
+    /// The catalog could not be read or written.
+    #[error("the list of Kinesis streams: {0}")]
+    Catalog(CatalogError),
+    /// Other servers kept changing the stream while this one tried to.
+    #[error("Stream {0} was changed by other nodes meanwhile; try again")]
+    Busy(String),
     /// An argument Kinesis' rules refuse; the text says which and why.
     #[error("{0}")]
     Invalid(String),
@@ -205,69 +227,59 @@ pub enum KinesisError {
     Reshard(#[from] ReshardError),
 }
 
-/// One stream in [`STREAMS_FILE`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredStream {
-    name: String,
-    shards: u32,
-    created_ms: i64,
-    retention_hours: u32,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    mode: StreamMode,
-    /// The key its records are encrypted at rest with, when encryption is on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    encryption_key: Option<String>,
+impl From<CatalogError> for KinesisError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::InUse(name) => KinesisError::InUse(name),
+            CatalogError::Conflict(name) => KinesisError::Busy(name),
+            other => KinesisError::Catalog(other),
+        }
+    }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredStreams {
-    /// Layout of this file (1).
-    format: u32,
-    streams: Vec<StoredStream>,
-}
+/// How many times a change is tried again after another server changed the stream first.
+const RACES: u32 = 6;
+/// The first pause before trying again (it doubles each time: 1.6 s in all).
+const RACE_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The Kinesis streams of a server.
 #[derive(Debug)]
 pub struct KinesisStreams {
-    data_dir: PathBuf,
+    catalog: Arc<dyn Catalog>,
     store: Arc<dyn LogStore>,
     limits: KinesisLimits,
     streams: Mutex<BTreeMap<String, Arc<KinesisStream>>>,
-    /// Creates and deletes one at a time, so the file always lists what exists.
+    /// Changes one at a time (this server's and those it follows), so the catalog and the
+    /// open streams agree.
     changing: tokio::sync::Mutex<()>,
-    /// The on-demand scaler's task, once started.
-    scaler: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The upkeep's and the follower's tasks, once started.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The server's keys for encryption at rest (`storage.encryption`).
     keys: Option<Arc<KeyRing>>,
 }
 
-/// The log name of a stream: `:` is in no stream name, so no delivery stream has it.
-fn log_name(stream: &str) -> String {
-    format!("kinesis:{stream}")
-}
-
 impl KinesisStreams {
-    /// Opens the streams `data_dir` lists.
+    /// Opens the streams `catalog` lists (and finishes the deletions a crash cut short).
     pub async fn open(
-        data_dir: &Path,
+        catalog: Arc<dyn Catalog>,
         store: Arc<dyn LogStore>,
         limits: KinesisLimits,
         keys: Option<Arc<KeyRing>>,
     ) -> Result<Self, KinesisError> {
         let this = Self {
-            data_dir: data_dir.to_path_buf(),
+            catalog,
             store,
             limits,
             streams: Mutex::default(),
             changing: tokio::sync::Mutex::default(),
-            scaler: Mutex::default(),
+            tasks: Mutex::default(),
             keys,
         };
-        for stored in this.read_file()?.streams {
+        for stored in this.catalog.load().await? {
+            if stored.deleting {
+                this.finish_delete(&stored).await?;
+                continue;
+            }
             let stream = this.open_stream(&stored).await?;
             this.lock().insert(stored.name.clone(), Arc::new(stream));
         }
@@ -278,65 +290,18 @@ impl KinesisStreams {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn path(&self) -> PathBuf {
-        self.data_dir.join(STREAMS_FILE)
-    }
-
-    fn read_file(&self) -> Result<StoredStreams, KinesisError> {
-        let path = self.path();
-        let text = match std::fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(StoredStreams { format: 1, streams: Vec::new() })
-            }
-            Err(source) => {
-                return Err(KinesisError::Persist { path: path.display().to_string(), source })
-            }
-        };
-        serde_json::from_slice(&text).map_err(|e| KinesisError::Damaged {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn write_file(
-        &self,
-        streams: &BTreeMap<String, Arc<KinesisStream>>,
-    ) -> Result<(), KinesisError> {
-        let stored = StoredStreams {
-            format: 1,
-            streams: (streams.values())
-                .map(|s| {
-                    let settings = s.settings();
-                    StoredStream {
-                        name: s.name.clone(),
-                        shards: s.initial_shards,
-                        created_ms: s.created_ms,
-                        retention_hours: settings.retention_hours,
-                        tags: settings.tags,
-                        mode: settings.mode,
-                        encryption_key: settings.encryption_key,
-                    }
-                })
-                .collect(),
-        };
-        let json = serde_json::to_vec_pretty(&stored).expect("plain fields serialize");
-        let path = self.path();
-        crate::log::embedded::dirs::write_file_private(&path, &json, ".tmp")
-            .map_err(|source| KinesisError::Persist { path: path.display().to_string(), source })
-    }
-
     async fn open_stream(&self, stored: &StoredStream) -> Result<KinesisStream, KinesisError> {
         let at_rest = self
             .at_rest(stored.encryption_key.as_deref())
             .map_err(|why| KinesisError::Invalid(format!("stream {}: {why}", stored.name)))?;
         let spec = StreamSpec { shards: stored.shards, at_rest };
-        let log = (self.store.open(&log_name(&stored.name), spec).await)
+        let log = (self.store.open(&stored.log_name(), spec).await)
             .map_err(|source| KinesisError::Open { stream: stored.name.clone(), source })?;
         Ok(KinesisStream {
             name: stored.name.clone(),
             created_ms: stored.created_ms,
             initial_shards: stored.shards,
+            log_name: stored.log.clone(),
             settings: Mutex::new(StreamSettings {
                 retention_hours: stored.retention_hours,
                 tags: stored.tags.clone(),
@@ -349,7 +314,19 @@ impl KinesisStreams {
         })
     }
 
-    pub fn get(&self, name: &str) -> Result<Arc<KinesisStream>, KinesisError> {
+    /// The stream `name`. In a cluster, a stream this node has not heard of yet is looked up
+    /// in the catalog (and opened) before the answer is `NotFound`: a create through one node
+    /// followed at once by a put through another finds the stream.
+    pub async fn get(&self, name: &str) -> Result<Arc<KinesisStream>, KinesisError> {
+        if let Some(stream) = self.lock().get(name).cloned() {
+            return Ok(stream);
+        }
+        if self.catalog.shared() {
+            if let Some(stored) = self.catalog.find(name).await? {
+                let _changing = self.changing.lock().await;
+                self.follow_stored(stored).await;
+            }
+        }
         self.lock().get(name).cloned().ok_or_else(|| KinesisError::NotFound(name.to_string()))
     }
 
@@ -358,7 +335,7 @@ impl KinesisStreams {
         self.lock().values().cloned().collect()
     }
 
-    /// Creates a stream of `shards` shards; it is listed in the file before it is answered.
+    /// Creates a stream of `shards` shards; it is in the catalog before it is answered.
     pub async fn create(
         &self,
         name: &str,
@@ -381,10 +358,6 @@ impl KinesisStreams {
             )));
         }
         self.check_shard_limits(name, shards)?;
-        // A log under this name that the file does not list is left over from a delete that
-        // a crash interrupted: the new stream starts empty.
-        (self.store.delete(&log_name(name)).await)
-            .map_err(|source| KinesisError::Delete { stream: name.to_string(), source })?;
         let stored = StoredStream {
             name: name.to_string(),
             shards,
@@ -393,58 +366,147 @@ impl KinesisStreams {
             tags,
             mode,
             encryption_key: None,
+            log: self.catalog.log_name(name),
+            deleting: false,
         };
-        let stream = Arc::new(self.open_stream(&stored).await?);
-        let mut next: BTreeMap<_, _> = existing.into_iter().map(|s| (s.name.clone(), s)).collect();
-        next.insert(name.to_string(), stream);
-        if let Err(e) = self.write_file(&next) {
-            let _ = self.store.delete(&log_name(name)).await;
+        // A log under this name that the catalog does not list is left over from a delete
+        // that a crash interrupted: the new stream starts empty. (A shared catalog's log
+        // names are new for every stream: nothing is left over under them.)
+        (self.store.delete(&stored.log_name()).await)
+            .map_err(|source| KinesisError::Delete { stream: name.to_string(), source })?;
+        // The log first, then the catalog: other nodes open the stream once it is listed, and
+        // find its log made (shard streams made by several nodes at once time out). Of two
+        // nodes creating one name, each made a log of its own name; the loser deletes its.
+        let stream = self.open_stream(&stored).await?;
+        if let Err(e) = self.list(&stored).await {
+            stream.log.close().await;
+            if let Err(deleting) = self.store.delete(&stored.log_name()).await {
+                tracing::warn!(stream = name, error = %deleting,
+                    "cannot delete the log of a stream that was not created");
+            }
             return Err(e);
         }
-        *self.lock() = next;
+        self.lock().insert(name.to_string(), Arc::new(stream));
         Ok(())
     }
 
-    /// Deletes a stream: it leaves the file first, then its log goes.
-    pub async fn delete(&self, name: &str) -> Result<(), KinesisError> {
-        let _changing = self.changing.lock().await;
-        let mut next = self.lock().clone();
-        let Some(stream) = next.remove(name) else {
-            return Err(KinesisError::NotFound(name.to_string()));
-        };
-        let readers = stream.readers();
-        if !readers.is_empty() {
-            return Err(KinesisError::ReadBy {
-                stream: name.to_string(),
-                readers: readers.join(", "),
-            });
+    /// Stores a new stream in the catalog; a stream whose deleter crashed halfway holds the
+    /// name until its deletion is finished here.
+    async fn list(&self, stored: &StoredStream) -> Result<(), KinesisError> {
+        match self.catalog.create(stored).await {
+            Err(CatalogError::InUse(name)) => match self.catalog.find(&name).await? {
+                Some(marked) if marked.deleting => {
+                    self.finish_delete(&marked).await?;
+                    Ok(self.catalog.create(stored).await?)
+                }
+                _ => Err(KinesisError::InUse(name)),
+            },
+            other => Ok(other?),
         }
-        self.write_file(&next)?;
-        *self.lock() = next;
-        stream.log.close().await;
-        drop(stream);
-        (self.store.delete(&log_name(name)).await)
-            .map_err(|source| KinesisError::Delete { stream: name.to_string(), source })
     }
 
-    /// Changes a stream's settings with `change` (which may refuse) and stores them before
-    /// they take effect.
+    /// Deletes a stream: it is marked deleted in the catalog first, then its log goes, then
+    /// its entry.
+    pub async fn delete(&self, name: &str) -> Result<(), KinesisError> {
+        self.get(name).await?;
+        let _changing = self.changing.lock().await;
+        let marked = self
+            .change(name, |stream, stored| {
+                let readers = stream.readers();
+                if !readers.is_empty() {
+                    return Err(KinesisError::ReadBy {
+                        stream: name.to_string(),
+                        readers: readers.join(", "),
+                    });
+                }
+                stored.deleting = true;
+                Ok(())
+            })
+            .await?;
+        self.finish_delete(&marked).await
+    }
+
+    /// Closes and deletes the log of a stream marked deleted, then its entry.
+    async fn finish_delete(&self, marked: &StoredStream) -> Result<(), KinesisError> {
+        let open = {
+            let mut streams = self.lock();
+            let ours = streams.get(&marked.name).is_some_and(|s| s.stored().same_stream(marked));
+            if ours {
+                streams.remove(&marked.name)
+            } else {
+                None
+            }
+        };
+        if let Some(stream) = open {
+            stream.log.close().await;
+        }
+        (self.store.delete(&marked.log_name()).await)
+            .map_err(|source| KinesisError::Delete { stream: marked.name.clone(), source })?;
+        self.catalog.remove(marked).await?;
+        Ok(())
+    }
+
+    /// Changes stream `name` as it is stored with `change` (which may refuse, and is called
+    /// again when another server changed the stream first) and stores it with a
+    /// compare-and-set; the caller holds `changing`. Returns what was stored.
+    async fn change(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&KinesisStream, &mut StoredStream) -> Result<(), KinesisError>,
+    ) -> Result<StoredStream, KinesisError> {
+        for race in 0..RACES {
+            if race > 0 {
+                // What another server stored may take a moment to be read back everywhere.
+                tokio::time::sleep(RACE_PAUSE * (1 << race)).await;
+            }
+            let stream = self
+                .lock()
+                .get(name)
+                .cloned()
+                .ok_or_else(|| KinesisError::NotFound(name.to_string()))?;
+            let current = stream.stored();
+            let mut next = current.clone();
+            change(&stream, &mut next)?;
+            match self.catalog.replace(&current, &next).await {
+                Ok(()) => return Ok(next),
+                Err(CatalogError::Conflict(_)) => {
+                    // Another server changed it first: take what is stored, and try again.
+                    match self.catalog.find(name).await? {
+                        Some(stored) if stored.same_stream(&current) && !stored.deleting => {
+                            self.follow_stored(stored).await
+                        }
+                        _ => {
+                            self.follow_removed(&current).await;
+                            return Err(KinesisError::NotFound(name.to_string()));
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KinesisError::Busy(name.to_string()))
+    }
+
+    /// Changes a stream's settings with `change` (which may refuse, and may be called again
+    /// when another server changed them first) and stores them before they take effect.
     pub async fn update<T>(
         &self,
         name: &str,
-        change: impl FnOnce(&mut StreamSettings) -> Result<T, KinesisError>,
+        mut change: impl FnMut(&mut StreamSettings) -> Result<T, KinesisError>,
     ) -> Result<T, KinesisError> {
+        let stream = self.get(name).await?;
         let _changing = self.changing.lock().await;
-        let stream = self.get(name)?;
-        let mut settings = stream.settings();
-        let answer = change(&mut settings)?;
-        let previous = std::mem::replace(&mut *stream.lock_settings(), settings);
-        let all = self.lock().clone();
-        if let Err(e) = self.write_file(&all) {
-            *stream.lock_settings() = previous;
-            return Err(e);
-        }
-        Ok(answer)
+        let mut answer = None;
+        let stored = self
+            .change(name, |_, stored| {
+                let mut settings = settings_of(stored);
+                answer = Some(change(&mut settings)?);
+                set_settings(stored, settings);
+                Ok(())
+            })
+            .await?;
+        *stream.lock_settings() = settings_of(&stored);
+        Ok(answer.expect("set by a change that was stored"))
     }
 
     /// Encryption at rest of a stream's log: the server's keys (`storage.encryption`) always,
@@ -474,8 +536,6 @@ impl KinesisStreams {
         start: bool,
         key: Option<&str>,
     ) -> Result<Option<String>, KinesisError> {
-        let _changing = self.changing.lock().await;
-        let stream = self.get(name)?;
         let key = match (start, key, &self.keys) {
             (false, _, _) => None,
             (true, Some(key), _) => Some(key.to_string()),
@@ -491,15 +551,12 @@ impl KinesisStreams {
         let keys = self.at_rest(key.as_deref()).map_err(KinesisError::Invalid)?;
         // Stored first: after a crash the stream opens in the new mode (records already
         // stored stay readable with the same keys either way).
-        let mut settings = stream.settings();
-        let previous = settings.encryption_key.clone();
-        settings.encryption_key = key.clone();
-        *stream.lock_settings() = settings;
-        let all = self.lock().clone();
-        if let Err(e) = self.write_file(&all) {
-            stream.lock_settings().encryption_key = previous;
-            return Err(e);
-        }
+        self.update(name, |settings| {
+            settings.encryption_key = key.clone();
+            Ok(())
+        })
+        .await?;
+        let stream = self.get(name).await?;
         stream.log.switch_encryption(keys).await.map_err(|e| {
             KinesisError::Invalid(format!("the log could not switch its encryption: {e}"))
         })?;
@@ -507,68 +564,31 @@ impl KinesisStreams {
         Ok(key)
     }
 
-    /// Splits or merges shards of a stream; returns the new shards.
-    pub async fn reshard(&self, name: &str, change: Reshard) -> Result<Vec<ShardId>, KinesisError> {
-        let _changing = self.changing.lock().await;
-        let stream = self.get(name)?;
-        if let Reshard::Split { .. } = change {
-            self.check_shard_limits(name, stream.open_shard_count() + 1)?;
-        }
-        let children = stream.log.reshard(change).await?;
-        tracing::info!(stream = name, ?change, ?children, "resharded Kinesis stream");
-        Ok(children)
-    }
-
-    /// Takes a stream to `target` open shards of equal ranges (`UNIFORM_SCALING`) with splits
-    /// and merges; returns the open shard count before.
-    pub async fn scale(&self, name: &str, target: u32) -> Result<u32, KinesisError> {
-        let _changing = self.changing.lock().await;
-        let stream = self.get(name)?;
-        let current = stream.open_shard_count();
-        if target > current.saturating_mul(2) || target < current.div_ceil(2) {
-            return Err(KinesisError::Invalid(format!(
-                "TargetShardCount {target} must be between half ({}) and double ({}) the \
-                 stream's {current} open shards",
-                current.div_ceil(2),
-                current.saturating_mul(2)
-            )));
-        }
-        self.check_shard_limits(name, target)?;
-        crate::log::scale(stream.log.as_ref(), target).await?;
-        tracing::info!(stream = name, from = current, to = target, "scaled Kinesis stream");
-        Ok(current)
-    }
-
-    /// Whether stream `name` may have `open` open shards under `limits:`.
-    fn check_shard_limits(&self, name: &str, open: u32) -> Result<(), KinesisError> {
-        let limits = self.limits;
-        if open > limits.max_shards_per_stream {
-            return Err(KinesisError::LimitExceeded(format!(
-                "{open} open shards is more than a stream may have here (limits.\
-                 max_shards_per_stream {}); raise the limit",
-                limits.max_shards_per_stream
-            )));
-        }
-        let others: u32 =
-            (self.all().iter()).filter(|s| s.name != name).map(|s| s.open_shard_count()).sum();
-        if others + open > limits.max_shards {
-            return Err(KinesisError::LimitExceeded(format!(
-                "{open} open shards would make {} shards of Kinesis streams, more than \
-                 limits.max_shards {}; delete streams or raise the limit",
-                others + open,
-                limits.max_shards
-            )));
-        }
-        Ok(())
-    }
-
-    /// Closes every stream's log (nothing acknowledged can be lost after it returns).
+    /// Stops the upkeep and following, and closes every stream's log (nothing acknowledged
+    /// can be lost after it returns).
     pub async fn close(&self) {
-        if let Some(scaler) = self.scaler.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            scaler.abort();
+        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            task.abort();
         }
         for stream in self.all() {
             stream.log.close().await;
         }
     }
+}
+
+/// The settings of a stored stream.
+fn settings_of(stored: &StoredStream) -> StreamSettings {
+    StreamSettings {
+        retention_hours: stored.retention_hours,
+        tags: stored.tags.clone(),
+        mode: stored.mode,
+        encryption_key: stored.encryption_key.clone(),
+    }
+}
+
+fn set_settings(stored: &mut StoredStream, settings: StreamSettings) {
+    stored.retention_hours = settings.retention_hours;
+    stored.tags = settings.tags;
+    stored.mode = settings.mode;
+    stored.encryption_key = settings.encryption_key;
 }

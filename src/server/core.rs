@@ -1,6 +1,7 @@
 //! What a server keeps streams in, from `core:`: the embedded log and files under `data_dir`
 //! (one server), or a NATS JetStream cluster that every node of a cluster shares (the logs,
-//! and the stream definitions of the control plane; docs/cluster.md).
+//! the stream definitions of the control plane and the list of Kinesis streams;
+//! docs/cluster.md).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use super::ServerError;
 use crate::config::{node_id, Config, CoreConfig, CoreType, FsyncSetting};
 use crate::control::{DefinitionStore, FileDefinitions, KvDefinitions};
+use crate::kinesis::catalog::{Catalog, FileCatalog, KvCatalog};
 use crate::log::jetstream::{
     JetStreamOptions, JetStreamStore, LeaseTiming, NatsAuth, NatsOptions, NatsTls,
 };
@@ -17,6 +19,8 @@ use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions, LogStore};
 pub(super) struct Core {
     pub store: Arc<dyn LogStore>,
     pub definitions: Arc<dyn DefinitionStore>,
+    /// The list of Kinesis streams.
+    pub kinesis: Arc<dyn Catalog>,
     /// The embedded log, which tidies its directory once every stream has opened.
     pub embedded: Option<Arc<EmbeddedStore>>,
 }
@@ -55,6 +59,7 @@ impl Core {
         Self {
             store: store.clone(),
             definitions: Arc::new(FileDefinitions::new(&config.data_dir)),
+            kinesis: Arc::new(FileCatalog::new(&config.data_dir)),
             embedded: Some(store),
         }
     }
@@ -79,11 +84,16 @@ impl Core {
         let definitions = KvDefinitions::open(&nats, core.namespace(), replicas)
             .await
             .map_err(|e| ServerError::Cluster(e.to_string()))?;
+        let kinesis =
+            KvCatalog::open(&nats, core.namespace(), replicas, &node).await.map_err(|e| {
+                ServerError::Cluster(format!("core: the Kinesis streams' catalog: {e}"))
+            })?;
         tracing::info!(node = %node, namespace = core.namespace(), replicas,
             "streams live on the nats jetstream cluster; definitions are shared by its nodes");
         Ok(Self {
             store: Arc::new(JetStreamStore::new(nats, options)),
             definitions: Arc::new(definitions),
+            kinesis: Arc::new(kinesis),
             embedded: None,
         })
     }

@@ -83,29 +83,19 @@ impl Hydrant {
         // One WebAssembly engine per server: every stream's transforms are compiled in it.
         let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
         let (store, definitions) = (core.store, core.definitions);
-        // The Kinesis Data Streams API: on the embedded core only, for now.
-        let kinesis = if core.embedded.is_some() {
-            let kinesis = Arc::new(open_kinesis(config, store.clone())?);
-            let metrics = metrics.clone();
-            kinesis.start_upkeep(Arc::new(move |stream, decision| {
-                metrics.kinesis_reshard(stream, decision.reason);
-            }));
-            Some(kinesis)
-        } else {
-            None
-        };
-        let sources = kinesis.as_ref().map(|k| {
-            let sources: Arc<dyn crate::pipeline::SourceLogs> = Arc::new(KinesisSources(k.clone()));
-            sources
-        });
+        // The Kinesis Data Streams API, on the embedded core and on a cluster alike.
+        let kinesis = Arc::new(blocking(|| open_kinesis(config, store.clone(), core.kinesis))?);
+        let reshards = metrics.clone();
+        kinesis.start_upkeep(Arc::new(move |stream, decision| {
+            reshards.kinesis_reshard(stream, decision.reason);
+        }));
+        kinesis.start_following();
+        let sources: Arc<dyn crate::pipeline::SourceLogs> =
+            Arc::new(KinesisSources(kinesis.clone()));
+        let sources = Some(sources);
         let logs = crate::pipeline::Logs { store, sources };
         let open = || ControlPlane::open(server, logs, definitions, &metrics, build);
-        // Opening blocks (files, or the cluster): on a multi-thread runtime's worker, hand its
-        // other tasks (a cluster connection's among them) to another thread meanwhile.
-        let control = Arc::new(match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(open),
-            _ => open(),
-        }?);
+        let control = Arc::new(blocking(open)?);
         if let Some(embedded) = &core.embedded {
             // After every stream found its directory (a name starting with `.` may have moved).
             embedded.remove_trash();
@@ -113,10 +103,8 @@ impl Hydrant {
         control.resume_deletions(control.pending_deletions());
         control.follow_shared_changes();
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
-        let mut state = AppState::new(control, metrics).with_auth(verifier).with_http(&config.http);
-        if let Some(kinesis) = kinesis {
-            state = state.with_kinesis(kinesis);
-        }
+        let state = (AppState::new(control, metrics).with_auth(verifier).with_http(&config.http))
+            .with_kinesis(kinesis);
         Ok(Self {
             state,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
@@ -142,7 +130,15 @@ impl Hydrant {
     }
 }
 
-/// The Kinesis streams of `config.data_dir`, bounded by `limits:`.
+/// Runs `open`, which blocks (files, or the cluster): on a multi-thread runtime's worker, its
+/// other tasks (a cluster connection's among them) go to another thread meanwhile.
+fn blocking<T>(open: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(open),
+        _ => open(),
+    }
+}
+
 /// The server's Kinesis streams as the logs `KinesisStreamAsSource` delivery streams read.
 #[derive(Debug)]
 struct KinesisSources(Arc<crate::kinesis::KinesisStreams>);
@@ -153,16 +149,19 @@ impl crate::pipeline::SourceLogs for KinesisSources {
         delivery: &str,
         stream: &str,
     ) -> Result<Arc<dyn crate::log::StreamLog>, String> {
-        let kinesis = self.0.get(stream).map_err(|e| {
+        // A stream created through another node of a cluster moments ago is looked up.
+        let kinesis = futures::executor::block_on(self.0.get(stream)).map_err(|e| {
             format!("{e}: create it with the Kinesis API (CreateStream) before the delivery stream")
         })?;
         Ok(Arc::new(kinesis.reader(delivery)))
     }
 }
 
+/// The Kinesis streams `catalog` lists, bounded by `limits:`.
 fn open_kinesis(
     config: &crate::config::Config,
     store: Arc<dyn crate::log::LogStore>,
+    catalog: Arc<dyn crate::kinesis::catalog::Catalog>,
 ) -> Result<crate::kinesis::KinesisStreams, ServerError> {
     let limits = crate::kinesis::KinesisLimits {
         max_streams: config.limits.max_streams,
@@ -174,7 +173,7 @@ fn open_kinesis(
         .transpose()
         .map_err(|e| ServerError::KinesisKeys(e.to_string()))?
         .map(Arc::new);
-    let open = crate::kinesis::KinesisStreams::open(&config.data_dir, store, limits, keys);
+    let open = crate::kinesis::KinesisStreams::open(catalog, store, limits, keys);
     Ok(futures::executor::block_on(open)?)
 }
 

@@ -53,11 +53,11 @@ pub(super) async fn dispatch(
     match operation {
         "CreateStream" => streams::create_stream(&context, body).await,
         "DeleteStream" => streams::delete_stream(&context, body).await,
-        "DescribeStream" => streams::describe_stream(&context, body),
-        "DescribeStreamSummary" => streams::describe_stream_summary(&context, body),
+        "DescribeStream" => streams::describe_stream(&context, body).await,
+        "DescribeStreamSummary" => streams::describe_stream_summary(&context, body).await,
         "ListStreams" => streams::list_streams(&context, body, may_use),
-        "ListShards" => streams::list_shards(&context, body),
-        "ListTagsForStream" => streams::list_tags_for_stream(&context, body),
+        "ListShards" => streams::list_shards(&context, body).await,
+        "ListTagsForStream" => streams::list_tags_for_stream(&context, body).await,
         "AddTagsToStream" => streams::add_tags_to_stream(&context, body).await,
         "RemoveTagsFromStream" => streams::remove_tags_from_stream(&context, body).await,
         "IncreaseStreamRetentionPeriod" => streams::change_retention(&context, body, true).await,
@@ -70,7 +70,7 @@ pub(super) async fn dispatch(
         "StopStreamEncryption" => streams::change_encryption(&context, body, false).await,
         "PutRecord" => records::put_record(&context, body).await,
         "PutRecords" => records::put_records(&context, body).await,
-        "GetShardIterator" => records::get_shard_iterator(&context, body),
+        "GetShardIterator" => records::get_shard_iterator(&context, body).await,
         "GetRecords" => records::get_records(&context, body).await,
         other => Err(ApiError::new(
             ErrorType::InternalFailure,
@@ -96,9 +96,12 @@ impl Context<'_> {
     }
 
     /// The stream a request names by `StreamName` or `StreamARN`.
-    fn stream(&self, target: &StreamTarget) -> Result<std::sync::Arc<KinesisStream>, ApiError> {
+    async fn stream(
+        &self,
+        target: &StreamTarget,
+    ) -> Result<std::sync::Arc<KinesisStream>, ApiError> {
         let name = target.name()?;
-        self.kinesis.get(&name).map_err(|e| self.error(e))
+        self.kinesis.get(&name).await.map_err(|e| self.error(e))
     }
 
     /// The answer for a failed stream operation.

@@ -166,7 +166,7 @@ fn stored(appended: &Appended) -> Value {
 
 pub(super) async fn put_record(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
     let input: PutRecordInput = parse(body)?;
-    let stream = cx.stream(&input.target)?;
+    let stream = cx.stream(&input.target).await?;
     let (append, size) = prepare(&input.record, "")?;
     if let Some(shard) = over_limit(&stream, &stream.open_shards(), &append, size) {
         cx.state.metrics.kinesis_throttled(&stream.name, 1);
@@ -192,7 +192,7 @@ pub(super) async fn put_record(cx: &Context<'_>, body: &[u8]) -> Result<String, 
 
 pub(super) async fn put_records(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
     let input: PutRecordsInput = parse(body)?;
-    let stream = cx.stream(&input.target)?;
+    let stream = cx.stream(&input.target).await?;
     let records = input
         .records
         .as_deref()
@@ -275,9 +275,9 @@ struct GetShardIteratorInput {
     timestamp: Option<f64>,
 }
 
-pub(super) fn get_shard_iterator(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+pub(super) async fn get_shard_iterator(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
     let input: GetShardIteratorInput = parse(body)?;
-    let stream = cx.stream(&input.target)?;
+    let stream = cx.stream(&input.target).await?;
     let shard_text = input
         .shard_id
         .as_deref()
@@ -369,6 +369,7 @@ pub(super) async fn get_records(cx: &Context<'_>, body: &[u8]) -> Result<String,
     let stream = cx
         .kinesis
         .get(&iterator.stream)
+        .await
         .ok()
         .filter(|s| s.created_ms == iterator.created_ms)
         .ok_or_else(|| {

@@ -33,7 +33,7 @@ pub(super) async fn split_shard(cx: &Context<'_>, body: &[u8]) -> Result<String,
              number below 2^128)",
         )
     })?;
-    provisioned(cx, &name, "SplitShard")?;
+    provisioned(cx, &name, "SplitShard").await?;
     let change = Reshard::Split { shard, at };
     cx.kinesis.reshard(&name, change).await.map_err(|e| cx.error(e))?;
     json(j!({}))
@@ -54,7 +54,7 @@ pub(super) async fn merge_shards(cx: &Context<'_>, body: &[u8]) -> Result<String
     let name = input.target.name()?;
     let shard = shard_named(input.shard_to_merge.as_deref(), "shardToMerge")?;
     let adjacent = shard_named(input.adjacent_shard_to_merge.as_deref(), "adjacentShardToMerge")?;
-    provisioned(cx, &name, "MergeShards")?;
+    provisioned(cx, &name, "MergeShards").await?;
     cx.kinesis.reshard(&name, Reshard::Merge { shard, adjacent }).await.map_err(|e| cx.error(e))?;
     json(j!({}))
 }
@@ -92,7 +92,7 @@ pub(super) async fn update_shard_count(cx: &Context<'_>, body: &[u8]) -> Result<
             ))
         }
     }
-    provisioned(cx, &name, "UpdateShardCount")?;
+    provisioned(cx, &name, "UpdateShardCount").await?;
     let current = cx.kinesis.scale(&name, target).await.map_err(|e| cx.error(e))?;
     json(j!({
         "StreamName": name,
@@ -103,8 +103,8 @@ pub(super) async fn update_shard_count(cx: &Context<'_>, body: &[u8]) -> Result<
 }
 
 /// Resharding by hand is for provisioned streams; an on-demand stream reshards itself.
-fn provisioned(cx: &Context<'_>, name: &str, operation: &str) -> Result<(), ApiError> {
-    let stream = cx.kinesis.get(name).map_err(|e| cx.error(e))?;
+async fn provisioned(cx: &Context<'_>, name: &str, operation: &str) -> Result<(), ApiError> {
+    let stream = cx.kinesis.get(name).await.map_err(|e| cx.error(e))?;
     if stream.settings().mode == StreamMode::OnDemand {
         return Err(ApiError::new(
             ErrorType::InvalidArgument,

@@ -236,9 +236,9 @@ struct DescribeStreamInput {
     exclusive_start_shard_id: Option<String>,
 }
 
-pub(super) fn describe_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+pub(super) async fn describe_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
     let input: DescribeStreamInput = parse(body)?;
-    let stream = cx.stream(&input.target)?;
+    let stream = cx.stream(&input.target).await?;
     let limit = count(input.limit, "limit", 1..=10_000, 100)?;
     let after = input.exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
     let shards: Vec<ShardInfo> =
@@ -249,9 +249,12 @@ pub(super) fn describe_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, A
     json(j!({ "StreamDescription": out }))
 }
 
-pub(super) fn describe_stream_summary(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+pub(super) async fn describe_stream_summary(
+    cx: &Context<'_>,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let target: StreamTarget = parse(body)?;
-    let stream = cx.stream(&target)?;
+    let stream = cx.stream(&target).await?;
     let mut out = description(cx, &stream);
     let open = stream.log.shards().iter().filter(|s| s.state == ShardState::Open).count();
     out["OpenShardCount"] = j!(open);
@@ -326,7 +329,7 @@ struct ShardFilter {
 
 /// `ListShards`: a `NextToken` carries the stream and where the page ended, so it is given
 /// without `StreamName`, as AWS requires.
-pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+pub(super) async fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
     let input: ListShardsInput = parse(body)?;
     let limit = count(input.max_results, "maxResults", 1..=10_000, 1_000)?;
     let (target, mut after) = match &input.next_token {
@@ -347,7 +350,7 @@ pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiEr
             (input.target, after)
         }
     };
-    let stream = cx.stream(&target)?;
+    let stream = cx.stream(&target).await?;
     let mut only_open = false;
     if let Some(filter) = &input.shard_filter {
         match filter.kind.as_deref() {
@@ -386,9 +389,12 @@ pub(super) fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiEr
     json(out)
 }
 
-pub(super) fn list_tags_for_stream(cx: &Context<'_>, body: &[u8]) -> Result<String, ApiError> {
+pub(super) async fn list_tags_for_stream(
+    cx: &Context<'_>,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let target: StreamTarget = parse(body)?;
-    let stream = cx.stream(&target)?;
+    let stream = cx.stream(&target).await?;
     let settings = stream.settings();
     let tags: Vec<Value> =
         settings.tags.iter().map(|(k, v)| j!({ "Key": k, "Value": v })).collect();
@@ -417,7 +423,7 @@ pub(super) async fn add_tags_to_stream(cx: &Context<'_>, body: &[u8]) -> Result<
     cx.kinesis
         .update(&name, |settings| {
             let mut next = settings.tags.clone();
-            next.extend(tags);
+            next.extend(tags.clone());
             if next.len() > MAX_TAGS {
                 return Err(KinesisError::Invalid(format!(
                     "a stream has at most {MAX_TAGS} tags; this would make {}",
