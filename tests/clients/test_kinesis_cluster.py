@@ -10,8 +10,12 @@ boto3's `kinesis` client, real S3 (s3s-fs). docs/kinesis.md "Cluster mode".
 - a kill -9 of a node while a writer writes through every node (moving on from the dead one):
   every acknowledged record is read once (missing and duplicated counted);
 - a KinesisStreamAsSource delivery stream delivers every record put through any node to S3
-  exactly once, across a kill -9 of a node.
+  exactly once, across a kill -9 of a node and reshards through another;
+- a consumer following the Kinesis Client Library's rules (parents to SHARD_END first) reads
+  every record once and in key order while a writer writes through every node and another node
+  splits, merges and rescales at random, with kill -9s of nodes in between.
 """
+import random
 
 import collections
 import itertools
@@ -28,7 +32,8 @@ from conftest import (
     wait_for,
 )
 from test_kinesis import kinesis_client
-from test_kinesis_resharding import all_shards
+from test_kinesis_resharding import Consumer, all_shards, check_kcl_run, reshard_at_random
+from test_kinesis_resharding import Writer as KeyedWriter
 
 ROLE = "arn:aws:iam::123456789012:role/firehose"
 #: A change made through one node is seen through every other within this (docs/kinesis.md).
@@ -216,4 +221,52 @@ def test_a_kinesis_source_delivery_stream_delivers_exactly_once_across_a_kill_9(
     assert code == "ResourceInUseException" and "events-to-s3" in message, message
     a.kill()
     acked += put(b, make_records(200, tag="after"))
+    # Reshards through another node while the delivery stream reads: parents are delivered to
+    # their ends before their children.
+    kc = kinesis_client(c.endpoint)
+    kc.update_shard_count(StreamName="events", TargetShardCount=4, ScalingType="UNIFORM_SCALING")
+    acked += put(b, make_records(200, tag="split"))
+    kc.update_shard_count(StreamName="events", TargetShardCount=2, ScalingType="UNIFORM_SCALING")
+    acked += put(c, make_records(200, tag="merged"))
     assert_exactly_once(wait_delivered(s3, bucket, acked, prefix="events/", timeout=60), acked)
+
+
+def test_a_kcl_style_consumer_reads_every_record_once_in_key_order_across_random_reshards_on_any_node_and_kill_9(cluster):
+    nodes = cluster(core=CORE)
+    endpoints = [n.endpoint for n in nodes]
+    k, stream, rng = kinesis_client(nodes[0].endpoint), "moving", random.Random(41)
+    k.create_stream(StreamName=stream, ShardCount=2)
+    # The writer and the consumer go through every node, moving on from one that fails.
+    writer = KeyedWriter(endpoints, stream)
+    consumer = Consumer(endpoints[1:] + endpoints[:1], stream)
+    writer.start()
+    consumer.start()
+    done = []
+    for step in range(14):
+        time.sleep(0.4)
+        node = nodes[step % 3]
+        # The writer's node first, then the consumer's.
+        victim = {4: nodes[0], 10: nodes[1]}.get(step)
+        if victim is not None:
+            node = victim
+            node.kill()
+            time.sleep(0.5)
+            node.start(timeout=60)
+            done.append(f"kill -9 {node.workdir.name}")
+            continue
+        # Reshards through any node (a node that did not follow the last change yet plans on
+        # what it knows: Kinesis' refusals are fine, nothing else is).
+        try:
+            done.append(f"{node.workdir.name}: " + reshard_at_random(kinesis_client(node.endpoint), stream, rng))
+        except k.exceptions.InvalidArgumentException as e:
+            done.append(f"{node.workdir.name}: refused ({e.response['Error']['Message'][:60]})")
+        except k.exceptions.ResourceInUseException as e:
+            done.append(f"{node.workdir.name}: in use ({e.response['Error']['Message'][:60]})")
+    time.sleep(0.5)
+    writer.stop.set()
+    writer.join(30)
+    consumer.stop.set()
+    consumer.join(120)
+    assert not consumer.is_alive(), "the consumer did not finish"
+    assert sum("split" in d or "merge" in d or "scale" in d for d in done) >= 8, done
+    check_kcl_run(k, stream, writer, consumer, done)

@@ -133,6 +133,22 @@ def test_retention_and_tags_are_kept_and_survive_kill_9(server):
     assert [s[2] for s in open_ranges(k, "s")] == ["shardId-000000000001", "shardId-000000000002"]
 
 
+class Clients:
+    """Kinesis clients of one server, or of several (a cluster's nodes): `next()` moves on to the
+    next one after a failure, as a client behind a load balancer would."""
+
+    def __init__(self, endpoints):
+        endpoints = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        self.clients, self.at = [kinesis_client(e) for e in endpoints], 0
+
+    @property
+    def current(self):
+        return self.clients[self.at]
+
+    def next(self):
+        self.at = (self.at + 1) % len(self.clients)
+
+
 class Writer(threading.Thread):
     """Puts records `key:counter` (counters increase per key) until told to stop; remembers the
     acknowledged ones. A call that fails (the server is down) is not retried: its records may or
@@ -140,8 +156,13 @@ class Writer(threading.Thread):
 
     def __init__(self, endpoint, stream, suffix=""):
         super().__init__(daemon=True)
-        self.k, self.stream, self.suffix = kinesis_client(endpoint), stream, suffix
+        self.clients = Clients(endpoint)
+        self.stream, self.suffix = stream, suffix
         self.stop, self.acked, self.sent, self.failed_calls = threading.Event(), set(), 0, 0
+
+    @property
+    def k(self):
+        return self.clients.current
 
     def run(self):
         counters, rng = {}, random.Random(1)
@@ -157,6 +178,7 @@ class Writer(threading.Thread):
                     {"Data": (d + self.suffix).encode(), "PartitionKey": d.split(":")[0]} for d in batch])
             except Exception:  # noqa: BLE001 - the server is being killed; not acknowledged
                 self.failed_calls += 1
+                self.clients.next()
                 time.sleep(0.1)
                 continue
             self.acked.update(d for d, r in zip(batch, out["Records"]) if "SequenceNumber" in r)
@@ -170,9 +192,13 @@ class Consumer(threading.Thread):
 
     def __init__(self, endpoint, stream):
         super().__init__(daemon=True)
-        self.k, self.stream = kinesis_client(endpoint), stream
+        self.clients, self.stream = Clients(endpoint), stream
         self.read, self.checkpoints, self.finished = [], {}, set()
         self.stop, self.errors, self.idle_passes = threading.Event(), 0, 0
+
+    @property
+    def k(self):
+        return self.clients.current
 
     def run(self):
         while True:
@@ -180,6 +206,7 @@ class Consumer(threading.Thread):
                 progressed = self.one_pass()
             except Exception:  # noqa: BLE001 - the server restarts; resume from the checkpoints
                 self.errors += 1
+                self.clients.next()
                 time.sleep(0.2)
                 continue
             self.idle_passes = 0 if progressed else self.idle_passes + 1
@@ -259,6 +286,12 @@ def test_a_kcl_style_consumer_reads_every_record_once_in_key_order_across_random
     consumer.join(120)
     assert not consumer.is_alive(), "the consumer did not finish"
 
+    check_kcl_run(k, stream, writer, consumer, done)
+
+
+def check_kcl_run(k, stream, writer, consumer, done):
+    """Every acknowledged record read once, per-key order across parents and children, and each
+    record read from the shard whose range holds its key."""
     read = [d for d, _, _ in consumer.read]
     counts = {}
     for d in read:
