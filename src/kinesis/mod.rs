@@ -5,6 +5,7 @@
 //! file of one server, or a bucket the nodes of a cluster share. docs/kinesis.md says what exists.
 
 pub mod catalog;
+mod expiry;
 mod iterator;
 pub mod on_demand;
 pub mod record;

@@ -56,6 +56,8 @@ pub struct KinesisStream {
     writes: Mutex<BTreeMap<ShardId, ShardWrites>>,
     /// The delivery streams that read it now ([`super::source::SourceLog`]s alive).
     readers: Arc<Mutex<BTreeSet<String>>>,
+    /// When its closed shards expire.
+    pub(super) expiry: super::expiry::Expiry,
 }
 
 #[derive(Debug)]
@@ -311,6 +313,7 @@ impl KinesisStreams {
             log,
             writes: Mutex::default(),
             readers: Arc::default(),
+            expiry: super::expiry::Expiry::default(),
         })
     }
 

@@ -241,8 +241,9 @@ pub(super) async fn describe_stream(cx: &Context<'_>, body: &[u8]) -> Result<Str
     let stream = cx.stream(&input.target).await?;
     let limit = count(input.limit, "limit", 1..=10_000, 100)?;
     let after = input.exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
-    let shards: Vec<ShardInfo> =
-        stream.log.shards().into_iter().filter(|s| after.is_none_or(|a| s.id > a)).collect();
+    let shards: Vec<ShardInfo> = (listed(&stream).await?.into_iter())
+        .filter(|s| after.is_none_or(|a| s.id > a))
+        .collect();
     let mut out = description(cx, &stream);
     out["Shards"] = shards.iter().take(limit).map(shard_json).collect();
     out["HasMoreShards"] = Value::Bool(shards.len() > limit);
@@ -260,6 +261,13 @@ pub(super) async fn describe_stream_summary(
     out["OpenShardCount"] = j!(open);
     out["ConsumerCount"] = j!(0);
     json(j!({ "StreamDescriptionSummary": out }))
+}
+
+/// The shards `ListShards` and `DescribeStream` list: not the expired ones.
+async fn listed(stream: &KinesisStream) -> Result<Vec<ShardInfo>, ApiError> {
+    stream.listed_shards().await.map_err(|e| {
+        ApiError::new(ErrorType::InternalFailure, &format!("cannot list the shards now: {e}"))
+    })
 }
 
 #[derive(Deserialize)]
@@ -364,9 +372,9 @@ pub(super) async fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String,
                 after = Some(after.map_or(shard, |a| a.max(shard)));
             }
             Some("AT_LATEST") => only_open = true,
-            // No shard expires here (closed shards are kept with the stream), and shards do
-            // not record when they opened and closed: the other filters list every shard,
-            // parents included, which a reader that finishes parents first reads correctly.
+            // Expired shards are never listed; shards do not record when they opened and
+            // closed, so the other filters list every shard not expired, parents included,
+            // which a reader that finishes parents first reads correctly.
             Some("AT_TRIM_HORIZON" | "FROM_TRIM_HORIZON" | "AT_TIMESTAMP" | "FROM_TIMESTAMP") => {}
             other => {
                 return Err(ApiError::constraint(
@@ -376,7 +384,7 @@ pub(super) async fn list_shards(cx: &Context<'_>, body: &[u8]) -> Result<String,
             }
         }
     }
-    let shards: Vec<ShardInfo> = (stream.log.shards().into_iter())
+    let shards: Vec<ShardInfo> = (listed(&stream).await?.into_iter())
         .filter(|s| after.is_none_or(|a| s.id > a))
         .filter(|s| !only_open || s.state == ShardState::Open)
         .collect();
