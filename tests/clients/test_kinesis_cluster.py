@@ -13,7 +13,9 @@ boto3's `kinesis` client, real S3 (s3s-fs). docs/kinesis.md "Cluster mode".
   exactly once, across a kill -9 of a node and reshards through another;
 - a consumer following the Kinesis Client Library's rules (parents to SHARD_END first) reads
   every record once and in key order while a writer writes through every node and another node
-  splits, merges and rescales at random, with kill -9s of nodes in between.
+  splits, merges and rescales at random, with kill -9s of nodes in between;
+- an ON_DEMAND stream whose load passes a shard's limit only counted over every node splits,
+  decided by one node.
 """
 import random
 
@@ -270,3 +272,42 @@ def test_a_kcl_style_consumer_reads_every_record_once_in_key_order_across_random
     assert not consumer.is_alive(), "the consumer did not finish"
     assert sum("split" in d or "merge" in d or "scale" in d for d in done) >= 8, done
     check_kcl_run(k, stream, writer, consumer, done)
+
+
+def test_an_on_demand_stream_splits_when_the_load_through_every_node_passes_a_shards_limit(cluster):
+    """ON_DEMAND in cluster mode: three writers, one through each node, each about 270 records a
+    second to the same shard: no node alone passes half the shard's limit, together they pass it
+    (80%), and the one deciding node sees the cluster's rate in the log's positions and splits
+    the shard (two 5 s looks), once, logged with its reason on that node."""
+    nodes = cluster(core=CORE)
+    k = kinesis_client(nodes[0].endpoint)
+    k.create_stream(StreamName="auto", ShardCount=1, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    seen_within(nodes, lambda kc: not not_found(kc, "auto"), "the stream on every node")
+    stop = threading.Event()
+
+    def load(node):
+        writer, i = kinesis_client(node.endpoint), 0
+        while not stop.is_set():
+            started = time.time()
+            writer.put_records(StreamName="auto", Records=[
+                {"Data": b"x" * 100, "PartitionKey": f"{node.workdir.name}-{i + j}"} for j in range(27)])
+            i += 27
+            time.sleep(max(0.0, 0.1 - (time.time() - started)))
+
+    threads = [threading.Thread(target=load, args=(n,), daemon=True) for n in nodes]
+    for t in threads:
+        t.start()
+    t0 = time.time()
+    try:
+        open_shards = lambda: k.describe_stream_summary(StreamName="auto")["StreamDescriptionSummary"]["OpenShardCount"]
+        wait_for(lambda: open_shards() >= 2, timeout=45, interval=0.5, what="a split under the cluster's load")
+        print(f"split {time.time() - t0:.1f} s after the load began")
+        time.sleep(6)
+        assert open_shards() == 2, "split once: the halves carry the load"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    deciders = [n.workdir.name for n in nodes if "on-demand stream resharded" in n.log_path.read_text(errors="replace")]
+    assert len(deciders) == 1, f"one node decides and logs its reason: {deciders}"
+    assert sum(n.metric("hydrant_kinesis_reshards_total", "auto") for n in nodes) == 1
