@@ -113,8 +113,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = EmbeddedLog::open(dir.path(), 2, &LogOptions::default(), &DiskBudget::new(None))
             .unwrap();
-        let records =
-            (0..40).map(|i| Append { data: Bytes::from(vec![i as u8; 64]), route: Route::HashKey(1) });
+        let records = (0..40)
+            .map(|i| Append { data: Bytes::from(vec![i as u8; 64]), route: Route::HashKey(1) });
         assert!(log.append(records.collect()).await.iter().all(Result::is_ok));
         let written = crate::clock::now_ms();
         // Shard 0 held records; shard 1 closes empty.

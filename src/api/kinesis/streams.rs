@@ -241,9 +241,8 @@ pub(super) async fn describe_stream(cx: &Context<'_>, body: &[u8]) -> Result<Str
     let stream = cx.stream(&input.target).await?;
     let limit = count(input.limit, "limit", 1..=10_000, 100)?;
     let after = input.exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
-    let shards: Vec<ShardInfo> = (listed(&stream).await?.into_iter())
-        .filter(|s| after.is_none_or(|a| s.id > a))
-        .collect();
+    let shards: Vec<ShardInfo> =
+        (listed(&stream).await?.into_iter()).filter(|s| after.is_none_or(|a| s.id > a)).collect();
     let mut out = description(cx, &stream);
     out["Shards"] = shards.iter().take(limit).map(shard_json).collect();
     out["HasMoreShards"] = Value::Bool(shards.len() > limit);
@@ -266,7 +265,7 @@ pub(super) async fn describe_stream_summary(
 /// The shards `ListShards` and `DescribeStream` list: not the expired ones.
 async fn listed(stream: &KinesisStream) -> Result<Vec<ShardInfo>, ApiError> {
     stream.listed_shards().await.map_err(|e| {
-        ApiError::new(ErrorType::InternalFailure, &format!("cannot list the shards now: {e}"))
+        ApiError::new(ErrorType::InternalFailure, format!("cannot list the shards now: {e}"))
     })
 }
 

@@ -31,6 +31,7 @@ mod lease;
 mod message;
 mod names;
 mod node;
+mod node_loops;
 mod reader;
 mod store;
 mod stream_log;

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, Notify};
 use super::errors::is_already_created;
 use super::lease::{lease_key, parse, Held, JetStreamLease, Owner, Place, Stored};
 use super::names::{key_token, random_id};
+use super::node_loops;
 use super::stream_log::LogShared;
 use super::take::{choose, Candidate, Table, Take};
 use crate::log::{Assignments, LeaseError, ShardId, ShardLease};
@@ -111,11 +112,11 @@ struct State {
 /// This node's lease machinery, shared by every log it opens.
 pub(super) struct Node {
     pub owner: Owner,
-    leases: kv::Store,
-    timing: LeaseTiming,
+    pub(super) leases: kv::Store,
+    pub(super) timing: LeaseTiming,
     started_ms: i64,
     state: Mutex<State>,
-    wake: Notify,
+    pub(super) wake: Notify,
     /// When the last write of this node worked, and the last renewal ran.
     writes: Mutex<(Instant, Instant, u64)>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
@@ -163,8 +164,8 @@ impl Node {
             writes: Mutex::new((now, now - timing.renew, 0)),
             tasks: Mutex::new(Vec::new()),
         });
-        let watch = tokio::spawn(watch(Arc::downgrade(&node))).abort_handle();
-        let rounds = tokio::spawn(rounds(Arc::downgrade(&node))).abort_handle();
+        let watch = tokio::spawn(node_loops::watch(Arc::downgrade(&node))).abort_handle();
+        let rounds = tokio::spawn(node_loops::rounds(Arc::downgrade(&node))).abort_handle();
         *lock(&node.tasks) = vec![watch, rounds];
         node
     }
@@ -260,7 +261,7 @@ impl Node {
     }
 
     /// What the watch saw: a lease record or a registry key.
-    fn observe(&self, entry: kv::Entry) {
+    pub(super) fn observe(&self, entry: kv::Entry) {
         let now = Instant::now();
         let mut state = lock(&self.state);
         let removed = entry.operation != kv::Operation::Put;
@@ -312,7 +313,7 @@ impl Node {
     }
 
     /// One round: renewal when due, releases, missing records, takes.
-    async fn round(&self) {
+    pub(super) async fn round(&self) {
         // Lost by a refused commit: no longer this node's.
         lock(&self.state).held.retain(|_, held| !held.is_lost());
         let now = Instant::now();
@@ -562,61 +563,5 @@ impl Node {
         stored.counter += 1;
         self.leases.update(key, stored.encode(), revision).await.map_err(unavailable)?;
         Ok(())
-    }
-}
-
-/// Follows the leases bucket until the node is dropped, starting again after an error.
-async fn watch(node: Weak<Node>) {
-    loop {
-        let watched = match node.upgrade() {
-            Some(node) => node.leases.watch_with_history(">").await,
-            None => return,
-        };
-        let mut watched = match watched {
-            Ok(watched) => watched,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot watch the leases bucket now");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        loop {
-            let next = tokio::time::timeout(Duration::from_secs(1), watched.next()).await;
-            let Some(node) = node.upgrade() else { return };
-            match next {
-                Err(_) => continue,
-                Ok(Some(Ok(entry))) => node.observe(entry),
-                Ok(Some(Err(e))) => {
-                    tracing::debug!(error = %e, "the watch of the leases bucket failed");
-                    break;
-                }
-                Ok(None) => break,
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Runs rounds until the node is dropped.
-async fn rounds(node: Weak<Node>) {
-    loop {
-        let every = match node.upgrade() {
-            Some(node) => node.timing.round,
-            None => return,
-        };
-        let jitter = rand::random_range(0.8..1.2);
-        let sleep = tokio::time::sleep(every.mul_f64(jitter));
-        let woken = async {
-            match node.upgrade() {
-                Some(node) => node.wake.notified().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = sleep => {}
-            _ = woken => {}
-        }
-        let Some(node) = node.upgrade() else { return };
-        node.round().await;
     }
 }
