@@ -18,12 +18,11 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
-use futures::{Future, StreamExt, TryStreamExt};
+use futures::{Future, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -31,7 +30,7 @@ use super::persist::{fingerprint, StoredStream};
 use super::store::{DefinitionStore, Expect, SharedChange, StoreError, WriteError};
 use crate::config::DeliveryStreamConfig;
 use crate::log::jetstream::{
-    is_already_created, is_wrong_last_revision, key_name, key_token, Nats,
+    follow_keys, is_already_created, is_wrong_last_revision, key_name, key_token, Nats,
 };
 
 /// Key prefix of the streams of the API.
@@ -359,37 +358,9 @@ impl DefinitionStore for KvDefinitions {
     }
 
     fn watch(&self) -> Option<mpsc::UnboundedReceiver<SharedChange>> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let bucket = self.bucket.clone();
-        self.runtime.spawn(async move {
-            // Every (re)subscription starts with every stream stored now: following is
-            // idempotent, so what a broken watch missed cannot matter.
-            while !tx.is_closed() {
-                let mut watch = match bucket.watch_with_history(format!("{API_PREFIX}>")).await {
-                    Ok(watch) => watch,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot watch the shared stream definitions, retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
-                while let Some(entry) = watch.next().await {
-                    let entry = match entry {
-                        Ok(entry) => entry,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "watching the shared stream definitions failed, watching again");
-                            break;
-                        }
-                    };
-                    let Some(change) = change_of(&entry) else { continue };
-                    if tx.send(change).is_err() {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        Some(rx)
+        let filter = format!("{API_PREFIX}>");
+        let what = "the shared stream definitions";
+        Some(follow_keys(&self.runtime, self.bucket.clone(), filter, what, change_of))
     }
 }
 

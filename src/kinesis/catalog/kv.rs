@@ -17,13 +17,13 @@ use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::StorageType;
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{Catalog, CatalogChange, CatalogError, StoredStream};
 use crate::log::jetstream::{
-    is_already_created, is_wrong_last_revision, key_name, key_token, Nats,
+    follow_keys, is_already_created, is_wrong_last_revision, key_name, key_token, Nats,
 };
 
 /// Key prefix of the streams.
@@ -253,39 +253,12 @@ impl Catalog for KvCatalog {
         }
     }
 
+    /// Every change, from the streams stored now on (removed streams meanwhile are found by
+    /// the upkeep's look at the whole catalog).
     fn watch(&self) -> Option<mpsc::UnboundedReceiver<CatalogChange>> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let bucket = self.bucket.clone();
-        tokio::spawn(async move {
-            // Every (re)subscription starts with every stream stored now: following is
-            // idempotent, so what a broken watch missed of changes cannot matter (streams
-            // removed meanwhile are found by the upkeep's look at the whole catalog).
-            while !tx.is_closed() {
-                let mut watch = match bucket.watch_with_history(format!("{STREAM_PREFIX}>")).await {
-                    Ok(watch) => watch,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot watch the Kinesis streams' catalog, retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
-                while let Some(entry) = watch.next().await {
-                    let entry = match entry {
-                        Ok(entry) => entry,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "watching the Kinesis streams' catalog failed, watching again");
-                            break;
-                        }
-                    };
-                    let Some(change) = change_of(&entry) else { continue };
-                    if tx.send(change).is_err() {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        Some(rx)
+        let (runtime, bucket) = (tokio::runtime::Handle::current(), self.bucket.clone());
+        let filter = format!("{STREAM_PREFIX}>");
+        Some(follow_keys(&runtime, bucket, filter, "the Kinesis streams' catalog", change_of))
     }
 
     async fn lead(&self) -> bool {

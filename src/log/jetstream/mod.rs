@@ -27,6 +27,7 @@ mod append;
 mod at_rest;
 pub mod connect;
 mod errors;
+mod follow;
 mod lease;
 mod message;
 mod names;
@@ -40,6 +41,7 @@ mod topology;
 
 pub use connect::{Nats, NatsAuth, NatsError, NatsOptions, NatsTls};
 pub use errors::{is_already_created, is_wrong_last_revision};
+pub use follow::follow_keys;
 pub use names::{key_name, key_token};
 pub use node::LeaseTiming;
 pub use store::{JetStreamOptions, JetStreamStore};
