@@ -4,8 +4,9 @@
 //! then. That record's arrival never changes once the shard is closed, so it is read once per
 //! shard (a few entries back from the end) and remembered.
 //!
-//! A closed shard that never held a record (or whose records the log no longer holds when it
-//! is first asked) has no last arrival: it stays listed, since when it closed is not recorded.
+//! A closed shard whose records the log no longer holds (retention let them go before anyone
+//! asked) is expired too. One that never held a record has no last arrival: it stays listed,
+//! since when it closed is not recorded (looked at again at most once a minute).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -28,10 +29,20 @@ impl super::KinesisStream {
     }
 }
 
+/// How long a closed shard without a last arrival is not looked at again.
+const LOOK_AGAIN_MS: i64 = 60_000;
+
 /// The last arrival of each closed shard of one stream, once known.
 #[derive(Debug, Default)]
 pub struct Expiry {
-    last_arrivals: Mutex<BTreeMap<ShardId, Option<i64>>>,
+    last_arrivals: Mutex<BTreeMap<ShardId, LastArrival>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LastArrival {
+    Known(i64),
+    /// None found when this node last looked (at this time).
+    Unknown(i64),
 }
 
 impl Expiry {
@@ -51,10 +62,12 @@ impl Expiry {
             };
             let known = self.lock().get(&shard.id).copied();
             let last = match known {
-                Some(last) => last,
-                None => {
+                Some(LastArrival::Known(last)) => Some(last),
+                Some(LastArrival::Unknown(at)) if now_ms - at < LOOK_AGAIN_MS => None,
+                _ => {
                     let last = last_arrival(log, shard.id, end).await?;
-                    self.lock().insert(shard.id, last);
+                    let found = last.map_or(LastArrival::Unknown(now_ms), LastArrival::Known);
+                    self.lock().insert(shard.id, found);
                     last
                 }
             };
@@ -65,13 +78,14 @@ impl Expiry {
         Ok(listed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, Option<i64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, LastArrival>> {
         self.last_arrivals.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// The arrival of the last record of the closed `shard` that ends at `end`, read a little way
-/// back from the end (further each time nothing but seals is found).
+/// back from the end (further each time nothing but seals is found); `i64::MIN` when the log
+/// let go of every entry it held.
 async fn last_arrival(
     log: &dyn StreamLog,
     shard: ShardId,
@@ -85,6 +99,10 @@ async fn last_arrival(
             Err(ReadError::Trimmed { .. }) => (log.reader(shard, ReadFrom::Oldest).await?, true),
             other => (other?, false),
         };
+        // Positions start at 0 or 1: past 1, the shard held entries, all of them let go.
+        if oldest && reader.position() >= end && end > 1 {
+            return Ok(Some(i64::MIN));
+        }
         let limit = ReadLimit { entries: back as usize + 1, bytes: usize::MAX };
         let batch = tokio::task::spawn_blocking(move || reader.read(limit))
             .await

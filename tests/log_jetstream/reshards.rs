@@ -180,3 +180,25 @@ async fn a_reshard_stored_by_a_node_that_crashed_before_sealing_is_finished_by_a
     assert_eq!(shards.len(), 1 + children.len());
     count(&read_all(&log_b).await, &acknowledged);
 }
+
+/// A closed shard's stream is fenced, not sealed: once every consumer passed its end, its
+/// records are purged as an open shard's are, and readers still find its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_shard_is_purged_once_its_consumers_passed_its_end() {
+    let _ = nats_urls_or_skip!();
+    let h = JetStreamHarness::new();
+    let log = h.node().await.open("purged", spec(1)).await.expect("opens");
+    assert!(log.append((0..5).map(|i| keyed(1, i)).collect()).await.iter().all(Result::is_ok));
+    let mut assignments = log.assignments("delivery").expect("a valid consumer");
+    let lease = assignments.next().await.expect("granted");
+    lease.state().await.expect("registers");
+    log.reshard(Reshard::Split { shard: ShardId(0), at: 1 << 127 }).await.expect("splits");
+    let ShardState::Closed { end } = log.shards()[0].state else { panic!("{:?}", log.shards()) };
+    let (before, ended) = read_shard(&log, ShardId(0)).await;
+    assert_eq!((before.len(), ended), (5, true));
+    lease.commit(Progress { markers: None, next_seq: Some(end) }).await.expect("commits");
+    let (after, ended) = read_shard(&log, ShardId(0)).await;
+    assert_eq!((after.len(), ended), (0, true), "purged, and still ends");
+    let appended = log.append(vec![keyed(1, 9)]).await.remove(0).expect("appended");
+    assert_ne!(appended.shard, ShardId(0), "a closed shard takes no appends");
+}

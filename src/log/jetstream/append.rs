@@ -30,7 +30,7 @@ use super::errors::{cause, classify, PublishFailure};
 use super::message::{ARRIVAL, EPOCH};
 use super::names;
 use super::stream_log::{LogShared, ShardHandle};
-use super::topology::seal_closed;
+use super::topology::fence_closed;
 use crate::log::{Append, AppendError, Appended, Cause, Route, ShardId};
 
 /// The first wait before a retry; it doubles up to [`MAX_BACKOFF`].
@@ -162,7 +162,19 @@ async fn publish_group(
     let mut backoff = FIRST_BACKOFF;
     loop {
         let started = Instant::now();
-        let outcomes = publish_all(shared, &shard, &group, &pending, arrival_ms, deadline).await;
+        let mut outcomes =
+            publish_all(shared, &shard, &group, &pending, arrival_ms, deadline).await;
+        let no_stream = |o: &Outcome| matches!(o, Outcome::Failed(PublishFailure::NoStream, _));
+        if outcomes.iter().any(no_stream) {
+            // A closed shard's stream moved away, or a stream is being made: which one?
+            let _ = shared.reload().await;
+            let now = if shard.is_closed() { PublishFailure::Closed } else { PublishFailure::Retry };
+            for outcome in outcomes.iter_mut().filter(|o| no_stream(o)) {
+                if let Outcome::Failed(failure, _) = outcome {
+                    *failure = now;
+                }
+            }
+        }
         metrics::histogram!("hydrant_jetstream_publish_latency_seconds", "stream" => shared.name.clone())
             .record(started.elapsed().as_secs_f64());
         let mut retry = Vec::new();
@@ -185,7 +197,7 @@ async fn publish_group(
                     shard.full.store(true, Ordering::Release);
                     Some(Err(AppendError::Full(why)))
                 }
-                Outcome::Failed(PublishFailure::Fatal, why) => {
+                Outcome::Failed(PublishFailure::Fatal | PublishFailure::NoStream, why) => {
                     Some(Err(AppendError::Unavailable(why)))
                 }
                 Outcome::Failed(PublishFailure::Closed, _) if !record.uncertain => None,
@@ -226,7 +238,7 @@ async fn publish_group(
 /// Most positions of a closed shard looked through for a record whose publish had no answer.
 const MOST_LOOKED_THROUGH: u64 = 100_000;
 
-/// The position of the message with id `id` in `shard`'s sealed stream at or after `floor`,
+/// The position of the message with id `id` in `shard`'s fenced stream at or after `floor`,
 /// if an earlier publish of it was stored before the shard closed.
 async fn stored_before_the_end(
     shared: &LogShared,
@@ -234,7 +246,7 @@ async fn stored_before_the_end(
     id: &str,
     floor: u64,
 ) -> Result<Option<u64>, Cause> {
-    let end = seal_closed(&shared.js, shard).await?;
+    let end = fence_closed(&shared.js, shard).await?;
     if end.saturating_sub(floor) > MOST_LOOKED_THROUGH {
         return Err(cause("append", "its shard closed while its publish had no answer"));
     }

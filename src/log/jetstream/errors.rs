@@ -15,7 +15,8 @@ pub const JS_MAX_BYTES: u64 = 10077;
 pub const JS_INSUFFICIENT_RESOURCES: u64 = 10023;
 /// `duplicate message id is in process` (the same id is being stored right now).
 pub const JS_DUPLICATE_IN_PROCESS: u64 = 10158;
-/// `invalid operation on sealed stream`: the shard closed (a reshard sealed its stream).
+/// `invalid operation on sealed stream` (Hydrant fences closed shards' streams instead, but a
+/// sealed one is closed as surely).
 pub const JS_STREAM_SEALED: u64 = 10109;
 /// `stream not found`.
 pub const JS_STREAM_NOT_FOUND: u64 = 10059;
@@ -67,6 +68,9 @@ pub enum PublishFailure {
     Full,
     /// The shard closed: route the record again, to its children.
     Closed,
+    /// No stream takes the subject: the shard closed (its stream was fenced), or a stream is
+    /// being made or moved; the caller looks which.
+    NoStream,
     /// Trying again will not help.
     Fatal,
 }
@@ -78,6 +82,7 @@ impl PublishFailure {
             PublishFailure::Retry => "retry",
             PublishFailure::Full => "full",
             PublishFailure::Closed => "closed",
+            PublishFailure::NoStream => "no_stream",
             PublishFailure::Fatal => "fatal",
         }
     }
@@ -86,12 +91,13 @@ impl PublishFailure {
 pub fn classify(e: &PublishError) -> PublishFailure {
     match e.kind() {
         PublishErrorKind::TimedOut
-        | PublishErrorKind::StreamNotFound
         | PublishErrorKind::BrokenPipe
         | PublishErrorKind::MaxAckPending => PublishFailure::Retry,
+        PublishErrorKind::StreamNotFound => PublishFailure::NoStream,
         _ => match js_code(e) {
             Some(JS_MAX_BYTES | JS_INSUFFICIENT_RESOURCES) => PublishFailure::Full,
-            Some(JS_DUPLICATE_IN_PROCESS | JS_STREAM_NOT_FOUND) => PublishFailure::Retry,
+            Some(JS_DUPLICATE_IN_PROCESS) => PublishFailure::Retry,
+            Some(JS_STREAM_NOT_FOUND) => PublishFailure::NoStream,
             Some(JS_STREAM_SEALED) => PublishFailure::Closed,
             _ => PublishFailure::Fatal,
         },

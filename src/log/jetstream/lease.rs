@@ -453,12 +453,9 @@ impl JetStreamLease {
         Ok(())
     }
 
-    /// Purges the shard below the lowest `next_seq` of its consumers. A closed shard's sealed
-    /// stream keeps everything until the log is deleted.
+    /// Purges the shard below the lowest `next_seq` of its consumers (a closed shard's too: its
+    /// fenced stream takes purges).
     async fn purge(&self) -> Result<(), LeaseError> {
-        if self.handle.is_closed() {
-            return Ok(());
-        }
         let listed = tokio::time::Instant::now();
         let consumers = consumers_of(&self.shared, self.held.shard).await?;
         let Some(min) = consumers.iter().filter_map(|(_, _, s)| s.next_seq).min() else {

@@ -28,7 +28,7 @@ use super::errors::{
 };
 use super::message::{decode, seal_headers, unix_ms, Decoded};
 use super::stream_log::{LogShared, ShardHandle};
-use super::topology::seal_closed;
+use super::topology::fence_closed;
 use crate::log::{
     Cause, Entry, ReadBatch, ReadError, ReadFrom, ReadLimit, Record, Seal, SealOutcome,
     SealProposal, ShardEnd, ShardId, ShardReader,
@@ -408,9 +408,14 @@ async fn publish_seal(
             Ok(ack) if !ack.duplicate && ack.sequence == p => return Ok(SealOutcome::Sealed(seal)),
             Ok(ack) => return seal_at(handle, ack.sequence).await,
             Err(e) if is_wrong_last_sequence(&e) => return seal_at(handle, p).await,
+            Err(e) if classify(&e) == PublishFailure::NoStream && closed_now(shared, handle).await => {
+                // The shard closed: its end follows (the pump queues it), not a seal.
+                fence_closed(&shared.js, handle).await.map_err(ReadError::Unavailable)?;
+                return Ok(SealOutcome::Moved);
+            }
             Err(e) if classify(&e) == PublishFailure::Closed => {
                 // The shard closed: its end follows (the pump queues it), not a seal.
-                seal_closed(&shared.js, handle).await.map_err(ReadError::Unavailable)?;
+                fence_closed(&shared.js, handle).await.map_err(ReadError::Unavailable)?;
                 return Ok(SealOutcome::Moved);
             }
             Err(e) if js_code(&e) == Some(JS_DUPLICATE_IN_PROCESS) => {
@@ -424,7 +429,7 @@ async fn publish_seal(
                 }
                 return Err(unavailable(&"the same seal stayed in process"));
             }
-            Err(e) if classify(&e) == PublishFailure::Retry => {
+            Err(e) if matches!(classify(&e), PublishFailure::Retry | PublishFailure::NoStream) => {
                 if tokio::time::Instant::now() + backoff >= deadline {
                     return Err(unavailable(&e));
                 }
@@ -434,6 +439,12 @@ async fn publish_seal(
             Err(e) => return Err(unavailable(&e)),
         }
     }
+}
+
+/// Whether `handle`'s shard is closed, after following the registry entry once more.
+async fn closed_now(shared: &LogShared, handle: &ShardHandle) -> bool {
+    let _ = shared.reload().await;
+    handle.is_closed()
 }
 
 /// What is stored at `position`, asked of the stream's leader (a replica may lag behind):

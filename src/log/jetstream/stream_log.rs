@@ -14,7 +14,7 @@ use super::node::Node;
 use super::reader::JetStreamReader;
 use super::store::JetStreamOptions;
 pub(super) use super::topology::ShardHandle;
-use super::topology::{seal_closed, Registry, Topology};
+use super::topology::{fence_closed, LogEntry, Registry, Topology};
 use crate::log::{
     Append, AppendError, Appended, Assignments, AtRestKeys, Capabilities, Cause, EncryptionError,
     LeaseError, ReadError, ReadFrom, Reshard, ReshardError, ShardId, ShardInfo, ShardProblem,
@@ -118,27 +118,32 @@ impl LogShared {
 
     /// Reads the registry entry again and follows a reshard stored there (by this node or
     /// another), then learns the end of every closed shard whose end it does not know yet,
-    /// sealing its stream if nobody did.
+    /// fencing its stream if nobody did.
     pub async fn reload(&self) -> Result<(), Cause> {
-        let _one = self.reloading.lock().await;
         let Some((revision, entry)) = self.registry.entry().await? else {
             return Ok(()); // Deleted: its handle is closed soon.
         };
+        self.follow(revision, &entry).await
+    }
+
+    /// Follows `entry`, read at `revision` (unless this node knows a later one).
+    pub async fn follow(&self, revision: u64, entry: &LogEntry) -> Result<(), Cause> {
+        let _one = self.reloading.lock().await;
         if revision > self.topology().revision {
             let known = self.handles();
-            let topology = self.registry.topology(revision, &entry, &known).await?;
+            let topology = self.registry.topology(revision, entry, &known).await?;
             let mut current = self.topology.write().unwrap_or_else(|e| e.into_inner());
             if topology.revision > current.revision {
                 *current = topology;
             }
         }
-        let unsealed: Vec<Arc<ShardHandle>> = self
+        let unfenced: Vec<Arc<ShardHandle>> = self
             .handles()
             .into_iter()
             .filter(|h| h.is_closed() && h.known_end().is_none())
             .collect();
-        for handle in unsealed {
-            let end = seal_closed(&self.js, &handle).await?;
+        for handle in unfenced {
+            let end = fence_closed(&self.js, &handle).await?;
             tracing::info!(stream = %self.name, shard = handle.id.0, end, "shard closed");
         }
         Ok(())
@@ -257,7 +262,7 @@ impl StreamLog for JetStreamLog {
                 "the log is closed",
             )));
         }
-        let (children, revision, _) = match self.shared.registry.commit(change).await {
+        let (children, revision, entry) = match self.shared.registry.commit(change).await {
             Ok(committed) => committed,
             Err(e) => {
                 // A refusal may come from a lineage this node did not follow yet.
@@ -267,7 +272,8 @@ impl StreamLog for JetStreamLog {
         };
         tracing::info!(stream = %self.shared.name, ?change, ?children, revision, "resharded");
         // Stored: whatever fails now, every node finishes it when it meets the closed shards.
-        if let Err(e) = self.shared.reload().await {
+        // What it stored, not a read that a replica behind may answer.
+        if let Err(e) = self.shared.follow(revision, &entry).await {
             tracing::warn!(stream = %self.shared.name, error = %e,
                 "resharded, but cannot seal the closed shards now: the next look does");
         }

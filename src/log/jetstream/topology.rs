@@ -4,13 +4,15 @@
 //! - **Commit point**: a reshard makes the children's streams, then stores the new lineage
 //!   with a compare-and-set on the registry entry. Of two nodes resharding one log at once,
 //!   one wins; the other plans again on what won (or is refused by Kinesis' rules).
-//! - **The end of a closed shard** is not stored: its stream is *sealed* (JetStream refuses
-//!   every later write to a sealed stream, publishes and purges alike), so it ends where the
-//!   sealed stream ends, the same for every node. Whoever first needs the end seals the stream
-//!   (sealing twice is harmless): the resharding node at once, or any node whose append,
-//!   seal or reader meets the closed shard, so a crash right after the commit loses nothing.
-//! - **Nodes follow** the registry entry (every second, and at once when a publish meets a
-//!   sealed stream): appends that went to a shard before its stream was sealed are before its
+//! - **The end of a closed shard** is not stored: its stream is *fenced*, moved to a subject
+//!   nobody publishes to (`<subject>.closed`), so every later publish and seal to the shard finds
+//!   no stream, and the shard ends where its stream ends when it moved, the same for every
+//!   node. Whoever first needs the end fences the stream (twice is harmless): the resharding
+//!   node at once, or any node whose append, seal or reader meets the closed shard, so a crash
+//!   right after the commit loses nothing. (Not JetStream's `sealed`: a sealed stream cannot be
+//!   purged, so a closed shard would keep its records after every consumer passed them.)
+//! - **Nodes follow** the registry entry (every second, and at once when a publish finds no
+//!   stream): appends that went to a shard before its stream was fenced are before its
 //!   end; those refused after it are routed again, to the children.
 
 use std::collections::HashMap;
@@ -116,7 +118,7 @@ pub(super) struct ShardHandle {
     pub cached: Mutex<(u64, u64, i64)>,
     /// Whether the lineage says it is closed.
     pub closed: AtomicBool,
-    /// Its end once it is closed and its stream sealed (readers wait on it).
+    /// Its end once it is closed and its stream fenced (readers wait on it).
     pub end: watch::Sender<Option<u64>>,
 }
 
@@ -239,6 +241,26 @@ impl Registry {
         }
     }
 
+    /// The entry and its revision as the bucket's leader has them (a direct get may answer
+    /// from a replica that is behind, and a compare-and-set on it would fail).
+    async fn entry_from_leader(&self) -> Result<Option<(u64, LogEntry)>, Cause> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        let subject = format!("{}{}", self.logs.prefix, self.key);
+        let message = match self.logs.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) => return Err(cause("reading the log registry", e)),
+        };
+        let removed = (message.headers.get("KV-Operation"))
+            .is_some_and(|op| op.as_str() == "DEL" || op.as_str() == "PURGE");
+        if removed {
+            return Ok(None);
+        }
+        let value: LogEntry = serde_json::from_slice(&message.payload)
+            .map_err(|e| cause(format!("the log registry's entry {} is damaged", self.key), e))?;
+        Ok((value.log_id == self.log_id && !value.deleting).then_some((message.sequence, value)))
+    }
+
     /// Opens (creating) the stream of `shard`.
     pub async fn shard_stream(&self, shard: ShardId) -> Result<Arc<ShardHandle>, Cause> {
         let config = shard_config(&self.options, &self.stream, &self.log_id, shard);
@@ -290,7 +312,8 @@ impl Registry {
     ) -> Result<(Vec<ShardId>, u64, LogEntry), ReshardError> {
         let unavailable = ReshardError::Unavailable;
         for _ in 0..RESHARD_RACES {
-            let Some((revision, mut entry)) = self.entry().await.map_err(unavailable)? else {
+            let Some((revision, mut entry)) = self.entry_from_leader().await.map_err(unavailable)?
+            else {
                 return Err(unavailable(cause(&self.stream, "the log was deleted")));
             };
             let mut lineage = entry.lineage().map_err(unavailable)?;
@@ -310,9 +333,14 @@ impl Registry {
     }
 }
 
-/// Seals `handle`'s stream (once its shard is closed) and learns its end: one past the
-/// sealed stream's last position.
-pub(super) async fn seal_closed(
+/// The subject a closed shard's stream moves to: nobody publishes there.
+fn closed_subject(subject: &str) -> String {
+    format!("{subject}.closed")
+}
+
+/// Fences `handle`'s stream (once its shard is closed) and learns its end: one past the
+/// fenced stream's last position.
+pub(super) async fn fence_closed(
     js: &jetstream::Context,
     handle: &ShardHandle,
 ) -> Result<u64, Cause> {
@@ -320,24 +348,20 @@ pub(super) async fn seal_closed(
         return Ok(end);
     }
     let name = handle.stream.cached_info().config.name.clone();
+    let fenced = vec![closed_subject(&handle.subject)];
     let mut tries = 0;
     let info = loop {
         let info = (handle.stream.get_info().await)
             .map_err(|e| cause(format!("reading the NATS stream {name}"), e))?;
-        if info.config.sealed {
+        if info.config.subjects == fenced {
             break info;
         }
-        // What sealing sets anyway: so that a config read before another node sealed it
-        // does not ask to take them back.
-        let config =
-            stream::Config { sealed: true, deny_purge: true, deny_delete: true, ..info.config };
+        let config = stream::Config { subjects: fenced.clone(), ..info.config };
         match js.update_stream(config).await {
             Ok(_) => continue,
-            Err(e) if tries >= 5 => {
-                return Err(cause(format!("sealing the NATS stream {name}"), e))
-            }
+            Err(e) if tries >= 5 => return Err(cause(format!("fencing the NATS stream {name}"), e)),
             Err(e) => {
-                tracing::debug!(stream = %name, error = %e, "cannot seal a stream yet");
+                tracing::debug!(stream = %name, error = %e, "cannot fence a stream yet");
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
