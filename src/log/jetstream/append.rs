@@ -168,7 +168,8 @@ async fn publish_group(
         if outcomes.iter().any(no_stream) {
             // A closed shard's stream moved away, or a stream is being made: which one?
             let _ = shared.reload().await;
-            let now = if shard.is_closed() { PublishFailure::Closed } else { PublishFailure::Retry };
+            let now =
+                if shard.is_closed() { PublishFailure::Closed } else { PublishFailure::Retry };
             for outcome in outcomes.iter_mut().filter(|o| no_stream(o)) {
                 if let Outcome::Failed(failure, _) = outcome {
                     *failure = now;

@@ -408,7 +408,9 @@ async fn publish_seal(
             Ok(ack) if !ack.duplicate && ack.sequence == p => return Ok(SealOutcome::Sealed(seal)),
             Ok(ack) => return seal_at(handle, ack.sequence).await,
             Err(e) if is_wrong_last_sequence(&e) => return seal_at(handle, p).await,
-            Err(e) if classify(&e) == PublishFailure::NoStream && closed_now(shared, handle).await => {
+            Err(e)
+                if classify(&e) == PublishFailure::NoStream && closed_now(shared, handle).await =>
+            {
                 // The shard closed: its end follows (the pump queues it), not a seal.
                 fence_closed(&shared.js, handle).await.map_err(ReadError::Unavailable)?;
                 return Ok(SealOutcome::Moved);

@@ -312,7 +312,8 @@ impl Registry {
     ) -> Result<(Vec<ShardId>, u64, LogEntry), ReshardError> {
         let unavailable = ReshardError::Unavailable;
         for _ in 0..RESHARD_RACES {
-            let Some((revision, mut entry)) = self.entry_from_leader().await.map_err(unavailable)?
+            let Some((revision, mut entry)) =
+                self.entry_from_leader().await.map_err(unavailable)?
             else {
                 return Err(unavailable(cause(&self.stream, "the log was deleted")));
             };
@@ -359,7 +360,9 @@ pub(super) async fn fence_closed(
         let config = stream::Config { subjects: fenced.clone(), ..info.config };
         match js.update_stream(config).await {
             Ok(_) => continue,
-            Err(e) if tries >= 5 => return Err(cause(format!("fencing the NATS stream {name}"), e)),
+            Err(e) if tries >= 5 => {
+                return Err(cause(format!("fencing the NATS stream {name}"), e))
+            }
             Err(e) => {
                 tracing::debug!(stream = %name, error = %e, "cannot fence a stream yet");
                 tries += 1;
