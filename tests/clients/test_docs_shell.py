@@ -60,6 +60,7 @@ RUN = {
     ("docs/kinesis.md", "aws firehose create-delivery-stream --endpoint-url http://127.0.0.1:4573"): "test_kinesis_example_puts_and_gets_a_record",
     ("docs/performance.md", "cargo build --release"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "cargo build --bin hydrant"): "test_benchmark_commands_use_flags_that_exist",
+    ("docs/performance.md", "# the Kinesis API next to the Firehose path"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "scripts/services.sh up && ."): "test_cluster_benchmark_commands_use_flags_that_exist",
 }
 
@@ -439,6 +440,7 @@ def test_benchmark_commands_use_flags_that_exist():
     """The benchmarks are not run here (each loads the machine for its duration); every flag
     they pass is one `hydrant bench` has."""
     commands = (example("docs/performance.md", "cargo build --release") + "\n"
+                + example("docs/performance.md", "# the Kinesis API next to the Firehose path") + "\n"
                 + example("docs/performance.md", "cargo build --bin hydrant")).replace("\\\n", " ")
     flags = set(re.findall(r"(?<=\s)--[a-z0-9-]+", "\n".join(
         line for line in commands.splitlines() if "hydrant bench" in line)))
