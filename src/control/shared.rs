@@ -20,7 +20,6 @@ use std::io;
 use std::path::PathBuf;
 
 use async_nats::jetstream::kv;
-use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
 use futures::{Future, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -30,7 +29,7 @@ use super::persist::{fingerprint, StoredStream};
 use super::store::{DefinitionStore, Expect, SharedChange, StoreError, WriteError};
 use crate::config::DeliveryStreamConfig;
 use crate::log::jetstream::{
-    follow_keys, is_already_created, is_wrong_last_revision, key_name, key_token, Nats,
+    follow_keys, is_already_created, is_wrong_last_revision, key_name, key_token, open_bucket, Nats,
 };
 
 /// Key prefix of the streams of the API.
@@ -133,26 +132,8 @@ impl KvDefinitions {
         replicas: usize,
     ) -> Result<Self, SharedStoreError> {
         let name = format!("{namespace}-control");
-        let js = nats.jetstream();
-        let bucket = match js.get_key_value(&name).await {
-            Ok(bucket) => bucket,
-            Err(_) => {
-                let config = kv::Config {
-                    bucket: name.clone(),
-                    history: 10,
-                    num_replicas: replicas,
-                    storage: StorageType::File,
-                    ..Default::default()
-                };
-                match js.create_key_value(config).await {
-                    Ok(bucket) => bucket,
-                    // Another node made it meanwhile.
-                    Err(created) => js.get_key_value(&name).await.map_err(|_| {
-                        SharedStoreError { bucket: name.clone(), reason: created.to_string() }
-                    })?,
-                }
-            }
-        };
+        let bucket = (open_bucket(nats.jetstream(), &name, replicas, 10).await)
+            .map_err(|reason| SharedStoreError { bucket: name.clone(), reason })?;
         Ok(Self { bucket, name, runtime: tokio::runtime::Handle::current() })
     }
 

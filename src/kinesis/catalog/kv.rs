@@ -14,7 +14,6 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
-use async_nats::jetstream::stream::StorageType;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -23,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::{Catalog, CatalogChange, CatalogError, StoredStream};
 use crate::log::jetstream::{
-    follow_keys, is_already_created, is_wrong_last_revision, key_name, key_token, Nats,
+    follow_keys, is_already_created, is_wrong_last_revision, key_name, key_token, open_bucket, Nats,
 };
 
 /// Key prefix of the streams.
@@ -67,29 +66,10 @@ impl KvCatalog {
         node: &str,
     ) -> Result<Self, CatalogError> {
         let name = format!("{namespace}-kinesis");
-        let js = nats.jetstream();
-        let bucket = match js.get_key_value(&name).await {
-            Ok(bucket) => bucket,
-            Err(_) => {
-                let config = kv::Config {
-                    bucket: name.clone(),
-                    history: 10,
-                    num_replicas: replicas,
-                    storage: StorageType::File,
-                    ..Default::default()
-                };
-                match js.create_key_value(config).await {
-                    Ok(bucket) => bucket,
-                    // Another node made it meanwhile.
-                    Err(created) => {
-                        js.get_key_value(&name).await.map_err(|_| CatalogError::Unavailable {
-                            at: format!("nats key-value bucket {name}"),
-                            reason: created.to_string(),
-                        })?
-                    }
-                }
-            }
-        };
+        let bucket =
+            (open_bucket(nats.jetstream(), &name, replicas, 10).await).map_err(|reason| {
+                CatalogError::Unavailable { at: format!("nats key-value bucket {name}"), reason }
+            })?;
         let me =
             Lead { node: node.to_string(), incarnation: uuid::Uuid::new_v4().simple().to_string() };
         Ok(Self { bucket, name, me, seen: tokio::sync::Mutex::new(None) })

@@ -25,6 +25,7 @@
 
 mod append;
 mod at_rest;
+mod bucket;
 pub mod connect;
 mod errors;
 mod follow;
@@ -39,6 +40,7 @@ mod stream_log;
 mod take;
 mod topology;
 
+pub use bucket::open_bucket;
 pub use connect::{Nats, NatsAuth, NatsError, NatsOptions, NatsTls};
 pub use errors::{is_already_created, is_wrong_last_revision};
 pub use follow::follow_keys;

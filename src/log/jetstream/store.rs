@@ -11,13 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use tokio::sync::OnceCell;
 
 use super::at_rest::AtRest;
+use super::bucket::open_bucket;
 use super::connect::Nats;
 use super::errors::{cause, is_already_created, is_wrong_last_revision};
 use super::names::{key_token, random_id, stream_name};
@@ -118,25 +119,8 @@ impl JetStreamStore {
     }
 
     async fn bucket(&self, name: String) -> Result<kv::Store, Cause> {
-        if let Ok(store) = self.js().get_key_value(&name).await {
-            return Ok(store);
-        }
-        let config = kv::Config {
-            bucket: name.clone(),
-            history: 1,
-            num_replicas: self.options.replicas,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        };
-        match self.js().create_key_value(config).await {
-            Ok(store) => Ok(store),
-            // Another node made it meanwhile.
-            Err(created) => self
-                .js()
-                .get_key_value(&name)
-                .await
-                .map_err(|_| cause(format!("creating the NATS bucket {name}"), created)),
-        }
+        (open_bucket(self.js(), &name, self.options.replicas, 1).await)
+            .map_err(|e| cause(format!("creating the NATS bucket {name}"), e))
     }
 
     /// Where the registry entry of `stream`'s log (`entry`) is.
