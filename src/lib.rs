@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod processors;
 pub mod registry;
+pub mod replay;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

@@ -68,6 +68,9 @@ enum Command {
     },
     /// Measure a server: PutRecordBatch throughput and latency, end-to-end delivery, memory.
     Bench(Box<hydrant::bench::BenchArgs>),
+    /// Deliver a time range of a stream's retained records again, exactly once, to a new
+    /// prefix of its destination or through another stream, and show progress until done.
+    Replay(Box<hydrant::replay::cli::ReplayArgs>),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,9 @@ fn main() -> ExitCode {
         Command::Validate { file } => validate(&file),
         Command::Decrypt { key_files } => decrypt(&key_files),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(hydrant::bench::run(*args))),
+        Command::Replay(args) => {
+            runtime().and_then(|rt| rt.block_on(hydrant::replay::cli::run(*args)))
+        }
     };
     match result {
         Ok(code) => code,

@@ -50,21 +50,29 @@ pub const KINESIS_OPERATIONS: [&str; 21] = [
     "StopStreamEncryption",
 ];
 
-/// An AWS service whose API Hydrant serves.
+/// Hydrant's own operations, on the same port and in the same JSON protocol: replays
+/// (`src/replay/`).
+pub const HYDRANT_OPERATIONS: [&str; 4] =
+    ["StartReplay", "DescribeReplay", "ListReplays", "DescribeReplayWindow"];
+
+/// An AWS service whose API Hydrant serves (and Hydrant's own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Service {
     Firehose,
     Kinesis,
+    /// Hydrant's own operations (replays), signed for the service name `hydrant`.
+    Hydrant,
 }
 
 impl Service {
-    pub const ALL: [Service; 2] = [Service::Firehose, Service::Kinesis];
+    pub const ALL: [Service; 3] = [Service::Firehose, Service::Kinesis, Service::Hydrant];
 
     /// Its IAM prefix and SigV4 signing name (`firehose`, `kinesis`).
     pub fn id(self) -> &'static str {
         match self {
             Service::Firehose => "firehose",
             Service::Kinesis => "kinesis",
+            Service::Hydrant => "hydrant",
         }
     }
 
@@ -73,6 +81,7 @@ impl Service {
         match self {
             Service::Firehose => &OPERATIONS,
             Service::Kinesis => &KINESIS_OPERATIONS,
+            Service::Hydrant => &HYDRANT_OPERATIONS,
         }
     }
 
@@ -81,6 +90,7 @@ impl Service {
         match self {
             Service::Firehose => "Firehose_20150804.",
             Service::Kinesis => "Kinesis_20131202.",
+            Service::Hydrant => "Hydrant_20261208.",
         }
     }
 
@@ -101,6 +111,7 @@ impl fmt::Display for Service {
         f.write_str(match self {
             Service::Firehose => "Firehose",
             Service::Kinesis => "Kinesis",
+            Service::Hydrant => "Hydrant",
         })
     }
 }
@@ -118,14 +129,17 @@ impl ActionPattern {
     /// Parses `firehose:<Operation>` or `kinesis:<Operation>`; the error says what is wrong and
     /// what to write.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let example = "write firehose:<Operation> or kinesis:<Operation>, e.g. \
-                       firehose:PutRecordBatch, firehose:Describe*, kinesis:Get* or firehose:*";
+        let example = "write firehose:<Operation>, kinesis:<Operation> or hydrant:<Operation>, \
+                       e.g. firehose:PutRecordBatch, firehose:Describe*, kinesis:Get*, \
+                       hydrant:StartReplay or firehose:*";
         let lower = text.trim().to_ascii_lowercase();
         let parsed = (Service::ALL.into_iter()).find_map(|service| {
             Some((service, lower.strip_prefix(service.id())?.strip_prefix(':')?))
         });
         let Some((service, operation)) = parsed else {
-            return Err(format!("{text:?} is not a Firehose or Kinesis action; {example}"));
+            return Err(format!(
+                "{text:?} is not a Firehose or Kinesis action (nor a Hydrant one); {example}"
+            ));
         };
         if operation.is_empty()
             || !operation.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*')

@@ -20,6 +20,7 @@ pub mod error;
 pub mod kinesis;
 pub(crate) mod ops;
 mod record_id;
+mod replay_ops;
 mod wire;
 
 use std::borrow::Cow;
@@ -65,6 +66,8 @@ pub struct AppState {
     /// The Kinesis Data Streams (embedded core only; `None` answers that the API is not
     /// served).
     pub kinesis: Option<Arc<crate::kinesis::KinesisStreams>>,
+    /// Replays (`Hydrant_20261208.*`); `None` answers that they are not available.
+    pub replays: Option<Arc<crate::replay::Replays>>,
 }
 
 impl AppState {
@@ -77,7 +80,14 @@ impl AppState {
             auth: None,
             body_rate: BodyRate::default(),
             kinesis: None,
+            replays: None,
         }
+    }
+
+    /// Serves the replay operations on `replays`.
+    pub fn with_replays(mut self, replays: Arc<crate::replay::Replays>) -> Self {
+        self.replays = Some(replays);
+        self
     }
 
     /// Serves the Kinesis Data Streams API on `streams`.
@@ -292,6 +302,7 @@ async fn dispatch(
     let may_use = |name: &str| restricted.is_none_or(|caller| caller.may_use(name));
     let result = match service {
         Service::Kinesis => kinesis::dispatch(state, operation, &body, &may_use).await,
+        Service::Hydrant => replay_ops::dispatch(state, operation, &body, &may_use).await,
         Service::Firehose => firehose_operation(state, operation, &body, &may_use).await,
     };
     // A key limited to some streams does not get to learn the others' names.
@@ -354,6 +365,7 @@ fn authorize(
     let name = match service {
         Service::Firehose => stream_name(body)?,
         Service::Kinesis => kinesis::stream_named(body),
+        Service::Hydrant => stream_name(body)?,
     };
     let key = &caller.access_key_id;
     if !action_allowed {
@@ -420,7 +432,7 @@ fn access_denied(
     let config = state.control.config();
     let (region, account) = (&config.region, &config.account_id);
     let resource = match service {
-        Service::Firehose => {
+        Service::Firehose | Service::Hydrant => {
             let stream = stream.filter(|s| crate::names::is_valid_stream_name(s)).unwrap_or("*");
             format!("arn:aws:firehose:{region}:{account}:deliverystream/{stream}")
         }
@@ -463,6 +475,7 @@ fn operation(headers: &HeaderMap) -> Result<(Service, &'static str), ApiError> {
         let what = match service {
             Service::Firehose => "operation",
             Service::Kinesis => "Kinesis operation",
+            Service::Hydrant => "Hydrant operation",
         };
         ApiError::new(
             ErrorType::UnknownOperation,

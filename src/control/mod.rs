@@ -112,6 +112,16 @@ impl ControlPlane {
         &self.registry
     }
 
+    /// What streams' pipelines are built with (the WebAssembly engine): a replay builds one.
+    pub(crate) fn build_context(&self) -> &BuildContext {
+        &self.build
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The server settings and config-file streams as last applied.
     pub fn config(&self) -> Arc<Config> {
         self.config.read().expect("not poisoned").clone()

@@ -26,7 +26,7 @@ pub struct Workers {
 struct Running {
     threads: Vec<JoinHandle<()>>,
     /// Per consumer and shard, the status of its latest worker.
-    statuses: BTreeMap<(&'static str, ShardId), Arc<WorkerStatus>>,
+    statuses: BTreeMap<(Arc<str>, ShardId), Arc<WorkerStatus>>,
     /// Set once the workers are asked to stop: no more are started.
     stopping: bool,
 }
@@ -52,19 +52,20 @@ impl Workers {
     /// worker as it comes.
     pub fn consume(
         &mut self,
-        consumer: &'static str,
+        consumer: impl Into<Arc<str>>,
         mut assignments: Assignments,
         factory: WorkerFactory,
     ) -> std::io::Result<()> {
+        let consumer: Arc<str> = consumer.into();
         while let Some(lease) = assignments.try_next() {
-            start(&self.running, &self.signals, consumer, lease, &factory)?;
+            start(&self.running, &self.signals, &consumer, lease, &factory)?;
         }
         let (running, signals) = (self.running.clone(), self.signals.clone());
         self.followers.push(tokio::spawn(async move {
             while let Some(lease) = assignments.next().await {
                 let shard = lease.shard();
-                if let Err(e) = start(&running, &signals, consumer, lease, &factory) {
-                    tracing::error!(consumer, shard = shard.0, error = %e,
+                if let Err(e) = start(&running, &signals, &consumer, lease, &factory) {
+                    tracing::error!(consumer = %consumer, shard = shard.0, error = %e,
                         "cannot start the delivery worker of a granted shard");
                 }
             }
@@ -76,7 +77,7 @@ impl Workers {
     pub fn statuses(&self, consumer: &str) -> Vec<(ShardId, Arc<WorkerStatus>)> {
         let running = self.running.lock().expect("not poisoned");
         (running.statuses.iter())
-            .filter(|((c, _), _)| *c == consumer)
+            .filter(|((c, _), _)| &**c == consumer)
             .map(|((_, shard), status)| (*shard, status.clone()))
             .collect()
     }
@@ -138,7 +139,7 @@ impl Workers {
 fn start(
     running: &Mutex<Running>,
     signals: &WorkerSignals,
-    consumer: &'static str,
+    consumer: &Arc<str>,
     lease: Arc<dyn ShardLease>,
     factory: &WorkerFactory,
 ) -> std::io::Result<()> {
@@ -150,6 +151,6 @@ fn start(
     let status = Arc::new(WorkerStatus::new());
     let worker = factory(lease, status.clone(), signals.receiver());
     running.threads.extend(worker.spawn()?);
-    running.statuses.insert((consumer, shard), status);
+    running.statuses.insert((consumer.clone(), shard), status);
     Ok(())
 }

@@ -9,7 +9,6 @@ mod expiry;
 mod iterator;
 pub mod on_demand;
 pub mod record;
-pub mod retention;
 mod sequence;
 pub mod source;
 mod streams;

@@ -37,6 +37,8 @@ pub mod jetstream;
 mod lineage;
 #[cfg(test)]
 pub(crate) mod memory;
+pub mod range;
+pub mod retention;
 mod types;
 
 use std::fmt;

@@ -5,11 +5,13 @@
 
 mod backup;
 mod error;
+mod replay;
 mod stages;
 #[cfg(test)]
 mod tests;
 
 pub use error::StartError;
+pub use replay::{start_replay, ReplayOpening};
 
 use std::sync::Arc;
 
@@ -197,37 +199,7 @@ impl Pipeline {
         let threads = |source| StartError::Threads { stream: name.to_string(), source };
         let runtime = tokio::runtime::Handle::current();
         let mut workers = Workers::new();
-        let first = Arc::new(std::sync::Mutex::new(stages));
-        let restart_stages: StagesFactory = {
-            let (build, namer, rules) =
-                (self.build.clone(), self.namer.clone(), self.key_rules.clone());
-            Arc::new(move || build.stages(&namer, &rules, version))
-        };
-        let evaluates_jq =
-            self.build.processors.as_ref().is_some_and(|p| p.metadata_extractor().is_some());
-        let delivery: WorkerFactory = {
-            let (name, log, metrics, runtime) =
-                (name.to_string(), log.clone(), metrics.clone(), runtime.clone());
-            let (policy, codec, sink) = (self.policy, self.codec.clone(), self.sink.clone());
-            Arc::new(move |lease, status, stop| ShardWorker {
-                restart_stages: restart_stages.clone(),
-                evaluates_jq,
-                stream: name.clone(),
-                log: log.clone(),
-                shard_index: lease.shard().0,
-                lease,
-                version,
-                policy,
-                codec: codec.clone(),
-                // The first workers take the stages built at the start; later ones build theirs.
-                stages: std::sync::Mutex::new(first.lock().expect("not poisoned").pop()),
-                sink: sink.clone(),
-                metrics: metrics.clone(),
-                status,
-                stop,
-                runtime: runtime.clone(),
-            })
-        };
+        let delivery = self.delivery_factory(name, log, version, metrics, stages);
         let started = workers.consume(CONSUMER, consume(CONSUMER)?, delivery);
         if let Err(source) = started {
             workers.abandon();
@@ -266,6 +238,48 @@ impl Pipeline {
             }
         }
         Ok(workers)
+    }
+
+    /// Makes the delivery worker of each lease granted on `log`: it names objects as stream
+    /// `identity` (whose name the object ids derive from) with `version`; the first workers take
+    /// `stages`, later ones build theirs.
+    fn delivery_factory(
+        &self,
+        identity: &str,
+        log: &Arc<dyn StreamLog>,
+        version: u64,
+        metrics: &Metrics,
+        stages: Vec<Stages>,
+    ) -> WorkerFactory {
+        let first = Arc::new(std::sync::Mutex::new(stages));
+        let restart_stages: StagesFactory = {
+            let (build, namer, rules) =
+                (self.build.clone(), self.namer.clone(), self.key_rules.clone());
+            Arc::new(move || build.stages(&namer, &rules, version))
+        };
+        let evaluates_jq =
+            self.build.processors.as_ref().is_some_and(|p| p.metadata_extractor().is_some());
+        let (name, log, metrics) = (identity.to_string(), log.clone(), metrics.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let (policy, codec, sink) = (self.policy, self.codec.clone(), self.sink.clone());
+        Arc::new(move |lease, status, stop| ShardWorker {
+            restart_stages: restart_stages.clone(),
+            evaluates_jq,
+            stream: name.clone(),
+            log: log.clone(),
+            shard_index: lease.shard().0,
+            lease,
+            version,
+            policy,
+            codec: codec.clone(),
+            // The first workers take the stages built at the start; later ones build theirs.
+            stages: std::sync::Mutex::new(first.lock().expect("not poisoned").pop()),
+            sink: sink.clone(),
+            metrics: metrics.clone(),
+            status,
+            stop,
+            runtime: runtime.clone(),
+        })
     }
 }
 

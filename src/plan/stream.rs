@@ -11,6 +11,9 @@ use super::backup::{check_backup, BackupPlan};
 use super::s3::{check_extended_s3, check_s3_destination};
 use super::tags::check_tags;
 
+/// Range of `hydrant.retention_hours` (up to a year, as Kinesis).
+pub const RETENTION_HOURS_RANGE: std::ops::RangeInclusive<u32> = 0..=8760;
+
 /// Range of `hydrant.shards`.
 pub const SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
 
@@ -99,6 +102,19 @@ pub(super) fn check_stream(
             format!("{path}.hydrant.shards"),
             format!("must be {}..={}, got {shards}", SHARDS_RANGE.start(), SHARDS_RANGE.end()),
         ));
+    }
+    if let Some(hours) = stream.hydrant.retention_hours {
+        if !RETENTION_HOURS_RANGE.contains(&hours) {
+            issues.push(Issue::new(
+                format!("{path}.hydrant.retention_hours"),
+                format!(
+                    "must be {}..={} hours (365 days), got {hours}; 0 keeps only what is not \
+                     delivered yet",
+                    RETENTION_HOURS_RANGE.start(),
+                    RETENTION_HOURS_RANGE.end()
+                ),
+            ));
+        }
     }
     Some(CheckedStream {
         destination: destination?,

@@ -13,7 +13,8 @@ use crate::kinesis::catalog::{Catalog, FileCatalog, KvCatalog};
 use crate::log::jetstream::{
     JetStreamOptions, JetStreamStore, LeaseTiming, NatsAuth, NatsOptions, NatsTls,
 };
-use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions, LogStore};
+use crate::log::{DiskBudget, EmbeddedStore, FsyncPolicy, LogOptions, LogStore, StreamLog};
+use crate::replay::Pressure;
 
 /// Where a server's streams live.
 pub(super) struct Core {
@@ -23,7 +24,13 @@ pub(super) struct Core {
     pub kinesis: Arc<dyn Catalog>,
     /// The embedded log, which tidies its directory once every stream has opened.
     pub embedded: Option<Arc<EmbeddedStore>>,
+    /// Whether a stream's log is close to its limit: delivered records kept for replays then
+    /// give way (`replay::keep_retention`).
+    pub pressure: Pressure,
 }
+
+/// Share of a limit from which a log counts as nearly full.
+const NEARLY_FULL: f64 = 0.8;
 
 impl Core {
     /// Opens the core `config` names. For a cluster, this connects (waiting while no NATS
@@ -55,8 +62,13 @@ impl Core {
             ..LogOptions::default()
         };
         let budget = DiskBudget::new(config.storage.max_bytes);
-        let store = Arc::new(EmbeddedStore::new(&config.data_dir, options, budget));
+        let store = Arc::new(EmbeddedStore::new(&config.data_dir, options, budget.clone()));
+        // One budget for every stream's log.
+        let pressure: Pressure = Arc::new(move |_: &dyn StreamLog| {
+            budget.max().is_some_and(|max| budget.used() as f64 >= max as f64 * NEARLY_FULL)
+        });
         Self {
+            pressure,
             store: store.clone(),
             definitions: Arc::new(FileDefinitions::new(&config.data_dir)),
             kinesis: Arc::new(FileCatalog::new(&config.data_dir)),
@@ -90,7 +102,14 @@ impl Core {
             })?;
         tracing::info!(node = %node, namespace = core.namespace(), replicas,
             "streams live on the nats jetstream cluster; definitions are shared by its nodes");
+        let per_shard = core.max_bytes_per_shard;
+        let pressure: Pressure = Arc::new(move |log: &dyn StreamLog| {
+            per_shard.is_some_and(|max| {
+                log.stats().iter().any(|s| s.bytes as f64 >= max as f64 * NEARLY_FULL)
+            })
+        });
         Ok(Self {
+            pressure,
             store: Arc::new(JetStreamStore::new(nats, options)),
             definitions: Arc::new(definitions),
             kinesis: Arc::new(kinesis),

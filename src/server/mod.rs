@@ -50,6 +50,8 @@ pub enum ServerError {
     Kinesis(#[from] crate::kinesis::KinesisError),
     #[error("storage.encryption: {0}")]
     KinesisKeys(String),
+    #[error("cannot open the replays: {0}")]
+    Replays(#[from] crate::replay::ReplayError),
     #[error("{}: {source}", source.field())]
     Tls {
         #[from]
@@ -61,6 +63,8 @@ pub enum ServerError {
 /// crash looks like to the log: nothing acknowledged is lost either way.
 pub struct Hydrant {
     pub state: AppState,
+    /// Stops retention's upkeep.
+    retention: tokio::sync::watch::Sender<bool>,
     shutdown_timeout: Duration,
     _lock: File,
 }
@@ -82,7 +86,7 @@ impl Hydrant {
         let metrics = Metrics::global();
         // One WebAssembly engine per server: every stream's transforms are compiled in it.
         let build = BuildContext::new(crate::wasm_host::TransformEngine::new()?);
-        let (store, definitions) = (core.store, core.definitions);
+        let (store, definitions, pressure) = (core.store, core.definitions, core.pressure);
         // The Kinesis Data Streams API, on the embedded core and on a cluster alike.
         let kinesis = Arc::new(blocking(|| open_kinesis(config, store.clone(), core.kinesis))?);
         let reshards = metrics.clone();
@@ -102,11 +106,21 @@ impl Hydrant {
         }
         control.resume_deletions(control.pending_deletions());
         control.follow_shared_changes();
+        let replays = crate::replay::Replays::open(control.clone(), dir.join("replays"))?;
+        replays.resume();
+        let retention = tokio::sync::watch::channel(false).0;
+        tokio::spawn(crate::replay::keep_retention(
+            control.clone(),
+            pressure,
+            retention.subscribe(),
+        ));
         let verifier = api::Verifier::from_config(&config.auth, &config.region);
         let state = (AppState::new(control, metrics).with_auth(verifier).with_http(&config.http))
-            .with_kinesis(kinesis);
+            .with_kinesis(kinesis)
+            .with_replays(replays);
         Ok(Self {
             state,
+            retention,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
             _lock: lock,
         })
@@ -122,6 +136,11 @@ impl Hydrant {
     async fn shutdown_by(self, deadline: tokio::time::Instant) {
         let control = self.state.control.clone();
         let kinesis = self.state.kinesis.clone();
+        // Replays stop where they are and resume at the next start.
+        if let Some(replays) = &self.state.replays {
+            replays.stop();
+        }
+        self.retention.send_replace(true);
         drop(self.state);
         control.shutdown(deadline).await;
         if let Some(kinesis) = kinesis {

@@ -107,6 +107,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "telemetry",
         ],
     ),
+    // Replays: a stream's pipeline again, on a range of its log.
+    ("replay", &["clock", "config", "control", "delivery", "log", "pipeline", "plan", "registry"]),
     // HTTP: connections, then the Firehose API on them.
     ("listener", &["config", "telemetry"]),
     (
@@ -124,6 +126,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "operations",
             "plan",
             "registry",
+            "replay",
             "telemetry",
         ],
     ),

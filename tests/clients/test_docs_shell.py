@@ -57,6 +57,8 @@ RUN = {
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml     #"): "test_validate_then_reload",
     ("docs/operations.md", "hydrant validate /etc/hydrant/hydrant.yaml &&"): "test_validate_then_reload",
     ("docs/kinesis.md", "export AWS_ACCESS_KEY_ID=any"): "test_kinesis_example_puts_and_gets_a_record",
+    ("docs/replay.md", "# a record now, then the last ten minutes of stream `default` again, under replay/"):
+        "test_replay_example_delivers_the_record_again_under_the_new_prefix",
     ("docs/kinesis.md", "aws firehose create-delivery-stream --endpoint-url http://127.0.0.1:4573"): "test_kinesis_example_puts_and_gets_a_record",
     ("docs/performance.md", "cargo build --release"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "cargo build --bin hydrant"): "test_benchmark_commands_use_flags_that_exist",
@@ -176,6 +178,26 @@ def test_readme_quick_start_delivers_to_the_local_directory(tmp_path, hydrant_fa
     objects = h.data_dir / "buckets" / "hydrant" / "default"
     wait_for(lambda: b'{"user": 2}' in b"".join(f.read_bytes() for f in objects.rglob("*") if f.is_file()),
              timeout=20, what="boto3's records in the local bucket")
+    quiet(h)
+
+
+# --- docs/replay.md ----------------------------------------------------------------------------
+
+
+def test_replay_example_delivers_the_record_again_under_the_new_prefix(tmp_path, hydrant_factory):
+    """docs/replay.md's example on the embedded default: the record put is delivered again
+    under replay/, and `find` shows the object."""
+    h = hydrant_factory(None)
+    script = rewrite_example(
+        example("docs/replay.md", "# a record now, then the last ten minutes of stream `default` again, under replay/"),
+        [("http://127.0.0.1:4573", h.endpoint)], "docs/replay.md's example")
+    env = example_env(tmp_path)
+    env["PATH"] = f"{os.path.dirname(hydrant_bin())}:{env['PATH']}"
+    p = run_example(script, h.workdir, env, timeout=120)
+    found = [line for line in p.stdout.split() if line.startswith("hydrant-data/buckets/hydrant/replay/")]
+    assert len(found) >= 1, p.stdout
+    assert b"hello" in b"".join((h.workdir / f).read_bytes() for f in found)
+    assert "DONE" in p.stderr, p.stderr
     quiet(h)
 
 

@@ -230,6 +230,13 @@ pub struct HydrantStreamConfig {
     #[serde(default = "defaults::shards")]
     pub shards: u32,
 
+    /// How long records stay in the stream's log after they were delivered, in hours, so that
+    /// `hydrant replay` can deliver them again: 0..=8760, default 24 ([`Self::retention_hours`]).
+    /// 0 keeps only what is not delivered yet. Retained records count against
+    /// `storage.max_bytes`, and give way (oldest first) when the log is nearly full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_hours: Option<u32>,
+
     /// Client-side envelope encryption of every delivered object (AES-256-GCM under a fresh
     /// data key per object, wrapped by the active master key; see docs/encryption.md). The
     /// same keys encrypt the stream's log at rest when `DeliveryStreamEncryptionConfigurationInput`
@@ -262,6 +269,17 @@ pub struct HydrantStreamConfig {
     pub basic_auth: Option<BasicAuthConfig>,
 }
 
+impl HydrantStreamConfig {
+    /// Default of `retention_hours`.
+    pub const DEFAULT_RETENTION_HOURS: u32 = 24;
+
+    /// How long delivered records are kept for replays (`retention_hours`, default 24 h).
+    pub fn retention(&self) -> std::time::Duration {
+        let hours = self.retention_hours.unwrap_or(Self::DEFAULT_RETENTION_HOURS);
+        std::time::Duration::from_secs(u64::from(hours) * 3600)
+    }
+}
+
 /// `hydrant.server_side_encryption` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerSideEncryptionSetting {
@@ -292,6 +310,7 @@ impl Default for HydrantStreamConfig {
         HydrantStreamConfig {
             object_store: defaults::object_store_name(),
             shards: defaults::shards(),
+            retention_hours: None,
             encryption: None,
             server_side_encryption: None,
             schema: None,

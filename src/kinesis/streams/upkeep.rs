@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::{KinesisStream, KinesisStreams, StreamMode};
 use crate::kinesis::on_demand::{self, Decision, Scaler};
-use crate::kinesis::retention::{self, Retention};
+use crate::log::retention::{self, Retention};
 use crate::log::{ShardId, ShardInfo};
 
 /// A stream's shard positions at the scaler's last look (cluster mode).

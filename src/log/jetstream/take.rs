@@ -119,7 +119,13 @@ pub fn choose(
     let target = leases.len().div_ceil(held.len());
     let mine = held.get(me).map_or(0, Vec::len);
     if mine >= target {
-        return Vec::new();
+        // Progress before balance: a lease that stayed free for a whole lease duration is one
+        // no other node wants (a replay's consumer, which only the node running the replay asks
+        // for), so this node takes it whatever its share.
+        return (leases.iter())
+            .filter(|c| c.ready && c.owner.is_none() && expired(c))
+            .map(|c| (c.key.clone(), Take::Free))
+            .collect();
     }
     let needed = target - mine;
 
@@ -226,6 +232,19 @@ mod tests {
         held[0].owner = Some("a".into());
         held[1].owner = Some("a".into());
         assert!(choose("a", &held, &nodes(&["b", "c"]), LEASE, &mut rng()).is_empty());
+    }
+
+    #[test]
+    fn a_lease_nobody_took_for_a_lease_duration_is_taken_beyond_the_share() {
+        // `a` holds its share; one lease of a consumer only `a` wants stayed free.
+        let leases = vec![
+            lease("a1", Some("a"), 0),
+            lease("b1", Some("b"), 0),
+            lease("new", None, 3),
+            lease("lonely", None, 12),
+        ];
+        let taken = choose("a", &leases, &nodes(&["b"]), LEASE, &mut rng());
+        assert_eq!(taken, vec![("lonely".to_string(), Take::Free)]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Time-based retention of a Kinesis stream: records older than its retention period
-//! (`RetentionPeriodHours`, 24 hours to 365 days) are let go.
+//! Time-based retention of a log: records older than a retention period are let go (a Kinesis
+//! stream's `RetentionPeriodHours`, a delivery stream's `hydrant.retention_hours`).
 //!
 //! The log deletes what every registered consumer has passed, so retention is one more
 //! consumer of each stream, [`RETENTION_CONSUMER`]: every [`EVERY`] it reads each shard from
@@ -16,13 +16,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::log::{
+use super::{
     Assignments, Entry, LeaseError, Progress, ReadError, ReadFrom, ReadLimit, ShardId, ShardLease,
     StreamLog,
 };
 
 /// The consumer name retention commits under in every shard of a Kinesis stream.
 pub const RETENTION_CONSUMER: &str = "kinesis-retention";
+/// The consumer name retention commits under in every shard of a delivery stream.
+pub const DELIVERY_RETENTION_CONSUMER: &str = "retention";
 /// How often retention looks at the streams.
 pub const EVERY: Duration = Duration::from_secs(60);
 
@@ -43,8 +45,28 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// Retention of a Kinesis stream's log ([`RETENTION_CONSUMER`]).
     pub fn new(log: &dyn StreamLog) -> Result<Self, LeaseError> {
-        Ok(Self { assignments: log.assignments(RETENTION_CONSUMER)?, leases: BTreeMap::new() })
+        Self::for_consumer(log, RETENTION_CONSUMER)
+    }
+
+    /// Retention committing as `consumer`.
+    pub fn for_consumer(log: &dyn StreamLog, consumer: &str) -> Result<Self, LeaseError> {
+        Ok(Self { assignments: log.assignments(consumer)?, leases: BTreeMap::new() })
+    }
+
+    /// Registers retention in the shards granted since the last call, at their oldest record
+    /// (a consumer is registered once it reads its state), so that the log keeps their records
+    /// from now on; lets go of none. Cheap when nothing new was granted.
+    pub async fn adopt(&mut self) -> Result<(), LeaseError> {
+        while let Some(lease) = self.assignments.try_next() {
+            match lease.state().await {
+                Ok(_) | Err(LeaseError::Lost { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            self.leases.insert(lease.shard(), lease);
+        }
+        Ok(())
     }
 
     /// Lets go of every record that arrived before `cutoff_ms`; returns how many it let go.
