@@ -30,6 +30,8 @@ pub enum ErrorType {
     LimitExceeded,
     /// The encryption key a stream asks for is not one this server has (KMS in Firehose).
     InvalidKmsResource,
+    /// A stream that decompresses CloudWatch Logs records was sent a record that is not one.
+    InvalidSource,
     /// The `X-Amz-Target` names no Firehose operation Hydrant serves.
     UnknownOperation,
     /// Back-pressure: the log's disk budget is full or the disk is; SDKs retry 503s.
@@ -72,6 +74,7 @@ impl ErrorType {
             Self::ConcurrentModification => "ConcurrentModificationException",
             Self::LimitExceeded => "LimitExceededException",
             Self::InvalidKmsResource => "InvalidKMSResourceException",
+            Self::InvalidSource => "InvalidSourceException",
             Self::UnknownOperation => "UnknownOperationException",
             Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::InternalFailure => "InternalFailure",

@@ -14,6 +14,7 @@ use super::record_id::record_id;
 use super::wire::*;
 use super::{ApiError, AppState, ErrorType};
 use crate::names::is_valid_stream_name;
+use crate::processors::cloudwatch::looks_like_cloudwatch_logs;
 use crate::registry::DeliveryStream;
 
 /// Largest record, in bytes after base64 decoding (Firehose's 1,000 KiB).
@@ -55,6 +56,29 @@ fn stream_name<'a>(name: Option<&'a Cow<'a, str>>) -> Result<&'a str, ApiError> 
         ));
     }
     Ok(name)
+}
+
+/// A stream that decompresses CloudWatch Logs records (`Decompression`) takes nothing else:
+/// Firehose answers other sources with `InvalidSourceException`. A record that is not gzip'd
+/// cannot come from a CloudWatch Logs subscription.
+fn check_source(stream: &DeliveryStream, payloads: &[Bytes]) -> Result<(), ApiError> {
+    let config = stream.config();
+    if !config.s3().processing_configuration.as_ref().is_some_and(|p| p.decompresses()) {
+        return Ok(());
+    }
+    match payloads.iter().position(|p| !looks_like_cloudwatch_logs(p)) {
+        None => Ok(()),
+        Some(index) => Err(ApiError::new(
+            ErrorType::InvalidSource,
+            format!(
+                "Only requests from CloudWatch Logs are supported when CloudWatch Logs \
+                 decompression is enabled: record {index} of the call is not gzip'd (delivery \
+                 stream {} has a Decompression processor; send to another stream, or remove \
+                 the processor)",
+                stream.name
+            ),
+        )),
+    }
 }
 
 fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<DeliveryStream>, ApiError> {
@@ -190,6 +214,7 @@ pub async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<String, A
     let (name, records) = batch_members(&input)?;
     let stream = lookup(state, name)?;
     let payloads = decode_records(records)?;
+    check_source(&stream, &payloads)?;
     let bytes: usize = payloads.iter().map(Bytes::len).sum();
     let count = payloads.len();
     let results = stream.put(payloads).await?;
@@ -245,6 +270,7 @@ pub async fn put_record(state: &AppState, body: &[u8]) -> Result<String, ApiErro
     let (name, record) = record_members(&input)?;
     let stream = lookup(state, name)?;
     let payload = decode_record(record)?;
+    check_source(&stream, std::slice::from_ref(&payload))?;
     let bytes = payload.len();
     let stored = stream.put(vec![payload]).await?.pop().expect("one result per record");
     let location = stored.map_err(|cause| {

@@ -26,7 +26,7 @@ use crate::clock::now_ms;
 use crate::codec::ObjectCodec;
 use crate::log::Record;
 use crate::naming::{BatchIdentity, Expression, ObjectNamer, Partition, UnnameableRecord};
-use crate::processors::{ProcessingError, Processors};
+use crate::processors::{CloudWatchLogs, ProcessingError, Processors};
 use crate::wasm_host::{InputRecord, InvocationError, RecordResult, Transform};
 
 /// How a stream processes and partitions its records, built once per worker.
@@ -208,6 +208,11 @@ impl<'c> Assembler<'c> {
                 }
             },
         };
+        let cloudwatch = self.stages.processors.as_ref().and_then(|p| p.cloudwatch_logs().copied());
+        let subs = match cloudwatch {
+            Some(cw) => self.unpack(cw, first, subs)?,
+            None => subs,
+        };
         for (sub, data) in subs.into_iter().enumerate() {
             let origin = Origin { pos: Pos { seq: record.seq, sub: sub as u32 }, ..first };
             match &self.stages.transform {
@@ -227,6 +232,34 @@ impl<'c> Assembler<'c> {
         }
         self.settle();
         Ok(())
+    }
+
+    /// CloudWatch Logs records (`Decompression`, `CloudWatchLogProcessing`): the records each
+    /// of `subs` becomes; one that cannot be unpacked goes to the error output as it came in.
+    fn unpack(
+        &mut self,
+        cloudwatch: CloudWatchLogs,
+        first: Origin,
+        subs: Vec<Bytes>,
+    ) -> std::io::Result<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(subs.len());
+        for data in subs {
+            match cloudwatch.unpack(data.clone()) {
+                Ok(records) => out.extend(records),
+                Err(error) => {
+                    self.buffers.set_floor(first.pos.seq);
+                    let kind = if error.is_decompression() {
+                        output_type::DECOMPRESSION_FAILED
+                    } else {
+                        output_type::PROCESSING_FAILED
+                    };
+                    let doc =
+                        self.processing_failed(first, &data, error.code(), &error.to_string(), 1);
+                    self.error(kind, first, doc)?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The reader passed an entry that is not a record (a seal) at `position`: no record before

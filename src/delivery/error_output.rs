@@ -16,6 +16,8 @@ use crate::codec::RecordError;
 pub mod output_type {
     pub const FORMAT_CONVERSION_FAILED: &str = "format-conversion-failed";
     pub const PROCESSING_FAILED: &str = "processing-failed";
+    /// A CloudWatch Logs record that `Decompression` could not decompress.
+    pub const DECOMPRESSION_FAILED: &str = "decompression-failed";
 }
 
 /// One `format-conversion-failed` document (Firehose's DG shape, in its field order), as

@@ -80,9 +80,14 @@ impl Markers {
 }
 
 fn known_output_type(kind: &str) -> Option<&'static str> {
-    [output_type::PROCESSING_FAILED, output_type::FORMAT_CONVERSION_FAILED, PARTITIONING_FAILED]
-        .into_iter()
-        .find(|k| *k == kind)
+    [
+        output_type::PROCESSING_FAILED,
+        output_type::FORMAT_CONVERSION_FAILED,
+        output_type::DECOMPRESSION_FAILED,
+        PARTITIONING_FAILED,
+    ]
+    .into_iter()
+    .find(|k| *k == kind)
 }
 
 /// The uploader's bookkeeping: after each delivered object, what must be made durable, in

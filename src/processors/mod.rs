@@ -31,7 +31,9 @@
 //! * `Enabled` false or absent: the processors are still validated, but
 //!   [`Processors::is_active`] is false and every accessor gives `None`, as Firehose ignores a
 //!   disabled configuration.
-//! * `Decompression` and `CloudWatchLogProcessing` are rejected as not supported yet.
+//! * `Decompression` and `CloudWatchLogProcessing` ([`cloudwatch`]) run right after
+//!   de-aggregation ([`Processors::unpack`]): a CloudWatch Logs record becomes no record (a
+//!   control message), its decompressed document, or one record per log event.
 //! * Failures are per record: [`ProcessingError::code`] and its `Display` text are the error
 //!   output's `errorCode`/`errorMessage`. Firehose's own codes and error-output type for these
 //!   failures are undocumented; `processing-failed` is the natural `error-output-type`.
@@ -42,6 +44,7 @@
 //!   loop or recurse without bound), so streams created through the API by less trusted
 //!   clients may need an opt-in.
 
+pub mod cloudwatch;
 pub mod deaggregate;
 pub mod delimiter;
 pub mod extract;
@@ -53,6 +56,7 @@ use bytes::Bytes;
 
 use crate::config::{ProcessingConfig, ProcessorParameterName, ProcessorType};
 
+pub use cloudwatch::{CloudWatchLogs, UnpackError};
 pub use deaggregate::{DeAggregationError, DeAggregator, SubRecordType, MAX_SUB_RECORDS};
 pub use delimiter::AppendDelimiter;
 pub use extract::{ExtractError, MetadataExtractor, QueryError, JQ_1_6};
@@ -66,6 +70,8 @@ pub type ConfigIssue = (String, String);
 #[derive(Debug, Clone, Default)]
 pub struct Processors {
     deaggregate: Option<DeAggregator>,
+    /// `Decompression` and `CloudWatchLogProcessing`.
+    cloudwatch: Option<CloudWatchLogs>,
     extract: Option<MetadataExtractor>,
     append: Option<AppendDelimiter>,
     lambda: Option<LambdaSpec>,
@@ -90,6 +96,10 @@ pub enum ProcessingError {
     /// it, without delimiter); `rawData` is `data`.
     #[error("{error}")]
     Extraction { data: Bytes, error: ExtractError },
+    /// A CloudWatch Logs record could not be decompressed or read; `rawData` is the record as
+    /// it came in.
+    #[error("{error}")]
+    Unpack { data: Bytes, error: UnpackError },
 }
 
 impl ProcessingError {
@@ -98,6 +108,7 @@ impl ProcessingError {
         match self {
             Self::DeAggregation(e) => e.code(),
             Self::Extraction { error, .. } => error.code(),
+            Self::Unpack { error, .. } => error.code(),
         }
     }
 }
@@ -111,7 +122,7 @@ impl Processors {
         append: Option<AppendDelimiter>,
         lambda: Option<LambdaSpec>,
     ) -> Self {
-        Self { deaggregate, extract, append, lambda }
+        Self { deaggregate, cloudwatch: None, extract, append, lambda }
     }
 
     /// Build and validate the processors of a `ProcessingConfiguration`. All problems are
@@ -168,15 +179,34 @@ impl Processors {
                     built.append = append_delimiter(&params, &mut issues);
                 }
                 ProcessorType::Lambda => built.lambda = lambda_spec(&params, &mut issues),
-                ProcessorType::Decompression | ProcessorType::CloudWatchLogProcessing => {
-                    issues.push((
-                        format!("{base}.Type"),
-                        format!(
-                            "{ty:?} is not supported yet by this Hydrant version; remove this \
-                             processor"
-                        ),
-                    ));
+                ProcessorType::Decompression => {
+                    if decompression(&params, &mut issues) {
+                        let cw = built
+                            .cloudwatch
+                            .get_or_insert(CloudWatchLogs { decompress: false, processing: None });
+                        cw.decompress = true;
+                    }
                 }
+                ProcessorType::CloudWatchLogProcessing => {
+                    if let Some(extract) = message_extraction(&params, &mut issues) {
+                        let cw = built
+                            .cloudwatch
+                            .get_or_insert(CloudWatchLogs { decompress: false, processing: None });
+                        cw.processing = Some(extract);
+                    }
+                }
+            }
+        }
+        if let Some((_, i)) =
+            seen.iter().find(|(t, _)| *t == ProcessorType::CloudWatchLogProcessing)
+        {
+            if !seen.iter().any(|(t, _)| *t == ProcessorType::Decompression) {
+                issues.push((
+                    format!("Processors[{i}].Type"),
+                    "CloudWatchLogProcessing reads decompressed CloudWatch Logs records; add a \
+                     Decompression processor with CompressionFormat GZIP"
+                        .into(),
+                ));
             }
         }
 
@@ -192,6 +222,7 @@ impl Processors {
     /// Whether any step runs.
     pub fn is_active(&self) -> bool {
         self.deaggregate.is_some()
+            || self.cloudwatch.is_some()
             || self.extract.is_some()
             || self.append.is_some()
             || self.lambda.is_some()
@@ -200,6 +231,22 @@ impl Processors {
     /// `RecordDeAggregation`, if on.
     pub fn deaggregator(&self) -> Option<&DeAggregator> {
         self.deaggregate.as_ref()
+    }
+
+    /// `Decompression` and `CloudWatchLogProcessing`, if on.
+    pub fn cloudwatch_logs(&self) -> Option<&CloudWatchLogs> {
+        self.cloudwatch.as_ref()
+    }
+
+    /// Step 1b, after de-aggregation: the records a (sub-)record becomes through
+    /// `Decompression` and `CloudWatchLogProcessing` (the record itself without them).
+    pub fn unpack(&self, record: Bytes) -> Result<Vec<Bytes>, ProcessingError> {
+        match &self.cloudwatch {
+            Some(cw) => cw
+                .unpack(record.clone())
+                .map_err(|error| ProcessingError::Unpack { data: record, error }),
+            None => Ok(vec![record]),
+        }
     }
 
     /// `MetadataExtraction`, if on.
@@ -258,7 +305,12 @@ impl Processors {
     pub fn process(&self, record: Bytes) -> Vec<Result<Processed, ProcessingError>> {
         debug_assert!(self.lambda.is_none(), "process() skips the transform");
         match self.deaggregate(record) {
-            Ok(parts) => parts.into_iter().map(|r| self.post_transform(r)).collect(),
+            Ok(parts) => (parts.into_iter())
+                .flat_map(|part| match self.unpack(part) {
+                    Ok(records) => records.into_iter().map(|r| self.post_transform(r)).collect(),
+                    Err(e) => vec![Err(e)],
+                })
+                .collect(),
             Err(e) => vec![Err(ProcessingError::DeAggregation(e))],
         }
     }
@@ -393,6 +445,30 @@ fn extractor(p: &Params<'_>, issues: &mut Vec<ConfigIssue>) -> Option<MetadataEx
             None
         }
     }
+}
+
+/// `Decompression`: whether it is valid (`CompressionFormat` GZIP, the default and only one).
+fn decompression(p: &Params<'_>, issues: &mut Vec<ConfigIssue>) -> bool {
+    let format = p.parse(ProcessorParameterName::CompressionFormat, issues, |v| {
+        if v == "GZIP" {
+            Ok(())
+        } else {
+            Err(format!("must be GZIP (the only format Firehose decompresses), got {v:?}"))
+        }
+    });
+    format.is_some()
+}
+
+/// `CloudWatchLogProcessing`: its `DataMessageExtraction` (`true` or `false`, default false).
+fn message_extraction(p: &Params<'_>, issues: &mut Vec<ConfigIssue>) -> Option<bool> {
+    let extract = p.parse(ProcessorParameterName::DataMessageExtraction, issues, |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("must be true or false, got {v:?}")),
+        }
+    })?;
+    Some(extract.unwrap_or(false))
 }
 
 fn append_delimiter(p: &Params<'_>, issues: &mut Vec<ConfigIssue>) -> Option<AppendDelimiter> {

@@ -423,17 +423,32 @@ fn a_bad_append_delimiter_escape_is_rejected() {
 }
 
 #[test]
-fn decompression_and_cloudwatch_log_processing_are_not_supported_yet() {
+fn decompression_and_cloudwatch_log_processing_unpack_cloudwatch_logs_records() {
     let config = enabled(vec![
         processor(T::Decompression, &[(N::CompressionFormat, "GZIP")]),
         processor(T::CloudWatchLogProcessing, &[(N::DataMessageExtraction, "true")]),
     ]);
+    let processors = Processors::from_config(&config).unwrap();
+    assert!(processors.is_active());
+    let cw = processors.cloudwatch_logs().unwrap();
+    assert_eq!((cw.decompress, cw.processing), (true, Some(true)));
+}
+
+#[test]
+fn cloudwatch_log_processing_needs_decompression_and_valid_parameters() {
+    let config =
+        enabled(vec![processor(T::CloudWatchLogProcessing, &[(N::DataMessageExtraction, "yes")])]);
     let all = issues(config);
     assert_eq!(
         all.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
-        ["Processors[0].Type", "Processors[1].Type"]
+        ["Processors[0].Parameters[0].ParameterValue", "Processors[0].Type"]
     );
-    assert!(all[0].1.contains("not supported yet"), "{}", all[0].1);
+    assert!(all[0].1.contains("must be true or false"), "{}", all[0].1);
+    assert!(all[1].1.contains("add a Decompression processor"), "{}", all[1].1);
+    let (path, message) =
+        only_issue(enabled(vec![processor(T::Decompression, &[(N::CompressionFormat, "ZIP")])]));
+    assert_eq!(path, "Processors[0].Parameters[0].ParameterValue");
+    assert!(message.contains("must be GZIP"), "{message}");
 }
 
 #[test]

@@ -125,6 +125,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "names",
             "operations",
             "plan",
+            "processors",
             "registry",
             "replay",
             "telemetry",

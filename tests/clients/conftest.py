@@ -138,11 +138,14 @@ class Hydrant:
             self.proc.wait(timeout=timeout)
         return self.proc.returncode if self.proc else None
 
-    def metric(self, name, stream):
+    def metric(self, name, stream, **labels):
+        """The sum of metric `name` over the series of `stream` that also carry `labels`
+        (e.g. consumer="delivery")."""
         text = self.urlopen(self.endpoint + "/metrics", timeout=5).read().decode()
+        wanted = [f'stream="{stream}"'] + [f'{k}="{v}"' for k, v in labels.items()]
         total = 0.0
         for line in text.splitlines():
-            if line.startswith(name + "{") and f'stream="{stream}"' in line:
+            if line.startswith(name + "{") and all(w in line for w in wanted):
                 total += float(line.rsplit(" ", 1)[1])
         return total
 

@@ -52,7 +52,7 @@ def start_cluster(cluster, bucket, streams=None):
 def leases(node):
     """How many leases of the stream (delivery consumer) `node` holds, by its metrics."""
     try:
-        return int(node.metric("hydrant_lease_owner", STREAM))
+        return int(node.metric("hydrant_lease_owner", STREAM, consumer="delivery"))
     except OSError:
         return 0
 

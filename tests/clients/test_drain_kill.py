@@ -55,7 +55,7 @@ def test_a_kill_during_a_drain_rewrites_the_same_objects_and_duplicates_nothing(
     if core == "jetstream":
         # The killed process's leases expire first (12 s): nobody can tell a dead holder from
         # a slow one sooner. Until then the restarted node accepts puts but delivers nothing.
-        wait_for(lambda: h.metric("hydrant_lease_owner", STREAM) == 2, timeout=30,
+        wait_for(lambda: h.metric("hydrant_lease_owner", STREAM, consumer="delivery") == 2, timeout=30,
                  what="the restarted node holding both leases")
     second = [b'{"batch":"after","i":%d}' % i for i in range(200)]
     put(h.firehose(), second)

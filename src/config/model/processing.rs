@@ -17,6 +17,15 @@ pub struct ProcessingConfig {
     pub processors: Vec<Processor>,
 }
 
+impl ProcessingConfig {
+    /// Whether the processors run and one of them is `Decompression` (CloudWatch Logs
+    /// records).
+    pub fn decompresses(&self) -> bool {
+        self.enabled == Some(true)
+            && self.processors.iter().any(|p| p.processor_type == ProcessorType::Decompression)
+    }
+}
+
 /// One processing step (`Processors[i]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
