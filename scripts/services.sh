@@ -51,6 +51,7 @@ install_all() {
   command -v gzip >/dev/null || apt_pkgs+=(gzip)
   command -v unzip >/dev/null || apt_pkgs+=(unzip)
   command -v zstd >/dev/null || apt_pkgs+=(zstd)
+  command -v openssl >/dev/null || apt_pkgs+=(openssl)   # the test PostgreSQL's certificates
   # promtool checks deploy/prometheus/ (the package also brings a Prometheus server that no test
   # uses; containers without systemd do not start it)
   command -v promtool >/dev/null || apt_pkgs+=(prometheus)
@@ -114,6 +115,7 @@ export FH_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
 export FH_TEST_S3_DATA_DIR=$SVC_DIR/s3
 export FH_TEST_MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 export FH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/$PG_DB
+export FH_TEST_PG_CA=$SVC_DIR/pg/tls/ca.crt
 export FH_TEST_SVC_DIR=$SVC_DIR
 # so that \`services.sh pg-stop|pg-start\` run by a test restarts the same cluster on the same port
 export SVC_DIR=$SVC_DIR PG_PORT=$PG_PORT S3_PORT=$S3_PORT MOTO_PORT=$MOTO_PORT OS_PORT=$OS_PORT
@@ -134,6 +136,25 @@ ENV
 # root). Tests stop and start it (`services.sh pg-stop|pg-start`) to simulate an outage.
 pg_ctl_as_postgres() { su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D '$SVC_DIR/pg/data' $*"; }
 
+# PostgreSQL takes TLS (plain connections too): a throw-away CA ($SVC_DIR/pg/tls/ca.crt, in the
+# env as FH_TEST_PG_CA) signs a server certificate for the name `localhost` only, so that
+# `sslmode=verify-full` works through localhost and fails through 127.0.0.1.
+pg_tls() {
+  local dir=$SVC_DIR/pg/tls
+  [ -f "$dir/server.crt" ] && return
+  install -d -o postgres -g postgres "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=hydrant-test-ca \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$dir/server.key" \
+    -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$dir/ext" -out "$dir/server.crt" 2>/dev/null
+  chown postgres:postgres "$dir/server.key" "$dir/server.crt"
+  chmod 600 "$dir/server.key"
+  chmod 644 "$dir/ca.crt"
+}
+
 pg_start() {
   if [ ! -d "$SVC_DIR/pg/data" ]; then
     install -d -o postgres -g postgres "$SVC_DIR/pg"
@@ -141,7 +162,9 @@ pg_start() {
       >"$SVC_DIR/logs/initdb.log" 2>&1
     local fresh=1
   fi
-  pg_ctl_as_postgres "-l '$SVC_DIR/pg/postgres.log' -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p $PG_PORT -k $SVC_DIR/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start" >/dev/null
+  pg_tls
+  local tls="-c ssl=on -c ssl_cert_file=$SVC_DIR/pg/tls/server.crt -c ssl_key_file=$SVC_DIR/pg/tls/server.key"
+  pg_ctl_as_postgres "-l '$SVC_DIR/pg/postgres.log' -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p $PG_PORT -k $SVC_DIR/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off $tls\" start" >/dev/null
   if [ -n "${fresh:-}" ]; then createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres "$PG_DB"; fi
 }
 

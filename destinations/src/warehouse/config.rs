@@ -4,8 +4,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::tls::{TlsMode, TlsSettings};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::config::SslMode;
 
 use super::copy_options::{
     check_redshift_copy_options, mentions_keyword, parse_pg_copy_options, PgCopyOptions,
@@ -69,9 +69,10 @@ impl TableName {
 #[derive(Debug, Clone)]
 pub struct WarehouseSettings {
     pub target: Target,
-    /// Where to connect (the password is redacted from `Debug`). Always plain TCP: TLS is not
-    /// supported yet and `sslmode=require` is refused when the settings are built.
+    /// Where to connect (the password is redacted from `Debug`).
     pub connection: tokio_postgres::Config,
+    /// TLS: the URL's `sslmode` and `sslrootcert` ([`super::tls`]).
+    pub tls: TlsSettings,
     pub table: TableName,
     /// `DataTableColumns`, when given.
     pub columns: Option<Vec<Ident>>,
@@ -134,7 +135,15 @@ impl WarehouseSettings {
 
         let mut target = None;
         let mut connection = None;
-        if let Ok((kind, mut config)) = parsed {
+        let mut tls = TlsSettings::default();
+        if let Ok((kind, mut config, tls_settings)) = parsed {
+            // A root certificate file that cannot be read is told now, not at the first load.
+            if tls_settings.mode != TlsMode::Disable {
+                if let Err(e) = tls_settings.connector() {
+                    errors.push(("ClusterJDBCURL", e.to_string()));
+                }
+            }
+            tls = tls_settings;
             target = match kind {
                 Kind::Postgres => match parse_pg_copy_options(&options) {
                     Ok(o) => Some(Target::Postgres(o)),
@@ -174,6 +183,7 @@ impl WarehouseSettings {
                 Ok(Self {
                     target,
                     connection,
+                    tls,
                     table,
                     columns,
                     retry_duration: Duration::from_secs(u64::from(retry_seconds)),
@@ -219,30 +229,30 @@ enum Kind {
 const URL_FORMS: &str = "use jdbc:redshift://host:5439/db, jdbc:postgresql://host:5432/db, \
                          postgres://user@host:5432/db or postgresql://...";
 
-/// Parses `ClusterJDBCURL` into a target kind and connection settings. Messages never echo the
-/// URL past its scheme: it may hold a password.
-fn parse_cluster_url(url: &str) -> Result<(Kind, tokio_postgres::Config), String> {
+/// Parses `ClusterJDBCURL` into a target kind, connection and TLS settings. Messages never echo
+/// the URL past its scheme: it may hold a password.
+fn parse_cluster_url(url: &str) -> Result<(Kind, tokio_postgres::Config, TlsSettings), String> {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
+    let mut tls = TlsSettings::default();
     let (kind, mut config) = if lower.starts_with("jdbc:postgresql://") {
-        (Kind::Postgres, parse_jdbc(&url["jdbc:postgresql://".len()..], 5432)?)
+        (Kind::Postgres, parse_jdbc(&url["jdbc:postgresql://".len()..], 5432, &mut tls)?)
     } else if lower.starts_with("jdbc:redshift://") {
-        (Kind::Redshift, parse_jdbc(&url["jdbc:redshift://".len()..], 5439)?)
+        (Kind::Redshift, parse_jdbc(&url["jdbc:redshift://".len()..], 5439, &mut tls)?)
     } else if lower.starts_with("jdbc:redshift:iam://") {
         return Err("jdbc:redshift:iam:// (IAM authentication) is not supported; use \
                     jdbc:redshift://host:5439/db with Username and Password"
             .into());
     } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        let config = tokio_postgres::Config::from_str(url)
+        // tokio-postgres knows sslmode up to `require`: the TLS parameters are taken out first.
+        let url = take_tls_parameters(url, &mut tls)?;
+        let config = tokio_postgres::Config::from_str(&url)
             .map_err(|e| format!("not a valid PostgreSQL URL: {e}; {URL_FORMS}"))?;
         if config.get_hosts().is_empty() {
             return Err(format!("the URL names no host; {URL_FORMS}"));
         }
         if config.get_dbname().is_none() {
             return Err(format!("the URL names no database; {URL_FORMS}"));
-        }
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(tls_unsupported());
         }
         (Kind::Postgres, config)
     } else {
@@ -256,17 +266,48 @@ fn parse_cluster_url(url: &str) -> Result<(Kind, tokio_postgres::Config), String
         config.application_name("hydrant");
     }
     config.keepalives(true);
-    Ok((kind, config))
+    config.ssl_mode(tls.mode.ssl_mode());
+    Ok((kind, config, tls))
 }
 
-fn tls_unsupported() -> String {
-    "TLS connections are not supported yet (Hydrant connects without TLS); remove \
-     sslmode=require / ssl=true, or reach the database through a local TLS tunnel"
-        .into()
+/// Sets `tls` from one URL parameter if it is a TLS one (`sslmode`, `ssl`, `sslrootcert`);
+/// `Ok(false)` for other parameters.
+fn tls_parameter(key: &str, value: &str, tls: &mut TlsSettings) -> Result<bool, String> {
+    match key.to_ascii_lowercase().as_str() {
+        "sslmode" => tls.mode = TlsMode::parse(value)?,
+        // pgJDBC: ssl=true verifies the certificate and the host name.
+        "ssl" => {
+            tls.mode = match value.to_ascii_lowercase().as_str() {
+                "true" => TlsMode::VerifyFull,
+                "false" => TlsMode::Disable,
+                _ => return Err(format!("ssl={value:?} is not true or false")),
+            }
+        }
+        "sslrootcert" => tls.root_cert = Some(value.into()),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// A `postgres://` URL without its TLS parameters, which go to `tls`.
+fn take_tls_parameters(url: &str, tls: &mut TlsSettings) -> Result<String, String> {
+    let Some((base, query)) = url.split_once('?') else { return Ok(url.to_string()) };
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !tls_parameter(key, value, tls)? {
+            kept.push(pair);
+        }
+    }
+    Ok(if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) })
 }
 
 /// `host[:port]/database[?key=value&...]`, the part after `jdbc:<driver>://`.
-fn parse_jdbc(rest: &str, default_port: u16) -> Result<tokio_postgres::Config, String> {
+fn parse_jdbc(
+    rest: &str,
+    default_port: u16,
+    tls: &mut TlsSettings,
+) -> Result<tokio_postgres::Config, String> {
     let (authority, path) =
         rest.split_once('/').ok_or_else(|| format!("the URL names no database; {URL_FORMS}"))?;
     if authority.contains('@') {
@@ -303,6 +344,9 @@ fn parse_jdbc(rest: &str, default_port: u16) -> Result<tokio_postgres::Config, S
     config.host(host).port(port).dbname(dbname);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if tls_parameter(key, value, tls)? {
+            continue;
+        }
         match key.to_ascii_lowercase().as_str() {
             "user" => {
                 config.user(value);
@@ -310,14 +354,6 @@ fn parse_jdbc(rest: &str, default_port: u16) -> Result<tokio_postgres::Config, S
             "password" => {
                 config.password(value);
             }
-            "sslmode" => match value.to_ascii_lowercase().as_str() {
-                "disable" | "allow" | "prefer" => {}
-                _ => return Err(tls_unsupported()),
-            },
-            "ssl" => match value.to_ascii_lowercase().as_str() {
-                "false" => {}
-                _ => return Err(tls_unsupported()),
-            },
             "applicationname" | "application_name" => {
                 config.application_name(value);
             }
@@ -330,7 +366,7 @@ fn parse_jdbc(rest: &str, default_port: u16) -> Result<tokio_postgres::Config, S
             _ => {
                 return Err(format!(
                     "URL parameter {key:?} is not supported; remove it (supported: user, password, \
-                     sslmode=disable|prefer, ssl=false, ApplicationName, connectTimeout)"
+                     sslmode, ssl, sslrootcert, ApplicationName, connectTimeout)"
                 ))
             }
         }

@@ -19,6 +19,7 @@ mod manifest;
 mod request_builder;
 mod retry;
 mod service;
+pub mod tls;
 
 pub use config::{
     CopyCommand, FieldErrors, Ident, TableName, Target, WarehouseSettings, DEFAULT_RETRY_SECONDS,

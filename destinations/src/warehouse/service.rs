@@ -80,14 +80,19 @@ struct Conn {
 /// A lazily opened connection that is reopened after it breaks.
 struct Session {
     config: tokio_postgres::Config,
+    /// The TLS connector (`None`: `sslmode=disable`), or why it cannot be made.
+    tls: Option<Result<tokio_postgres_rustls::MakeRustlsConnect, String>>,
     table: String,
     conn: Mutex<Option<Conn>>,
 }
 
 impl Session {
     fn new(settings: &WarehouseSettings) -> Self {
+        let tls = (settings.tls.mode != super::tls::TlsMode::Disable)
+            .then(|| settings.tls.connector().map_err(|e| e.to_string()));
         Self {
             config: settings.connection.clone(),
+            tls,
             table: settings.table.sql(),
             conn: Mutex::new(None),
         }
@@ -101,16 +106,37 @@ impl Session {
             *guard = None;
         }
         if guard.is_none() {
-            let (client, connection) =
-                self.config.connect(NoTls).await.map_err(|e| classify(&e, &self.table))?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "warehouse connection ended");
+            let client = match &self.tls {
+                None => {
+                    let (client, connection) =
+                        self.config.connect(NoTls).await.map_err(|e| classify(&e, &self.table))?;
+                    tokio::spawn(watch(connection));
+                    client
                 }
-            });
+                Some(Ok(tls)) => {
+                    let (client, connection) = (self.config.connect(tls.clone()).await)
+                        .map_err(|e| classify(&e, &self.table))?;
+                    tokio::spawn(watch(connection));
+                    client
+                }
+                Some(Err(message)) => {
+                    return Err(DestinationError::transient(CONNECTION_FAILED, message.clone()))
+                }
+            };
             *guard = Some(Conn { client, checkpoints_ready: false });
         }
         Ok(guard)
+    }
+}
+
+/// Runs a connection until it ends.
+async fn watch<F, E>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "warehouse connection ended");
     }
 }
 

@@ -86,11 +86,30 @@ fn bad_cluster_urls_are_reported_on_cluster_jdbc_url() {
     assert!(url_error("jdbc:postgresql://h:5432/").contains("names no database"));
     assert!(url_error("jdbc:postgresql://:5432/db").contains("names no host"));
     assert!(url_error("jdbc:redshift:iam://c/dev").contains("IAM authentication"));
-    assert!(url_error("jdbc:postgresql://h/db?sslmode=require").contains("TLS"));
-    assert!(url_error("jdbc:redshift://h/db?ssl=true").contains("TLS"));
-    assert!(url_error("postgres://h/db?sslmode=require").contains("TLS"));
+    assert!(url_error("jdbc:postgresql://h/db?sslmode=verify_full").contains("verify-full"));
+    assert!(url_error("jdbc:redshift://h/db?ssl=yes").contains("true or false"));
+    assert!(url_error("postgres://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
+        .contains("sslrootcert /nonexistent/ca.pem"));
     assert!(url_error("jdbc:postgresql://h/db?tcpKeepAlive=true").contains("\"tcpKeepAlive\""));
     assert!(url_error("jdbc:postgresql://u@h/db").contains("Username"));
+}
+
+#[test]
+fn sslmode_and_sslrootcert_come_from_either_url_form() {
+    use crate::warehouse::tls::TlsMode;
+    use tokio_postgres::config::SslMode;
+    let s = settings("jdbc:postgresql://h/db?sslmode=verify-ca&ApplicationName=x").unwrap();
+    assert_eq!(s.tls.mode, TlsMode::VerifyCa);
+    assert_eq!(s.connection.get_ssl_mode(), SslMode::Require);
+    assert_eq!(s.connection.get_application_name(), Some("x"));
+    let s = settings("postgres://u@h:5433/db?sslmode=require&application_name=y").unwrap();
+    assert_eq!(s.tls.mode, TlsMode::Require);
+    assert_eq!(s.connection.get_application_name(), Some("y"));
+    assert_eq!(settings("jdbc:redshift://h/db?ssl=true").unwrap().tls.mode, TlsMode::VerifyFull);
+    let s = settings("jdbc:postgresql://h/db").unwrap();
+    assert_eq!((s.tls.mode, s.connection.get_ssl_mode()), (TlsMode::Disable, SslMode::Disable));
+    let s = settings("postgres://h/db?sslmode=prefer").unwrap();
+    assert_eq!(s.connection.get_ssl_mode(), SslMode::Prefer);
 }
 
 #[test]
