@@ -170,8 +170,11 @@ async fn run_job(replays: &Arc<Replays>, id: &str) -> Result<Option<(u64, u64)>,
         .map_err(|e| e.to_string())?
     };
     let mut stop = replays.stop.subscribe();
+    let metrics = control.metrics().clone();
     let finished = loop {
+        metrics.replay_progress(&job.stream, id, progress.summary().fraction);
         if progress.finished() {
+            metrics.replay_progress(&job.stream, id, 1.0);
             break true;
         }
         if *stop.borrow() {

@@ -174,6 +174,12 @@ impl Metrics {
     }
 
     /// A failed delivery worker is started again (`hydrant_delivery_worker_restarts_total`).
+    /// A replay's progress (`hydrant_replay_progress_ratio{stream,replay}`, 0 to 1; 1 once done).
+    pub fn replay_progress(&self, stream: &str, replay: &str, fraction: f64) {
+        gauge!("hydrant_replay_progress_ratio", "stream" => stream.to_string(), "replay" => replay.to_string())
+            .set(fraction);
+    }
+
     pub fn worker_restarted(&self, stream: &str, shard: u32) {
         counter!("hydrant_delivery_worker_restarts_total", "stream" => stream.to_string(), "shard" => shard.to_string())
             .increment(1);
