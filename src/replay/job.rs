@@ -77,6 +77,9 @@ pub struct ReplayJob {
     pub records: u64,
     #[serde(default)]
     pub bytes: u64,
+    /// The shards it read (set when it finished).
+    #[serde(default)]
+    pub shards: usize,
 }
 
 impl ReplayJob {

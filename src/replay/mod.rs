@@ -127,6 +127,7 @@ impl Replays {
             error: None,
             records: 0,
             bytes: 0,
+            shards: 0,
         };
         self.save(job)?;
         tracing::info!(replay = %id, "replay started");
@@ -209,8 +210,8 @@ fn status_of(tracked: &Tracked) -> ReplayStatus {
         (_, state) => ReplayStatus {
             records: job.records,
             bytes: job.bytes,
-            shards_done: 0,
-            shards_total: 0,
+            shards_done: if state == ReplayState::Done { job.shards } else { 0 },
+            shards_total: job.shards,
             progress: if state == ReplayState::Done { 1.0 } else { 0.0 },
             job,
         },

@@ -118,9 +118,9 @@ pub(super) async fn run(replays: Arc<Replays>, id: String) {
     match outcome {
         // Stopped with the server: it stays running on disk and resumes at the next start.
         Ok(None) => return,
-        Ok(Some((records, bytes))) => {
+        Ok(Some((records, bytes, shards))) => {
             job.state = ReplayState::Done;
-            (job.records, job.bytes) = (records, bytes);
+            (job.records, job.bytes, job.shards) = (records, bytes, shards);
             tracing::info!(replay = %id, records, bytes, "replay finished");
         }
         Err(message) => {
@@ -135,8 +135,8 @@ pub(super) async fn run(replays: Arc<Replays>, id: String) {
     }
 }
 
-/// The records and bytes replayed, `None` when the server stopped first.
-async fn run_job(replays: &Arc<Replays>, id: &str) -> Result<Option<(u64, u64)>, String> {
+/// The records, bytes and shards replayed, `None` when the server stopped first.
+async fn run_job(replays: &Arc<Replays>, id: &str) -> Result<Option<(u64, u64, usize)>, String> {
     let job = replays.job(id).ok_or("the replay is gone")?;
     let control = &replays.control;
     let source = (control.registry().get(&job.stream))
@@ -197,5 +197,5 @@ async fn run_job(replays: &Arc<Replays>, id: &str) -> Result<Option<(u64, u64)>,
         tracing::warn!(replay = %id, error = %e, "cannot drop the replay's checkpoints");
     }
     let summary = progress.summary();
-    Ok(Some((summary.records, summary.bytes)))
+    Ok(Some((summary.records, summary.bytes, summary.shards_total)))
 }

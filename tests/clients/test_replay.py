@@ -116,6 +116,7 @@ def test_a_replay_to_a_new_prefix_under_load_and_a_kill9_holds_the_range_exactly
     listed = call(h, "ListReplays", {})[2]["Replays"]
     assert [r["ReplayId"] for r in listed] == [replay_id]
     assert listed[0]["Status"] == "DONE" and listed[0]["Prefix"] == "replay/"
+    assert (listed[0]["ShardsDone"], listed[0]["ShardsTotal"], listed[0]["Progress"]) == (2, 2, 1.0), listed
     assert h.metric("hydrant_replay_progress_ratio", "orders", replay=replay_id) == 1.0
     # The stream's own delivery went on: every acknowledged record of the load is under its
     # prefix, once (a call cut by the kill may be stored without an answer: not counted).
