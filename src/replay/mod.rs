@@ -53,6 +53,9 @@ pub struct Replays {
     control: Arc<ControlPlane>,
     store: JobStore,
     jobs: Mutex<BTreeMap<String, Tracked>>,
+    /// Held while a replay is checked and started, so that the same replay asked for twice at
+    /// once starts once.
+    starting: tokio::sync::Mutex<()>,
     /// Set when the server stops: running replays stop where they are (and resume at the next
     /// start).
     stop: watch::Sender<bool>,
@@ -80,6 +83,7 @@ impl Replays {
             control,
             store,
             jobs: Mutex::new(jobs.collect()),
+            starting: tokio::sync::Mutex::new(()),
             stop: watch::channel(false).0,
         }))
     }
@@ -109,6 +113,7 @@ impl Replays {
         request: ReplayRequest,
     ) -> Result<ReplayStatus, ReplayError> {
         let id = request.id();
+        let _starting = self.starting.lock().await;
         if let Some(status) = self.describe(&id).ok().filter(|s| s.job.state != ReplayState::Failed)
         {
             return Ok(status);

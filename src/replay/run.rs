@@ -175,10 +175,14 @@ async fn run_job(replays: &Arc<Replays>, id: &str) -> Result<Option<(u64, u64, u
         metrics.replay_progress(&job.stream, id, progress.summary().fraction);
         if progress.finished() {
             metrics.replay_progress(&job.stream, id, 1.0);
-            break true;
+            break Ok(true);
         }
         if *stop.borrow() {
-            break false;
+            break Ok(false);
+        }
+        let current = control.registry().get(&job.stream);
+        if !current.is_some_and(|s| !s.is_deleting()) {
+            break Err(format!("delivery stream {} was deleted during the replay", job.stream));
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
@@ -187,7 +191,7 @@ async fn run_job(replays: &Arc<Replays>, id: &str) -> Result<Option<(u64, u64, u
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     workers.stop(StopMode::Stop, deadline, tokio::sync::watch::channel(false).1).await;
-    if !finished {
+    if !finished? {
         return Ok(None);
     }
     // The range is delivered: the log need not keep anything for the replay any more (once
