@@ -181,7 +181,7 @@ async fn run_job(replays: &Arc<Replays>, id: &str) -> Result<Option<(u64, u64, u
             break Ok(false);
         }
         let current = control.registry().get(&job.stream);
-        if !current.is_some_and(|s| !s.is_deleting()) {
+        if current.is_none_or(|s| s.is_deleting()) {
             break Err(format!("delivery stream {} was deleted during the replay", job.stream));
         }
         tokio::select! {
