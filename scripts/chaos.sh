@@ -4,7 +4,9 @@
 # delivered, missing and duplicated records (tests/chaos/). Not part of scripts/test.sh's default
 # run because the full version takes about half an hour; scripts/test.sh runs the short variant.
 #
-#   scripts/chaos.sh            full run: 20 kills per destination, 3-minute outages, 60 s of full disk
+#   scripts/chaos.sh            full run: 20 kills per destination, 3-minute outages, 60 s of full disk,
+#                               then the client tests marked `long` (NATS quorum loss, a JetStream
+#                               leader's kill -9, rolling restarts, a SIGSTOP zombie, on-demand merges)
 #   scripts/chaos.sh --short    the CI variant: 3 kills, 20 s outages, 15 s of full disk (~5 min)
 #   scripts/chaos.sh [--short] -k kill     extra arguments go to pytest
 #
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--short" ]; then
   shift
+  export CHAOS_SHORT=1
   export CHAOS_KILLS=${CHAOS_KILLS:-3} CHAOS_OUTAGE_SECONDS=${CHAOS_OUTAGE_SECONDS:-20}
   export CHAOS_FULL_DISK_SECONDS=${CHAOS_FULL_DISK_SECONDS:-15} CHAOS_ATTACK_SECONDS=${CHAOS_ATTACK_SECONDS:-15}
 fi
@@ -38,6 +41,10 @@ export CHAOS_REPORT=${CHAOS_REPORT:-$(mktemp /tmp/hydrant-chaos-XXXXXX.jsonl)}
 echo "== chaos suite (kills ${CHAOS_KILLS:-20}, outage ${CHAOS_OUTAGE_SECONDS:-180}s, full disk ${CHAOS_FULL_DISK_SECONDS:-60}s); report: $CHAOS_REPORT"
 pytest_status=0
 "$FH_TEST_PYTHON" -m pytest tests/chaos -q -p no:cacheprovider -s "$@" || pytest_status=$?
+if [ -z "${CHAOS_SHORT:-}" ]; then
+  echo "== long cluster failure scenarios of the client tests (-m long)"
+  "$FH_TEST_PYTHON" -m pytest tests/clients -m long -q -p no:cacheprovider "$@" || pytest_status=$?
+fi
 echo "== summary (missing must be 0; duplicated must be 0 where exactly-once is promised)"
 "$FH_TEST_PYTHON" - "$CHAOS_REPORT" <<'PY'
 import json, sys

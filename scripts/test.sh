@@ -27,6 +27,7 @@ echo "== fuzz targets, a few seconds each (docs/fuzzing.md)"
 scripts/fuzz.sh smoke 3
 echo "== client tests (pytest)"
 export HYDRANT_BIN=$PWD/target/debug/hydrant
-"$FH_TEST_PYTHON" -m pytest tests/clients -q -p no:cacheprovider "$@"
+# Long cluster failure scenarios (`-m long`) run in scripts/chaos.sh's full variant.
+"$FH_TEST_PYTHON" -m pytest tests/clients -q -p no:cacheprovider -m "not long" --durations=25 "$@"
 echo "== chaos suite, short variant (scripts/chaos.sh for the full one)"
 scripts/chaos.sh --short

@@ -45,6 +45,13 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "long: a long failure scenario (minutes of cluster chaos); scripts/test.sh leaves it to "
+        "scripts/chaos.sh, which runs it in its full (not --short) variant")
+
+
 def require_env(*names):
     missing = [n for n in names if not os.environ.get(n)]
     if missing:

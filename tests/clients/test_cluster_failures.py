@@ -29,6 +29,8 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from conftest import cluster, delivered_counter, list_objects, read_object, s3_stream, wait_for  # noqa: F401 - the fixture
 from producers import Ledger, Producers, call_of, check
 from test_warehouse import db, new_table, warehouse_stream  # noqa: F401 - the fixture
@@ -139,6 +141,7 @@ def test_kill9_of_a_node_under_load_moves_its_leases_and_loses_nothing(cluster, 
     settle_and_check(nodes, s3, bucket, ledger)
 
 
+@pytest.mark.long
 def test_sigstop_zombie_cannot_commit_after_its_leases_moved(cluster, s3, bucket):
     nodes = start_cluster(cluster, bucket)
     wait_spread(nodes)
@@ -167,6 +170,7 @@ def test_sigstop_zombie_cannot_commit_after_its_leases_moved(cluster, s3, bucket
     assert "lease lost" in zombie.log_path.read_text(errors="replace") or refused > 0, zombie.log()
 
 
+@pytest.mark.long
 def test_rolling_restart_under_load_loses_and_duplicates_nothing(cluster, s3, bucket):
     nodes = start_cluster(cluster, bucket)
     wait_spread(nodes)
@@ -200,6 +204,7 @@ def services(*args):
     subprocess.run([os.environ["FH_TEST_SERVICES_SH"], *args], check=True, timeout=120)
 
 
+@pytest.mark.long
 def test_kill9_of_the_jetstream_leader_of_busy_shards_answers_503_briefly_and_loses_nothing(
         cluster, s3, bucket):
     nodes = start_cluster(cluster, bucket)
@@ -265,6 +270,7 @@ def test_kill9_of_a_node_loading_into_postgresql_loads_every_record_once(cluster
     check(ledger, counts, "\n".join(n.log()[-1500:] for n in nodes))
 
 
+@pytest.mark.long
 def test_losing_the_nats_quorum_answers_503_and_loses_nothing(cluster, s3, bucket):
     """Two of the three NATS servers killed -9 for 15 s under load: with no quorum, puts are
     answered 503 (ServiceUnavailableException) by their deadline, never a 500; once the servers

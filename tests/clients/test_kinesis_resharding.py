@@ -10,6 +10,8 @@ import random
 import threading
 import time
 
+import pytest
+
 
 from conftest import raw_call
 from test_kinesis import error_of, kinesis_client, md5_key, read_shard, server  # noqa: F401 - server: fixture
@@ -319,6 +321,7 @@ def check_kcl_run(k, stream, writer, consumer, done):
         assert lo <= md5_key(pk) <= hi, (d, sid)
 
 
+@pytest.mark.long
 def test_an_on_demand_stream_splits_under_load_and_merges_when_it_cools(server):
     """ON_DEMAND: a shard that stays above half its limits splits within seconds (on-demand.rs:
     two 5 s ticks), the halves then carry the load without throttling, and once the load stops
