@@ -16,9 +16,12 @@ import time
 
 import pytest
 
+import yaml
+
 from conftest import (
     WASM_DIST,
     ModuleServer,
+    doc_blocks,
     error_documents,
     lambda_processor,
     list_objects,
@@ -274,6 +277,24 @@ def test_process_record_template_is_the_identity_for_text_and_fails_other_bytes(
     srv.put("process", text + [binary])
     assert sorted(srv.wait_lines("process", len(text))) == sorted(text)
     srv.failed("process", [binary], ["record is not UTF-8 (at byte 1)"])
+
+
+# --- the docs ----------------------------------------------------------------------------------
+
+def test_docs_give_every_blueprint_a_config_that_names_its_module_by_the_lambda_arn():
+    """docs/transforms.md's Blueprints section: one `yaml part` block per module, whose stream's
+    LambdaArn is the `functions:` key that maps to the module. (tests/docs/main.rs loads them.)"""
+    documented = []
+    for block in doc_blocks("docs/transforms.md", "yaml part"):
+        config = yaml.safe_load(block)
+        if "functions" not in config:
+            continue
+        (stream,) = config["delivery_streams"]
+        processors = stream["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"]["Processors"]
+        (lambda_arn,) = [p["ParameterValue"] for p in processors[0]["Parameters"] if p["ParameterName"] == "LambdaArn"]
+        assert list(config["functions"]) == [lambda_arn], block
+        documented.append(config["functions"][lambda_arn])
+    assert sorted(documented) == sorted(f"transforms/dist/{m}.wasm" for m in BLUEPRINTS.values())
 
 
 # --- throughput (HYDRANT_BENCH=1) --------------------------------------------------------------
