@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import time
 
 import pytest
 
@@ -22,7 +21,6 @@ from conftest import (
     WASM_DIST,
     ModuleServer,
     doc_blocks,
-    error_documents,
     lambda_processor,
     list_objects,
     module_server,
