@@ -319,13 +319,13 @@ def histogram(h, name, stream):
 @pytest.mark.skipif(os.environ.get("HYDRANT_BENCH") != "1", reason="a benchmark: set HYDRANT_BENCH=1")
 def test_blueprint_throughput(srv):
     """Per module, after a warm-up batch: BENCH_RECORDS lines (default 20000) through the stream
-    (1 MiB invocations), BENCH_ROUNDS times (default 3; the best round is the figure: other
+    (1 MiB invocations), BENCH_ROUNDS times (default 5; the best round is the figure: other
     work on the machine only ever slows a round down), records/s =
     records / the time spent in the module's invocations (hydrant_execute_processing_duration_seconds,
     measured around `Transform::invoke` in the host: request encoding, the guest, response
     decoding)."""
     total = int(os.environ.get("BENCH_RECORDS", "20000"))
-    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     print()
     for stream, line in BENCH_LINES.items():
         # Warm-up: the first invocation also instantiates the module.
