@@ -19,6 +19,8 @@ export HYDRANT_REQUIRE_SERVICES=1
 echo "== transform modules (wasm32-wasip1)"
 rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 transforms/build.sh
+echo "== transform unit tests (SDK, blueprint parsers; native)"
+(cd transforms && cargo test --locked --workspace --target "$(rustc -vV | sed -n 's/^host: //p')" 2>&1)
 
 echo "== cargo test"
 # tests/log_jetstream.rs runs against the NATS cluster services.sh started (HYDRANT_NATS_URLS).

@@ -84,6 +84,9 @@ NOT_RUN = {
         "a release build of the workspace (many CPU-minutes); the quick start test runs the same "
         "`serve` from HYDRANT_BIN",
     ("README.md", "scripts/test.sh"): "it is the whole suite, this test included",
+    ("docs/transforms.md", "transforms/build.sh"):
+        "the blueprints' benchmark (a minute of CPU on the services of scripts/services.sh); it is "
+        "test_blueprints.py::test_blueprint_throughput, which pytest skips unless HYDRANT_BENCH=1",
     ("transforms/README.md", "./build.sh"):
         "a release build for wasm32-wasip1; scripts/test.sh runs it and test_transforms.py uses its output",
     ("deploy/README.md", "docker compose -f deploy/docker-compose.yml up"):
