@@ -71,9 +71,18 @@ fn prepare(asset: &Asset) -> Prepared {
     Prepared { etag, gzip }
 }
 
-/// `bytes` gzip'd at the best level.
+/// `bytes` gzip'd at the best level (the files, once).
 pub fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip_at(bytes, flate2::Compression::best())
+}
+
+/// `bytes` gzip'd quickly (answers made per request).
+pub fn gzip_fast(bytes: &[u8]) -> Option<Vec<u8>> {
+    gzip_at(bytes, flate2::Compression::fast())
+}
+
+fn gzip_at(bytes: &[u8], level: flate2::Compression) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
     encoder.write_all(bytes).ok()?;
     encoder.finish().ok()
 }
@@ -112,7 +121,7 @@ fn matches(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     value.split(',').map(str::trim).any(|v| v == "*" || v.trim_start_matches("W/") == etag)
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
         return false;
     };

@@ -126,23 +126,24 @@ fn not_a_file(file: &str) -> Response {
     ConsoleError::NotFound(format!("no console file {file:?}")).into_response()
 }
 
-async fn overview(State(console): Shared) -> Response {
-    answer(blocking(move || Ok(overview::overview(&console))).await)
+async fn overview(State(console): Shared, headers: HeaderMap) -> Response {
+    answer(blocking(move || Ok(overview::overview(&console))).await, &headers)
 }
 
-async fn cluster(State(console): Shared) -> Response {
-    answer(blocking(move || Ok(cluster::cluster(&console))).await)
+async fn cluster(State(console): Shared, headers: HeaderMap) -> Response {
+    answer(blocking(move || Ok(cluster::cluster(&console))).await, &headers)
 }
 
 async fn stream(
     State(console): Shared,
     path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
 ) -> Response {
     let Ok(Path((kind, name))) = path else {
         return ConsoleError::NotFound("no such stream: the name is not UTF-8".into())
             .into_response();
     };
-    answer(blocking(move || stream::detail(&console, &kind, &name)).await)
+    answer(blocking(move || stream::detail(&console, &kind, &name)).await, &headers)
 }
 
 async fn unknown() -> ConsoleError {
@@ -162,12 +163,28 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(ConsoleError::Internal(format!("the console's task failed: {e}"))))
 }
 
-fn answer<T: Serialize>(result: Result<T, ConsoleError>) -> Response {
-    match result
+/// The JSON of `result`, gzip'd (quickly) when it is large and the browser takes gzip: an
+/// hour of charts is tens of KiB of numbers that compress well.
+fn answer<T: Serialize>(result: Result<T, ConsoleError>, headers: &HeaderMap) -> Response {
+    let body = match result
         .and_then(|v| serde_json::to_string(&v).map_err(|e| ConsoleError::Internal(e.to_string())))
     {
-        Ok(body) => json(body),
-        Err(e) => e.into_response(),
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    if body.len() < 1024 || !assets::accepts_gzip(headers) {
+        return json(body);
+    }
+    match assets::gzip_fast(body.as_bytes()) {
+        Some(gz) => {
+            let mut response = json(String::new());
+            *response.body_mut() = axum::body::Body::from(gz);
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            response
+        }
+        None => json(body),
     }
 }
 

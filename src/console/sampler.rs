@@ -156,12 +156,21 @@ impl Series {
         let mut points = self.points.newest_first();
         points.reverse();
         Columns {
-            t: points.iter().map(|p| p.t).collect(),
-            records_per_s: points.iter().map(|p| p.records_per_s).collect(),
-            in_mb_per_s: points.iter().map(|p| p.in_mb_per_s).collect(),
-            out_mb_per_s: points.iter().map(|p| p.out_mb_per_s).collect(),
+            t: points.iter().map(|p| p.t.round()).collect(),
+            records_per_s: points.iter().map(|p| significant(p.records_per_s)).collect(),
+            in_mb_per_s: points.iter().map(|p| significant(p.in_mb_per_s)).collect(),
+            out_mb_per_s: points.iter().map(|p| significant(p.out_mb_per_s)).collect(),
         }
     }
+}
+
+/// `x` to 4 significant digits: what a chart shows, in a few bytes of JSON.
+fn significant(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return 0.0;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 /// Every stream's series.
@@ -256,6 +265,9 @@ hydrant_error_output_records_total{stream=\"a\",type=\"partitioning-failed\"} 1
         assert_eq!(c.records_per_s[5], 10.0);
         assert_eq!(c.in_mb_per_s[5], 0.1);
         assert_eq!(c.out_mb_per_s[5], 0.05);
+        assert_eq!(significant(909.800_000_000_1), 909.8);
+        assert_eq!(significant(0.012_345_6), 0.01235);
+        assert_eq!(significant(f64::NAN), 0.0);
         // A stream re-created from zero: no negative rate.
         series.observe(1e6, Totals::default());
         assert_eq!(*series.columns().records_per_s.last().unwrap(), 0.0);

@@ -121,7 +121,8 @@ function chartData(series) {
   return [series.t, series.records_per_s, series.in_mb_per_s, series.out_mb_per_s];
 }
 
-function chart(id, host, series, height) {
+// The last hour, whatever the points: a fresh server's first point does not stretch the axis.
+function chart(id, host, series, height, legend = true) {
   const width = Math.max(200, host.clientWidth || 300);
   const data = chartData(series);
   const old = state.charts.get(id);
@@ -135,9 +136,9 @@ function chart(id, host, series, height) {
     width, height,
     series: [{}, ...SERIES.map((s) => ({ label: s.label, stroke: s.stroke, dash: s.dash, width: 2, scale: s.scale }))],
     axes: [{}, { scale: "rec", size: 50 }, { scale: "mb", side: 1, size: 50, grid: { show: false } }],
-    scales: { x: { time: true }, rec: { range: (u, min, max) => [0, Math.max(1, max)] },
+    scales: { x: { time: true, range: () => { const now = Date.now() / 1000; return [now - 3600, now]; } }, rec: { range: (u, min, max) => [0, Math.max(1, max)] },
       mb: { range: (u, min, max) => [0, Math.max(0.01, max)] } },
-    legend: { show: true },
+    legend: { show: legend },
   };
   host.textContent = "";
   state.charts.set(id, new uPlot(opts, data, host));
@@ -191,7 +192,7 @@ async function overviewView() {
       s.last_error ? el("div", { class: "error", "data-field": "last_error" }, s.last_error) : null,
     );
     grid.append(card); // appending moves it: the cards follow the server's order
-    chart(`o:${id}`, card.plot, s.series, 120);
+    chart(`o:${id}`, card.plot, s.series, 120, false);
   }
   for (const [id, card] of state.cards) {
     if (!o.streams.some((s) => `${s.kind}/${s.name}` === id)) { card.remove(); state.cards.delete(id); }
