@@ -143,7 +143,7 @@ fn firehose(console: &Console, name: &str) -> Option<StreamDetail> {
         })
         .collect();
     let config = stream.config();
-    let definition = super::definition::redacted_yaml(&*config)
+    let definition = super::definition::redacted_yaml(&config)
         .unwrap_or_else(|e| format!("# the definition could not be shown: {e}\n"));
     Some(StreamDetail {
         kind: Kind::Firehose,

@@ -11,6 +11,7 @@ code and record, send a test record and find it in S3, and sign writes with an a
 (Hydrant_20261208.StartReplay and friends) and fails until they are served."""
 
 import collections
+import json
 import os
 import re
 import threading
@@ -294,6 +295,34 @@ def test_writes_need_a_key_with_the_permission_when_auth_is_on(signed, driver):
     # Reading needs no key: the overview and the stream pages are read-only.
     assert page(driver, "sessionStorage.getItem('hydrant-key') !== null")
     shot(driver, "signed")
+
+
+def test_cluster_view_shows_each_nodes_leases(cluster, bucket, driver):
+    """Three nodes on the NATS cluster share a stream of 3 shards: each node's console lists the
+    leases it holds, and together they hold each shard's delivery lease once."""
+    nodes = cluster([s3_stream("spread", bucket, prefix="spread/", shards=3)])
+
+    def held():
+        out = {}
+        for node in nodes:
+            view = json.loads(node.urlopen(node.endpoint + "/console/api/cluster", timeout=5).read())
+            assert view["core"] == "jetstream" and view["node"] == node.workdir.name, view
+            out[view["node"]] = sorted(int(l["shard"]) for l in view["leases"]
+                                       if l["stream"] == "spread" and l["consumer"] == "delivery")
+        return out
+
+    owners = wait_for(lambda: (lambda h: h if sorted(sum(h.values(), [])) == [0, 1, 2] else None)(held()),
+                      timeout=45, interval=0.5, what="each shard's lease held by one node")
+    first = nodes[0]
+    driver.get(first.endpoint + "/console/#/cluster")
+    rows = wait_page(driver, "[...document.querySelectorAll('#leases tbody tr')].map(r => r.innerText)",
+                     "n1's leases", timeout=15) if owners["n1"] else []
+    assert len(rows) == len(owners["n1"]), (rows, owners)
+    assert page(driver, "document.querySelector('[data-field=\"node\"]').textContent") == "n1"
+    shot(driver, "cluster")
+    open_stream(driver, first.endpoint, "spread")
+    shown = page(driver, "[...document.querySelectorAll('#shards [data-shard] td:nth-child(6)')].map(t => t.textContent)")
+    assert shown == ["n1" if shard in owners["n1"] else "another node" for shard in range(3)], (shown, owners)
 
 
 def test_console_starts_a_replay(srv, driver):
