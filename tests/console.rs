@@ -96,6 +96,28 @@ async fn the_console_serves_its_page_and_what_it_polls() {
     let long = format!("/console/api/streams/firehose/{}", "x".repeat(5000));
     assert_eq!(get_json(&app, &long).await.0, StatusCode::NOT_FOUND);
 
+    // A Kinesis stream is listed too, with its shards.
+    let create = Request::post("/")
+        .header("x-amz-target", "Kinesis_20131202.CreateStream")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Body::from(r#"{"StreamName":"events","ShardCount":3}"#))
+        .unwrap();
+    let api = hydrant::api::router(hydrant.state.clone());
+    assert_eq!(api.oneshot(create).await.unwrap().status(), StatusCode::OK);
+    let (_, overview) = get_json(&app, "/console/api/overview").await;
+    let kinesis: Vec<&Value> = (overview["streams"].as_array().unwrap().iter())
+        .filter(|s| s["kind"] == "kinesis")
+        .collect();
+    assert_eq!(kinesis.len(), 1, "{overview}");
+    assert_eq!(
+        (kinesis[0]["name"].as_str(), kinesis[0]["shards"].as_u64()),
+        (Some("events"), Some(3))
+    );
+    let (status, detail) = get_json(&app, "/console/api/streams/kinesis/events").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(detail["definition"].as_str().unwrap().contains("StreamMode: PROVISIONED"), "{detail}");
+    assert_eq!(detail["shards"].as_array().unwrap().len(), 3);
+
     let (status, cluster) = get_json(&app, "/console/api/cluster").await;
     assert_eq!((status, cluster["core"].as_str()), (StatusCode::OK, Some("embedded")));
     drop(app);
