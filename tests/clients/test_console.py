@@ -1,11 +1,11 @@
 """The web console (docs/console.md) in a real browser: headless Chromium (Debian's, driven by
 Debian's chromedriver through Selenium; nothing is downloaded) opens /console/ of the real
 binary while boto3 loads one stream, another stream's S3 endpoint does not answer, and a third
-stream's transform fails and drops some records. The tests read the numbers off the page
-and compare them with what was put, find the failing stream (its S3 endpoint does not answer)
-on top and the error document with its
-code and record, send a test record and find it in S3, and sign writes with an access key when
-`auth` is on. Screenshots go to $HYDRANT_TEST_ARTIFACTS (default tests/clients/artifacts/).
+stream's transform fails and drops some records. The tests read the numbers off the
+page and compare them with what was put, find the failing stream on top and the error document
+with its code and record, send a test record and find it in S3, sign writes with an access key
+when `auth` is on, and read each cluster node's leases. Screenshots go to
+$HYDRANT_TEST_ARTIFACTS (default tests/clients/artifacts/).
 
 `test_console_starts_a_replay` drives the replay form; it needs the replay operations
 (Hydrant_20261208.StartReplay and friends) and fails until they are served."""
@@ -16,6 +16,8 @@ import os
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -323,6 +325,23 @@ def test_cluster_view_shows_each_nodes_leases(cluster, bucket, driver):
     open_stream(driver, first.endpoint, "spread")
     shown = page(driver, "[...document.querySelectorAll('#shards [data-shard] td:nth-child(6)')].map(t => t.textContent)")
     assert shown == ["n1" if shard in owners["n1"] else "another node" for shard in range(3)], (shown, owners)
+
+
+def test_the_console_is_on_the_admin_listener_only_when_there_is_one(hydrant_factory):
+    """With admin_listen, /console/ is served there (with its API door) and not on listen, where
+    producers connect; without it, on a loopback listen."""
+    admin = free_port()
+    h = hydrant_factory(config_yaml(admin_listen=f"127.0.0.1:{admin}"))
+    page_html = urllib.request.urlopen(f"http://127.0.0.1:{admin}/console/", timeout=5).read().decode()
+    assert "assets/console.js" in page_html
+    overview = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{admin}/console/api/overview", timeout=5).read())
+    assert overview["core"] == "embedded"
+    for path in ("/console/", "/console/api/overview"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(h.endpoint + path, timeout=5)
+        assert refused.value.code in (400, 404), path
+    plain = hydrant_factory(config_yaml(shutdown_timeout_seconds=5))
+    assert urllib.request.urlopen(plain.endpoint + "/console/", timeout=5).status == 200
 
 
 def test_console_starts_a_replay(srv, driver):
