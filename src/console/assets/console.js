@@ -290,12 +290,14 @@ function testRecordForm(stream) {
 
 // ---- replays (Hydrant_20261208.*) ----------------------------------------------------------------
 
+// A date as a datetime-local input's value (local time, to the second).
+const localInput = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+
 function replayForm(stream) {
   const out = el("p", { class: "result", role: "status", id: "replay-result" });
   const now = new Date();
-  const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
-  const from = el("input", { type: "datetime-local", name: "from", id: "replay-from", value: local(new Date(now - 3600e3)), step: 1 });
-  const to = el("input", { type: "datetime-local", name: "to", id: "replay-to", value: local(now), step: 1 });
+  const from = el("input", { type: "datetime-local", name: "from", id: "replay-from", value: localInput(new Date(now - 3600e3)), step: 1 });
+  const to = el("input", { type: "datetime-local", name: "to", id: "replay-to", value: localInput(now), step: 1 });
   const prefix = el("input", { name: "prefix", id: "replay-prefix", value: `replay/${stream}/` });
   const target = el("input", { name: "target", id: "replay-target", placeholder: "or another delivery stream" });
   const form = el("form", { class: "inline", id: "replay-form" },
@@ -334,6 +336,9 @@ async function loadReplayWindow(stream) {
       ? "Nothing retained to replay yet."
       : `Replayable: from ${when(w.Oldest)} to ${when(w.Newest)}`;
     node.dataset.oldest = w.Oldest ?? "";
+    // The form starts at the oldest replayable record when that is within the last hour.
+    const from = document.getElementById("replay-from");
+    if (from && w.Oldest && Date.parse(from.value) / 1000 < w.Oldest) from.value = localInput(new Date(Math.floor(w.Oldest) * 1000));
   } catch (e) {
     node.className = "result bad";
     node.textContent = `Replay window unknown: ${e.message}`;
