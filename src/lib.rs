@@ -12,6 +12,7 @@ pub mod bench;
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod delivery;
 pub mod destination;

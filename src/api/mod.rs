@@ -137,6 +137,16 @@ pub fn admin_router(state: AppState) -> Router {
     with_envelope(admin_routes(state).route("/healthz", get(healthz)))
 }
 
+/// The API's `POST /` handler mounted at `path` as well (the console's same-origin door to
+/// it, `POST /console/api/call`): the same envelope checks, signature and permissions.
+pub fn call_route(path: &str, state: AppState) -> Router {
+    Router::new()
+        .route(path, post(firehose))
+        .with_state(state)
+        .layer(middleware::from_fn(request_id))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
 fn firehose_routes(state: AppState) -> Router {
     Router::new().route("/", post(firehose)).route("/healthz", get(healthz)).with_state(state)
 }

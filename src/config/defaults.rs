@@ -88,6 +88,7 @@ pub fn embedded_default() -> Config {
         limits: Default::default(),
         core: Default::default(),
         node_id: None,
+        console: Default::default(),
         base_dir: PathBuf::from("."),
         delivery_streams: vec![DeliveryStreamConfig {
             delivery_stream_name: "default".to_owned(),

@@ -22,6 +22,7 @@
 //! missing buffering hints get Firehose's defaults.
 
 mod api_streams;
+mod console;
 pub(crate) mod core_config;
 mod defaults;
 mod destinations;
@@ -38,6 +39,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 pub use api_streams::{ApiStreamsConfig, HostPattern};
+pub use console::ConsoleConfig;
 pub use core_config::{node_id, CoreConfig, CoreTlsConfig, CoreType};
 pub use defaults::{
     embedded_default, BUFFER_INTERVAL_SECONDS, BUFFER_SIZE_MBS, LISTEN_PORT, OBJECT_STORE_NAME,
@@ -60,7 +62,7 @@ pub use model::{
     SearchConfig, SearchS3BackupMode, ServerSideEncryptionSetting, Sigv4Credential, StorageConfig,
     StreamEncryptionInput, Tag, TlsConfig,
 };
-pub use secret::Secret;
+pub use secret::{redacted, Secret, REDACTED};
 
 /// Parses a byte size such as `10GiB`, `512 MiB`, `500MB` or `4096` (the syntax of
 /// `storage.max_bytes`).

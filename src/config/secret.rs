@@ -9,9 +9,39 @@ use serde::{Deserialize, Serialize};
 /// (the file's and the API's shapes do not change); `Debug` prints `<redacted>`, so a config
 /// struct that derives `Debug` cannot leak it into a log line. [`Secret::expose`] reads it
 /// where it is used.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// What a secret serializes as inside [`redacted`].
+pub const REDACTED: &str = "<redacted>";
+
+thread_local! {
+    static REDACTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a serialization) with every [`Secret`] written as [`REDACTED`] instead of its
+/// value: what the console shows of a definition.
+pub fn redacted<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REDACTING.with(|r| r.set(self.0));
+        }
+    }
+    let _reset = Reset(REDACTING.with(|r| r.replace(true)));
+    f()
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if REDACTING.with(|r| r.get()) {
+            serializer.serialize_str(REDACTED)
+        } else {
+            serializer.serialize_str(&self.0)
+        }
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -54,6 +84,9 @@ mod tests {
         assert_eq!(serde_yaml_ng::to_string(&secret).unwrap(), "hunter22\n");
         assert_eq!(format!("{secret:?}"), "<redacted>");
         assert_eq!(format!("{:?}", Some(&secret)), "Some(<redacted>)");
+        let shown = redacted(|| serde_json::to_string(&secret).unwrap());
+        assert_eq!(shown, "\"<redacted>\"");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"hunter22\"", "only inside");
     }
 
     /// Every secret of the file, each a value no other field holds.

@@ -372,17 +372,25 @@ impl<'c> Assembler<'c> {
         };
         match outcome {
             Ok(outcomes) => {
-                let (mut ok_records, mut ok_bytes) = (0u64, 0u64);
+                let (mut ok_records, mut ok_bytes, mut dropped, mut failed) = (0u64, 0u64, 0, 0);
                 for outcome in &outcomes {
-                    if let RecordResult::Ok { data, .. } = &outcome.result {
-                        ok_records += 1;
-                        ok_bytes += data.len() as u64;
+                    match &outcome.result {
+                        RecordResult::Ok { data, .. } => {
+                            ok_records += 1;
+                            ok_bytes += data.len() as u64;
+                        }
+                        RecordResult::Dropped => dropped += 1,
+                        RecordResult::ProcessingFailed { .. } => failed += 1,
                     }
                 }
                 let stream =
                     self.stages.transform.as_ref().map(|t| t.stream.clone()).unwrap_or_default();
                 metrics::counter!("hydrant_succeed_processing_records_total", "stream" => stream.clone())
                     .increment(ok_records);
+                metrics::counter!("hydrant_dropped_processing_records_total", "stream" => stream.clone())
+                    .increment(dropped);
+                metrics::counter!("hydrant_failed_processing_records_total", "stream" => stream.clone())
+                    .increment(failed);
                 metrics::counter!("hydrant_succeed_processing_bytes_total", "stream" => stream)
                     .increment(ok_bytes);
                 for ((origin, raw), outcome) in chunk.into_iter().zip(outcomes) {
@@ -409,6 +417,10 @@ impl<'c> Assembler<'c> {
                 let e: InvocationError = e;
                 tracing::warn!(lambda = %self.lambda_arn(), attempts, error = %e,
                     records = chunk.len(), "transform invocation failed; records go to the error output");
+                let stream =
+                    self.stages.transform.as_ref().map(|t| t.stream.clone()).unwrap_or_default();
+                metrics::counter!("hydrant_failed_processing_records_total", "stream" => stream)
+                    .increment(chunk.len() as u64);
                 for (origin, raw) in chunk {
                     self.buffers.set_floor(origin.pos.seq);
                     let doc =

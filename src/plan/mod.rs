@@ -182,6 +182,7 @@ fn check_all(config: &Config) -> (Vec<Issue>, Vec<Option<StreamPlan>>) {
     issues.extend(config.http.issues());
     issues.extend(crate::config::core_config::issues(config));
     server::check_admin_listen(config, &mut issues);
+    server::check_console(config, &mut issues);
     for (name, store) in &config.object_stores {
         server::check_object_store(name, store, &mut issues);
     }

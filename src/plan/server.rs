@@ -64,6 +64,28 @@ pub(super) fn check_admin_listen(config: &Config, issues: &mut Vec<Issue>) {
     }
 }
 
+/// `console:`: `on_shared_listen` means something only for a console served without
+/// `admin_listen`.
+pub(super) fn check_console(config: &Config, issues: &mut Vec<Issue>) {
+    let console = &config.console;
+    if !console.on_shared_listen {
+        return;
+    }
+    if !console.enabled {
+        issues.push(Issue::new(
+            "console.on_shared_listen",
+            "is true while console.enabled is false; set enabled: true to serve the console, or \
+             leave on_shared_listen out",
+        ));
+    } else if config.admin_listen.is_some() {
+        issues.push(Issue::new(
+            "console.on_shared_listen",
+            "is true while admin_listen is set: the console is served on admin_listen only; \
+             leave on_shared_listen out (or admin_listen, to serve the console on listen)",
+        ));
+    }
+}
+
 pub(super) fn check_server(config: &Config, issues: &mut Vec<Issue>) {
     if let Some(encryption) = &config.storage.encryption {
         check_key_ring(encryption, "storage.encryption", issues);

@@ -246,13 +246,25 @@ pub async fn run(server: ServerPlan, reload: Option<ReloadSource>) -> Result<(),
     let scheme = if tls.is_some() { "https" } else { "http" };
     let auth = if hydrant.state.auth.is_some() { "sigv4" } else { "none" };
     let mut listeners = Vec::new();
+    let console = crate::console::placement(&config, addr);
+    let with_console = |router: axum::Router, here: crate::console::Placement| {
+        if console == here {
+            router.merge(crate::console::router(hydrant.state.clone()))
+        } else {
+            router
+        }
+    };
     match config.admin_listen {
         Some(admin) => {
             let admin_tcp = bind(admin).await?;
             let admin = admin_tcp.local_addr().map_err(ServerError::Serve)?;
             let router = api::admin_router(hydrant.state.clone());
+            let router = with_console(router, crate::console::Placement::Admin);
             listeners.push(Listener::new("admin", admin_tcp, None, router, &config.http));
             tracing::info!(%admin, "admin listener: /metrics and /readyz are served on http://{admin}");
+            if console == crate::console::Placement::Admin {
+                tracing::info!(%admin, "console: http://{admin}/console/");
+            }
             let router = api::api_router(hydrant.state.clone());
             listeners.push(Listener::new("api", tcp, tls, router, &config.http));
         }
@@ -265,6 +277,17 @@ pub async fn run(server: ServerPlan, reload: Option<ReloadSource>) -> Result<(),
                     (e.g. 127.0.0.1:4574) to serve them whole on a port of their own");
                 api::shared_router(hydrant.state.clone())
             };
+            let router = with_console(router, crate::console::Placement::Listen);
+            match console {
+                crate::console::Placement::Listen => {
+                    tracing::info!(%addr, "console: {scheme}://{addr}/console/")
+                }
+                _ if config.console.enabled => tracing::info!(%addr,
+                    "the console is not served: {addr} is reachable from other machines; set \
+                     admin_listen (e.g. 127.0.0.1:4574) to serve it there, or \
+                     console.on_shared_listen: true"),
+                _ => {}
+            }
             listeners.push(Listener::new("api", tcp, tls, router, &config.http));
         }
     }

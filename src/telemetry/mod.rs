@@ -5,8 +5,10 @@
 //! (`IncomingRecords` -> `hydrant_incoming_records_total{stream}`) so dashboards move over.
 
 mod metrics;
+pub mod recent;
 
 pub use self::metrics::{Metrics, StreamGauges};
+pub use self::recent::Recent;
 
 use tracing_subscriber::EnvFilter;
 

@@ -131,6 +131,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "telemetry",
         ],
     ),
+    // The web console: reads what the API, the registry and the metrics hold.
+    (
+        "console",
+        &[
+            "api",
+            "clock",
+            "config",
+            "delivery",
+            "destination",
+            "kinesis",
+            "log",
+            "registry",
+            "telemetry",
+        ],
+    ),
     // Composition roots.
     ("server", ANY),
     ("bench", ANY),

@@ -63,6 +63,7 @@ RUN = {
     ("docs/performance.md", "cargo build --release"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "cargo build --bin hydrant"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "# the Kinesis API next to the Firehose path"): "test_benchmark_commands_use_flags_that_exist",
+    ("docs/performance.md", "# the console: the same command"): "test_benchmark_commands_use_flags_that_exist",
     ("docs/performance.md", "scripts/services.sh up && ."): "test_cluster_benchmark_commands_use_flags_that_exist",
 }
 
@@ -466,7 +467,8 @@ def test_benchmark_commands_use_flags_that_exist():
     they pass is one `hydrant bench` has."""
     commands = (example("docs/performance.md", "cargo build --release") + "\n"
                 + example("docs/performance.md", "# the Kinesis API next to the Firehose path") + "\n"
-                + example("docs/performance.md", "cargo build --bin hydrant")).replace("\\\n", " ")
+                + example("docs/performance.md", "cargo build --bin hydrant") + "\n"
+                + example("docs/performance.md", "# the console: the same command")).replace("\\\n", " ")
     flags = set(re.findall(r"(?<=\s)--[a-z0-9-]+", "\n".join(
         line for line in commands.splitlines() if "hydrant bench" in line)))
     assert len(flags) >= 10, flags

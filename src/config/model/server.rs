@@ -108,6 +108,12 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
 
+    /// The web console at `/console/` (docs/console.md): on `admin_listen` when set, else on
+    /// a loopback `listen`; `on_shared_listen: true` also serves it on a `listen` other
+    /// machines reach. Default `{ enabled: true, on_shared_listen: false }`.
+    #[serde(default, skip_serializing_if = "crate::config::ConsoleConfig::is_default")]
+    pub console: crate::config::ConsoleConfig,
+
     /// Directory of the configuration file (relative paths were resolved against it).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -205,7 +205,7 @@ impl S3Output {
         }
         let key = self.error_key(ctx, unit, output_type)?;
         // Encrypted streams encrypt their error objects too: they carry record data.
-        let sealed = self.codec.seal(lines.into()).map_err(SinkError::Encrypt)?;
+        let sealed = self.codec.seal(lines.clone().into()).map_err(SinkError::Encrypt)?;
         if !self.put(ctx, key.clone(), sealed, None) {
             return Ok(false);
         }
@@ -213,6 +213,15 @@ impl S3Output {
             error_output_type = output_type,
             "records could not be delivered; written to the error output");
         ctx.metrics.error_output(&ctx.stream, output_type, records);
+        let recent = crate::telemetry::Recent::global();
+        recent.error_written(
+            &ctx.stream,
+            ctx.shard,
+            &key.to_string(),
+            output_type,
+            records,
+            &lines,
+        );
         Ok(true)
     }
 }
@@ -231,6 +240,9 @@ impl ErrorOutput for S3Output {
             records = unit.records, error_output_type = output_type,
             "records could not be delivered as they are; written to the error output");
         ctx.metrics.error_output(&ctx.stream, output_type, unit.records);
+        let recent = crate::telemetry::Recent::global();
+        let key = key.to_string();
+        recent.error_written(&ctx.stream, ctx.shard, &key, output_type, unit.records, &unit.body);
         Ok(true)
     }
 }
@@ -274,6 +286,14 @@ impl Sink for S3Sink {
             ctx.metrics.backed_up(&ctx.stream, unit.records, unit.bytes);
         } else {
             ctx.metrics.delivered(&ctx.stream, unit.records, unit.bytes, unit.body.len() as u64);
+            let object = crate::telemetry::recent::DeliveredObject {
+                at_ms: crate::clock::now_ms(),
+                shard: ctx.shard,
+                key: key.to_string(),
+                bytes: unit.body.len() as u64,
+                records: unit.records,
+            };
+            crate::telemetry::Recent::global().object_delivered(&ctx.stream, object);
         }
         Ok(true)
     }
