@@ -235,6 +235,7 @@ impl StreamLog for RangeView {
             bound: self.inner.capabilities().watermark_is_a_bound,
             progress: self.progress.clone(),
             ended: false,
+            skipped: 0,
         }))
     }
 
@@ -302,11 +303,20 @@ struct RangeReader {
     bound: bool,
     progress: Arc<RangeProgress>,
     ended: bool,
+    /// Records passed over because they arrived before the range.
+    skipped: u64,
 }
 
 impl RangeReader {
     fn end(&mut self, position: u64, at_range_end: bool, children: Vec<ShardId>) -> Entry {
         self.ended = true;
+        tracing::debug!(
+            shard = self.inner.shard().0,
+            position,
+            at_range_end,
+            skipped = self.skipped,
+            "the range ends in this shard"
+        );
         self.progress.update(self.inner.shard(), |p| p.end = Some((position, at_range_end)));
         Entry::End(ShardEnd { position, children })
     }
@@ -348,7 +358,7 @@ impl ShardReader for RangeReader {
                     entries.push(Entry::Record(r));
                 }
                 // Before the range.
-                Entry::Record(_) => {}
+                Entry::Record(_) => self.skipped += 1,
                 // A seal recorded in the range cuts the replay where it cut delivery; one
                 // recorded before it closes nothing (no buffer is open yet).
                 Entry::Seal(seal) if seal.watermark_ms >= self.range.from_ms => {

@@ -59,8 +59,16 @@ impl Retention {
     /// (a consumer is registered once it reads its state), so that the log keeps their records
     /// from now on; lets go of none. Cheap when nothing new was granted.
     pub async fn adopt(&mut self) -> Result<(), LeaseError> {
+        let mut granted = Vec::new();
         while let Some(lease) = self.assignments.try_next() {
-            match lease.state().await {
+            granted.push(lease);
+        }
+        // All at once: registering can wait a few seconds in a shared log (for purges under
+        // way to settle), and the log may delete delivered records of a shard not yet
+        // registered meanwhile.
+        let states = futures::future::join_all(granted.iter().map(|lease| lease.state())).await;
+        for (lease, state) in granted.into_iter().zip(states) {
+            match state {
                 Ok(_) | Err(LeaseError::Lost { .. }) => {}
                 Err(e) => return Err(e),
             }

@@ -18,7 +18,7 @@ use crate::log::retention::{Retention, DELIVERY_RETENTION_CONSUMER, EVERY};
 use crate::log::StreamLog;
 
 /// Whether a stream's log is close to full (the composition root knows the limits: the disk
-/// budget, JetStream's bytes per shard). Shards that refuse appends count as full too.
+/// budget and a disk that refuses writes, JetStream's bytes per shard).
 pub type Pressure = Arc<dyn Fn(&dyn StreamLog) -> bool + Send + Sync>;
 
 /// Keeps every delivery stream's retention until `stop` is set.
@@ -69,7 +69,7 @@ pub async fn keep_retention(
                 }
             }
             let Some((log, retention)) = held.get_mut(&stream.name) else { continue };
-            let full = pressure(log.as_ref()) || !log.problems().is_empty();
+            let full = pressure(log.as_ref());
             // Retention holds the records of every shard granted to it from the first second
             // (in a cluster, leases move between nodes).
             if let Err(e) = retention.adopt().await {

@@ -63,9 +63,11 @@ impl Core {
         };
         let budget = DiskBudget::new(config.storage.max_bytes);
         let store = Arc::new(EmbeddedStore::new(&config.data_dir, options, budget.clone()));
-        // One budget for every stream's log.
-        let pressure: Pressure = Arc::new(move |_: &dyn StreamLog| {
+        // One budget for every stream's log; a shard that refuses appends (a full disk, a
+        // failed sync) counts too, as freeing delivered segments is what helps.
+        let pressure: Pressure = Arc::new(move |log: &dyn StreamLog| {
             budget.max().is_some_and(|max| budget.used() as f64 >= max as f64 * NEARLY_FULL)
+                || !log.problems().is_empty()
         });
         Self {
             pressure,
