@@ -1,7 +1,8 @@
-//! `GET /console/api/cluster`: in cluster mode (`core.type: jetstream`), this node, the
-//! shard leases it holds and the takeovers it made, from its own metrics
-//! (`hydrant_lease_owner`, `hydrant_lease_takeovers_total`). Every node serves its own view;
-//! the NATS servers are listed with their passwords masked.
+//! `GET /console/api/cluster`: in cluster mode (`core.type: jetstream`), the nodes and who
+//! holds every shard's lease, as this node's watch of the cluster's lease bucket sees them
+//! (`LogStore::cluster_nodes`, `StreamLog::lease_holders`), plus the leases this node holds
+//! and the takeovers it made, from its own metrics (`hydrant_lease_owner`,
+//! `hydrant_lease_takeovers_total`). The NATS servers are listed with their passwords masked.
 
 use serde::Serialize;
 
@@ -18,8 +19,24 @@ pub struct ClusterView {
     pub replicas: Option<u8>,
     pub lease_seconds: Option<u64>,
     pub servers: Vec<String>,
+    /// Every node of the cluster, with how many leases it holds.
+    pub nodes: Vec<NodeView>,
+    /// Every delivery stream's shard leases and who holds them.
+    pub all_leases: Vec<LeaseView>,
     pub leases: Vec<LeaseView>,
     pub takeovers: Vec<TakeoverView>,
+}
+
+/// A node of the cluster.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct NodeView {
+    pub id: String,
+    /// Its heartbeat moved within the lease duration.
+    pub alive: bool,
+    pub silent_seconds: f64,
+    pub started_ms: i64,
+    pub takes_leases: bool,
+    pub leases: usize,
 }
 
 /// A lease this node holds.
@@ -52,11 +69,35 @@ pub fn cluster(console: &Console) -> ClusterView {
             replicas: None,
             lease_seconds: None,
             servers: Vec::new(),
+            nodes: Vec::new(),
+            all_leases: Vec::new(),
             leases: Vec::new(),
             takeovers: Vec::new(),
         };
     }
     let (leases, takeovers) = from_metrics(&console.app.metrics.render());
+    let mut all_leases = Vec::new();
+    for stream in console.app.registry.all() {
+        for holder in stream.log.lease_holders() {
+            all_leases.push(LeaseView {
+                stream: stream.name.clone(),
+                consumer: holder.consumer,
+                shard: holder.shard.0.to_string(),
+                node: holder.owner.unwrap_or_default(),
+            });
+        }
+    }
+    let lease_ms = core.lease_seconds().saturating_mul(1000);
+    let nodes = (console.app.control.log_store().cluster_nodes().into_iter())
+        .map(|n| NodeView {
+            leases: all_leases.iter().filter(|l| l.node == n.id).count(),
+            alive: n.silent_ms < lease_ms,
+            silent_seconds: n.silent_ms as f64 / 1000.0,
+            started_ms: n.started_ms,
+            takes_leases: n.takes_leases,
+            id: n.id,
+        })
+        .collect();
     ClusterView {
         core: "jetstream",
         node: Some(crate::config::node_id(&config)),
@@ -66,6 +107,8 @@ pub fn cluster(console: &Console) -> ClusterView {
         servers: (core.servers.iter())
             .map(|s| crate::config::redact_url_credentials(s).into_owned())
             .collect(),
+        nodes,
+        all_leases,
         leases,
         takeovers,
     }

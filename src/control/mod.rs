@@ -117,6 +117,11 @@ impl ControlPlane {
         &self.build
     }
 
+    /// Where streams' logs live.
+    pub fn log_store(&self) -> &Arc<dyn crate::log::LogStore> {
+        &self.logs.store
+    }
+
     /// The server's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

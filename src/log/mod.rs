@@ -53,10 +53,10 @@ pub use error::{
 };
 pub use lineage::{scale, uniform_scaling, Lineage, Reshard};
 pub use types::{
-    Append, Appended, AtRestKeys, Capabilities, ConsumerState, Entry, HashRange, MarkerKey,
-    Markers, Position, Progress, ReadBatch, ReadFrom, ReadLimit, Record, Route, Seal, SealKind,
-    SealOutcome, SealProposal, ShardEnd, ShardId, ShardInfo, ShardProblem, ShardState, ShardStats,
-    StreamSpec,
+    Append, Appended, AtRestKeys, Capabilities, ClusterNode, ConsumerState, Entry, HashRange,
+    LeaseHolder, MarkerKey, Markers, Position, Progress, ReadBatch, ReadFrom, ReadLimit, Record,
+    Route, Seal, SealKind, SealOutcome, SealProposal, ShardEnd, ShardId, ShardInfo, ShardProblem,
+    ShardState, ShardStats, StreamSpec,
 };
 
 /// Where streams' logs live: opens and deletes them by stream name.
@@ -88,6 +88,11 @@ pub trait LogStore: Send + Sync + fmt::Debug + 'static {
     /// errors: never do they reach the new log). Deleting a log that does not exist is not an
     /// error.
     async fn delete(&self, stream: &str) -> Result<(), StoreError>;
+
+    /// The nodes sharing this store, as this node sees them (empty for a log of one node).
+    fn cluster_nodes(&self) -> Vec<ClusterNode> {
+        Vec::new()
+    }
 }
 
 /// One stream's log: its shards, appends, readers and consumer leases.
@@ -151,6 +156,12 @@ pub trait StreamLog: Send + Sync + fmt::Debug + 'static {
 
     /// The shards that refuse appends now, and why.
     fn problems(&self) -> Vec<ShardProblem>;
+
+    /// Who holds each consumer's lease on each shard, as far as this node knows (empty for a
+    /// log whose leases are never shared).
+    fn lease_holders(&self) -> Vec<LeaseHolder> {
+        Vec::new()
+    }
 
     /// Returns once nothing appended before the call can be lost (the embedded log: its
     /// writers drained and fdatasync'd). Appends after it fail; readers keep working.

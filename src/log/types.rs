@@ -88,6 +88,30 @@ impl ShardInfo {
     }
 }
 
+/// A node of a log shared by several (cluster mode), as this node's watch sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub id: String,
+    /// When its process started (Unix epoch milliseconds).
+    pub started_ms: i64,
+    /// How long its heartbeat has not moved, on this node's clock: past the lease duration,
+    /// it counts as gone.
+    pub silent_ms: u64,
+    /// Whether it takes leases (a node that only appends does not).
+    pub takes_leases: bool,
+}
+
+/// Who holds one consumer's lease on one shard of a shared log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub shard: ShardId,
+    pub consumer: String,
+    /// The owner's node id; `None` while nobody holds it.
+    pub owner: Option<String>,
+    /// One more at every change of owner.
+    pub epoch: u64,
+}
+
 /// How much a shard holds, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardStats {

@@ -301,7 +301,8 @@ def test_writes_need_a_key_with_the_permission_when_auth_is_on(signed, driver):
 
 def test_cluster_view_shows_each_nodes_leases(cluster, bucket, driver):
     """Three nodes on the NATS cluster share a stream of 3 shards: each node's console lists the
-    leases it holds, and together they hold each shard's delivery lease once."""
+    leases it holds, together they hold each shard's delivery lease once, and one node's page
+    shows every node and who holds each lease."""
     nodes = cluster([s3_stream("spread", bucket, prefix="spread/", shards=3)])
 
     def held():
@@ -327,6 +328,19 @@ def test_cluster_view_shows_each_nodes_leases(cluster, bucket, driver):
     delivery = sorted(int(r.split("\t")[2]) for r in rows if r.split("\t")[1] == "delivery")
     assert delivery == owners["n1"], (rows, owners)
     assert page(driver, "document.querySelector('[data-field=\"node\"]').textContent") == "n1"
+    # Any node's console shows the whole cluster: the three nodes, up, and who holds each shard's
+    # delivery lease, as the owners themselves report it.
+    nodes_rows = wait_page(driver, "(r => r.length === 3 && r)([...document.querySelectorAll('#nodes tbody tr')]"
+                                   ".map(r => r.innerText))", "the three nodes", timeout=15)
+    assert [r.split("\t")[:2] for r in nodes_rows] == [["n1", "✓ up"], ["n2", "✓ up"], ["n3", "✓ up"]], nodes_rows
+
+    def cluster_wide():
+        rows = page(driver, "[...document.querySelectorAll('#all-leases tbody tr')].map(r => r.innerText)") or []
+        seen = {int(r.split("\t")[2]): r.split("\t")[3] for r in rows
+                if r.split("\t")[:2] == ["spread", "delivery"]}
+        return seen if seen == {shard: n for n, shards in owners.items() for shard in shards} else None
+
+    wait_for(cluster_wide, timeout=15, interval=0.5, what="every shard's delivery lease with its owner on n1's page")
     shot(driver, "cluster")
     open_stream(driver, first.endpoint, "spread")
     shown = page(driver, "[...document.querySelectorAll('#shards [data-shard] td:nth-child(6)')].map(t => t.textContent)")

@@ -396,6 +396,18 @@ async function clusterView() {
   main.append(nums([["this node", c.node, "node"], ["namespace", c.namespace, "namespace"],
     ["replicas", c.replicas, "replicas"], ["lease", `${c.lease_seconds} s`, "lease_seconds"]]),
   el("p", { class: "muted key" }, `NATS: ${c.servers.join(", ")}`),
+  el("h2", {}, "Nodes"),
+  c.nodes.length ? el("div", { class: "scroll" }, el("table", { id: "nodes" },
+    el("thead", {}, el("tr", {}, ["node", "state", "heartbeat", "leases", "started"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, c.nodes.map((n) => el("tr", { "data-node": n.id }, el("td", {}, n.id),
+      el("td", {}, n.alive ? "✓ up" : "✕ gone"), el("td", { class: "num" }, `${n.silent_seconds.toFixed(1)} s ago`),
+      el("td", { class: "num" }, n.leases), el("td", {}, new Date(n.started_ms).toISOString())))))) :
+    el("p", { class: "muted" }, "None seen yet."),
+  el("h2", {}, "Who holds each lease"),
+  c.all_leases.length ? el("div", { class: "scroll" }, el("table", { id: "all-leases" },
+    el("thead", {}, el("tr", {}, ["stream", "consumer", "shard", "node"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, c.all_leases.map((l) => el("tr", {}, el("td", {}, l.stream), el("td", {}, l.consumer),
+      el("td", {}, l.shard), el("td", {}, l.node || "– (free)")))))) : el("p", { class: "muted" }, "None."),
   el("h2", {}, `Leases held by ${c.node}`),
   c.leases.length ? el("div", { class: "scroll" }, el("table", { id: "leases" },
     el("thead", {}, el("tr", {}, ["stream", "consumer", "shard", "node"].map((h) => el("th", {}, h)))),
@@ -406,7 +418,7 @@ async function clusterView() {
     el("thead", {}, el("tr", {}, ["stream", "consumer", "shard", "how", "times"].map((h) => el("th", {}, h)))),
     el("tbody", {}, c.takeovers.map((t) => el("tr", {}, el("td", {}, t.stream), el("td", {}, t.consumer),
       el("td", {}, t.shard), el("td", {}, t.how), el("td", { class: "num" }, t.count)))))) : el("p", { class: "muted" }, "None."),
-  el("p", { class: "muted" }, "Each node's console shows the leases it holds; open another node's console for its own."));
+  el("p", { class: "muted" }, "Takeovers are counted by the node that made them: open another node's console for its own."));
 }
 
 // ---- routing and polling ------------------------------------------------------------------------

@@ -178,6 +178,39 @@ impl Node {
         }
     }
 
+    /// Every node whose heartbeat this node's watch has seen.
+    pub(super) fn cluster_nodes(&self) -> Vec<crate::log::ClusterNode> {
+        let (now, state) = (Instant::now(), lock(&self.state));
+        let mut nodes: Vec<_> = (state.nodes.iter())
+            .map(|(key, record)| crate::log::ClusterNode {
+                id: record.id.clone(),
+                started_ms: record.started_ms,
+                silent_ms: state.table.unchanged_for(key, now).as_millis() as u64,
+                takes_leases: record.wants > 0,
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        nodes
+    }
+
+    /// Who holds each lease of log `log_id`, from the lease records this node's watch saw.
+    pub(super) fn lease_holders(&self, log_id: &str) -> Vec<crate::log::LeaseHolder> {
+        let (prefix, state) = (format!("l.{log_id}."), lock(&self.state));
+        let mut holders: Vec<_> = (state.records.iter())
+            .filter_map(|(key, (_, stored))| {
+                let (shard, consumer) = key.strip_prefix(&prefix)?.split_once('.')?;
+                Some(crate::log::LeaseHolder {
+                    shard: ShardId(shard.parse().ok()?),
+                    consumer: super::names::key_name(consumer)?,
+                    owner: Some(stored.owner.clone()).filter(|o| !o.is_empty()),
+                    epoch: stored.epoch,
+                })
+            })
+            .collect();
+        holders.sort_by(|a, b| (a.shard, &a.consumer).cmp(&(b.shard, &b.consumer)));
+        holders
+    }
+
     fn node_key(&self) -> String {
         format!("n.{}", key_token(&self.owner.node))
     }

@@ -269,6 +269,10 @@ impl JetStreamStore {
 
 #[async_trait]
 impl LogStore for JetStreamStore {
+    fn cluster_nodes(&self) -> Vec<crate::log::ClusterNode> {
+        self.buckets.get().map(|b| b.node.cluster_nodes()).unwrap_or_default()
+    }
+
     async fn open(&self, stream: &str, spec: StreamSpec) -> Result<Arc<dyn StreamLog>, OpenError> {
         if spec.at_rest.encrypt && spec.at_rest.ring.is_none() {
             return Err(OpenError::Keys(cause("encryption at rest", "needs a key ring")));

@@ -290,6 +290,10 @@ impl StreamLog for JetStreamLog {
             .collect()
     }
 
+    fn lease_holders(&self) -> Vec<crate::log::LeaseHolder> {
+        self.shared.node.lease_holders(&self.shared.log_id)
+    }
+
     fn problems(&self) -> Vec<ShardProblem> {
         let mut problems = Vec::new();
         let connection = self.shared.js.client().connection_state();
